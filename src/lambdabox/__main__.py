@@ -1,0 +1,5 @@
+"""Allow `python -m lambdabox`."""
+
+from lambdabox.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""The composition root: builds the store, clock, services and servers, and wires them together.
+
+Nothing here is global: an `App` owns everything it starts and stops it in reverse order.
+Services get narrow collaborators from here, never by importing each other's internals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from lambdabox.clock import Clock, SystemClock
+from lambdabox.config import Settings
+from lambdabox.edge import Edge, Service
+from lambdabox.aws.protocol import ServiceProtocol
+from lambdabox.lambda_ import store as lambda_store
+from lambdabox.lambda_.api import LambdaService
+from lambdabox.lambda_.code import CodeStore
+from lambdabox.lambda_.invoker import Invoker, InvokerSettings
+from lambdabox.lambda_.runtime_api import RuntimeApiServer
+from lambdabox.lambda_.runtime_catalog import RuntimeCatalog
+from lambdabox.lambda_.sandbox import Sandbox
+from lambdabox.logs.api import LogsService
+from lambdabox.store.db import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Parts:
+    store: Store
+    sandbox: Sandbox
+    runtime_api: RuntimeApiServer
+    logs: LogsService
+    invoker: Invoker
+    lambda_: LambdaService
+    runner: web.ServerRunner
+
+
+class App:
+    """One lambdabox server: `await start()`, serve, `await close()`."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self._parts: _Parts | None = None
+        self.port: int = settings.port
+
+    @property
+    def lambda_service(self) -> LambdaService:
+        assert self._parts is not None
+        return self._parts.lambda_
+
+    @property
+    def logs_service(self) -> LogsService:
+        assert self._parts is not None
+        return self._parts.logs
+
+    @property
+    def endpoint_url(self) -> str:
+        host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "", "::") else self.settings.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        s = self.settings
+        data = s.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        sock = _bind(s.host, s.port)  # bind first: fail fast if the port is taken
+        self.port = sock.getsockname()[1]
+        store = Store(data / "lambdabox.db", sync=s.sync)
+        store.open()
+        store.migrate("lambda", lambda_store.SCHEMA)
+        store.migrate("logs", LogsService.SCHEMA)
+        sandbox = Sandbox(data / "sandbox")
+        await sandbox.start()
+        runtime_api = RuntimeApiServer()
+        await runtime_api.start()
+        logs = LogsService(store, self.clock)
+        code = CodeStore(data / "code")
+        invoker = Invoker(
+            InvokerSettings(
+                concurrency_limit=s.concurrency_limit, idle_timeout=s.idle_timeout, endpoint_url=self.endpoint_url
+            ),
+            clock=self.clock,
+            sandbox=sandbox,
+            runtime_api=runtime_api,
+            catalog=RuntimeCatalog(),
+            logs=logs,
+            code_root=code.root,
+        )
+        await invoker.start()
+        lambda_ = LambdaService(
+            store=store,
+            code=code,
+            invoker=invoker,
+            clock=self.clock,
+            endpoint_url=self.endpoint_url,
+            concurrency_limit=s.concurrency_limit,
+        )
+        await lambda_.load()
+        edge = Edge(
+            [
+                Service("lambda", ServiceProtocol("lambda"), lambda_),
+                Service("logs", ServiceProtocol("logs"), logs),
+            ],
+            region=s.region,
+            account_id=s.account_id,
+            code_dir=code.root,
+        )
+        server = web.Server(edge.handle, access_log=None)
+        runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        await web.SockSite(runner, sock, shutdown_timeout=1.0).start()
+        self._parts = _Parts(store, sandbox, runtime_api, logs, invoker, lambda_, runner)
+        log.info("lambdabox listening on %s (data in %s, sandbox mode %s)", self.endpoint_url, data, sandbox.mode)
+
+    async def close(self) -> None:
+        """Stop accepting requests, stop every environment, flush logs, close the store."""
+        parts, self._parts = self._parts, None
+        if parts is None:
+            return
+        with contextlib.suppress(Exception):
+            await parts.runner.cleanup()
+        await parts.invoker.close()
+        await parts.runtime_api.close()
+        await parts.sandbox.close()
+        await parts.logs.close()
+        await asyncio.to_thread(parts.store.close)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock

@@ -1,0 +1,1 @@
+"""The AWS wire: protocols, errors, ARNs and ids shared by every service."""

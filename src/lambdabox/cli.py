@@ -1,0 +1,126 @@
+"""The `lambdabox` command: parses flags and hands over to the app; nothing else lives here."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+from typing import Any
+
+from lambdabox import __version__
+from lambdabox.config import Settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lambdabox",
+        description="A self-hosted AWS Lambda platform. Point boto3 or the AWS CLI at it with --endpoint-url.",
+    )
+    p.add_argument("--version", action="version", version=f"lambdabox {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the server (Lambda + CloudWatch Logs APIs on one port)",
+        description="Serve every lambdabox AWS service on one port. Each flag can also be set with the "
+        "environment variable LAMBDABOX_<FLAG> (e.g. LAMBDABOX_PORT); a flag wins over the variable.",
+    )
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 4566)")
+    serve.add_argument("--data-dir", help="where state is kept (default ~/.local/share/lambdabox)")
+    serve.add_argument("--region", help="region assumed for unsigned requests (default us-east-1)")
+    serve.add_argument("--account-id", help="account id in ARNs (default 000000000000)")
+    serve.add_argument("--idle-timeout", type=float, help="seconds before an idle environment is stopped (default 600)")
+    serve.add_argument("--concurrency-limit", type=int, help="account concurrent executions (default 1000)")
+    serve.add_argument("--sync", choices=["FULL", "NORMAL"], help="store durability (default FULL)")
+    serve.add_argument("--log-level", help="server log level (default INFO)")
+    serve.add_argument("--demo", action="store_true", help="deploy the demo function 'hello' and print how to call it")
+
+    logs = sub.add_parser("logs", help="print (and follow) a function's logs", description="Print a function's log events.")
+    logs.add_argument("function", help="function name (log group /aws/lambda/NAME)")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    logs.add_argument("--since", type=float, default=600.0, help="start this many seconds ago (default 600)")
+    logs.add_argument("--endpoint-url", default=None, help="lambdabox endpoint (default http://127.0.0.1:4566)")
+    logs.add_argument("--region", default=None, help="region (default us-east-1)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "logs":
+        from lambdabox.logs.tail import tail
+
+        endpoint = args.endpoint_url or Settings.resolve().endpoint_url
+        region = args.region or Settings.resolve().region
+        try:
+            return tail(endpoint, region, args.function, follow=args.follow, since=args.since)
+        except KeyboardInterrupt:
+            return 0
+    _parser().print_help()
+    return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    flags: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "data_dir": args.data_dir,
+        "region": args.region,
+        "account_id": args.account_id,
+        "idle_timeout": args.idle_timeout,
+        "concurrency_limit": args.concurrency_limit,
+        "sync": args.sync,
+        "log_level": args.log_level,
+    }
+    try:
+        settings = Settings.resolve(flags)
+    except ValueError as exc:
+        print(f"lambdabox: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    try:
+        return asyncio.run(_run(settings, demo=args.demo))
+    except OSError as exc:
+        print(f"lambdabox: cannot start: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _run(settings: Settings, *, demo: bool) -> int:
+    from lambdabox import demo as demo_mod
+    from lambdabox.app import App
+
+    app = App(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    t0 = time.monotonic()
+    await app.start()
+    try:
+        print(f"lambdabox {__version__} ready on {app.endpoint_url} in {time.monotonic() - t0:.2f}s", flush=True)
+        if demo:
+            await demo_mod.deploy(app.lambda_service, settings.region, settings.account_id)
+            print(demo_mod.instructions(app.endpoint_url, settings.region), flush=True)
+        await stop.wait()
+        print("lambdabox: shutting down", flush=True)
+    finally:
+        await app.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""Settings: one frozen dataclass, resolved as flag > LAMBDABOX_* environment variable > default."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "lambdabox"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of a lambdabox server. Each field maps to env var LAMBDABOX_<NAME>."""
+
+    host: str = "127.0.0.1"
+    port: int = 4566
+    data_dir: Path = dataclasses.field(default_factory=_default_data_dir)
+    region: str = "us-east-1"
+    account_id: str = "000000000000"
+    #: seconds an idle execution environment is kept warm before it is stopped
+    idle_timeout: float = 600.0
+    #: account-wide concurrent executions (AWS default 1000)
+    concurrency_limit: int = 1000
+    #: durable writes: "FULL" fsyncs every group commit; "NORMAL" survives process crashes only
+    sync: str = "FULL"
+    log_level: str = "INFO"
+
+    @classmethod
+    def resolve(cls, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings: explicit flags win over LAMBDABOX_* variables, which win over defaults."""
+        flags = flags or {}
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw: Any = flags.get(f.name)
+            if raw is None:
+                raw = env.get(f"LAMBDABOX_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(f.name, f.type, raw)
+        return cls(**values)
+
+    @property
+    def endpoint_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+
+def _coerce(name: str, typ: Any, raw: Any) -> Any:
+    kind = typ if isinstance(typ, str) else getattr(typ, "__name__", str(typ))
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw).expanduser()
+    except ValueError as exc:
+        raise ValueError(f"invalid value for {name}: {raw!r}") from exc
+    return str(raw)

@@ -1,0 +1,1 @@
+"""The Lambda service: control plane, invoker, environments, Runtime API."""

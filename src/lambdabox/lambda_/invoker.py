@@ -1,0 +1,257 @@
+"""Synchronous invocation: concurrency accounting, pools per function revision, idle reaping.
+
+The invoker is the data-plane core: given a function's configuration and an event, it finds or
+starts an environment, runs the invocation and returns the `Outcome`. It enforces the account
+concurrency limit (TooManyRequestsException, as AWS) and never lets one bad function affect others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from lambdabox.aws import ids
+from lambdabox.aws.errors import client_error
+from lambdabox.clock import Clock
+from lambdabox.lambda_ import logs as platform_log
+from lambdabox.lambda_.environment import EnvSpec, Environment
+from lambdabox.lambda_.models import LATEST, FunctionConfig, Invocation, Outcome
+from lambdabox.lambda_.pool import Pool
+from lambdabox.lambda_.runtime_api import RuntimeApiServer
+from lambdabox.lambda_.runtime_catalog import RuntimeCatalog
+from lambdabox.lambda_.sandbox import Sandbox
+
+log = logging.getLogger(__name__)
+
+
+class LogWriter(Protocol):
+    """What the invoker needs of the CloudWatch Logs service."""
+
+    async def ensure_group(self, region: str, account: str, group: str) -> None: ...
+    async def ensure_stream(self, region: str, account: str, group: str, stream: str) -> None: ...
+    def append(self, region: str, account: str, group: str, stream: str, events: list[tuple[int, str]]) -> None: ...
+
+
+@dataclass(frozen=True)
+class InvokerSettings:
+    concurrency_limit: int
+    idle_timeout: float
+    endpoint_url: str
+
+
+class Invoker:
+    """Runs invocations in pooled execution environments."""
+
+    def __init__(
+        self,
+        settings: InvokerSettings,
+        *,
+        clock: Clock,
+        sandbox: Sandbox,
+        runtime_api: RuntimeApiServer,
+        catalog: RuntimeCatalog,
+        logs: LogWriter,
+        code_root: Path,
+    ) -> None:
+        self._settings = settings
+        self._code_root = code_root
+        self._clock = clock
+        self._sandbox = sandbox
+        self._api = runtime_api
+        self._catalog = catalog
+        self._logs = logs
+        self._pools: dict[str, Pool] = {}
+        self._retired: set[Pool] = set()
+        self._inflight = 0
+        self._reaper: asyncio.Task[None] | None = None
+
+    @property
+    def inflight(self) -> int:
+        return self._inflight
+
+    async def start(self) -> None:
+        self._reaper = asyncio.get_running_loop().create_task(self._reap_loop())
+
+    async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        pools = [*self._pools.values(), *self._retired]
+        self._pools.clear()
+        self._retired.clear()
+        await asyncio.gather(*(p.close() for p in pools), return_exceptions=True)
+
+    async def retire(self, fn: FunctionConfig) -> None:
+        """The function changed or is gone: its environments must not serve again."""
+        pool = self._pools.pop(fn.arn, None)
+        if pool is not None:
+            self._retired.add(pool)
+            await pool.retire()
+            if pool.size == 0:
+                self._retired.discard(pool)
+
+    async def invoke(
+        self,
+        fn: FunctionConfig,
+        payload: bytes,
+        *,
+        invoked_arn: str,
+        client_context: str | None = None,
+        cognito_identity: str | None = None,
+    ) -> tuple[str, Outcome]:
+        """Run one synchronous invocation; returns (request id, outcome)."""
+        if self._inflight >= self._settings.concurrency_limit:
+            raise client_error(
+                "TooManyRequestsException",
+                "Rate Exceeded.",
+                429,
+                Reason="ConcurrentInvocationLimitExceeded",
+            )
+        self._inflight += 1
+        try:
+            pool = self._pool(fn)
+            env, cold = pool.acquire()
+            now = self._clock.now()
+            inv = Invocation(
+                request_id=ids.request_id(),
+                payload=payload,
+                function_arn=invoked_arn,
+                deadline_ms=int((now + fn.timeout) * 1000),
+                timeout=float(fn.timeout),
+                trace_id=ids.trace_id(now),
+                client_context=client_context,
+                cognito_identity=cognito_identity,
+            )
+            try:
+                if cold:
+                    await self._logs.ensure_group(fn.region, fn.account, env.spec.log_group)
+                    await self._logs.ensure_stream(fn.region, fn.account, env.spec.log_group, env.spec.log_stream)
+                    failure = await env.start()
+                    if failure is not None:
+                        return inv.request_id, env.fail_invocation(inv, failure)
+                    # the deadline counts from the invoke phase, after init
+                    inv.deadline_ms = int((self._clock.now() + fn.timeout) * 1000)
+                return inv.request_id, await env.invoke(inv)
+            finally:
+                await pool.release(env)
+                if pool.retired and pool.size == 0:
+                    self._retired.discard(pool)
+        finally:
+            self._inflight -= 1
+
+    def _pool(self, fn: FunctionConfig) -> Pool:
+        pool = self._pools.get(fn.arn)
+        if pool is not None and pool.revision == fn.revision_id:
+            return pool
+        if pool is not None:  # a stale pool that retire() has not seen yet
+            self._retired.add(pool)
+            asyncio.get_running_loop().create_task(pool.retire())
+        pool = Pool(fn.revision_id, lambda: self._new_env(fn), self._clock)
+        self._pools[fn.arn] = pool
+        return pool
+
+    def _new_env(self, fn: FunctionConfig) -> Environment:
+        code_dir = self._code_dir(fn)
+        launch = self._catalog.launch(fn.runtime, code_dir)
+        suffix = ids.hex_id()
+        stream = platform_log.log_stream_name(self._clock.now(), LATEST, suffix)
+        group = fn.log_group_name
+        init_lines = [platform_log.init_start(fn.runtime, fn.region, _hash(fn.runtime or "provided"))]
+        if launch.warning:
+            init_lines.append(launch.warning)
+        env_vars = build_env(fn, stream, launch.execution_env, launch.path_dirs, code_dir, self._settings.endpoint_url)
+        spec = EnvSpec(
+            env_id=f"{fn.name}-{suffix[:12]}",
+            argv=launch.argv,
+            env=env_vars,
+            code_dir=code_dir,
+            memory_mb=fn.memory_size,
+            ephemeral_mb=fn.ephemeral_storage,
+            timeout=float(fn.timeout),
+            version=LATEST,
+            init_lines=tuple(init_lines),
+            log_group=group,
+            log_stream=stream,
+        )
+        logs = self._logs
+
+        def sink(events: list[tuple[int, str]]) -> None:
+            logs.append(fn.region, fn.account, group, stream, events)
+
+        return Environment(spec, sandbox=self._sandbox, runtime_api=self._api, clock=self._clock, sink=sink)
+
+    def _code_dir(self, fn: FunctionConfig) -> Path:
+        return self._code_root / fn.code_key
+
+    async def _reap_loop(self) -> None:
+        idle = self._settings.idle_timeout
+        interval = max(0.5, min(30.0, idle / 4))
+        while True:
+            await self._clock.sleep(interval)
+            for pool in list(self._pools.values()):
+                try:
+                    await pool.reap(idle)
+                except Exception:  # never let reaping die
+                    log.exception("reaping environments failed")
+
+
+def _hash(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+RESERVED_ENV = frozenset(
+    {
+        "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+    }
+)  # fmt: skip
+
+
+def build_env(
+    fn: FunctionConfig,
+    stream: str,
+    execution_env: str,
+    path_dirs: tuple[str, ...],
+    code_dir: Path,
+    endpoint_url: str,
+) -> dict[str, str]:
+    """The environment variables of an execution environment, as Lambda sets them."""
+    path = ":".join([*path_dirs, "/usr/local/bin", "/usr/bin", "/bin", "/opt/bin"])
+    env = {
+        "PATH": path,
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "LD_LIBRARY_PATH": "/lib64:/usr/lib64:/opt/lib",
+        "NODE_PATH": "/opt/nodejs/node_modules:/opt/nodejs/node20/node_modules",
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "LAMBDABOX_ENDPOINT_URL": endpoint_url,
+        **fn.environment,
+        "_HANDLER": fn.handler or "",
+        "AWS_REGION": fn.region,
+        "AWS_DEFAULT_REGION": fn.region,
+        "AWS_EXECUTION_ENV": execution_env,
+        "AWS_LAMBDA_FUNCTION_NAME": fn.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+        "AWS_LAMBDA_FUNCTION_VERSION": LATEST,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_LOG_GROUP_NAME": fn.log_group_name,
+        "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_SESSION_TOKEN": "test",
+        "LAMBDA_TASK_ROOT": str(code_dir),
+        "LAMBDA_RUNTIME_DIR": str(Path(__file__).parent / "runtimes"),
+    }
+    if fn.handler is None:
+        env.pop("_HANDLER")
+    return env

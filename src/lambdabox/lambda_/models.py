@@ -1,0 +1,136 @@
+"""Lambda's data: frozen dataclasses for functions, invocations and their outcomes."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+LATEST = "$LATEST"
+
+
+def lambda_timestamp(epoch: float) -> str:
+    """Lambda's LastModified format: 2026-11-25T12:00:00.000+0000."""
+    t = dt.datetime.fromtimestamp(epoch, dt.UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}+0000"
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """One function's $LATEST configuration as stored; `to_api()` gives AWS's FunctionConfiguration."""
+
+    region: str
+    account: str
+    name: str
+    runtime: str | None
+    role: str
+    handler: str | None
+    code_sha256: str  # base64 of the zip's SHA-256, as AWS reports it
+    code_size: int
+    code_key: str  # hex SHA-256: names the stored zip and its unpacked tree
+    description: str = ""
+    timeout: int = 3
+    memory_size: int = 128
+    ephemeral_storage: int = 512
+    environment: dict[str, str] = field(default_factory=dict)
+    architectures: tuple[str, ...] = ("x86_64",)
+    tracing_mode: str = "PassThrough"
+    log_format: str = "Text"
+    log_group: str | None = None
+    last_modified: float = 0.0
+    revision_id: str = ""
+    state: str = "Active"
+    last_update_status: str = "Successful"
+    package_type: str = "Zip"
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return self.log_group or f"/aws/lambda/{self.name}"
+
+    def replace(self, **changes: Any) -> FunctionConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_api(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "FunctionName": self.name,
+            "FunctionArn": self.arn,
+            "Role": self.role,
+            "CodeSize": self.code_size,
+            "Description": self.description,
+            "Timeout": self.timeout,
+            "MemorySize": self.memory_size,
+            "LastModified": lambda_timestamp(self.last_modified),
+            "CodeSha256": self.code_sha256,
+            "Version": LATEST,
+            "TracingConfig": {"Mode": self.tracing_mode},
+            "RevisionId": self.revision_id,
+            "State": self.state,
+            "LastUpdateStatus": self.last_update_status,
+            "PackageType": self.package_type,
+            "Architectures": list(self.architectures),
+            "EphemeralStorage": {"Size": self.ephemeral_storage},
+            "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+            "LoggingConfig": {"LogFormat": self.log_format, "LogGroup": self.log_group_name},
+        }
+        if self.runtime is not None:
+            out["Runtime"] = self.runtime
+            out["RuntimeVersionConfig"] = {
+                "RuntimeVersionArn": f"arn:aws:lambda:{self.region}::runtime:{_runtime_version_hash(self.runtime)}"
+            }
+        if self.handler is not None:
+            out["Handler"] = self.handler
+        if self.environment:
+            out["Environment"] = {"Variables": dict(self.environment)}
+        return out
+
+    # -- persistence -----------------------------------------------------------------------
+    def to_row(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["architectures"] = list(self.architectures)
+        return d
+
+    @classmethod
+    def from_row(cls, d: dict[str, Any]) -> FunctionConfig:
+        d = dict(d)
+        d["architectures"] = tuple(d.get("architectures") or ("x86_64",))
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _runtime_version_hash(runtime: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(runtime.encode()).hexdigest()
+
+
+@dataclass
+class Invocation:
+    """One invoke as handed to an execution environment."""
+
+    request_id: str
+    payload: bytes
+    function_arn: str  # the invoked ARN (qualified as the caller invoked it)
+    deadline_ms: int  # epoch ms, for Lambda-Runtime-Deadline-Ms
+    timeout: float  # seconds
+    trace_id: str
+    client_context: str | None = None  # JSON text
+    cognito_identity: str | None = None  # JSON text
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What came of an invocation. `error_type` set means X-Amz-Function-Error: Unhandled."""
+
+    payload: bytes
+    error_type: str | None = None  # e.g. "Unhandled" for function errors
+    status: str = "success"  # success | error | timeout (REPORT's Status)
+    report_error_type: str | None = None  # REPORT's "Error Type" field
+    duration_ms: float = 0.0
+    init_duration_ms: float | None = None
+    max_memory_mb: int = 0
+    log_tail: str = ""

@@ -1,0 +1,72 @@
+"""Warm environments of one function revision: reuse the most recently used, start new ones on demand.
+
+A pool belongs to one revision (code + configuration) of one function. When the function
+changes, the invoker retires the old pool: idle environments stop at once, busy ones when
+their invocation ends. Idle environments are reaped after the configured idle time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+from lambdabox.clock import Clock
+from lambdabox.lambda_.environment import Environment, State
+
+
+class Pool:
+    """The environments of one function revision."""
+
+    def __init__(self, revision: str, factory: Callable[[], Environment], clock: Clock) -> None:
+        self.revision = revision
+        self._factory = factory
+        self._clock = clock
+        self._idle: list[Environment] = []
+        self._busy: set[Environment] = set()
+        self.retired = False
+
+    @property
+    def size(self) -> int:
+        return len(self._idle) + len(self._busy)
+
+    def acquire(self) -> tuple[Environment, bool]:
+        """An idle environment (warm) or a new, not yet started one (cold): (env, cold)."""
+        while self._idle:
+            env = self._idle.pop()
+            if env.state is State.IDLE:
+                self._busy.add(env)
+                return env, False
+        env = self._factory()
+        self._busy.add(env)
+        return env, True
+
+    async def release(self, env: Environment) -> None:
+        self._busy.discard(env)
+        if env.state is State.IDLE and not self.retired:
+            self._idle.append(env)
+        elif env.state is not State.STOPPED:
+            await env.stop()
+
+    async def reap(self, idle_timeout: float) -> int:
+        """Stop environments idle for at least `idle_timeout` seconds; returns how many."""
+        now = self._clock.monotonic()
+        old = [e for e in self._idle if now - e.last_used >= idle_timeout or e.state is not State.IDLE]
+        if not old:
+            return 0
+        self._idle = [e for e in self._idle if e not in old]
+        await asyncio.gather(*(e.stop() for e in old))
+        return len(old)
+
+    async def retire(self) -> None:
+        """Stop idle environments now; busy ones stop when released."""
+        self.retired = True
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(e.stop() for e in idle))
+
+    async def close(self) -> None:
+        self.retired = True
+        envs = [*self._idle, *self._busy]
+        self._idle, self._busy = [], set()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*(e.stop() for e in envs), return_exceptions=True)

@@ -1,0 +1,135 @@
+"""Which Lambda runtimes lambdabox runs, and the command line that starts each one.
+
+A runtime identifier maps to an interpreter found on this machine (resolved once, past pyenv-style
+shims) and to lambdabox's own runtime client for it. When the exact interpreter is missing, the
+nearest installed one of the same language is used and a warning is written to the function's log.
+`provided.*` runtimes run the function's own `bootstrap` executable.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+RUNTIMES_DIR = Path(__file__).parent / "runtimes"
+
+PYTHON = ("python3.11", "python3.12", "python3.13")
+NODE = ("nodejs20.x", "nodejs22.x")
+PROVIDED = ("provided.al2023", "provided.al2")
+SUPPORTED = PYTHON + NODE + PROVIDED
+
+#: runtimes AWS no longer accepts for create/update
+DEPRECATED = frozenset(
+    {
+        "python2.7", "python3.6", "python3.7", "python3.8", "nodejs", "nodejs4.3", "nodejs4.3-edge",
+        "nodejs6.10", "nodejs8.10", "nodejs10.x", "nodejs12.x", "nodejs14.x", "nodejs16.x",
+        "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "dotnet6", "ruby2.5",
+        "ruby2.7", "java8", "go1.x", "provided",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How to start an environment for one runtime."""
+
+    argv: tuple[str, ...]
+    execution_env: str  # AWS_EXECUTION_ENV
+    warning: str | None = None  # written to the function log on each cold start
+    path_dirs: tuple[str, ...] = ()  # interpreter directories to put on PATH
+
+
+def _real_python(cmd: str) -> str | None:
+    exe = shutil.which(cmd)
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run(
+            [exe, "-c", "import sys; print(sys.executable)"], capture_output=True, text=True, timeout=20, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    real = out.stdout.strip()
+    return real or None
+
+
+def _real_node() -> str | None:
+    exe = shutil.which("node")
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run(
+            [exe, "-e", "process.stdout.write(process.execPath + ' ' + process.versions.node)"],
+            capture_output=True, text=True, timeout=20, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+class RuntimeCatalog:
+    """Resolves runtime identifiers to launch commands (interpreters looked up once, lazily)."""
+
+    def __init__(self) -> None:
+        self._pythons: dict[str, str | None] = {}
+        self._node: tuple[str, int] | None | bool = False
+
+    def python(self, version: str) -> str | None:
+        if version not in self._pythons:
+            self._pythons[version] = _real_python(f"python{version}")
+        return self._pythons[version]
+
+    def node(self) -> tuple[str, int] | None:
+        if self._node is False:
+            got = _real_node()
+            if got is None:
+                self._node = None
+            else:
+                path, ver = got.rsplit(" ", 1)
+                self._node = (path, int(ver.split(".")[0]))
+        return self._node if self._node is not False else None  # type: ignore[return-value]
+
+    def launch(self, runtime: str | None, code_dir: Path) -> Launch:
+        if runtime in PYTHON:
+            assert runtime is not None
+            want = runtime.removeprefix("python")
+            exe = self.python(want)
+            warning = None
+            if exe is None:
+                exe = self._nearest_python(want)
+                got = f"{sys.version_info.major}.{sys.version_info.minor}" if exe == sys.executable else "?"
+                for v in ("3.13", "3.12", "3.11"):
+                    if self.python(v) == exe:
+                        got = v
+                warning = f"lambdabox: {runtime} is not installed here; running on Python {got} instead"
+            boot = str(RUNTIMES_DIR / "bootstrap_python.py")
+            return Launch((exe, "-u", boot), f"AWS_Lambda_{runtime}", warning, (str(Path(exe).parent),))
+        if runtime in NODE:
+            assert runtime is not None
+            node = self.node()
+            if node is None:
+                raise RuntimeError("Node.js is not installed on this machine")
+            path, major = node
+            want = int(runtime.removeprefix("nodejs").split(".")[0])
+            warning = None
+            if want != major:
+                warning = f"lambdabox: {runtime} is not installed here; running on Node.js {major} instead"
+            boot = str(RUNTIMES_DIR / "bootstrap_node.js")
+            return Launch((path, boot), f"AWS_Lambda_{runtime}", warning, (str(Path(path).parent),))
+        # provided.*: the function's own bootstrap
+        node = self.node()
+        dirs = [str(Path(sys.executable).parent)]
+        if node is not None:
+            dirs.append(str(Path(node[0]).parent))
+        return Launch((str(code_dir / "bootstrap"),), f"AWS_Lambda_{runtime}", None, tuple(dirs))
+
+    def _nearest_python(self, want: str) -> str:
+        order = sorted(("3.13", "3.12", "3.11"), key=lambda v: abs(int(v.split(".")[1]) - int(want.split(".")[1])))
+        for v in order:
+            exe = self.python(v)
+            if exe is not None:
+                return exe
+        return sys.executable

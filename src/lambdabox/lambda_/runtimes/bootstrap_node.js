@@ -1,0 +1,878 @@
+'use strict';
+/**
+ * lambdabox's Node.js runtime client.
+ *
+ * One job: run one function's handler inside an execution environment, speaking the AWS Lambda
+ * Runtime API (2018-06-01) to lambdabox with the observable behaviour of AWS's managed Node.js
+ * runtime: handler loading (CommonJS and ES modules), the context object, callback and
+ * callbackWaitsForEmptyEventLoop semantics, console patching, and the shapes of init and invoke
+ * errors. Node.js standard library only; CommonJS so that it starts fast; ES module handlers are
+ * loaded with dynamic import().
+ *
+ * Started as `node bootstrap_node.js` with the code directory as cwd and the environment AWS
+ * gives a function (_HANDLER, LAMBDA_TASK_ROOT, AWS_LAMBDA_RUNTIME_API, AWS_LAMBDA_FUNCTION_*, ...).
+ */
+
+const http = require('http');
+const util = require('util');
+const path = require('path');
+const fs = require('fs');
+
+const env = process.env;
+const API_PREFIX = '/2018-06-01/runtime';
+const NEXT_PATH = API_PREFIX + '/invocation/next';
+const INIT_ERROR_PATH = API_PREFIX + '/init/error';
+const ERROR_TYPE_HEADER = 'Lambda-Runtime-Function-Error-Type';
+const REQUEST_ID_SYMBOL = Symbol.for('aws.lambda.runtime.requestId');
+const EXIT_UNCAUGHT = 129;
+const EXIT_UNHANDLED_REJECTION = 128;
+
+// ---------------------------------------------------------------------------------------------
+// Errors: the Runtime.* types AWS reports, and the wire/log shapes of any thrown value.
+// ---------------------------------------------------------------------------------------------
+
+class ImportModuleError extends Error {}
+class HandlerNotFound extends Error {}
+class MalformedHandlerName extends Error {}
+class UserCodeSyntaxError extends Error {}
+class MalformedStreamingHandler extends Error {}
+class InvalidStreamingOperation extends Error {}
+class NodeJsExit extends Error {
+  constructor() {
+    super(
+      'The Lambda runtime client detected an unexpected Node.js exit code. This is most commonly ' +
+        'caused by a Promise that was never settled. For more information, see ' +
+        'https://nodejs.org/docs/latest/api/process.html#exit-codes',
+    );
+  }
+}
+class UnhandledPromiseRejection extends Error {
+  constructor(reason, promise) {
+    super(reason);
+    this.reason = reason;
+    this.promise = promise;
+  }
+}
+for (const cls of [
+  ImportModuleError,
+  HandlerNotFound,
+  MalformedHandlerName,
+  UserCodeSyntaxError,
+  MalformedStreamingHandler,
+  InvalidStreamingOperation,
+  NodeJsExit,
+  UnhandledPromiseRejection,
+]) {
+  cls.prototype.name = 'Runtime.' + cls.name;
+}
+
+function looksLikeError(obj) {
+  return Boolean(
+    obj &&
+      obj.name &&
+      obj.message &&
+      obj.stack &&
+      typeof obj.name === 'string' &&
+      typeof obj.message === 'string' &&
+      typeof obj.stack === 'string',
+  );
+}
+
+function intoError(err) {
+  return err instanceof Error ? err : new Error(err);
+}
+
+/** The body posted to the Runtime API (and returned to the invoker) for a thrown value. */
+function toRapidResponse(error) {
+  try {
+    if (util.types.isNativeError(error) || looksLikeError(error)) {
+      return {
+        errorType: error.name?.replaceAll('\x7F', '%7F'),
+        errorMessage: error.message?.replaceAll('\x7F', '%7F'),
+        trace: error.stack.replaceAll('\x7F', '%7F').split('\n'),
+      };
+    }
+    return { errorType: typeof error, errorMessage: error.toString(), trace: [] };
+  } catch (_err) {
+    return {
+      errorType: 'handled',
+      errorMessage:
+        'callback called with Error argument, but there was a problem while retrieving one or ' +
+        'more of its message, name, and stack',
+    };
+  }
+}
+
+function withEnumerableProperties(value) {
+  if (!(value instanceof Error)) {
+    return value;
+  }
+  const out = Object.assign(
+    { errorType: value.name, errorMessage: value.message, code: value.code },
+    value,
+  );
+  if (typeof value.stack === 'string') {
+    out.stack = value.stack.split('\n');
+  }
+  return out;
+}
+
+/** The JSON text AWS appends (after a tab) to "Invoke Error" / "Uncaught Exception" log lines. */
+function toFormatted(error) {
+  try {
+    return '\t' + JSON.stringify(error, (_key, value) => withEnumerableProperties(value));
+  } catch (_err) {
+    return '\t' + JSON.stringify(toRapidResponse(error));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logging: console.* writes one record per call to stdout, as AWS's runtime does.
+// ---------------------------------------------------------------------------------------------
+
+let currentRequestId; // undefined until the first invoke, then the latest request id (as AWS)
+let stdout; // process.stdout, resolved once at start-up
+let stderr;
+
+const LEVELS = {
+  TRACE: { name: 'TRACE', priority: 1 },
+  DEBUG: { name: 'DEBUG', priority: 2 },
+  INFO: { name: 'INFO', priority: 3 },
+  WARN: { name: 'WARN', priority: 4 },
+  ERROR: { name: 'ERROR', priority: 5 },
+  FATAL: { name: 'FATAL', priority: 6 },
+};
+
+function logText(level, message, params) {
+  // Multi-line messages are written as they are: lambdabox reads stdout line by line.
+  stdout.write(
+    new Date().toISOString() +
+      '\t' +
+      currentRequestId +
+      '\t' +
+      level.name +
+      '\t' +
+      (params.length === 0 && typeof message === 'string' ? message : util.format(message, ...params)) +
+      '\n',
+  );
+}
+
+function jsonErrorReplacer(_key, value) {
+  if (value instanceof Error) {
+    return Object.assign(
+      {
+        errorType: value?.constructor?.name ?? 'UnknownError',
+        errorMessage: value.message,
+        stackTrace: typeof value.stack === 'string' ? value.stack.split('\n') : value.stack,
+      },
+      value,
+    );
+  }
+  return value;
+}
+
+function logJson(level, message, params) {
+  const record = {
+    timestamp: new Date().toISOString(),
+    level: level.name,
+    requestId: currentRequestId,
+  };
+  let line;
+  if (params.length === 0) {
+    record.message = message;
+    try {
+      line = JSON.stringify(record, jsonErrorReplacer);
+    } catch (_err) {
+      record.message = util.format(message);
+      line = JSON.stringify(record);
+    }
+  } else {
+    record.message = util.format(message, ...params);
+    for (const param of [message, ...params]) {
+      if (param instanceof Error) {
+        record.errorType = param?.constructor?.name ?? 'UnknownError';
+        record.errorMessage = param.message;
+        record.stackTrace = typeof param.stack === 'string' ? param.stack.split('\n') : [];
+        break;
+      }
+    }
+    line = JSON.stringify(record);
+  }
+  stdout.write(line + '\n');
+}
+
+let logError; // (label, err): the "Invoke Error" / "Uncaught Exception" line, text or JSON
+
+function patchConsole() {
+  const json = (env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+  const write = json ? logJson : logText;
+  const threshold = LEVELS[(env.AWS_LAMBDA_LOG_LEVEL || '').toUpperCase()] || LEVELS.TRACE;
+  const nop = () => {};
+  const make = (level) =>
+    level.priority >= threshold.priority ? (message, ...params) => write(level, message, params) : nop;
+  console.trace = make(LEVELS.TRACE);
+  console.debug = make(LEVELS.DEBUG);
+  console.info = make(LEVELS.INFO);
+  console.log = console.info;
+  console.warn = make(LEVELS.WARN);
+  console.error = make(LEVELS.ERROR);
+  console.fatal = (message, ...params) => write(LEVELS.FATAL, message, params);
+  // console.error is looked up at call time, as AWS does, so a user's replacement sees these too.
+  logError = json
+    ? (_label, err) => console.error(intoError(err))
+    : (label, err) => console.error(label, toFormatted(intoError(err)));
+}
+
+/**
+ * Run fn once everything already written to stdout/stderr is in the pipe (not queued inside
+ * Node), so that lambdabox reads a request's log lines before it sees the request's result.
+ */
+function afterStdioFlushed(fn) {
+  // Hot path: both empty. Otherwise an empty write's callback fires once every earlier write
+  // has left Node (writes complete in order), then check again.
+  if (stdout.writableLength > 0 && !stdout.destroyed) {
+    stdout.write('', () => afterStdioFlushed(fn));
+  } else if (stderr.writableLength > 0 && !stderr.destroyed) {
+    stderr.write('', () => afterStdioFlushed(fn));
+  } else {
+    fn();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runtime API client: one keep-alive connection, one request at a time.
+// ---------------------------------------------------------------------------------------------
+
+function parseHostPort(value) {
+  const text = value || '';
+  const colon = text.lastIndexOf(':');
+  let host = colon >= 0 ? text.slice(0, colon) : text;
+  if (host.startsWith('[') && host.endsWith(']')) {
+    host = host.slice(1, -1);
+  }
+  return { host: host || '127.0.0.1', port: colon >= 0 ? Number(text.slice(colon + 1)) : 80 };
+}
+
+const { host: API_HOST, port: API_PORT } = parseHostPort(env.AWS_LAMBDA_RUNTIME_API);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const JSON_CONTENT_TYPE = 'application/json';
+
+/**
+ * One HTTP exchange with the Runtime API. done(err, statusCode, headers, bodyText).
+ * A request that fails on a reused keep-alive socket the server had just closed is retried
+ * once on a new connection.
+ */
+function apiRequest(method, urlPath, headers, body, done, viaAgent = agent, retried = false) {
+  const req = http.request({
+    host: API_HOST,
+    port: API_PORT,
+    method,
+    path: urlPath,
+    headers,
+    agent: viaAgent,
+  });
+  req.on('response', (res) => {
+    const chunks = [];
+    res.on('data', (chunk) => chunks.push(chunk));
+    res.on('end', () => {
+      const text =
+        chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8');
+      done(null, res.statusCode, res.headers, text);
+    });
+    res.on('error', (err) => done(err));
+  });
+  req.on('error', (err) => {
+    if (!retried && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+      apiRequest(method, urlPath, headers, body, done, viaAgent, true);
+      return;
+    }
+    done(err);
+  });
+  req.end(body);
+}
+
+function postJson(urlPath, bodyText, extraHeaders, done, viaAgent = agent) {
+  const headers = {
+    'Content-Type': JSON_CONTENT_TYPE,
+    'Content-Length': Buffer.byteLength(bodyText),
+  };
+  if (extraHeaders) {
+    Object.assign(headers, extraHeaders);
+  }
+  afterStdioFlushed(() => apiRequest('POST', urlPath, headers, bodyText, done, viaAgent));
+}
+
+/** A header value Node accepts: printable ASCII only. */
+function headerSafe(value) {
+  return String(value).replace(/[^\x20-\x7e]/g, '');
+}
+
+function serializeResponse(result) {
+  let text;
+  try {
+    text = JSON.stringify(result === undefined ? null : result);
+  } catch (_err) {
+    throw new Error('Unable to stringify response body');
+  }
+  return text === undefined ? 'null' : text;
+}
+
+function invocationPath(id, what) {
+  return API_PREFIX + '/invocation/' + encodeURIComponent(id) + '/' + what;
+}
+
+/** Post a handler result; throws synchronously (as AWS) when the result cannot be serialized. */
+function postInvocationResponse(result, id, then) {
+  const body = serializeResponse(result);
+  postJson(invocationPath(id, 'response'), body, null, (err) => {
+    if (err) {
+      transportFailure(err);
+      return;
+    }
+    then();
+  });
+}
+
+function postInvocationError(error, id, then, viaAgent = agent, tolerateFailure = false) {
+  const response = toRapidResponse(error);
+  postJson(
+    invocationPath(id, 'error'),
+    JSON.stringify(response),
+    { [ERROR_TYPE_HEADER]: headerSafe(response.errorType) },
+    (err) => {
+      if (err && !tolerateFailure) {
+        transportFailure(err);
+        return;
+      }
+      then();
+    },
+    viaAgent,
+  );
+}
+
+function postInitError(error, then) {
+  const response = toRapidResponse(error);
+  postJson(
+    INIT_ERROR_PATH,
+    JSON.stringify(response),
+    { [ERROR_TYPE_HEADER]: headerSafe(response.errorType) },
+    () => then(),
+  );
+}
+
+/** The Runtime API went away or misbehaved: nothing sensible is left to do but exit. */
+function transportFailure(err) {
+  try {
+    stderr.write('lambdabox runtime: Runtime API request failed: ' + String(err) + '\n');
+  } finally {
+    process.exit(1);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading the handler, as AWS resolves `_HANDLER` against LAMBDA_TASK_ROOT.
+// ---------------------------------------------------------------------------------------------
+
+const HANDLER_STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HANDLER_HIGHWATERMARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
+const STREAM_RESPONSE = 'response';
+
+function tryRequireFile(file) {
+  return fs.existsSync(file) ? require(file) : undefined;
+}
+
+async function tryImportFile(file) {
+  if (!fs.existsSync(file)) {
+    return undefined;
+  }
+  return import(require('url').pathToFileURL(file).href);
+}
+
+/** true when the nearest package.json above folder says "type": "module" (AWS's rule). */
+function packageTypeIsModule(folder) {
+  if (folder.endsWith('/node_modules')) {
+    return false;
+  }
+  const pj = path.join(folder, 'package.json');
+  if (fs.existsSync(pj)) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(pj, 'utf8'));
+      if (pkg) {
+        return pkg.type === 'module';
+      }
+    } catch (err) {
+      console.warn(
+        `${pj} cannot be read, it will be ignored for ES module detection purposes.`,
+        err,
+      );
+      return false;
+    }
+  }
+  const parent = path.resolve(folder, '..');
+  return parent === folder ? false : packageTypeIsModule(parent);
+}
+
+async function requireUserModule(appRoot, moduleRoot, moduleName) {
+  const lambdaStylePath = path.resolve(appRoot, moduleRoot, moduleName);
+  const extensionless = tryRequireFile(lambdaStylePath);
+  if (extensionless) {
+    return extensionless;
+  }
+  const isModule = packageTypeIsModule(path.dirname(lambdaStylePath));
+  if (!isModule) {
+    const loaded = tryRequireFile(lambdaStylePath + '.js');
+    if (loaded) {
+      return loaded;
+    }
+  }
+  const loaded =
+    (isModule && (await tryImportFile(lambdaStylePath + '.js'))) ||
+    (await tryImportFile(lambdaStylePath + '.mjs')) ||
+    tryRequireFile(lambdaStylePath + '.cjs');
+  if (loaded) {
+    return loaded;
+  }
+  // Fall back to Node's own resolution (node_modules, NODE_PATH) from the task root.
+  return require(require.resolve(moduleName, { paths: [appRoot, moduleRoot] }));
+}
+
+async function loadUserModule(appRoot, moduleRoot, moduleName) {
+  if (env.AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA !== '1' && env.AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA !== 'true') {
+    globalThis.awslambda = {
+      streamifyResponse(handlerFn, options) {
+        handlerFn[HANDLER_STREAMING] = STREAM_RESPONSE;
+        if (typeof options?.highWaterMark === 'number') {
+          handlerFn[HANDLER_HIGHWATERMARK] = parseInt(options.highWaterMark, 10);
+        }
+        return handlerFn;
+      },
+      HttpResponseStream,
+    };
+  }
+  try {
+    return await requireUserModule(appRoot, moduleRoot, moduleName);
+  } catch (err) {
+    if (err instanceof SyntaxError) {
+      throw new UserCodeSyntaxError(err);
+    }
+    if (err && err.code === 'MODULE_NOT_FOUND') {
+      throw new ImportModuleError(err);
+    }
+    throw err;
+  }
+}
+
+async function loadHandler(appRoot, fullHandler) {
+  if (fullHandler.includes('..')) {
+    throw new MalformedHandlerName(
+      `'${fullHandler}' is not a valid handler name. Use absolute paths when specifying root directories in handler names.`,
+    );
+  }
+  const moduleAndHandler = path.basename(fullHandler);
+  const moduleRoot = fullHandler.substring(0, fullHandler.indexOf(moduleAndHandler));
+  const match = moduleAndHandler.match(/^([^.]*)\.(.*)$/);
+  if (!match) {
+    throw new MalformedHandlerName('Bad handler');
+  }
+  const userModule = await loadUserModule(appRoot, moduleRoot, match[1]);
+  const fn = match[2].split('.').reduce((obj, key) => obj && obj[key], userModule);
+  if (!fn) {
+    throw new HandlerNotFound(`${fullHandler} is undefined or not exported`);
+  }
+  if (typeof fn !== 'function') {
+    throw new HandlerNotFound(`${fullHandler} is not a function`);
+  }
+  return fn;
+}
+
+function streamingMode(fn) {
+  const mode = fn[HANDLER_STREAMING];
+  if (mode === undefined || mode === null || mode === false) {
+    return false;
+  }
+  if (mode === STREAM_RESPONSE) {
+    return STREAM_RESPONSE;
+  }
+  throw new MalformedStreamingHandler('Only response streaming is supported.');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response streaming (awslambda.streamifyResponse): the response body is a chunked POST.
+// ---------------------------------------------------------------------------------------------
+
+const HTTP_INTEGRATION_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-response';
+
+class HttpResponseStream {
+  static from(underlyingStream, prelude) {
+    underlyingStream.setContentType(HTTP_INTEGRATION_CONTENT_TYPE);
+    const metadataPrelude = JSON.stringify(prelude);
+    underlyingStream._onBeforeFirstWrite = (write) => {
+      write(metadataPrelude);
+      write(new Uint8Array(8));
+    };
+    return underlyingStream;
+  }
+}
+
+/** A writable response stream for one streaming invoke, plus how to fail it and await it. */
+function createResponseStream(id, highWaterMark) {
+  let firstWriteDone = false;
+  let settle;
+  const responseDone = new Promise((resolve) => {
+    settle = resolve;
+  });
+  const req = http.request({
+    host: API_HOST,
+    port: API_PORT,
+    method: 'POST',
+    path: invocationPath(id, 'response'),
+    agent,
+    highWaterMark,
+    headers: {
+      'Lambda-Runtime-Function-Response-Mode': 'streaming',
+      'Transfer-Encoding': 'chunked',
+      Trailer: 'Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body',
+      'Content-Type': 'application/octet-stream',
+    },
+  });
+  req.on('response', (res) => {
+    res.resume();
+    res.on('end', () => settle());
+    res.on('error', () => settle());
+  });
+  req.on('error', (err) => {
+    settle();
+    transportFailure(err);
+  });
+  const origWrite = req.write.bind(req);
+  req.setContentType = (contentType) => {
+    if (firstWriteDone) {
+      throw new InvalidStreamingOperation('Cannot set content-type, too late.');
+    }
+    req.setHeader('Content-Type', contentType);
+  };
+  req.write = (chunk, encoding, callback) => {
+    let data = chunk;
+    if (typeof data !== 'string' && !Buffer.isBuffer(data) && data?.constructor !== Uint8Array) {
+      data = JSON.stringify(data);
+    }
+    if (!firstWriteDone && typeof req._onBeforeFirstWrite === 'function') {
+      req._onBeforeFirstWrite((early) => origWrite(early));
+    }
+    firstWriteDone = true;
+    return origWrite(data, encoding, callback);
+  };
+  const fail = (error, then) => {
+    const response = toRapidResponse(error);
+    if (!req.writableEnded) {
+      req.addTrailers({
+        'Lambda-Runtime-Function-Error-Type': headerSafe(response.errorType),
+        'Lambda-Runtime-Function-Error-Body': Buffer.from(JSON.stringify(response)).toString('base64'),
+      });
+      req.end();
+    }
+    responseDone.then(then);
+  };
+  return { stream: req, responseDone, fail };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The invoke loop.
+// ---------------------------------------------------------------------------------------------
+
+let handler;
+let handlerIsAsync = false;
+let handlerStreaming = false;
+let handlerHighWaterMark;
+let dying = false;
+
+// The single 'beforeExit' action: runs when the event loop has nothing left (AWS's mechanism for
+// callbackWaitsForEmptyEventLoop). Idle keep-alive sockets are unref'd, so they do not count.
+const NOOP = () => {};
+let onLoopEmpty = NOOP;
+
+// Replaced per invoke; during init they report to /init/error.
+let onUncaughtException = (err) => reportInitFatal(err, EXIT_UNCAUGHT);
+let onUnhandledRejection = (err) => reportInitFatal(err, EXIT_UNHANDLED_REJECTION);
+
+function reportInitFatal(err, code) {
+  if (dying) {
+    return;
+  }
+  dying = true;
+  postInitError(err, () => process.exit(code));
+}
+
+let functionName;
+let functionVersion;
+let memoryLimitInMB;
+let logGroupName;
+let logStreamName;
+
+function parseJsonHeader(value, name) {
+  if (value === undefined) {
+    return undefined;
+  }
+  try {
+    return JSON.parse(value);
+  } catch (err) {
+    throw new Error(`Cannot parse ${name} as json: ${err.toString()}`);
+  }
+}
+
+function scheduleNext() {
+  nextInvocation();
+}
+
+function nextInvocation() {
+  apiRequest('GET', NEXT_PATH, undefined, undefined, (err, status, headers, body) => {
+    if (err) {
+      transportFailure(err);
+      return;
+    }
+    if (status !== 200) {
+      transportFailure(new Error(`GET ${NEXT_PATH} returned HTTP ${status}: ${body}`));
+      return;
+    }
+    if (dying) {
+      return;
+    }
+    if (handlerStreaming) {
+      invokeStreaming(headers, body);
+    } else {
+      invoke(headers, body);
+    }
+  });
+}
+
+function beginInvoke(headers) {
+  const id = headers['lambda-runtime-aws-request-id'];
+  currentRequestId = id;
+  globalThis[REQUEST_ID_SYMBOL] = id;
+  const trace = headers['lambda-runtime-trace-id'];
+  if (trace) {
+    env._X_AMZN_TRACE_ID = trace;
+  } else {
+    delete env._X_AMZN_TRACE_ID;
+  }
+  onUncaughtException = (err) => reportFatal(err, id, EXIT_UNCAUGHT);
+  onUnhandledRejection = (err) => reportFatal(err, id, EXIT_UNHANDLED_REJECTION);
+  return id;
+}
+
+/** Fill the user-facing context: environment data, then header data (AWS's key order). */
+function attachInvokeData(context, headers, id) {
+  const deadline = Number(headers['lambda-runtime-deadline-ms']);
+  context.functionVersion = functionVersion;
+  context.functionName = functionName;
+  context.memoryLimitInMB = memoryLimitInMB;
+  context.logGroupName = logGroupName;
+  context.logStreamName = logStreamName;
+  context.clientContext = parseJsonHeader(headers['lambda-runtime-client-context'], 'ClientContext');
+  context.identity = parseJsonHeader(headers['lambda-runtime-cognito-identity'], 'CognitoIdentity');
+  context.invokedFunctionArn = headers['lambda-runtime-invoked-function-arn'];
+  context.awsRequestId = id;
+  context.tenantId = headers['lambda-runtime-aws-tenant-id'];
+  context.getRemainingTimeInMillis = () => deadline - Date.now();
+  return context;
+}
+
+function invoke(headers, body) {
+  const id = beginInvoke(headers);
+
+  let waitForEmptyEventLoop = true;
+  let completeInvoked = false;
+  let finished = false; // only the first of callback/done/succeed/fail counts
+
+  const postError = (err) => {
+    logError('Invoke Error', err);
+    postInvocationError(err, id, scheduleNext);
+  };
+  const complete = (result) => {
+    if (completeInvoked) {
+      console.error(
+        'Invocation has already been reported as done. Cannot call complete more than once per invocation.',
+      );
+      return;
+    }
+    completeInvoked = true;
+    postInvocationResponse(result, id, scheduleNext);
+  };
+  const rawCallback = (err, result) => {
+    onLoopEmpty = NOOP;
+    if (err !== undefined && err !== null) {
+      postError(err);
+    } else if (!waitForEmptyEventLoop) {
+      complete(result);
+    } else {
+      onLoopEmpty = () => {
+        setImmediate(() => complete(result));
+      };
+    }
+  };
+  const rawDone = (err, result) => {
+    onLoopEmpty = NOOP;
+    if (err !== undefined && err !== null) {
+      postError(err);
+    } else {
+      complete(result);
+    }
+  };
+  const firstCallOnly =
+    (fn) =>
+    (...args) => {
+      if (!finished) {
+        fn(...args);
+        finished = true;
+      }
+    };
+  const callback = firstCallOnly(rawCallback);
+  const done = firstCallOnly(rawDone);
+  const succeed = firstCallOnly((result) => rawDone(null, result));
+  const fail = firstCallOnly((err) => {
+    if (err === undefined || err === null) {
+      rawDone('handled');
+    } else {
+      rawDone(err, null);
+    }
+  });
+
+  const context = {
+    get callbackWaitsForEmptyEventLoop() {
+      return waitForEmptyEventLoop;
+    },
+    set callbackWaitsForEmptyEventLoop(value) {
+      waitForEmptyEventLoop = value;
+    },
+    succeed,
+    fail,
+    done,
+  };
+
+  // If the loop empties before the handler reports: async handlers failed to settle their
+  // promise (Runtime.NodeJsExit); other handlers answer null, as on AWS.
+  onLoopEmpty = () => {
+    completeInvoked = true;
+    if (handlerIsAsync) {
+      const error = new NodeJsExit();
+      logError('Invoke Error', error);
+      postInvocationError(error, id, scheduleNext);
+    } else {
+      postInvocationResponse(null, id, scheduleNext);
+    }
+  };
+
+  try {
+    const result = handler(JSON.parse(body), attachInvokeData(context, headers, id), callback);
+    if (result && typeof result.then === 'function') {
+      result.then(succeed, fail).catch(fail);
+    }
+  } catch (err) {
+    callback(err);
+  }
+}
+
+function invokeStreaming(headers, body) {
+  const id = beginInvoke(headers);
+  let waitForEmptyEventLoop = true;
+  const context = {
+    get callbackWaitsForEmptyEventLoop() {
+      return waitForEmptyEventLoop;
+    },
+    set callbackWaitsForEmptyEventLoop(value) {
+      waitForEmptyEventLoop = value;
+    },
+  };
+  const { stream, responseDone, fail } = createResponseStream(id, handlerHighWaterMark);
+  const next = () => {
+    onLoopEmpty = NOOP;
+    if (!waitForEmptyEventLoop) {
+      scheduleNext();
+    } else {
+      onLoopEmpty = () => {
+        setImmediate(scheduleNext);
+      };
+    }
+  };
+  const failWith = (err) => {
+    logError('Invoke Error', err);
+    fail(err, next);
+  };
+  onLoopEmpty = () => {
+    onLoopEmpty = NOOP;
+    scheduleNext();
+  };
+  (async () => {
+    try {
+      const result = handler(JSON.parse(body), stream, attachInvokeData(context, headers, id));
+      if (!(result && typeof result.then === 'function')) {
+        failWith('Streaming does not support non-async handlers.');
+        return;
+      }
+      const value = await result;
+      if (value !== undefined) {
+        console.warn('Streaming handlers ignore return values.');
+      }
+      await responseDone;
+      if (!stream.writableFinished) {
+        failWith('Response stream is not finished.');
+        return;
+      }
+      next();
+    } catch (err) {
+      failWith(err);
+    }
+  })();
+}
+
+/** An uncaught exception or unhandled rejection during an invoke: report it, then exit. */
+function reportFatal(err, id, code) {
+  if (dying) {
+    return;
+  }
+  dying = true;
+  // A fresh connection (the keep-alive one may be busy with a long-polling /next); a failure to
+  // post does not matter, the process exits either way.
+  postInvocationError(err, id, () => process.exit(code), false, true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start-up.
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  stdout = process.stdout;
+  stderr = process.stderr;
+  patchConsole();
+  functionName = env.AWS_LAMBDA_FUNCTION_NAME;
+  functionVersion = env.AWS_LAMBDA_FUNCTION_VERSION;
+  memoryLimitInMB = env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE;
+  logGroupName = env.AWS_LAMBDA_LOG_GROUP_NAME;
+  logStreamName = env.AWS_LAMBDA_LOG_STREAM_NAME;
+
+  process.on('uncaughtException', (err) => {
+    logError('Uncaught Exception', err);
+    onUncaughtException(err);
+  });
+  process.on('unhandledRejection', (reason, promise) => {
+    const err = new UnhandledPromiseRejection(reason, promise);
+    logError('Unhandled Promise Rejection', err);
+    onUnhandledRejection(err);
+  });
+  process.on('beforeExit', () => onLoopEmpty());
+
+  try {
+    handler = await loadHandler(env.LAMBDA_TASK_ROOT || process.cwd(), env._HANDLER || '');
+    handlerStreaming = streamingMode(handler);
+  } catch (err) {
+    logError('Uncaught Exception', err);
+    reportInitFatal(err, EXIT_UNCAUGHT);
+    return;
+  }
+  handlerIsAsync = handler.constructor?.name === 'AsyncFunction';
+  const hwm = parseInt(handler[HANDLER_HIGHWATERMARK], 10);
+  handlerHighWaterMark = Number.isNaN(hwm) ? undefined : hwm;
+  nextInvocation();
+}
+
+main();

@@ -1,0 +1,60 @@
+"""`lambdabox logs NAME [--follow]`: print a function's log events through the CloudWatch Logs API.
+
+Works like `aws logs tail`: FilterLogEvents from a start time, then polls for newer events,
+remembering the event ids already printed at the newest timestamp.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from typing import Any
+
+import botocore.session
+from botocore.exceptions import ClientError
+
+
+def _client(endpoint: str, region: str) -> Any:
+    session = botocore.session.get_session()
+    return session.create_client(
+        "logs",
+        region_name=region,
+        endpoint_url=endpoint,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+def tail(endpoint: str, region: str, function: str, *, follow: bool, since: float, poll: float = 1.0) -> int:
+    client = _client(endpoint, region)
+    group = function if function.startswith("/") else f"/aws/lambda/{function}"
+    start = int((time.time() - since) * 1000)
+    seen: set[str] = set()
+    while True:
+        kwargs: dict[str, Any] = {"logGroupName": group, "startTime": start, "interleaved": True}
+        newest = start
+        try:
+            while True:
+                page = client.filter_log_events(**kwargs)
+                for ev in page.get("events", []):
+                    if ev["eventId"] in seen:
+                        continue
+                    seen.add(ev["eventId"])
+                    ts = dt.datetime.fromtimestamp(ev["timestamp"] / 1000, dt.UTC).isoformat(timespec="milliseconds")
+                    sys.stdout.write(f"{ts} {ev['logStreamName']} {ev['message']}\n")
+                    newest = max(newest, ev["timestamp"])
+                token = page.get("nextToken")
+                if not token:
+                    break
+                kwargs["nextToken"] = token
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code != "ResourceNotFoundException" or not follow:
+                print(f"lambdabox logs: {exc}", file=sys.stderr)
+                return 1
+        sys.stdout.flush()
+        if not follow:
+            return 0
+        start = newest
+        time.sleep(poll)

@@ -1,0 +1,1 @@
+"""Durable state: the store interface and its SQLite implementation."""

@@ -1,0 +1,131 @@
+"""Shared fixtures: a real `lambdabox serve` subprocess on a free port, boto3 clients, zip builders."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+
+
+@dataclass
+class Server:
+    """A running lambdabox server process."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    data_dir: Path
+    log_path: Path
+
+    def client(self, service: str, **kw: Any) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=kw.pop("region_name", "us-east-1"),
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(retries={"max_attempts": 0}, read_timeout=120, **kw),
+        )
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=timeout)
+
+
+def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> Server:
+    """Start `lambdabox serve --port 0` and wait for its ready line."""
+    log_path = data_dir.parent / f"{data_dir.name}-server-{uuid.uuid4().hex[:6]}.log"
+    cmd = [sys.executable, "-m", "lambdabox", "serve", "--port", "0", "--data-dir", str(data_dir), *extra]
+    full_env = {**os.environ, **(env or {})}
+    logf = open(log_path, "w")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=logf, text=True, env=full_env)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    url = None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        m = re.search(r"ready on (http://\S+)", line)
+        if m:
+            url = m.group(1)
+            break
+    if url is None:
+        proc.kill()
+        raise RuntimeError(f"server did not start; log:\n{log_path.read_text()}")
+    return Server(proc, url, data_dir, log_path)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = start_server(tmp_path_factory.mktemp("lbx") / "data")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def lam(server: Server) -> Any:
+    return server.client("lambda")
+
+
+@pytest.fixture(scope="session")
+def logs(server: Server) -> Any:
+    return server.client("logs")
+
+
+def make_zip(files: dict[str, str | bytes], modes: dict[str, int] | None = None) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in files.items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = ((modes or {}).get(name, 0o644) | 0o100000) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, content)
+    return buf.getvalue()
+
+
+def unique(prefix: str = "fn") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def create_fn(lam: Any) -> Iterator[Callable[..., str]]:
+    """Create a function from source files; deleted after the test."""
+    made: list[str] = []
+
+    def create(files: dict[str, str | bytes], *, runtime: str = "python3.11", handler: str = "app.handler", **kw: Any) -> str:
+        name = kw.pop("FunctionName", None) or unique()
+        lam.create_function(
+            FunctionName=name,
+            Runtime=runtime,
+            Role=ROLE,
+            Handler=handler,
+            Code={"ZipFile": make_zip(files, kw.pop("modes", None))},
+            **kw,
+        )
+        made.append(name)
+        return name
+
+    yield create
+    for name in made:
+        try:
+            lam.delete_function(FunctionName=name)
+        except Exception:
+            pass
