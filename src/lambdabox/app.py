@@ -57,6 +57,11 @@ class App:
         return self._parts.lambda_
 
     @property
+    def invoker(self) -> Invoker:
+        assert self._parts is not None
+        return self._parts.invoker
+
+    @property
     def logs_service(self) -> LogsService:
         assert self._parts is not None
         return self._parts.logs

@@ -80,7 +80,7 @@ def _compile_pattern(pattern: str) -> re.Pattern[str] | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # e.g. "possible nested set": Java and Python disagree
-            return re.compile(pattern)
+            return re.compile(pattern, re.ASCII)  # Java's \d, \w, \s are ASCII-only
     except (re.error, FutureWarning, DeprecationWarning):
         return None  # e.g. \p{L}: not worth emulating, the service checks what matters
 
@@ -187,7 +187,9 @@ class Validator:
         def check(value: Any, path: str, errors: list[str]) -> None:
             if rx is not None and rx.fullmatch(value) is None:
                 errors.append(
-                    failure(value, path, f"Member must satisfy regular expression pattern: {pattern}", sensitive)
+                    failure(
+                        value, path, f"Member must satisfy regular expression pattern: {pattern}", sensitive
+                    )
                 )
             n = len(value)
             if hi is not None and n > hi:
@@ -209,7 +211,9 @@ class Validator:
 
         def check(value: Any, path: str, errors: list[str]) -> None:
             if hi is not None and value > hi:
-                errors.append(failure(value, path, f"Member must have value less than or equal to {hi}", sensitive))
+                errors.append(
+                    failure(value, path, f"Member must have value less than or equal to {hi}", sensitive)
+                )
             if lo is not None and value < lo:
                 errors.append(
                     failure(value, path, f"Member must have value greater than or equal to {lo}", sensitive)
@@ -226,7 +230,9 @@ class Validator:
         def check(value: Any, path: str, errors: list[str]) -> None:
             n = len(value)
             if hi is not None and n > hi:
-                errors.append(failure(value, path, f"Member must have length less than or equal to {hi}", sensitive))
+                errors.append(
+                    failure(value, path, f"Member must have length less than or equal to {hi}", sensitive)
+                )
             if lo is not None and n < lo:
                 errors.append(
                     failure(value, path, f"Member must have length greater than or equal to {lo}", sensitive)
@@ -270,7 +276,9 @@ class Validator:
                     if found:
                         keys_failed = True
                         errors.append(
-                            failure(value, path, f"Map keys must satisfy constraint: [{key_words}]", sensitive)
+                            failure(
+                                value, path, f"Map keys must satisfy constraint: [{key_words}]", sensitive
+                            )
                         )
                 if v is None:
                     errors.append(failure(None, f"{path}.{k}.member", "Member must not be null"))

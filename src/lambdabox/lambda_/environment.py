@@ -1,6 +1,6 @@
 """One execution environment: a confined process, its Runtime API endpoint and its state machine.
 
-    starting ──first /next──► idle ──invoke──► busy ──response/error──► idle …
+    new ──spawn──► starting ──first /next──► idle ──invoke──► busy ──response/error──► idle …
         │                                          │
         └─ init error / exit / timeout ──────────► stopped ◄── timeout / exit / stop()
 
@@ -40,6 +40,7 @@ INIT_LIMIT = 10.0
 
 
 class State(enum.Enum):
+    NEW = "new"
     STARTING = "starting"
     IDLE = "idle"
     BUSY = "busy"
@@ -89,7 +90,7 @@ class Environment:
         sink: LogSink,
     ) -> None:
         self.spec = spec
-        self.state = State.STARTING
+        self.state = State.NEW
         self._sandbox = sandbox
         self._api = runtime_api
         self._clock = clock
@@ -141,6 +142,7 @@ class Environment:
             loop.add_reader(fd, self._on_output, fd)
         self._exit_task = loop.create_task(self._watch_exit(self._proc))
         timer = loop.create_task(self._clock.sleep(max(INIT_LIMIT, self.spec.timeout)))
+        self.state = State.STARTING
         try:
             done, _ = await asyncio.wait({self._init_done, timer}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -434,7 +436,7 @@ class Environment:
 
     def _emit(self, line: str) -> None:
         p = self._pending
-        if p is None and self.state is State.STARTING:
+        if p is None and self.state in (State.NEW, State.STARTING):
             self._init_tail.append(line)
         elif p is not None:
             p.tail.append(line)

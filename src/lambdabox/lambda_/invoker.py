@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -72,6 +73,10 @@ class Invoker:
     @property
     def inflight(self) -> int:
         return self._inflight
+
+    def environment_states(self) -> Counter[str]:
+        """How many environments are in each state (for tests and the health endpoint)."""
+        return Counter(st.value for pool in (*self._pools.values(), *self._retired) for st in pool.states())
 
     async def start(self) -> None:
         self._reaper = asyncio.get_running_loop().create_task(self._reap_loop())

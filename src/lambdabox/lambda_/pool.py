@@ -30,6 +30,9 @@ class Pool:
     def size(self) -> int:
         return len(self._idle) + len(self._busy)
 
+    def states(self) -> list[State]:
+        return [e.state for e in (*self._idle, *self._busy)]
+
     def acquire(self) -> tuple[Environment, bool]:
         """An idle environment (warm) or a new, not yet started one (cold): (env, cold)."""
         while self._idle:

@@ -10,7 +10,8 @@ Three pattern kinds, chosen by the pattern's first character, as in the CloudWat
   ``IS TRUE``, ``IS FALSE``, ``EXISTS``, ``NOT EXISTS``, ``*`` wildcards at either end of a string,
   ``%regex%`` values; only messages that are JSON can match;
 * space-delimited ``[ip, user, ..., status = 4* || status = 5*, bytes > 1000]`` over a message split
-  on spaces, where ``"..."`` and ``[...]`` group one field and ``...`` skips any number of fields.
+  on spaces, where ``"..."`` and ``[...]`` group one field, ``...`` skips any number of fields and
+  an empty piece (``[a, , c]``, or a trailing comma) is an unnamed field.
 
 `compile_pattern` raises `FilterPatternError` for a pattern AWS would refuse.
 """
@@ -293,7 +294,12 @@ def _tokenize(text: str, *, json_mode: bool) -> list[_Tok]:
             toks.append(("sel", path))
             continue
         j = i
-        while j < n and not text[j].isspace() and text[j] not in "()=!<>\"" and text[j : j + 2] not in ("&&", "||"):
+        while (
+            j < n
+            and not text[j].isspace()
+            and text[j] not in '()=!<>"'
+            and text[j : j + 2] not in ("&&", "||")
+        ):
             j += 1
         if j == i:
             raise FilterPatternError(f"unexpected character {c!r}")
@@ -544,8 +550,9 @@ _ELLIPSIS: Final = "..."
 
 @dataclass(frozen=True)
 class _Slot:
-    name: str | None  # None for the ellipsis
+    name: str | None  # None for an anonymous field (an empty piece) and for the ellipsis
     expr: _Expr | None
+    ellipsis: bool = False
 
 
 def _split_top_level(body: str) -> list[str]:
@@ -576,15 +583,16 @@ def _split_top_level(body: str) -> list[str]:
 
 def _compile_delimited(body: str) -> Matcher:
     raw = [p.strip() for p in _split_top_level(body)]
-    if len(raw) > 1 and raw[-1] == "":
-        raw.pop()  # a trailing comma is allowed
+    if raw == [""]:
+        raise FilterPatternError("a space-delimited pattern needs at least one field")
     slots: list[_Slot] = []
     for piece in raw:
         if piece in (_ELLIPSIS, "…"):
+            slots.append(_Slot(None, None, ellipsis=True))
+            continue
+        if not piece:  # an empty piece (e.g. after a trailing comma) is an unnamed field
             slots.append(_Slot(None, None))
             continue
-        if not piece:
-            raise FilterPatternError("empty field in space-delimited pattern")
         toks = _tokenize(piece, json_mode=False)
         if len(toks) == 1:
             if toks[0][0] != "word" or not _FIELD_NAME.fullmatch(toks[0][1]):
@@ -594,17 +602,14 @@ def _compile_delimited(body: str) -> Matcher:
         expr = _Parser(toks, json_mode=False).parse()
         slots.append(_Slot(_first_name(expr), expr))
     names = {s.name for s in slots if s.name is not None}
-    fixed = sum(1 for s in slots if s.name is not None)
+    fixed = sum(1 for s in slots if not s.ellipsis)
     has_ellipsis = len(slots) != fixed
 
     def match(message: str) -> bool:
         fields = split_fields(message)
         if len(fields) < fixed or (not has_ellipsis and len(fields) != fixed):
             return False
-        for binding in _align(slots, fields):
-            if _check_slots(slots, binding, names):
-                return True
-        return False
+        return any(_check_slots(slots, binding, names) for binding in _align(slots, fields))
 
     return match
 
@@ -621,14 +626,14 @@ def _align(slots: Sequence[_Slot], fields: Sequence[str]) -> Iterator[list[str]]
     out: list[str] = [""] * len(slots)
     remaining_fixed = [0] * (len(slots) + 1)
     for k in range(len(slots) - 1, -1, -1):
-        remaining_fixed[k] = remaining_fixed[k + 1] + (slots[k].name is not None)
+        remaining_fixed[k] = remaining_fixed[k + 1] + (not slots[k].ellipsis)
 
     def go(si: int, fi: int) -> Iterator[list[str]]:
         if si == len(slots):
             if fi == len(fields):
                 yield out
             return
-        if slots[si].name is None:
+        if slots[si].ellipsis:
             for take in range(len(fields) - fi - remaining_fixed[si + 1], -1, -1):
                 out[si] = " ".join(fields[fi : fi + take])
                 yield from go(si + 1, fi + take)

@@ -20,7 +20,9 @@ MAX_MESSAGE_BYTES = 256 * 1024 - EVENT_OVERHEAD
 MAX_BATCH_BYTES = 1_048_576
 #: Responses of GetLogEvents / FilterLogEvents carry at most this many message bytes.
 MAX_RESPONSE_BYTES = 1_048_576
-RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+#: the values PutRetentionPolicy accepts
+RETENTION_DAYS: tuple[int, ...] = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)
+RETENTION_DAYS += (1096, 1827, 2192, 2557, 2922, 3288, 3653)
 
 
 def position(ts: int, row_id: int) -> int:

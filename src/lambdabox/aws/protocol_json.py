@@ -1,0 +1,374 @@
+"""The AWS json protocol (e.g. CloudWatch Logs), and the JSON value codec rest-json shares.
+
+json protocol: every request is `POST /` naming its operation in `X-Amz-Target:
+<targetPrefix>.<Operation>`; the body is the input structure as JSON (blobs base64, timestamps
+epoch seconds). Success is 200 with the output structure as JSON; errors are
+`{"__type": "<Code>", "message": "..."}` with the error's status.
+
+`JsonValues` converts between JSON values and params as boto3 passes them (bytes for blobs,
+aware datetimes for timestamps), checking JSON types on the way in.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from botocore.model import OperationModel, ServiceModel, Shape
+
+from lambdabox.aws.errors import ServiceError, UnknownOperationError
+from lambdabox.aws.protocol import WireRequest, WireResponse
+from lambdabox.aws.validation import Validator
+
+_INT_RANGE = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+_TYPE_WORD = {
+    "string": "a String",
+    "integer": "an Integer",
+    "long": "a Long",
+    "boolean": "a Boolean",
+    "double": "a Double",
+    "float": "a Float",
+    "blob": "a ByteBuffer",
+    "timestamp": "a Date",
+    "structure": "a Structure",
+    "map": "a Map",
+    "list": "a List",
+}
+#: the body AWS's front door sends for a request that names no operation (HTTP 404)
+UNKNOWN_OPERATION_BODY = b"<UnknownOperationException/>\n"
+
+
+class MalformedInput(Exception):
+    """The request cannot be read as the model describes it (bad JSON, JSON type, base64, number)."""
+
+
+def _token(value: Any) -> str:
+    """The JSON token name AWS uses in its serialization messages."""
+    if isinstance(value, bool):
+        return "TRUE_VALUE" if value else "FALSE_VALUE"
+    if isinstance(value, str):
+        return "STRING_VALUE"
+    if isinstance(value, int | float):
+        return "NUMBER_VALUE"
+    return "VALUE_NULL"
+
+
+def _mismatch(shape: Shape, value: Any) -> MalformedInput:
+    if isinstance(value, dict):
+        return MalformedInput("Start of structure or map found where not expected.")
+    if isinstance(value, list):
+        return MalformedInput("Start of list found where not expected")
+    return MalformedInput(f"{_token(value)} can not be converted to {_TYPE_WORD.get(shape.type_name, 'it')}")
+
+
+def to_datetime(value: Any) -> datetime:
+    """A timestamp result value (datetime, epoch seconds or a string) as an aware datetime."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    return parse_timestamp(str(value))
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Read a timestamp sent as epoch seconds, ISO 8601 or RFC 822 (whatever the model said)."""
+    text = text.strip()
+    try:
+        return datetime.fromtimestamp(float(text), UTC)
+    except (ValueError, OverflowError, OSError):
+        pass
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError) as exc:
+            raise MalformedInput(f"Unable to parse timestamp '{text}'") from exc
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def format_timestamp(value: Any, fmt: str) -> Any:
+    """A timestamp in the model's format: unixTimestamp (number), iso8601 or rfc822 (strings)."""
+    if isinstance(value, str):
+        return value  # already formatted by the service
+    dt = to_datetime(value).astimezone(UTC)
+    fmt = fmt.lower()
+    if fmt == "iso8601":
+        ms = dt.microsecond // 1000
+        return dt.strftime("%Y-%m-%dT%H:%M:%S") + (f".{ms:03d}Z" if ms else "Z")
+    if fmt == "rfc822":
+        return email.utils.format_datetime(dt.replace(microsecond=0), usegmt=True)
+    epoch = round(dt.timestamp(), 3)
+    return int(epoch) if epoch.is_integer() else epoch
+
+
+def dump_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON, as AWS sends it."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def load_json_object(body: bytes) -> dict[str, Any]:
+    """The request body as a JSON object; an empty body is an empty object."""
+    if not body.strip():
+        return {}
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise MalformedInput(str(exc)) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise MalformedInput(
+            "Start of list found where not expected" if isinstance(data, list) else "Expected an object"
+        )
+    return data
+
+
+class JsonValues:
+    """JSON <-> boto3-style params for the shapes of one model; field tables cached per shape."""
+
+    def __init__(self, body_timestamp_format: str = "unixTimestamp") -> None:
+        self._fields: dict[str, dict[str, tuple[str, Shape]]] = {}
+        self._ts_format = body_timestamp_format
+
+    def fields(self, shape: Shape) -> dict[str, tuple[str, Shape]]:
+        """JSON key -> (member name, member shape) of a structure."""
+        table = self._fields.get(shape.name)
+        if table is None:
+            table = {m.serialization.get("name", n): (n, m) for n, m in shape.members.items()}
+            self._fields[shape.name] = table
+        return table
+
+    def decode(self, shape: Shape, value: Any) -> Any:
+        """A JSON value as boto3 would pass it, checking JSON types; raises MalformedInput."""
+        kind = shape.type_name
+        if kind == "string":
+            if isinstance(value, str):
+                return value
+        elif kind in ("integer", "long"):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if isinstance(value, int) and not isinstance(value, bool):
+                lo, hi = _INT_RANGE[kind]
+                if lo <= value <= hi:
+                    return value
+                raise MalformedInput(f"NUMBER_VALUE {value} is out of range for {_TYPE_WORD[kind]}")
+        elif kind == "boolean":
+            if isinstance(value, bool):
+                return value
+        elif kind in ("double", "float"):
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+        elif kind == "structure":
+            if shape.metadata.get("document"):
+                return value
+            if isinstance(value, dict):
+                out: dict[str, Any] = {}
+                table = self.fields(shape)
+                for key, item in value.items():
+                    entry = table.get(key)
+                    if entry is not None and item is not None:
+                        out[entry[0]] = self.decode(entry[1], item)
+                return out
+        elif kind == "list":
+            if isinstance(value, list):
+                member = shape.member
+                return [None if v is None else self.decode(member, v) for v in value]
+        elif kind == "map":
+            if isinstance(value, dict):
+                key_shape, value_shape = shape.key, shape.value
+                return {
+                    self.decode(key_shape, k): None if v is None else self.decode(value_shape, v)
+                    for k, v in value.items()
+                }
+        elif kind == "blob":
+            if isinstance(value, str):
+                try:
+                    return base64.b64decode(value, validate=True)
+                except (binascii.Error, ValueError) as exc:
+                    raise MalformedInput(f"Base64 encoded value is not valid: {exc}") from exc
+        elif kind == "timestamp":
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                try:
+                    return datetime.fromtimestamp(value, UTC)
+                except (ValueError, OverflowError, OSError) as exc:
+                    raise MalformedInput(f"NUMBER_VALUE {value} is not a valid timestamp") from exc
+            if isinstance(value, str):
+                return parse_timestamp(value)
+        else:
+            return value
+        raise _mismatch(shape, value)
+
+    def decode_members(self, shape: Shape, data: Mapping[str, Any], out: dict[str, Any]) -> None:
+        """Decode the body members of structure `shape` found in JSON object `data` into `out`."""
+        table = self.fields(shape)
+        for key, item in data.items():
+            entry = table.get(key)
+            if entry is not None and item is not None and "location" not in entry[1].serialization:
+                out[entry[0]] = self.decode(entry[1], item)
+
+    def encode(self, shape: Shape, value: Any) -> Any:
+        """A result value as JSON for `shape`: None members dropped, blobs base64, timestamps formatted."""
+        kind = shape.type_name
+        if kind == "structure":
+            if shape.metadata.get("document"):
+                return value
+            members = shape.members
+            out: dict[str, Any] = {}
+            for name, item in value.items():
+                member = members.get(name)
+                if item is not None and member is not None:
+                    out[member.serialization.get("name", name)] = self.encode(member, item)
+            return out
+        if kind == "list":
+            member = shape.member
+            return [self.encode(member, v) for v in value]
+        if kind == "map":
+            value_shape = shape.value
+            return {str(k): self.encode(value_shape, v) for k, v in value.items()}
+        if kind == "blob":
+            raw = value.encode() if isinstance(value, str) else bytes(value)
+            return base64.b64encode(raw).decode("ascii")
+        if kind == "timestamp":
+            return format_timestamp(value, shape.serialization.get("timestampFormat", self._ts_format))
+        if isinstance(value, Decimal):
+            return float(value)
+        return value
+
+    def encode_members(
+        self, shape: Shape, result: Mapping[str, Any], names: frozenset[str]
+    ) -> dict[str, Any]:
+        """The JSON object of the members `names` of `shape` present in `result`."""
+        members = shape.members
+        out: dict[str, Any] = {}
+        for name, item in result.items():
+            if item is not None and name in names:
+                member = members[name]
+                out[member.serialization.get("name", name)] = self.encode(member, item)
+        return out
+
+
+def error_shapes(model: ServiceModel) -> dict[str, Shape]:
+    """Error code -> error shape for the service's modeled errors."""
+    table: dict[str, Shape] = {}
+    for shape in model.error_shapes:
+        table[shape.name] = shape
+        code = shape.metadata.get("error", {}).get("code")
+        if code:
+            table[code] = shape
+    return table
+
+
+def error_status(shape: Shape | None, error: ServiceError) -> int:
+    """The model's httpStatusCode for this error shape, else the error's own status."""
+    if shape is not None:
+        status = shape.metadata.get("error", {}).get("httpStatusCode")
+        if status:
+            return int(status)
+    return error.status
+
+
+def error_members(
+    shape: Shape, error: ServiceError, values: JsonValues
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(body, header members) of a modeled error: message, Type, then the error's fields."""
+    body: dict[str, Any] = {}
+    located: dict[str, Any] = {}
+    for name, member in shape.members.items():
+        if name.lower() == "message":
+            value: Any = error.message
+        elif name == "Type":
+            value = error.type
+        else:
+            value = error.fields.get(name)
+        if value is None:
+            continue
+        if "location" in member.serialization:
+            located[name] = value
+        else:
+            body[member.serialization.get("name", name)] = values.encode(member, value)
+    for name, value in error.fields.items():
+        if name not in shape.members and value is not None:
+            body[name] = value
+    return body, located
+
+
+class JsonCodec:
+    """The json protocol for one service model."""
+
+    def __init__(self, model: ServiceModel) -> None:
+        self.model = model
+        self.target_prefix: str = model.metadata["targetPrefix"]
+        self.content_type = f"application/x-amz-json-{model.metadata.get('jsonVersion', '1.0')}"
+        self._ops: dict[str, OperationModel] = {
+            name: model.operation_model(name) for name in model.operation_names
+        }
+        self._errors = error_shapes(model)
+        self._values = JsonValues()
+        self._validator = Validator()
+
+    def _target(self, req: WireRequest) -> str | None:
+        target = req.headers.get("x-amz-target")
+        if target is None or req.method != "POST":
+            return None
+        prefix, dot, op = target.partition(".")
+        return op if dot and prefix == self.target_prefix else None
+
+    def match(self, req: WireRequest) -> str | None:
+        op = self._target(req)
+        return op if op in self._ops else None
+
+    def parse(self, req: WireRequest) -> tuple[str, dict[str, Any]]:
+        name = self.match(req)
+        if name is None:
+            raise self.unknown_operation_error(req)
+        shape = self._ops[name].input_shape
+        params: dict[str, Any] = {}
+        try:
+            data = load_json_object(req.body)
+            if shape is not None:
+                self._values.decode_members(shape, data, params)
+        except MalformedInput as exc:
+            raise ServiceError(str(exc), code="SerializationException", status=400) from exc
+        self._validator.validate(shape, params)
+        return name, params
+
+    def serialize(self, operation: str, result: Mapping[str, Any], request_id: str) -> WireResponse:
+        shape = self._ops[operation].output_shape
+        headers = {"x-amzn-RequestId": request_id}
+        if shape is None:
+            return WireResponse(200, headers, b"")
+        headers["Content-Type"] = self.content_type
+        return WireResponse(200, headers, dump_json(self._values.encode(shape, result)))
+
+    def serialize_error(
+        self, error: ServiceError, request_id: str, operation: str | None = None
+    ) -> WireResponse:
+        shape = self._errors.get(error.code)
+        status = error_status(shape, error)
+        if shape is None and error.code == UnknownOperationError.code and status == 404:
+            return WireResponse(404, {"x-amzn-RequestId": request_id}, UNKNOWN_OPERATION_BODY)
+        body: dict[str, Any] = {"__type": error.code}
+        if shape is not None:
+            members, _ = error_members(shape, error, self._values)
+            body.update(members)
+            if not any(k.lower() == "message" for k in members) and error.message:
+                body["message"] = error.message
+        else:
+            if error.message:
+                body["message"] = error.message
+            body.update((k, v) for k, v in error.fields.items() if v is not None)
+        headers = {"x-amzn-RequestId": request_id, "Content-Type": self.content_type}
+        return WireResponse(status, headers, dump_json(body))
+
+    def unknown_operation_error(self, req: WireRequest) -> ServiceError:
+        if req.method != "POST":
+            return UnknownOperationError("", status=404)
+        # AWS names no operation and gives no message here
+        return UnknownOperationError("", status=400)

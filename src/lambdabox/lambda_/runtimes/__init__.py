@@ -1,0 +1,6 @@
+"""lambdabox's own runtime clients, the programs that run inside execution environments.
+
+Each speaks the Lambda Runtime API (2018-06-01) to lambdabox on behalf of one language:
+`bootstrap_python.py` (standard library only) and `bootstrap_node.js`. They are data files as far as
+the server is concerned: started as processes, never imported by lambdabox itself.
+"""

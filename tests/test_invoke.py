@@ -1,0 +1,315 @@
+"""Invoke through boto3 against a real server: Python and Node.js functions in real processes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+EVENTS = Path(__file__).parent / "events"
+
+PY_ECHO = """
+import json, os
+
+COUNT = 0
+
+def handler(event, context):
+    global COUNT
+    COUNT += 1
+    print("got event", json.dumps(event)[:50])
+    return {
+        "event": event,
+        "count": COUNT,
+        "pid": os.getpid(),
+        "request_id": context.aws_request_id,
+        "function_name": context.function_name,
+        "function_version": context.function_version,
+        "arn": context.invoked_function_arn,
+        "memory": context.memory_limit_in_mb,
+        "remaining": context.get_remaining_time_in_millis(),
+        "log_group": context.log_group_name,
+        "log_stream": context.log_stream_name,
+        "client_context": getattr(getattr(context, "client_context", None), "custom", None),
+        "env": {k: os.environ.get(k) for k in (
+            "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_REGION", "AWS_DEFAULT_REGION",
+            "AWS_EXECUTION_ENV", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "_HANDLER", "TZ",
+            "AWS_LAMBDA_RUNTIME_API", "AWS_ACCESS_KEY_ID", "AWS_ENDPOINT_URL", "STAGE")},
+        "cwd": os.getcwd(),
+    }
+"""
+
+PY_FAIL = """
+def handler(event, context):
+    raise ValueError("something broke: " + event.get("why", "?"))
+"""
+
+
+def invoke(lam: Any, name: str, payload: Any = None, **kw: Any) -> tuple[dict[str, Any], Any]:
+    if payload is not None:
+        kw["Payload"] = json.dumps(payload).encode()
+    resp = lam.invoke(FunctionName=name, **kw)
+    body = resp["Payload"].read()
+    return resp, json.loads(body) if body else None
+
+
+def test_python_echo_context_and_env(lam: Any, create_fn: Any) -> None:
+    name = create_fn({"app.py": PY_ECHO}, Environment={"Variables": {"STAGE": "test"}}, MemorySize=256, Timeout=30)
+    event = json.loads((EVENTS / "apigw-http-v2.json").read_text())
+    resp, out = invoke(lam, name, event)
+    assert resp["StatusCode"] == 200
+    assert "FunctionError" not in resp
+    assert resp["ExecutedVersion"] == "$LATEST"
+    assert out["event"] == event
+    assert out["function_name"] == name and out["function_version"] == "$LATEST"
+    assert out["arn"] == f"arn:aws:lambda:us-east-1:000000000000:function:{name}"
+    assert out["memory"] == 256
+    assert 0 < out["remaining"] <= 30_000
+    assert out["log_group"] == f"/aws/lambda/{name}"
+    env = out["env"]
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == name
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.11"
+    assert env["_HANDLER"] == "app.handler"
+    assert env["TZ"] == ":UTC"
+    assert env["STAGE"] == "test"
+    assert env["AWS_LAMBDA_RUNTIME_API"].startswith("127.0.0.1:")
+    assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+    assert env["AWS_LAMBDA_LOG_STREAM_NAME"] == out["log_stream"]
+    assert "/[$LATEST]" in out["log_stream"]
+    assert out["cwd"] == env["LAMBDA_TASK_ROOT"]
+
+
+def test_warm_environment_keeps_globals(lam: Any, create_fn: Any) -> None:
+    name = create_fn({"app.py": PY_ECHO})
+    _, first = invoke(lam, name, {"n": 1})
+    _, second = invoke(lam, name, {"n": 2})
+    assert second["pid"] == first["pid"]
+    assert second["count"] == first["count"] + 1
+    assert second["request_id"] != first["request_id"]
+
+
+def test_update_replaces_environment(lam: Any, create_fn: Any) -> None:
+    name = create_fn({"app.py": PY_ECHO})
+    _, first = invoke(lam, name, {})
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"STAGE": "prod"}})
+    _, second = invoke(lam, name, {})
+    assert second["pid"] != first["pid"]
+    assert second["env"]["STAGE"] == "prod"
+    assert second["count"] == 1
+
+
+def test_unhandled_error_shape_and_log_tail(lam: Any, create_fn: Any) -> None:
+    name = create_fn({"app.py": PY_FAIL})
+    resp, out = invoke(lam, name, {"why": "testing"}, LogType="Tail")
+    assert resp["StatusCode"] == 200
+    assert resp["FunctionError"] == "Unhandled"
+    assert out["errorType"] == "ValueError"
+    assert out["errorMessage"] == "something broke: testing"
+    assert isinstance(out["stackTrace"], list) and out["stackTrace"]
+    tail = base64.b64decode(resp["LogResult"]).decode()
+    assert "START RequestId:" in tail and "END RequestId:" in tail and "REPORT RequestId:" in tail
+    assert "ValueError" in tail
+    report = next(line for line in tail.splitlines() if line.startswith("REPORT"))
+    assert "Duration:" in report and "Billed Duration:" in report and "Memory Size: 128 MB" in report
+    assert "Max Memory Used:" in report and "Init Duration:" in report
+
+
+def test_import_error_and_missing_handler(lam: Any, create_fn: Any) -> None:
+    name = create_fn({"app.py": "import no_such_module\n"})
+    resp, out = invoke(lam, name, {})
+    assert resp["FunctionError"] == "Unhandled"
+    assert out["errorType"] == "Runtime.ImportModuleError"
+    assert "Unable to import module 'app'" in out["errorMessage"]
+    name2 = create_fn({"app.py": "x = 1\n"})
+    resp, out = invoke(lam, name2, {})
+    assert resp["FunctionError"] == "Unhandled"
+    assert out["errorType"] == "Runtime.HandlerNotFound"
+
+
+def test_crash_is_exit_error_and_next_invoke_recovers(lam: Any, create_fn: Any) -> None:
+    src = "import os\n\ndef handler(event, context):\n    if event.get('die'):\n        os._exit(3)\n    return os.getpid()\n"
+    name = create_fn({"app.py": src})
+    _, pid1 = invoke(lam, name, {})
+    resp, out = invoke(lam, name, {"die": True})
+    assert resp["FunctionError"] == "Unhandled"
+    assert out["errorType"] == "Runtime.ExitError"
+    assert "Runtime exited with error: exit status 3" in out["errorMessage"]
+    _, pid2 = invoke(lam, name, {})
+    assert pid2 != pid1
+
+
+def test_out_of_memory_is_killed(lam: Any, create_fn: Any) -> None:
+    src = "def handler(event, context):\n    blocks = []\n    while True:\n        blocks.append(bytearray(16 * 1024 * 1024))\n"
+    name = create_fn({"app.py": src}, MemorySize=128)
+    resp, out = invoke(lam, name, {})
+    assert resp["FunctionError"] == "Unhandled"
+    assert out["errorType"] in ("Runtime.ExitError", "Runtime.OutOfMemory", "MemoryError")
+
+
+def test_invalid_json_payload(lam: Any, create_fn: Any) -> None:
+    name = create_fn({"app.py": PY_ECHO})
+    with pytest.raises(ClientError) as exc:
+        lam.invoke(FunctionName=name, Payload=b"{not json")
+    assert exc.value.response["Error"]["Code"] == "InvalidRequestContentException"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_request_too_large(lam: Any, create_fn: Any) -> None:
+    name = create_fn({"app.py": PY_ECHO})
+    big = json.dumps({"x": "a" * (6 * 1024 * 1024 + 10)}).encode()
+    with pytest.raises(ClientError) as exc:
+        lam.invoke(FunctionName=name, Payload=big)
+    assert exc.value.response["Error"]["Code"] == "RequestTooLargeException"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+
+
+def test_response_too_large(lam: Any, create_fn: Any) -> None:
+    name = create_fn({"app.py": "def handler(e, c):\n    return 'x' * (7 * 1024 * 1024)\n"})
+    resp, out = invoke(lam, name, {})
+    assert resp["FunctionError"] == "Unhandled"
+    assert out["errorType"] == "Function.ResponseSizeTooLarge"
+    _, again = invoke(lam, name, {})  # the environment survives
+    assert again["errorType"] == "Function.ResponseSizeTooLarge"
+
+
+def test_dry_run_and_client_context(lam: Any, create_fn: Any) -> None:
+    name = create_fn({"app.py": PY_ECHO})
+    dry = lam.invoke(FunctionName=name, InvocationType="DryRun")
+    assert dry["StatusCode"] == 204
+    ctx = base64.b64encode(json.dumps({"custom": {"k": "v"}, "env": {}, "client": {}}).encode()).decode()
+    _, out = invoke(lam, name, {}, ClientContext=ctx)
+    assert out["client_context"] == {"k": "v"}
+
+
+def test_empty_payload_is_empty_object(lam: Any, create_fn: Any) -> None:
+    name = create_fn({"app.py": PY_ECHO})
+    resp = lam.invoke(FunctionName=name)
+    assert json.loads(resp["Payload"].read())["event"] == {}
+
+
+def test_concurrent_invokes_run_in_parallel_environments(lam: Any, create_fn: Any, tmp_path: Path) -> None:
+    src = (
+        "import os, time\n\n"
+        "def handler(event, context):\n"
+        "    d = event['dir']\n"
+        "    open(os.path.join(d, str(os.getpid())), 'w').close()\n"
+        "    deadline = time.time() + 20\n"
+        "    while time.time() < deadline:\n"
+        "        if len(os.listdir(d)) >= 2:\n"
+        "            return 'together'\n"
+        "        time.sleep(0.01)\n"
+        "    return 'alone'\n"
+    )
+    name = create_fn({"app.py": src}, Timeout=30)
+    results: list[Any] = []
+
+    def call() -> None:
+        results.append(invoke(lam, name, {"dir": str(tmp_path)})[1])
+
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == ["together", "together"]
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_handler_output_is_captured_even_when_huge_or_binary(lam: Any, create_fn: Any, logs: Any) -> None:
+    src = (
+        "import sys\n\n"
+        "def handler(event, context):\n"
+        "    sys.stdout.buffer.write(b'bad bytes \\xff\\xfe here\\n')\n"
+        "    for i in range(20000):\n"
+        "        print('line', i, 'x' * 100)\n"
+        "    return 'done'\n"
+    )
+    name = create_fn({"app.py": src}, Timeout=60)
+    resp, out = invoke(lam, name, {}, LogType="Tail")
+    assert out == "done"
+    tail = base64.b64decode(resp["LogResult"]).decode()
+    assert "REPORT RequestId" in tail
+    assert len(base64.b64decode(resp["LogResult"])) <= 4096
+
+
+def test_fork_and_exit_leaves_no_orphans(lam: Any, create_fn: Any) -> None:
+    src = (
+        "import os, time\n\n"
+        "def handler(event, context):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        time.sleep(600)\n"
+        "        os._exit(0)\n"
+        "    return pid\n"
+    )
+    name = create_fn({"app.py": src})
+    _, child = invoke(lam, name, {})
+    assert Path(f"/proc/{child}").exists()
+    lam.delete_function(FunctionName=name)
+    # deleting the function stops its environment and the whole process group
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(child):
+        time.sleep(0.05)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+NODE_ECHO = """
+let count = 0;
+exports.handler = async (event, context) => {
+  count += 1;
+  console.log("node got", JSON.stringify(event).slice(0, 40));
+  return { event, count, pid: process.pid, requestId: context.awsRequestId, fn: context.functionName,
+           memory: context.memoryLimitInMB, remaining: context.getRemainingTimeInMillis() };
+};
+"""
+
+NODE_ESM = """
+export const handler = async (event) => ({ esm: true, event });
+"""
+
+NODE_CALLBACK = """
+exports.handler = (event, context, callback) => {
+  if (event.fail) return callback(new Error("callback failure"));
+  callback(null, { via: "callback" });
+};
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+def test_node_handlers(lam: Any, create_fn: Any) -> None:
+    name = create_fn({"index.js": NODE_ECHO}, runtime="nodejs20.x", handler="index.handler")
+    resp, out = invoke(lam, name, {"hello": "node"}, LogType="Tail")
+    assert "FunctionError" not in resp
+    assert out["event"] == {"hello": "node"} and out["fn"] == name and out["count"] == 1
+    assert "node got" in base64.b64decode(resp["LogResult"]).decode()
+    _, out2 = invoke(lam, name, {})
+    assert out2["pid"] == out["pid"] and out2["count"] == 2
+
+    esm = create_fn({"index.mjs": NODE_ESM}, runtime="nodejs22.x", handler="index.handler")
+    _, out = invoke(lam, esm, {"a": 1})
+    assert out == {"esm": True, "event": {"a": 1}}
+
+    cb = create_fn({"index.js": NODE_CALLBACK}, runtime="nodejs20.x", handler="index.handler")
+    _, out = invoke(lam, cb, {})
+    assert out == {"via": "callback"}
+    resp, out = invoke(lam, cb, {"fail": True})
+    assert resp["FunctionError"] == "Unhandled"
+    assert out["errorType"] == "Error" and out["errorMessage"] == "callback failure"

@@ -1,0 +1,128 @@
+"""Time-driven lifecycle on a manual clock: timeouts, idle reaping, runtimes that never ask for work."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from conftest import ROLE, make_zip, unique
+from lambdabox.testing import LocalLambdabox
+
+
+@pytest.fixture
+def lbx(tmp_path: Path) -> Iterator[LocalLambdabox]:
+    with LocalLambdabox(tmp_path / "data", manual_clock=True, idle_timeout=600) as server:
+        yield server
+
+
+def client(lbx: LocalLambdabox) -> Any:
+    return boto3.client(
+        "lambda",
+        endpoint_url=lbx.url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 0}, read_timeout=120),
+    )
+
+
+def create(lam: Any, files: dict[str, str], runtime: str = "python3.11", handler: str = "app.handler", **kw: Any) -> str:
+    name = unique()
+    lam.create_function(
+        FunctionName=name, Runtime=runtime, Role=ROLE, Handler=handler, Code={"ZipFile": make_zip(files, kw.pop("modes", None))}, **kw
+    )
+    return name
+
+
+def invoke_in_thread(lam: Any, name: str, out: list[Any]) -> threading.Thread:
+    def run() -> None:
+        resp = lam.invoke(FunctionName=name, Payload=b"{}", LogType="Tail")
+        out.append((resp, json.loads(resp["Payload"].read())))
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def wait_until(cond: Any, limit: float = 30.0) -> None:
+    """Poll a condition about the server's state (bounded; not a semantic delay)."""
+    deadline = time.monotonic() + limit
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+def in_state(lbx: LocalLambdabox, state: str) -> bool:
+    async def check() -> bool:
+        return lbx.app.invoker.environment_states()[state] > 0
+
+    return lbx.call(check)
+
+
+def test_timeout_kills_environment(lbx: LocalLambdabox) -> None:
+    lam = client(lbx)
+    name = create(lam, {"app.py": "import time\n\ndef handler(e, c):\n    time.sleep(3600)\n"}, Timeout=3)
+    out: list[Any] = []
+    t = invoke_in_thread(lam, name, out)
+    wait_until(lambda: in_state(lbx, "busy"))
+    lbx.advance(3.0)
+    t.join(30)
+    resp, body = out[0]
+    assert resp["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 3.00 seconds" in body["errorMessage"]
+    import base64
+
+    tail = base64.b64decode(resp["LogResult"]).decode()
+    assert "Task timed out after 3.00 seconds" in tail
+    assert "Status: timeout" in tail
+
+
+def test_idle_environment_is_reaped(lbx: LocalLambdabox) -> None:
+    lam = client(lbx)
+    name = create(lam, {"app.py": "import os\n\ndef handler(e, c):\n    return os.getpid()\n"})
+    pid1 = json.loads(lam.invoke(FunctionName=name)["Payload"].read())
+    pid2 = json.loads(lam.invoke(FunctionName=name)["Payload"].read())
+    assert pid1 == pid2
+    lbx.advance(300)
+    assert json.loads(lam.invoke(FunctionName=name)["Payload"].read()) == pid1
+    lbx.advance(700)
+    wait_until(lambda: not Path(f"/proc/{pid1}").exists())
+    assert json.loads(lam.invoke(FunctionName=name)["Payload"].read()) != pid1
+
+
+def test_runtime_that_never_asks_for_work(lbx: LocalLambdabox) -> None:
+    lam = client(lbx)
+    bootstrap = "#!/bin/sh\necho 'stuck bootstrap'\nexec sleep 3600\n"
+    name = create(lam, {"bootstrap": bootstrap}, runtime="provided.al2023", handler="x", modes={"bootstrap": 0o755})
+    out: list[Any] = []
+    t = invoke_in_thread(lam, name, out)
+    wait_until(lambda: in_state(lbx, "starting"))
+    lbx.advance(10.0)
+    t.join(30)
+    resp, body = out[0]
+    assert resp["FunctionError"] == "Unhandled"
+    assert "timed out" in body["errorMessage"].lower()
+    # the server keeps serving others
+    other = create(lam, {"app.py": "def handler(e, c):\n    return 'fine'\n"})
+    assert json.loads(lam.invoke(FunctionName=other)["Payload"].read()) == "fine"
+
+
+def test_bootstrap_that_exits_during_init(lbx: LocalLambdabox) -> None:
+    lam = client(lbx)
+    name = create(
+        lam, {"bootstrap": "#!/bin/sh\necho dying >&2\nexit 7\n"}, runtime="provided.al2", handler="x", modes={"bootstrap": 0o755}
+    )
+    resp = lam.invoke(FunctionName=name, LogType="Tail")
+    body = json.loads(resp["Payload"].read())
+    assert resp["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.ExitError"
+    assert "exit status 7" in body["errorMessage"]
