@@ -86,6 +86,12 @@ def lam(server: Server) -> Any:
 
 
 @pytest.fixture(scope="session")
+def lam_raw(server: Server) -> Any:
+    """A Lambda client that sends what it is given (no client-side validation), to see the server's answer."""
+    return server.client("lambda", parameter_validation=False)
+
+
+@pytest.fixture(scope="session")
 def logs(server: Server) -> Any:
     return server.client("logs")
 

@@ -70,6 +70,7 @@ class Post:
 class Event:
     body: bytes
     headers: dict[str, str]
+    chunked: bool = False
 
 
 @dataclass
@@ -79,6 +80,7 @@ class FakeRuntimeAPI:
     posts: list[Post] = field(default_factory=list)
     peers: set[tuple[str, int]] = field(default_factory=set)
     close_after_response: bool = False
+    post_status: int = 202
     stdout: Capture | None = None
 
     def __post_init__(self) -> None:
@@ -87,7 +89,9 @@ class FakeRuntimeAPI:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
-        self._queue: asyncio.Queue[Event] = asyncio.run_coroutine_threadsafe(self._make_queue(), self._loop).result()
+        self._queue: asyncio.Queue[Event] = asyncio.run_coroutine_threadsafe(
+            self._make_queue(), self._loop
+        ).result()
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.address = f"127.0.0.1:{sock.getsockname()[1]}"
@@ -112,7 +116,7 @@ class FakeRuntimeAPI:
         assert request.transport is not None
         self.peers.add(request.transport.get_extra_info("peername"))
 
-    async def _next(self, request: web.Request) -> web.Response:
+    async def _next(self, request: web.Request) -> web.StreamResponse:
         self._note_peer(request)
         task = asyncio.current_task()
         assert task is not None
@@ -121,7 +125,16 @@ class FakeRuntimeAPI:
             event = await self._queue.get()
         finally:
             self._polls.discard(task)
-        return web.Response(body=event.body, headers=event.headers)
+        if not event.chunked:
+            return web.Response(body=event.body, headers=event.headers)
+        response = web.StreamResponse(headers=event.headers)
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        half = len(event.body) // 2
+        await response.write(event.body[:half])
+        await response.write(event.body[half:])
+        await response.write_eof()
+        return response
 
     async def _post(self, request: web.Request) -> web.Response:
         self._note_peer(request)
@@ -136,13 +149,15 @@ class FakeRuntimeAPI:
         with self._cond:
             self.posts.append(post)
             self._cond.notify_all()
-        response = web.Response(status=202, body=b'{"status":"OK"}', content_type="application/json")
+        response = web.Response(
+            status=self.post_status, body=b'{"status":"OK"}', content_type="application/json"
+        )
         if self.close_after_response:
             response.force_close()
         return response
 
-    def put(self, body: bytes, headers: dict[str, str]) -> None:
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, Event(body, headers))
+    def put(self, body: bytes, headers: dict[str, str], chunked: bool = False) -> None:
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, Event(body, headers, chunked))
 
     def wait_post(self, match: Callable[[Post], bool], alive: Callable[[], bool]) -> Post:
         deadline = time.monotonic() + WAIT
@@ -170,7 +185,9 @@ class FakeRuntimeAPI:
 class Runtime:
     """The client process under test, with its captured stdout and stderr."""
 
-    def __init__(self, api: FakeRuntimeAPI, code_dir: Path, handler: str, env: dict[str, str]) -> None:
+    def __init__(
+        self, api: FakeRuntimeAPI, code_dir: Path, handler: str, env: dict[str, str], script: Path = BOOTSTRAP
+    ) -> None:
         self.api = api
         full_env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -189,7 +206,7 @@ class Runtime:
             **env,
         }
         self.proc = subprocess.Popen(
-            [sys.executable, "-u", str(BOOTSTRAP)],
+            [os.environ.get("LAMBDABOX_TEST_CLIENT_PYTHON", sys.executable), "-u", str(script)],
             cwd=code_dir,
             env=full_env,
             stdin=subprocess.DEVNULL,
@@ -204,7 +221,7 @@ class Runtime:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def invoke(self, body: bytes | str = b"{}", **headers: str) -> Post:
+    def invoke(self, body: bytes | str = b"{}", chunked: bool = False, **headers: str) -> Post:
         request_id = headers.pop("request_id", None) or str(uuid.uuid4())
         all_headers = {
             "Content-Type": "application/json",
@@ -219,7 +236,7 @@ class Runtime:
                 all_headers.pop(header, None)
             else:
                 all_headers[header] = value
-        self.api.put(body.encode() if isinstance(body, str) else body, all_headers)
+        self.api.put(body.encode() if isinstance(body, str) else body, all_headers, chunked)
         return self.api.wait_post(lambda p: p.request_id == request_id, self.alive)
 
     def init_error(self) -> Post:
@@ -256,6 +273,7 @@ def start(api: FakeRuntimeAPI, tmp_path: Path) -> Iterator[StartRuntime]:
         handler: str = "app.handler",
         files: dict[str, str] | None = None,
         env: dict[str, str] | None = None,
+        script: Path = BOOTSTRAP,
     ) -> Runtime:
         all_files = dict(files or {})
         if code is not None:
@@ -264,7 +282,7 @@ def start(api: FakeRuntimeAPI, tmp_path: Path) -> Iterator[StartRuntime]:
             path = tmp_path / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
-        runtime = Runtime(api, tmp_path, handler, env or {})
+        runtime = Runtime(api, tmp_path, handler, env or {}, script)
         started.append(runtime)
         return runtime
 
@@ -282,7 +300,9 @@ def stdout_lines(runtime: Runtime) -> list[str]:
 
 
 def test_success_posts_the_json_result_after_the_handler_output(start: StartRuntime) -> None:
-    runtime = start("def handler(event, context):\n    print('hello from', event['name'])\n    return {'got': event}\n")
+    runtime = start(
+        "def handler(event, context):\n    print('hello from', event['name'])\n    return {'got': event}\n"
+    )
     post = runtime.invoke(b'{"name": "lambdabox", "n": [1, 2.5, null]}')
     assert post.kind == "response"
     assert post.json() == {"got": {"name": "lambdabox", "n": [1, 2.5, None]}}
@@ -315,7 +335,10 @@ def test_decimals_bytes_and_non_ascii_are_marshalled_as_aws_does(start: StartRun
 
 
 def test_python312_runtimes_keep_non_ascii_characters(start: StartRuntime) -> None:
-    runtime = start("def handler(event, context):\n    return 'caf\\u00e9'\n", env={"AWS_EXECUTION_ENV": "AWS_Lambda_python3.12"})
+    runtime = start(
+        "def handler(event, context):\n    return 'caf\\u00e9'\n",
+        env={"AWS_EXECUTION_ENV": "AWS_Lambda_python3.12"},
+    )
     assert runtime.invoke().body == '"café"'.encode()
 
 
@@ -368,7 +391,9 @@ def test_bad_json_event_is_an_unmarshal_error(start: StartRuntime) -> None:
 
 
 def test_unserializable_result_is_a_marshal_error(start: StartRuntime) -> None:
-    runtime = start("import datetime\ndef handler(event, context):\n    return {'at': datetime.date(2024, 1, 2)}\n")
+    runtime = start(
+        "import datetime\ndef handler(event, context):\n    return {'at': datetime.date(2024, 1, 2)}\n"
+    )
     post = runtime.invoke(request_id="req-3")
     assert post.json() == {
         "errorMessage": "Unable to marshal response: Object of type date is not JSON serializable",
@@ -467,7 +492,9 @@ def test_remaining_time_is_zero_past_the_deadline(start: StartRuntime) -> None:
     assert runtime.invoke(lambda_runtime_deadline_ms=past).json() == 0
 
 
-def test_globals_persist_across_invocations_on_one_connection(start: StartRuntime, api: FakeRuntimeAPI) -> None:
+def test_globals_persist_across_invocations_on_one_connection(
+    start: StartRuntime, api: FakeRuntimeAPI
+) -> None:
     code = "count = 0\ndef handler(event, context):\n    global count\n    count += 1\n    return count\n"
     runtime = start(code)
     assert [runtime.invoke().json() for _ in range(3)] == [1, 2, 3]
@@ -479,6 +506,20 @@ def test_reconnects_when_the_server_closes_the_connection(start: StartRuntime, a
     runtime = start("def handler(event, context):\n    return event\n")
     assert [runtime.invoke(str(n)).json() for n in range(3)] == [0, 1, 2]
     assert len(api.peers) > 1
+
+
+def test_chunked_event(start: StartRuntime) -> None:
+    runtime = start("def handler(event, context):\n    return event\n")
+    assert runtime.invoke(json.dumps({"k": "v" * 1000}), chunked=True).json() == {"k": "v" * 1000}
+
+
+def test_a_refused_post_does_not_stop_the_runtime(start: StartRuntime, api: FakeRuntimeAPI) -> None:
+    runtime = start("def handler(event, context):\n    return event\n")
+    api.post_status = 500
+    runtime.invoke("1")
+    api.post_status = 202
+    assert runtime.invoke("2").json() == 2
+    assert "lambdabox runtime: POST /2018-06-01/runtime/invocation/" in runtime.stderr.drain()
 
 
 def test_large_event_and_response(start: StartRuntime) -> None:
@@ -555,7 +596,10 @@ def test_import_error(start: StartRuntime) -> None:
 def test_import_error_of_a_dependency(start: StartRuntime) -> None:
     runtime = start("import not_installed_dependency\n")
     post = runtime.init_error()
-    assert post.json()["errorMessage"] == "Unable to import module 'app': No module named 'not_installed_dependency'"
+    assert (
+        post.json()["errorMessage"]
+        == "Unable to import module 'app': No module named 'not_installed_dependency'"
+    )
 
 
 def test_handler_missing(start: StartRuntime) -> None:
@@ -627,6 +671,18 @@ def test_runtime_files_are_not_importable_by_user_code(start: StartRuntime) -> N
 # Process
 
 
+def test_runs_from_cached_bytecode(start: StartRuntime, tmp_path: Path) -> None:
+    """lambdabox may start the client from its compiled .pyc, which skips compiling it on every cold start."""
+    import py_compile
+
+    compiled = py_compile.compile(str(BOOTSTRAP), cfile=str(tmp_path / "cache" / "bootstrap_python.pyc"))
+    assert compiled is not None
+    pyc = Path(compiled)
+    runtime = start("def handler(event, context):\n    raise TypeError('bad')\n", script=pyc)
+    trace = runtime.invoke().json()["stackTrace"]
+    assert len(trace) == 1 and trace[0].startswith(f'  File "{tmp_path / "app.py"}", line 2, in handler')
+
+
 def test_sigterm_while_idle_exits_promptly(start: StartRuntime, api: FakeRuntimeAPI) -> None:
     runtime = start("def handler(event, context):\n    return 1\n")
     assert runtime.invoke().json() == 1
@@ -635,6 +691,8 @@ def test_sigterm_while_idle_exits_promptly(start: StartRuntime, api: FakeRuntime
 
 
 def test_exits_when_the_runtime_api_is_gone(start: StartRuntime, api: FakeRuntimeAPI) -> None:
-    runtime = start("def handler(event, context):\n    return 1\n", env={"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:1"})
+    runtime = start(
+        "def handler(event, context):\n    return 1\n", env={"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:1"}
+    )
     assert runtime.proc.wait(WAIT) == 1
     assert "lambdabox runtime: the Runtime API is gone" in runtime.stderr.drain()

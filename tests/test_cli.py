@@ -61,7 +61,7 @@ def test_aws_cli_create_invoke_and_errors(server: Server, tmp_path: Path) -> Non
     assert json.loads(out.stdout)["FunctionName"] == name
     result = tmp_path / "out.json"
     out = aws(
-        server, "lambda", "invoke", "--function-name", name, "--cli-binary-format", "raw-in-base64-out",
+        server, "lambda", "invoke", "--function-name", name,
         "--payload", '{"x": 1}', str(result),
     )  # fmt: skip
     assert out.returncode == 0, out.stderr

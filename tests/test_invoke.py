@@ -69,7 +69,7 @@ def test_python_echo_context_and_env(lam: Any, create_fn: Any) -> None:
     assert out["event"] == event
     assert out["function_name"] == name and out["function_version"] == "$LATEST"
     assert out["arn"] == f"arn:aws:lambda:us-east-1:000000000000:function:{name}"
-    assert out["memory"] == 256
+    assert out["memory"] == "256"  # a string, as in AWS's Python runtime
     assert 0 < out["remaining"] <= 30_000
     assert out["log_group"] == f"/aws/lambda/{name}"
     env = out["env"]

@@ -122,7 +122,7 @@ def test_duplicate_create_conflicts(lam: Any, create_fn: Any) -> None:
         ({"EphemeralStorage": {"Size": 100}}, "ValidationException", "greater than or equal to 512"),
     ],
 )
-def test_create_validation_errors(lam: Any, kwargs: dict[str, Any], code: str, fragment: str) -> None:
+def test_create_validation_errors(lam_raw: Any, kwargs: dict[str, Any], code: str, fragment: str) -> None:
     params: dict[str, Any] = {
         "FunctionName": unique(),
         "Runtime": "python3.11",
@@ -132,7 +132,7 @@ def test_create_validation_errors(lam: Any, kwargs: dict[str, Any], code: str, f
     }
     params.update(kwargs)
     with pytest.raises(ClientError) as exc:
-        lam.create_function(**params)
+        lam_raw.create_function(**params)
     got_code, message, status = err(exc)
     assert got_code == code, message
     assert fragment in message

@@ -120,7 +120,7 @@ class App:
         server = web.Server(edge.handle, access_log=None)
         runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
-        await web.SockSite(runner, sock, shutdown_timeout=1.0).start()
+        await web.SockSite(runner, sock).start()
         self._parts = _Parts(store, sandbox, runtime_api, logs, invoker, lambda_, runner)
         log.info("lambdabox listening on %s (data in %s, sandbox mode %s)", self.endpoint_url, data, sandbox.mode)
 

@@ -62,7 +62,7 @@ lambdabox is serving AWS Lambda and CloudWatch Logs on {endpoint}
 A demo function '{NAME}' is deployed. Call it:
 
   aws --endpoint-url {endpoint} --region {region} lambda invoke \\
-      --function-name {NAME} --cli-binary-format raw-in-base64-out \\
+      --function-name {NAME} \\
       --payload '{{"name": "you"}}' /dev/stdout
 
   python3 -c "import boto3; c = boto3.client('lambda', endpoint_url='{endpoint}', region_name='{region}',

@@ -149,6 +149,7 @@ class LambdaService:
         env = _check_environment(params.get("Environment"))
         timeout = int(params.get("Timeout", 3))
         _check_timeout(timeout)
+        _check_memory(params.get("MemorySize"))
         async with self._lock(key):
             if key in self._functions:
                 raise client_error(
@@ -262,6 +263,7 @@ class LambdaService:
             if "Timeout" in params:
                 _check_timeout(int(params["Timeout"]))
                 changes["timeout"] = int(params["Timeout"])
+            _check_memory(params.get("MemorySize"))
             simple = {"Role": "role", "Handler": "handler", "Description": "description", "MemorySize": "memory_size"}
             for param, attr in simple.items():
                 if param in params:
@@ -299,7 +301,7 @@ class LambdaService:
             self._functions.pop(key, None)
             self._tags.pop(key, None)
             await self._invoker.retire(cfg)
-        return {}
+        return {"StatusCode": 204}
 
     # -- tags ------------------------------------------------------------------------------
     def _by_arn(self, ctx: RequestContext, arn: str) -> _Key:
@@ -408,6 +410,11 @@ def _check_timeout(timeout: int) -> None:
         raise _validation(timeout, "timeout", "Member must have value less than or equal to 900")
     if timeout < 1:
         raise _validation(timeout, "timeout", "Member must have value greater than or equal to 1")
+
+
+def _check_memory(memory: int | None) -> None:
+    if memory is not None and int(memory) > 10240:
+        raise _validation(memory, "memorySize", "Member must have value less than or equal to 10240")
 
 
 def _check_environment(env: Mapping[str, Any] | None) -> dict[str, str] | None:

@@ -82,7 +82,7 @@ class RuntimeApiServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, 0))
         port = sock.getsockname()[1]
-        site = web.SockSite(self._runner, sock, shutdown_timeout=0.1)
+        site = web.SockSite(self._runner, sock)
         await site.start()
         self._endpoints[port] = endpoint
 

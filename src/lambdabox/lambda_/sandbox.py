@@ -1221,23 +1221,17 @@ def _which(name: str, env: dict[str, str]) -> str:
 def _child(plan: dict[str, Any], stdio: Sequence[int], report_fd: int, parent: int) -> NoReturn:
     """In the forked child: confine ourselves, then exec (or, for a probe, exit 0)."""
     stage = "setsid"
-    _t0 = time.perf_counter(); _marks = []
-    def _mark(n: str) -> None:
-        _marks.append(f"{n}={(time.perf_counter()-_t0)*1000:.2f}")
     try:
         os.setsid()
         stage = "prctl"
-        _mark("prctl")
         _check(_libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
         if os.getppid() != parent:  # the spawner died before the death signal was armed
             os._exit(1)
         stage = "cgroup"
-        _mark("cgroup")
         for procs in plan.get("procs", []):
             _write(procs, "0")  # "0": the writing process itself
         if plan.get("mount"):
             stage = "mount"
-            _mark("mount")
             _setup_mounts(plan["mount"])
         if plan.get("check_ro"):
             stage = "check"
@@ -1252,10 +1246,8 @@ def _child(plan: dict[str, Any], stdio: Sequence[int], report_fd: int, parent: i
         if not plan.get("exec"):
             os._exit(0)
         stage = "chdir"
-        _mark("chdir")
         os.chdir(plan["cwd"])
         stage = "stdio"
-        _mark("stdio")
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(stdio[0], 1)
@@ -1279,7 +1271,6 @@ def _child(plan: dict[str, Any], stdio: Sequence[int], report_fd: int, parent: i
                 with contextlib.suppress(OSError):
                     os.close(fd)
         stage = "rlimit"
-        _mark("rlimit")
         for res, soft, hard in plan["rlimits"]:
             cur_hard = resource.getrlimit(res)[1]
             hard = cur_hard if hard == -1 else hard
@@ -1287,10 +1278,7 @@ def _child(plan: dict[str, Any], stdio: Sequence[int], report_fd: int, parent: i
                 hard = min(hard, cur_hard)
             resource.setrlimit(res, (min(soft, hard) if hard != resource.RLIM_INFINITY else soft, hard))
         stage = "exec"
-        _mark("exec")
         env = {str(k): str(v) for k, v in plan["env"].items()}
-        _mark("end")
-        with open("/var/tmp/lbsmoke/marks.log", "a") as _f: _f.write(" ".join(_marks) + "\n")
         argv = [str(a) for a in plan["argv"]]
         os.execve(_which(argv[0], env), argv, env)
     except BaseException as exc:
@@ -1371,9 +1359,7 @@ class _Spawner:
     def _handle(self, msg: dict[str, Any], fds: list[int]) -> None:
         op = msg.get("op")
         if op == "spawn":
-            _a = time.perf_counter()
             pid, error = self._fork(msg["plan"], fds)
-            with open("/var/tmp/lbsmoke/spawner.log", "a") as _f: _f.write(f"fork+exec {(time.perf_counter()-_a)*1000:.2f} {self._forkt*1000:.2f}\n")
             if error is None:
                 self.children[pid] = _Child(list(msg.get("cgroups", [])), list(msg.get("dirs", [])))
                 self._reply({"op": "spawned", "id": msg["id"], "pid": pid})
@@ -1396,9 +1382,7 @@ class _Spawner:
     def _fork(self, plan: dict[str, Any], stdio: list[int]) -> tuple[int, dict[str, Any] | None]:
         report_r, report_w = os.pipe()
         parent = os.getpid()
-        _b = time.perf_counter()
         pid = os.fork()
-        self._forkt = time.perf_counter() - _b
         if pid == 0:
             os.close(report_r)
             signal.set_wakeup_fd(-1)

@@ -695,6 +695,8 @@ def serve(client: RuntimeAPIClient, handler: Handler, state: LogState, errors: E
         "application/json": "Content-Type: application/json\r\n",
         "application/unknown": "Content-Type: application/unknown\r\n",
     }
+    # AWS's Invoke reports every function error as X-Amz-Function-Error: Unhandled.
+    error_headers = f"{_ERROR_TYPE_HEADER}: Unhandled\r\nContent-Type: application/json\r\n"
     while True:
         try:
             status, headers, body = client.request("GET", _NEXT)
@@ -729,17 +731,25 @@ def serve(client: RuntimeAPIClient, handler: Handler, state: LogState, errors: E
         except Exception as exc:
             error = describe_exception(exc, request_id)
 
+        # Everything the handler printed reaches the pipes before the invocation is reported done.
         if error is None:
             _flush_output()
             path = f"{_RUNTIME}/invocation/{request_id}/response"
-            status, _, answer = client.request("POST", path, payload, response_headers[content_type])
+            extra = response_headers[content_type]
         else:
             errors.write(error)
             _flush_output()
             path = f"{_RUNTIME}/invocation/{request_id}/error"
-            extra = f"{_ERROR_TYPE_HEADER}: Unhandled\r\nContent-Type: application/json\r\n"
-            status, _, answer = client.request("POST", path, encoder.encode(error).encode("utf-8"), extra)
-        if status != 202:
+            extra = error_headers
+            payload = encoder.encode(error).encode("utf-8", "replace")
+        try:
+            status, _, answer = client.request("POST", path, payload, extra)
+        except OSError as exc:
+            # The next GET tells whether the Runtime API is still there.
+            sys.stderr.write(f"lambdabox runtime: POST {path} failed: {exc}\n")
+            continue
+        # 413 (response too large) is the platform's to report; anything else unexpected is noted.
+        if status != 202 and status != 413:
             sys.stderr.write(f"lambdabox runtime: POST {path} answered {status}: {bytes(answer[:500])!r}\n")
 
 
