@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import io
 import json
@@ -48,14 +49,17 @@ def zip_of(name: str, src: str) -> bytes:
 
 def machine() -> dict[str, Any]:
     cpu = "unknown"
-    try:
-        for line in open("/proc/cpuinfo"):
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    except OSError:
-        pass
-    return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(), "kernel": platform.release()}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
 
 
 def emit(record: dict[str, Any]) -> None:
@@ -118,7 +122,12 @@ async def throughput(url: str, name: str, concurrency: int, seconds: float) -> d
         stop_at = t0 + seconds
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
         elapsed = time.perf_counter() - t0
-    return {"invokes_per_s": round(done / elapsed, 1), "errors": errors, "concurrency": concurrency, "seconds": seconds}
+    return {
+        "invokes_per_s": round(done / elapsed, 1),
+        "errors": errors,
+        "concurrency": concurrency,
+        "seconds": seconds,
+    }
 
 
 def cold_starts(lam: Any, name: str, rounds: int) -> dict[str, float]:
@@ -147,15 +156,27 @@ def idle_rss(lam: Any, name: str) -> dict[str, float]:
     pid = json.loads(lam.invoke(FunctionName=name)["Payload"].read())
     time.sleep(0.5)
     rss_kb = 0
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            rss_kb = int(line.split()[1])
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss_kb = int(line.split()[1])
     return {"idle_rss_mb": round(rss_kb / 1024, 1), "pid": pid}
 
 
 def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lambdabox", "serve", "--port", "0", "--data-dir", str(data_dir), "--log-level", "WARNING"],
+        [
+            sys.executable,
+            "-m",
+            "lambdabox",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+            "--log-level",
+            "WARNING",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -197,8 +218,20 @@ def main() -> None:
                 )  # fmt: skip
             noop_name = f"bench-{tag.replace('.', '-')}-noop"
             pid_name = f"bench-{tag.replace('.', '-')}-pid"
-            emit({"bench": "warm_latency_c1", "runtime": runtime, **warm_latency(url, noop_name, args.requests)})
-            emit({"bench": "throughput_c10", "runtime": runtime, **asyncio.run(throughput(url, noop_name, 10, args.seconds))})
+            emit(
+                {
+                    "bench": "warm_latency_c1",
+                    "runtime": runtime,
+                    **warm_latency(url, noop_name, args.requests),
+                }
+            )
+            emit(
+                {
+                    "bench": "throughput_c10",
+                    "runtime": runtime,
+                    **asyncio.run(throughput(url, noop_name, 10, args.seconds)),
+                }
+            )
             emit({"bench": "cold_start", "runtime": runtime, **cold_starts(lam, pid_name, args.cold_rounds)})
             emit({"bench": "idle_rss", "runtime": runtime, **idle_rss(lam, pid_name)})
     finally:

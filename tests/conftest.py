@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -116,7 +117,9 @@ def create_fn(lam: Any) -> Iterator[Callable[..., str]]:
     """Create a function from source files; deleted after the test."""
     made: list[str] = []
 
-    def create(files: dict[str, str | bytes], *, runtime: str = "python3.11", handler: str = "app.handler", **kw: Any) -> str:
+    def create(
+        files: dict[str, str | bytes], *, runtime: str = "python3.11", handler: str = "app.handler", **kw: Any
+    ) -> str:
         name = kw.pop("FunctionName", None) or unique()
         lam.create_function(
             FunctionName=name,
@@ -131,7 +134,5 @@ def create_fn(lam: Any) -> Iterator[Callable[..., str]]:
 
     yield create
     for name in made:
-        try:
+        with contextlib.suppress(Exception):
             lam.delete_function(FunctionName=name)
-        except Exception:
-            pass

@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+#: the interpreter that runs the client (set it to try the client on other Python versions)
+CLIENT_PYTHON = os.environ.get("LAMBDABOX_TEST_CLIENT_PYTHON", sys.executable)
 BOOTSTRAP = Path(__file__).resolve().parents[1] / "src/lambdabox/lambda_/runtimes/bootstrap_python.py"
 ARN = "arn:aws:lambda:us-east-1:000000000000:function:fn"
 WAIT = 20.0  # a safety net for a broken client, never a semantic delay
@@ -206,7 +208,7 @@ class Runtime:
             **env,
         }
         self.proc = subprocess.Popen(
-            [os.environ.get("LAMBDABOX_TEST_CLIENT_PYTHON", sys.executable), "-u", str(script)],
+            [CLIENT_PYTHON, "-u", str(script)],
             cwd=code_dir,
             env=full_env,
             stdin=subprocess.DEVNULL,
@@ -618,13 +620,13 @@ def test_handler_missing(start: StartRuntime) -> None:
 
 
 def test_syntax_error(start: StartRuntime, tmp_path: Path) -> None:
-    runtime = start("def handler(event, context):\n    return (\n")
+    runtime = start("x = 1\ndef handler(:\n    pass\n")
     post = runtime.init_error()
     assert post.headers["Lambda-Runtime-Function-Error-Type"] == "Runtime.UserCodeSyntaxError"
     doc = post.json()
     assert doc["errorType"] == "Runtime.UserCodeSyntaxError"
-    assert doc["errorMessage"] == "Syntax error in module 'app': '(' was never closed (app.py, line 2)"
-    assert doc["stackTrace"] == [f'  File "{tmp_path / "app.py"}" Line 2\n        return (\n']
+    assert doc["errorMessage"] == "Syntax error in module 'app': invalid syntax (app.py, line 2)"
+    assert doc["stackTrace"] == [f'  File "{tmp_path / "app.py"}" Line 2\n    def handler(:\n']
     assert doc["requestId"] == ""
     assert "[ERROR] Runtime.UserCodeSyntaxError: Syntax error in module 'app'" in runtime.stdout.drain()
 
@@ -651,10 +653,10 @@ def test_exception_at_import_time(start: StartRuntime, tmp_path: Path) -> None:
 
 
 def test_handler_in_a_subdirectory_and_sys_path(start: StartRuntime, tmp_path: Path) -> None:
-    code = "import sys\ndef handler(event, context):\n    return sys.path[:3]\n"
+    code = "import sys\ndef handler(event, context):\n    return [sys.version_info[:2], sys.path[:3]]\n"
     runtime = start(files={"src/app.py": code, "src/__init__.py": ""}, handler="src/app.handler")
-    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    paths = runtime.invoke().json()
+    (major, minor), paths = runtime.invoke().json()
+    version = f"{major}.{minor}"
     assert paths == [str(tmp_path), f"/opt/python/lib/python{version}/site-packages", "/opt/python"]
 
 
@@ -673,11 +675,11 @@ def test_runtime_files_are_not_importable_by_user_code(start: StartRuntime) -> N
 
 def test_runs_from_cached_bytecode(start: StartRuntime, tmp_path: Path) -> None:
     """lambdabox may start the client from its compiled .pyc, which skips compiling it on every cold start."""
-    import py_compile
-
-    compiled = py_compile.compile(str(BOOTSTRAP), cfile=str(tmp_path / "cache" / "bootstrap_python.pyc"))
-    assert compiled is not None
-    pyc = Path(compiled)
+    pyc = tmp_path / "cache" / "bootstrap_python.pyc"
+    compile_it = (
+        f"import py_compile; py_compile.compile({str(BOOTSTRAP)!r}, cfile={str(pyc)!r}, doraise=True)"
+    )
+    subprocess.run([CLIENT_PYTHON, "-c", compile_it], check=True)
     runtime = start("def handler(event, context):\n    raise TypeError('bad')\n", script=pyc)
     trace = runtime.invoke().json()["stackTrace"]
     assert len(trace) == 1 and trace[0].startswith(f'  File "{tmp_path / "app.py"}", line 2, in handler')

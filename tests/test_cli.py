@@ -17,7 +17,9 @@ BIN = Path(sys.executable).parent
 
 
 def test_help_documents_every_command() -> None:
-    out = subprocess.run([sys.executable, "-m", "lambdabox", "--help"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "lambdabox", "--help"], capture_output=True, text=True, check=True
+    )
     assert "serve" in out.stdout and "logs" in out.stdout
     serve = subprocess.run(
         [sys.executable, "-m", "lambdabox", "serve", "--help"], capture_output=True, text=True, check=True
@@ -37,7 +39,12 @@ def test_health(server: Server) -> None:
 
 
 def aws(server: Server, *args: str) -> Any:
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     out = subprocess.run(
         [str(BIN / "aws"), "--endpoint-url", server.url, "--output", "json", *args],
         capture_output=True,

@@ -60,7 +60,9 @@ def invoke(lam: Any, name: str, payload: Any = None, **kw: Any) -> tuple[dict[st
 
 
 def test_python_echo_context_and_env(lam: Any, create_fn: Any) -> None:
-    name = create_fn({"app.py": PY_ECHO}, Environment={"Variables": {"STAGE": "test"}}, MemorySize=256, Timeout=30)
+    name = create_fn(
+        {"app.py": PY_ECHO}, Environment={"Variables": {"STAGE": "test"}}, MemorySize=256, Timeout=30
+    )
     event = json.loads((EVENTS / "apigw-http-v2.json").read_text())
     resp, out = invoke(lam, name, event)
     assert resp["StatusCode"] == 200

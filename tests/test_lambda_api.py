@@ -93,7 +93,9 @@ def test_list_functions_pages_with_marker(lam: Any, create_fn: Any) -> None:
         kwargs["Marker"] = page["NextMarker"]
     assert made <= set(seen)
     assert len(seen) == len(set(seen))
-    paginated = [f["FunctionName"] for p in lam.get_paginator("list_functions").paginate() for f in p["Functions"]]
+    paginated = [
+        f["FunctionName"] for p in lam.get_paginator("list_functions").paginate() for f in p["Functions"]
+    ]
     assert sorted(paginated) == sorted(seen)
 
 
@@ -101,7 +103,11 @@ def test_duplicate_create_conflicts(lam: Any, create_fn: Any) -> None:
     name = create_fn(HELLO)
     with pytest.raises(ClientError) as exc:
         lam.create_function(
-            FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler", Code={"ZipFile": make_zip(HELLO)}
+            FunctionName=name,
+            Runtime="python3.11",
+            Role=ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": make_zip(HELLO)},
         )
     assert err(exc) == ("ResourceConflictException", f"Function already exist: {name}", 409)
 
@@ -116,7 +122,11 @@ def test_duplicate_create_conflicts(lam: Any, create_fn: Any) -> None:
         ({"Runtime": "python2.7"}, "InvalidParameterValueException", "no longer supported"),
         ({"Runtime": "cobol1.0"}, "InvalidParameterValueException", "runtime"),
         ({"Role": "not-a-role"}, "ValidationException", "role"),
-        ({"Environment": {"Variables": {"AWS_REGION": "x"}}}, "InvalidParameterValueException", "reserved keys"),
+        (
+            {"Environment": {"Variables": {"AWS_REGION": "x"}}},
+            "InvalidParameterValueException",
+            "reserved keys",
+        ),
         ({"Environment": {"Variables": {"BIG": "x" * 5000}}}, "InvalidParameterValueException", "4KB"),
         ({"Code": {"ZipFile": b"this is not a zip"}}, "InvalidParameterValueException", "Could not unzip"),
         ({"EphemeralStorage": {"Size": 100}}, "ValidationException", "greater than or equal to 512"),
@@ -152,7 +162,11 @@ def test_zip_slip_and_zip_bomb_are_refused(lam: Any) -> None:
     for blob in (buf.getvalue(), bomb.getvalue()):
         with pytest.raises(ClientError) as exc:
             lam.create_function(
-                FunctionName=unique(), Runtime="python3.11", Role=ROLE, Handler="app.handler", Code={"ZipFile": blob}
+                FunctionName=unique(),
+                Runtime="python3.11",
+                Role=ROLE,
+                Handler="app.handler",
+                Code={"ZipFile": blob},
             )
         assert err(exc)[0] == "InvalidParameterValueException"
         assert err(exc)[2] == 400

@@ -34,10 +34,17 @@ def client(lbx: LocalLambdabox) -> Any:
     )
 
 
-def create(lam: Any, files: dict[str, str], runtime: str = "python3.11", handler: str = "app.handler", **kw: Any) -> str:
+def create(
+    lam: Any, files: dict[str, str], runtime: str = "python3.11", handler: str = "app.handler", **kw: Any
+) -> str:
     name = unique()
     lam.create_function(
-        FunctionName=name, Runtime=runtime, Role=ROLE, Handler=handler, Code={"ZipFile": make_zip(files, kw.pop("modes", None))}, **kw
+        FunctionName=name,
+        Runtime=runtime,
+        Role=ROLE,
+        Handler=handler,
+        Code={"ZipFile": make_zip(files, kw.pop("modes", None))},
+        **kw,
     )
     return name
 
@@ -102,7 +109,9 @@ def test_idle_environment_is_reaped(lbx: LocalLambdabox) -> None:
 def test_runtime_that_never_asks_for_work(lbx: LocalLambdabox) -> None:
     lam = client(lbx)
     bootstrap = "#!/bin/sh\necho 'stuck bootstrap'\nexec sleep 3600\n"
-    name = create(lam, {"bootstrap": bootstrap}, runtime="provided.al2023", handler="x", modes={"bootstrap": 0o755})
+    name = create(
+        lam, {"bootstrap": bootstrap}, runtime="provided.al2023", handler="x", modes={"bootstrap": 0o755}
+    )
     out: list[Any] = []
     t = invoke_in_thread(lam, name, out)
     wait_until(lambda: in_state(lbx, "starting"))
@@ -119,7 +128,11 @@ def test_runtime_that_never_asks_for_work(lbx: LocalLambdabox) -> None:
 def test_bootstrap_that_exits_during_init(lbx: LocalLambdabox) -> None:
     lam = client(lbx)
     name = create(
-        lam, {"bootstrap": "#!/bin/sh\necho dying >&2\nexit 7\n"}, runtime="provided.al2", handler="x", modes={"bootstrap": 0o755}
+        lam,
+        {"bootstrap": "#!/bin/sh\necho dying >&2\nexit 7\n"},
+        runtime="provided.al2",
+        handler="x",
+        modes={"bootstrap": 0o755},
     )
     resp = lam.invoke(FunctionName=name, LogType="Tail")
     body = json.loads(resp["Payload"].read())

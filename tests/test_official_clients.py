@@ -56,14 +56,18 @@ def test_awslambdaric_python(lam: Any, create_fn: Any) -> None:
     resp, out = call(lam, bad, {})
     assert resp["FunctionError"] == "Unhandled"
     assert out["errorType"] == "KeyError"
-    missing = create_fn(files, runtime="provided.al2023", handler="nomodule.handler", modes={"bootstrap": 0o755})
+    missing = create_fn(
+        files, runtime="provided.al2023", handler="nomodule.handler", modes={"bootstrap": 0o755}
+    )
     resp, out = call(lam, missing, {})
     assert resp["FunctionError"] == "Unhandled"
     assert out["errorType"] == "Runtime.ImportModuleError"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not RIC_NODE.exists() or shutil.which("node") is None, reason="aws-lambda-ric not installed (make tools)")
+@pytest.mark.skipif(
+    not RIC_NODE.exists() or shutil.which("node") is None, reason="aws-lambda-ric not installed (make tools)"
+)
 def test_aws_lambda_ric_node(lam: Any, create_fn: Any) -> None:
     node = shutil.which("node")
     files = {"index.js": NODE_APP, "bootstrap": bootstrap(f"{node} {RIC_NODE}")}

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from conftest import ROLE, make_zip, start_server, unique
 
-SRC = {"app.py": "import os\n\ndef handler(event, context):\n    return {'pid': os.getpid(), 'echo': event}\n"}
+SRC = {
+    "app.py": "import os\n\ndef handler(event, context):\n    return {'pid': os.getpid(), 'echo': event}\n"
+}
 
 
 def _gone(pid: int, limit: float = 10.0) -> bool:

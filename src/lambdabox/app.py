@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from lambdabox.aws.protocol import ServiceProtocol
 from lambdabox.clock import Clock, SystemClock
 from lambdabox.config import Settings
 from lambdabox.edge import Edge, Service
-from lambdabox.aws.protocol import ServiceProtocol
 from lambdabox.lambda_ import store as lambda_store
 from lambdabox.lambda_.api import LambdaService
 from lambdabox.lambda_.code import CodeStore
@@ -89,7 +89,9 @@ class App:
         code = CodeStore(data / "code")
         invoker = Invoker(
             InvokerSettings(
-                concurrency_limit=s.concurrency_limit, idle_timeout=s.idle_timeout, endpoint_url=self.endpoint_url
+                concurrency_limit=s.concurrency_limit,
+                idle_timeout=s.idle_timeout,
+                endpoint_url=self.endpoint_url,
             ),
             clock=self.clock,
             sandbox=sandbox,
@@ -122,7 +124,9 @@ class App:
         await runner.setup()
         await web.SockSite(runner, sock).start()
         self._parts = _Parts(store, sandbox, runtime_api, logs, invoker, lambda_, runner)
-        log.info("lambdabox listening on %s (data in %s, sandbox mode %s)", self.endpoint_url, data, sandbox.mode)
+        log.info(
+            "lambdabox listening on %s (data in %s, sandbox mode %s)", self.endpoint_url, data, sandbox.mode
+        )
 
     async def close(self) -> None:
         """Stop accepting requests, stop every environment, flush logs, close the store."""

@@ -33,17 +33,25 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", help="where state is kept (default ~/.local/share/lambdabox)")
     serve.add_argument("--region", help="region assumed for unsigned requests (default us-east-1)")
     serve.add_argument("--account-id", help="account id in ARNs (default 000000000000)")
-    serve.add_argument("--idle-timeout", type=float, help="seconds before an idle environment is stopped (default 600)")
+    serve.add_argument(
+        "--idle-timeout", type=float, help="seconds before an idle environment is stopped (default 600)"
+    )
     serve.add_argument("--concurrency-limit", type=int, help="account concurrent executions (default 1000)")
     serve.add_argument("--sync", choices=["FULL", "NORMAL"], help="store durability (default FULL)")
     serve.add_argument("--log-level", help="server log level (default INFO)")
-    serve.add_argument("--demo", action="store_true", help="deploy the demo function 'hello' and print how to call it")
+    serve.add_argument(
+        "--demo", action="store_true", help="deploy the demo function 'hello' and print how to call it"
+    )
 
-    logs = sub.add_parser("logs", help="print (and follow) a function's logs", description="Print a function's log events.")
+    logs = sub.add_parser(
+        "logs", help="print (and follow) a function's logs", description="Print a function's log events."
+    )
     logs.add_argument("function", help="function name (log group /aws/lambda/NAME)")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     logs.add_argument("--since", type=float, default=600.0, help="start this many seconds ago (default 600)")
-    logs.add_argument("--endpoint-url", default=None, help="lambdabox endpoint (default http://127.0.0.1:4566)")
+    logs.add_argument(
+        "--endpoint-url", default=None, help="lambdabox endpoint (default http://127.0.0.1:4566)"
+    )
     logs.add_argument("--region", default=None, help="region (default us-east-1)")
     return p
 
@@ -111,7 +119,9 @@ async def _run(settings: Settings, *, demo: bool) -> int:
     t0 = time.monotonic()
     await app.start()
     try:
-        print(f"lambdabox {__version__} ready on {app.endpoint_url} in {time.monotonic() - t0:.2f}s", flush=True)
+        print(
+            f"lambdabox {__version__} ready on {app.endpoint_url} in {time.monotonic() - t0:.2f}s", flush=True
+        )
         if demo:
             await demo_mod.deploy(app.lambda_service, settings.region, settings.account_id)
             print(demo_mod.instructions(app.endpoint_url, settings.region), flush=True)

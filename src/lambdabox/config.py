@@ -33,7 +33,9 @@ class Settings:
     log_level: str = "INFO"
 
     @classmethod
-    def resolve(cls, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    def resolve(
+        cls, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    ) -> Settings:
         """Build settings: explicit flags win over LAMBDABOX_* variables, which win over defaults."""
         flags = flags or {}
         env = os.environ if env is None else env

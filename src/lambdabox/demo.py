@@ -12,7 +12,7 @@ from lambdabox.lambda_.api import LambdaService
 
 NAME = "hello"
 
-HANDLER = '''\
+HANDLER = """\
 import json
 import os
 
@@ -24,7 +24,7 @@ def handler(event, context):
     COUNT += 1
     print(f"hello from {context.function_name}, invocation #{COUNT} in pid {os.getpid()}")
     return {"message": f"Hello, {event.get('name', 'world')}!", "warm_invocations": COUNT}
-'''
+"""
 
 
 def demo_zip() -> bytes:

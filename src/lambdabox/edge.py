@@ -81,7 +81,9 @@ class Edge:
         try:
             if too_large:
                 raise client_error(
-                    "RequestEntityTooLargeException", f"Request must be smaller than {MAX_BODY} bytes for the operation", 413
+                    "RequestEntityTooLargeException",
+                    f"Request must be smaller than {MAX_BODY} bytes for the operation",
+                    413,
                 )
             operation, params = svc.protocol.parse(wire)
             ctx = RequestContext(
@@ -104,8 +106,8 @@ class Edge:
             return _to_aiohttp(svc.protocol.serialize_error(err, request_id, operation))
         except Exception:
             log.exception("internal error in %s %s (request id %s)", svc.name, operation, request_id)
-            err = InternalError("An internal error occurred. Request id: " + request_id)
-            return _to_aiohttp(svc.protocol.serialize_error(err, request_id, operation))
+            internal = InternalError("An internal error occurred. Request id: " + request_id)
+            return _to_aiohttp(svc.protocol.serialize_error(internal, request_id, operation))
 
     def _route(self, headers: Mapping[str, str]) -> tuple[Service | None, str | None]:
         m = _SCOPE.search(headers.get("Authorization", ""))
@@ -128,7 +130,11 @@ class Edge:
     async def _internal(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
         if path == "/_lambdabox/health":
-            body = {"status": "running", "version": __version__, "services": {s.name: "running" for s in self._services}}
+            body = {
+                "status": "running",
+                "version": __version__,
+                "services": {s.name: "running" for s in self._services},
+            }
             return web.json_response(body)
         m = re.fullmatch(r"/_lambdabox/code/([0-9a-f]{64})\.zip", path)
         if m and request.method == "GET":

@@ -45,7 +45,9 @@ class LocalLambdabox:
         self.call(self.app.start)
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def call(self, fn: Callable[[], Coroutine[Any, Any, T]], timeout: float = 60) -> T:

@@ -62,12 +62,15 @@ def resolve_function(value: str, region: str, account: str, qualifier: str | Non
             f"Region {ref.region} in the function ARN does not match the region of the request ({region}).",
         )
     if ref.account and ref.account != account:
-        raise client_error("AccessDeniedException", "The caller is not authorized to access this function.", 403)
+        raise client_error(
+            "AccessDeniedException", "The caller is not authorized to access this function.", 403
+        )
     q = ref.qualifier
     if qualifier is not None:
         if q is not None and q != qualifier:
             raise client_error(
-                "InvalidParameterValueException", "The derived qualifier from the function name does not match the specified qualifier."
+                "InvalidParameterValueException",
+                "The derived qualifier from the function name does not match the specified qualifier.",
             )
         q = qualifier
     return FunctionRef(name=ref.name, region=region, account=account, qualifier=q)

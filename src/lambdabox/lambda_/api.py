@@ -74,8 +74,8 @@ class LambdaService:
             self._functions[key] = cfg
             self._tags[key] = tags
         # make sure every function's code is unpacked (a crash may have interrupted it)
-        for key in {cfg.code_key for cfg, _ in rows}:
-            await asyncio.to_thread(self._code.unpack, key)
+        for code_key in {cfg.code_key for cfg, _ in rows}:
+            await asyncio.to_thread(self._code.unpack, code_key)
 
     # -- helpers ---------------------------------------------------------------------------
     def _ref(self, ctx: RequestContext, name: str, qualifier: str | None = None) -> FunctionRef:
@@ -111,7 +111,9 @@ class LambdaService:
         info = inspect_zip(zip_bytes)
         total = sum(c.code_size for c in self._functions.values()) + info.size
         if total > TOTAL_CODE_LIMIT:
-            raise client_error("CodeStorageExceededException", "Code storage limit exceeded.", 400, Type="User")
+            raise client_error(
+                "CodeStorageExceededException", "Code storage limit exceeded.", 400, Type="User"
+            )
         await asyncio.to_thread(self._code.save, info, zip_bytes)
         return info
 
@@ -120,7 +122,8 @@ class LambdaService:
             return bytes(code["ZipFile"])
         if code.get("ImageUri"):
             raise client_error(
-                "InvalidParameterValueException", "lambdabox runs Zip packages only; container images are not supported."
+                "InvalidParameterValueException",
+                "lambdabox runs Zip packages only; container images are not supported.",
             )
         if code.get("S3Bucket") or code.get("S3Key"):
             raise client_error(
@@ -136,7 +139,8 @@ class LambdaService:
         key = (ctx.region, ctx.account_id, name)
         if params.get("PackageType", "Zip") != "Zip":
             raise client_error(
-                "InvalidParameterValueException", "lambdabox runs Zip packages only; container images are not supported."
+                "InvalidParameterValueException",
+                "lambdabox runs Zip packages only; container images are not supported.",
             )
         runtime = params.get("Runtime")
         handler = params.get("Handler")
@@ -184,7 +188,9 @@ class LambdaService:
             )
             tags = dict(params.get("Tags") or {})
             if not await self._store.write(sql.insert(cfg, tags)):
-                raise client_error("ResourceConflictException", f"Function already exist: {name}", 409, Type="User")
+                raise client_error(
+                    "ResourceConflictException", f"Function already exist: {name}", 409, Type="User"
+                )
             self._functions[key] = cfg
             self._tags[key] = tags
         out = cfg.to_api()
@@ -200,7 +206,10 @@ class LambdaService:
         cfg = self._get(ctx, params["FunctionName"], params.get("Qualifier"))
         out: dict[str, Any] = {
             "Configuration": cfg.to_api(),
-            "Code": {"RepositoryType": "S3", "Location": f"{self._endpoint}/_lambdabox/code/{cfg.code_key}.zip"},
+            "Code": {
+                "RepositoryType": "S3",
+                "Location": f"{self._endpoint}/_lambdabox/code/{cfg.code_key}.zip",
+            },
         }
         tags = self._tags.get((cfg.region, cfg.account, cfg.name))
         if tags:
@@ -234,7 +243,11 @@ class LambdaService:
         async with self._lock(key):
             cfg = self._functions.get(key) or cfg
             self._check_revision(cfg, params)
-            code = {k: params[k] for k in ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri") if k in params}
+            code: dict[str, Any] = {
+                k: params[k]
+                for k in ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri")
+                if k in params
+            }
             info = await self._save_code(self._code_from(code))
             if params.get("DryRun"):
                 return cfg.replace(code_sha256=info.sha256_b64, code_size=info.size).to_api()
@@ -250,7 +263,9 @@ class LambdaService:
             await self._commit(new)
         return _in_progress(new)
 
-    async def UpdateFunctionConfiguration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    async def UpdateFunctionConfiguration(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
         cfg = self._get(ctx, params["FunctionName"])
         key = (cfg.region, cfg.account, cfg.name)
         async with self._lock(key):
@@ -264,7 +279,12 @@ class LambdaService:
                 _check_timeout(int(params["Timeout"]))
                 changes["timeout"] = int(params["Timeout"])
             _check_memory(params.get("MemorySize"))
-            simple = {"Role": "role", "Handler": "handler", "Description": "description", "MemorySize": "memory_size"}
+            simple = {
+                "Role": "role",
+                "Handler": "handler",
+                "Description": "description",
+                "MemorySize": "memory_size",
+            }
             for param, attr in simple.items():
                 if param in params:
                     changes[attr] = params[param]
@@ -293,7 +313,8 @@ class LambdaService:
             raise _not_found(function_arn(ctx.region, ctx.account_id, cfg.name, params["Qualifier"]))
         if params.get("Qualifier") == LATEST:
             raise client_error(
-                "InvalidParameterValueException", "$LATEST version cannot be deleted without deleting the function."
+                "InvalidParameterValueException",
+                "$LATEST version cannot be deleted without deleting the function.",
             )
         key = (cfg.region, cfg.account, cfg.name)
         async with self._lock(key):
@@ -370,7 +391,9 @@ class LambdaService:
                 "lambdabox does not run asynchronous (Event) invocations yet; use RequestResponse.",
             )
         invoked_arn = cfg.arn + (f":{qualifier}" if qualifier else "")
-        _, outcome = await self._invoker.invoke(cfg, payload, invoked_arn=invoked_arn, client_context=client_context)
+        _, outcome = await self._invoker.invoke(
+            cfg, payload, invoked_arn=invoked_arn, client_context=client_context
+        )
         out: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": LATEST, "Payload": outcome.payload}
         if outcome.error_type:
             out["FunctionError"] = outcome.error_type
@@ -461,8 +484,8 @@ def _client_context(value: str | None) -> str | None:
             raise ValueError("not an object")
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise client_error(
-            "InvalidRequestContentException", "Client context must be a valid Base64-encoded JSON object.", 400
+            "InvalidRequestContentException",
+            "Client context must be a valid Base64-encoded JSON object.",
+            400,
         ) from exc
     return text
-
-

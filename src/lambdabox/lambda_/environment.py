@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from lambdabox.clock import Clock
 from lambdabox.lambda_ import logs as platform_log
 from lambdabox.lambda_.models import Invocation, Outcome
 from lambdabox.lambda_.runtime_api import NextEvent, RuntimeApiError, RuntimeApiServer
 from lambdabox.lambda_.sandbox import ExitInfo, Sandbox, SandboxProcess, SandboxSpec
-from lambdabox.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -135,35 +135,38 @@ class Environment:
             )
         except OSError as exc:
             await self._teardown()
-            reason = "Couldn't find valid bootstrap(s)" if exc.errno in (errno.ENOENT, errno.EACCES) else str(exc)
+            reason = (
+                "Couldn't find valid bootstrap(s)" if exc.errno in (errno.ENOENT, errno.EACCES) else str(exc)
+            )
             return self._init_failure("Runtime.InvalidEntrypoint", reason, 0.0)
         for fd in {self._proc.stdout_fd, self._proc.stderr_fd}:
             self._partial[fd] = bytearray()
             loop.add_reader(fd, self._on_output, fd)
         self._exit_task = loop.create_task(self._watch_exit(self._proc))
+        init_done = self._init_done
         timer = loop.create_task(self._clock.sleep(max(INIT_LIMIT, self.spec.timeout)))
+        timer.add_done_callback(lambda t: _expire(t, init_done))
         self.state = State.STARTING
         try:
-            done, _ = await asyncio.wait({self._init_done, timer}, return_when=asyncio.FIRST_COMPLETED)
+            await init_done
         finally:
             timer.cancel()
         init_ms = (self._clock.monotonic() - t0) * 1000.0
         self.init_duration_ms = init_ms
-        if self._init_done in done:
-            kind, body, etype = self._init_done.result()
-            if kind == "ready":
-                self.state = State.IDLE
-                self.last_used = self._clock.monotonic()
-                return None
-            if kind == "init_error":
-                await self.stop()
-                return self._init_failure_body(body, etype or "Runtime.Unknown", init_ms)
-            # the process exited during init
-            await self.stop()
-            return self._init_failure("Runtime.ExitError", self._exit_message(""), init_ms)
+        kind, body, etype = init_done.result()
+        if kind == "ready":
+            self.state = State.IDLE
+            self.last_used = self._clock.monotonic()
+            return None
         await self.stop()
+        if kind == "init_error":
+            return self._init_failure_body(body, etype or "Runtime.Unknown", init_ms)
+        if kind == "exit":
+            return self._init_failure("Runtime.ExitError", self._exit_message(""), init_ms)
         return self._init_failure(
-            "Sandbox.Timedout", f"Task timed out after {max(INIT_LIMIT, self.spec.timeout):.2f} seconds", init_ms
+            "Sandbox.Timedout",
+            f"Task timed out after {max(INIT_LIMIT, self.spec.timeout):.2f} seconds",
+            init_ms,
         )
 
     def _init_failure(self, error_type: str, message: str, init_ms: float) -> Outcome:
@@ -172,7 +175,9 @@ class Environment:
         return self._init_failure_body(body, error_type, init_ms)
 
     def _init_failure_body(self, body: bytes, error_type: str, init_ms: float) -> Outcome:
-        self._emit(f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: error\tError Type: {error_type}")
+        self._emit(
+            f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: error\tError Type: {error_type}"
+        )
         self._flush_logs()
         return Outcome(
             payload=body,
@@ -386,7 +391,9 @@ class Environment:
 
     def post_init_error(self, error_type: str | None, body: bytes) -> None:
         if self._init_done is None or self._init_done.done():
-            raise RuntimeApiError(403, "InvalidStateTransition", "State transition from Ready to InitError failed")
+            raise RuntimeApiError(
+                403, "InvalidStateTransition", "State transition from Ready to InitError failed"
+            )
         self._init_done.set_result(("init_error", body or b"{}", error_type))
 
     # -- logs ------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from lambdabox.aws import ids
 from lambdabox.aws.errors import client_error
 from lambdabox.clock import Clock
 from lambdabox.lambda_ import logs as platform_log
-from lambdabox.lambda_.environment import EnvSpec, Environment
+from lambdabox.lambda_.environment import Environment, EnvSpec
 from lambdabox.lambda_.models import LATEST, FunctionConfig, Invocation, Outcome
 from lambdabox.lambda_.pool import Pool
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
@@ -34,7 +34,9 @@ class LogWriter(Protocol):
 
     async def ensure_group(self, region: str, account: str, group: str) -> None: ...
     async def ensure_stream(self, region: str, account: str, group: str, stream: str) -> None: ...
-    def append(self, region: str, account: str, group: str, stream: str, events: list[tuple[int, str]]) -> None: ...
+    def append(
+        self, region: str, account: str, group: str, stream: str, events: list[tuple[int, str]]
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,9 @@ class Invoker:
             try:
                 if cold:
                     await self._logs.ensure_group(fn.region, fn.account, env.spec.log_group)
-                    await self._logs.ensure_stream(fn.region, fn.account, env.spec.log_group, env.spec.log_stream)
+                    await self._logs.ensure_stream(
+                        fn.region, fn.account, env.spec.log_group, env.spec.log_stream
+                    )
                     failure = await env.start()
                     if failure is not None:
                         return inv.request_id, env.fail_invocation(inv, failure)
@@ -169,7 +173,9 @@ class Invoker:
         init_lines = [platform_log.init_start(fn.runtime, fn.region, _hash(fn.runtime or "provided"))]
         if launch.warning:
             init_lines.append(launch.warning)
-        env_vars = build_env(fn, stream, launch.execution_env, launch.path_dirs, code_dir, self._settings.endpoint_url)
+        env_vars = build_env(
+            fn, stream, launch.execution_env, launch.path_dirs, code_dir, self._settings.endpoint_url
+        )
         spec = EnvSpec(
             env_id=f"{fn.name}-{suffix[:12]}",
             argv=launch.argv,

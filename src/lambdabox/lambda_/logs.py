@@ -12,7 +12,9 @@ def log_stream_name(now: float, version: str, suffix: str) -> str:
 
 
 def init_start(runtime: str | None, region: str, version_hash: str) -> str:
-    label = (runtime or "provided").replace("python", "python:").replace("nodejs", "nodejs:").replace(".x", "")
+    label = (
+        (runtime or "provided").replace("python", "python:").replace("nodejs", "nodejs:").replace(".x", "")
+    )
     return (
         f"INIT_START Runtime Version: {label}.v1\t"
         f"Runtime Version ARN: arn:aws:lambda:{region}::runtime:{version_hash}"

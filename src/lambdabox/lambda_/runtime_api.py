@@ -131,4 +131,3 @@ class RuntimeApiServer:
             return _json_error(404, "NotFound", "not found")
         except RuntimeApiError as exc:
             return _json_error(exc.status, exc.error_type, exc.message)
-

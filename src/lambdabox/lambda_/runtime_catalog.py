@@ -48,7 +48,11 @@ def _real_python(cmd: str) -> str | None:
         return None
     try:
         out = subprocess.run(
-            [exe, "-c", "import sys; print(sys.executable)"], capture_output=True, text=True, timeout=20, check=True
+            [exe, "-c", "import sys; print(sys.executable)"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -75,7 +79,8 @@ class RuntimeCatalog:
 
     def __init__(self) -> None:
         self._pythons: dict[str, str | None] = {}
-        self._node: tuple[str, int] | None | bool = False
+        self._node: tuple[str, int] | None = None
+        self._node_looked_up = False
 
     def python(self, version: str) -> str | None:
         if version not in self._pythons:
@@ -83,14 +88,13 @@ class RuntimeCatalog:
         return self._pythons[version]
 
     def node(self) -> tuple[str, int] | None:
-        if self._node is False:
+        if not self._node_looked_up:
+            self._node_looked_up = True
             got = _real_node()
-            if got is None:
-                self._node = None
-            else:
+            if got is not None:
                 path, ver = got.rsplit(" ", 1)
                 self._node = (path, int(ver.split(".")[0]))
-        return self._node if self._node is not False else None  # type: ignore[return-value]
+        return self._node
 
     def launch(self, runtime: str | None, code_dir: Path) -> Launch:
         if runtime in PYTHON:
@@ -112,13 +116,13 @@ class RuntimeCatalog:
             node = self.node()
             if node is None:
                 raise RuntimeError("Node.js is not installed on this machine")
-            path, major = node
-            want = int(runtime.removeprefix("nodejs").split(".")[0])
+            node_path, major = node
+            wanted = int(runtime.removeprefix("nodejs").split(".")[0])
             warning = None
-            if want != major:
+            if wanted != major:
                 warning = f"lambdabox: {runtime} is not installed here; running on Node.js {major} instead"
             boot = str(RUNTIMES_DIR / "bootstrap_node.js")
-            return Launch((path, boot), f"AWS_Lambda_{runtime}", warning, (str(Path(path).parent),))
+            return Launch((node_path, boot), f"AWS_Lambda_{runtime}", warning, (str(Path(node_path).parent),))
         # provided.*: the function's own bootstrap
         node = self.node()
         dirs = [str(Path(sys.executable).parent)]
@@ -127,7 +131,9 @@ class RuntimeCatalog:
         return Launch((str(code_dir / "bootstrap"),), f"AWS_Lambda_{runtime}", None, tuple(dirs))
 
     def _nearest_python(self, want: str) -> str:
-        order = sorted(("3.13", "3.12", "3.11"), key=lambda v: abs(int(v.split(".")[1]) - int(want.split(".")[1])))
+        order = sorted(
+            ("3.13", "3.12", "3.11"), key=lambda v: abs(int(v.split(".")[1]) - int(want.split(".")[1]))
+        )
         for v in order:
             exe = self.python(v)
             if exe is not None:

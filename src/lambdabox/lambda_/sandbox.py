@@ -92,7 +92,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import errno
 import itertools
 import json
@@ -101,7 +100,6 @@ import math
 import os
 import re
 import resource
-import selectors
 import shutil
 import signal
 import socket
@@ -110,9 +108,12 @@ import sys
 import time
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal
+
+from lambdabox.lambda_ import sandbox_spawner
+from lambdabox.lambda_.sandbox_spawner import DRAIN_LIMIT, POLL, remove_cgroup_tree, write_file
 
 log = logging.getLogger("lambdabox.sandbox")
 
@@ -123,11 +124,8 @@ PIDS_MAX = 1024  # Lambda quota: processes/threads per environment
 NOFILE = 1024  # Lambda quota: file descriptors
 RLIMIT_AS_SLACK_MB = 64  # rlimit mode: address space beyond memory_mb for a Python interpreter
 CPU_PERIOD_US = 100_000
-_POLL = 0.005  # seconds between looks at a cgroup that is emptying (kernel state, not semantic)
-_DRAIN_LIMIT = 5.0  # seconds to wait for killed processes to leave their cgroup
 
 Mode = Literal["cgroup2", "cgroup1", "rlimit"]
-_SPAWNER_FLAG = "--lambdabox-spawner"
 
 
 # ==================================================================================== public types
@@ -299,7 +297,7 @@ class Sandbox:
             # _request closes the write ends in every case: only the child keeps them.
             reply = await self._request({"op": "spawn", "plan": plan, **cleanup_paths}, [out_w, err_w])
             if reply["op"] != "spawned":
-                raise SpawnError(int(reply.get("errno") or 0), str(reply.get("error")))
+                raise _spawn_error(reply)
         except BaseException:
             for fd in readers:
                 os.close(fd)
@@ -330,7 +328,7 @@ class Sandbox:
         env.setdefault("TMPDIR", "/tmp" if private_tmp else str(tmp_dir))
         rlimits: list[tuple[int, int, int]] = [
             (resource.RLIMIT_NOFILE, NOFILE, NOFILE),
-            (resource.RLIMIT_CORE, 0, -1),
+            (resource.RLIMIT_CORE, 0, sandbox_spawner.KEEP_RLIMIT),
         ]
         if self._cgroups is None and _is_python(spec.argv[0]):
             limit = (spec.memory_mb + RLIMIT_AS_SLACK_MB) * MB
@@ -358,7 +356,7 @@ class Sandbox:
         finally:
             await _remove_cgroup(cg)
         if not reply.get("ok"):
-            log.debug("sandbox: %s probe failed: %s", cand.mode, reply.get("error"))
+            log.debug("sandbox: %s probe failed: %s", cand.mode, reply.get("strerror"))
         return bool(reply.get("ok"))
 
     async def _probe_mounts(self) -> None:
@@ -384,7 +382,7 @@ class Sandbox:
                     if reply.get("ok"):
                         self._mount_kind, self._tmpfs_ok, self._private_tmp_ok = kind, tmpfs, private
                         return
-                    log.debug("sandbox: mount probe %s failed: %s", mount, reply.get("error"))
+                    log.debug("sandbox: mount probe %s failed: %s", mount, reply.get("strerror"))
         finally:
             shutil.rmtree(probe, ignore_errors=True)
 
@@ -400,10 +398,10 @@ class Sandbox:
     async def _start_spawner(self) -> None:
         assert self._loop is not None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        script = str(Path(__file__).resolve())
+        script = str(Path(sandbox_spawner.__file__).resolve())
         try:
             self._spawner = subprocess.Popen(
-                [sys.executable, "-I", "-S", script, _SPAWNER_FLAG, str(theirs.fileno())],
+                [sys.executable, "-I", "-S", script, str(theirs.fileno())],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 pass_fds=[theirs.fileno()],
@@ -425,9 +423,9 @@ class Sandbox:
                 self._loop.remove_reader(sock.fileno())
             sock.close()
         if proc is not None:
-            deadline = time.monotonic() + _DRAIN_LIMIT
+            deadline = time.monotonic() + DRAIN_LIMIT
             while proc.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(_POLL)
+                await asyncio.sleep(POLL)
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
@@ -531,6 +529,11 @@ class Sandbox:
         self._exits.pop(pid, None)
 
 
+def _spawn_error(reply: dict[str, Any]) -> SpawnError:
+    code, text, filename = int(reply.get("errno") or 0), str(reply.get("strerror")), reply.get("filename")
+    return SpawnError(code, text, filename) if filename else SpawnError(code, text)
+
+
 def _resolve(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
@@ -625,7 +628,7 @@ class SandboxProcess:
             else:
                 for pid in _process_tree(self.pid):
                     with contextlib.suppress(OSError):
-                        _write(f"/proc/{pid}/clear_refs", "5")
+                        write_file(f"/proc/{pid}/clear_refs", "5")
 
     def kill(self) -> None:
         """SIGKILL the whole environment: its process group, and every process in its cgroup."""
@@ -657,7 +660,7 @@ class SandboxProcess:
         sandbox = self._sandbox
         self.kill()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._exit_future), _DRAIN_LIMIT)
+            await asyncio.wait_for(asyncio.shield(self._exit_future), DRAIN_LIMIT)
         if self._exit_future.done():
             self._info()  # read the OOM counter while the cgroup still exists
         self.max_memory_mb()  # keep the last value for callers asking after cleanup
@@ -700,7 +703,7 @@ class _EnvCgroup:
     def signal_all(self, sig: int) -> None:
         if sig == signal.SIGKILL and self.version == 2:
             with contextlib.suppress(OSError):
-                _write(self.memory_dir / "cgroup.kill", "1")
+                write_file(self.memory_dir / "cgroup.kill", "1")
                 return
         for pid in self.pids():
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -715,7 +718,7 @@ class _EnvCgroup:
 
     def reset_peak(self) -> None:
         if self.version == 1:
-            _write(self.memory_dir / "memory.max_usage_in_bytes", "0")
+            write_file(self.memory_dir / "memory.max_usage_in_bytes", "0")
         elif self.peak_fd is not None and self.peak_resettable:
             os.pwrite(self.peak_fd, b"reset\n", 0)
 
@@ -742,7 +745,7 @@ class _EnvCgroup:
 async def _remove_cgroup(cg: _EnvCgroup) -> None:
     """Kill what is inside, wait (bounded) for it to leave, remove the directories."""
     cg.close()
-    deadline = time.monotonic() + _DRAIN_LIMIT
+    deadline = time.monotonic() + DRAIN_LIMIT
     while True:
         cg.signal_all(signal.SIGKILL)
         if not cg.pids():
@@ -750,7 +753,7 @@ async def _remove_cgroup(cg: _EnvCgroup) -> None:
         if time.monotonic() > deadline:
             log.warning("sandbox: processes still in %s after SIGKILL", cg.memory_dir)
             break
-        await asyncio.sleep(_POLL)
+        await asyncio.sleep(POLL)
     for d in cg.dirs:
         for _ in range(100):
             try:
@@ -762,7 +765,7 @@ async def _remove_cgroup(cg: _EnvCgroup) -> None:
                 if exc.errno != errno.EBUSY:
                     log.warning("sandbox: cannot remove %s: %s", d, exc)
                     break
-                await asyncio.sleep(_POLL)
+                await asyncio.sleep(POLL)
 
 
 class _Cgroups:
@@ -785,7 +788,7 @@ class _Cgroups:
 
     def teardown(self) -> None:
         for parent in self.parents:
-            _remove_tree(parent)
+            remove_cgroup_tree(parent)
         self.parents = []
 
     def _quota_cpus(self, memory_mb: int) -> float | None:
@@ -803,7 +806,7 @@ class _Cgroups:
             for entry in base.iterdir():
                 m = re.fullmatch(r"lambdabox-(\d+)", entry.name)
                 if m and entry.is_dir() and not _pid_alive(int(m.group(1))):
-                    _remove_tree(entry)
+                    remove_cgroup_tree(entry)
 
 
 class _CgroupsV1(_Cgroups):
@@ -843,19 +846,19 @@ class _CgroupsV1(_Cgroups):
                 dirs.append(d)
                 if ctl == "memory":
                     limit = str(memory_mb * MB)
-                    _write(d / "memory.limit_in_bytes", limit)
+                    write_file(d / "memory.limit_in_bytes", limit)
                     with contextlib.suppress(OSError):  # absent without swap accounting
-                        _write(d / "memory.memsw.limit_in_bytes", limit)
+                        write_file(d / "memory.memsw.limit_in_bytes", limit)
                 elif ctl == "cpu":
                     shares = min(max(round(1024 * memory_mb / VCPU_MB), 2), 262144)
-                    _write(d / "cpu.shares", str(shares))
+                    write_file(d / "cpu.shares", str(shares))
                     cpus = self._quota_cpus(memory_mb)
                     if cpus is not None:
                         with contextlib.suppress(OSError):  # kernels without CFS bandwidth control
-                            _write(d / "cpu.cfs_period_us", str(CPU_PERIOD_US))
-                            _write(d / "cpu.cfs_quota_us", str(max(int(CPU_PERIOD_US * cpus), 1000)))
+                            write_file(d / "cpu.cfs_period_us", str(CPU_PERIOD_US))
+                            write_file(d / "cpu.cfs_quota_us", str(max(int(CPU_PERIOD_US * cpus), 1000)))
                 elif ctl == "pids":
-                    _write(d / "pids.max", str(PIDS_MAX))
+                    write_file(d / "pids.max", str(PIDS_MAX))
         except BaseException:
             for d in dirs:
                 with contextlib.suppress(OSError):
@@ -903,17 +906,17 @@ class _CgroupsV2(_Cgroups):
         ]
         if missing:
             try:
-                _write(base / "cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
+                write_file(base / "cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
             except OSError as exc:
                 if exc.errno != errno.EBUSY:
                     raise
                 self._move_self_to_leaf(base)
-                _write(base / "cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
+                write_file(base / "cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
             self._enabled_at_base = missing
         parent = base / f"lambdabox-{os.getpid()}"
         parent.mkdir(exist_ok=True)
         self.parents.append(parent)
-        _write(parent / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
+        write_file(parent / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
         self.controllers = wanted
 
     def _move_self_to_leaf(self, base: Path) -> None:
@@ -924,7 +927,7 @@ class _CgroupsV2(_Cgroups):
             raise OSError(errno.EBUSY, f"other processes share {base}")
         leaf = base / f"lambdabox-server-{os.getpid()}"
         leaf.mkdir(exist_ok=True)
-        _write(leaf / "cgroup.procs", str(os.getpid()))
+        write_file(leaf / "cgroup.procs", str(os.getpid()))
         self._moved_from = base
 
     def teardown(self) -> None:
@@ -933,8 +936,10 @@ class _CgroupsV2(_Cgroups):
         if base is not None:
             with contextlib.suppress(OSError):
                 if self._enabled_at_base:
-                    _write(base / "cgroup.subtree_control", " ".join(f"-{c}" for c in self._enabled_at_base))
-                _write(base / "cgroup.procs", str(os.getpid()))
+                    write_file(
+                        base / "cgroup.subtree_control", " ".join(f"-{c}" for c in self._enabled_at_base)
+                    )
+                write_file(base / "cgroup.procs", str(os.getpid()))
                 (base / f"lambdabox-server-{os.getpid()}").rmdir()
             self._moved_from = None
 
@@ -942,17 +947,17 @@ class _CgroupsV2(_Cgroups):
         d = self.parents[0] / env_id
         d.mkdir()
         try:
-            _write(d / "memory.max", str(memory_mb * MB))
+            write_file(d / "memory.max", str(memory_mb * MB))
             for name, value in (("memory.swap.max", "0"), ("memory.oom.group", "1")):
                 with contextlib.suppress(FileNotFoundError):
-                    _write(d / name, value)
+                    write_file(d / name, value)
             if "cpu" in self.controllers:
-                _write(d / "cpu.weight", str(min(max(round(100 * memory_mb / VCPU_MB), 1), 10000)))
+                write_file(d / "cpu.weight", str(min(max(round(100 * memory_mb / VCPU_MB), 1), 10000)))
                 cpus = self._quota_cpus(memory_mb)
                 if cpus is not None:
-                    _write(d / "cpu.max", f"{max(int(CPU_PERIOD_US * cpus), 1000)} {CPU_PERIOD_US}")
+                    write_file(d / "cpu.max", f"{max(int(CPU_PERIOD_US * cpus), 1000)} {CPU_PERIOD_US}")
             if "pids" in self.controllers:
-                _write(d / "pids.max", str(PIDS_MAX))
+                write_file(d / "pids.max", str(PIDS_MAX))
         except BaseException:
             with contextlib.suppress(OSError):
                 d.rmdir()
@@ -965,29 +970,6 @@ class _CgroupsV2(_Cgroups):
             with contextlib.suppress(OSError):
                 cg.peak_fd = os.open(d / "memory.peak", os.O_RDONLY)
         return cg
-
-
-def _remove_tree(top: Path) -> None:
-    """Kill everything in a cgroup subtree and remove it (synchronous, bounded)."""
-    deadline = time.monotonic() + _DRAIN_LIMIT
-    dirs = sorted((Path(p) for p, _, _ in os.walk(top)), key=lambda p: len(p.parts), reverse=True)
-    for d in dirs:
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                _write(d / "cgroup.kill", "1")
-            pids: list[str] = []
-            with contextlib.suppress(OSError):
-                pids = (d / "cgroup.procs").read_text().split()
-            for pid in pids:
-                with contextlib.suppress(OSError):
-                    os.kill(int(pid), signal.SIGKILL)
-            try:
-                d.rmdir()
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(_POLL)
 
 
 def _own_cgroups() -> dict[str, str]:
@@ -1046,14 +1028,6 @@ def _v1_dir(ctl: str, own: dict[str, str]) -> Path | None:
 
 
 # ====================================================================================== helpers
-def _write(path: str | os.PathLike[str], value: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
-
-
 def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:120] or "env"
 
@@ -1120,363 +1094,3 @@ def _vm_hwm_kb(pid: int) -> int:
         return 0
     m = re.search(r"^VmHWM:\s+(\d+)", status, re.MULTILINE)
     return int(m.group(1)) if m else 0
-
-
-# ============================================================================ the spawner/reaper
-# Everything below runs in the helper process started by `Sandbox.start` (this file run as a
-# script with `python -I -S`), or in its forked children before exec. Standard library only.
-
-_PR_SET_PDEATHSIG = 1
-_CLONE_NEWNS = 0x00020000
-_CLONE_NEWUSER = 0x10000000
-_MS_RDONLY = 1
-_MS_NOSUID = 2
-_MS_NODEV = 4
-_MS_NOEXEC = 8
-_MS_REMOUNT = 32
-_MS_NOATIME = 1024
-_MS_NODIRATIME = 2048
-_MS_BIND = 4096
-_MS_REC = 16384
-_MS_PRIVATE = 1 << 18
-_MS_RELATIME = 1 << 21
-# statvfs f_flag bits -> mount flags that a read-only remount must keep (they are locked in a
-# user namespace, and dropping them silently would change the mount's behaviour)
-_ST_TO_MS = (
-    (os.ST_NOSUID, _MS_NOSUID),
-    (os.ST_NODEV, _MS_NODEV),
-    (os.ST_NOEXEC, _MS_NOEXEC),
-    (os.ST_NOATIME, _MS_NOATIME),
-    (os.ST_NODIRATIME, _MS_NODIRATIME),
-    (os.ST_RELATIME, _MS_RELATIME),
-)
-
-_libc_handle: ctypes.CDLL | None = None
-
-
-def _libc() -> ctypes.CDLL:
-    global _libc_handle
-    if _libc_handle is None:
-        lib = ctypes.CDLL(None, use_errno=True)
-        lib.mount.argtypes = [
-            ctypes.c_char_p,
-            ctypes.c_char_p,
-            ctypes.c_char_p,
-            ctypes.c_ulong,
-            ctypes.c_char_p,
-        ]
-        lib.unshare.argtypes = [ctypes.c_int]
-        lib.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-        _libc_handle = lib
-    return _libc_handle
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    enc = [None if s is None else s.encode() for s in (source, target, fstype, data)]
-    _check(_libc().mount(enc[0], enc[1], enc[2], flags, enc[3]), f"mount {source} on {target}")
-
-
-def _setup_mounts(m: dict[str, Any]) -> None:
-    libc = _libc()
-    if m["userns"]:
-        uid, gid = os.getuid(), os.getgid()
-        _check(libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS), "unshare(user+mount)")
-        _write("/proc/self/setgroups", "deny")
-        _write("/proc/self/uid_map", f"{uid} {uid} 1")
-        _write("/proc/self/gid_map", f"{gid} {gid} 1")
-    else:
-        _check(libc.unshare(_CLONE_NEWNS), "unshare(mount)")
-    _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
-    target = str(m["tmp_target"])
-    if m["tmpfs_mb"]:
-        _mount("tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={int(m['tmpfs_mb'])}m,mode=1777")
-    elif target != m["tmp_dir"]:
-        _mount(str(m["tmp_dir"]), target, None, _MS_BIND | _MS_REC)
-    for d in m["ro"]:
-        _mount(d, d, None, _MS_BIND | _MS_REC)
-        keep = 0
-        f_flag = os.statvfs(d).f_flag
-        for st, ms in _ST_TO_MS:
-            if f_flag & st:
-                keep |= ms
-        _mount(None, d, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | keep)
-
-
-def _which(name: str, env: dict[str, str]) -> str:
-    if "/" in name:
-        return name
-    for d in env.get("PATH", os.defpath).split(":"):
-        candidate = os.path.join(d or ".", name)
-        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
-            return candidate
-    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
-
-
-def _child(plan: dict[str, Any], stdio: Sequence[int], report_fd: int, parent: int) -> NoReturn:
-    """In the forked child: confine ourselves, then exec (or, for a probe, exit 0)."""
-    stage = "setsid"
-    try:
-        os.setsid()
-        stage = "prctl"
-        _check(_libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
-        if os.getppid() != parent:  # the spawner died before the death signal was armed
-            os._exit(1)
-        stage = "cgroup"
-        for procs in plan.get("procs", []):
-            _write(procs, "0")  # "0": the writing process itself
-        if plan.get("mount"):
-            stage = "mount"
-            _setup_mounts(plan["mount"])
-        if plan.get("check_ro"):
-            stage = "check"
-            probe = os.path.join(plan["check_ro"], "probe")
-            try:
-                os.close(os.open(probe, os.O_WRONLY | os.O_CREAT, 0o600))
-            except OSError as exc:
-                if exc.errno != errno.EROFS:
-                    raise
-            else:
-                raise OSError(errno.EPERM, "read-only bind mount is writable")
-        if not plan.get("exec"):
-            os._exit(0)
-        stage = "chdir"
-        os.chdir(plan["cwd"])
-        stage = "stdio"
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(stdio[0], 1)
-        os.dup2(stdio[1], 2)
-        for sig in (
-            signal.SIGPIPE,
-            signal.SIGXFSZ,
-            signal.SIGINT,
-            signal.SIGHUP,
-            signal.SIGTERM,
-            signal.SIGCHLD,
-        ):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        try:
-            open_fds = [int(n) for n in os.listdir("/proc/self/fd")]
-        except OSError:
-            open_fds = list(range(3, 1024))
-        for fd in open_fds:
-            if fd > 2 and fd != report_fd:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        stage = "rlimit"
-        for res, soft, hard in plan["rlimits"]:
-            cur_hard = resource.getrlimit(res)[1]
-            hard = cur_hard if hard == -1 else hard
-            if cur_hard != resource.RLIM_INFINITY:
-                hard = min(hard, cur_hard)
-            resource.setrlimit(res, (min(soft, hard) if hard != resource.RLIM_INFINITY else soft, hard))
-        stage = "exec"
-        env = {str(k): str(v) for k, v in plan["env"].items()}
-        argv = [str(a) for a in plan["argv"]]
-        os.execve(_which(argv[0], env), argv, env)
-    except BaseException as exc:
-        code = exc.errno if isinstance(exc, OSError) and exc.errno else 0
-        message = str(exc) if stage == "exec" else f"{stage}: {exc}"
-        with contextlib.suppress(BaseException):
-            os.write(report_fd, json.dumps({"errno": code, "error": message}).encode())
-    os._exit(127)
-
-
-@dataclass
-class _Child:
-    cgroups: list[str]
-    dirs: list[str]
-    exited: bool = False
-
-
-@dataclass
-class _Spawner:
-    """The helper process: forks environments, reports their exits, reaps after the server."""
-
-    sock: socket.socket
-    children: dict[int, _Child] = field(default_factory=dict)
-    parents: list[str] = field(default_factory=list)
-    stopping: bool = False
-
-    def run(self) -> None:
-        wake_r, wake_w = os.pipe()
-        os.set_blocking(wake_r, False)
-        os.set_blocking(wake_w, False)
-        signal.set_wakeup_fd(wake_w)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
-        signal.signal(signal.SIGTERM, self._on_term)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        sel = selectors.DefaultSelector()
-        sel.register(self.sock, selectors.EVENT_READ)
-        sel.register(wake_r, selectors.EVENT_READ)
-        try:
-            while not self.stopping:
-                for key, _ in sel.select():
-                    if key.fileobj is self.sock:
-                        self._receive()
-                    else:
-                        with contextlib.suppress(OSError):
-                            while os.read(wake_r, 512):
-                                pass
-                        self._scan_exits()
-                    if self.stopping:
-                        break
-        finally:
-            self.reap_all()
-
-    def _on_term(self, *_: object) -> None:
-        self.stopping = True
-
-    def _receive(self) -> None:
-        try:
-            data, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 18, 8, socket.MSG_CMSG_CLOEXEC)
-        except InterruptedError:
-            return
-        except OSError:
-            data, fds = b"", []
-        if not data:
-            self.stopping = True
-            return
-        try:
-            self._handle(json.loads(data), fds)
-        finally:
-            for fd in fds:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-
-    def _reply(self, msg: dict[str, Any]) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.send(json.dumps(msg).encode())
-
-    def _handle(self, msg: dict[str, Any], fds: list[int]) -> None:
-        op = msg.get("op")
-        if op == "spawn":
-            pid, error = self._fork(msg["plan"], fds)
-            if error is None:
-                self.children[pid] = _Child(list(msg.get("cgroups", [])), list(msg.get("dirs", [])))
-                self._reply({"op": "spawned", "id": msg["id"], "pid": pid})
-                self._scan_exits()
-            else:
-                self._reply({"op": "failed", "id": msg["id"], **error})
-        elif op == "probe":
-            pid, error = self._fork(msg["plan"], [])
-            ok = False
-            if error is None:
-                _, status = os.waitpid(pid, 0)
-                ok = os.waitstatus_to_exitcode(status) == 0
-                error = None if ok else {"error": f"probe exit status {status}"}
-            self._reply({"op": "probed", "id": msg["id"], "ok": ok, **(error or {})})
-        elif op == "release":
-            self._release(int(msg["pid"]))
-        elif op == "parents":
-            self.parents = [str(p) for p in msg["paths"]]
-
-    def _fork(self, plan: dict[str, Any], stdio: list[int]) -> tuple[int, dict[str, Any] | None]:
-        report_r, report_w = os.pipe()
-        parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            os.close(report_r)
-            signal.set_wakeup_fd(-1)
-            _child(plan, stdio, report_w, parent)
-        os.close(report_w)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(report_r, 65536)
-            except InterruptedError:
-                continue
-            if not chunk:
-                break
-            chunks.append(chunk)
-        os.close(report_r)
-        if chunks:  # the child failed before exec; it exits with 127 on its own
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-            return pid, json.loads(b"".join(chunks))
-        return pid, None
-
-    def _scan_exits(self) -> None:
-        for pid, child in self.children.items():
-            if child.exited:
-                continue
-            try:
-                res = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            except ChildProcessError:
-                res = None
-                child.exited = True
-                self._reply({"op": "exit", "pid": pid, "code": os.CLD_KILLED, "status": int(signal.SIGKILL)})
-                continue
-            if res is not None and res.si_pid == pid:
-                child.exited = True
-                self._reply({"op": "exit", "pid": pid, "code": res.si_code, "status": res.si_status})
-
-    def _release(self, pid: int) -> None:
-        child = self.children.pop(pid, None)
-        if child is None:
-            return
-        if not child.exited:
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-
-    def reap_all(self) -> None:
-        """The server is gone: kill every environment and remove what it left."""
-        for pid in self.children:  # unreaped: the pid still names this process group
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)
-        cgroups = [Path(c) for child in self.children.values() for c in child.cgroups]
-        deadline = time.monotonic() + _DRAIN_LIMIT
-        for cg in cgroups:
-            while time.monotonic() < deadline:
-                with contextlib.suppress(OSError):
-                    _write(cg / "cgroup.kill", "1")
-                try:
-                    pids = (cg / "cgroup.procs").read_text().split()
-                except OSError:
-                    break
-                if not pids:
-                    break
-                for p in pids:
-                    with contextlib.suppress(OSError):
-                        os.kill(int(p), signal.SIGKILL)
-                time.sleep(_POLL)
-        for pid in self.children:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
-        for cg in cgroups:
-            while time.monotonic() < deadline:
-                try:
-                    cg.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(_POLL)
-        for child in self.children.values():
-            for d in child.dirs:
-                shutil.rmtree(d, ignore_errors=True)
-        self.children.clear()
-        for parent in self.parents:
-            with contextlib.suppress(OSError):
-                _remove_tree(Path(parent))
-
-
-def _spawner_main(fd: int) -> None:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, fileno=fd)
-    _libc()  # load before the first fork
-    _Spawner(sock).run()
-
-
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == _SPAWNER_FLAG:
-        _spawner_main(int(sys.argv[2]))

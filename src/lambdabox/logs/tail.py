@@ -41,7 +41,9 @@ def tail(endpoint: str, region: str, function: str, *, follow: bool, since: floa
                     if ev["eventId"] in seen:
                         continue
                     seen.add(ev["eventId"])
-                    ts = dt.datetime.fromtimestamp(ev["timestamp"] / 1000, dt.UTC).isoformat(timespec="milliseconds")
+                    ts = dt.datetime.fromtimestamp(ev["timestamp"] / 1000, dt.UTC).isoformat(
+                        timespec="milliseconds"
+                    )
                     sys.stdout.write(f"{ts} {ev['logStreamName']} {ev['message']}\n")
                     newest = max(newest, ev["timestamp"])
                 token = page.get("nextToken")

@@ -10,6 +10,7 @@ data only. Services declare their schema as numbered migrations applied by `migr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -149,10 +150,8 @@ class Store:
                 conn.execute("COMMIT")
             except Exception as exc:  # the commit itself failed: nothing in the group is durable
                 log.exception("store commit failed")
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
                 results = [(False, exc)] * len(batch)
             for (_, loop, fut), (ok, value) in zip(batch, results, strict=True):
                 if loop is None:
