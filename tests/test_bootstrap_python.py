@@ -73,6 +73,7 @@ class Event:
     body: bytes
     headers: dict[str, str]
     chunked: bool = False
+    drop_after: bool = False  # close the connection once the event is sent, without saying so
 
 
 @dataclass
@@ -127,15 +128,20 @@ class FakeRuntimeAPI:
             event = await self._queue.get()
         finally:
             self._polls.discard(task)
-        if not event.chunked:
+        if not (event.chunked or event.drop_after):
             return web.Response(body=event.body, headers=event.headers)
         response = web.StreamResponse(headers=event.headers)
-        response.enable_chunked_encoding()
+        if event.chunked:
+            response.enable_chunked_encoding()
+        else:
+            response.content_length = len(event.body)
         await response.prepare(request)
         half = len(event.body) // 2
         await response.write(event.body[:half])
         await response.write(event.body[half:])
         await response.write_eof()
+        if event.drop_after and request.transport is not None:
+            request.transport.close()
         return response
 
     async def _post(self, request: web.Request) -> web.Response:
@@ -158,8 +164,8 @@ class FakeRuntimeAPI:
             response.force_close()
         return response
 
-    def put(self, body: bytes, headers: dict[str, str], chunked: bool = False) -> None:
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, Event(body, headers, chunked))
+    def put(self, event: Event) -> None:
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
 
     def wait_post(self, match: Callable[[Post], bool], alive: Callable[[], bool]) -> Post:
         deadline = time.monotonic() + WAIT
@@ -223,7 +229,9 @@ class Runtime:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def invoke(self, body: bytes | str = b"{}", chunked: bool = False, **headers: str) -> Post:
+    def invoke(
+        self, body: bytes | str = b"{}", chunked: bool = False, drop_after: bool = False, **headers: str
+    ) -> Post:
         request_id = headers.pop("request_id", None) or str(uuid.uuid4())
         all_headers = {
             "Content-Type": "application/json",
@@ -238,7 +246,9 @@ class Runtime:
                 all_headers.pop(header, None)
             else:
                 all_headers[header] = value
-        self.api.put(body.encode() if isinstance(body, str) else body, all_headers, chunked)
+        self.api.put(
+            Event(body.encode() if isinstance(body, str) else body, all_headers, chunked, drop_after)
+        )
         return self.api.wait_post(lambda p: p.request_id == request_id, self.alive)
 
     def init_error(self) -> Post:
@@ -522,6 +532,16 @@ def test_a_refused_post_does_not_stop_the_runtime(start: StartRuntime, api: Fake
     api.post_status = 202
     assert runtime.invoke("2").json() == 2
     assert "lambdabox runtime: POST /2018-06-01/runtime/invocation/" in runtime.stderr.drain()
+
+
+def test_a_connection_the_server_dropped_during_the_handler_is_replaced(
+    start: StartRuntime, api: FakeRuntimeAPI
+) -> None:
+    # As when a handler outlives the server's keep-alive timeout; the response is too big to resend blindly.
+    runtime = start("def handler(event, context):\n    return 'x' * 100_000\n")
+    assert runtime.invoke(drop_after=True).json() == "x" * 100_000
+    assert runtime.invoke(drop_after=True).json() == "x" * 100_000
+    assert len(api.peers) == 3
 
 
 def test_large_event_and_response(start: StartRuntime) -> None:

@@ -294,8 +294,13 @@ class Sandbox:
             os.set_blocking(out_r, False)
             os.set_blocking(err_r, False)
             cleanup_paths = {"cgroups": [str(d) for d in cg.dirs] if cg else [], "dirs": [str(tmp_dir)]}
-            # _request closes the write ends in every case: only the child keeps them.
-            reply = await self._request({"op": "spawn", "plan": plan, **cleanup_paths}, [out_w, err_w])
+            # _submit closes the write ends in every case: only the child keeps them.
+            fut = await self._submit({"op": "spawn", "plan": plan, **cleanup_paths}, [out_w, err_w])
+            try:
+                reply = await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                fut.add_done_callback(self._abandoned_spawn)
+                raise
             if reply["op"] != "spawned":
                 raise _spawn_error(reply)
         except BaseException:
@@ -406,7 +411,7 @@ class Sandbox:
                 stdout=subprocess.DEVNULL,
                 pass_fds=[theirs.fileno()],
                 start_new_session=True,
-                env={},
+                env=dict(os.environ),  # for the interpreter itself; children get their spec's env
             )
         finally:
             theirs.close()
@@ -484,8 +489,12 @@ class Sandbox:
             if proc is not None:
                 proc._pinned = False  # init reaped it: the pid may be reused, never signal it
 
-    async def _request(self, msg: dict[str, Any], fds: Sequence[int] = ()) -> dict[str, Any]:
-        """Send `msg` (closing `fds`, which the message then carries) and await the reply."""
+    async def _request(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Send `msg` and await the spawner's reply."""
+        return await (await self._submit(msg))
+
+    async def _submit(self, msg: dict[str, Any], fds: Sequence[int] = ()) -> asyncio.Future[dict[str, Any]]:
+        """Send `msg`, closing `fds` (the message carries its own copies); return the reply's future."""
         assert self._loop is not None
         req_id = next(self._ids)
         fut: asyncio.Future[dict[str, Any]] = self._loop.create_future()
@@ -498,7 +507,18 @@ class Sandbox:
         finally:
             for fd in fds:
                 os.close(fd)
-        return await fut
+        return fut
+
+    def _abandoned_spawn(self, fut: asyncio.Future[dict[str, Any]]) -> None:
+        """The caller of spawn() was cancelled after the request left: kill what it started."""
+        if fut.cancelled() or fut.exception() is not None or fut.result()["op"] != "spawned":
+            return
+        pid = int(fut.result()["pid"])
+        self._exits.pop(pid, None)
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)  # still pinned by the spawner: safe
+        if self._loop is not None and self._sock is not None:
+            self._loop.create_task(self._send({"op": "release", "pid": pid}))
 
     async def _send(self, msg: dict[str, Any], fds: Sequence[int] = ()) -> None:
         assert self._loop is not None and self._send_lock is not None

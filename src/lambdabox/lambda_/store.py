@@ -45,7 +45,9 @@ def update(cfg: FunctionConfig) -> Callable[[sqlite3.Connection], None]:
     return run
 
 
-def set_tags(region: str, account: str, name: str, tags: dict[str, str]) -> Callable[[sqlite3.Connection], None]:
+def set_tags(
+    region: str, account: str, name: str, tags: dict[str, str]
+) -> Callable[[sqlite3.Connection], None]:
     def run(conn: sqlite3.Connection) -> None:
         conn.execute(
             "UPDATE functions SET tags=? WHERE region=? AND account=? AND name=?",
@@ -57,7 +59,9 @@ def set_tags(region: str, account: str, name: str, tags: dict[str, str]) -> Call
 
 def delete(region: str, account: str, name: str) -> Callable[[sqlite3.Connection], bool]:
     def run(conn: sqlite3.Connection) -> bool:
-        cur = conn.execute("DELETE FROM functions WHERE region=? AND account=? AND name=?", (region, account, name))
+        cur = conn.execute(
+            "DELETE FROM functions WHERE region=? AND account=? AND name=?", (region, account, name)
+        )
         return cur.rowcount == 1
 
     return run

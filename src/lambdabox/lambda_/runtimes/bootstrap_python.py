@@ -8,9 +8,10 @@ runtime (awslambdaric) shows them: the same ``sys.path`` order, context object, 
 documents, root logging handler and log record formats on stdout.
 
 Standard library only, and any CPython from 3.8 on. It is on every warm invoke's path and every idle
-environment pays for its memory, so it stays lean: the HTTP/1.1 keep-alive client is a few lines over a
-raw ``_socket`` (``http.client`` drags in ``email`` and ``ssl``: +6 MB resident), and whatever only
-errors need (``traceback``, ``importlib``) is imported when an error happens.
+environment pays for its memory, so it stays lean: the HTTP/1.1 keep-alive client is a few lines over
+the raw ``_socket`` module (``http.client`` would pull in ``email`` and ``ssl``: +6 MB resident), and
+nothing is imported that the common path does not need. Started from a compiled ``.pyc`` it also skips
+compiling itself on every cold start.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ _ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
 # The file name this module's frames carry, however it was started (source, cached bytecode, import).
 _THIS_FILE = sys._getframe().f_code.co_filename
 
-# How AWS's runtime writes an error record to a plain stdout: the lines of one record joined by CR,
-# so that a reader splitting on LF keeps it as one log event, and leading spaces turned into
-# NO-BREAK SPACEs so that CloudWatch does not trim the traceback's indentation.
+# How AWS's runtime writes an error record to a plain stdout: the lines of one record joined by CR, so
+# that a reader splitting on LF keeps it as one log event, and each line's leading spaces turned into
+# NO-BREAK SPACEs.
 _RECORD_LINE_JOIN = "\r"
 _RECORD_INDENT = "\u00a0"
 
@@ -125,18 +126,21 @@ class RuntimeAPIClient:
     ) -> tuple[int, dict[str, str], bytes | bytearray]:
         """Send one request and return (status, lower-cased headers, body).
 
-        A small request on a reused connection that the server had already closed (so that not one
-        byte of a response came back) is sent again once, on a new connection: the server never saw it.
+        A connection the server has closed meanwhile (its keep-alive timeout may be shorter than a
+        handler's run) is noticed before sending and replaced. A request on a reused connection that
+        fails before one byte of a response came back is sent once more, on a new connection: the
+        server cannot have acted on it.
         """
         if method == "GET":
             head = f"GET {path} HTTP/1.1\r\n{self._fixed_headers}{headers}\r\n"
         else:
             head = f"{method} {path} HTTP/1.1\r\n{self._fixed_headers}{headers}Content-Length: {len(body)}\r\n\r\n"
         data = head.encode("latin-1")
-        small = len(body) < 65536
-        if small:
+        if len(body) < 65536:
             data += body
             body = b""
+        if self._sock is not None and self._closed_by_server(self._sock):
+            self.close()
         for attempt in (1, 2):
             reused = self._sock is not None
             sock = self._sock or self._connect()
@@ -150,12 +154,22 @@ class RuntimeAPIClient:
                 return self._read_response(sock)
             except StaleConnection:
                 self.close()
-                if not (reused and small) or attempt == 2:
+                if not reused or attempt == 2:
                     raise
             except BaseException:
                 self.close()
                 raise
         raise AssertionError("unreachable")
+
+    def _closed_by_server(self, sock: _socket.socket) -> bool:
+        if self._buf:
+            return False
+        try:
+            return not sock.recv(1, _socket.MSG_PEEK | _socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
 
     def _read_response(self, sock: _socket.socket) -> tuple[int, dict[str, str], bytes | bytearray]:
         buf = self._buf
