@@ -2,7 +2,9 @@
 
 Starts its own `lambdabox serve` on a free loopback port with a throw-away data dir (or uses
 --url), deploys no-op Python and Node.js functions and prints one JSON line per measurement.
-The HTTP client is a plain keep-alive loopback client, so figures are "client to response".
+The HTTP client is a plain keep-alive loopback client, so figures are "client to response":
+Python's http.client for latency, and wrk (`apt-get install wrk`) for latency and throughput
+when it is installed (a Python aiohttp client otherwise).
 
     python benchmarks/invoke.py [--requests 3000] [--seconds 5] [--url http://127.0.0.1:4566]
 """
@@ -72,6 +74,36 @@ def percentile(values: list[float], p: float) -> float:
     return s[k]
 
 
+WRK_SCRIPT = 'wrk.method = "POST"\nwrk.body = "{}"\nwrk.headers["Content-Type"] = "application/json"\n'
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, name: str, connections: int, seconds: float) -> dict[str, Any]:
+    """Drive the invoke URL with wrk (a C load generator), if installed: less client overhead than Python."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT)
+    target = f"{url}/2015-03-31/functions/{name}/invocations"
+    args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", f.name, target]
+    subprocess.run([*args[:3], "-d1s", *args[4:]], capture_output=True, check=True)  # warm-up
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    os.unlink(f.name)
+    pct = {
+        m.group(1): float(m.group(2)) * _UNITS[m.group(3)]
+        for m in re.finditer(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s)$", out, re.M)
+    }
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "client": "wrk",
+        "p50_ms": round(pct["50"], 3),
+        "p99_ms": round(pct["99"], 3),
+        "invokes_per_s": round(rps, 1),
+        "errors": int(errors.group(1)) if errors else 0,
+        "connections": connections,
+        "seconds": seconds,
+    }
+
+
 def warm_latency(url: str, name: str, n: int) -> dict[str, float]:
     u = urlparse(url)
     conn = http.client.HTTPConnection(u.hostname, u.port)
@@ -90,6 +122,7 @@ def warm_latency(url: str, name: str, n: int) -> dict[str, float]:
             samples.append(dt * 1000)
     conn.close()
     return {
+        "client": "python http.client",
         "p50_ms": round(percentile(samples, 50), 3),
         "p99_ms": round(percentile(samples, 99), 3),
         "mean_ms": round(statistics.fmean(samples), 3),

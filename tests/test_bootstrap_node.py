@@ -27,9 +27,11 @@ import pytest
 from aiohttp import web
 
 NODE = shutil.which("node")
-BOOTSTRAP = Path(__file__).resolve().parents[1] / "src" / "lambdabox" / "lambda_" / "runtimes" / "bootstrap_node.js"
+BOOTSTRAP = (
+    Path(__file__).resolve().parents[1] / "src" / "lambdabox" / "lambda_" / "runtimes" / "bootstrap_node.js"
+)
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:fn"
-GUARD_SECONDS = 30.0  # only a guard against hangs; no test waits for time to pass
+GUARD_SECONDS = 15.0  # only a guard against hangs; no test waits for time to pass
 
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
 
@@ -148,9 +150,7 @@ class Runtime:
     proc: asyncio.subprocess.Process
     stdout: StdoutPipe
 
-    async def invoke(
-        self, payload: Any = None, *, request_id: str | None = None, **headers: str
-    ) -> Posted:
+    async def invoke(self, payload: Any = None, *, request_id: str | None = None, **headers: str) -> Posted:
         await self.send(payload, request_id=request_id, **headers)
         return await self.api.posts.get()
 
@@ -229,7 +229,9 @@ def write(root: Path, files: Mapping[str, str]) -> Path:
     return root
 
 
-LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t(?P<rid>[^\t]+)\t(?P<level>[A-Z]+)\t(?P<msg>.*)$")
+LOG_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t(?P<rid>[^\t]+)\t(?P<level>[A-Z]+)\t(?P<msg>.*)$"
+)
 
 
 def records(text: str) -> list[tuple[str, str, str]]:
@@ -809,5 +811,22 @@ def test_sigterm_exits_promptly(tmp_path: Path) -> None:
             assert (await rt.invoke({})).json() == "ok"
             rt.proc.send_signal(signal.SIGTERM)
             assert await rt.exit_code() == -signal.SIGTERM
+
+    run(scenario())
+
+
+def test_unhandled_rejection_at_module_load(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {"index.js": "Promise.reject(new Error('floating'));\nexports.handler = async () => 1;\n"},
+    )
+
+    async def scenario() -> None:
+        async with runtime(tmp_path, "index.handler") as rt:
+            posted = await rt.api.posts.get()
+            assert posted.kind == "init/error"
+            assert posted.headers["Lambda-Runtime-Function-Error-Type"] == "Runtime.UnhandledPromiseRejection"
+            assert posted.json()["errorMessage"] == "Error: floating"
+            assert await rt.exit_code() == 128
 
     run(scenario())

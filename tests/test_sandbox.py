@@ -531,3 +531,22 @@ def test_reaper_kills_everything_when_the_server_is_sigkilled(tmp_path: Path, co
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_two_sandboxes_in_one_process_do_not_disturb_each_other(tmp_path: Path, code_dir: Path) -> None:
+    async def main() -> None:
+        async with sandbox(tmp_path / "a") as first:
+            proc = await first.spawn(spec(code_dir, "print('ready', flush=True)\n" + PAUSE))
+            out = Output(proc)
+            await out.line()
+            async with sandbox(tmp_path / "b") as second:
+                _out2, info2, proc2 = await spawn_and_run(second, spec(code_dir, "pass"))
+                assert info2.returncode == 0
+                await proc2.cleanup()
+            assert not gone(proc.pid)
+            assert proc.returncode is None
+            proc.kill()
+            assert (await out.finish()).signal == "SIGKILL"
+            await proc.cleanup()
+
+    run(main())

@@ -240,12 +240,13 @@ def _child(plan: dict[str, Any], stdio: Sequence[int], report_fd: int, parent: i
 
 # --------------------------------------------------------------------------- the spawner
 class _Env:
-    __slots__ = ("cgroups", "dirs", "exited")
+    __slots__ = ("cgroups", "dirs", "exited", "released")
 
     def __init__(self, cgroups: list[str], dirs: list[str]) -> None:
         self.cgroups = cgroups
         self.dirs = dirs
-        self.exited = False
+        self.exited = False  # reported to the server; a zombie until released
+        self.released = False  # the server is done with it; reap as soon as it has exited
 
 
 class Spawner:
@@ -357,28 +358,45 @@ class Spawner:
         return pid, None
 
     def _scan_exits(self) -> None:
+        done: list[int] = []
         for pid, env in self.envs.items():
-            if env.exited:
+            if env.exited and not env.released:
                 continue
             try:  # WNOWAIT: leave the zombie, so the pid (= pgid) is not reused before release
                 res = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
-                env.exited = True
-                self._reply({"op": "exit", "pid": pid, "code": os.CLD_KILLED, "status": int(signal.SIGKILL)})
+                res, env.exited = None, True
+                done.append(pid)
+                if not env.released:
+                    self._reply(
+                        {"op": "exit", "pid": pid, "code": os.CLD_KILLED, "status": int(signal.SIGKILL)}
+                    )
                 continue
-            if res is not None and res.si_pid == pid:
+            if res is None or res.si_pid != pid:
+                continue
+            if env.released:
+                done.append(pid)
+            else:
                 env.exited = True
                 self._reply({"op": "exit", "pid": pid, "code": res.si_code, "status": res.si_status})
+        for pid in done:
+            del self.envs[pid]
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
 
     def _release(self, pid: int) -> None:
-        env = self.envs.pop(pid, None)
+        env = self.envs.get(pid)
         if env is None:
             return
-        if not env.exited:
+        if env.exited:
+            del self.envs[pid]
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)  # a zombie: returns at once
+        else:  # still running (should not happen: the server kills first); reap when it exits
+            env.released = True
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+            self._scan_exits()
 
     def reap_all(self) -> None:
         """The server is gone: kill every environment and remove what it left behind."""

@@ -1,4 +1,3 @@
-'use strict';
 /**
  * lambdabox's Node.js runtime client.
  *
@@ -12,6 +11,8 @@
  * Started as `node bootstrap_node.js` with the code directory as cwd and the environment AWS
  * gives a function (_HANDLER, LAMBDA_TASK_ROOT, AWS_LAMBDA_RUNTIME_API, AWS_LAMBDA_FUNCTION_*, ...).
  */
+
+'use strict';
 
 const http = require('http');
 const util = require('util');
@@ -262,7 +263,14 @@ const JSON_CONTENT_TYPE = 'application/json';
  * A request that fails on a reused keep-alive socket the server had just closed is retried
  * once on a new connection.
  */
-function apiRequest(method, urlPath, headers, body, done, viaAgent = agent, retried = false) {
+function apiRequest(method, urlPath, headers, body, onDone, viaAgent = agent, retried = false) {
+  let settled = false;
+  const done = (err, status, resHeaders, text) => {
+    if (!settled) {
+      settled = true;
+      onDone(err, status, resHeaders, text);
+    }
+  };
   const req = http.request({
     host: API_HOST,
     port: API_PORT,
@@ -283,7 +291,8 @@ function apiRequest(method, urlPath, headers, body, done, viaAgent = agent, retr
   });
   req.on('error', (err) => {
     if (!retried && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
-      apiRequest(method, urlPath, headers, body, done, viaAgent, true);
+      settled = true;
+      apiRequest(method, urlPath, headers, body, onDone, viaAgent, true);
       return;
     }
     done(err);
@@ -352,11 +361,14 @@ function postInvocationError(error, id, then, viaAgent = agent, tolerateFailure 
 
 function postInitError(error, then) {
   const response = toRapidResponse(error);
+  // A fresh connection: a first long-polling /next may already hold the keep-alive one (an
+  // unhandled rejection from module code surfaces only after start-up has moved on).
   postJson(
     INIT_ERROR_PATH,
     JSON.stringify(response),
     { [ERROR_TYPE_HEADER]: headerSafe(response.errorType) },
     () => then(),
+    false,
   );
 }
 
@@ -540,10 +552,9 @@ function createResponseStream(id, highWaterMark) {
     res.on('end', () => settle());
     res.on('error', () => settle());
   });
-  req.on('error', (err) => {
-    settle();
-    transportFailure(err);
-  });
+  // A broken stream (destroyed by the handler, or the connection lost) ends this invoke; if the
+  // Runtime API itself is gone, the next /next fails and the runtime exits there.
+  req.on('error', () => settle());
   const origWrite = req.write.bind(req);
   req.setContentType = (contentType) => {
     if (firstWriteDone) {
@@ -564,7 +575,7 @@ function createResponseStream(id, highWaterMark) {
   };
   const fail = (error, then) => {
     const response = toRapidResponse(error);
-    if (!req.writableEnded) {
+    if (!req.writableEnded && !req.destroyed) {
       req.addTrailers({
         'Lambda-Runtime-Function-Error-Type': headerSafe(response.errorType),
         'Lambda-Runtime-Function-Error-Body': Buffer.from(JSON.stringify(response)).toString('base64'),
@@ -706,6 +717,7 @@ function invoke(headers, body) {
       complete(result);
     } else {
       onLoopEmpty = () => {
+        onLoopEmpty = NOOP;
         setImmediate(() => complete(result));
       };
     }
@@ -752,6 +764,7 @@ function invoke(headers, body) {
   // If the loop empties before the handler reports: async handlers failed to settle their
   // promise (Runtime.NodeJsExit); other handlers answer null, as on AWS.
   onLoopEmpty = () => {
+    onLoopEmpty = NOOP;
     completeInvoked = true;
     if (handlerIsAsync) {
       const error = new NodeJsExit();
@@ -790,6 +803,7 @@ function invokeStreaming(headers, body) {
       scheduleNext();
     } else {
       onLoopEmpty = () => {
+        onLoopEmpty = NOOP;
         setImmediate(scheduleNext);
       };
     }

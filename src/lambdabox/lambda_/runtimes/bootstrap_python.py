@@ -139,7 +139,8 @@ class RuntimeAPIClient:
         if len(body) < 65536:
             data += body
             body = b""
-        if self._sock is not None and self._closed_by_server(self._sock):
+        # Only POSTs follow a wait (the handler's run); a GET follows a response just read.
+        if method != "GET" and self._sock is not None and self._closed_by_server(self._sock):
             self.close()
         for attempt in (1, 2):
             reused = self._sock is not None
