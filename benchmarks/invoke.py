@@ -83,7 +83,16 @@ def wrk(url: str, name: str, connections: int, seconds: float) -> dict[str, Any]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_SCRIPT)
     target = f"{url}/2015-03-31/functions/{name}/invocations"
-    args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", f.name, target]
+    args = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--latency",
+        "-s",
+        f.name,
+        target,
+    ]
     subprocess.run([*args[:3], "-d1s", *args[4:]], capture_output=True, check=True)  # warm-up
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     os.unlink(f.name)
@@ -258,13 +267,12 @@ def main() -> None:
                     **warm_latency(url, noop_name, args.requests),
                 }
             )
-            emit(
-                {
-                    "bench": "throughput_c10",
-                    "runtime": runtime,
-                    **asyncio.run(throughput(url, noop_name, 10, args.seconds)),
-                }
-            )
+            if shutil.which("wrk"):
+                emit({"bench": "warm_latency_c1", "runtime": runtime, **wrk(url, noop_name, 1, args.seconds)})
+                emit({"bench": "throughput_c10", "runtime": runtime, **wrk(url, noop_name, 10, args.seconds)})
+            else:
+                tput = asyncio.run(throughput(url, noop_name, 10, args.seconds))
+                emit({"bench": "throughput_c10", "runtime": runtime, **tput})
             emit({"bench": "cold_start", "runtime": runtime, **cold_starts(lam, pid_name, args.cold_rounds)})
             emit({"bench": "idle_rss", "runtime": runtime, **idle_rss(lam, pid_name)})
     finally:

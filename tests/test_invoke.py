@@ -315,3 +315,16 @@ def test_node_handlers(lam: Any, create_fn: Any) -> None:
     resp, out = invoke(lam, cb, {"fail": True})
     assert resp["FunctionError"] == "Unhandled"
     assert out["errorType"] == "Error" and out["errorMessage"] == "callback failure"
+
+
+@pytest.mark.parametrize("runtime", ["python3.11", "python3.12", "python3.13"])
+def test_python_runtime_versions(lam: Any, create_fn: Any, runtime: str) -> None:
+    src = "import os, sys\n\ndef handler(e, c):\n    return [sys.version_info[:2], os.environ['AWS_EXECUTION_ENV']]\n"
+    name = create_fn({"app.py": src}, runtime=runtime)
+    resp, (version, execution_env) = invoke(lam, name, {}, LogType="Tail")
+    assert execution_env == f"AWS_Lambda_{runtime}"
+    tail = base64.b64decode(resp["LogResult"]).decode()
+    if version != [3, int(runtime.split(".")[1])]:
+        # not installed here: runs on the nearest interpreter and says so in the log
+        assert f"{runtime} is not installed here" in tail
+    assert "FunctionError" not in resp

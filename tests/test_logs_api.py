@@ -835,6 +835,46 @@ def test_unflushed_events_of_a_deleted_group_do_not_recreate_it(h: Harness) -> N
     h.run(body)
 
 
+def test_read_operations_see_events_appended_before_them(h: Harness) -> None:
+    async def body(h: Harness, svc: LogsService) -> None:
+        t = h.now_ms
+        svc.append(REGION, ACCOUNT, GROUP, "s", [(t, "one")])
+        (group,) = (await svc.DescribeLogGroups(CTX, {}))["logGroups"]
+        assert group["logGroupName"] == GROUP
+        svc.append(REGION, ACCOUNT, GROUP, "s2", [(t + 1, "two")])
+        streams = (await svc.DescribeLogStreams(CTX, {"logGroupName": GROUP}))["logStreams"]
+        assert [(s["logStreamName"], s["lastEventTimestamp"]) for s in streams] == [("s", t), ("s2", t + 1)]
+        svc.append(REGION, ACCOUNT, GROUP, "s", [(t + 2, "three")])
+        out = await svc.GetLogEvents(
+            CTX, {"logGroupName": GROUP, "logStreamName": "s", "startFromHead": True}
+        )
+        assert [e["message"] for e in out["events"]] == ["one", "three"]
+        svc.append(REGION, ACCOUNT, GROUP, "s2", [(t + 3, "four")])
+        out = await svc.FilterLogEvents(CTX, {"logGroupName": GROUP})
+        assert [e["message"] for e in out["events"]] == ["one", "two", "three", "four"]
+
+    h.run(body)
+
+
+def test_a_backlog_larger_than_one_transaction_is_written_whole(h: Harness) -> None:
+    async def body(h: Harness, svc: LogsService) -> None:
+        t = h.now_ms
+        # more than the writer puts in one store transaction, spread over three streams
+        for stream, n in (("a", 30_000), ("b", 45_000), ("c", 1)):
+            svc.append(REGION, ACCOUNT, GROUP, stream, [(t + i, f"{stream}{i}") for i in range(n)])
+        await svc.flush()
+        streams = (await svc.DescribeLogStreams(CTX, {"logGroupName": GROUP}))["logStreams"]
+        assert [(s["logStreamName"], s["lastEventTimestamp"]) for s in streams] == [
+            ("a", t + 29_999),
+            ("b", t + 44_999),
+            ("c", t),
+        ]
+        out = await svc.GetLogEvents(CTX, {"logGroupName": GROUP, "logStreamName": "b", "limit": 2})
+        assert [e["message"] for e in out["events"]] == ["b44998", "b44999"]
+
+    h.run(body)
+
+
 # -- restart -----------------------------------------------------------------------------------
 
 

@@ -369,7 +369,7 @@ def test_close_kills_live_environments_and_removes_everything(tmp_path: Path, co
         procs = [await sb.spawn(spec(code_dir, PAUSE)) for _ in range(3)]
         dirs = [d for p in procs for d in (p._cg.dirs if p._cg else [])]
         parents = list(sb._cgroups.parents) if sb._cgroups else []
-        spawner = sb._spawner
+        spawner = sb._channel.process
         for p in procs:
             os.close(p.stdout_fd)
             os.close(p.stderr_fd)
@@ -387,8 +387,9 @@ def test_environments_die_with_a_lost_spawner_and_spawning_recovers(tmp_path: Pa
         proc = await sb.spawn(spec(code_dir, "print('ready', flush=True)\n" + PAUSE))
         out = Output(proc)
         await out.line()
-        assert sb._spawner is not None
-        os.kill(sb._spawner.pid, signal.SIGKILL)
+        spawner = sb._channel.process
+        assert spawner is not None
+        os.kill(spawner.pid, signal.SIGKILL)
         assert (await out.finish()).signal == "SIGKILL"
         assert await await_until(lambda: gone(proc.pid))
         await proc.cleanup()
@@ -425,7 +426,7 @@ def test_tmp_is_private_writable_sized_and_removed(tmp_path: Path, code_dir: Pat
         if proc.private_tmp:
             assert got["tmp"] == "/tmp"
             assert "mine" not in set(os.listdir("/tmp")) - host_tmp_before
-        if sb._tmpfs_ok:
+        if sb._mounts is not None and sb._mounts.tmpfs:
             assert got["size_mb"] == pytest.approx(96)
         out2, _, proc2 = await spawn_and_run(sb, spec(code_dir, script, ephemeral_mb=96))
         assert json.loads(out2.stdout)["listing"] == ["mine"]  # the other env's file is not here
@@ -465,7 +466,7 @@ def test_code_dir_is_read_only_for_the_child(tmp_path: Path, code_dir: Path) -> 
     """
 
     async def body(sb: Sandbox) -> None:
-        if sb._mount_kind is None:
+        if sb._mounts is None:
             pytest.skip("no mount namespaces here")
         out, info, proc = await spawn_and_run(sb, spec(code_dir, script))
         assert info.returncode == 0, out.stderr
@@ -499,7 +500,7 @@ async def main():
     loop.add_reader(proc.stdout_fd, readable)
     kids = await line
     print(json.dumps({{"mode": sb.mode, "pid": proc.pid, "kids": [int(k) for k in kids],
-                      "spawner": sb._spawner.pid, "tmp": str(proc.tmp_dir),
+                      "spawner": sb._channel.process.pid, "tmp": str(proc.tmp_dir),
                       "cgroups": [str(d) for d in (proc._cg.dirs if proc._cg else [])],
                       "parents": [str(d) for d in (sb._cgroups.parents if sb._cgroups else [])]}}),
           flush=True)

@@ -8,6 +8,7 @@ nearest installed one of the same language is used and a warning is written to t
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -42,22 +43,36 @@ class Launch:
     path_dirs: tuple[str, ...] = ()  # interpreter directories to put on PATH
 
 
-def _real_python(cmd: str) -> str | None:
-    exe = shutil.which(cmd)
-    if exe is None:
-        return None
-    try:
-        out = subprocess.run(
-            [exe, "-c", "import sys; print(sys.executable)"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    real = out.stdout.strip()
-    return real or None
+def _candidates(version: str) -> list[str]:
+    """Places a `pythonX.Y` may live: PATH, then pyenv's versions (whose shims refuse inactive versions)."""
+    found = [exe] if (exe := shutil.which(f"python{version}")) else []
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    found += sorted(str(p) for p in pyenv_root.glob(f"versions/{version}.*/bin/python{version}"))[::-1]
+    found += [
+        f"{d}/python{version}"
+        for d in ("/usr/local/bin", "/usr/bin")
+        if Path(f"{d}/python{version}").exists()
+    ]
+    return found
+
+
+def _real_python(version: str) -> str | None:
+    """The real interpreter for Python `version` (past shims and virtualenvs), or None."""
+    for exe in _candidates(version):
+        try:
+            out = subprocess.run(
+                # the base interpreter, not a virtualenv's: functions must not see lambdabox's own packages
+                [exe, "-c", "import sys; print(getattr(sys, '_base_executable', '') or sys.executable)"],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=True,
+            )
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if real := out.stdout.strip():
+            return real
+    return None
 
 
 def _real_node() -> str | None:
@@ -84,7 +99,7 @@ class RuntimeCatalog:
 
     def python(self, version: str) -> str | None:
         if version not in self._pythons:
-            self._pythons[version] = _real_python(f"python{version}")
+            self._pythons[version] = _real_python(version)
         return self._pythons[version]
 
     def node(self) -> tuple[str, int] | None:
@@ -110,7 +125,7 @@ class RuntimeCatalog:
                         got = v
                 warning = f"lambdabox: {runtime} is not installed here; running on Python {got} instead"
             boot = str(RUNTIMES_DIR / "bootstrap_python.py")
-            return Launch((exe, "-u", boot), f"AWS_Lambda_{runtime}", warning, (str(Path(exe).parent),))
+            return Launch((exe, "-u", "-S", boot), f"AWS_Lambda_{runtime}", warning, (str(Path(exe).parent),))
         if runtime in NODE:
             assert runtime is not None
             node = self.node()

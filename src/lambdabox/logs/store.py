@@ -115,13 +115,17 @@ def insert_group(conn: sqlite3.Connection, group: LogGroup) -> bool:
     return cur.rowcount == 1
 
 
-def delete_group(conn: sqlite3.Connection, region: str, account: str, name: str) -> bool:
+def _group_id(conn: sqlite3.Connection, region: str, account: str, name: str) -> int | None:
     row = conn.execute(
         "SELECT id FROM logs_groups WHERE region=? AND account=? AND name=?", (region, account, name)
     ).fetchone()
-    if row is None:
+    return None if row is None else int(row[0])
+
+
+def delete_group(conn: sqlite3.Connection, region: str, account: str, name: str) -> bool:
+    gid = _group_id(conn, region, account, name)
+    if gid is None:
         return False
-    gid = row[0]
     conn.execute("DELETE FROM logs_events WHERE group_id=?", (gid,))
     conn.execute("DELETE FROM logs_streams WHERE group_id=?", (gid,))
     conn.execute("DELETE FROM logs_groups WHERE id=?", (gid,))
@@ -224,12 +228,17 @@ def insert_stream(conn: sqlite3.Connection, group_id: int, name: str, creation_t
     return cur.rowcount == 1
 
 
-def delete_stream(conn: sqlite3.Connection, group_id: int, name: str) -> bool:
+def _stream_id(conn: sqlite3.Connection, group_id: int, name: str) -> int | None:
     row = conn.execute("SELECT id FROM logs_streams WHERE group_id=? AND name=?", (group_id, name)).fetchone()
-    if row is None:
+    return None if row is None else int(row[0])
+
+
+def delete_stream(conn: sqlite3.Connection, group_id: int, name: str) -> bool:
+    sid = _stream_id(conn, group_id, name)
+    if sid is None:
         return False
-    conn.execute("DELETE FROM logs_events WHERE stream_id=?", (row[0],))
-    conn.execute("DELETE FROM logs_streams WHERE id=?", (row[0],))
+    conn.execute("DELETE FROM logs_events WHERE stream_id=?", (sid,))
+    conn.execute("DELETE FROM logs_streams WHERE id=?", (sid,))
     return True
 
 
@@ -311,11 +320,9 @@ def _clean(message: str) -> str:
 
 
 def ensure_group_row(conn: sqlite3.Connection, region: str, account: str, name: str, now_ms: int) -> int:
-    row = conn.execute(
-        "SELECT id FROM logs_groups WHERE region=? AND account=? AND name=?", (region, account, name)
-    ).fetchone()
-    if row is not None:
-        return int(row[0])
+    gid = _group_id(conn, region, account, name)
+    if gid is not None:
+        return gid
     cur = conn.execute(
         "INSERT INTO logs_groups (region, account, name, creation_time) VALUES (?, ?, ?, ?)",
         (region, account, name, now_ms),
@@ -325,9 +332,9 @@ def ensure_group_row(conn: sqlite3.Connection, region: str, account: str, name: 
 
 
 def ensure_stream_row(conn: sqlite3.Connection, group_id: int, name: str, now_ms: int) -> int:
-    row = conn.execute("SELECT id FROM logs_streams WHERE group_id=? AND name=?", (group_id, name)).fetchone()
-    if row is not None:
-        return int(row[0])
+    sid = _stream_id(conn, group_id, name)
+    if sid is not None:
+        return sid
     cur = conn.execute(
         "INSERT INTO logs_streams (group_id, name, creation_time) VALUES (?, ?, ?)", (group_id, name, now_ms)
     )

@@ -639,6 +639,15 @@ def prepare_sys_path(task_root: str) -> None:
         path.insert(0, "/opt/python")
         path.insert(0, f"/opt/python/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages")
     path.insert(0, task_root)
+    if sys.flags.no_site:
+        # lambdabox starts interpreters with -S so that the host's .pth start-up hooks stay out of the
+        # environment; the interpreter's own site-packages (boto3, as on AWS) stays importable, last.
+        version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+        for base in dict.fromkeys((sys.prefix, sys.base_prefix)):
+            for leaf in (f"lib/{version}/site-packages", "lib/python3/dist-packages"):
+                candidate = os.path.join(base, leaf)
+                if os.path.isdir(candidate) and candidate not in path:
+                    path.append(candidate)
 
 
 def _prepare_stdio() -> None:

@@ -1,0 +1,99 @@
+"""Plan an environment's file system view: its private /tmp and its read-only code directory.
+
+`probe_candidates()` lists the mount set-ups to try, best first; the sandbox keeps the first one a
+probe child manages as a `MountSupport`, whose `plan()` becomes the spawner's ``"mount"`` plan for
+each environment (`lambdabox.lambda_.sandbox_spawner` performs it in the child).
+
+Ephemeral storage and the code directory: when the kernel lets us (root, or an unprivileged user
+namespace elsewhere), the child gets a private mount namespace (propagation set to private so
+nothing leaks back): a ``tmpfs`` of ``size=<ephemeral_mb>m`` mounted on ``/tmp`` itself, so the
+function sees a private, size-limited ``/tmp`` as on Lambda, and ``cwd`` bind-mounted read-only onto
+itself. Mounts die with the namespace, so nothing is left mounted after the env ends. ``/tmp`` is
+not replaced when the spawn needs something under the host's ``/tmp`` (its cwd, an argv path, or a
+path in an environment value, e.g. a test's code dir, see `needs_host_tmp`): the tmpfs is then
+mounted on the env's ``tmp_dir`` instead. ``TMPDIR`` is set to whichever path the child should use
+(a ``TMPDIR`` in the spec wins). Trade-off: tmpfs pages count against the env's memory limit,
+whereas Lambda's /tmp is disk; ``tmp_storage="disk"`` uses a plain per-env directory instead
+(bind-mounted on ``/tmp`` when possible; its size is then not enforced). Without mount namespaces:
+a plain per-env directory with ``TMPDIR`` set, and the code directory's files are chmod'ed
+read-only once (`chmod_readonly`, which does not stop root).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+MountKind = Literal["root", "userns"]
+
+
+@dataclass(frozen=True)
+class MountSupport:
+    """What a child may do in a private mount namespace, as proved by a probe."""
+
+    kind: MountKind  # "root": a plain mount namespace; "userns": inside a user namespace
+    tmpfs: bool  # a size-limited tmpfs can be mounted (else a per-env directory is used)
+    private_tmp: bool  # it can be mounted on /tmp itself (else on the env's tmp dir)
+
+    def plan(self, tmpfs_mb: int, tmp_dir: str, private: bool, code_dir: str) -> dict[str, Any]:
+        """The spawner's mount plan: /tmp (`private`) or `tmp_dir` backed by a tmpfs of
+        `tmpfs_mb` (when supported) or by `tmp_dir`; `code_dir` read-only."""
+        return {
+            "userns": self.kind == "userns",
+            "tmpfs_mb": tmpfs_mb if self.tmpfs else None,
+            "tmp_dir": tmp_dir,
+            "tmp_target": "/tmp" if private else tmp_dir,
+            "ro": [code_dir],
+        }
+
+
+def probe_candidates(
+    tmp_storage: Literal["tmpfs", "disk"], tmp: Path, code: Path
+) -> Iterator[tuple[MountSupport, dict[str, Any]]]:
+    """Set-ups to probe, best first, each with a mount plan over the scratch dirs `tmp`, `code`."""
+    kinds: list[MountKind] = ["root", "userns"] if os.geteuid() == 0 else ["userns"]
+    tmpfs_options = [True, False] if tmp_storage == "tmpfs" else [False]
+    for kind in kinds:
+        for tmpfs, private in itertools.product(tmpfs_options, (True, False)):
+            support = MountSupport(kind, tmpfs, private)
+            yield support, support.plan(1, str(tmp), private, str(code))
+
+
+def describe(support: MountSupport | None) -> str:
+    """One line for the start-up log."""
+    if support is None:
+        return "none (plain tmp dir, TMPDIR set; code dir chmod'ed read-only)"
+    tmp = "tmpfs sized by EphemeralStorage" if support.tmpfs else "per-env directory"
+    where = "on a private /tmp" if support.private_tmp else "on the env's tmp dir"
+    via = "user namespace" if support.kind == "userns" else "mount namespace"
+    return f"{via}: {tmp} {where}, read-only code dir"
+
+
+def needs_host_tmp(argv: Sequence[str], env: Mapping[str, str], cwd: str) -> bool:
+    """Does the child need something under the host's /tmp (so /tmp must not be replaced)?"""
+    values = [cwd, *argv, *(v for k, v in env.items() if k != "TMPDIR")]
+    if argv and os.path.isabs(argv[0]):
+        values.append(os.path.realpath(argv[0]))
+    for value in values:
+        for token in re.split(r"[:=\s,;]", value):
+            if token == "/tmp" or token.startswith("/tmp/"):
+                return True
+    return False
+
+
+def chmod_readonly(top: Path) -> None:
+    """Without mount namespaces: take write permission off the code files (dirs left alone so
+    the owner can still delete the tree)."""
+    for dirpath, _dirs, files in os.walk(top):
+        for name in files:
+            p = os.path.join(dirpath, name)
+            with contextlib.suppress(OSError):
+                st = os.lstat(p)
+                if not os.path.islink(p):
+                    os.chmod(p, st.st_mode & ~0o222)
