@@ -328,3 +328,13 @@ def test_python_runtime_versions(lam: Any, create_fn: Any, runtime: str) -> None
         # not installed here: runs on the nearest interpreter and says so in the log
         assert f"{runtime} is not installed here" in tail
     assert "FunctionError" not in resp
+
+
+def test_traceback_is_one_multiline_log_event(lam: Any, logs: Any, create_fn: Any) -> None:
+    name = create_fn({"app.py": PY_FAIL})
+    invoke(lam, name, {"why": "trace"})
+    events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}", filterPattern="ValueError")["events"]
+    record = next(e["message"] for e in events if e["message"].startswith("[ERROR]"))
+    assert record.startswith("[ERROR] ValueError: something broke: trace")
+    assert "\nTraceback (most recent call last):" in record
+    assert "\r" not in record

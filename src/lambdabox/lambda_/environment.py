@@ -427,7 +427,9 @@ class Environment:
                 break
             line = bytes(buf[: min(nl, MAX_EVENT)])
             del buf[: nl + 1]
-            self._emit(line.rstrip(b"\r").decode("utf-8", "replace"))
+            # AWS's runtimes write one multi-line record (a traceback) as one line with \r between its
+            # lines; CloudWatch shows it as one event with line breaks
+            self._emit(line.rstrip(b"\r").replace(b"\r", b"\n").decode("utf-8", "replace"))
 
     def _drain_all(self) -> None:
         """Read whatever the process already wrote (it wrote before it answered the Runtime API)."""

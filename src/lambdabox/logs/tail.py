@@ -30,7 +30,7 @@ def tail(endpoint: str, region: str, function: str, *, follow: bool, since: floa
     client = _client(endpoint, region)
     group = function if function.startswith("/") else f"/aws/lambda/{function}"
     start = int((time.time() - since) * 1000)
-    seen: set[str] = set()
+    seen: dict[str, int] = {}  # event id -> timestamp, for events at the newest time (polled again)
     while True:
         kwargs: dict[str, Any] = {"logGroupName": group, "startTime": start, "interleaved": True}
         newest = start
@@ -40,7 +40,7 @@ def tail(endpoint: str, region: str, function: str, *, follow: bool, since: floa
                 for ev in page.get("events", []):
                     if ev["eventId"] in seen:
                         continue
-                    seen.add(ev["eventId"])
+                    seen[ev["eventId"]] = ev["timestamp"]
                     ts = dt.datetime.fromtimestamp(ev["timestamp"] / 1000, dt.UTC).isoformat(
                         timespec="milliseconds"
                     )
@@ -58,5 +58,6 @@ def tail(endpoint: str, region: str, function: str, *, follow: bool, since: floa
         sys.stdout.flush()
         if not follow:
             return 0
+        seen = {eid: ts for eid, ts in seen.items() if ts >= newest}
         start = newest
         time.sleep(poll)
