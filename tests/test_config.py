@@ -1,0 +1,49 @@
+"""Settings precedence: flag > LAMBDABOX_* environment variable > default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lambdabox.config import Settings
+
+
+def test_defaults() -> None:
+    s = Settings.resolve({}, env={})
+    assert (s.host, s.port, s.region, s.idle_timeout, s.concurrency_limit) == (
+        "127.0.0.1",
+        4566,
+        "us-east-1",
+        600.0,
+        1000,
+    )
+    assert s.endpoint_url == "http://127.0.0.1:4566"
+
+
+def test_environment_overrides_default_and_flag_overrides_environment() -> None:
+    env = {"LAMBDABOX_PORT": "5000", "LAMBDABOX_DATA_DIR": "/tmp/x", "LAMBDABOX_IDLE_TIMEOUT": "1.5"}
+    s = Settings.resolve({}, env=env)
+    assert s.port == 5000 and s.data_dir == Path("/tmp/x") and s.idle_timeout == 1.5
+    s = Settings.resolve({"port": 6000, "data_dir": None}, env=env)
+    assert s.port == 6000 and s.data_dir == Path("/tmp/x")
+
+
+def test_bad_value_is_reported() -> None:
+    with pytest.raises(ValueError, match="port"):
+        Settings.resolve({}, env={"LAMBDABOX_PORT": "eighty"})
+
+
+def test_cli_rejects_bad_environment_value() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "lambdabox", "serve"],
+        capture_output=True,
+        text=True,
+        env={"LAMBDABOX_PORT": "eighty", "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert "invalid value for port" in out.stderr
