@@ -139,3 +139,37 @@ def test_bootstrap_that_exits_during_init(lbx: LocalLambdabox) -> None:
     assert resp["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Runtime.ExitError"
     assert "exit status 7" in body["errorMessage"]
+
+
+def test_account_concurrency_limit_throttles(tmp_path: Path) -> None:
+    with LocalLambdabox(tmp_path / "data", concurrency_limit=1) as small:
+        lam = client(small)
+        gate = tmp_path / "gate"
+        src = (
+            "import os, time\n\n"
+            "def handler(event, context):\n"
+            "    deadline = time.time() + 30\n"
+            "    while not os.path.exists(event['gate']) and time.time() < deadline:\n"
+            "        time.sleep(0.01)\n"
+            "    return 'released'\n"
+        )
+        name = create(lam, {"app.py": src}, Timeout=60)
+        out: list[Any] = []
+
+        def run() -> None:
+            resp = lam.invoke(FunctionName=name, Payload=json.dumps({"gate": str(gate)}).encode())
+            out.append(json.loads(resp["Payload"].read()))
+
+        t = threading.Thread(target=run)
+        t.start()
+        wait_until(lambda: in_state(small, "busy"))
+        with pytest.raises(lam.exceptions.TooManyRequestsException) as exc:
+            lam.invoke(FunctionName=name, Payload=b"{}")
+        err = exc.value.response
+        assert err["ResponseMetadata"]["HTTPStatusCode"] == 429
+        assert err["Error"]["Message"] == "Rate Exceeded."
+        assert err.get("Reason") == "ConcurrentInvocationLimitExceeded"
+        gate.touch()
+        t.join(60)
+        assert out == ["released"]
+        assert lam.get_account_settings()["AccountLimit"]["ConcurrentExecutions"] == 1
