@@ -118,6 +118,11 @@ class App:
             region=s.region,
             account_id=s.account_id,
             code_dir=code.root,
+            stats=lambda: {
+                "environments": dict(invoker.environment_states()),
+                "inflight": invoker.inflight,
+                "sandbox": sandbox.mode,
+            },
         )
         server = web.Server(edge.handle, access_log=None)
         runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)

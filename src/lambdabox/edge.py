@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,15 @@ class Service:
 class Edge:
     """Routes AWS API requests to services; serves lambdabox's own /_lambdabox/ endpoints."""
 
-    def __init__(self, services: list[Service], *, region: str, account_id: str, code_dir: Path) -> None:
+    def __init__(
+        self,
+        services: list[Service],
+        *,
+        region: str,
+        account_id: str,
+        code_dir: Path,
+        stats: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self._services = services
         self._by_signing: dict[str, Service] = {}
         self._by_target: dict[str, Service] = {}
@@ -58,6 +66,7 @@ class Edge:
         self._region = region
         self._account = account_id
         self._code_dir = code_dir
+        self._stats = stats
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         if request.path.startswith("/_lambdabox/"):

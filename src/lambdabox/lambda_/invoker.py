@@ -24,7 +24,7 @@ from lambdabox.lambda_.models import LATEST, FunctionConfig, Invocation, Outcome
 from lambdabox.lambda_.pool import Pool
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
 from lambdabox.lambda_.runtime_catalog import RuntimeCatalog
-from lambdabox.lambda_.sandbox import Sandbox
+from lambdabox.lambda_.sandbox import Sandbox, runtime_memory_args
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class Invoker:
         )
         spec = EnvSpec(
             env_id=f"{fn.name}-{suffix[:12]}",
-            argv=launch.argv,
+            argv=(launch.argv[0], *runtime_memory_args(launch.argv[0], fn.memory_size), *launch.argv[1:]),
             env=env_vars,
             code_dir=code_dir,
             memory_mb=fn.memory_size,
