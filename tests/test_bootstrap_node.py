@@ -109,6 +109,14 @@ class RuntimeAPI:
     posts: asyncio.Queue[Posted] = field(default_factory=asyncio.Queue)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     next_calls: int = 0
+    # Answer /next chunked, in small pieces, and close the connection after every response.
+    chunked_and_closing: bool = False
+    peer_ports: list[int] = field(default_factory=list)  # the client port of each request
+
+    def note_peer(self, request: web.Request) -> None:
+        transport = request.transport
+        assert transport is not None
+        self.peer_ports.append(transport.get_extra_info("peername")[1])
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -118,8 +126,9 @@ class RuntimeAPI:
         app.router.add_post("/2018-06-01/runtime/init/error", self.record("init/error"))
         return app
 
-    async def next(self, request: web.Request) -> web.Response:
+    async def next(self, request: web.Request) -> web.StreamResponse:
         self.next_calls += 1
+        self.note_peer(request)
         get = asyncio.ensure_future(self.events.get())
         closing = asyncio.ensure_future(self.closing.wait())
         await asyncio.wait({get, closing}, return_when=asyncio.FIRST_COMPLETED)
@@ -128,16 +137,29 @@ class RuntimeAPI:
             get.cancel()
             return web.Response(status=410)
         payload, headers = get.result()
-        return web.Response(body=payload, headers=headers, content_type="application/json")
+        if not self.chunked_and_closing:
+            return web.Response(body=payload, headers=headers, content_type="application/json")
+        stream = web.StreamResponse(headers={**headers, "Content-Type": "application/json"})
+        stream.enable_chunked_encoding()
+        stream.force_close()
+        await stream.prepare(request)
+        for start in range(0, len(payload), 3):  # pieces that split multi-byte characters
+            await stream.write(payload[start : start + 3])
+        await stream.write_eof()
+        return stream
 
     def record(self, kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handler(request: web.Request) -> web.Response:
             stdout_at_post = self.stdout.snapshot() if self.stdout is not None else b""
+            self.note_peer(request)
             body = await request.read()
             await self.posts.put(
                 Posted(kind, request.match_info.get("id"), dict(request.headers), body, stdout_at_post)
             )
-            return web.json_response({"status": "OK"}, status=202)
+            response = web.json_response({"status": "OK"}, status=202)
+            if self.chunked_and_closing:
+                response.force_close()
+            return response
 
         return handler
 
@@ -172,9 +194,9 @@ class Runtime:
 
 @contextlib.asynccontextmanager
 async def runtime(
-    task_root: Path, handler: str, env: Mapping[str, str] | None = None
+    task_root: Path, handler: str, env: Mapping[str, str] | None = None, api: RuntimeAPI | None = None
 ) -> AsyncIterator[Runtime]:
-    api = RuntimeAPI()
+    api = api or RuntimeAPI()
     runner = web.AppRunner(api.app())
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -799,6 +821,55 @@ export const handler = awslambda.streamifyResponse(async (event, responseStream,
             assert posted.headers["Lambda-Runtime-Function-Response-Mode"] == "streaming"
             assert posted.headers["Content-Type"] == "text/plain"
             assert posted.body == b"hello req-stream"
+
+    run(scenario())
+
+
+ECHO_HANDLER = "exports.handler = async (event, context) => ({ echo: event, id: context.awsRequestId });\n"
+NON_ASCII = {"text": "h\u00e9llo \u2713 \U0001f600", "n": 1}
+
+
+def test_non_ascii_event_and_result(tmp_path: Path) -> None:
+    write(tmp_path, {"index.js": ECHO_HANDLER})
+
+    async def scenario() -> None:
+        async with runtime(tmp_path, "index.handler") as rt:
+            posted = await rt.invoke(NON_ASCII, request_id="req-utf8")
+            assert posted.json() == {"echo": NON_ASCII, "id": "req-utf8"}
+            assert int(posted.headers["Content-Length"]) == len(posted.body)
+            assert posted.headers["Content-Type"] == "application/json"
+
+    run(scenario())
+
+
+def test_one_persistent_connection(tmp_path: Path) -> None:
+    write(tmp_path, {"index.js": ECHO_HANDLER})
+
+    async def scenario() -> None:
+        async with runtime(tmp_path, "index.handler") as rt:
+            for i in range(4):
+                assert (await rt.invoke(i)).json()["echo"] == i
+            # /next, response, /next, response, ... all on one keep-alive connection.
+            assert len(rt.api.peer_ports) >= 8
+            assert len(set(rt.api.peer_ports)) == 1
+
+    run(scenario())
+
+
+def test_chunked_responses_and_connection_close(tmp_path: Path) -> None:
+    write(tmp_path, {"index.js": ECHO_HANDLER})
+
+    async def scenario() -> None:
+        api = RuntimeAPI(chunked_and_closing=True)
+        async with runtime(tmp_path, "index.handler", api=api) as rt:
+            first = await rt.invoke(NON_ASCII, request_id="req-1")
+            assert first.json() == {"echo": NON_ASCII, "id": "req-1"}
+            second = await rt.invoke([1, 2, 3], request_id="req-2")
+            assert second.json() == {"echo": [1, 2, 3], "id": "req-2"}
+            # Every response closed its connection, so the runtime reconnected for each request.
+            assert len(api.peer_ports) >= 4
+            assert len(set(api.peer_ports)) == len(api.peer_ports)
+            assert rt.proc.returncode is None
 
     run(scenario())
 

@@ -57,6 +57,10 @@ def test_function_survives_clean_restart_and_sigkill(tmp_path: Path) -> None:
         out = json.loads(lam.invoke(FunctionName=name, Payload=b'{"n": 2}')["Payload"].read())
         assert out["echo"] == {"n": 2}
         env_pid = out["pid"]
+        # invocation logs are batched (durable within ~20 ms); once read back they are durable
+        logs = srv.client("logs")
+        events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+        assert len([e for e in events if e["message"].startswith("START RequestId:")]) == 2
         # acknowledged, then killed without a chance to clean up
         lam.update_function_configuration(FunctionName=name, Timeout=23)
         srv.stop(signal.SIGKILL)

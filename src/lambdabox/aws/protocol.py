@@ -12,7 +12,7 @@ offers the edge one surface:
     resp = proto.serialize_error(error, request_id, op)
 
 Parsing validates the params against the model (required members, lengths, ranges, patterns;
-enums are left to the service) and raises `ServiceError` with AWS's code and message.
+enums included) and raises `ServiceError` with AWS's code and message.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from lambdabox.lambda_.runtime_catalog import DEPRECATED, SUPPORTED
 from lambdabox.store.db import Store
 
 MAX_PAYLOAD = 6_291_456
+MAX_CLIENT_CONTEXT = 3583
 MAX_ENV_BYTES = 4096
 TOTAL_CODE_LIMIT = 80_530_636_800
 _Key = tuple[str, str, str]
@@ -153,7 +154,7 @@ class LambdaService:
         env = _check_environment(params.get("Environment"))
         timeout = int(params.get("Timeout", 3))
         _check_timeout(timeout)
-        _check_memory(params.get("MemorySize"))
+        _check_memory(params.get("MemorySize"), params.get("EphemeralStorage"))
         async with self._lock(key):
             if key in self._functions:
                 raise client_error(
@@ -183,10 +184,13 @@ class LambdaService:
                 tracing_mode=(params.get("TracingConfig") or {}).get("Mode", "PassThrough"),
                 log_format=logging_cfg.get("LogFormat", "Text"),
                 log_group=logging_cfg.get("LogGroup"),
+                application_log_level=logging_cfg.get("ApplicationLogLevel"),
+                system_log_level=logging_cfg.get("SystemLogLevel"),
                 last_modified=self._clock.now(),
                 revision_id=ids.revision_id(),
             )
             tags = dict(params.get("Tags") or {})
+            _check_tag_count(tags)
             if not await self._store.write(sql.insert(cfg, tags)):
                 raise client_error(
                     "ResourceConflictException", f"Function already exist: {name}", 409, Type="User"
@@ -225,7 +229,7 @@ class LambdaService:
         marker = params.get("Marker")
         if marker:
             try:
-                after = base64.urlsafe_b64decode(marker.encode()).decode()
+                after = base64.b64decode(marker.encode(), altchars=b"-_", validate=True).decode()
             except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
                 raise client_error("InvalidParameterValueException", "Invalid marker") from exc
             names = [n for n in names if n > after]
@@ -278,7 +282,7 @@ class LambdaService:
             if "Timeout" in params:
                 _check_timeout(int(params["Timeout"]))
                 changes["timeout"] = int(params["Timeout"])
-            _check_memory(params.get("MemorySize"))
+            _check_memory(params.get("MemorySize"), params.get("EphemeralStorage"))
             simple = {
                 "Role": "role",
                 "Handler": "handler",
@@ -298,6 +302,8 @@ class LambdaService:
                 lc = params["LoggingConfig"]
                 changes["log_format"] = lc.get("LogFormat", cfg.log_format)
                 changes["log_group"] = lc.get("LogGroup", cfg.log_group)
+                changes["application_log_level"] = lc.get("ApplicationLogLevel", cfg.application_log_level)
+                changes["system_log_level"] = lc.get("SystemLogLevel", cfg.system_log_level)
             new = cfg.replace(**changes, last_modified=self._clock.now(), revision_id=ids.revision_id())
             await self._commit(new)
         return _in_progress(new)
@@ -335,8 +341,7 @@ class LambdaService:
     async def TagResource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         key = self._by_arn(ctx, params["Resource"])
         tags = {**self._tags.get(key, {}), **params["Tags"]}
-        if len(tags) > 50:
-            raise client_error("InvalidParameterValueException", "Number of tags exceeds resource tag limit.")
+        _check_tag_count(tags)
         await self._store.write(sql.set_tags(*key, tags))
         self._tags[key] = tags
         return {}
@@ -390,7 +395,8 @@ class LambdaService:
                 "InvalidParameterValueException",
                 "lambdabox does not run asynchronous (Event) invocations yet; use RequestResponse.",
             )
-        invoked_arn = cfg.arn + (f":{qualifier}" if qualifier else "")
+        ref = self._ref(ctx, params["FunctionName"], qualifier)
+        invoked_arn = cfg.arn + (f":{ref.qualifier}" if ref.qualifier else "")
         _, outcome = await self._invoker.invoke(
             cfg, payload, invoked_arn=invoked_arn, client_context=client_context
         )
@@ -410,6 +416,11 @@ def _in_progress(cfg: FunctionConfig) -> dict[str, Any]:
         LastUpdateStatusReasonCode="Creating",
     )
     return out
+
+
+def _check_tag_count(tags: Mapping[str, str]) -> None:
+    if len(tags) > 50:
+        raise client_error("InvalidParameterValueException", "Number of tags exceeds resource tag limit.")
 
 
 def _check_runtime(runtime: str) -> None:
@@ -435,9 +446,13 @@ def _check_timeout(timeout: int) -> None:
         raise _validation(timeout, "timeout", "Member must have value greater than or equal to 1")
 
 
-def _check_memory(memory: int | None) -> None:
+def _check_memory(memory: int | None, ephemeral: Mapping[str, Any] | None) -> None:
+    """Lambda's limits where botocore's model allows more (it says 32768 for both)."""
     if memory is not None and int(memory) > 10240:
         raise _validation(memory, "memorySize", "Member must have value less than or equal to 10240")
+    size = (ephemeral or {}).get("Size")
+    if size is not None and int(size) > 10240:
+        raise _validation(size, "ephemeralStorage.size", "Member must have value less than or equal to 10240")
 
 
 def _check_environment(env: Mapping[str, Any] | None) -> dict[str, str] | None:
@@ -462,9 +477,13 @@ def _check_environment(env: Mapping[str, Any] | None) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in variables.items()}
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"Non-standard token '{name}': not valid JSON")
+
+
 def _check_json(payload: bytes) -> None:
     try:
-        json.loads(payload)
+        json.loads(payload, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise client_error(
             "InvalidRequestContentException",
@@ -477,6 +496,12 @@ def _check_json(payload: bytes) -> None:
 def _client_context(value: str | None) -> str | None:
     if value is None:
         return None
+    if len(value) > MAX_CLIENT_CONTEXT:
+        raise client_error(
+            "InvalidRequestContentException",
+            f"Client context must be at most {MAX_CLIENT_CONTEXT} bytes of Base64-encoded JSON.",
+            400,
+        )
     try:
         text = base64.b64decode(value, validate=True).decode("utf-8")
         parsed = json.loads(text)

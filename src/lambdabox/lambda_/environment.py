@@ -112,8 +112,10 @@ class Environment:
         self.invocations = 0
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def start(self) -> Outcome | None:
-        """Start the process and run its init phase. None when ready; an error Outcome otherwise."""
+    async def start(self, request_id: str) -> Outcome | None:
+        """Start the process and run its init phase (for invocation `request_id`, which errors name).
+
+        None when ready; an error Outcome otherwise."""
         loop = asyncio.get_running_loop()
         self._init_done = loop.create_future()
         addr, self._close_listener = await self._api.listen(self)
@@ -135,10 +137,15 @@ class Environment:
             )
         except OSError as exc:
             await self._teardown()
-            reason = (
-                "Couldn't find valid bootstrap(s)" if exc.errno in (errno.ENOENT, errno.EACCES) else str(exc)
+            if exc.errno == errno.ENOENT:
+                reason = f"Couldn't find valid bootstrap(s): [{self.spec.argv[0]} /opt/bootstrap]"
+            elif exc.errno == errno.EACCES:
+                reason = f"fork/exec {self.spec.argv[0]}: permission denied"
+            else:
+                reason = f"fork/exec {self.spec.argv[0]}: {exc.strerror or exc}"
+            return self._init_failure(
+                "Runtime.InvalidEntrypoint", f"RequestId: {request_id} Error: {reason}", 0.0
             )
-            return self._init_failure("Runtime.InvalidEntrypoint", reason, 0.0)
         for fd in {self._proc.stdout_fd, self._proc.stderr_fd}:
             self._partial[fd] = bytearray()
             loop.add_reader(fd, self._on_output, fd)
@@ -162,17 +169,22 @@ class Environment:
         if kind == "init_error":
             return self._init_failure_body(body, etype or "Runtime.Unknown", init_ms)
         if kind == "exit":
-            return self._init_failure("Runtime.ExitError", self._exit_message(""), init_ms)
+            return self._init_failure("Runtime.ExitError", self._exit_message(request_id), init_ms)
+        limit = max(INIT_LIMIT, self.spec.timeout)
         return self._init_failure(
             "Sandbox.Timedout",
-            f"Task timed out after {max(INIT_LIMIT, self.spec.timeout):.2f} seconds",
+            f"RequestId: {request_id} Error: Task timed out after {limit:.2f} seconds",
             init_ms,
         )
 
+    def _platform_error(self, error_type: str, message: str) -> bytes:
+        """Log a platform error as Lambda does (message, then type) and return its Invoke body."""
+        self._emit(message)
+        self._emit(error_type)
+        return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
     def _init_failure(self, error_type: str, message: str, init_ms: float) -> Outcome:
-        body = json.dumps({"errorType": error_type, "errorMessage": message}).encode()
-        self._emit(f"{error_type}: {message}" if error_type != "Runtime.ExitError" else message)
-        return self._init_failure_body(body, error_type, init_ms)
+        return self._init_failure_body(self._platform_error(error_type, message), error_type, init_ms)
 
     def _init_failure_body(self, body: bytes, error_type: str, init_ms: float) -> Outcome:
         self._emit(
@@ -260,13 +272,12 @@ class Environment:
                 self._waiter.cancel()
 
     def _exit_message(self, request_id: str) -> str:
+        """Lambda's words for a runtime that exited: with its exit status or signal, if not 0."""
         info = self._exit
-        if info is None:
-            return "Runtime exited without providing a reason"
+        if info is None or (info.returncode == 0 and info.signal is None and not info.oom_killed):
+            return f"RequestId: {request_id} Error: Runtime exited without providing a reason"
         reason = platform_log.exit_reason(info.returncode, "SIGKILL" if info.oom_killed else info.signal)
-        if request_id:
-            return platform_log.exited(request_id, reason)
-        return f"Runtime exited with error: {reason}"
+        return platform_log.exited(request_id, reason)
 
     # -- invoke ----------------------------------------------------------------------------
     async def invoke(self, inv: Invocation) -> Outcome:
@@ -321,10 +332,7 @@ class Environment:
             ).encode()
         else:  # exit
             error_header, status, report_error = "Unhandled", "error", "Runtime.ExitError"
-            message = self._exit_message(inv.request_id)
-            self._emit(message)
-            self._emit("Runtime.ExitError")
-            payload = json.dumps({"errorType": "Runtime.ExitError", "errorMessage": message}).encode()
+            payload = self._platform_error("Runtime.ExitError", self._exit_message(inv.request_id))
         mem = self._proc.max_memory_mb() if self._proc is not None else 0.0
         self._emit(platform_log.end(inv.request_id))
         self._emit(

@@ -140,7 +140,7 @@ class Invoker:
                     await self._logs.ensure_stream(
                         fn.region, fn.account, env.spec.log_group, env.spec.log_stream
                     )
-                    failure = await env.start()
+                    failure = await env.start(inv.request_id)
                     if failure is not None:
                         return inv.request_id, env.fail_invocation(inv, failure)
                     # the deadline counts from the invoke phase, after init
@@ -265,4 +265,7 @@ def build_env(
     }
     if fn.handler is None:
         env.pop("_HANDLER")
+    if fn.log_format == "JSON":
+        env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+        env["AWS_LAMBDA_LOG_LEVEL"] = fn.application_log_level or "INFO"
     return env

@@ -38,6 +38,8 @@ class FunctionConfig:
     tracing_mode: str = "PassThrough"
     log_format: str = "Text"
     log_group: str | None = None
+    application_log_level: str | None = None  # JSON log format only (AWS default INFO)
+    system_log_level: str | None = None
     last_modified: float = 0.0
     revision_id: str = ""
     state: str = "Active"
@@ -75,7 +77,7 @@ class FunctionConfig:
             "Architectures": list(self.architectures),
             "EphemeralStorage": {"Size": self.ephemeral_storage},
             "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
-            "LoggingConfig": {"LogFormat": self.log_format, "LogGroup": self.log_group_name},
+            "LoggingConfig": self._logging_config(),
         }
         if self.runtime is not None:
             out["Runtime"] = self.runtime
@@ -86,6 +88,13 @@ class FunctionConfig:
             out["Handler"] = self.handler
         if self.environment:
             out["Environment"] = {"Variables": dict(self.environment)}
+        return out
+
+    def _logging_config(self) -> dict[str, str]:
+        out = {"LogFormat": self.log_format, "LogGroup": self.log_group_name}
+        if self.log_format == "JSON":
+            out["ApplicationLogLevel"] = self.application_log_level or "INFO"
+            out["SystemLogLevel"] = self.system_log_level or "INFO"
         return out
 
     # -- persistence -----------------------------------------------------------------------

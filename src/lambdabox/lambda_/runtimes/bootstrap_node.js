@@ -14,7 +14,7 @@
 
 'use strict';
 
-const http = require('http');
+const net = require('net');
 const util = require('util');
 const path = require('path');
 const fs = require('fs');
@@ -241,7 +241,9 @@ function afterStdioFlushed(fn) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Runtime API client: one keep-alive connection, one request at a time.
+// Runtime API client. The hot path (GET /next, POST response and error) is a minimal HTTP/1.1
+// exchange on one persistent connection, one request at a time; the rare paths (init error,
+// fatal errors, response streaming) use Node's `http`.
 // ---------------------------------------------------------------------------------------------
 
 function parseHostPort(value) {
@@ -255,60 +257,363 @@ function parseHostPort(value) {
 }
 
 const { host: API_HOST, port: API_PORT } = parseHostPort(env.AWS_LAMBDA_RUNTIME_API);
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const HOST_LINE = 'Host: ' + (API_HOST.includes(':') ? `[${API_HOST}]` : API_HOST) + ':' + API_PORT + '\r\n';
 const JSON_CONTENT_TYPE = 'application/json';
+const JSON_CONTENT_TYPE_LINE = 'Content-Type: ' + JSON_CONTENT_TYPE + '\r\n';
+const MAX_HEAD_BYTES = 64 * 1024;
+
+let httpModule; // Node's http, loaded on first use (only the rare paths need it)
+let streamAgent; // keep-alive Agent for streamed responses
+
+function http() {
+  if (httpModule === undefined) {
+    httpModule = require('http');
+  }
+  return httpModule;
+}
+
+function httpAgent() {
+  if (streamAgent === undefined) {
+    streamAgent = new (http().Agent)({ keepAlive: true, maxSockets: 1 });
+  }
+  return streamAgent;
+}
 
 /**
- * One HTTP exchange with the Runtime API. done(err, statusCode, headers, bodyText).
- * A request that fails on a reused keep-alive socket the server had just closed is retried
- * once on a new connection.
+ * One HTTP exchange with the Runtime API on a fresh connection, through Node's http.
+ * done(err, statusCode, headers, bodyText).
  */
-function apiRequest(method, urlPath, headers, body, onDone, viaAgent = agent, retried = false) {
+function httpRequest(method, urlPath, headers, body, done) {
   let settled = false;
-  const done = (err, status, resHeaders, text) => {
+  const settle = (err, status, resHeaders, text) => {
     if (!settled) {
       settled = true;
-      onDone(err, status, resHeaders, text);
+      done(err, status, resHeaders, text);
     }
   };
-  const req = http.request({
+  const req = http().request({
     host: API_HOST,
     port: API_PORT,
     method,
     path: urlPath,
     headers,
-    agent: viaAgent,
+    agent: false,
   });
   req.on('response', (res) => {
     const chunks = [];
     res.on('data', (chunk) => chunks.push(chunk));
-    res.on('end', () => {
-      const text =
-        chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8');
-      done(null, res.statusCode, res.headers, text);
-    });
-    res.on('error', (err) => done(err));
+    res.on('end', () => settle(null, res.statusCode, res.headers, Buffer.concat(chunks).toString('utf8')));
+    res.on('error', (err) => settle(err));
   });
-  req.on('error', (err) => {
-    if (!retried && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
-      settled = true;
-      apiRequest(method, urlPath, headers, body, onDone, viaAgent, true);
-      return;
-    }
-    done(err);
-  });
+  req.on('error', (err) => settle(err));
   req.end(body);
 }
 
-function postJson(urlPath, bodyText, extraHeaders, done, viaAgent = agent) {
+// The persistent connection. It is ref'd only while an exchange is in flight, so that an idle
+// connection does not keep the event loop alive (callbackWaitsForEmptyEventLoop relies on it).
+let apiSocket = null; // the net.Socket, or null when there is none (the next exchange connects)
+let apiSocketReused = false; // it has carried a complete exchange (so the server may close it)
+let inFlight = null; // the exchange awaiting its response: { wire, done, reused, retried }
+const waiting = []; // exchanges queued behind inFlight (not expected on the hot path)
+
+// Response parser state, for inFlight.
+let rxStarted = false; // any response bytes arrived
+let rxPending = null; // Buffer: head bytes before the blank line, or undecoded chunked framing
+let rxStatus = 0;
+let rxHeaders = null; // null until the head is complete; then lower-cased names, as Node's
+let rxKeepAlive = true;
+let rxLength = -1; // body bytes still to come; -1: until the server closes
+let rxChunked = false;
+let rxChunkLeft = 0; // chunked: data bytes left in this chunk; -1: expecting the CRLF after it
+let rxBody = [];
+
+function protocolError(message) {
+  const err = new Error('Runtime API protocol error: ' + message);
+  err.code = 'EPROTO';
+  return err;
+}
+
+/**
+ * One HTTP/1.1 exchange on the persistent connection. headerLines: extra "Name: value\r\n"
+ * lines; body: a string or undefined. done(err, statusCode, headers, bodyText).
+ */
+function apiExchange(method, urlPath, headerLines, body, done) {
+  let wire = method + ' ' + urlPath + ' HTTP/1.1\r\n' + HOST_LINE + headerLines;
+  wire += body === undefined ? '\r\n' : 'Content-Length: ' + Buffer.byteLength(body) + '\r\n\r\n' + body;
+  const exchange = { wire, done, reused: false, retried: false };
+  if (inFlight === null) {
+    startExchange(exchange);
+  } else {
+    waiting.push(exchange);
+  }
+}
+
+function startExchange(exchange) {
+  inFlight = exchange;
+  rxStarted = false;
+  rxPending = null;
+  rxHeaders = null;
+  rxBody = [];
+  if (apiSocket === null) {
+    openApiSocket();
+  } else {
+    apiSocket.ref();
+  }
+  exchange.reused = apiSocketReused;
+  apiSocket.write(exchange.wire); // one buffer, one write (utf8; the head is ASCII)
+}
+
+function openApiSocket() {
+  const socket = new net.Socket();
+  apiSocket = socket;
+  apiSocketReused = false;
+  socket.setNoDelay(true);
+  socket.on('data', (chunk) => {
+    if (socket === apiSocket) {
+      onApiData(chunk);
+    }
+  });
+  socket.on('error', (err) => onApiSocketGone(socket, err));
+  socket.on('close', () => onApiSocketGone(socket, null));
+  socket.connect(API_PORT, API_HOST);
+}
+
+/** The connection failed or closed: end (or retry) the exchange in flight, if any. */
+function onApiSocketGone(socket, err) {
+  if (socket !== apiSocket) {
+    return;
+  }
+  apiSocket = null;
+  socket.destroy();
+  const exchange = inFlight;
+  if (exchange === null) {
+    return; // closed while idle: the next exchange reconnects
+  }
+  if (rxHeaders !== null && rxLength === -1 && !rxChunked && err === null) {
+    finishExchange(); // a body delimited by the end of the connection
+    return;
+  }
+  inFlight = null;
+  if (!rxStarted && exchange.reused && !exchange.retried) {
+    // The server closed the keep-alive connection as this request went out: retry once.
+    exchange.retried = true;
+    startExchange(exchange);
+    return;
+  }
+  const failure = err || Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+  startWaiting();
+  exchange.done(failure);
+}
+
+function failApiSocket(err) {
+  const socket = apiSocket;
+  onApiSocketGone(socket, err);
+}
+
+function onApiData(chunk) {
+  if (inFlight === null) {
+    failApiSocket(protocolError('unexpected data'));
+    return;
+  }
+  rxStarted = true;
+  let data = chunk;
+  if (rxHeaders === null) {
+    if (rxPending !== null) {
+      data = Buffer.concat([rxPending, data]);
+      rxPending = null;
+    }
+    const end = data.indexOf('\r\n\r\n');
+    if (end < 0) {
+      if (data.length > MAX_HEAD_BYTES) {
+        failApiSocket(protocolError('response head too large'));
+      } else {
+        rxPending = data;
+      }
+      return;
+    }
+    const problem = parseHead(data.latin1Slice(0, end));
+    if (problem !== null) {
+      failApiSocket(protocolError(problem));
+      return;
+    }
+    data = data.subarray(end + 4);
+  }
+  if (rxChunked) {
+    onChunkedData(data);
+  } else if (rxLength < 0) {
+    if (data.length > 0) {
+      rxBody.push(data);
+    }
+  } else {
+    if (data.length > rxLength) {
+      failApiSocket(protocolError('more data than Content-Length'));
+      return;
+    }
+    if (data.length > 0) {
+      rxBody.push(data);
+      rxLength -= data.length;
+    }
+    if (rxLength === 0) {
+      finishExchange();
+    }
+  }
+}
+
+/** Parse the status line and headers; returns null, or what is wrong. */
+function parseHead(text) {
+  const lines = text.split('\r\n');
+  const status = /^HTTP\/1\.([01]) (\d{3})(?: |$)/.exec(lines[0]);
+  if (status === null) {
+    return 'bad status line';
+  }
+  const headers = {};
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    const colon = line.indexOf(':');
+    if (colon <= 0) {
+      return 'bad header line';
+    }
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    const prior = headers[name];
+    if (prior === undefined) {
+      headers[name] = value;
+    } else if (name !== 'content-length' && name !== 'content-type') {
+      headers[name] = prior + ', ' + value; // as Node joins repeated headers
+    }
+  }
+  rxStatus = Number(status[2]);
+  rxHeaders = headers;
+  const connection = (headers.connection || '').toLowerCase();
+  rxKeepAlive = status[1] === '1' ? !connection.includes('close') : connection.includes('keep-alive');
+  rxChunked = false;
+  rxChunkLeft = 0;
+  if (rxStatus === 204 || rxStatus === 304 || rxStatus < 200) {
+    rxLength = 0;
+  } else if ((headers['transfer-encoding'] || '').toLowerCase().includes('chunked')) {
+    rxChunked = true;
+  } else if (headers['content-length'] !== undefined) {
+    if (!/^\d+$/.test(headers['content-length'])) {
+      return 'bad Content-Length';
+    }
+    rxLength = Number(headers['content-length']);
+  } else {
+    rxLength = -1;
+    rxKeepAlive = false;
+  }
+  return null;
+}
+
+/** Decode chunked framing from data (plus any undecoded bytes kept from before). */
+function onChunkedData(chunk) {
+  let data = rxPending === null ? chunk : Buffer.concat([rxPending, chunk]);
+  rxPending = null;
+  for (;;) {
+    if (rxChunkLeft > 0) {
+      const take = Math.min(rxChunkLeft, data.length);
+      if (take > 0) {
+        rxBody.push(data.subarray(0, take));
+        data = data.subarray(take);
+        rxChunkLeft -= take;
+      }
+      if (rxChunkLeft > 0) {
+        return;
+      }
+      rxChunkLeft = -1;
+    }
+    if (rxChunkLeft === -1) {
+      if (data.length < 2) {
+        rxPending = data.length > 0 ? data : null;
+        return;
+      }
+      if (data[0] !== 0x0d || data[1] !== 0x0a) {
+        failApiSocket(protocolError('bad chunk terminator'));
+        return;
+      }
+      data = data.subarray(2);
+      rxChunkLeft = 0;
+    }
+    const eol = data.indexOf('\r\n');
+    if (eol < 0) {
+      rxPending = data.length > 0 ? data : null;
+      return;
+    }
+    const sizeText = data.latin1Slice(0, eol).split(';')[0].trim();
+    if (!/^[0-9a-fA-F]+$/.test(sizeText)) {
+      failApiSocket(protocolError('bad chunk size'));
+      return;
+    }
+    const size = parseInt(sizeText, 16);
+    if (size === 0) {
+      // Last chunk: the trailer section ends with an empty line.
+      const rest = data.subarray(eol + 2);
+      if (rest.length >= 2 && rest[0] === 0x0d && rest[1] === 0x0a) {
+        finishExchange();
+      } else if (rest.indexOf('\r\n\r\n') >= 0) {
+        finishExchange();
+      } else {
+        rxPending = data; // wait for the rest of the trailers
+      }
+      return;
+    }
+    data = data.subarray(eol + 2);
+    rxChunkLeft = size;
+  }
+}
+
+function finishExchange() {
+  const exchange = inFlight;
+  const status = rxStatus;
+  const headers = rxHeaders;
+  const text =
+    rxBody.length === 0
+      ? ''
+      : rxBody.length === 1
+        ? rxBody[0].toString('utf8')
+        : Buffer.concat(rxBody).toString('utf8');
+  inFlight = null;
+  rxBody = [];
+  rxPending = null;
+  rxHeaders = null;
+  if (apiSocket !== null) {
+    if (rxKeepAlive) {
+      apiSocketReused = true;
+    } else {
+      const socket = apiSocket;
+      apiSocket = null;
+      socket.destroy();
+    }
+  }
+  startWaiting();
+  exchange.done(null, status, headers, text);
+  // Idle now (unless done started the next exchange): let the event loop empty.
+  if (inFlight === null && apiSocket !== null) {
+    apiSocket.unref();
+  }
+}
+
+function startWaiting() {
+  if (inFlight === null && waiting.length > 0) {
+    startExchange(waiting.shift());
+  }
+}
+
+function postJson(urlPath, bodyText, errorType, done) {
+  const headerLines =
+    errorType === undefined
+      ? JSON_CONTENT_TYPE_LINE
+      : JSON_CONTENT_TYPE_LINE + ERROR_TYPE_HEADER + ': ' + errorType + '\r\n';
+  afterStdioFlushed(() => apiExchange('POST', urlPath, headerLines, bodyText, done));
+}
+
+/** POST on a fresh connection through Node's http (for paths where the hot one may be busy). */
+function postJsonFresh(urlPath, bodyText, errorType, done) {
   const headers = {
     'Content-Type': JSON_CONTENT_TYPE,
     'Content-Length': Buffer.byteLength(bodyText),
+    [ERROR_TYPE_HEADER]: errorType,
   };
-  if (extraHeaders) {
-    Object.assign(headers, extraHeaders);
-  }
-  afterStdioFlushed(() => apiRequest('POST', urlPath, headers, bodyText, done, viaAgent));
+  afterStdioFlushed(() => httpRequest('POST', urlPath, headers, bodyText, done));
 }
 
 /** A header value Node accepts: printable ASCII only. */
@@ -333,7 +638,7 @@ function invocationPath(id, what) {
 /** Post a handler result; throws synchronously (as AWS) when the result cannot be serialized. */
 function postInvocationResponse(result, id, then) {
   const body = serializeResponse(result);
-  postJson(invocationPath(id, 'response'), body, null, (err) => {
+  postJson(invocationPath(id, 'response'), body, undefined, (err) => {
     if (err) {
       transportFailure(err);
       return;
@@ -342,34 +647,34 @@ function postInvocationResponse(result, id, then) {
   });
 }
 
-function postInvocationError(error, id, then, viaAgent = agent, tolerateFailure = false) {
+function postInvocationError(error, id, then) {
   const response = toRapidResponse(error);
   postJson(
     invocationPath(id, 'error'),
     JSON.stringify(response),
-    { [ERROR_TYPE_HEADER]: headerSafe(response.errorType) },
+    headerSafe(response.errorType),
     (err) => {
-      if (err && !tolerateFailure) {
+      if (err) {
         transportFailure(err);
         return;
       }
       then();
     },
-    viaAgent,
   );
 }
 
-function postInitError(error, then) {
+/**
+ * Post an error on a fresh connection (the persistent one may be busy with a long-polling
+ * /next); a failure to post does not matter, the caller exits either way.
+ */
+function postFatalError(error, urlPath, then) {
   const response = toRapidResponse(error);
-  // A fresh connection: a first long-polling /next may already hold the keep-alive one (an
-  // unhandled rejection from module code surfaces only after start-up has moved on).
-  postJson(
-    INIT_ERROR_PATH,
-    JSON.stringify(response),
-    { [ERROR_TYPE_HEADER]: headerSafe(response.errorType) },
-    () => then(),
-    false,
-  );
+  postJsonFresh(urlPath, JSON.stringify(response), headerSafe(response.errorType), () => then());
+}
+
+function postInitError(error, then) {
+  // An unhandled rejection from module code may surface only after start-up has moved on.
+  postFatalError(error, INIT_ERROR_PATH, then);
 }
 
 /** The Runtime API went away or misbehaved: nothing sensible is left to do but exit. */
@@ -533,12 +838,12 @@ function createResponseStream(id, highWaterMark) {
   const responseDone = new Promise((resolve) => {
     settle = resolve;
   });
-  const req = http.request({
+  const req = http().request({
     host: API_HOST,
     port: API_PORT,
     method: 'POST',
     path: invocationPath(id, 'response'),
-    agent,
+    agent: httpAgent(),
     highWaterMark,
     headers: {
       'Lambda-Runtime-Function-Response-Mode': 'streaming',
@@ -636,7 +941,7 @@ function scheduleNext() {
 }
 
 function nextInvocation() {
-  apiRequest('GET', NEXT_PATH, undefined, undefined, (err, status, headers, body) => {
+  apiExchange('GET', NEXT_PATH, '', undefined, (err, status, headers, body) => {
     if (err) {
       transportFailure(err);
       return;
@@ -845,9 +1150,7 @@ function reportFatal(err, id, code) {
     return;
   }
   dying = true;
-  // A fresh connection (the keep-alive one may be busy with a long-polling /next); a failure to
-  // post does not matter, the process exits either way.
-  postInvocationError(err, id, () => process.exit(code), false, true);
+  postFatalError(err, invocationPath(id, 'error'), () => process.exit(code));
 }
 
 // ---------------------------------------------------------------------------------------------
