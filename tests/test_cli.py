@@ -102,3 +102,36 @@ def test_lambdabox_logs_prints_function_output(server: Server, lam: Any) -> None
     assert out.returncode == 0, out.stderr
     assert "marker-7f3a in the log" in out.stdout
     assert "REPORT RequestId:" in out.stdout
+
+
+def test_lambdabox_logs_follow_prints_new_events(server: Server, lam: Any) -> None:
+    name = unique("follow")
+    src = "def handler(e, c):\n    print('follow-marker', e['n'])\n"
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": src})},
+    )
+    lam.invoke(FunctionName=name, Payload=b'{"n": 1}')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lambdabox", "logs", name, "--follow", "--endpoint-url", server.url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        seen: list[str] = []
+        while not any("follow-marker 1" in line for line in seen):
+            seen.append(proc.stdout.readline())
+        lam.invoke(FunctionName=name, Payload=b'{"n": 2}')  # printed while following
+        while not any("follow-marker 2" in line for line in seen):
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            seen.append(line)
+        assert sum("follow-marker 1" in line for line in seen) == 1  # nothing printed twice
+    finally:
+        proc.terminate()
+        proc.wait(10)

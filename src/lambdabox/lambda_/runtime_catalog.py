@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,14 +93,15 @@ def _real_node() -> str | None:
 class RuntimeCatalog:
     """Resolves runtime identifiers to launch commands (interpreters looked up once, lazily)."""
 
-    def __init__(self) -> None:
+    def __init__(self, find_python: Callable[[str], str | None] = _real_python) -> None:
+        self._find_python = find_python
         self._pythons: dict[str, str | None] = {}
         self._node: tuple[str, int] | None = None
         self._node_looked_up = False
 
     def python(self, version: str) -> str | None:
         if version not in self._pythons:
-            self._pythons[version] = _real_python(version)
+            self._pythons[version] = self._find_python(version)
         return self._pythons[version]
 
     def node(self) -> tuple[str, int] | None:

@@ -1,0 +1,34 @@
+"""Runtime identifiers map to installed interpreters, or to the nearest one with a warning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lambdabox.lambda_.runtime_catalog import RuntimeCatalog
+
+CODE = Path("/code")
+
+
+def catalog(installed: dict[str, str]) -> RuntimeCatalog:
+    return RuntimeCatalog(find_python=installed.get)
+
+
+def test_exact_interpreter_is_used_without_warning() -> None:
+    launch = catalog({"3.12": "/py/3.12"}).launch("python3.12", CODE)
+    assert launch.argv[0] == "/py/3.12" and launch.argv[-1].endswith("bootstrap_python.py")
+    assert launch.execution_env == "AWS_Lambda_python3.12"
+    assert launch.warning is None
+
+
+def test_missing_interpreter_falls_back_to_the_nearest_with_a_warning() -> None:
+    launch = catalog({"3.11": "/py/3.11", "3.13": "/py/3.13"}).launch("python3.12", CODE)
+    assert launch.argv[0] in ("/py/3.11", "/py/3.13")
+    assert launch.warning is not None and "python3.12 is not installed here" in launch.warning
+    assert launch.execution_env == "AWS_Lambda_python3.12"
+    launch = catalog({"3.11": "/py/3.11"}).launch("python3.13", CODE)
+    assert launch.argv[0] == "/py/3.11" and "Python 3.11" in (launch.warning or "")
+
+
+def test_provided_runtime_runs_the_functions_bootstrap() -> None:
+    launch = catalog({}).launch("provided.al2023", CODE)
+    assert launch.argv == (str(CODE / "bootstrap"),)
