@@ -338,3 +338,28 @@ def test_traceback_is_one_multiline_log_event(lam: Any, logs: Any, create_fn: An
     assert record.startswith("[ERROR] ValueError: something broke: trace")
     assert "\nTraceback (most recent call last):" in record
     assert "\r" not in record
+
+
+def test_json_log_format_platform_records(lam: Any, logs: Any, create_fn: Any) -> None:
+    src = "import logging\n\ndef handler(e, c):\n    logging.getLogger().info('hello json')\n    return 1\n"
+    name = create_fn({"app.py": src}, LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "INFO"})
+    conf = lam.get_function_configuration(FunctionName=name)["LoggingConfig"]
+    assert conf == {
+        "LogFormat": "JSON",
+        "ApplicationLogLevel": "INFO",
+        "SystemLogLevel": "INFO",
+        "LogGroup": f"/aws/lambda/{name}",
+    }
+    resp, _ = invoke(lam, name, {}, LogType="Tail")
+    records = [json.loads(line) for line in base64.b64decode(resp["LogResult"]).decode().splitlines() if line]
+    types = [r.get("type") for r in records]
+    assert "platform.start" in types and "platform.report" in types
+    report = next(r for r in records if r.get("type") == "platform.report")
+    assert report["record"]["status"] == "success"
+    assert {"durationMs", "billedDurationMs", "memorySizeMB", "maxMemoryUsedMB", "initDurationMs"} <= set(
+        report["record"]["metrics"]
+    )
+    app = next(r for r in records if r.get("message") == "hello json")
+    assert app["level"] == "INFO" and app["requestId"] == report["record"]["requestId"]
+    events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+    assert any(json.loads(e["message"]).get("type") == "platform.initStart" for e in events)

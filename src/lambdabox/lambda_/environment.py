@@ -19,7 +19,7 @@ import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -64,6 +64,7 @@ class EnvSpec:
     timeout: float
     version: str
     init_lines: tuple[str, ...] = ()  # platform lines written before init (INIT_START, warnings)
+    platform: platform_log.PlatformLog = field(default_factory=platform_log.PlatformLog)
     log_group: str = ""
     log_stream: str = ""
 
@@ -201,10 +202,12 @@ class Environment:
 
     def fail_invocation(self, inv: Invocation, failure: Outcome) -> Outcome:
         """Log START/END/REPORT for an invocation whose environment failed to initialise."""
-        lines = [
-            platform_log.start(inv.request_id, self.spec.version),
-            platform_log.end(inv.request_id),
-            platform_log.report(
+        now, plat = self._clock.now(), self.spec.platform
+        records = [
+            plat.start(now, inv.request_id, self.spec.version),
+            plat.end(inv.request_id),
+            plat.report(
+                now,
                 inv.request_id,
                 failure.init_duration_ms or 0.0,
                 self.spec.memory_mb,
@@ -214,6 +217,7 @@ class Environment:
                 failure.report_error_type,
             ),
         ]
+        lines = [line for line in records if line is not None]
         for line in lines:
             self._emit(line)
         self._flush_logs()
@@ -288,7 +292,7 @@ class Environment:
         self.invocations += 1
         pending = _Pending(inv=inv, future=loop.create_future(), tail=[])
         self._pending = pending
-        self._emit(platform_log.start(inv.request_id, self.spec.version))
+        self._emit(self.spec.platform.start(self._clock.now(), inv.request_id, self.spec.version))
         event = NextEvent(body=inv.payload, headers=_next_headers(inv))
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(event)
@@ -299,7 +303,7 @@ class Environment:
         timer = loop.create_task(self._clock.sleep(inv.timeout))
         timer.add_done_callback(lambda t: _expire(t, pending.future))
         try:
-            kind, body, etype = await pending.future
+            kind, body, _ = await pending.future
         finally:
             timer.cancel()
         duration = (self._clock.monotonic() - t0) * 1000.0
@@ -334,10 +338,13 @@ class Environment:
             error_header, status, report_error = "Unhandled", "error", "Runtime.ExitError"
             payload = self._platform_error("Runtime.ExitError", self._exit_message(inv.request_id))
         mem = self._proc.max_memory_mb() if self._proc is not None else 0.0
-        self._emit(platform_log.end(inv.request_id))
+        plat, now = self.spec.platform, self._clock.now()
+        end_line = plat.end(inv.request_id)
+        if end_line is not None:
+            self._emit(end_line)
         self._emit(
-            platform_log.report(
-                inv.request_id, duration, self.spec.memory_mb, round(mem), init_ms, status, report_error
+            plat.report(
+                now, inv.request_id, duration, self.spec.memory_mb, round(mem), init_ms, status, report_error
             )
         )
         tail = "\n".join(pending.tail) + "\n"
@@ -347,7 +354,6 @@ class Environment:
         else:
             self.state = State.IDLE
             self.last_used = self._clock.monotonic()
-        _ = etype
         return Outcome(
             payload=payload,
             error_type=error_header,

@@ -170,7 +170,11 @@ class Invoker:
         suffix = ids.hex_id()
         stream = platform_log.log_stream_name(self._clock.now(), LATEST, suffix)
         group = fn.log_group_name
-        init_lines = [platform_log.init_start(fn.runtime, fn.region, _hash(fn.runtime or "provided"))]
+        platform = platform_log.PlatformLog(json_format=fn.log_format == "JSON")
+        version_hash = _hash(fn.runtime or "provided")
+        init_lines = [
+            platform.init_start(self._clock.now(), fn.runtime, fn.region, version_hash, fn.name, LATEST)
+        ]
         if launch.warning:
             init_lines.append(launch.warning)
         env_vars = build_env(
@@ -186,6 +190,7 @@ class Invoker:
             timeout=float(fn.timeout),
             version=LATEST,
             init_lines=tuple(init_lines),
+            platform=platform,
             log_group=group,
             log_stream=stream,
         )

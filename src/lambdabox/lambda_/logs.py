@@ -1,9 +1,12 @@
-"""The platform lines Lambda writes into a function's log: INIT_START, START, END, REPORT, timeouts."""
+"""The platform records Lambda writes into a function's log: INIT_START, START, END, REPORT, timeouts."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+from dataclasses import dataclass
+from typing import Any
 
 
 def log_stream_name(now: float, version: str, suffix: str) -> str:
@@ -11,48 +14,94 @@ def log_stream_name(now: float, version: str, suffix: str) -> str:
     return f"{day}/[{version}]{suffix}"
 
 
-def init_start(runtime: str | None, region: str, version_hash: str) -> str:
-    label = (
-        (runtime or "provided").replace("python", "python:").replace("nodejs", "nodejs:").replace(".x", "")
-    )
-    return (
-        f"INIT_START Runtime Version: {label}.v1\t"
-        f"Runtime Version ARN: arn:aws:lambda:{region}::runtime:{version_hash}"
-    )
+def _runtime_label(runtime: str | None) -> str:
+    return (runtime or "provided").replace("python", "python:").replace("nodejs", "nodejs:").replace(".x", "")
 
 
-def start(request_id: str, version: str) -> str:
-    return f"START RequestId: {request_id} Version: {version}"
+@dataclass(frozen=True)
+class PlatformLog:
+    """Lambda's platform records in a function's log format: Text lines or JSON objects.
 
+    With `LoggingConfig.LogFormat=JSON` Lambda writes `{"time", "type": "platform.*", "record"}`
+    objects instead of INIT_START/START/REPORT lines, and no END line.
+    """
 
-def end(request_id: str) -> str:
-    return f"END RequestId: {request_id}"
+    json_format: bool = False
 
+    def _record(self, now: float, kind: str, record: dict[str, Any]) -> str:
+        return json.dumps({"time": iso_ms(now), "type": kind, "record": record}, separators=(",", ":"))
 
-def report(
-    request_id: str,
-    duration_ms: float,
-    memory_size: int,
-    max_memory_mb: int,
-    init_duration_ms: float | None,
-    status: str | None = None,
-    error_type: str | None = None,
-) -> str:
-    billed = math.ceil(duration_ms + (init_duration_ms or 0.0))
-    parts = [
-        f"REPORT RequestId: {request_id}",
-        f"Duration: {duration_ms:.2f} ms",
-        f"Billed Duration: {max(billed, 1)} ms",
-        f"Memory Size: {memory_size} MB",
-        f"Max Memory Used: {max_memory_mb} MB",
-    ]
-    if init_duration_ms is not None:
-        parts.append(f"Init Duration: {init_duration_ms:.2f} ms")
-    if status is not None:
-        parts.append(f"Status: {status}")
-    if error_type is not None:
-        parts.append(f"Error Type: {error_type}")
-    return "\t".join(parts) + "\t"
+    def init_start(
+        self, now: float, runtime: str | None, region: str, version_hash: str, function: str, version: str
+    ) -> str:
+        label = f"{_runtime_label(runtime)}.v1"
+        arn = f"arn:aws:lambda:{region}::runtime:{version_hash}"
+        if self.json_format:
+            return self._record(
+                now,
+                "platform.initStart",
+                {
+                    "initializationType": "on-demand",
+                    "phase": "init",
+                    "runtimeVersion": label,
+                    "runtimeVersionArn": arn,
+                    "functionName": function,
+                    "functionVersion": version,
+                },
+            )
+        return f"INIT_START Runtime Version: {label}\tRuntime Version ARN: {arn}"
+
+    def start(self, now: float, request_id: str, version: str) -> str:
+        if self.json_format:
+            return self._record(now, "platform.start", {"requestId": request_id, "version": version})
+        return f"START RequestId: {request_id} Version: {version}"
+
+    def end(self, request_id: str) -> str | None:
+        return None if self.json_format else f"END RequestId: {request_id}"
+
+    def report(
+        self,
+        now: float,
+        request_id: str,
+        duration_ms: float,
+        memory_size: int,
+        max_memory_mb: int,
+        init_duration_ms: float | None,
+        status: str | None = None,
+        error_type: str | None = None,
+    ) -> str:
+        billed = max(math.ceil(duration_ms + (init_duration_ms or 0.0)), 1)
+        if self.json_format:
+            metrics: dict[str, Any] = {
+                "durationMs": round(duration_ms, 3),
+                "billedDurationMs": billed,
+                "memorySizeMB": memory_size,
+                "maxMemoryUsedMB": max_memory_mb,
+            }
+            if init_duration_ms is not None:
+                metrics["initDurationMs"] = round(init_duration_ms, 3)
+            record: dict[str, Any] = {
+                "requestId": request_id,
+                "metrics": metrics,
+                "status": status or "success",
+            }
+            if error_type is not None:
+                record["errorType"] = error_type
+            return self._record(now, "platform.report", record)
+        parts = [
+            f"REPORT RequestId: {request_id}",
+            f"Duration: {duration_ms:.2f} ms",
+            f"Billed Duration: {billed} ms",
+            f"Memory Size: {memory_size} MB",
+            f"Max Memory Used: {max_memory_mb} MB",
+        ]
+        if init_duration_ms is not None:
+            parts.append(f"Init Duration: {init_duration_ms:.2f} ms")
+        if status is not None:
+            parts.append(f"Status: {status}")
+        if error_type is not None:
+            parts.append(f"Error Type: {error_type}")
+        return "\t".join(parts) + "\t"
 
 
 def iso_ms(epoch: float) -> str:
