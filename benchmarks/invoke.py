@@ -104,8 +104,8 @@ def wrk(url: str, name: str, connections: int, seconds: float) -> dict[str, Any]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
         "client": "wrk",
-        "p50_ms": round(pct["50"], 3),
-        "p99_ms": round(pct["99"], 3),
+        "p50_ms": round(pct["50"], 3) if "50" in pct else None,
+        "p99_ms": round(pct["99"], 3) if "99" in pct else None,
         "invokes_per_s": round(rps, 1),
         "errors": int(errors.group(1)) if errors else 0,
         "connections": connections,

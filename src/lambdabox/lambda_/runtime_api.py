@@ -1,25 +1,33 @@
 """The Lambda Runtime API (2018-06-01) over HTTP, one loopback listener per environment.
 
-Every environment gets its own port, so a request's local port says which environment is calling
-(as on AWS, where each environment has its own endpoint). The HTTP side is aiohttp's low-level
-server; what each call means is decided by the environment behind the port (`RuntimeEndpoint`).
+Every environment gets its own port, so the listener a request arrives on says which environment
+is calling (as on AWS, where each environment has its own endpoint). What each call means is
+decided by the environment behind the listener (`RuntimeEndpoint`).
+
+This is the hottest path in lambdabox (two of the three HTTP messages of every invoke), so it is
+a small asyncio protocol around httptools' parser (llhttp) rather than a web framework: parsing
+is the library's, routing four fixed paths and writing each response as one buffer is ours.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
-from aiohttp import web
-
-from lambdabox.httpio import read_limited
+import httptools
 
 PREFIX = "/2018-06-01/runtime/"
 #: AWS's synchronous response limit, and the largest error body accepted from a runtime
 MAX_RESPONSE = 6_291_556
+
+_REASONS = {200: b"OK", 202: b"Accepted", 400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found",
+            405: b"Method Not Allowed", 413: b"Request Entity Too Large", 500: b"Internal Server Error"}  # fmt: skip
+_ACCEPTED = b'{"status":"OK"}\n'
 
 
 @dataclass(frozen=True)
@@ -49,12 +57,151 @@ class RuntimeEndpoint(Protocol):
     def post_init_error(self, error_type: str | None, body: bytes) -> None: ...
 
 
-def _json_error(status: int, error_type: str, message: str) -> web.Response:
+def _response(status: int, body: bytes, headers: dict[str, str] | None = None, close: bool = False) -> bytes:
+    head = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown"))]
+    if headers is None or "Content-Type" not in headers:
+        head.append(b"Content-Type: application/json\r\n")
+    if headers:
+        for name, value in headers.items():
+            head.append(f"{name}: {value}\r\n".encode("latin-1", "replace"))
+    head.append(b"Content-Length: %d\r\n" % len(body))
+    if close:
+        head.append(b"Connection: close\r\n")
+    head.append(b"\r\n")
+    head.append(body)
+    return b"".join(head)
+
+
+def _error(status: int, error_type: str, message: str, close: bool = False) -> bytes:
     body = json.dumps({"errorMessage": message, "errorType": error_type}).encode()
-    return web.Response(status=status, body=body, content_type="application/json")
+    return _response(status, body, close=close)
 
 
-_ACCEPTED = b'{"status":"OK"}\n'
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection from a runtime: requests are answered one at a time, in order."""
+
+    def __init__(self, endpoint: RuntimeEndpoint) -> None:
+        self._endpoint = endpoint
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._url = b""
+        self._error_type: str | None = None
+        self._body: list[bytes] = []
+        self._size = 0
+        self._pending: asyncio.Task[None] | None = None
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._send(
+                _error(400, "BadRequest", "protocol upgrades are not supported", close=True), close=True
+            )
+        except httptools.HttpParserError:
+            self._send(_error(400, "BadRequest", "malformed HTTP request", close=True), close=True)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        if self._pending is not None:
+            self._pending.cancel()
+
+    # -- httptools callbacks ---------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._error_type = None
+        self._body = []
+        self._size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"lambda-runtime-function-error-type":
+            self._error_type = value.decode("latin-1")
+
+    def on_body(self, body: bytes) -> None:
+        self._size += len(body)
+        if self._size <= MAX_RESPONSE:
+            self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        # one request at a time: stop reading until this one is answered
+        if self._transport is not None:
+            self._transport.pause_reading()
+        method = self._parser.get_method()
+        path = self._url.split(b"?", 1)[0].decode("latin-1")
+        keep_alive = self._parser.should_keep_alive()
+        body = b"".join(self._body) if self._size <= MAX_RESPONSE else b""
+        too_large = self._size > MAX_RESPONSE
+        if self._pending is not None:  # a pipelined request behind a waiting /next: not supported
+            self._send(_error(400, "BadRequest", "one request at a time, please", close=True), close=True)
+            return
+        if method == b"GET" and path == PREFIX + "invocation/next":
+            self._pending = asyncio.get_running_loop().create_task(self._next(keep_alive))
+            return
+        try:
+            reply = self._dispatch(method, path, body, too_large)
+        except RuntimeApiError as exc:
+            reply = _error(exc.status, exc.error_type, exc.message)
+        self._answer(reply, keep_alive)
+
+    # -- routing ---------------------------------------------------------------------------
+    def _dispatch(self, method: bytes, path: str, body: bytes, too_large: bool) -> bytes:
+        if not path.startswith(PREFIX):
+            return _error(404, "NotFound", "not found")
+        rest = path[len(PREFIX) :]
+        if rest == "invocation/next":
+            return _error(405, "MethodNotAllowed", "method not allowed")
+        if method != b"POST":
+            return _error(405, "MethodNotAllowed", "method not allowed")
+        if rest == "init/error":
+            self._endpoint.post_init_error(self._error_type, body)
+            return _response(202, _ACCEPTED)
+        if rest.startswith("invocation/"):
+            request_id, _, action = rest[len("invocation/") :].rpartition("/")
+            if action == "response":
+                self._endpoint.post_response(request_id, body, too_large)
+                if too_large:
+                    message = f"Exceeded maximum allowed payload size ({MAX_RESPONSE} bytes)."
+                    return _error(413, "RequestEntityTooLarge", message)
+                return _response(202, _ACCEPTED)
+            if action == "error":
+                self._endpoint.post_error(request_id, self._error_type, body)
+                return _response(202, _ACCEPTED)
+        return _error(404, "NotFound", "not found")
+
+    async def _next(self, keep_alive: bool) -> None:
+        try:
+            event = await self._endpoint.next_invocation()
+            reply = _response(200, event.body, event.headers)
+        except RuntimeApiError as exc:
+            reply = _error(exc.status, exc.error_type, exc.message)
+        except asyncio.CancelledError:
+            return
+        finally:
+            self._pending = None
+        self._answer(reply, keep_alive)
+
+    def _answer(self, reply: bytes, keep_alive: bool) -> None:
+        self._send(reply, close=not keep_alive)
+        if keep_alive and self._transport is not None:
+            self._transport.resume_reading()
+
+    def _send(self, data: bytes, close: bool) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        transport.write(data)
+        if close:
+            transport.close()
 
 
 class RuntimeApiServer:
@@ -62,19 +209,15 @@ class RuntimeApiServer:
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host
-        self._endpoints: dict[int, RuntimeEndpoint] = {}
-        self._server = web.Server(self._handle, access_log=None)
-        self._runner = web.ServerRunner(self._server, handle_signals=False, shutdown_timeout=0.1)
-        self._started = False
+        self._servers: set[asyncio.Server] = set()
 
     async def start(self) -> None:
-        await self._runner.setup()
-        self._started = True
+        """Nothing to start: listeners are opened per environment."""
 
     async def close(self) -> None:
-        if self._started:
-            await self._runner.cleanup()
-            self._started = False
+        servers, self._servers = self._servers, set()
+        for server in servers:
+            server.close()
 
     async def listen(self, endpoint: RuntimeEndpoint) -> tuple[str, Callable[[], Awaitable[None]]]:
         """Open a listener for one environment; returns ("host:port", close)."""
@@ -82,52 +225,11 @@ class RuntimeApiServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, 0))
         port = sock.getsockname()[1]
-        site = web.SockSite(self._runner, sock)
-        await site.start()
-        self._endpoints[port] = endpoint
+        server = await asyncio.get_running_loop().create_server(lambda: _Connection(endpoint), sock=sock)
+        self._servers.add(server)
 
         async def close() -> None:
-            self._endpoints.pop(port, None)
-            await site.stop()
+            self._servers.discard(server)
+            server.close()
 
         return f"{self.host}:{port}", close
-
-    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        transport = request.transport
-        port = transport.get_extra_info("sockname")[1] if transport is not None else None
-        ep = self._endpoints.get(port) if port is not None else None
-        path = request.path
-        if ep is None or not path.startswith(PREFIX):
-            return _json_error(404, "NotFound", "not found")
-        rest = path[len(PREFIX) :]
-        try:
-            if rest == "invocation/next":
-                if request.method != "GET":
-                    return _json_error(405, "MethodNotAllowed", "method not allowed")
-                ev = await ep.next_invocation()
-                return web.Response(status=200, body=ev.body, headers=ev.headers)
-            if request.method != "POST":
-                return _json_error(405, "MethodNotAllowed", "method not allowed")
-            if rest == "init/error":
-                body, _ = await read_limited(request, MAX_RESPONSE)
-                ep.post_init_error(request.headers.get("Lambda-Runtime-Function-Error-Type"), body)
-                return web.Response(status=202, body=_ACCEPTED, content_type="application/json")
-            if rest.startswith("invocation/"):
-                request_id, _, action = rest[len("invocation/") :].rpartition("/")
-                if action == "response":
-                    body, too_large = await read_limited(request, MAX_RESPONSE)
-                    ep.post_response(request_id, body, too_large)
-                    if too_large:
-                        return _json_error(
-                            413,
-                            "RequestEntityTooLarge",
-                            f"Exceeded maximum allowed payload size ({MAX_RESPONSE} bytes).",
-                        )
-                    return web.Response(status=202, body=_ACCEPTED, content_type="application/json")
-                if action == "error":
-                    body, _ = await read_limited(request, MAX_RESPONSE)
-                    ep.post_error(request_id, request.headers.get("Lambda-Runtime-Function-Error-Type"), body)
-                    return web.Response(status=202, body=_ACCEPTED, content_type="application/json")
-            return _json_error(404, "NotFound", "not found")
-        except RuntimeApiError as exc:
-            return _json_error(exc.status, exc.error_type, exc.message)

@@ -65,8 +65,9 @@ _STREAM_COLS = (
     "s.id, s.name, s.creation_time, s.first_event_ts, s.last_event_ts, s.last_ingestion_time, s.upload_seq"
 )
 _INT64_MAX = 2**63 - 1
-_INSERT_EVENT = (
-    "INSERT INTO logs_events (group_id, stream_id, ts, ingestion_time, message) VALUES (?, ?, ?, ?, ?)"
+_INSERT_BATCH = (
+    "INSERT INTO logs_events (group_id, stream_id, ts, ingestion_time, message) "
+    "SELECT ?1, ?2, json_extract(value, '$[0]'), ?3, json_extract(value, '$[1]') FROM json_each(?4) ORDER BY key"
 )
 
 
@@ -291,18 +292,15 @@ def insert_events(
     """Append events to a stream and update the stream's and group's statistics."""
     if not events:
         return
-    conn.execute("SAVEPOINT logs_events")
+    # One statement for the whole batch: sqlite3 releases the GIL around every step, and a step per
+    # row would make this thread and the event loop hand the GIL back and forth for each event.
     try:
-        conn.executemany(
-            _INSERT_EVENT, [(group_id, stream_id, ts, ingestion_time, msg) for ts, msg in events]
+        conn.execute(
+            _INSERT_BATCH, (group_id, stream_id, ingestion_time, json.dumps(events, ensure_ascii=False))
         )
     except UnicodeEncodeError:  # a lone surrogate somewhere: store the text with replacement characters
-        conn.execute("ROLLBACK TO logs_events")
-        conn.executemany(
-            _INSERT_EVENT,
-            [(group_id, stream_id, ts, ingestion_time, _clean(msg)) for ts, msg in events],
-        )
-    conn.execute("RELEASE logs_events")
+        cleaned = json.dumps([(ts, _clean(msg)) for ts, msg in events], ensure_ascii=False)
+        conn.execute(_INSERT_BATCH, (group_id, stream_id, ingestion_time, cleaned))
     nbytes = len("".join([m for _, m in events]).encode("utf-8", "surrogatepass"))
     first = min(ts for ts, _ in events)
     last = max(ts for ts, _ in events)
