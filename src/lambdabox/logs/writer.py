@@ -153,7 +153,10 @@ class LogWriter:
             now = self._now_ms()
             for chunk in _chunks(batch, _FLUSH_CHUNK):
                 try:
-                    await self._store.write(functools.partial(sql.write_appended, batch=chunk, now_ms=now))
+                    # invocation log lines: crash-safe without an fsync each (see Store.write)
+                    await self._store.write(
+                        functools.partial(sql.write_appended, batch=chunk, now_ms=now), sync=False
+                    )
                 except Exception:
                     n = sum(len(v) for v in chunk.values())
                     log.exception("could not store %d log events; they are dropped", n)

@@ -93,13 +93,20 @@ class Store:
             self._wconn.close()
 
     # -- writes ----------------------------------------------------------------------------
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn` in the next group commit; returns once its transaction is durable."""
+    async def write(self, fn: Callable[[sqlite3.Connection], T], *, sync: bool = True) -> T:
+        """Run `fn` in the next group commit; returns once its transaction is committed.
+
+        With `sync` (the default: everything a client is told succeeded) the commit is fsynced at the
+        configured level and survives power loss. `sync=False` is for high-volume data nobody was
+        promised (invocation log lines): committed to the WAL, so it survives a crash or kill -9 of
+        the process, and on disk at the next synced commit or checkpoint; it skips the fsync, which
+        on some virtual disks stalls the whole machine for milliseconds.
+        """
         if self._closed:
             raise RuntimeError("store is closed")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._queue.put((fn, loop, fut))
+        self._queue.put((fn, loop, fut, sync))
         return await fut
 
     def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -111,7 +118,7 @@ class Store:
             box["ok"], box["value"] = ok, value
             done.set()
 
-        self._queue.put((fn, None, settle))
+        self._queue.put((fn, None, settle, True))
         done.wait()
         if box["ok"]:
             return box["value"]  # type: ignore[no-any-return]
@@ -120,6 +127,7 @@ class Store:
     def _write_loop(self) -> None:
         conn = self._wconn
         assert conn is not None
+        current_sync = self._sync
         while True:
             first = self._queue.get()
             if first is _STOP:
@@ -136,9 +144,13 @@ class Store:
                     break
                 batch.append(item)
             results: list[tuple[bool, Any]] = []
+            want = self._sync if any(item[3] for item in batch) else "NORMAL"
             try:
+                if want != current_sync:
+                    conn.execute(f"PRAGMA synchronous={want}")
+                    current_sync = want
                 conn.execute("BEGIN IMMEDIATE")
-                for fn, _, _ in batch:
+                for fn, _, _, _ in batch:
                     conn.execute("SAVEPOINT w")
                     try:
                         results.append((True, fn(conn)))
@@ -153,7 +165,7 @@ class Store:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
                 results = [(False, exc)] * len(batch)
-            for (_, loop, fut), (ok, value) in zip(batch, results, strict=True):
+            for (_, loop, fut, _), (ok, value) in zip(batch, results, strict=True):
                 if loop is None:
                     fut(ok, value)
                 else:
