@@ -177,13 +177,12 @@ class Validator:
 
     def _sized(self, shape: Shape, sensitive: bool) -> Check | None:
         meta = shape.metadata
-        lo: int | None = meta.get("min") or None
-        hi: int | None = meta.get("max")
+        length = _bounds(meta.get("min") or None, meta.get("max"), "length", len, sensitive)
         pattern: str | None = meta.get("pattern") if shape.type_name == "string" else None
         rx = _compile_pattern(pattern) if pattern is not None else None
         enum: frozenset[str] = frozenset(getattr(shape, "enum", None) or ())
         enum_words = ", ".join(getattr(shape, "enum", None) or ())
-        if lo is None and hi is None and rx is None and not enum:
+        if length is None and rx is None and not enum:
             return None
 
         def check(value: Any, path: str, errors: list[str]) -> None:
@@ -198,54 +197,16 @@ class Validator:
                         value, path, f"Member must satisfy regular expression pattern: {pattern}", sensitive
                     )
                 )
-            n = len(value)
-            if hi is not None and n > hi:
-                errors.append(
-                    failure(value, path, f"Member must have length less than or equal to {hi}", sensitive)
-                )
-            if lo is not None and n < lo:
-                errors.append(
-                    failure(value, path, f"Member must have length greater than or equal to {lo}", sensitive)
-                )
+            if length is not None:
+                length(value, path, errors)
 
         return check
 
     def _number(self, shape: Shape, sensitive: bool) -> Check | None:
-        lo = shape.metadata.get("min")
-        hi = shape.metadata.get("max")
-        if lo is None and hi is None:
-            return None
-
-        def check(value: Any, path: str, errors: list[str]) -> None:
-            if hi is not None and value > hi:
-                errors.append(
-                    failure(value, path, f"Member must have value less than or equal to {hi}", sensitive)
-                )
-            if lo is not None and value < lo:
-                errors.append(
-                    failure(value, path, f"Member must have value greater than or equal to {lo}", sensitive)
-                )
-
-        return check
+        return _bounds(shape.metadata.get("min"), shape.metadata.get("max"), "value", _identity, sensitive)
 
     def _count(self, shape: Shape, sensitive: bool) -> Check | None:
-        lo: int | None = shape.metadata.get("min") or None
-        hi: int | None = shape.metadata.get("max")
-        if lo is None and hi is None:
-            return None
-
-        def check(value: Any, path: str, errors: list[str]) -> None:
-            n = len(value)
-            if hi is not None and n > hi:
-                errors.append(
-                    failure(value, path, f"Member must have length less than or equal to {hi}", sensitive)
-                )
-            if lo is not None and n < lo:
-                errors.append(
-                    failure(value, path, f"Member must have length greater than or equal to {lo}", sensitive)
-                )
-
-        return check
+        return _bounds(shape.metadata.get("min") or None, shape.metadata.get("max"), "length", len, sensitive)
 
     def _list(self, shape: Shape, sensitive: bool) -> Check | None:
         count = self._count(shape, sensitive)
@@ -293,3 +254,26 @@ class Validator:
                     value_check(v, f"{path}.{k}.member", errors)
 
         return check
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _bounds(lo: Any, hi: Any, noun: str, measure: Callable[[Any], Any], sensitive: bool) -> Check | None:
+    """A min/max check worded as AWS does ("Member must have length less than or equal to 64")."""
+    if lo is None and hi is None:
+        return None
+
+    def check(value: Any, path: str, errors: list[str]) -> None:
+        n = measure(value)
+        if hi is not None and n > hi:
+            errors.append(
+                failure(value, path, f"Member must have {noun} less than or equal to {hi}", sensitive)
+            )
+        if lo is not None and n < lo:
+            errors.append(
+                failure(value, path, f"Member must have {noun} greater than or equal to {lo}", sensitive)
+            )
+
+    return check
