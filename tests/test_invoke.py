@@ -363,3 +363,24 @@ def test_json_log_format_platform_records(lam: Any, logs: Any, create_fn: Any) -
     assert app["level"] == "INFO" and app["requestId"] == report["record"]["requestId"]
     events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
     assert any(json.loads(e["message"]).get("type") == "platform.initStart" for e in events)
+
+
+def test_environment_that_dies_while_idle_is_replaced(lam: Any, create_fn: Any) -> None:
+    src = (
+        "import os, threading, time\n\n"
+        "def handler(event, context):\n"
+        "    if event.get('die_later'):\n"
+        "        threading.Thread(target=lambda: (time.sleep(0.2), os._exit(9))).start()\n"
+        "    return os.getpid()\n"
+    )
+    name = create_fn({"app.py": src})
+    _, pid = invoke(lam, name, {"die_later": True})
+    import time
+
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not Path(f"/proc/{pid}").exists(), "the dead environment was not reaped"
+    resp, again = invoke(lam, name, {})
+    assert "FunctionError" not in resp
+    assert again != pid

@@ -108,6 +108,7 @@ class Environment:
         self._log_batch: list[tuple[int, str]] = []
         self._flush_scheduled = False
         self._init_tail: list[str] = []
+        self._torn_down = False
         self.init_duration_ms: float | None = None
         self.last_used = 0.0
         self.invocations = 0
@@ -245,6 +246,9 @@ class Environment:
 
     async def _teardown(self) -> None:
         self.state = State.STOPPED
+        if self._torn_down:
+            return
+        self._torn_down = True
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_exception(RuntimeApiError(500, "Runtime.Stopped", "environment stopped"))
         if self._close_listener is not None:
@@ -270,7 +274,10 @@ class Environment:
             self._init_done.set_result(("exit", b"", None))
         if self._pending is not None and not self._pending.future.done():
             self._pending.future.set_result(("exit", b"", None))
-        if self.state is not State.STOPPED:
+        if self.state is State.IDLE and self._pending is None:
+            # it died between invocations: nobody else will release its listener, pipes and cgroup
+            await self._teardown()
+        elif self.state is not State.STOPPED:
             self.state = State.STOPPED
             if self._waiter is not None and not self._waiter.done():
                 self._waiter.cancel()
