@@ -36,6 +36,8 @@ def test_health(server: Server) -> None:
     assert body["status"] == "running"
     assert {"lambda", "logs"} <= set(body["services"])
     assert body["version"]
+    assert isinstance(body["environments"], dict) and body["inflight"] == 0
+    assert body["sandbox"] in ("cgroup1", "cgroup2", "rlimit")
 
 
 def aws(server: Server, *args: str) -> Any:

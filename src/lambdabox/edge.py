@@ -139,11 +139,13 @@ class Edge:
     async def _internal(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
         if path == "/_lambdabox/health":
-            body = {
+            body: dict[str, Any] = {
                 "status": "running",
                 "version": __version__,
                 "services": {s.name: "running" for s in self._services},
             }
+            if self._stats is not None:
+                body.update(self._stats())
             return web.json_response(body)
         m = re.fullmatch(r"/_lambdabox/code/([0-9a-f]{64})\.zip", path)
         if m and request.method == "GET":
