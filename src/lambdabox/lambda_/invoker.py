@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 class LogWriter(Protocol):
     """What the invoker needs of the CloudWatch Logs service."""
 
-    async def ensure_group(self, region: str, account: str, group: str) -> None: ...
     async def ensure_stream(self, region: str, account: str, group: str, stream: str) -> None: ...
     def append(
         self, region: str, account: str, group: str, stream: str, events: list[tuple[int, str]]
@@ -71,6 +70,7 @@ class Invoker:
         self._retired: set[Pool] = set()
         self._inflight = 0
         self._reaper: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def inflight(self) -> int:
@@ -136,7 +136,7 @@ class Invoker:
             )
             try:
                 if cold:
-                    await self._logs.ensure_group(fn.region, fn.account, env.spec.log_group)
+                    # the group and stream exist before the first line is written (as on AWS)
                     await self._logs.ensure_stream(
                         fn.region, fn.account, env.spec.log_group, env.spec.log_stream
                     )
@@ -159,7 +159,9 @@ class Invoker:
             return pool
         if pool is not None:  # a stale pool that retire() has not seen yet
             self._retired.add(pool)
-            asyncio.get_running_loop().create_task(pool.retire())
+            task = asyncio.get_running_loop().create_task(pool.retire())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         pool = Pool(fn.revision_id, lambda: self._new_env(fn), self._clock)
         self._pools[fn.arn] = pool
         return pool

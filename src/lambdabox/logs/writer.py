@@ -55,7 +55,7 @@ class LogWriter:
         if key in self._known:
             return
         now = self._now_ms()
-        await self._store.write(lambda c: sql.ensure_group_row(c, region, account, group, now))
+        await self._store.write(lambda c: sql.ensure_group_row(c, region, account, group, now), sync=False)
         self._remember(key)
 
     async def ensure_stream(self, region: str, account: str, group: str, stream: str) -> None:
@@ -69,7 +69,7 @@ class LogWriter:
             gid = sql.ensure_group_row(c, region, account, group, now)
             sql.ensure_stream_row(c, gid, stream, now)
 
-        await self._store.write(fn)
+        await self._store.write(fn, sync=False)  # made by the platform, not promised to a client
         self._remember((region, account, group, ""))
         self._remember(key)
 
