@@ -137,3 +137,15 @@ def test_lambdabox_logs_follow_prints_new_events(server: Server, lam: Any) -> No
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_serve_demo_deploys_a_working_function(tmp_path: Path) -> None:
+    from conftest import start_server
+
+    srv = start_server(tmp_path / "data", "--demo")
+    try:
+        lam = srv.client("lambda")
+        out = json.loads(lam.invoke(FunctionName="hello", Payload=b'{"name": "tester"}')["Payload"].read())
+        assert out == {"message": "Hello, tester!", "warm_invocations": 1}
+    finally:
+        assert srv.stop() == 0

@@ -124,7 +124,8 @@ async def _run(settings: Settings, *, demo: bool) -> int:
         )
         if demo:
             await demo_mod.deploy(app.lambda_service, settings.region, settings.account_id)
-            print(demo_mod.instructions(app.endpoint_url, settings.region), flush=True)
+            command = sys.argv[0] if sys.argv[0].endswith("lambdabox") else "lambdabox"
+            print(demo_mod.instructions(app.endpoint_url, settings.region, command), flush=True)
         await stop.wait()
         print("lambdabox: shutting down", flush=True)
     finally:

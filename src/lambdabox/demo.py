@@ -56,21 +56,20 @@ async def deploy(service: LambdaService, region: str, account: str) -> bool:
     return True
 
 
-def instructions(endpoint: str, region: str) -> str:
+def instructions(endpoint: str, region: str, command: str = "lambdabox") -> str:
     return f"""
 lambdabox is serving AWS Lambda and CloudWatch Logs on {endpoint}
-A demo function '{NAME}' is deployed. Call it:
+A demo function '{NAME}' is deployed. Call it (any credentials work):
 
-  aws --endpoint-url {endpoint} --region {region} lambda invoke \\
-      --function-name {NAME} \\
-      --payload '{{"name": "you"}}' /dev/stdout
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION={region}
+  aws --endpoint-url {endpoint} lambda invoke --function-name {NAME} \\
+      --payload '{{"name": "you"}}' /dev/stdout          # AWS CLI v2: add --cli-binary-format raw-in-base64-out
 
-  python3 -c "import boto3; c = boto3.client('lambda', endpoint_url='{endpoint}', region_name='{region}',
-      aws_access_key_id='test', aws_secret_access_key='test');
+  python3 -c "import boto3; c = boto3.client('lambda', endpoint_url='{endpoint}');
       print(c.invoke(FunctionName='{NAME}', Payload=b'{{}}')['Payload'].read())"
 
   curl -s {endpoint}/_lambdabox/health
-  lambdabox logs {NAME} --follow --endpoint-url {endpoint}
+  {command} logs {NAME} --follow --endpoint-url {endpoint}
 
 Press Ctrl-C to stop.
 """
