@@ -119,11 +119,12 @@ async def _run(settings: Settings, *, demo: bool) -> int:
     t0 = time.monotonic()
     await app.start()
     try:
+        if demo:
+            await demo_mod.deploy(app.lambda_service, settings.region, settings.account_id)
         print(
             f"lambdabox {__version__} ready on {app.endpoint_url} in {time.monotonic() - t0:.2f}s", flush=True
         )
         if demo:
-            await demo_mod.deploy(app.lambda_service, settings.region, settings.account_id)
             command = sys.argv[0] if sys.argv[0].endswith("lambdabox") else "lambdabox"
             print(demo_mod.instructions(app.endpoint_url, settings.region, command), flush=True)
         await stop.wait()
