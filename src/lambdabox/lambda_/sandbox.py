@@ -392,6 +392,7 @@ class SandboxProcess:
         self._exit: ExitInfo | None = None
         self._pinned = True  # the spawner holds our zombie: pid/pgid cannot be reused yet
         self._peak_cache = 0.0
+        self._status_fd: int | None = None
         self._cleanup_task: asyncio.Task[None] | None = None
 
     @property
@@ -422,7 +423,9 @@ class SandboxProcess:
         """Peak memory of the whole environment since start or the last `reset_peak()`."""
         try:
             if self._cg is not None:
-                value = self._cg.peak_bytes() / MB
+                # the cgroup charges only pages first touched inside it; Lambda reports what the
+                # runtime process holds, shared interpreter pages included, so take the larger
+                value = max(self._cg.peak_bytes() / MB, self._main_hwm_kb() / 1024)
             else:
                 value = sum(_vm_hwm_kb(p) for p in _process_tree(self.pid)) / 1024
         except OSError:
@@ -430,12 +433,25 @@ class SandboxProcess:
         self._peak_cache = max(value, self._peak_cache) if self._cg is None else value
         return self._peak_cache
 
+    def _main_hwm_kb(self) -> int:
+        """VmHWM (peak RSS) of the main process, from a /proc status file kept open and pread."""
+        if self._status_fd is None:
+            if self._exit_future.done():
+                return 0
+            self._status_fd = os.open(f"/proc/{self.pid}/status", os.O_RDONLY)
+        data = os.pread(self._status_fd, 8192, 0)
+        start = data.find(b"VmHWM:")
+        if start < 0:
+            return 0
+        return int(data[start + 6 : data.index(b"kB", start)])
+
     def reset_peak(self) -> None:
         """Restart peak measurement from current usage, where the kernel allows it."""
         self._peak_cache = 0.0
         with contextlib.suppress(OSError):
             if self._cg is not None:
                 self._cg.reset_peak()
+                write_file(f"/proc/{self.pid}/clear_refs", "5")  # and the main process's VmHWM
             else:
                 for pid in _process_tree(self.pid):
                     with contextlib.suppress(OSError):
@@ -475,6 +491,9 @@ class SandboxProcess:
         if self._exit_future.done():
             self._info()  # read the OOM counter while the cgroup still exists
         self.max_memory_mb()  # keep the last value for callers asking after cleanup
+        if self._status_fd is not None:
+            os.close(self._status_fd)
+            self._status_fd = None
         self.kill()  # grandchildren still in the group or cgroup
         if self._cg is not None:
             await remove_env_cgroup(self._cg)
