@@ -18,6 +18,7 @@ import errno
 import json
 import logging
 import os
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +49,34 @@ class State(enum.Enum):
 
 
 class LogSink(Protocol):
-    def __call__(self, events: list[tuple[int, str]]) -> None: ...
+    """Where an environment's log lines go (its CloudWatch log stream)."""
+
+    def append(self, events: list[tuple[int, str]]) -> None: ...
+
+    @property
+    def congested(self) -> bool:
+        """True while lines arrive faster than they are stored: stop reading the process."""
+        ...
+
+    async def wait_for_room(self) -> None: ...
+
+
+class _Tail:
+    """The end of a log (what LogType=Tail returns): keeps only the last few KB of lines."""
+
+    def __init__(self) -> None:
+        self._lines: deque[str] = deque()
+        self._size = 0
+
+    def add(self, line: str) -> None:
+        self._lines.append(line)
+        self._size += len(line) + 1
+        while self._size > TAIL_BYTES * 2 and len(self._lines) > 1:
+            self._size -= len(self._lines.popleft()) + 1
+
+    def text(self, *more: str) -> str:
+        text = "\n".join([*self._lines, *more]) + "\n"
+        return text[-TAIL_BYTES:]
 
 
 @dataclass(frozen=True)
@@ -73,8 +101,7 @@ class EnvSpec:
 class _Pending:
     inv: Invocation
     future: asyncio.Future[tuple[str, bytes, str | None]]  # (kind, body, runtime error type)
-    tail: list[str]
-    tail_bytes: int = 0
+    tail: _Tail
     responded: bool = False
 
 
@@ -107,7 +134,9 @@ class Environment:
         self._partial: dict[int, bytearray] = {}
         self._log_batch: list[tuple[int, str]] = []
         self._flush_scheduled = False
-        self._init_tail: list[str] = []
+        self._init_tail: _Tail | None = _Tail()  # lines of the init phase, until it succeeds
+        self._reading_paused = False
+        self._resume_task: asyncio.Task[None] | None = None
         self._torn_down = False
         self.init_duration_ms: float | None = None
         self.last_used = 0.0
@@ -164,6 +193,7 @@ class Environment:
         self.init_duration_ms = init_ms
         kind, body, etype = init_done.result()
         if kind == "ready":
+            self._init_tail = None  # only a failed init reports its lines
             self.state = State.IDLE
             self.last_used = self._clock.monotonic()
             return None
@@ -222,7 +252,7 @@ class Environment:
         for line in lines:
             self._emit(line)
         self._flush_logs()
-        tail = "\n".join([*self._init_tail, *lines]) + "\n"
+        tail = self._init_tail.text(*lines) if self._init_tail is not None else ""
         return Outcome(
             payload=failure.payload,
             error_type=failure.error_type,
@@ -230,7 +260,7 @@ class Environment:
             report_error_type=failure.report_error_type,
             duration_ms=failure.init_duration_ms or 0.0,
             init_duration_ms=failure.init_duration_ms,
-            log_tail=tail[-TAIL_BYTES:],
+            log_tail=tail,
         )
 
     async def stop(self) -> None:
@@ -297,7 +327,7 @@ class Environment:
         loop = asyncio.get_running_loop()
         self.state = State.BUSY
         self.invocations += 1
-        pending = _Pending(inv=inv, future=loop.create_future(), tail=[])
+        pending = _Pending(inv=inv, future=loop.create_future(), tail=_Tail())
         self._pending = pending
         self._emit(self.spec.platform.start(self._clock.now(), inv.request_id, self.spec.version))
         event = NextEvent(body=inv.payload, headers=_next_headers(inv))
@@ -354,7 +384,7 @@ class Environment:
                 now, inv.request_id, duration, self.spec.memory_mb, round(mem), init_ms, status, report_error
             )
         )
-        tail = "\n".join(pending.tail) + "\n"
+        tail = pending.tail.text()
         self._pending = None
         if kind in ("timeout", "exit"):
             await self.stop()
@@ -369,7 +399,7 @@ class Environment:
             duration_ms=duration,
             init_duration_ms=init_ms,
             max_memory_mb=round(mem),
-            log_tail=tail[-TAIL_BYTES:] if len(tail) > TAIL_BYTES else tail,
+            log_tail=tail,
         )
 
     # -- Runtime API endpoint (called by RuntimeApiServer) ---------------------------------
@@ -434,6 +464,24 @@ class Environment:
                 buf.clear()
             return
         self._feed(fd, data)
+        if self._sink.congested and not self._reading_paused:
+            self._pause_reading()
+
+    def _pause_reading(self) -> None:
+        """Backpressure: stop reading the pipes (the function's writes block) until logs catch up."""
+        loop = asyncio.get_running_loop()
+        self._reading_paused = True
+        for fd in self._partial:
+            loop.remove_reader(fd)
+
+        async def resume() -> None:
+            await self._sink.wait_for_room()
+            self._reading_paused = False
+            if not self._torn_down:
+                for fd in self._partial:
+                    loop.add_reader(fd, self._on_output, fd)
+
+        self._resume_task = loop.create_task(resume())
 
     def _feed(self, fd: int, data: bytes) -> None:
         buf = self._partial.setdefault(fd, bytearray())
@@ -466,13 +514,10 @@ class Environment:
 
     def _emit(self, line: str) -> None:
         p = self._pending
-        if p is None and self.state in (State.NEW, State.STARTING):
-            self._init_tail.append(line)
-        elif p is not None:
-            p.tail.append(line)
-            p.tail_bytes += len(line) + 1
-            while p.tail_bytes > TAIL_BYTES * 2 and len(p.tail) > 1:
-                p.tail_bytes -= len(p.tail.pop(0)) + 1
+        if p is not None:
+            p.tail.add(line)
+        elif self._init_tail is not None:
+            self._init_tail.add(line)
         self._log_batch.append((int(self._clock.now() * 1000), line))
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -482,7 +527,7 @@ class Environment:
         self._flush_scheduled = False
         if self._log_batch:
             batch, self._log_batch = self._log_batch, []
-            self._sink(batch)
+            self._sink.append(batch)
 
 
 def _expire(timer: asyncio.Task[None], fut: asyncio.Future[tuple[str, bytes, str | None]]) -> None:

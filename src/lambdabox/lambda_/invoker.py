@@ -36,6 +36,30 @@ class LogWriter(Protocol):
     def append(
         self, region: str, account: str, group: str, stream: str, events: list[tuple[int, str]]
     ) -> None: ...
+    @property
+    def congested(self) -> bool: ...
+    async def wait_for_room(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class _StreamSink:
+    """One environment's log stream, as the environment's `LogSink`."""
+
+    logs: LogWriter
+    region: str
+    account: str
+    group: str
+    stream: str
+
+    def append(self, events: list[tuple[int, str]]) -> None:
+        self.logs.append(self.region, self.account, self.group, self.stream, events)
+
+    @property
+    def congested(self) -> bool:
+        return self.logs.congested
+
+    async def wait_for_room(self) -> None:
+        await self.logs.wait_for_room()
 
 
 @dataclass(frozen=True)
@@ -196,11 +220,7 @@ class Invoker:
             log_group=group,
             log_stream=stream,
         )
-        logs = self._logs
-
-        def sink(events: list[tuple[int, str]]) -> None:
-            logs.append(fn.region, fn.account, group, stream, events)
-
+        sink = _StreamSink(self._logs, fn.region, fn.account, group, stream)
         return Environment(spec, sandbox=self._sandbox, runtime_api=self._api, clock=self._clock, sink=sink)
 
     def _code_dir(self, fn: FunctionConfig) -> Path:

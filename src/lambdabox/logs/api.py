@@ -102,6 +102,14 @@ class LogsService:
         """Queue events (timestamp ms, message) for the stream; never blocks (`LogWriter.append`)."""
         self._writer.append(region, account, group, stream, events)
 
+    @property
+    def congested(self) -> bool:
+        """True while invocation log lines arrive faster than they are stored."""
+        return self._writer.congested
+
+    async def wait_for_room(self) -> None:
+        await self._writer.wait_for_room()
+
     async def flush(self) -> None:
         """Wait until every event appended so far is durable."""
         await self._writer.flush()

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 #: events per store transaction when the writer flushes a large backlog
 _FLUSH_CHUNK = 50_000
 #: how long the writer waits after being woken, to batch more events into one commit (not a semantic delay)
+#: characters of log text allowed to wait for the disk before environments' output is paused
+MAX_BACKLOG = 16 * 1024 * 1024
 _COALESCE_SECONDS = 0.02
 _FAST_LEN = MAX_MESSAGE_BYTES // 4  # a str this long or shorter cannot exceed the byte limit
 
@@ -39,6 +41,8 @@ class LogWriter:
         # all state below belongs to the event-loop thread
         self._buf: Batch = {}
         self._appended = 0  # events handed to append() so far
+        self._buffered = 0  # characters appended and not yet committed (backpressure)
+        self._room: asyncio.Event | None = None  # set while the backlog is below the limit
         self._durable = 0  # of those, how many are committed (or were dropped)
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
@@ -110,7 +114,21 @@ class LogWriter:
                 ts, message = buf[i]
                 buf[i] = (ts, truncate_message(message))
         self._appended += len(events)
+        self._buffered += sum(len(message) for _, message in events)
         self._kick()
+
+    @property
+    def congested(self) -> bool:
+        """True while more than MAX_BACKLOG characters wait for the disk: producers should pause."""
+        return self._buffered > MAX_BACKLOG
+
+    async def wait_for_room(self) -> None:
+        """Wait until the backlog is down to half the limit."""
+        while self._buffered > MAX_BACKLOG // 2:
+            if self._room is None or self._room.is_set():
+                self._room = asyncio.Event()
+            self._kick()
+            await self._room.wait()
 
     def _kick(self) -> None:
         if self._task is None or self._task.done():
@@ -139,6 +157,9 @@ class LogWriter:
         while True:
             if not self._buf:
                 self._durable = self._appended  # everything was written (or dropped with its group)
+                self._buffered = 0
+                if self._room is not None:
+                    self._room.set()
                 self._release_waiters()
                 if self._closing:
                     return
@@ -161,6 +182,11 @@ class LogWriter:
                     n = sum(len(v) for v in chunk.values())
                     log.exception("could not store %d log events; they are dropped", n)
             self._durable = target
+            self._buffered = max(
+                0, self._buffered - sum(len(m) for events in batch.values() for _, m in events)
+            )
+            if self._room is not None and self._buffered <= MAX_BACKLOG // 2:
+                self._room.set()
             self._release_waiters()
 
     def _release_waiters(self) -> None:
