@@ -384,3 +384,36 @@ def test_environment_that_dies_while_idle_is_replaced(lam: Any, create_fn: Any) 
     resp, again = invoke(lam, name, {})
     assert "FunctionError" not in resp
     assert again != pid
+
+
+def test_runtime_that_exits_right_after_answering_is_not_reused(lam: Any, create_fn: Any) -> None:
+    bootstrap = (
+        "#!/bin/sh\n"
+        'api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime"\n'
+        'id=$(curl -sS -D - -o /dev/null "$api/invocation/next" | tr -d "\\r" '
+        "| sed -n 's/^[Ll]ambda-[Rr]untime-[Aa]ws-[Rr]equest-[Ii]d: //p')\n"
+        'curl -sS -X POST -d "\\"once\\"" "$api/invocation/$id/response" >/dev/null\n'
+        "exit 0\n"
+    )
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    name = create_fn(
+        {"bootstrap": bootstrap}, runtime="provided.al2023", handler="x", modes={"bootstrap": 0o755}
+    )
+    for _ in range(3):  # each invoke gets a fresh environment instead of a dead one
+        resp, out = invoke(lam, name, {})
+        assert out == "once", out
+        assert "FunctionError" not in resp
+
+
+def test_last_line_without_newline_is_logged_when_the_runtime_dies(
+    lam: Any, logs: Any, create_fn: Any
+) -> None:
+    src = (
+        "import os, sys\n\ndef handler(e, c):\n    sys.stdout.write('partial last words')\n    os._exit(0)\n"
+    )
+    name = create_fn({"app.py": src})
+    _, out = invoke(lam, name, {})
+    assert out["errorType"] == "Runtime.ExitError"
+    events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+    assert any(e["message"] == "partial last words" for e in events)

@@ -38,6 +38,12 @@ MAX_EVENT = 256 * 1024
 TAIL_BYTES = 4096
 #: AWS's limit for the init phase of an on-demand environment
 INIT_LIMIT = 10.0
+#: how long an exited runtime's Runtime API connections may take to deliver what they carried
+EXIT_GRACE = 1.0
+
+
+class Undelivered(Exception):
+    """The environment died before its runtime took the event: run the invocation elsewhere."""
 
 
 class State(enum.Enum):
@@ -136,6 +142,9 @@ class Environment:
         self._flush_scheduled = False
         self._init_tail: _Tail | None = _Tail()  # lines of the init phase, until it succeeds
         self._reading_paused = False
+        self._connections = 0
+        self._no_connections = asyncio.Event()
+        self._no_connections.set()
         self._resume_task: asyncio.Task[None] | None = None
         self._torn_down = False
         self.init_duration_ms: float | None = None
@@ -287,6 +296,10 @@ class Environment:
         proc = self._proc
         if proc is not None:
             self._drain_all()
+            for buf in self._partial.values():  # a last line without its newline
+                if buf:
+                    self._emit(buf.decode("utf-8", "replace"))
+                    buf.clear()
             for fd in list(self._partial):
                 with contextlib.suppress(Exception):
                     asyncio.get_running_loop().remove_reader(fd)
@@ -298,12 +311,18 @@ class Environment:
 
     async def _watch_exit(self, proc: SandboxProcess) -> None:
         info = await proc.wait()
+        # A runtime may answer and exit at once: what it sent before exiting arrives before its
+        # connections close, so let them close (bounded: a forked child may hold one open).
+        if self.state is not State.STOPPED:  # not killed by us
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._no_connections.wait(), EXIT_GRACE)
         self._exit = info
         self._drain_all()
         if self._init_done is not None and not self._init_done.done():
             self._init_done.set_result(("exit", b"", None))
         if self._pending is not None and not self._pending.future.done():
-            self._pending.future.set_result(("exit", b"", None))
+            undelivered = self._queued is not None
+            self._pending.future.set_result(("undelivered" if undelivered else "exit", b"", None))
         if self.state is State.IDLE and self._pending is None:
             # it died between invocations: nobody else will release its listener, pipes and cgroup
             await self._teardown()
@@ -329,9 +348,9 @@ class Environment:
         self.invocations += 1
         pending = _Pending(inv=inv, future=loop.create_future(), tail=_Tail())
         self._pending = pending
-        self._emit(self.spec.platform.start(self._clock.now(), inv.request_id, self.spec.version))
         event = NextEvent(body=inv.payload, headers=_next_headers(inv))
         if self._waiter is not None and not self._waiter.done():
+            self._delivered(inv)
             self._waiter.set_result(event)
             self._waiter = None
         else:
@@ -343,6 +362,10 @@ class Environment:
             kind, body, _ = await pending.future
         finally:
             timer.cancel()
+        if kind == "undelivered":
+            self._pending = None
+            await self.stop()
+            raise Undelivered(inv.request_id)
         duration = (self._clock.monotonic() - t0) * 1000.0
         self._drain_all()
         init_ms = self.init_duration_ms if self.invocations == 1 else None
@@ -386,7 +409,7 @@ class Environment:
         )
         tail = pending.tail.text()
         self._pending = None
-        if kind in ("timeout", "exit"):
+        if kind in ("timeout", "exit") or self._exit is not None:  # (it may exit right after answering)
             await self.stop()
         else:
             self.state = State.IDLE
@@ -414,9 +437,15 @@ class Environment:
             self._init_done.set_result(("ready", b"", None))
         if self._queued is not None:
             ev, self._queued = self._queued, None
+            if self._pending is not None:
+                self._delivered(self._pending.inv)
             return ev
         self._waiter = asyncio.get_running_loop().create_future()
         return await self._waiter
+
+    def _delivered(self, inv: Invocation) -> None:
+        """The runtime has the event now: the invocation starts (and is logged as started)."""
+        self._emit(self.spec.platform.start(self._clock.now(), inv.request_id, self.spec.version))
 
     def _current(self, request_id: str) -> _Pending:
         p = self._pending
@@ -439,6 +468,13 @@ class Environment:
         p.responded = True
         if not p.future.done():
             p.future.set_result(("error", body or b"{}", error_type))
+
+    def connections_changed(self, delta: int) -> None:
+        self._connections += delta
+        if self._connections == 0:
+            self._no_connections.set()
+        else:
+            self._no_connections.clear()
 
     def post_init_error(self, error_type: str | None, body: bytes) -> None:
         if self._init_done is None or self._init_done.done():

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Protocol
 
 from lambdabox.aws import ids
-from lambdabox.aws.errors import client_error
+from lambdabox.aws.errors import client_error, server_error
 from lambdabox.clock import Clock
 from lambdabox.lambda_ import logs as platform_log
-from lambdabox.lambda_.environment import Environment, EnvSpec
+from lambdabox.lambda_.environment import Environment, EnvSpec, Undelivered
 from lambdabox.lambda_.models import LATEST, FunctionConfig, Invocation, Outcome
 from lambdabox.lambda_.pool import Pool
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
@@ -145,8 +145,6 @@ class Invoker:
             )
         self._inflight += 1
         try:
-            pool = self._pool(fn)
-            env, cold = pool.acquire()
             now = self._clock.now()
             inv = Invocation(
                 request_id=ids.request_id(),
@@ -158,24 +156,33 @@ class Invoker:
                 client_context=client_context,
                 cognito_identity=cognito_identity,
             )
-            try:
-                if cold:
-                    # the group and stream exist before the first line is written (as on AWS)
-                    await self._logs.ensure_stream(
-                        fn.region, fn.account, env.spec.log_group, env.spec.log_stream
-                    )
-                    failure = await env.start(inv.request_id)
-                    if failure is not None:
-                        return inv.request_id, env.fail_invocation(inv, failure)
-                    # the deadline counts from the invoke phase, after init
-                    inv.deadline_ms = int((self._clock.now() + fn.timeout) * 1000)
-                return inv.request_id, await env.invoke(inv)
-            finally:
-                await pool.release(env)
-                if pool.retired and pool.size == 0:
-                    self._retired.discard(pool)
+            for _ in range(3):  # a warm environment may turn out dead before it took the event
+                try:
+                    return inv.request_id, await self._run(fn, inv)
+                except Undelivered:
+                    continue
+            raise server_error("ServiceException", "No execution environment could take the invocation.")
         finally:
             self._inflight -= 1
+
+    async def _run(self, fn: FunctionConfig, inv: Invocation) -> Outcome:
+        """One attempt: a warm environment, or a cold one that is started (init) first."""
+        pool = self._pool(fn)
+        env, cold = pool.acquire()
+        try:
+            if cold:
+                # the group and stream exist before the first line is written (as on AWS)
+                await self._logs.ensure_stream(fn.region, fn.account, env.spec.log_group, env.spec.log_stream)
+                failure = await env.start(inv.request_id)
+                if failure is not None:
+                    return env.fail_invocation(inv, failure)
+                # the deadline counts from the invoke phase, after init
+                inv.deadline_ms = int((self._clock.now() + fn.timeout) * 1000)
+            return await env.invoke(inv)
+        finally:
+            await pool.release(env)
+            if pool.retired and pool.size == 0:
+                self._retired.discard(pool)
 
     def _pool(self, fn: FunctionConfig) -> Pool:
         pool = self._pools.get(fn.arn)

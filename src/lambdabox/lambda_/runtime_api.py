@@ -55,6 +55,9 @@ class RuntimeEndpoint(Protocol):
     def post_response(self, request_id: str, body: bytes, too_large: bool) -> None: ...
     def post_error(self, request_id: str, error_type: str | None, body: bytes) -> None: ...
     def post_init_error(self, error_type: str | None, body: bytes) -> None: ...
+    def connections_changed(self, delta: int) -> None:
+        """A runtime connection opened (+1) or closed (-1): all it sent was handled before -1."""
+        ...
 
 
 def _response(status: int, body: bytes, headers: dict[str, str] | None = None, close: bool = False) -> bytes:
@@ -93,6 +96,7 @@ class _Connection(asyncio.Protocol):
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+        self._endpoint.connections_changed(+1)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -112,6 +116,7 @@ class _Connection(asyncio.Protocol):
         self._transport = None
         if self._pending is not None:
             self._pending.cancel()
+        self._endpoint.connections_changed(-1)
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
