@@ -112,23 +112,35 @@ def unique(prefix: str = "fn") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+def deploy(
+    lam: Any,
+    files: dict[str, str | bytes],
+    *,
+    runtime: str = "python3.11",
+    handler: str = "app.handler",
+    modes: dict[str, int] | None = None,
+    **kw: Any,
+) -> str:
+    """CreateFunction from source files (a fresh name unless FunctionName is given); returns the name."""
+    name = kw.pop("FunctionName", None) or unique()
+    lam.create_function(
+        FunctionName=name,
+        Runtime=runtime,
+        Role=ROLE,
+        Handler=handler,
+        Code={"ZipFile": make_zip(files, modes)},
+        **kw,
+    )
+    return name
+
+
 @pytest.fixture
 def create_fn(lam: Any) -> Iterator[Callable[..., str]]:
     """Create a function from source files; deleted after the test."""
     made: list[str] = []
 
-    def create(
-        files: dict[str, str | bytes], *, runtime: str = "python3.11", handler: str = "app.handler", **kw: Any
-    ) -> str:
-        name = kw.pop("FunctionName", None) or unique()
-        lam.create_function(
-            FunctionName=name,
-            Runtime=runtime,
-            Role=ROLE,
-            Handler=handler,
-            Code={"ZipFile": make_zip(files, kw.pop("modes", None))},
-            **kw,
-        )
+    def create(files: dict[str, str | bytes], **kw: Any) -> str:
+        name = deploy(lam, files, **kw)
         made.append(name)
         return name
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ROLE, Server, make_zip, unique
+from conftest import ROLE, Server, deploy, make_zip, unique
 
 BIN = Path(sys.executable).parent
 
@@ -86,14 +86,7 @@ def test_aws_cli_create_invoke_and_errors(server: Server, tmp_path: Path) -> Non
 
 
 def test_lambdabox_logs_prints_function_output(server: Server, lam: Any) -> None:
-    name = unique("logs")
-    lam.create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Role=ROLE,
-        Handler="app.handler",
-        Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    print('marker-7f3a in the log')\n"})},
-    )
+    name = deploy(lam, {"app.py": "def handler(e, c):\n    print('marker-7f3a in the log')\n"})
     lam.invoke(FunctionName=name)
     out = subprocess.run(
         [sys.executable, "-m", "lambdabox", "logs", name, "--endpoint-url", server.url],
@@ -107,15 +100,7 @@ def test_lambdabox_logs_prints_function_output(server: Server, lam: Any) -> None
 
 
 def test_lambdabox_logs_follow_prints_new_events(server: Server, lam: Any) -> None:
-    name = unique("follow")
-    src = "def handler(e, c):\n    print('follow-marker', e['n'])\n"
-    lam.create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Role=ROLE,
-        Handler="app.handler",
-        Code={"ZipFile": make_zip({"app.py": src})},
-    )
+    name = deploy(lam, {"app.py": "def handler(e, c):\n    print('follow-marker', e['n'])\n"})
     lam.invoke(FunctionName=name, Payload=b'{"n": 1}')
     proc = subprocess.Popen(
         [sys.executable, "-m", "lambdabox", "logs", name, "--follow", "--endpoint-url", server.url],

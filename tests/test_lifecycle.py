@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from conftest import ROLE, make_zip, unique
+from conftest import deploy
 from lambdabox.testing import LocalLambdabox
 
 
@@ -32,21 +32,6 @@ def client(lbx: LocalLambdabox) -> Any:
         aws_secret_access_key="test",
         config=Config(retries={"max_attempts": 0}, read_timeout=120),
     )
-
-
-def create(
-    lam: Any, files: dict[str, str], runtime: str = "python3.11", handler: str = "app.handler", **kw: Any
-) -> str:
-    name = unique()
-    lam.create_function(
-        FunctionName=name,
-        Runtime=runtime,
-        Role=ROLE,
-        Handler=handler,
-        Code={"ZipFile": make_zip(files, kw.pop("modes", None))},
-        **kw,
-    )
-    return name
 
 
 def invoke_in_thread(lam: Any, name: str, out: list[Any]) -> threading.Thread:
@@ -76,7 +61,7 @@ def in_state(lbx: LocalLambdabox, state: str) -> bool:
 
 def test_timeout_kills_environment(lbx: LocalLambdabox) -> None:
     lam = client(lbx)
-    name = create(lam, {"app.py": "import time\n\ndef handler(e, c):\n    time.sleep(3600)\n"}, Timeout=3)
+    name = deploy(lam, {"app.py": "import time\n\ndef handler(e, c):\n    time.sleep(3600)\n"}, Timeout=3)
     out: list[Any] = []
     t = invoke_in_thread(lam, name, out)
     wait_until(lambda: in_state(lbx, "busy"))
@@ -95,7 +80,7 @@ def test_timeout_kills_environment(lbx: LocalLambdabox) -> None:
 
 def test_idle_environment_is_reaped(lbx: LocalLambdabox) -> None:
     lam = client(lbx)
-    name = create(lam, {"app.py": "import os\n\ndef handler(e, c):\n    return os.getpid()\n"})
+    name = deploy(lam, {"app.py": "import os\n\ndef handler(e, c):\n    return os.getpid()\n"})
     pid1 = json.loads(lam.invoke(FunctionName=name)["Payload"].read())
     pid2 = json.loads(lam.invoke(FunctionName=name)["Payload"].read())
     assert pid1 == pid2
@@ -109,7 +94,7 @@ def test_idle_environment_is_reaped(lbx: LocalLambdabox) -> None:
 def test_runtime_that_never_asks_for_work(lbx: LocalLambdabox) -> None:
     lam = client(lbx)
     bootstrap = "#!/bin/sh\necho 'stuck bootstrap'\nexec sleep 3600\n"
-    name = create(
+    name = deploy(
         lam, {"bootstrap": bootstrap}, runtime="provided.al2023", handler="x", modes={"bootstrap": 0o755}
     )
     out: list[Any] = []
@@ -121,13 +106,13 @@ def test_runtime_that_never_asks_for_work(lbx: LocalLambdabox) -> None:
     assert resp["FunctionError"] == "Unhandled"
     assert "timed out" in body["errorMessage"].lower()
     # the server keeps serving others
-    other = create(lam, {"app.py": "def handler(e, c):\n    return 'fine'\n"})
+    other = deploy(lam, {"app.py": "def handler(e, c):\n    return 'fine'\n"})
     assert json.loads(lam.invoke(FunctionName=other)["Payload"].read()) == "fine"
 
 
 def test_bootstrap_that_exits_during_init(lbx: LocalLambdabox) -> None:
     lam = client(lbx)
-    name = create(
+    name = deploy(
         lam,
         {"bootstrap": "#!/bin/sh\necho dying >&2\nexit 7\n"},
         runtime="provided.al2",
@@ -153,7 +138,7 @@ def test_account_concurrency_limit_throttles(tmp_path: Path) -> None:
             "        time.sleep(0.01)\n"
             "    return 'released'\n"
         )
-        name = create(lam, {"app.py": src}, Timeout=60)
+        name = deploy(lam, {"app.py": src}, Timeout=60)
         out: list[Any] = []
 
         def run() -> None:
