@@ -257,11 +257,11 @@ class Environment:
                 failure.report_error_type,
             ),
         ]
-        lines = [line for line in records if line is not None]
-        for line in lines:
-            self._emit(line)
+        for line in records:
+            if line is not None:
+                self._emit(line)  # also lands in the init tail: no invocation took the event
         self._flush_logs()
-        tail = self._init_tail.text(*lines) if self._init_tail is not None else ""
+        tail = self._init_tail.text() if self._init_tail is not None else ""
         return Outcome(
             payload=failure.payload,
             error_type=failure.error_type,

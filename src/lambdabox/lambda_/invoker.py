@@ -132,10 +132,14 @@ class Invoker:
         payload: bytes,
         *,
         invoked_arn: str,
+        request_id: str | None = None,
         client_context: str | None = None,
         cognito_identity: str | None = None,
     ) -> tuple[str, Outcome]:
-        """Run one synchronous invocation; returns (request id, outcome)."""
+        """Run one synchronous invocation; returns (request id, outcome).
+
+        `request_id` is the Invoke API request's id: Lambda uses the same id for the invocation
+        (context.aws_request_id, START/REPORT) and the response's x-amzn-RequestId."""
         if self._inflight >= self._settings.concurrency_limit:
             raise client_error(
                 "TooManyRequestsException",
@@ -147,7 +151,7 @@ class Invoker:
         try:
             now = self._clock.now()
             inv = Invocation(
-                request_id=ids.request_id(),
+                request_id=request_id or ids.request_id(),
                 payload=payload,
                 function_arn=invoked_arn,
                 deadline_ms=int((now + fn.timeout) * 1000),

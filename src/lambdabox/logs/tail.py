@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import botocore.session
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
 
 def _client(endpoint: str, region: str) -> Any:
@@ -50,6 +50,9 @@ def tail(endpoint: str, region: str, function: str, *, follow: bool, since: floa
                 if not token:
                     break
                 kwargs["nextToken"] = token
+        except (EndpointConnectionError, ConnectionClosedError) as exc:
+            print(f"lambdabox logs: {exc}", file=sys.stderr)
+            return 1
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             if code != "ResourceNotFoundException" or not follow:

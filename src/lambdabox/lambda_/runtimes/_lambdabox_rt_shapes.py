@@ -296,7 +296,8 @@ class StdoutLogHandler(logging.Handler):
     """The root logger's handler on AWS: every record formatted onto stdout."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        sys.stdout.write(self.format(record))
+        # one record is one log event: its inner line breaks travel as \r (as AWS's runtime does)
+        sys.stdout.write(self.format(record).rstrip("\n").replace("\n", "\r") + "\n")
 
 
 class RequestIdFilter(logging.Filter):

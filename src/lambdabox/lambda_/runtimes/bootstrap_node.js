@@ -145,16 +145,11 @@ const LEVELS = {
 };
 
 function logText(level, message, params) {
-  // Multi-line messages are written as they are: lambdabox reads stdout line by line.
+  // One console call is one log event: its inner line breaks travel as \r (as AWS's client does
+  // on stdout); lambdabox turns them back into line breaks inside the event.
+  const text = params.length === 0 && typeof message === 'string' ? message : util.format(message, ...params);
   stdout.write(
-    new Date().toISOString() +
-      '\t' +
-      currentRequestId +
-      '\t' +
-      level.name +
-      '\t' +
-      (params.length === 0 && typeof message === 'string' ? message : util.format(message, ...params)) +
-      '\n',
+    new Date().toISOString() + '\t' + currentRequestId + '\t' + level.name + '\t' + text.replace(/\n/g, '\r') + '\n',
   );
 }
 
