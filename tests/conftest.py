@@ -7,6 +7,7 @@ import io
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -148,3 +149,38 @@ def create_fn(lam: Any) -> Iterator[Callable[..., str]]:
     for name in made:
         with contextlib.suppress(Exception):
             lam.delete_function(FunctionName=name)
+
+
+#: a handler that waits at a `Gate` (event {"gate": port}) and returns what the test sends it
+GATED_HANDLER = (
+    "import socket\n\n"
+    "def handler(event, context):\n"
+    "    s = socket.create_connection(('127.0.0.1', event['gate']), timeout=60)\n"
+    "    return s.makefile().readline().strip()\n"
+)
+
+
+class Gate:
+    """A loopback socket that `GATED_HANDLER` invocations wait at: the test sees each one arrive
+    (so it knows the invocation is running) and decides when they finish. No sleeping, no files
+    (an environment's /tmp is its own)."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(30)
+        self.port: int = self._listener.getsockname()[1]
+        self._inside: list[socket.socket] = []
+
+    def arrived(self) -> None:
+        """Wait (bounded) until one more invocation is inside its handler."""
+        self._inside.append(self._listener.accept()[0])
+
+    def release(self, answer: str = "released") -> None:
+        for conn in self._inside:
+            conn.sendall(answer.encode() + b"\n")
+            conn.close()
+        self._inside.clear()
+
+    def close(self) -> None:
+        self.release()
+        self._listener.close()

@@ -15,7 +15,6 @@ import re
 import socket
 import stat
 import sys
-import threading
 import time
 import zipfile
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from urllib.parse import urlparse
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROLE, Server, make_zip, start_server, unique
+from conftest import ROLE, Server, make_zip, unique
 
 HELLO: dict[str, str | bytes] = {"app.py": "def handler(event, context):\n    return 'hello'\n"}
 
@@ -469,49 +468,3 @@ def test_custom_runtime_misusing_the_runtime_api_gets_awss_answers(
     _, second, _ = invoke(lam, name)
     assert second["again"][0] in (400, 403)
     assert second["again"][1]["errorType"] in ("InvalidStateTransition", "InvalidRequestID")
-
-
-def test_account_concurrency_limit_throttles_with_429(tmp_path: Path) -> None:
-    # Lambda quotas / TooManyRequestsException: over the account's concurrency, Invoke answers 429
-    # TooManyRequestsException with Reason ConcurrentInvocationLimitExceeded.
-    srv = start_server(tmp_path / "data", "--concurrency-limit", "1")
-    try:
-        lam = srv.client("lambda")
-        gate = tmp_path / "gate"
-        gate.mkdir()
-        src = (
-            "import os, time\n\n"
-            "def handler(event, context):\n"
-            "    d = event['dir']\n"
-            "    open(os.path.join(d, 'started'), 'w').close()\n"
-            "    while not os.path.exists(os.path.join(d, 'go')):\n"
-            "        time.sleep(0.01)\n"
-            "    return 'released'\n"
-        )
-        name = unique()
-        lam.create_function(
-            FunctionName=name,
-            Runtime="python3.11",
-            Role=ROLE,
-            Handler="app.handler",
-            Code={"ZipFile": make_zip({"app.py": src})},
-            Timeout=60,
-        )
-        results: list[Any] = []
-        payload = json.dumps({"dir": str(gate)}).encode()
-        t = threading.Thread(
-            target=lambda: results.append(
-                json.loads(lam.invoke(FunctionName=name, Payload=payload)["Payload"].read())
-            )
-        )
-        t.start()
-        wait_for(lambda: (gate / "started").exists())
-        with pytest.raises(ClientError) as exc:
-            lam.invoke(FunctionName=name, Payload=payload)
-        assert err(exc)[0::2] == ("TooManyRequestsException", 429)
-        assert exc.value.response.get("Reason") == "ConcurrentInvocationLimitExceeded"
-        (gate / "go").touch()
-        t.join(60)
-        assert results == ["released"]
-    finally:
-        srv.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -197,32 +198,39 @@ def test_empty_payload_is_empty_object(lam: Any, create_fn: Any) -> None:
     assert json.loads(resp["Payload"].read())["event"] == {}
 
 
-def test_concurrent_invokes_run_in_parallel_environments(lam: Any, create_fn: Any, tmp_path: Path) -> None:
+def test_concurrent_invokes_run_in_parallel_environments(lam: Any, create_fn: Any) -> None:
+    # each handler checks in at a loopback socket the test holds, and only returns once the test has
+    # seen two of them at once: that can only happen if two environments run at the same time
     src = (
-        "import os, time\n\n"
+        "import os, socket\n\n"
         "def handler(event, context):\n"
-        "    d = event['dir']\n"
-        "    open(os.path.join(d, str(os.getpid())), 'w').close()\n"
-        "    deadline = time.time() + 20\n"
-        "    while time.time() < deadline:\n"
-        "        if len(os.listdir(d)) >= 2:\n"
-        "            return 'together'\n"
-        "        time.sleep(0.01)\n"
-        "    return 'alone'\n"
+        "    s = socket.create_connection(('127.0.0.1', event['port']), timeout=30)\n"
+        "    s.sendall(str(os.getpid()).encode() + b'\\n')\n"
+        "    return s.makefile().readline().strip()\n"
     )
-    name = create_fn({"app.py": src}, Timeout=30)
+    name = create_fn({"app.py": src}, Timeout=60)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(30)
+    port = listener.getsockname()[1]
     results: list[Any] = []
 
     def call() -> None:
-        results.append(invoke(lam, name, {"dir": str(tmp_path)})[1])
+        results.append(invoke(lam, name, {"port": port})[1])
 
     threads = [threading.Thread(target=call) for _ in range(2)]
     for t in threads:
         t.start()
+    conns = [listener.accept()[0] for _ in range(2)]  # both are inside their handlers now
+    pids = {c.makefile().readline().strip() for c in conns}
+    for c in conns:
+        c.sendall(b"together\n")
     for t in threads:
         t.join(60)
+    for c in conns:
+        c.close()
+    listener.close()
     assert results == ["together", "together"]
-    assert len(list(tmp_path.iterdir())) == 2
+    assert len(pids) == 2
 
 
 def test_handler_output_is_captured_even_when_huge_or_binary(lam: Any, create_fn: Any, logs: Any) -> None:

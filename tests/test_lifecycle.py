@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from conftest import deploy
+from conftest import GATED_HANDLER, Gate, deploy
 from lambdabox.testing import LocalLambdabox
 
 
@@ -127,34 +127,27 @@ def test_bootstrap_that_exits_during_init(lbx: LocalLambdabox) -> None:
 
 
 def test_account_concurrency_limit_throttles(tmp_path: Path) -> None:
+    # over the account's concurrency, Invoke answers 429 TooManyRequestsException (Lambda quotas)
     with LocalLambdabox(tmp_path / "data", concurrency_limit=1) as small:
         lam = client(small)
-        gate = tmp_path / "gate"
-        src = (
-            "import os, time\n\n"
-            "def handler(event, context):\n"
-            "    deadline = time.time() + 30\n"
-            "    while not os.path.exists(event['gate']) and time.time() < deadline:\n"
-            "        time.sleep(0.01)\n"
-            "    return 'released'\n"
-        )
-        name = deploy(lam, {"app.py": src}, Timeout=60)
+        gate = Gate()
+        name = deploy(lam, {"app.py": GATED_HANDLER}, Timeout=60)
         out: list[Any] = []
 
         def run() -> None:
-            resp = lam.invoke(FunctionName=name, Payload=json.dumps({"gate": str(gate)}).encode())
+            resp = lam.invoke(FunctionName=name, Payload=json.dumps({"gate": gate.port}).encode())
             out.append(json.loads(resp["Payload"].read()))
 
         t = threading.Thread(target=run)
         t.start()
-        wait_until(lambda: in_state(small, "busy"))
+        gate.arrived()
         with pytest.raises(lam.exceptions.TooManyRequestsException) as exc:
             lam.invoke(FunctionName=name, Payload=b"{}")
         err = exc.value.response
         assert err["ResponseMetadata"]["HTTPStatusCode"] == 429
         assert err["Error"]["Message"] == "Rate Exceeded."
         assert err.get("Reason") == "ConcurrentInvocationLimitExceeded"
-        gate.touch()
+        gate.close()
         t.join(60)
         assert out == ["released"]
         assert lam.get_account_settings()["AccountLimit"]["ConcurrentExecutions"] == 1

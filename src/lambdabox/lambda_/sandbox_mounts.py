@@ -8,10 +8,10 @@ Ephemeral storage and the code directory: when the kernel lets us (root, or an u
 namespace elsewhere), the child gets a private mount namespace (propagation set to private so
 nothing leaks back): a ``tmpfs`` of ``size=<ephemeral_mb>m`` mounted on ``/tmp`` itself, so the
 function sees a private, size-limited ``/tmp`` as on Lambda, and ``cwd`` bind-mounted read-only onto
-itself. Mounts die with the namespace, so nothing is left mounted after the env ends. ``/tmp`` is
-not replaced when the spawn needs something under the host's ``/tmp`` (its cwd, an argv path, or a
-path in an environment value, e.g. a test's code dir, see `needs_host_tmp`): the tmpfs is then
-mounted on the env's ``tmp_dir`` instead. ``TMPDIR`` is set to whichever path the child should use
+itself. Mounts die with the namespace, so nothing is left mounted after the env ends. When the
+spawn needs something under the host's ``/tmp`` (its cwd or executable, e.g. a data dir made with
+``mktemp -d``, see `host_tmp_dirs`), just those directories are bound back into the private
+``/tmp`` at their own paths; nothing else of the host's ``/tmp`` is visible. ``TMPDIR`` is set to whichever path the child should use
 (a ``TMPDIR`` in the spec wins). Trade-off: tmpfs pages count against the env's memory limit,
 whereas Lambda's /tmp is disk; ``tmp_storage="disk"`` uses a plain per-env directory instead
 (bind-mounted on ``/tmp`` when possible; its size is then not enforced). Without mount namespaces:
@@ -24,8 +24,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -41,14 +40,18 @@ class MountSupport:
     tmpfs: bool  # a size-limited tmpfs can be mounted (else a per-env directory is used)
     private_tmp: bool  # it can be mounted on /tmp itself (else on the env's tmp dir)
 
-    def plan(self, tmpfs_mb: int, tmp_dir: str, private: bool, code_dir: str) -> dict[str, Any]:
+    def plan(
+        self, tmpfs_mb: int, tmp_dir: str, private: bool, code_dir: str, keep: Sequence[str] = ()
+    ) -> dict[str, Any]:
         """The spawner's mount plan: /tmp (`private`) or `tmp_dir` backed by a tmpfs of
-        `tmpfs_mb` (when supported) or by `tmp_dir`; `code_dir` read-only."""
+        `tmpfs_mb` (when supported) or by `tmp_dir`; the host directories `keep` (under /tmp)
+        bound back into a private /tmp; `code_dir` read-only."""
         return {
             "userns": self.kind == "userns",
             "tmpfs_mb": tmpfs_mb if self.tmpfs else None,
             "tmp_dir": tmp_dir,
             "tmp_target": "/tmp" if private else tmp_dir,
+            "keep": list(keep) if private else [],
             "ro": [code_dir],
         }
 
@@ -62,7 +65,7 @@ def probe_candidates(
     for kind in kinds:
         for tmpfs, private in itertools.product(tmpfs_options, (True, False)):
             support = MountSupport(kind, tmpfs, private)
-            yield support, support.plan(1, str(tmp), private, str(code))
+            yield support, support.plan(1, str(tmp), private, str(code), host_tmp_dirs([], str(code)))
 
 
 def describe(support: MountSupport | None) -> str:
@@ -75,16 +78,25 @@ def describe(support: MountSupport | None) -> str:
     return f"{via}: {tmp} {where}, read-only code dir"
 
 
-def needs_host_tmp(argv: Sequence[str], env: Mapping[str, str], cwd: str) -> bool:
-    """Does the child need something under the host's /tmp (so /tmp must not be replaced)?"""
-    values = [cwd, *argv, *(v for k, v in env.items() if k != "TMPDIR")]
+def host_tmp_dirs(argv: Sequence[str], cwd: str) -> list[str]:
+    """The host directories under /tmp the child needs (its cwd, its executable and script), which
+    are bound back into its private /tmp: the fewest directories covering them all."""
+    wanted: set[str] = set()
+    candidates = [cwd, *argv]
     if argv and os.path.isabs(argv[0]):
-        values.append(os.path.realpath(argv[0]))
-    for value in values:
-        for token in re.split(r"[:=\s,;]", value):
-            if token == "/tmp" or token.startswith("/tmp/"):
-                return True
-    return False
+        candidates.append(os.path.realpath(argv[0]))
+    for value in candidates:
+        if not os.path.isabs(value):
+            continue
+        path = os.path.realpath(value)
+        if not (path == "/tmp" or path.startswith("/tmp/")) or not os.path.exists(path):
+            continue
+        wanted.add(path if os.path.isdir(path) else os.path.dirname(path))
+    out: list[str] = []
+    for path in sorted(wanted):
+        if not any(path == kept or path.startswith(kept + "/") for kept in out):
+            out.append(path)
+    return out
 
 
 def chmod_readonly(top: Path) -> None:

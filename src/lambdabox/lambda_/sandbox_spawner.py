@@ -179,10 +179,16 @@ def _setup_mounts(m: dict[str, Any]) -> None:
         _check(libc.unshare(_CLONE_NEWNS), "unshare(mount)")
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE)  # nothing we mount propagates to the host
     target = str(m["tmp_target"])
+    # host directories under /tmp the child needs: held open, then bound back after /tmp is replaced
+    held = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in m.get("keep", ())]
     if m["tmpfs_mb"]:
         _mount("tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={int(m['tmpfs_mb'])}m,mode=1777")
     elif target != m["tmp_dir"]:
         _mount(str(m["tmp_dir"]), target, None, _MS_BIND | _MS_REC)
+    for path, fd in held:
+        os.makedirs(path, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", path, None, _MS_BIND | _MS_REC)
+        os.close(fd)
     for d in m["ro"]:
         _mount(d, d, None, _MS_BIND | _MS_REC)
         keep = 0
