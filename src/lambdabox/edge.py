@@ -25,7 +25,6 @@ from lambdabox.aws import ids
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import InternalError, ServiceError, client_error
 from lambdabox.aws.protocol import ServiceProtocol, WireRequest, WireResponse
-from lambdabox.httpio import read_limited
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +152,24 @@ class Edge:
             if f.is_file():
                 return web.Response(body=f.read_bytes(), content_type="application/zip")
         return web.json_response({"message": "not found"}, status=404)
+
+
+async def read_limited(request: web.BaseRequest, limit: int) -> tuple[bytes, bool]:
+    """Read the body up to `limit` bytes; (b"", True) if it was larger (the rest is read and dropped)."""
+    length = request.content_length
+    if length is not None and length <= limit:
+        return (await request.content.readexactly(length) if length else b""), False
+    chunks: list[bytes] = []
+    size = 0
+    too_large = False
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            too_large = True
+            chunks.clear()
+            continue
+        chunks.append(chunk)
+    return (b"" if too_large else b"".join(chunks)), too_large
 
 
 def _to_aiohttp(resp: WireResponse) -> web.Response:
