@@ -208,9 +208,8 @@ class Invoker:
         stream = platform_log.log_stream_name(self._clock.now(), LATEST, suffix)
         group = fn.log_group_name
         platform = platform_log.PlatformLog(json_format=fn.log_format == "JSON")
-        version_hash = _hash(fn.runtime or "provided")
         init_lines = [
-            platform.init_start(self._clock.now(), fn.runtime, fn.region, version_hash, fn.name, LATEST)
+            platform.init_start(self._clock.now(), fn.runtime, fn.runtime_version_arn, fn.name, LATEST)
         ]
         if launch.warning:
             init_lines.append(launch.warning)
@@ -247,12 +246,6 @@ class Invoker:
                     await pool.reap(idle)
                 except Exception:  # never let reaping die
                     log.exception("reaping environments failed")
-
-
-def _hash(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 RESERVED_ENV = frozenset(

@@ -31,11 +31,8 @@ class PlatformLog:
     def _record(self, now: float, kind: str, record: dict[str, Any]) -> str:
         return json.dumps({"time": iso_ms(now), "type": kind, "record": record}, separators=(",", ":"))
 
-    def init_start(
-        self, now: float, runtime: str | None, region: str, version_hash: str, function: str, version: str
-    ) -> str:
+    def init_start(self, now: float, runtime: str | None, arn: str, function: str, version: str) -> str:
         label = f"{_runtime_label(runtime)}.v1"
-        arn = f"arn:aws:lambda:{region}::runtime:{version_hash}"
         if self.json_format:
             return self._record(
                 now,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,12 @@ class FunctionConfig:
         return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
 
     @property
+    def runtime_version_arn(self) -> str:
+        """A stable runtime version ARN per runtime identifier (as RuntimeVersionConfig and INIT_START show)."""
+        digest = hashlib.sha256((self.runtime or "provided").encode()).hexdigest()
+        return f"arn:aws:lambda:{self.region}::runtime:{digest}"
+
+    @property
     def log_group_name(self) -> str:
         return self.log_group or f"/aws/lambda/{self.name}"
 
@@ -81,9 +88,7 @@ class FunctionConfig:
         }
         if self.runtime is not None:
             out["Runtime"] = self.runtime
-            out["RuntimeVersionConfig"] = {
-                "RuntimeVersionArn": f"arn:aws:lambda:{self.region}::runtime:{_runtime_version_hash(self.runtime)}"
-            }
+            out["RuntimeVersionConfig"] = {"RuntimeVersionArn": self.runtime_version_arn}
         if self.handler is not None:
             out["Handler"] = self.handler
         if self.environment:
@@ -109,12 +114,6 @@ class FunctionConfig:
         d["architectures"] = tuple(d.get("architectures") or ("x86_64",))
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
-
-
-def _runtime_version_hash(runtime: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(runtime.encode()).hexdigest()
 
 
 @dataclass
