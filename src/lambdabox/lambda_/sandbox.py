@@ -275,7 +275,7 @@ class Sandbox:
         cwd = os.path.realpath(spec.cwd)
         if self._mounts is not None:
             private_tmp = self._mounts.private_tmp
-            keep = sandbox_mounts.host_tmp_dirs(spec.argv, cwd) if private_tmp else []
+            keep = sandbox_mounts.host_tmp_dirs(spec.argv, spec.env, cwd) if private_tmp else []
             mount = self._mounts.plan(spec.ephemeral_mb, str(tmp_dir), private_tmp, cwd, keep)
         env.setdefault("TMPDIR", "/tmp" if private_tmp else str(tmp_dir))
         rlimits: list[tuple[int, int, int]] = [

@@ -9,9 +9,10 @@ namespace elsewhere), the child gets a private mount namespace (propagation set 
 nothing leaks back): a ``tmpfs`` of ``size=<ephemeral_mb>m`` mounted on ``/tmp`` itself, so the
 function sees a private, size-limited ``/tmp`` as on Lambda, and ``cwd`` bind-mounted read-only onto
 itself. Mounts die with the namespace, so nothing is left mounted after the env ends. When the
-spawn needs something under the host's ``/tmp`` (its cwd or executable, e.g. a data dir made with
-``mktemp -d``, see `host_tmp_dirs`), just those directories are bound back into the private
-``/tmp`` at their own paths; nothing else of the host's ``/tmp`` is visible. ``TMPDIR`` is set to whichever path the child should use
+spawn needs something under the host's ``/tmp`` (a path in its cwd, argv or environment, e.g. a
+data dir or an install made with ``mktemp -d``, see `host_tmp_dirs`), those top-level ``/tmp``
+entries are bound back, read-only, into the private ``/tmp`` at their own paths; the rest of the
+host's ``/tmp`` is not visible and the function writes only to its own tmpfs. ``TMPDIR`` is set to whichever path the child should use
 (a ``TMPDIR`` in the spec wins). Trade-off: tmpfs pages count against the env's memory limit,
 whereas Lambda's /tmp is disk; ``tmp_storage="disk"`` uses a plain per-env directory instead
 (bind-mounted on ``/tmp`` when possible; its size is then not enforced). Without mount namespaces:
@@ -24,7 +25,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -52,7 +54,7 @@ class MountSupport:
             "tmp_dir": tmp_dir,
             "tmp_target": "/tmp" if private else tmp_dir,
             "keep": list(keep) if private else [],
-            "ro": [code_dir],
+            "ro": [*(keep if private else ()), code_dir],
         }
 
 
@@ -65,7 +67,7 @@ def probe_candidates(
     for kind in kinds:
         for tmpfs, private in itertools.product(tmpfs_options, (True, False)):
             support = MountSupport(kind, tmpfs, private)
-            yield support, support.plan(1, str(tmp), private, str(code), host_tmp_dirs([], str(code)))
+            yield support, support.plan(1, str(tmp), private, str(code), host_tmp_dirs([], {}, str(code)))
 
 
 def describe(support: MountSupport | None) -> str:
@@ -78,25 +80,21 @@ def describe(support: MountSupport | None) -> str:
     return f"{via}: {tmp} {where}, read-only code dir"
 
 
-def host_tmp_dirs(argv: Sequence[str], cwd: str) -> list[str]:
-    """The host directories under /tmp the child needs (its cwd, its executable and script), which
-    are bound back into its private /tmp: the fewest directories covering them all."""
-    wanted: set[str] = set()
-    candidates = [cwd, *argv]
+def host_tmp_dirs(argv: Sequence[str], env: Mapping[str, str], cwd: str) -> list[str]:
+    """The host directories under /tmp that the child may need, bound back (read-only) into its
+    private /tmp: the top-level /tmp entry of every path in its cwd, argv or environment values
+    (an install or data dir made with `mktemp -d`, a virtualenv a bootstrap script calls, ...)."""
+    values = [cwd, *argv, *(v for k, v in env.items() if k != "TMPDIR")]
     if argv and os.path.isabs(argv[0]):
-        candidates.append(os.path.realpath(argv[0]))
-    for value in candidates:
-        if not os.path.isabs(value):
-            continue
-        path = os.path.realpath(value)
-        if not (path == "/tmp" or path.startswith("/tmp/")) or not os.path.exists(path):
-            continue
-        wanted.add(path if os.path.isdir(path) else os.path.dirname(path))
-    out: list[str] = []
-    for path in sorted(wanted):
-        if not any(path == kept or path.startswith(kept + "/") for kept in out):
-            out.append(path)
-    return out
+        values.append(os.path.realpath(argv[0]))
+    tops: set[str] = set()
+    for value in values:
+        for token in re.split(r"[:=\s,;]", value):
+            if token.startswith("/tmp/"):
+                top = "/tmp/" + token[len("/tmp/") :].split("/", 1)[0]
+                if top != "/tmp/" and os.path.isdir(top):
+                    tops.add(top)
+    return sorted(tops)
 
 
 def chmod_readonly(top: Path) -> None:
