@@ -1,24 +1,20 @@
-"""Second outside review: Node.js handlers, CloudWatch Logs reads, lifecycle, judged against AWS.
+"""Second outside review: log records, request ids, /tmp, CloudWatch Logs reads, lifecycle, vs AWS.
 
 Each test drives the real server with boto3 the way a Lambda user would and asserts what AWS
-does. Tests in the first section fail until lambdabox matches AWS; the comment above each names
-the AWS source. The second section pins behaviour that already matches AWS and was not covered.
+does. The first section holds the defects the review found (fixed since); the comment above each
+names the AWS source. The second section pins behaviour that already matched AWS. The Node.js part
+of the review is in test_review_node.py.
 Rendezvous between the test and a running handler go through a loopback socket (`Gate`), never
 through sleeps, so nothing here depends on machine speed.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
-import re
 import socket
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,124 +22,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import Server, make_zip
-
-
-def invoke(lam: Any, name: str, event: Any = None, **kw: Any) -> tuple[dict[str, Any], Any, str]:
-    """Invoke with LogType=Tail; returns (response, decoded payload, log tail)."""
-    payload = json.dumps(event if event is not None else {}).encode()
-    resp = lam.invoke(FunctionName=name, Payload=payload, LogType="Tail", **kw)
-    body = resp["Payload"].read()
-    tail = base64.b64decode(resp.get("LogResult", "")).decode("utf-8", "replace")
-    return resp, json.loads(body) if body else None, tail
-
-
-def request_id(tail: str) -> str:
-    """The invocation's request id, from the START line of its log tail."""
-    m = re.search(r"START RequestId: ([0-9a-f-]{36}) ", tail)
-    assert m, tail
-    return m.group(1)
-
-
-def messages(logs: Any, name: str, **kw: Any) -> list[str]:
-    """Every event message of the function's log group (README: a read sees every printed line)."""
-    out: list[str] = []
-    params: dict[str, Any] = {"logGroupName": f"/aws/lambda/{name}", **kw}
-    while True:
-        page = logs.filter_log_events(**params)
-        out += [e["message"] for e in page["events"]]
-        if "nextToken" not in page:
-            return out
-        params["nextToken"] = page["nextToken"]
-
-
-def wait_for(cond: Callable[[], bool], limit: float = 30.0) -> None:
-    deadline = time.monotonic() + limit
-    while not cond():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.02)
-
-
-class Gate:
-    """A loopback rendezvous: handlers connect and block until the test releases them."""
-
-    def __init__(self) -> None:
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self._sock.settimeout(30)
-        self.port: int = self._sock.getsockname()[1]
-        self._conns: list[socket.socket] = []
-
-    def arrivals(self, n: int) -> None:
-        """Wait until `n` handlers are blocked at the gate (fails after 30 s)."""
-        while len(self._conns) < n:
-            conn, _ = self._sock.accept()
-            self._conns.append(conn)
-
-    def release(self) -> None:
-        for conn in self._conns:
-            with contextlib.suppress(OSError):
-                conn.sendall(b"go")
-                conn.close()
-        self._conns.clear()
-
-    def close(self) -> None:
-        self.release()
-        self._sock.close()
-
-
-@pytest.fixture
-def gate() -> Iterator[Gate]:
-    g = Gate()
-    yield g
-    g.close()
-
-
-# Python handler that, given {"gate": port}, blocks at the gate; returns its environment's id and
-# how many invocations that environment has served.
-GATED_PY = (
-    "import socket, uuid\n"
-    "ENV = uuid.uuid4().hex\n"
-    "COUNT = 0\n\n"
-    "def handler(event, context):\n"
-    "    global COUNT\n"
-    "    COUNT += 1\n"
-    "    if event.get('gate'):\n"
-    "        s = socket.create_connection(('127.0.0.1', event['gate']), timeout=60)\n"
-    "        s.recv(2)\n"
-    "        s.close()\n"
-    "    return {'env': ENV, 'count': COUNT, 'code': VERSION}\n"
-)
-
-
-def gated(version: str) -> dict[str, str | bytes]:
-    return {"app.py": f"VERSION = {version!r}\n" + GATED_PY}
-
-
-class Background:
-    """An invocation running on a thread."""
-
-    def __init__(self, lam: Any, name: str, event: Any) -> None:
-        self.result: tuple[dict[str, Any], Any, str] | None = None
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(lam, name, event), daemon=True)
-        self._thread.start()
-
-    def _run(self, lam: Any, name: str, event: Any) -> None:
-        try:
-            self.result = invoke(lam, name, event)
-        except BaseException as exc:  # reported by join()
-            self.error = exc
-
-    def join(self) -> tuple[dict[str, Any], Any, str]:
-        self._thread.join(60)
-        assert not self._thread.is_alive(), "invocation did not finish"
-        if self.error is not None:
-            raise self.error
-        assert self.result is not None
-        return self.result
-
+from review_helpers import Background, Gate, gated, invoke, messages, request_id, wait_for
+from review_helpers import gate_fixture as gate_fixture
 
 # ---------------------------------------------------------------------------------------------
-# Defects: these fail until lambdabox gives AWS's answer.
+# Defects the review found (each failed until lambdabox gave AWS's answer).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -310,142 +193,6 @@ def test_cli_logs_unreachable_endpoint_is_one_line_not_a_traceback() -> None:
     assert f"127.0.0.1:{port}" in proc.stderr
 
 
-# ---------------------------------------------------------------------------------------------
-# Behaviour that matches AWS (not covered elsewhere).
-# ---------------------------------------------------------------------------------------------
-
-NODE_CONTEXT = (
-    "exports.handler = async (event, ctx) => {\n"
-    "  console.log('info', {a: 1});\n"
-    "  console.info('i');\n"
-    "  console.warn('w');\n"
-    "  console.error('e');\n"
-    "  console.debug('d');\n"
-    "  return {fn: ctx.functionName, ver: ctx.functionVersion, arn: ctx.invokedFunctionArn,\n"
-    "          mem: ctx.memoryLimitInMB, rid: ctx.awsRequestId, group: ctx.logGroupName,\n"
-    "          stream: ctx.logStreamName, remaining: ctx.getRemainingTimeInMillis(),\n"
-    "          waits: ctx.callbackWaitsForEmptyEventLoop, cc: ctx.clientContext};\n"
-    "};\n"
-)
-
-
-# Node.js context (https://docs.aws.amazon.com/lambda/latest/dg/nodejs-context.html) and the
-# console record format `<ISO time>\t<request id>\t<LEVEL>\t<message>`
-# (https://docs.aws.amazon.com/lambda/latest/dg/nodejs-logging.html).
-def test_node_context_and_console_record_format(lam: Any, logs: Any, create_fn: Callable[..., str]) -> None:
-    name = create_fn(
-        {"index.js": NODE_CONTEXT}, runtime="nodejs20.x", handler="index.handler", MemorySize=256
-    )
-    client_context = {"custom": {"k": "v"}, "env": {"platform": "p"}, "client": {"app_title": "t"}}
-    _, body, tail = invoke(
-        lam, name, ClientContext=base64.b64encode(json.dumps(client_context).encode()).decode()
-    )
-    rid = request_id(tail)
-    assert body["fn"] == name
-    assert body["ver"] == "$LATEST"
-    assert body["arn"] == f"arn:aws:lambda:us-east-1:000000000000:function:{name}"
-    assert body["mem"] == "256"  # a string in the Node.js runtime
-    assert body["rid"] == rid
-    assert body["group"] == f"/aws/lambda/{name}"
-    assert re.fullmatch(r"\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}", body["stream"])
-    assert 0 < body["remaining"] <= 3000
-    assert body["waits"] is True
-    assert body["cc"] == client_context
-    levels = {}
-    for m in messages(logs, name):
-        parts = m.rstrip("\n").split("\t")
-        if len(parts) == 4 and parts[1] == rid:
-            assert time.strptime(parts[0], "%Y-%m-%dT%H:%M:%S.%fZ")
-            levels[parts[3]] = parts[2]
-    assert levels == {"info { a: 1 }": "INFO", "i": "INFO", "w": "WARN", "e": "ERROR", "d": "DEBUG"}
-
-
-# Node.js errors (https://docs.aws.amazon.com/lambda/latest/dg/nodejs-exceptions.html): the body
-# is {errorType, errorMessage, trace}; a thrown non-Error keeps its typeof as errorType.
-@pytest.mark.parametrize(
-    ("src", "error_type", "error_message", "has_trace"),
-    [
-        (
-            "class MyErr extends Error { constructor(m) { super(m); this.name = 'MyErr'; } }\n"
-            "exports.handler = async () => { throw new MyErr('custom'); };\n",
-            "MyErr",
-            "custom",
-            True,
-        ),
-        ("exports.handler = (e, c, cb) => cb(new TypeError('bad'));\n", "TypeError", "bad", True),
-        ("exports.handler = (e, c, cb) => cb('plain');\n", "string", "plain", False),
-        ("exports.handler = async () => { throw {foo: 1}; };\n", "object", "[object Object]", False),
-    ],
-)
-def test_node_error_shapes(
-    lam: Any, create_fn: Callable[..., str], src: str, error_type: str, error_message: str, has_trace: bool
-) -> None:
-    name = create_fn({"index.js": src}, runtime="nodejs20.x", handler="index.handler")
-    resp, body, tail = invoke(lam, name)
-    assert resp["FunctionError"] == "Unhandled"
-    assert body["errorType"] == error_type
-    assert body["errorMessage"] == error_message
-    assert isinstance(body["trace"], list) and bool(body["trace"]) == has_trace
-    assert "\tERROR\tInvoke Error \t{" in tail
-
-
-# An unhandled rejection fails the invocation as Runtime.UnhandledPromiseRejection; process.exit()
-# in a handler is Runtime.ExitError "exit status N"; the next invocation gets a fresh environment.
-def test_node_unhandled_rejection_and_process_exit(lam: Any, create_fn: Callable[..., str]) -> None:
-    src = (
-        "let calls = 0;\n"
-        "exports.handler = async (e) => {\n"
-        "  calls++;\n"
-        "  if (e.reject) { Promise.reject(new Error('lost')); await new Promise(r => setTimeout(r, 50)); }\n"
-        "  if (e.exit !== undefined) process.exit(e.exit);\n"
-        "  return calls;\n"
-        "};\n"
-    )
-    name = create_fn({"index.js": src}, runtime="nodejs20.x", handler="index.handler")
-    resp, body, _ = invoke(lam, name, {"reject": True})
-    assert resp["FunctionError"] == "Unhandled"
-    assert body["errorType"] == "Runtime.UnhandledPromiseRejection"
-    assert body["errorMessage"] == "Error: lost"
-    resp, body, tail = invoke(lam, name, {"exit": 3})
-    rid = request_id(tail)
-    assert body == {
-        "errorType": "Runtime.ExitError",
-        "errorMessage": f"RequestId: {rid} Error: Runtime exited with error: exit status 3",
-    }
-    assert "Runtime.ExitError" in tail
-    _, body, _ = invoke(lam, name)
-    assert body == 1  # a new environment
-
-
-def test_node_esm_and_type_module(lam: Any, create_fn: Callable[..., str]) -> None:
-    mjs = create_fn(
-        {"index.mjs": "const x = await Promise.resolve(2);\nexport const handler = async (e) => ({x, e});\n"},
-        runtime="nodejs20.x",
-        handler="index.handler",
-    )
-    assert invoke(lam, mjs, {"a": 1})[1] == {"x": 2, "e": {"a": 1}}
-    typed = create_fn(
-        {"lib/h.js": "export const go = async () => 'esm';\n", "package.json": '{"type": "module"}'},
-        runtime="nodejs20.x",
-        handler="lib/h.go",
-    )
-    assert invoke(lam, typed)[1] == "esm"
-
-
-# Issue 3: "A runtime identifier whose interpreter is not installed runs on the nearest installed
-# one, with a warning in the function's log"; AWS_EXECUTION_ENV still names the configured runtime.
-def test_nodejs22_runs_and_says_so_in_the_log(lam: Any, logs: Any, create_fn: Callable[..., str]) -> None:
-    src = "exports.handler = async () => ({v: process.versions.node, env: process.env.AWS_EXECUTION_ENV});\n"
-    name = create_fn({"index.js": src}, runtime="nodejs22.x", handler="index.handler")
-    _, body, _ = invoke(lam, name)
-    assert body["env"] == "AWS_Lambda_nodejs22.x"
-    if not body["v"].startswith("22."):
-        assert any("nodejs22.x is not installed here" in m for m in messages(logs, name))
-
-
-# Concurrent callers each get an environment (Lambda scales one environment per concurrent
-# request, https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html); later callers
-# reuse those warm environments, whose module state persists.
 def test_concurrent_callers_get_separate_envs_then_reuse_them(
     lam: Any, create_fn: Callable[..., str], gate: Gate
 ) -> None:
