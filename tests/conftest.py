@@ -171,14 +171,17 @@ class Gate:
         self.port: int = self._listener.getsockname()[1]
         self._inside: list[socket.socket] = []
 
-    def arrived(self) -> None:
-        """Wait (bounded) until one more invocation is inside its handler."""
-        self._inside.append(self._listener.accept()[0])
+    def arrivals(self, n: int) -> None:
+        """Wait (bounded: 30 s each) until `n` invocations are inside their handlers."""
+        while len(self._inside) < n:
+            self._inside.append(self._listener.accept()[0])
 
     def release(self, answer: str = "released") -> None:
+        """Let every invocation at the gate go on; each receives `answer` and a newline."""
         for conn in self._inside:
-            conn.sendall(answer.encode() + b"\n")
-            conn.close()
+            with contextlib.suppress(OSError):
+                conn.sendall(answer.encode() + b"\n")
+                conn.close()
         self._inside.clear()
 
     def close(self) -> None:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
+from conftest import Gate
 
 
 def invoke(lam: Any, name: str, event: Any = None, **kw: Any) -> tuple[dict[str, Any], Any, str]:
@@ -48,33 +48,6 @@ def wait_for(cond: Callable[[], bool], limit: float = 30.0) -> None:
     while not cond():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.02)
-
-
-class Gate:
-    """A loopback rendezvous: handlers connect and block until the test releases them."""
-
-    def __init__(self) -> None:
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self._sock.settimeout(30)
-        self.port: int = self._sock.getsockname()[1]
-        self._conns: list[socket.socket] = []
-
-    def arrivals(self, n: int) -> None:
-        """Wait until `n` handlers are blocked at the gate (fails after 30 s)."""
-        while len(self._conns) < n:
-            conn, _ = self._sock.accept()
-            self._conns.append(conn)
-
-    def release(self) -> None:
-        for conn in self._conns:
-            with contextlib.suppress(OSError):
-                conn.sendall(b"go")
-                conn.close()
-        self._conns.clear()
-
-    def close(self) -> None:
-        self.release()
-        self._sock.close()
 
 
 @pytest.fixture(name="gate")

@@ -140,7 +140,7 @@ def test_account_concurrency_limit_throttles(tmp_path: Path) -> None:
 
         t = threading.Thread(target=run)
         t.start()
-        gate.arrived()
+        gate.arrivals(1)
         with pytest.raises(lam.exceptions.TooManyRequestsException) as exc:
             lam.invoke(FunctionName=name, Payload=b"{}")
         err = exc.value.response

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import Server, make_zip
-from review_helpers import Background, Gate, gated, invoke, messages, request_id, wait_for
+from conftest import Gate, Server, make_zip
+from review_helpers import Background, gated, invoke, messages, request_id, wait_for
 from review_helpers import gate_fixture as gate_fixture
 
 # ---------------------------------------------------------------------------------------------
