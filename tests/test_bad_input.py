@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROLE, Server, make_zip, unique
+from conftest import ROLE, Server, deploy, make_zip, unique
 
 HELLO: dict[str, str | bytes] = {"app.py": "def handler(event, context):\n    return 'hello'\n"}
 
@@ -156,14 +156,7 @@ def test_create_with_more_than_50_tags_is_rejected(lam: Any) -> None:
     name = unique()
     try:
         with pytest.raises(ClientError) as exc:
-            lam.create_function(
-                FunctionName=name,
-                Runtime="python3.11",
-                Role=ROLE,
-                Handler="app.handler",
-                Code={"ZipFile": make_zip(HELLO)},
-                Tags={f"k{i}": "v" for i in range(51)},
-            )
+            deploy(lam, HELLO, FunctionName=name, Tags={f"k{i}": "v" for i in range(51)})
         code, _, status = err(exc)
         assert (code, status) == ("InvalidParameterValueException", 400)
     finally:

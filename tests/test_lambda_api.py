@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROLE, make_zip, unique
+from conftest import ROLE, deploy, make_zip, unique
 
 HELLO = {"app.py": "def handler(event, context):\n    return {'ok': True}\n"}
 
@@ -102,13 +102,7 @@ def test_list_functions_pages_with_marker(lam: Any, create_fn: Any) -> None:
 def test_duplicate_create_conflicts(lam: Any, create_fn: Any) -> None:
     name = create_fn(HELLO)
     with pytest.raises(ClientError) as exc:
-        lam.create_function(
-            FunctionName=name,
-            Runtime="python3.11",
-            Role=ROLE,
-            Handler="app.handler",
-            Code={"ZipFile": make_zip(HELLO)},
-        )
+        deploy(lam, HELLO, FunctionName=name)
     assert err(exc) == ("ResourceConflictException", f"Function already exist: {name}", 409)
 
 

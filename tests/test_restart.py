@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import ROLE, make_zip, start_server, unique
+from conftest import deploy, start_server
 
 SRC = {
     "app.py": "import os\n\ndef handler(event, context):\n    return {'pid': os.getpid(), 'echo': event}\n"
@@ -32,16 +32,7 @@ def test_function_survives_clean_restart_and_sigkill(tmp_path: Path) -> None:
     srv = start_server(data)
     try:
         lam = srv.client("lambda")
-        name = unique()
-        lam.create_function(
-            FunctionName=name,
-            Runtime="python3.11",
-            Role=ROLE,
-            Handler="app.handler",
-            Code={"ZipFile": make_zip(SRC)},
-            Environment={"Variables": {"KEEP": "me"}},
-            Timeout=17,
-        )
+        name = deploy(lam, SRC, Environment={"Variables": {"KEEP": "me"}}, Timeout=17)
         out = json.loads(lam.invoke(FunctionName=name, Payload=b'{"n": 1}')["Payload"].read())
         env_pid = out["pid"]
         assert srv.stop(signal.SIGTERM) == 0

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ROLE, Server, make_zip, start_server, unique
+from conftest import Server, deploy, start_server, unique
 
 pytestmark = [
     pytest.mark.slow,
@@ -136,16 +136,7 @@ def test_environment_churn_leaves_nothing_behind(tmp_path: Path) -> None:
         lam = srv.client("lambda", max_pool_connections=16)
 
         def create(src: str, **kw: Any) -> str:
-            name = unique("soak")
-            lam.create_function(
-                FunctionName=name,
-                Runtime="python3.11",
-                Role=ROLE,
-                Handler="app.handler",
-                Code={"ZipFile": make_zip({"app.py": src})},
-                **kw,
-            )
-            return name
+            return deploy(lam, {"app.py": src}, FunctionName=unique("soak"), **kw)
 
         def invoke(name: str) -> tuple[str | None, Any]:
             resp = lam.invoke(FunctionName=name, Payload=b"{}")
@@ -202,15 +193,7 @@ def test_warm_environment_does_not_keep_its_init_output(tmp_path: Path) -> None:
         )
         rss: list[float] = []
         for _ in range(count):  # one function each, so every environment stays warm
-            name = unique("chatty")
-            lam.create_function(
-                FunctionName=name,
-                Runtime="python3.11",
-                Role=ROLE,
-                Handler="app.handler",
-                Timeout=60,
-                Code={"ZipFile": make_zip({"app.py": src})},
-            )
+            name = deploy(lam, {"app.py": src}, FunctionName=unique("chatty"), Timeout=60)
             resp = lam.invoke(FunctionName=name, Payload=b"{}")
             assert "FunctionError" not in resp, resp["Payload"].read()
             logs.describe_log_groups()  # returns once the buffered log events are stored
