@@ -397,7 +397,7 @@ class LambdaService:
             )
         ref = self._ref(ctx, params["FunctionName"], qualifier)
         invoked_arn = cfg.arn + (f":{ref.qualifier}" if ref.qualifier else "")
-        _, outcome = await self._invoker.invoke(
+        outcome = await self._invoker.invoke(
             cfg, payload, invoked_arn=invoked_arn, request_id=ctx.request_id, client_context=client_context
         )
         out: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": LATEST, "Payload": outcome.payload}

@@ -135,8 +135,8 @@ class Invoker:
         request_id: str | None = None,
         client_context: str | None = None,
         cognito_identity: str | None = None,
-    ) -> tuple[str, Outcome]:
-        """Run one synchronous invocation; returns (request id, outcome).
+    ) -> Outcome:
+        """Run one synchronous invocation and return its outcome.
 
         `request_id` is the Invoke API request's id: Lambda uses the same id for the invocation
         (context.aws_request_id, START/REPORT) and the response's x-amzn-RequestId."""
@@ -162,7 +162,7 @@ class Invoker:
             )
             for _ in range(3):  # a warm environment may turn out dead before it took the event
                 try:
-                    return inv.request_id, await self._run(fn, inv)
+                    return await self._run(fn, inv)
                 except Undelivered:
                     continue
             raise server_error("ServiceException", "No execution environment could take the invocation.")
