@@ -84,7 +84,6 @@ class App:
         sandbox = Sandbox(data / "sandbox")
         await sandbox.start()
         runtime_api = RuntimeApiServer()
-        await runtime_api.start()
         logs = LogsService(store, self.clock)
         code = CodeStore(data / "code")
         invoker = Invoker(

@@ -216,9 +216,6 @@ class RuntimeApiServer:
         self.host = host
         self._servers: set[asyncio.Server] = set()
 
-    async def start(self) -> None:
-        """Nothing to start: listeners are opened per environment."""
-
     async def close(self) -> None:
         servers, self._servers = self._servers, set()
         for server in servers:
