@@ -1,4 +1,4 @@
-"""Invoke benchmarks: warm latency (c=1), throughput (c=10), cold start, idle RSS per environment.
+"""Invoke benchmarks: warm latency (c=1), throughput (c=10), cold start, idle RSS and PSS per environment.
 
 Starts its own `lambdabox serve` on a free loopback port with a throw-away data dir (or uses
 --url), deploys no-op Python and Node.js functions and prints one JSON line per measurement.
@@ -194,15 +194,61 @@ def cold_starts(lam: Any, name: str, rounds: int) -> dict[str, float]:
     }
 
 
-def idle_rss(lam: Any, name: str) -> dict[str, float]:
-    pid = json.loads(lam.invoke(FunctionName=name)["Payload"].read())
-    time.sleep(0.5)
-    rss_kb = 0
-    with open(f"/proc/{pid}/status") as f:
+def _env_pids(runtime_pid: int) -> list[int]:
+    """Every host process that belongs to the environment whose runtime is `runtime_pid`: all
+    processes of its pid namespace when it has one (its init/reaper included), else its tree."""
+    ns = os.readlink(f"/proc/{runtime_pid}/ns/pid")
+    if ns != os.readlink("/proc/self/ns/pid"):
+        pids = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{entry}/ns/pid") == ns:
+                        pids.append(int(entry))
+        return pids
+    out, todo = [], [runtime_pid]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                todo.extend(int(c) for c in Path(f"/proc/{pid}/task/{tid}/children").read_text().split())
+    return out
+
+
+def _kb(path: str, field: str) -> int:
+    with contextlib.suppress(OSError), open(path) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                rss_kb = int(line.split()[1])
-    return {"idle_rss_mb": round(rss_kb / 1024, 1), "pid": pid}
+            if line.startswith(field):
+                return int(line.split()[1])
+    return 0
+
+
+def _runtime_pid(marker: str) -> int:
+    """The host pid of the process whose environment holds `marker` (pids inside a pid
+    namespace are not the host's, so the function reports a marker, not its pid)."""
+    needle = f"LBX_BENCH_MARKER={marker}".encode()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/environ", "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    return int(entry)
+    raise SystemExit(f"no process carries {marker}")
+
+
+def idle_rss(lam: Any, name: str) -> dict[str, float]:
+    marker = f"{name}-{os.getpid()}-{time.time_ns()}"
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"LBX_BENCH_MARKER": marker}})
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    lam.invoke(FunctionName=name)
+    time.sleep(0.5)
+    runtime = _runtime_pid(marker)
+    pids = _env_pids(runtime)
+    return {
+        "idle_rss_mb": round(_kb(f"/proc/{runtime}/status", "VmRSS:") / 1024, 1),
+        "idle_pss_mb": round(sum(_kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids) / 1024, 1),
+        "processes": len(pids),
+    }
 
 
 def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
