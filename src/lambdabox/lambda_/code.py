@@ -1,29 +1,65 @@
-"""Function code: validating uploaded zips (corrupt, zip-slip, zip bombs) and storing them.
+"""Function code: validating uploaded zips and storing them, unpacked, where no entry can escape.
 
 Code is content-addressed under `<data dir>/code/`: `<sha256hex>.zip` is the upload as received
 (fsynced before the function row that names it is committed) and `<sha256hex>/` its unpacked tree,
-shared by every function with the same code. Unpacking happens off the event loop.
+shared by every function with the same code. Unpacking is blocking: callers run it in a worker thread.
+
+The rules, checked on the names and modes in `inspect_zip` (so CreateFunction / UpdateFunctionCode
+answer at once) and enforced again while unpacking; a zip that breaks one gets AWS's
+InvalidParameterValueException "Could not unzip uploaded file ...":
+
+- Names: no absolute paths, no `..`, no NUL bytes; a backslash counts as a separator (zips made
+  on Windows), so `..\\x` is `../x` and refused too. `a//b` and `./a` mean `a/b` and `a`.
+- Kinds: regular files, directories and symlinks only. Device files, FIFOs, sockets and unknown
+  file types (the S_IFMT bits of `external_attr >> 16`) are refused, and so are encrypted entries.
+  Zip has no hard links, so there are none to refuse.
+- Symlinks are kept as symlinks, whatever they point at, as AWS keeps them: `helper.py ->
+  lib/helper.py` works, and a target like `/usr/lib/x` or `../..` resolves at run time inside the
+  function's own sandbox root. What never happens is a write *through* one: every entry's parent
+  components are opened one at a time relative to the previous one (`O_DIRECTORY|O_NOFOLLOW`,
+  `dir_fd=`), missing directories are made there, and the entry itself is created with
+  `O_EXCL|O_NOFOLLOW` (or `symlink(..., dir_fd=)`). So a parent that is a symlink (or a file), or
+  an entry whose name is already taken (a duplicate file name, a file and a directory or symlink
+  of the same name), fails the upload, whatever the order of the entries. A directory named twice
+  is harmless and accepted.
+- Sizes: the zip under 50 MB, at most 100 000 entries, the unzipped total under 250 MB by the
+  headers and again by the bytes really written (a zip bomb whose headers lie).
+- Permissions: the tree belongs to the server's user (no chown); directories are 0755, files 0755
+  if the zip gave them any execute bit and 0644 otherwise (setuid, setgid and sticky bits are
+  dropped). Environments run as other uids and only read and execute it; nothing in it is
+  group- or other-writable.
+
+A tree is unpacked into a private work directory and published with one `os.replace`, so a crash
+leaves no half tree under the real name and unpacking twice is a no-op.
 """
 
 from __future__ import annotations
 
 import base64
+import enum
 import hashlib
 import io
 import os
 import shutil
 import stat
+import tempfile
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from lambdabox.aws.errors import client_error
+from lambdabox.aws.errors import ServiceError, client_error
 
 #: AWS limits (bytes)
 MAX_ZIPPED = 50 * 1024 * 1024
 MAX_UNZIPPED = 262_144_000
 MAX_ENTRIES = 100_000
+#: longest symlink target stored (Linux PATH_MAX)
+MAX_LINK_TARGET = 4096
 _UNZIP_ERROR = "Could not unzip uploaded file. Please check your file, then try to upload again."
+_CHUNK = 1 << 16
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass(frozen=True)
@@ -33,7 +69,31 @@ class CodeInfo:
     size: int
 
 
-def inspect_zip(data: bytes) -> CodeInfo:
+class _Kind(enum.Enum):
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One zip member as it will be unpacked."""
+
+    info: zipfile.ZipInfo
+    parts: tuple[str, ...]  # normalized relative path; empty only for a directory naming the root
+    kind: _Kind
+    mode: int  # final permission bits (files and directories)
+
+
+def _unzip_error() -> ServiceError:
+    return client_error("InvalidParameterValueException", _UNZIP_ERROR)
+
+
+def _size_error(limit: int) -> ServiceError:
+    return client_error("InvalidParameterValueException", f"Unzipped size must be smaller than {limit} bytes")
+
+
+def inspect_zip(data: bytes, *, max_unzipped: int = MAX_UNZIPPED, max_entries: int = MAX_ENTRIES) -> CodeInfo:
     """Check an uploaded zip as AWS would, without extracting; raise AWS's error if it is bad."""
     if len(data) > MAX_ZIPPED:
         raise client_error(
@@ -42,38 +102,86 @@ def inspect_zip(data: bytes) -> CodeInfo:
             413,
         )
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-        infos = zf.infolist()
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
-        raise client_error("InvalidParameterValueException", _UNZIP_ERROR) from exc
-    if len(infos) > MAX_ENTRIES:
-        raise client_error("InvalidParameterValueException", _UNZIP_ERROR)
-    total = 0
-    for info in infos:
-        _safe_member_path(info.filename)
-        total += info.file_size
-    if total > MAX_UNZIPPED:
-        raise client_error(
-            "InvalidParameterValueException",
-            f"Unzipped size must be smaller than {MAX_UNZIPPED} bytes",
-        )
+        raise _unzip_error() from exc
+    _plan(infos, max_entries)
+    if sum(info.file_size for info in infos) > max_unzipped:
+        raise _size_error(max_unzipped)
     digest = hashlib.sha256(data).digest()
     return CodeInfo(key=digest.hex(), sha256_b64=base64.b64encode(digest).decode(), size=len(data))
 
 
 def _safe_member_path(name: str) -> PurePosixPath:
-    """Reject absolute paths and `..` components (zip-slip)."""
+    """The relative path a member name stands for; refuse absolute paths, `..` (zip-slip) and NULs.
+
+    `name` is the name as stored (`ZipInfo.orig_filename`: `ZipInfo.filename` is cut at a NUL)."""
+    if "\0" in name:
+        raise _unzip_error()
     p = PurePosixPath(name.replace("\\", "/"))
-    if p.is_absolute() or ".." in p.parts or name.startswith("/"):
-        raise client_error("InvalidParameterValueException", _UNZIP_ERROR)
+    if p.is_absolute() or ".." in p.parts:
+        raise _unzip_error()
     return p
+
+
+def _entry(info: zipfile.ZipInfo) -> _Entry:
+    """Classify one member (kind, path, final mode), or refuse it."""
+    if info.flag_bits & 0x1:  # encrypted: Lambda cannot read it either
+        raise _unzip_error()
+    parts = _safe_member_path(info.orig_filename).parts
+    unix = info.external_attr >> 16
+    ftype = stat.S_IFMT(unix)
+    named_dir = info.orig_filename.replace("\\", "/").endswith("/")
+    if ftype == stat.S_IFLNK and not named_dir:
+        kind = _Kind.SYMLINK
+    elif ftype == stat.S_IFDIR or (ftype == 0 and named_dir):
+        kind = _Kind.DIR
+    elif ftype in (stat.S_IFREG, 0) and not named_dir:
+        kind = _Kind.FILE  # no unix type at all: a zip made elsewhere, a plain file
+    else:  # devices, FIFOs, sockets, unknown types, a "dir/" that says it is a file
+        raise _unzip_error()
+    if not parts and kind is not _Kind.DIR:
+        raise _unzip_error()
+    mode = 0o755 if kind is _Kind.DIR or unix & 0o111 else 0o644
+    return _Entry(info, parts, kind, mode)
+
+
+def _plan(infos: Sequence[zipfile.ZipInfo], max_entries: int) -> list[_Entry]:
+    """Classify every member and refuse name clashes: the same check, on names only, that the
+    fd walk in `CodeStore.unpack` makes on the disk, so that both refuse the same zips."""
+    if len(infos) > max_entries:
+        raise _unzip_error()
+    entries = [_entry(info) for info in infos]
+    leaves: set[tuple[str, ...]] = set()  # files and symlinks
+    dirs: set[tuple[str, ...]] = set()  # directories, named or implied by a deeper entry
+    for e in entries:
+        for i in range(1, len(e.parts)):
+            dirs.add(e.parts[:i])
+        if e.kind is _Kind.DIR:
+            dirs.add(e.parts)
+        elif e.parts in leaves:
+            raise _unzip_error()  # duplicate file or symlink name
+        else:
+            leaves.add(e.parts)
+    if leaves & dirs:  # something written under a file or a symlink, or both a dir and a file
+        raise _unzip_error()
+    return entries
 
 
 class CodeStore:
     """Content-addressed code storage under one directory."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        max_unzipped: int = MAX_UNZIPPED,
+        max_entries: int = MAX_ENTRIES,
+    ) -> None:
         self.root = root
+        self._max_unzipped = max_unzipped
+        self._max_entries = max_entries
         root.mkdir(parents=True, exist_ok=True)
 
     def zip_path(self, key: str) -> Path:
@@ -96,54 +204,93 @@ class CodeStore:
         return self.unpack(info.key)
 
     def unpack(self, key: str) -> Path:
-        """Unpack `<key>.zip` into `<key>/` once (idempotent); enforce the unzipped size for real."""
+        """Unpack `<key>.zip` into `<key>/` once (idempotent), by the module's rules (blocking)."""
         dest = self.tree_path(key)
         if dest.is_dir():
             return dest
-        work = self.root / f".{key}.unpack{os.getpid()}"
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir()
-        written = 0
+        work = Path(tempfile.mkdtemp(prefix=f".{key}.unpack", dir=self.root))
         try:
             with zipfile.ZipFile(self.zip_path(key)) as zf:
-                for info in zf.infolist():
-                    rel = _safe_member_path(info.filename)
-                    target = work.joinpath(*rel.parts)
-                    mode = (info.external_attr >> 16) & 0o7777
-                    if info.is_dir():
-                        target.mkdir(parents=True, exist_ok=True)
-                        continue
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    if stat.S_ISLNK(info.external_attr >> 16):
-                        # symlinks are stored as files holding their target; keep them inside the tree
-                        link = zf.read(info).decode("utf-8", "replace")
-                        resolved = (target.parent / link).resolve()
-                        if not str(resolved).startswith(str(work.resolve())):
-                            raise client_error("InvalidParameterValueException", _UNZIP_ERROR)
-                        os.symlink(link, target)
-                        continue
-                    with zf.open(info) as src, open(target, "wb") as out:
-                        while chunk := src.read(1 << 16):
-                            written += len(chunk)
-                            if written > MAX_UNZIPPED:  # the header lied: a zip bomb
-                                raise client_error(
-                                    "InvalidParameterValueException",
-                                    f"Unzipped size must be smaller than {MAX_UNZIPPED} bytes",
-                                )
-                            out.write(chunk)
-                    os.chmod(target, (mode & 0o777) or 0o644)
-            os.replace(work, dest)
+                entries = _plan(zf.infolist(), self._max_entries)
+                top = os.open(work, _DIR_FLAGS)
+                try:
+                    os.fchmod(top, 0o755)
+                    written = 0
+                    for e in entries:
+                        written += self._write(zf, top, e, self._max_unzipped - written)
+                finally:
+                    os.close(top)
+            try:
+                os.replace(work, dest)
+            except OSError:
+                if not dest.is_dir():
+                    raise
+                shutil.rmtree(work, ignore_errors=True)  # another thread published it first
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
             shutil.rmtree(work, ignore_errors=True)
-            raise client_error("InvalidParameterValueException", _UNZIP_ERROR) from exc
+            raise _unzip_error() from exc
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
         return dest
 
+    def _write(self, zf: zipfile.ZipFile, top: int, e: _Entry, budget: int) -> int:
+        """Create one entry under the directory `top`, never following a symlink; return the
+        bytes written (at most `budget`, else the zip is a bomb)."""
+        if e.kind is _Kind.DIR:
+            if e.parts:
+                os.close(_open_dirs(top, e.parts))
+            return 0
+        parent = _open_dirs(top, e.parts[:-1])
+        try:
+            name = e.parts[-1]
+            if e.kind is _Kind.SYMLINK:
+                with zf.open(e.info) as src:
+                    target = src.read(MAX_LINK_TARGET + 1)
+                if len(target) > MAX_LINK_TARGET:
+                    raise _unzip_error()
+                if len(target) > budget:
+                    raise _size_error(self._max_unzipped)
+                os.symlink(target, name, dir_fd=parent)  # a NUL in it is a ValueError
+                return len(target)
+            fd = os.open(name, _FILE_FLAGS, 0o600, dir_fd=parent)
+            written = 0
+            with os.fdopen(fd, "wb") as out, zf.open(e.info) as src:
+                while chunk := src.read(_CHUNK):
+                    written += len(chunk)
+                    if written > budget:  # more bytes than the headers said: a zip bomb
+                        raise _size_error(self._max_unzipped)
+                    out.write(chunk)
+                os.fchmod(out.fileno(), e.mode)
+            return written
+        finally:
+            os.close(parent)
+
     def remove(self, key: str) -> None:
         shutil.rmtree(self.tree_path(key), ignore_errors=True)
         self.zip_path(key).unlink(missing_ok=True)
+
+
+def _open_dirs(top: int, parts: Sequence[str]) -> int:
+    """Open (making what is missing, mode 0755) the directory `parts` under the directory fd
+    `top`, one component at a time and never through a symlink; return its fd."""
+    fd = os.dup(top)
+    try:
+        for name in parts:
+            try:
+                os.mkdir(name, 0o700, dir_fd=fd)
+                made = True
+            except FileExistsError:
+                made = False  # a directory named twice, or implied before: fine unless a link
+            child = os.open(name, _DIR_FLAGS, dir_fd=fd)  # ELOOP/ENOTDIR on a symlink or file
+            os.close(fd)
+            fd = child
+            if made:
+                os.fchmod(fd, 0o755)
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _fsync_dir(path: Path) -> None:
