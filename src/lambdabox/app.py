@@ -21,6 +21,7 @@ from lambdabox.edge import Edge, Service
 from lambdabox.lambda_ import store as lambda_store
 from lambdabox.lambda_.api import LambdaService
 from lambdabox.lambda_.code import CodeStore
+from lambdabox.lambda_.code_url import CodeUrls, load_or_create_key
 from lambdabox.lambda_.invoker import Invoker, InvokerSettings
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
 from lambdabox.lambda_.runtime_catalog import RuntimeCatalog
@@ -86,6 +87,7 @@ class App:
         runtime_api = RuntimeApiServer()
         logs = LogsService(store, self.clock)
         code = CodeStore(data / "code")
+        code_urls = CodeUrls(await asyncio.to_thread(load_or_create_key, data), self.clock)
         invoker = Invoker(
             InvokerSettings(
                 concurrency_limit=s.concurrency_limit,
@@ -103,6 +105,7 @@ class App:
         lambda_ = LambdaService(
             store=store,
             code=code,
+            code_urls=code_urls,
             invoker=invoker,
             clock=self.clock,
             endpoint_url=self.endpoint_url,
@@ -117,6 +120,10 @@ class App:
             region=s.region,
             account_id=s.account_id,
             code_dir=code.root,
+            code_urls=code_urls,
+            # which uids run execution environments: the sandbox knows (it will hand `sandbox.owns_uid`
+            # here); until then no connection counts as one
+            is_environment=lambda uid: False,
             stats=lambda: {
                 "environments": dict(invoker.environment_states()),
                 "inflight": invoker.inflight,

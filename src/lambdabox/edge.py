@@ -5,10 +5,16 @@ the SigV4 credential scope's service name, and finally the REST path templates o
 The protocol layer turns it into `(operation, params)`; the service method named after the
 operation runs; its result or `ServiceError` is serialized by the same protocol. Anything else
 raised is a bug: it is logged with the request id and answered as AWS's ServiceException (500).
+
+lambdabox's own endpoints (`/_lambdabox/*`) but health refuse execution environments: the owner
+uid of the connecting socket is looked up (`peers`) and asked of the injected `is_environment`;
+listeners inside an environment's own network namespace use `handle_from_environment`, which
+refuses them without a lookup. The AWS API itself stays open to environments, like to any client.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
 
 from aiohttp import web
 
@@ -25,12 +32,22 @@ from lambdabox.aws import ids
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import InternalError, ServiceError, client_error
 from lambdabox.aws.protocol import ServiceProtocol, WireRequest, WireResponse
+from lambdabox.lambda_.code_url import CodeUrlDenied, CodeUrls
+from lambdabox.peers import PeerClosed, socket_owner_uid
 
 log = logging.getLogger(__name__)
 
 #: the largest request body accepted (CreateFunction with a 50 MB zip, base64-encoded)
 MAX_BODY = 69_905_067
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request")
+_HEALTH = "/_lambdabox/health"
+_CODE = re.compile(r"/_lambdabox/code/([0-9a-f]{64})\.zip")
+_CODE_URL_PARAMS = ("X-Amz-Algorithm", "X-Amz-Date", "X-Amz-Expires", "X-Amz-Signature")
+REFUSED_MESSAGE = "lambdabox's internal endpoints are not reachable from execution environments"
+
+
+def _no_environments(uid: int) -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -52,8 +69,11 @@ class Edge:
         region: str,
         account_id: str,
         code_dir: Path,
+        code_urls: CodeUrls,
+        is_environment: Callable[[int], bool] = _no_environments,
         stats: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
+        """`is_environment(uid)`: whether that uid runs an execution environment (the sandbox knows)."""
         self._services = services
         self._by_signing: dict[str, Service] = {}
         self._by_target: dict[str, Service] = {}
@@ -65,11 +85,46 @@ class Edge:
         self._region = region
         self._account = account_id
         self._code_dir = code_dir
+        self._code_urls = code_urls
+        self._is_environment = is_environment
         self._stats = stats
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Serve a request from any client (the connecting socket's owner decides internal access)."""
         if request.path.startswith("/_lambdabox/"):
+            if request.path != _HEALTH and await self._from_environment(request):
+                return _refused()
             return await self._internal(request)
+        return await self._aws(request)
+
+    async def handle_from_environment(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Serve a request known to come from an execution environment (a listener in its namespace)."""
+        if request.path.startswith("/_lambdabox/"):
+            if request.path != _HEALTH:
+                return _refused()
+            return await self._internal(request)
+        return await self._aws(request)
+
+    async def _from_environment(self, request: web.BaseRequest) -> bool:
+        """Whether the client's socket belongs to an environment (one closed before it is identified does)."""
+        transport = request.transport
+        if transport is None:  # the connection is gone
+            return True
+        sockname = transport.get_extra_info("sockname")
+        peername = transport.get_extra_info("peername")
+        if not isinstance(sockname, tuple) or not isinstance(peername, tuple):
+            return False  # not TCP (a Unix socket): no environment reaches those
+        local = (str(sockname[0]), int(sockname[1]))
+        remote = (str(peername[0]), int(peername[1]))
+        try:
+            uid = await asyncio.to_thread(socket_owner_uid, local, remote)
+        except PeerClosed:
+            # the client closed its socket before it could be identified: it cannot read an
+            # answer, but an internal endpoint could still act on its request
+            return True
+        return uid is not None and self._is_environment(uid)
+
+    async def _aws(self, request: web.BaseRequest) -> web.StreamResponse:
         request_id = ids.request_id()
         headers = request.headers
         svc, region = self._route(headers)
@@ -137,7 +192,7 @@ class Edge:
 
     async def _internal(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
-        if path == "/_lambdabox/health":
+        if path == _HEALTH:
             body: dict[str, Any] = {
                 "status": "running",
                 "version": __version__,
@@ -146,11 +201,18 @@ class Edge:
             if self._stats is not None:
                 body.update(self._stats())
             return web.json_response(body)
-        m = re.fullmatch(r"/_lambdabox/code/([0-9a-f]{64})\.zip", path)
+        m = _CODE.fullmatch(path)
         if m and request.method == "GET":
-            f = self._code_dir / f"{m.group(1)}.zip"
-            if f.is_file():
-                return web.Response(body=f.read_bytes(), content_type="application/zip")
+            code_key = m.group(1)
+            query = {k: v for k in _CODE_URL_PARAMS if (v := request.query.get(k)) is not None}
+            try:
+                self._code_urls.verify(code_key, query)
+            except CodeUrlDenied as denied:
+                return _s3_error(denied)
+            # streamed with sendfile; its stat and open run in a worker thread (404 if it is gone)
+            return web.FileResponse(
+                self._code_dir / f"{code_key}.zip", headers={"Content-Type": "application/zip"}
+            )
         return web.json_response({"message": "not found"}, status=404)
 
 
@@ -170,6 +232,27 @@ async def read_limited(request: web.BaseRequest, limit: int) -> tuple[bytes, boo
             continue
         chunks.append(chunk)
     return (b"" if too_large else b"".join(chunks)), too_large
+
+
+def _refused() -> web.Response:
+    return web.json_response({"message": REFUSED_MESSAGE}, status=403)
+
+
+def _s3_error(denied: CodeUrlDenied) -> web.Response:
+    """An error as S3 words it for a presigned GET: XML, with S3's code and message."""
+    request_id = ids.request_id()
+    elements = [
+        ("Code", denied.code),
+        ("Message", denied.message),
+        *denied.details,
+        ("RequestId", request_id),
+    ]
+    body = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in elements)
+    return web.Response(
+        status=denied.status,
+        body=f'<?xml version="1.0" encoding="UTF-8"?>\n<Error>{body}</Error>'.encode(),
+        headers={"Content-Type": "application/xml", "x-amz-request-id": request_id},
+    )
 
 
 def _to_aiohttp(resp: WireResponse) -> web.Response:

@@ -21,6 +21,7 @@ from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.clock import Clock
 from lambdabox.lambda_ import store as sql
 from lambdabox.lambda_.code import MAX_UNZIPPED, MAX_ZIPPED, CodeInfo, CodeStore, inspect_zip
+from lambdabox.lambda_.code_url import CodeUrls
 from lambdabox.lambda_.invoker import RESERVED_ENV, Invoker
 from lambdabox.lambda_.models import LATEST, FunctionConfig
 from lambdabox.lambda_.runtime_catalog import DEPRECATED, SUPPORTED
@@ -52,6 +53,7 @@ class LambdaService:
         *,
         store: Store,
         code: CodeStore,
+        code_urls: CodeUrls,
         invoker: Invoker,
         clock: Clock,
         endpoint_url: str,
@@ -59,6 +61,7 @@ class LambdaService:
     ) -> None:
         self._store = store
         self._code = code
+        self._code_urls = code_urls
         self._invoker = invoker
         self._clock = clock
         self._endpoint = endpoint_url
@@ -109,7 +112,7 @@ class LambdaService:
             )
 
     async def _save_code(self, zip_bytes: bytes) -> CodeInfo:
-        info = inspect_zip(zip_bytes)
+        info = await asyncio.to_thread(inspect_zip, zip_bytes)  # hashes up to 50 MB: off the loop
         total = sum(c.code_size for c in self._functions.values()) + info.size
         if total > TOTAL_CODE_LIMIT:
             raise client_error(
@@ -212,7 +215,7 @@ class LambdaService:
             "Configuration": cfg.to_api(),
             "Code": {
                 "RepositoryType": "S3",
-                "Location": f"{self._endpoint}/_lambdabox/code/{cfg.code_key}.zip",
+                "Location": self._code_urls.sign(self._endpoint, cfg.code_key),
             },
         }
         tags = self._tags.get((cfg.region, cfg.account, cfg.name))
