@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -82,8 +83,23 @@ class App:
         store.open()
         store.migrate("lambda", lambda_store.SCHEMA)
         store.migrate("logs", LogsService.SCHEMA)
-        sandbox = Sandbox(data / "sandbox")
+        sandbox = Sandbox(
+            data / "sandbox",
+            network="none" if s.function_network == "none" else "host",
+            endpoint_port=self.port,
+        )
         await sandbox.start()
+        env_server: list[web.Server] = []  # the AWS endpoint as served inside environments
+
+        async def serve_endpoint(listener: socket.socket) -> Callable[[], Awaitable[None]]:
+            """Serve the edge on a listener inside an environment's own network namespace."""
+            server = await asyncio.get_running_loop().create_server(env_server[0], sock=listener)
+
+            async def close() -> None:
+                server.close()
+
+            return close
+
         runtime_api = RuntimeApiServer()
         logs = LogsService(store, self.clock)
         code = CodeStore(data / "code")
@@ -100,6 +116,7 @@ class App:
             catalog=RuntimeCatalog(),
             logs=logs,
             code_root=code.root,
+            serve_endpoint=serve_endpoint,
         )
         await invoker.start()
         lambda_ = LambdaService(
@@ -121,23 +138,25 @@ class App:
             account_id=s.account_id,
             code_dir=code.root,
             code_urls=code_urls,
-            # which uids run execution environments: the sandbox knows (it will hand `sandbox.owns_uid`
-            # here); until then no connection counts as one
-            is_environment=lambda uid: False,
+            is_environment=sandbox.owns_uid,
             stats=lambda: {
                 "environments": dict(invoker.environment_states()),
                 "inflight": invoker.inflight,
                 "sandbox": sandbox.mode,
+                "isolation": sandbox.isolation,
+                "function_network": sandbox.network,
             },
         )
+        env_server.append(web.Server(edge.handle_from_environment, access_log=None))
         server = web.Server(edge.handle, access_log=None)
         runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         await web.SockSite(runner, sock).start()
         self._parts = _Parts(store, sandbox, runtime_api, logs, invoker, lambda_, runner)
         log.info(
-            "lambdabox listening on %s (data in %s, sandbox mode %s)", self.endpoint_url, data, sandbox.mode
-        )
+            "lambdabox listening on %s (data in %s, isolation %s, cgroups %s, function network %s)",
+            self.endpoint_url, data, sandbox.isolation, sandbox.mode, sandbox.network,
+        )  # fmt: skip
 
     async def close(self) -> None:
         """Stop accepting requests, stop every environment, flush logs, close the store."""

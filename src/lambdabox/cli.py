@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--sync", choices=["FULL", "NORMAL"], help="store durability (default FULL)")
     serve.add_argument("--log-level", help="server log level (default INFO)")
     serve.add_argument(
+        "--function-network",
+        choices=["host", "none"],
+        help="functions' network: host (default: the host's) or none (loopback only: their Runtime API "
+        "and lambdabox's AWS endpoint)",
+    )
+    serve.add_argument(
         "--demo", action="store_true", help="deploy the demo function 'hello' and print how to call it"
     )
 
@@ -84,6 +90,7 @@ def _serve(args: argparse.Namespace) -> int:
         "concurrency_limit": args.concurrency_limit,
         "sync": args.sync,
         "log_level": args.log_level,
+        "function_network": args.function_network,
     }
     try:
         settings = Settings.resolve(flags)

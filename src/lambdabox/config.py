@@ -31,6 +31,9 @@ class Settings:
     #: durable writes: "FULL" fsyncs every group commit; "NORMAL" survives process crashes only
     sync: str = "FULL"
     log_level: str = "INFO"
+    #: execution environments' network: "host" (the host's, as today) or "none" (loopback only,
+    #: reaching just their Runtime API and lambdabox's AWS endpoint)
+    function_network: str = "host"
 
     @classmethod
     def resolve(
@@ -48,6 +51,10 @@ class Settings:
                 continue
             values[f.name] = _coerce(f.name, f.type, raw)
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        if self.function_network not in ("host", "none"):
+            raise ValueError(f"function_network must be 'host' or 'none', not {self.function_network!r}")
 
     @property
     def endpoint_url(self) -> str:

@@ -19,6 +19,7 @@ import enum
 import errno
 import json
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,12 @@ class EnvSpec:
     platform: platform_log.PlatformLog = field(default_factory=platform_log.PlatformLog)
     log_group: str = ""
     log_stream: str = ""
+    interpreters: tuple[str, ...] = ()  # host interpreters the sandbox must make visible
+
+
+#: serves lambdabox's AWS endpoint on a listener inside an environment's network namespace;
+#: returns its close
+ServeEndpoint = Callable[[socket.socket], Awaitable[Callable[[], Awaitable[None]]]]
 
 
 class Environment:
@@ -81,6 +88,7 @@ class Environment:
         runtime_api: RuntimeApiServer,
         clock: Clock,
         sink: LogSink,
+        serve_endpoint: ServeEndpoint | None = None,
     ) -> None:
         self.spec = spec
         self.state = State.NEW
@@ -95,6 +103,8 @@ class Environment:
         self._logs.tail = self._init_tail
         self._proc: SandboxProcess | None = None
         self._close_listener: Callable[[], Awaitable[None]] | None = None
+        self._close_endpoint: Callable[[], Awaitable[None]] | None = None
+        self._serve_endpoint = serve_endpoint
         self._exit: ExitInfo | None = None
         self._exit_task: asyncio.Task[None] | None = None
         self._torn_down = False
@@ -109,10 +119,16 @@ class Environment:
         None when ready; an error Outcome otherwise."""
         loop = asyncio.get_running_loop()
         init_done = self._runtime.begin_init()
-        # 1. the Runtime API listener, whose address the process is given
-        addr, self._close_listener = await self._api.listen(self._runtime)
+        view = self._sandbox.view(self.spec.code_dir)
+        identity = self._sandbox.new_identity()  # the uid it will run as (None: not per env)
         env = dict(self.spec.env)
-        env["AWS_LAMBDA_RUNTIME_API"] = addr
+        # 1. the Runtime API listener, whose address the process is given: ours, accepting only
+        #    the environment's own uid, or (network none) one made inside its network namespace
+        if view.runtime_api is None:
+            owner = None if identity is None else (lambda uid: uid == identity.uid)
+            env["AWS_LAMBDA_RUNTIME_API"], self._close_listener = await self._api.listen(self._runtime, owner)
+        else:
+            env["AWS_LAMBDA_RUNTIME_API"] = view.runtime_api
         for line in self.spec.init_lines:
             self._logs.emit(line)
         # 2. the process
@@ -126,6 +142,8 @@ class Environment:
                     memory_mb=self.spec.memory_mb,
                     ephemeral_mb=self.spec.ephemeral_mb,
                     name=self.spec.env_id,
+                    interpreters=self.spec.interpreters,
+                    identity=identity,
                 )
             )
         except OSError as exc:
@@ -133,6 +151,11 @@ class Environment:
             return self._init_failure(
                 "Runtime.InvalidEntrypoint", f"RequestId: {request_id} Error: {self._spawn_error(exc)}", 0.0
             )
+        if self._proc.listeners:  # network none: [Runtime API, AWS endpoint] inside its namespace
+            runtime_sock, *endpoint = self._proc.listeners
+            self._close_listener = await self._api.serve(runtime_sock, self._runtime)
+            if endpoint and self._serve_endpoint is not None:
+                self._close_endpoint = await self._serve_endpoint(endpoint[0])
         # 3. its output, 4. its exit
         self._logs.attach(self._proc.stdout_fd, self._proc.stderr_fd)
         self._exit_task = loop.create_task(self._watch_exit(self._proc))
@@ -242,9 +265,10 @@ class Environment:
             return
         self._torn_down = True
         self._runtime.refuse_waiting()
-        if self._close_listener is not None:
-            close, self._close_listener = self._close_listener, None
-            await close()
+        for closer in (self._close_listener, self._close_endpoint):
+            if closer is not None:
+                await closer()
+        self._close_listener = self._close_endpoint = None
         proc = self._proc
         if proc is not None:
             self._logs.close_pipes()

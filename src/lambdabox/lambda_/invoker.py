@@ -19,11 +19,11 @@ from lambdabox.aws import ids
 from lambdabox.aws.errors import client_error, server_error
 from lambdabox.clock import Clock
 from lambdabox.lambda_ import logs as platform_log
-from lambdabox.lambda_.environment import Environment, EnvSpec, Undelivered
+from lambdabox.lambda_.environment import Environment, EnvSpec, ServeEndpoint, Undelivered
 from lambdabox.lambda_.models import LATEST, FunctionConfig, Invocation, Outcome
 from lambdabox.lambda_.pool import Pool
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
-from lambdabox.lambda_.runtime_catalog import RuntimeCatalog
+from lambdabox.lambda_.runtime_catalog import RUNTIMES_DIR, RuntimeCatalog
 from lambdabox.lambda_.sandbox import Sandbox, runtime_memory_args
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,12 @@ class Invoker:
         catalog: RuntimeCatalog,
         logs: LogWriter,
         code_root: Path,
+        serve_endpoint: ServeEndpoint | None = None,
     ) -> None:
+        """`serve_endpoint`: serves lambdabox's AWS endpoint on a listener made inside an
+        environment's own network namespace (``--function-network none``)."""
         self._settings = settings
+        self._serve_endpoint = serve_endpoint
         self._code_root = code_root
         self._clock = clock
         self._sandbox = sandbox
@@ -203,7 +207,11 @@ class Invoker:
 
     def _new_env(self, fn: FunctionConfig) -> Environment:
         code_dir = self._code_dir(fn)
-        launch = self._catalog.launch(fn.runtime, code_dir)
+        view = self._sandbox.view(code_dir)
+        launch = self._catalog.launch(fn.runtime, Path(view.task_root))
+        host_runtimes = str(RUNTIMES_DIR)
+        argv = tuple(view.runtime_dir + a[len(host_runtimes) :] if a.startswith(host_runtimes + "/") else a
+                     for a in launch.argv)  # fmt: skip
         suffix = ids.hex_id()
         stream = platform_log.log_stream_name(self._clock.now(), LATEST, suffix)
         group = fn.log_group_name
@@ -214,11 +222,12 @@ class Invoker:
         if launch.warning:
             init_lines.append(launch.warning)
         env_vars = build_env(
-            fn, stream, launch.execution_env, launch.path_dirs, code_dir, self._settings.endpoint_url
-        )
+            fn, stream, launch.execution_env, launch.path_dirs, view.task_root, view.runtime_dir,
+            self._settings.endpoint_url,
+        )  # fmt: skip
         spec = EnvSpec(
             env_id=f"{fn.name}-{suffix[:12]}",
-            argv=(launch.argv[0], *runtime_memory_args(launch.argv[0], fn.memory_size), *launch.argv[1:]),
+            argv=(argv[0], *runtime_memory_args(argv[0], fn.memory_size), *argv[1:]),
             env=env_vars,
             code_dir=code_dir,
             memory_mb=fn.memory_size,
@@ -229,9 +238,13 @@ class Invoker:
             platform=platform,
             log_group=group,
             log_stream=stream,
+            interpreters=launch.path_dirs,
         )
         sink = _StreamSink(self._logs, fn.region, fn.account, group, stream)
-        return Environment(spec, sandbox=self._sandbox, runtime_api=self._api, clock=self._clock, sink=sink)
+        return Environment(
+            spec, sandbox=self._sandbox, runtime_api=self._api, clock=self._clock, sink=sink,
+            serve_endpoint=self._serve_endpoint,
+        )  # fmt: skip
 
     def _code_dir(self, fn: FunctionConfig) -> Path:
         return self._code_root / fn.code_key
@@ -264,7 +277,8 @@ def build_env(
     stream: str,
     execution_env: str,
     path_dirs: tuple[str, ...],
-    code_dir: Path,
+    task_root: str,
+    runtime_dir: str,
     endpoint_url: str,
 ) -> dict[str, str]:
     """The environment variables of an execution environment, as Lambda sets them."""
@@ -291,8 +305,8 @@ def build_env(
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_SESSION_TOKEN": "test",
-        "LAMBDA_TASK_ROOT": str(code_dir),
-        "LAMBDA_RUNTIME_DIR": str(Path(__file__).parent / "runtimes"),
+        "LAMBDA_TASK_ROOT": task_root,
+        "LAMBDA_RUNTIME_DIR": runtime_dir,
     }
     if fn.handler is None:
         env.pop("_HANDLER")

@@ -1,8 +1,14 @@
 """The Lambda Runtime API (2018-06-01) over HTTP, one loopback listener per environment.
 
-Every environment gets its own port, so the listener a request arrives on says which environment
-is calling (as on AWS, where each environment has its own endpoint). What each call means is
-decided by the environment behind the listener (`RuntimeEndpoint`).
+Every environment gets its own listener, so the listener a request arrives on says which
+environment is calling (as on AWS, where each environment has its own endpoint). What each call
+means is decided by the environment behind the listener (`RuntimeEndpoint`).
+
+The listener belongs to its environment: with the host's network, a connection is accepted only
+when the kernel's socket table says the connecting socket belongs to the environment's own uid
+(`owner`); anything else (another environment, a host process) is closed before a byte of it is
+read. With ``--function-network none`` the listener was made inside the environment's own
+network namespace (`serve`), where nothing else can reach it.
 
 This is the hottest path in lambdabox (two of the three HTTP messages of every invoke), so it is
 a small asyncio protocol around httptools' parser (llhttp) rather than a web framework: parsing
@@ -14,12 +20,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, cast
 
 import httptools
+
+from lambdabox import peers
+
+log = logging.getLogger(__name__)
 
 PREFIX = "/2018-06-01/runtime/"
 #: AWS's synchronous response limit, and the largest error body accepted from a runtime
@@ -80,11 +91,17 @@ def _error(status: int, error_type: str, message: str, close: bool = False) -> b
     return _response(status, body, close=close)
 
 
+#: decides whether a connecting socket's owner uid may use a listener (None: not found)
+OwnerCheck = Callable[[int | None], bool]
+
+
 class _Connection(asyncio.Protocol):
     """One HTTP/1.1 connection from a runtime: requests are answered one at a time, in order."""
 
-    def __init__(self, endpoint: RuntimeEndpoint) -> None:
+    def __init__(self, endpoint: RuntimeEndpoint, owner: OwnerCheck | None) -> None:
         self._endpoint = endpoint
+        self._owner = owner
+        self._counted = False
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._url = b""
@@ -96,6 +113,12 @@ class _Connection(asyncio.Protocol):
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+        if self._owner is not None and not self._owner(_peer_uid(transport)):
+            log.warning("Runtime API: refused a connection from a process outside the environment")
+            self._transport = None
+            cast(asyncio.Transport, transport).abort()
+            return
+        self._counted = True
         self._endpoint.connections_changed(+1)
         sock = transport.get_extra_info("socket")
         if sock is not None:
@@ -103,6 +126,8 @@ class _Connection(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
+        if self._transport is None:
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -116,7 +141,8 @@ class _Connection(asyncio.Protocol):
         self._transport = None
         if self._pending is not None:
             self._pending.cancel()
-        self._endpoint.connections_changed(-1)
+        if self._counted:
+            self._endpoint.connections_changed(-1)
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -221,17 +247,41 @@ class RuntimeApiServer:
         for server in servers:
             server.close()
 
-    async def listen(self, endpoint: RuntimeEndpoint) -> tuple[str, Callable[[], Awaitable[None]]]:
-        """Open a listener for one environment; returns ("host:port", close)."""
+    async def listen(
+        self, endpoint: RuntimeEndpoint, owner: OwnerCheck | None = None
+    ) -> tuple[str, Callable[[], Awaitable[None]]]:
+        """Open a listener for one environment; returns ("host:port", close). `owner`: which
+        socket owners may connect (None: anyone, where uids cannot tell environments apart)."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, 0))
         port = sock.getsockname()[1]
-        server = await asyncio.get_running_loop().create_server(lambda: _Connection(endpoint), sock=sock)
+        close = await self.serve(sock, endpoint, owner)
+        return f"{self.host}:{port}", close
+
+    async def serve(
+        self, sock: socket.socket, endpoint: RuntimeEndpoint, owner: OwnerCheck | None = None
+    ) -> Callable[[], Awaitable[None]]:
+        """Serve the Runtime API of one environment on a listening socket (made inside the
+        environment's own network namespace, or by `listen`); returns its close."""
+        server = await asyncio.get_running_loop().create_server(
+            lambda: _Connection(endpoint, owner), sock=sock
+        )
         self._servers.add(server)
 
         async def close() -> None:
             self._servers.discard(server)
             server.close()
 
-        return f"{self.host}:{port}", close
+        return close
+
+
+def _peer_uid(transport: asyncio.BaseTransport) -> int | None:
+    """The uid owning the connecting socket (None: not in this network namespace, or gone)."""
+    local, remote = transport.get_extra_info("sockname"), transport.get_extra_info("peername")
+    if not local or not remote:
+        return None
+    try:
+        return peers.socket_owner_uid((local[0], local[1]), (remote[0], remote[1]))
+    except (peers.PeerClosed, OSError):
+        return None

@@ -130,6 +130,11 @@ class EnvironmentEndpoint:
             raise RuntimeApiError(
                 403, "InvalidStateTransition", "State transition from Invoke to Next is not allowed"
             )
+        if self._waiter is not None and not self._waiter.done():
+            # one consumer, as on AWS: a second waiter never takes the event from the first
+            raise RuntimeApiError(
+                403, "InvalidStateTransition", "State transition from Next to Next is not allowed"
+            )
         if self._init is not None and not self._init.done():
             self._init.set_result(READY)
         if self._queued is not None:

@@ -1,9 +1,10 @@
 """The sandbox's helper process: forks confined environment processes and reaps them after the server.
 
-`lambdabox.lambda_.sandbox_channel` starts this file as a script (``python -I -S
-sandbox_spawner.py FD``) and talks to it over a ``SOCK_SEQPACKET`` socket (one JSON message per
-packet, pipe ends passed with ``SCM_RIGHTS``). What to confine and how is decided in sandbox.py,
-cgroups.py and sandbox_mounts.py; this module is only the mechanism. It imports a few light
+`lambdabox.lambda_.sandbox.channel` starts this module (``python -I -S -c LAUNCH SRC FD``) and
+talks to it over a ``SOCK_SEQPACKET`` socket (one JSON message per packet, pipe ends and listener
+sockets passed with ``SCM_RIGHTS``). What to confine and how is decided by the server
+(manager.py, rootfs.py, cgroups.py, seccomp.py) and carried out in the child by confine.py; this
+module forks, reports and reaps. It imports a few light
 standard-library modules on purpose: every module that registers fork hooks or starts thread
 bookkeeping (threading, logging, asyncio) makes each fork slower, and forking is this process's job.
 
@@ -11,11 +12,13 @@ Why a helper process
 ====================
 
 The server never forks an env itself: it launches this small helper once (standard library only),
-which is both the *spawner* and the *reaper*. The server sends it each spawn; the spawner forks,
-and the child arms ``PR_SET_PDEATHSIG(SIGKILL)``, writes itself into its cgroup (so it is confined
-before it can fork: no race; v1 through ``tasks``, see `cgroups.EnvCgroup.join_files`), enters its
-mount namespace, sets rlimits and execs; exec failures come back to the server as
-`sandbox.SpawnError` with the errno.
+which is both the *spawner* and the *reaper*. The server sends it each spawn; the spawner forks
+(in full mode into a new pid namespace: ``unshare(CLONE_NEWPID)`` before the fork makes the child
+pid 1 of its own namespace, and ``setns`` back to our own right after, so the next fork starts
+clean), and the child confines itself (confine.py: cgroup first, so it is confined before it can
+fork; namespaces, its root, its uid, seccomp) and execs; failures before exec come back to the
+server as `SpawnError` with the errno. Listeners the child made inside its own network namespace
+come back with the ``spawned`` reply.
 
 Why not ``subprocess`` with ``preexec_fn`` in the server: it makes CPython ``fork()`` the whole
 server (holding the GIL, so the event loop stalls) instead of ``vfork()``: measured here 3.7 ms at
@@ -40,8 +43,9 @@ Server -> spawner:
   {"op": "probe", "id", "plan"}       fork, apply the plan's confinement, exit 0 (no exec)
   {"op": "release", "pid"}            forget an env: reap its zombie (pins the pid until now)
   {"op": "parents", "paths": [...]}   cgroup directories to remove when the server is gone
+  {"op": "seccomp", "program"}        the compiled filter (base64 BPF) plans with "seccomp" load
 Spawner -> server:
-  {"op": "spawned", "id", "pid"} | {"op": "failed", "id", "errno", "strerror", "filename"}
+  {"op": "spawned", "id", "pid", "listeners": n} + n listener fds | {"op": "failed", "id", "errno", "strerror", "filename"}
   {"op": "probed", "id", "ok", "error"?}
   {"op": "exit", "pid", "code" (CLD_*), "status"}   the env's main process ended (still a zombie)
 On EOF (the server exited, however) every env's process group and cgroup members are SIGKILLed, the
@@ -50,58 +54,25 @@ cgroups and tmp dirs are removed, and the spawner exits.
 
 from __future__ import annotations
 
+import base64
 import contextlib
-import ctypes
-import errno
 import json
 import os
-import resource
 import selectors
 import shutil
 import signal
 import socket
-import sys
 import time
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
+
+from lambdabox.lambda_.sandbox import confine
 
 POLL = 0.005  # seconds between looks at a cgroup that is emptying (kernel state, not semantic)
 DRAIN_LIMIT = 5.0  # seconds to wait for killed processes to leave their cgroup
 
-_PR_SET_PDEATHSIG = 1
-_CLONE_NEWNS = 0x00020000
-_CLONE_NEWUSER = 0x10000000
-_MS_RDONLY = 1
-_MS_NOSUID = 2
-_MS_NODEV = 4
-_MS_NOEXEC = 8
-_MS_REMOUNT = 32
-_MS_NOATIME = 1024
-_MS_NODIRATIME = 2048
-_MS_BIND = 4096
-_MS_REC = 16384
-_MS_PRIVATE = 1 << 18
-_MS_RELATIME = 1 << 21
-# statvfs f_flag bits -> mount flags a read-only remount must keep (they are locked in a user
-# namespace, and dropping them silently would change the mount's behaviour)
-_ST_TO_MS = (
-    (os.ST_NOSUID, _MS_NOSUID),
-    (os.ST_NODEV, _MS_NODEV),
-    (os.ST_NOEXEC, _MS_NOEXEC),
-    (os.ST_NOATIME, _MS_NOATIME),
-    (os.ST_NODIRATIME, _MS_NODIRATIME),
-    (os.ST_RELATIME, _MS_RELATIME),
-)
-KEEP_RLIMIT = -2  # in a plan's rlimits: keep the current hard limit
-
-
-def write_file(path: str | os.PathLike[str], value: str) -> None:
-    """One write(2) of `value` (cgroup and /proc files want exactly that)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
+KEEP_RLIMIT = confine.KEEP_RLIMIT
+write_file = confine.write_file
 
 
 def remove_cgroup_tree(top: str | os.PathLike[str], deadline: float | None = None) -> bool:
@@ -134,144 +105,6 @@ def remove_cgroup_tree(top: str | os.PathLike[str], deadline: float | None = Non
     return True
 
 
-# ---------------------------------------------------------------------------- in the child
-_libc_handle: ctypes.CDLL | None = None
-
-
-def _libc() -> ctypes.CDLL:
-    global _libc_handle
-    if _libc_handle is None:
-        lib = ctypes.CDLL(None, use_errno=True)
-        lib.mount.argtypes = [
-            ctypes.c_char_p,
-            ctypes.c_char_p,
-            ctypes.c_char_p,
-            ctypes.c_ulong,
-            ctypes.c_char_p,
-        ]
-        lib.unshare.argtypes = [ctypes.c_int]
-        lib.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-        _libc_handle = lib
-    return _libc_handle
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    enc = [None if s is None else s.encode() for s in (source, target, fstype, data)]
-    _check(_libc().mount(enc[0], enc[1], enc[2], flags, enc[3]), f"mount {source} on {target}")
-
-
-def _setup_mounts(m: dict[str, Any]) -> None:
-    """Enter a private mount namespace: tmpfs (or a bind) for /tmp, the code dir read-only."""
-    libc = _libc()
-    if m["userns"]:
-        uid, gid = os.getuid(), os.getgid()
-        _check(libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS), "unshare(user+mount)")
-        write_file("/proc/self/setgroups", "deny")
-        write_file("/proc/self/uid_map", f"{uid} {uid} 1")
-        write_file("/proc/self/gid_map", f"{gid} {gid} 1")
-    else:
-        _check(libc.unshare(_CLONE_NEWNS), "unshare(mount)")
-    _mount(None, "/", None, _MS_REC | _MS_PRIVATE)  # nothing we mount propagates to the host
-    target = str(m["tmp_target"])
-    # host directories under /tmp the child needs: held open, then bound back after /tmp is replaced
-    held = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in m.get("keep", ())]
-    if m["tmpfs_mb"]:
-        _mount("tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={int(m['tmpfs_mb'])}m,mode=1777")
-    elif target != m["tmp_dir"]:
-        _mount(str(m["tmp_dir"]), target, None, _MS_BIND | _MS_REC)
-    for path, fd in held:
-        os.makedirs(path, exist_ok=True)
-        _mount(f"/proc/self/fd/{fd}", path, None, _MS_BIND | _MS_REC)
-        os.close(fd)
-    for d in m["ro"]:
-        _mount(d, d, None, _MS_BIND | _MS_REC)
-        keep = 0
-        f_flag = os.statvfs(d).f_flag
-        for st, ms in _ST_TO_MS:
-            if f_flag & st:
-                keep |= ms
-        _mount(None, d, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | keep)
-
-
-def _which(name: str, env: dict[str, str]) -> str:
-    if "/" in name:
-        return name
-    for d in env.get("PATH", os.defpath).split(":"):
-        candidate = os.path.join(d or ".", name)
-        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
-            return candidate
-    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
-
-
-def _child(plan: dict[str, Any], stdio: Sequence[int], report_fd: int, parent: int) -> NoReturn:
-    """In the forked child: confine ourselves, then exec (a probe exits 0 instead)."""
-    stage = "setsid"
-    try:
-        os.setsid()  # new session and process group: pgid == pid
-        stage = "prctl"
-        _check(_libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
-        if os.getppid() != parent:  # the spawner died before the death signal was armed
-            os._exit(1)
-        stage = "cgroup"
-        for procs in plan.get("procs", ()):
-            write_file(procs, "0")  # "0": the writing process itself, before it can fork
-        if plan.get("mount"):
-            stage = "mount"
-            _setup_mounts(plan["mount"])
-        if plan.get("check_ro"):
-            stage = "check"
-            try:
-                os.close(os.open(os.path.join(plan["check_ro"], "probe"), os.O_WRONLY | os.O_CREAT, 0o600))
-            except OSError as exc:
-                if exc.errno != errno.EROFS:
-                    raise
-            else:
-                raise OSError(errno.EPERM, "the read-only bind mount is writable")
-        if not plan.get("exec"):
-            os._exit(0)
-        stage = "chdir"
-        os.chdir(plan["cwd"])
-        stage = "stdio"
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(stdio[0], 1)
-        os.dup2(stdio[1], 2)
-        os.closerange(3, report_fd)  # everything else is close-on-exec already; be sure
-        os.closerange(report_fd + 1, 1 << 20)
-        for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGHUP):  # ignored here
-            signal.signal(sig, signal.SIG_DFL)
-        stage = "rlimit"
-        for res, soft, hard in plan["rlimits"]:
-            cur_hard = resource.getrlimit(res)[1]
-            if hard == KEEP_RLIMIT:
-                hard = cur_hard
-            elif cur_hard != resource.RLIM_INFINITY:
-                hard = min(hard, cur_hard)
-            if hard != resource.RLIM_INFINITY:
-                soft = min(soft, hard)
-            resource.setrlimit(res, (soft, hard))
-        stage = "exec"
-        env = {str(k): str(v) for k, v in plan["env"].items()}
-        argv = [str(a) for a in plan["argv"]]
-        os.execve(_which(argv[0], env), argv, env)
-    except BaseException as exc:
-        report: dict[str, Any] = {"errno": 0, "strerror": f"{stage}: {exc}", "filename": None}
-        if isinstance(exc, OSError) and exc.errno:
-            report["errno"] = exc.errno
-            if stage == "exec":
-                report["strerror"] = exc.strerror
-                report["filename"] = exc.filename
-        with contextlib.suppress(BaseException):
-            os.write(report_fd, json.dumps(report).encode())
-    os._exit(127)
-
-
 # --------------------------------------------------------------------------- the spawner
 class _Env:
     __slots__ = ("cgroups", "dirs", "exited", "released")
@@ -291,6 +124,8 @@ class Spawner:
         self.envs: dict[int, _Env] = {}
         self.parents: list[str] = []
         self.stopping = False
+        self.seccomp: bytes | None = None  # the compiled filter, sent once by the server
+        self.pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
 
     def run(self) -> None:
         wake_r, wake_w = os.pipe()
@@ -339,22 +174,33 @@ class Spawner:
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
-    def _reply(self, msg: dict[str, Any]) -> None:
+    def _reply(self, msg: dict[str, Any], fds: Sequence[int] = ()) -> None:
         with contextlib.suppress(OSError):
-            self.sock.send(json.dumps(msg).encode())
+            if fds:
+                socket.send_fds(self.sock, [json.dumps(msg).encode()], list(fds))
+            else:
+                self.sock.send(json.dumps(msg).encode())
 
     def _handle(self, msg: dict[str, Any], fds: list[int]) -> None:
         op = msg.get("op")
         if op == "spawn":
-            pid, error = self._fork(msg["plan"], fds)
+            pid, error, listeners = self._fork(msg["plan"], fds)
             if error is None:
                 self.envs[pid] = _Env(list(msg.get("cgroups", ())), list(msg.get("dirs", ())))
-                self._reply({"op": "spawned", "id": msg["id"], "pid": pid})
+                self._reply(
+                    {"op": "spawned", "id": msg["id"], "pid": pid, "listeners": len(listeners)}, listeners
+                )
+                for fd in listeners:
+                    os.close(fd)
                 self._scan_exits()
             else:
                 self._reply({"op": "failed", "id": msg["id"], **error})
+        elif op == "seccomp":
+            self.seccomp = base64.b64decode(msg["program"]) if msg.get("program") else None
         elif op == "probe":
-            pid, error = self._fork(msg["plan"], [])
+            pid, error, listeners = self._fork(msg["plan"], [])
+            for fd in listeners:
+                os.close(fd)
             if error is None:
                 _, status = os.waitpid(pid, 0)
                 if os.waitstatus_to_exitcode(status) != 0:
@@ -365,31 +211,48 @@ class Spawner:
         elif op == "parents":
             self.parents = [str(p) for p in msg["paths"]]
 
-    def _fork(self, plan: dict[str, Any], stdio: list[int]) -> tuple[int, dict[str, Any] | None]:
-        report_r, report_w = os.pipe()  # close-on-exec: EOF without data means exec succeeded
-        parent = os.getpid()
-        pid = os.fork()
+    def _fork(self, plan: dict[str, Any], stdio: list[int]) -> tuple[int, dict[str, Any] | None, list[int]]:
+        """Fork a child that confines itself (confine.run). Returns its pid, an error report or
+        None once it has exec'ed, and the listener fds it created inside its own namespaces."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # close-on-exec
+        ns = plan.get("ns") or {}
+        own_pid_ns = bool(ns.get("pid")) and not ns.get("user")
+        pid = -1
+        if own_pid_ns:  # the child is born as pid 1 of a new pid namespace
+            confine.check(confine.libc().unshare(confine.CLONE_NEWPID), "unshare(pid)")
+        try:
+            pid = os.fork()
+        finally:
+            if own_pid_ns and pid != 0:  # later children are ours again
+                confine.check(confine.libc().setns(self.pid_ns, confine.CLONE_NEWPID), "setns(pid)")
         if pid == 0:
-            os.close(report_r)
+            ours.close()
             signal.set_wakeup_fd(-1)
-            _child(plan, stdio, report_w, parent)
-        os.close(report_w)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(report_r, 65536)
-            except InterruptedError:
-                continue
-            if not chunk:
-                break
-            chunks.append(chunk)
-        os.close(report_r)
-        if chunks:  # failed before exec: the child exits on its own
+            confine.run(plan, stdio, theirs, self.seccomp if plan.get("seccomp") else None)
+        theirs.close()
+        report: dict[str, Any] | None = None
+        fds: list[int] = []
+        try:
+            while True:
+                try:
+                    data, got, _flags, _addr = socket.recv_fds(ours, 65536, 8, socket.MSG_CMSG_CLOEXEC)
+                except InterruptedError:
+                    continue
+                fds.extend(got)
+                if not data:
+                    break
+                msg = json.loads(data)
+                if "listeners" not in msg:
+                    report = msg
+        finally:
+            ours.close()
+        if report is not None:  # failed before exec: the child exits on its own
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-            report: dict[str, Any] = json.loads(b"".join(chunks))
-            return pid, report
-        return pid, None
+            for fd in fds:
+                os.close(fd)
+            return pid, report, []
+        return pid, None, fds
 
     def _scan_exits(self) -> None:
         done: list[int] = []
@@ -455,9 +318,10 @@ class Spawner:
 
 def main(argv: Sequence[str]) -> None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, fileno=int(argv[0]))
-    _libc()  # load once, before the first fork
+    confine.libc()  # load once, before the first fork
     Spawner(sock).run()
 
 
-if __name__ == "__main__":
-    main(sys.argv[1:])
+#: how the server starts this module: the standard library only, nothing of the server's
+#: virtualenv (no site), the package found through the source directory put first on sys.path
+LAUNCH = "import sys; sys.path.insert(0, sys.argv[1]); from lambdabox.lambda_.sandbox.spawner import main; main(sys.argv[2:])"

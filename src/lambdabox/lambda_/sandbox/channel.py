@@ -1,9 +1,9 @@
 """The server's end of the spawner: start the helper process, talk to it, notice when it is gone.
 
-`SpawnerChannel` starts `lambdabox.lambda_.sandbox_spawner` as a script and owns the
+`SpawnerChannel` starts `lambdabox.lambda_.sandbox.spawner` in its own interpreter and owns the
 ``SOCK_SEQPACKET`` socket to it: it sends requests (with pipe ends passed by ``SCM_RIGHTS``),
 matches replies to requests by id, and keeps one exit future per spawned environment, resolved by
-the spawner's ``exit`` report. The messages themselves are listed in sandbox_spawner.py.
+the spawner's ``exit`` report. The messages themselves are listed in spawner.py.
 
 If the spawner dies while the server lives, its environments die with it (death signal): every
 pending request fails with `SandboxError`, every exit future resolves as killed by SIGKILL, and the
@@ -31,8 +31,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lambdabox.lambda_ import sandbox_spawner
-from lambdabox.lambda_.sandbox_spawner import DRAIN_LIMIT, POLL
+import lambdabox
+from lambdabox.lambda_.sandbox.spawner import DRAIN_LIMIT, LAUNCH, POLL
 
 
 class SandboxError(RuntimeError):
@@ -71,10 +71,10 @@ class SpawnerChannel:
         """Start a spawner and connect to it."""
         self._loop = loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        script = str(Path(sandbox_spawner.__file__).resolve())
+        src = str(Path(lambdabox.__file__).resolve().parent.parent)
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-I", "-S", script, str(theirs.fileno())],
+                [sys.executable, "-I", "-S", "-c", LAUNCH, src, str(theirs.fileno())],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 pass_fds=[theirs.fileno()],
@@ -131,15 +131,20 @@ class SpawnerChannel:
             return
         while True:
             try:
-                data = sock.recv(1 << 16)
+                data, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 8, socket.MSG_CMSG_CLOEXEC)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
-                data = b""
+                data, fds = b"", []
             if not data:
+                for fd in fds:
+                    os.close(fd)
                 self._lost()
                 return
-            self._dispatch(json.loads(data))
+            msg = json.loads(data)
+            if fds:
+                msg["fds"] = fds  # the receiver owns them (listeners made in the child's netns)
+            self._dispatch(msg)
 
     def _dispatch(self, msg: dict[str, Any]) -> None:
         assert self._loop is not None
@@ -154,6 +159,9 @@ class SpawnerChannel:
         waiter = self._pending.pop(int(msg["id"]), None)
         if waiter is not None and not waiter.done():
             waiter.set_result(msg)
+        else:
+            for fd in msg.get("fds", ()):
+                os.close(fd)
 
     # -- sending -----------------------------------------------------------------------------
     async def request(self, msg: dict[str, Any]) -> dict[str, Any]:
@@ -180,6 +188,8 @@ class SpawnerChannel:
         """Done-callback for a spawn reply whose caller was cancelled: kill what it started."""
         if fut.cancelled() or fut.exception() is not None or fut.result()["op"] != "spawned":
             return
+        for fd in fut.result().get("fds", ()):
+            os.close(fd)
         pid = int(fut.result()["pid"])
         self._exits.pop(pid, None)
         with contextlib.suppress(OSError):

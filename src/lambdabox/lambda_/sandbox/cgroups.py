@@ -3,7 +3,7 @@
 `candidates()` finds the hierarchies this process may use for one mode; `Cgroups.setup()` makes our
 parent directory in them and `Cgroups.create()` one `EnvCgroup` per environment, which measures
 peak memory, tells an OOM kill and signals its members; `remove_env_cgroup()` removes it. Which
-mode is chosen, and the probe that proves it, is `lambdabox.lambda_.sandbox`'s business.
+mode is chosen, and the probe that proves it, is the sandbox manager's business (manager.py).
 
 Hierarchies
 ===========
@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from lambdabox.lambda_.sandbox_spawner import DRAIN_LIMIT, POLL, remove_cgroup_tree, write_file
+from lambdabox.lambda_.sandbox.spawner import DRAIN_LIMIT, POLL, remove_cgroup_tree, write_file
 
 log = logging.getLogger("lambdabox.sandbox")
 

@@ -1,0 +1,182 @@
+"""The file system an environment sees: its own minimal, read-only root, planned here.
+
+`Rootfs.prepare()` (once per server, blocking: call it in a thread) writes two directories under
+the sandbox's scratch dir that every environment shares read-only:
+
+- ``etc/``: an /etc without secrets: a ``passwd``/``group`` naming root, ``nobody`` and the sandbox
+  users (sbx_user1051), ``hosts`` (localhost only), and copies of what programs need from the
+  host's /etc (``resolv.conf``, ``nsswitch.conf``, the dynamic loader's cache and config, TLS
+  certificates, ``alternatives``, time zone, ``services``/``protocols``, ``os-release``). Nothing
+  else of the host's /etc (no ``shadow``, ssh keys, sudoers, credentials).
+- ``runtime/``: lambdabox's runtime clients (the bootstraps) as ``/var/runtime``, with mount
+  points for the bundled AWS SDKs: the Python SDK's top-level packages land in /var/runtime
+  itself (``PYTHONPATH=/var/runtime``, as on Lambda), the Node.js SDK in /var/runtime/node_modules.
+
+`Rootfs.plan()` gives confine.py the per-environment part: a tmpfs root holding the host's
+``/usr`` (and the top-level /bin, /lib… links or dirs), read-only; the interpreter's
+installation when it lives outside /usr (a pyenv under /root is bound at its own path, and
+nothing else of /root); ``/etc`` and ``/var/runtime`` from above; the function's code at
+``/var/task`` (read-only); an empty ``/opt``; ``/tmp`` (a tmpfs of EphemeralStorage size, or a
+per-env directory); a minimal ``/dev`` (null, zero, full, random, urandom, fd links) and its own
+``/proc``. Nothing of the data dir, other functions, the server's files, /root or /home.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lambdabox.lambda_.sandbox.users import USER_NAME, SandboxUsers
+
+TASK_ROOT = "/var/task"
+RUNTIME_DIR = "/var/runtime"
+OPT_DIR = "/opt"
+#: what an environment's /etc holds from the host's (files or trees, copied, symlinks kept)
+ETC_COPIED = (
+    "resolv.conf", "nsswitch.conf", "host.conf", "gai.conf", "ld.so.cache", "ld.so.conf",
+    "ld.so.conf.d", "ssl", "ca-certificates", "ca-certificates.conf", "pki", "alternatives",
+    "localtime", "timezone", "services", "protocols", "os-release", "mime.types", "debian_version",
+)  # fmt: skip
+#: top-level host entries that are the system itself (merged-/usr links, or real dirs)
+SYSTEM_TOP = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+_SYSTEM_PREFIXES = ("/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/", "/lib32/", "/libx32/")
+
+
+@dataclass(frozen=True)
+class RuntimeSources:
+    """Host directories that become /var/runtime in an environment."""
+
+    clients: Path  # lambdabox's runtime clients (bootstrap_python.py, bootstrap_node.js, ...)
+    python_sdk: Path | None = None  # pip --target dir holding boto3 and friends
+    node_modules: Path | None = None  # the AWS SDK for JavaScript v3
+
+
+class Rootfs:
+    """Prepares the shared read-only parts once and plans each environment's root."""
+
+    def __init__(self, scratch: Path, sources: RuntimeSources, users: SandboxUsers) -> None:
+        self.etc = scratch / "etc"
+        self.runtime = scratch / "runtime"
+        self._sources = sources
+        self._users = users
+        self._sdk_binds: list[tuple[str, str]] = []
+
+    def prepare(self) -> None:
+        """Write the shared /etc and /var/runtime trees (blocking)."""
+        for d in (self.etc, self.runtime):
+            shutil.rmtree(d, ignore_errors=True)
+            d.mkdir(parents=True, mode=0o755)
+        self._write_etc()
+        self._write_runtime()
+        for top in (self.etc, self.runtime):
+            _world_readable(top)
+
+    def _write_etc(self) -> None:
+        for name in ETC_COPIED:
+            src = Path("/etc") / name
+            if src.is_symlink():
+                os.symlink(os.readlink(src), self.etc / name)
+            elif src.is_dir():
+                shutil.copytree(src, self.etc / name, symlinks=True, ignore_dangling_symlinks=True)
+            elif src.is_file():
+                shutil.copyfile(src, self.etc / name)
+        users = "\n".join(self._users.passwd_lines())
+        (self.etc / "passwd").write_text(
+            "root:x:0:0:root:/root:/sbin/nologin\n"
+            "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n" + users + "\n"
+        )
+        groups = "\n".join(f"{USER_NAME}:x:{uid}:" for uid in self._uids())
+        (self.etc / "group").write_text("root:x:0:\nnogroup:x:65534:\n" + groups + "\n")
+        (self.etc / "hosts").write_text("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+        (self.etc / "hostname").write_text("localhost\n")
+
+    def _uids(self) -> Iterable[int]:
+        return range(self._users.base, self._users.base + self._users.count)
+
+    def _write_runtime(self) -> None:
+        src = self._sources
+        for entry in src.clients.iterdir():
+            if entry.is_file() and entry.suffix in (".py", ".js", ".mjs", ".cjs"):
+                shutil.copyfile(entry, self.runtime / entry.name)
+        self._sdk_binds = []
+        if src.python_sdk is not None and src.python_sdk.is_dir():
+            for entry in sorted(src.python_sdk.iterdir()):
+                if entry.name.startswith(".") or entry.name == "bin" or (self.runtime / entry.name).exists():
+                    continue
+                if entry.is_dir():
+                    (self.runtime / entry.name).mkdir()
+                else:
+                    (self.runtime / entry.name).touch()
+                self._sdk_binds.append((str(entry), f"{RUNTIME_DIR}/{entry.name}"))
+        if src.node_modules is not None and src.node_modules.is_dir():
+            (self.runtime / "node_modules").mkdir(exist_ok=True)
+            self._sdk_binds.append((str(src.node_modules), f"{RUNTIME_DIR}/node_modules"))
+
+    def plan(
+        self, new_root: str, code_dir: str, tmpfs_mb: int | None, tmp_dir: str, extra: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """The root plan for one environment (see confine.build_root). `extra`: host paths of
+        interpreter installations to bind read-only at their own path (outside /usr only)."""
+        symlinks: list[tuple[str, str]] = []
+        binds: list[tuple[str, str, bool]] = [("/usr", "/usr", True)]
+        for name in SYSTEM_TOP:
+            host = f"/{name}"
+            if os.path.islink(host):
+                symlinks.append((host, os.readlink(host)))
+            elif os.path.isdir(host):
+                binds.append((host, host, True))
+        for path in sorted(set(extra)):
+            if not is_system_path(path) and os.path.isdir(path):
+                binds.append((path, path, True))
+        binds.append((str(self.etc), "/etc", True))
+        binds.append((code_dir, TASK_ROOT, True))
+        binds.append((str(self.runtime), RUNTIME_DIR, True))
+        binds.extend((src, dst, True) for src, dst in self._sdk_binds)
+        return {
+            "dir": new_root,
+            "symlinks": symlinks,
+            "binds": binds,
+            "dirs": [OPT_DIR, "/var/tmp"],
+            "tmp": {"tmpfs_mb": tmpfs_mb, "dir": tmp_dir},
+        }
+
+
+def is_system_path(path: str) -> bool:
+    """True for paths the environment sees anyway (under /usr and the merged-/usr links)."""
+    return (path.rstrip("/") + "/").startswith(_SYSTEM_PREFIXES)
+
+
+def install_prefix(executable: str) -> str | None:
+    """The installation an interpreter lives in, to bind when it is outside /usr: the parent of
+    its ``bin`` directory (a pyenv version, a /opt/node), else its own directory."""
+    real = os.path.realpath(executable)
+    if is_system_path(real):
+        return None
+    parent = os.path.dirname(real)
+    return os.path.dirname(parent) if os.path.basename(parent) == "bin" else parent
+
+
+def chmod_readonly(top: Path) -> None:
+    """Without a root of its own (rlimits mode): take write permission off the code files (dirs
+    left alone so the owner can still delete the tree). It does not stop the files' owner."""
+    for dirpath, _dirs, files in os.walk(top):
+        for name in files:
+            p = os.path.join(dirpath, name)
+            with contextlib.suppress(OSError):
+                st = os.lstat(p)
+                if not os.path.islink(p):
+                    os.chmod(p, st.st_mode & ~0o222)
+
+
+def _world_readable(top: Path) -> None:
+    for dirpath, _dirs, files in os.walk(top):
+        os.chmod(dirpath, 0o755)
+        for name in files:
+            p = os.path.join(dirpath, name)
+            if not os.path.islink(p):
+                os.chmod(p, 0o644)
