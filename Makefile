@@ -7,11 +7,12 @@ PYTEST_ARGS ?=
 
 .PHONY: run test lint types pytest tools bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/install-system-packages.sh
 	@echo "==> creating $(VENV) and installing lambdabox with its test dependencies"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	bash scripts/install-system-packages.sh
 	@touch $@
 
 run: $(STAMP)

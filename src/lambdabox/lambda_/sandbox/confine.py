@@ -203,6 +203,9 @@ def build_root(root: dict[str, Any]) -> None:
         bind(str(tmp["dir"]), new + "/tmp", False)
     _build_dev(new + "/dev")
     _mkdirs(new + "/proc", 0o555)
+    # before the old root goes: in a user namespace the kernel mounts a proc only while a full
+    # one is visible
+    mount("proc", new + "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
     # into the new root; the old one is detached (and gone from this namespace)
     os.chdir(new)
     if libc().syscall(_SYS_PIVOT_ROOT, b".", b".") != 0:
@@ -210,7 +213,6 @@ def build_root(root: dict[str, Any]) -> None:
         raise OSError(err, f"pivot_root: {os.strerror(err)}")
     check(libc().umount2(b".", _MNT_DETACH), "umount old root")
     os.chdir("/")
-    mount("proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
     mount(None, "/", None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
 
 
@@ -233,7 +235,10 @@ def drop_privileges(user: dict[str, Any] | None, full: bool) -> None:
     lib = libc()
     for cap in range(_CAP_LAST + 1):
         if lib.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-            if ctypes.get_errno() == errno.EINVAL:  # past the kernel's last capability
+            err = ctypes.get_errno()
+            if err == errno.EINVAL:  # past the kernel's last capability
+                break
+            if err == errno.EPERM and user is None:  # rlimits mode: we hold no capabilities
                 break
             check(-1, f"drop capability {cap}")
     if user is not None and full:

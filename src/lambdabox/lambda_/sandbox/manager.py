@@ -234,6 +234,12 @@ class Sandbox:
                 "sandbox: isolation 'rlimits' only (no root and no user namespaces here): functions "
                 "run as the server's user and can see its files; run as root for full isolation"
             )
+        elif self.isolation == "userns":
+            log.warning(
+                "sandbox: isolation 'userns' (not root): environments have their own namespaces and "
+                "root, but all run as the server's uid outside them, so Runtime API and internal "
+                "endpoints cannot tell them apart by uid; run as root for full isolation"
+            )
         log.info(
             "sandbox: isolation %s, network %s, cgroups %s%s, seccomp %s, init %s",
             self.isolation,

@@ -6,8 +6,9 @@ the sandbox's scratch dir that every environment shares read-only:
 - ``etc/``: an /etc without secrets: a ``passwd``/``group`` naming root, ``nobody`` and the sandbox
   users (sbx_user1051), ``hosts`` (localhost only), and copies of what programs need from the
   host's /etc (``resolv.conf``, ``nsswitch.conf``, the dynamic loader's cache and config, TLS
-  certificates, ``alternatives``, time zone, ``services``/``protocols``, ``os-release``). Nothing
-  else of the host's /etc (no ``shadow``, ssh keys, sudoers, credentials).
+  certificates, ``alternatives``, time zone, ``services``/``protocols``, ``os-release``), and of
+  those only what any host user may read (``ssl/private`` and other non-world-readable entries
+  are left out). Nothing else of the host's /etc (no ``shadow``, ssh keys, sudoers, credentials).
 - ``runtime/``: lambdabox's runtime clients (the bootstraps) as ``/var/runtime``, with mount
   points for the bundled AWS SDKs: the Python SDK's top-level packages land in /var/runtime
   itself (``PYTHONPATH=/var/runtime``, as on Lambda), the Node.js SDK in /var/runtime/node_modules.
@@ -82,8 +83,8 @@ class Rootfs:
             if src.is_symlink():
                 os.symlink(os.readlink(src), self.etc / name)
             elif src.is_dir():
-                shutil.copytree(src, self.etc / name, symlinks=True, ignore_dangling_symlinks=True)
-            elif src.is_file():
+                shutil.copytree(src, self.etc / name, symlinks=True, ignore=_not_public)
+            elif src.is_file() and _public(src):
                 shutil.copyfile(src, self.etc / name)
         users = "\n".join(self._users.passwd_lines())
         (self.etc / "passwd").write_text(
@@ -159,6 +160,23 @@ def install_prefix(executable: str) -> str | None:
         return None
     parent = os.path.dirname(real)
     return os.path.dirname(parent) if os.path.basename(parent) == "bin" else parent
+
+
+def _public(path: Path) -> bool:
+    """World-readable (and, for a directory, world-searchable): not a secret of the host's."""
+    try:
+        st = path.lstat()
+    except OSError:
+        return False
+    if path.is_symlink():
+        return True
+    need = 0o005 if path.is_dir() else 0o004
+    return st.st_mode & need == need and path.name != "private"
+
+
+def _not_public(directory: str, names: list[str]) -> set[str]:
+    """copytree's ignore: what a host user other than root could not read (e.g. ssl/private)."""
+    return {n for n in names if not _public(Path(directory) / n)}
 
 
 def chmod_readonly(top: Path) -> None:
