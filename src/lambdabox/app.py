@@ -24,6 +24,7 @@ from lambdabox.lambda_.code import CodeStore
 from lambdabox.lambda_.invoker import Invoker, InvokerSettings
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
 from lambdabox.lambda_.runtime_catalog import RuntimeCatalog
+from lambdabox.lambda_.runtime_sdk import find_runtime_sdk
 from lambdabox.lambda_.sandbox import Sandbox
 from lambdabox.logs.api import LogsService
 from lambdabox.store.db import Store
@@ -45,9 +46,12 @@ class _Parts:
 class App:
     """One lambdabox server: `await start()`, serve, `await close()`."""
 
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: Settings, clock: Clock | None = None, *, catalog: RuntimeCatalog | None = None
+    ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
+        self._catalog = catalog or RuntimeCatalog()
         self._parts: _Parts | None = None
         self.port: int = settings.port
 
@@ -86,6 +90,9 @@ class App:
         runtime_api = RuntimeApiServer()
         logs = LogsService(store, self.clock)
         code = CodeStore(data / "code")
+        sdk = await asyncio.to_thread(find_runtime_sdk, s.runtime_sdk_dir)
+        if (warning := sdk.missing_warning()) is not None:
+            log.warning("%s", warning)
         invoker = Invoker(
             InvokerSettings(
                 concurrency_limit=s.concurrency_limit,
@@ -95,9 +102,10 @@ class App:
             clock=self.clock,
             sandbox=sandbox,
             runtime_api=runtime_api,
-            catalog=RuntimeCatalog(),
+            catalog=self._catalog,
             logs=logs,
             code_root=code.root,
+            runtime_sdk=sdk,
         )
         await invoker.start()
         lambda_ = LambdaService(
@@ -121,6 +129,7 @@ class App:
                 "environments": dict(invoker.environment_states()),
                 "inflight": invoker.inflight,
                 "sandbox": sandbox.mode,
+                "runtimeSdk": sdk.versions(),
             },
         )
         server = web.Server(edge.handle, access_log=None)

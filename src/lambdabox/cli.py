@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--sync", choices=["FULL", "NORMAL"], help="store durability (default FULL)")
     serve.add_argument("--log-level", help="server log level (default INFO)")
     serve.add_argument(
+        "--runtime-sdk-dir",
+        help="where the AWS SDK sets bundled for functions are (default <venv>/share/lambdabox/runtime-sdk)",
+    )
+    serve.add_argument(
         "--demo", action="store_true", help="deploy the demo function 'hello' and print how to call it"
     )
 
@@ -84,6 +88,7 @@ def _serve(args: argparse.Namespace) -> int:
         "concurrency_limit": args.concurrency_limit,
         "sync": args.sync,
         "log_level": args.log_level,
+        "runtime_sdk_dir": args.runtime_sdk_dir,
     }
     try:
         settings = Settings.resolve(flags)

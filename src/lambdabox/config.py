@@ -31,6 +31,9 @@ class Settings:
     #: durable writes: "FULL" fsyncs every group commit; "NORMAL" survives process crashes only
     sync: str = "FULL"
     log_level: str = "INFO"
+    #: where the AWS SDK sets bundled for functions are (default: <sys.prefix>/share/lambdabox/runtime-sdk,
+    #: where `make run` / `make test` install them with scripts/install-runtime-sdks.sh)
+    runtime_sdk_dir: Path | None = None
 
     @classmethod
     def resolve(
@@ -62,7 +65,7 @@ def _coerce(name: str, typ: Any, raw: Any) -> Any:
             return int(raw)
         if kind == "float":
             return float(raw)
-        if kind == "Path":
+        if kind in ("Path", "Path | None"):
             return Path(raw).expanduser()
     except ValueError as exc:
         raise ValueError(f"invalid value for {name}: {raw!r}") from exc

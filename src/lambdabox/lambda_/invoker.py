@@ -23,7 +23,8 @@ from lambdabox.lambda_.environment import Environment, EnvSpec, Undelivered
 from lambdabox.lambda_.models import LATEST, FunctionConfig, Invocation, Outcome
 from lambdabox.lambda_.pool import Pool
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
-from lambdabox.lambda_.runtime_catalog import RuntimeCatalog
+from lambdabox.lambda_.runtime_catalog import NODE, PYTHON, RUNTIMES_DIR, RuntimeCatalog
+from lambdabox.lambda_.runtime_sdk import RuntimeSdk
 from lambdabox.lambda_.sandbox import Sandbox, runtime_memory_args
 
 log = logging.getLogger(__name__)
@@ -82,9 +83,11 @@ class Invoker:
         catalog: RuntimeCatalog,
         logs: LogWriter,
         code_root: Path,
+        runtime_sdk: RuntimeSdk | None = None,
     ) -> None:
         self._settings = settings
         self._code_root = code_root
+        self._sdk = runtime_sdk
         self._clock = clock
         self._sandbox = sandbox
         self._api = runtime_api
@@ -171,6 +174,8 @@ class Invoker:
 
     async def _run(self, fn: FunctionConfig, inv: Invocation) -> Outcome:
         """One attempt: a warm environment, or a cold one that is started (init) first."""
+        if not self._catalog.prepared(fn.runtime):  # the interpreter lookup, off the event loop
+            await self._catalog.prepare(fn.runtime)
         pool = self._pool(fn)
         env, cold = pool.acquire()
         try:
@@ -214,7 +219,12 @@ class Invoker:
         if launch.warning:
             init_lines.append(launch.warning)
         env_vars = build_env(
-            fn, stream, launch.execution_env, launch.path_dirs, code_dir, self._settings.endpoint_url
+            fn,
+            stream,
+            launch.execution_env,
+            launch.path_dirs,
+            self._env_paths(code_dir),
+            self._settings.endpoint_url,
         )
         spec = EnvSpec(
             env_id=f"{fn.name}-{suffix[:12]}",
@@ -235,6 +245,14 @@ class Invoker:
 
     def _code_dir(self, fn: FunctionConfig) -> Path:
         return self._code_root / fn.code_key
+
+    def _env_paths(self, code_dir: Path) -> EnvPaths:
+        """The paths as an environment sees them: today the host's (the sandbox maps nothing yet)."""
+        sdk = self._sdk
+        runtime_dir = str(RUNTIMES_DIR)
+        python_path = (runtime_dir,) if sdk is None or sdk.python is None else (runtime_dir, str(sdk.python))
+        node_modules = None if sdk is None or sdk.node_modules is None else str(sdk.node_modules)
+        return EnvPaths(str(code_dir), runtime_dir, python_path, node_modules)
 
     async def _reap_loop(self) -> None:
         idle = self._settings.idle_timeout
@@ -259,22 +277,34 @@ RESERVED_ENV = frozenset(
 )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class EnvPaths:
+    """Where an environment finds its code, lambdabox's runtime client and the bundled SDKs: paths as
+    the environment sees them (on Lambda /var/task, /var/runtime, /var/runtime/node_modules, /opt)."""
+
+    task_root: str  # LAMBDA_TASK_ROOT: the function's unpacked code
+    runtime_dir: str  # LAMBDA_RUNTIME_DIR: lambdabox's runtime clients
+    python_path: tuple[str, ...]  # PYTHONPATH of python runtimes: the runtime dir, the Python SDK set
+    node_modules: str | None  # the Node.js SDK set's node_modules (on NODE_PATH), None when missing
+    opt: str = "/opt"  # where layers are
+
+
 def build_env(
     fn: FunctionConfig,
     stream: str,
     execution_env: str,
     path_dirs: tuple[str, ...],
-    code_dir: Path,
+    paths: EnvPaths,
     endpoint_url: str,
 ) -> dict[str, str]:
     """The environment variables of an execution environment, as Lambda sets them."""
-    path = ":".join([*path_dirs, "/usr/local/bin", "/usr/bin", "/bin", "/opt/bin"])
+    path = ":".join([*path_dirs, "/usr/local/bin", "/usr/bin", "/bin", f"{paths.opt}/bin"])
     env = {
         "PATH": path,
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
-        "LD_LIBRARY_PATH": "/lib64:/usr/lib64:/opt/lib",
-        "NODE_PATH": "/opt/nodejs/node_modules:/opt/nodejs/node20/node_modules",
+        "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{paths.opt}/lib",
+        **_module_paths(fn.runtime, paths),
         "AWS_ENDPOINT_URL": endpoint_url,
         "LAMBDABOX_ENDPOINT_URL": endpoint_url,
         **fn.environment,
@@ -291,8 +321,8 @@ def build_env(
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_SESSION_TOKEN": "test",
-        "LAMBDA_TASK_ROOT": str(code_dir),
-        "LAMBDA_RUNTIME_DIR": str(Path(__file__).parent / "runtimes"),
+        "LAMBDA_TASK_ROOT": paths.task_root,
+        "LAMBDA_RUNTIME_DIR": paths.runtime_dir,
     }
     if fn.handler is None:
         env.pop("_HANDLER")
@@ -300,3 +330,18 @@ def build_env(
         env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
         env["AWS_LAMBDA_LOG_LEVEL"] = fn.application_log_level or "INFO"
     return env
+
+
+def _module_paths(runtime: str | None, paths: EnvPaths) -> dict[str, str]:
+    """PYTHONPATH or NODE_PATH, as Lambda sets them (the function may set its own: it then wins)."""
+    if runtime in PYTHON:
+        return {"PYTHONPATH": ":".join(paths.python_path)}
+    if runtime in NODE:
+        assert runtime is not None
+        major = runtime.removeprefix("nodejs").split(".")[0]
+        opt = paths.opt
+        entries = [f"{opt}/nodejs/node{major}/node_modules", f"{opt}/nodejs/node_modules"]
+        if paths.node_modules is not None:
+            entries.append(paths.node_modules)
+        return {"NODE_PATH": ":".join([*entries, paths.runtime_dir, paths.task_root])}
+    return {}
