@@ -3,16 +3,22 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# the AWS SDK sets functions get without packaging them (lambdabox serve finds them here by default)
+RUNTIME_SDK_DIR := $(VENV)/share/lambdabox/runtime-sdk
+RUNTIME_SDK_PINS := runtime-sdk/python/requirements.txt runtime-sdk/nodejs/package.json \
+	runtime-sdk/nodejs/package-lock.json scripts/install-runtime-sdks.sh
 PYTEST_ARGS ?=
 
 .PHONY: run test lint types pytest tools bench clean
 
-$(STAMP): pyproject.toml scripts/install-system-packages.sh
+$(STAMP): pyproject.toml scripts/install-system-packages.sh $(RUNTIME_SDK_PINS)
 	@echo "==> creating $(VENV) and installing lambdabox with its test dependencies"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
 	bash scripts/install-system-packages.sh
+	@echo "==> installing the AWS SDKs bundled for functions into $(RUNTIME_SDK_DIR)"
+	PYTHON=$(BIN)/python bash scripts/install-runtime-sdks.sh $(RUNTIME_SDK_DIR)
 	@touch $@
 
 run: $(STAMP)

@@ -25,8 +25,10 @@ from lambdabox.lambda_.code import CodeStore
 from lambdabox.lambda_.code_url import CodeUrls, load_or_create_key
 from lambdabox.lambda_.invoker import Invoker, InvokerSettings
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
-from lambdabox.lambda_.runtime_catalog import RuntimeCatalog
+from lambdabox.lambda_.runtime_catalog import RUNTIMES_DIR, RuntimeCatalog
+from lambdabox.lambda_.runtime_sdk import find_runtime_sdk
 from lambdabox.lambda_.sandbox import Sandbox
+from lambdabox.lambda_.sandbox.rootfs import RuntimeSources
 from lambdabox.logs.api import LogsService
 from lambdabox.store.db import Store
 
@@ -47,9 +49,12 @@ class _Parts:
 class App:
     """One lambdabox server: `await start()`, serve, `await close()`."""
 
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: Settings, clock: Clock | None = None, *, catalog: RuntimeCatalog | None = None
+    ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
+        self._catalog = catalog or RuntimeCatalog()
         self._parts: _Parts | None = None
         self.port: int = settings.port
 
@@ -83,8 +88,12 @@ class App:
         store.open()
         store.migrate("lambda", lambda_store.SCHEMA)
         store.migrate("logs", LogsService.SCHEMA)
+        sdk = await asyncio.to_thread(find_runtime_sdk, s.runtime_sdk_dir)
+        if (warning := sdk.missing_warning()) is not None:
+            log.warning("%s", warning)
         sandbox = Sandbox(
             data / "sandbox",
+            runtime=RuntimeSources(RUNTIMES_DIR, sdk.python, sdk.node_modules),
             network="none" if s.function_network == "none" else "host",
             endpoint_port=self.port,
         )
@@ -113,7 +122,7 @@ class App:
             clock=self.clock,
             sandbox=sandbox,
             runtime_api=runtime_api,
-            catalog=RuntimeCatalog(),
+            catalog=self._catalog,
             logs=logs,
             code_root=code.root,
             serve_endpoint=serve_endpoint,
@@ -145,6 +154,7 @@ class App:
                 "sandbox": sandbox.mode,
                 "isolation": sandbox.isolation,
                 "function_network": sandbox.network,
+                "runtimeSdk": sdk.versions(),
             },
         )
         env_server.append(web.Server(edge.handle_from_environment, access_log=None))

@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
         "and lambdabox's AWS endpoint)",
     )
     serve.add_argument(
+        "--runtime-sdk-dir",
+        help="where the AWS SDK sets bundled for functions are (default <venv>/share/lambdabox/runtime-sdk)",
+    )
+    serve.add_argument(
         "--demo", action="store_true", help="deploy the demo function 'hello' and print how to call it"
     )
 
@@ -91,6 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
         "sync": args.sync,
         "log_level": args.log_level,
         "function_network": args.function_network,
+        "runtime_sdk_dir": args.runtime_sdk_dir,
     }
     try:
         settings = Settings.resolve(flags)

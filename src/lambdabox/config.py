@@ -34,6 +34,9 @@ class Settings:
     #: execution environments' network: "host" (the host's, as today) or "none" (loopback only,
     #: reaching just their Runtime API and lambdabox's AWS endpoint)
     function_network: str = "host"
+    #: where the AWS SDK sets bundled for functions are (default: <sys.prefix>/share/lambdabox/runtime-sdk,
+    #: where `make run` / `make test` install them with scripts/install-runtime-sdks.sh)
+    runtime_sdk_dir: Path | None = None
 
     @classmethod
     def resolve(
@@ -69,7 +72,7 @@ def _coerce(name: str, typ: Any, raw: Any) -> Any:
             return int(raw)
         if kind == "float":
             return float(raw)
-        if kind == "Path":
+        if kind in ("Path", "Path | None"):
             return Path(raw).expanduser()
     except ValueError as exc:
         raise ValueError(f"invalid value for {name}: {raw!r}") from exc

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from lambdabox.app import App
 from lambdabox.clock import Clock, ManualClock, SystemClock
 from lambdabox.config import Settings
+from lambdabox.lambda_.runtime_catalog import RuntimeCatalog
 
 T = TypeVar("T")
 
@@ -29,10 +30,17 @@ T = TypeVar("T")
 class LocalLambdabox:
     """A lambdabox server in a background thread of this process."""
 
-    def __init__(self, data_dir: Path, *, manual_clock: bool = False, **settings: Any) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        manual_clock: bool = False,
+        catalog: RuntimeCatalog | None = None,
+        **settings: Any,
+    ) -> None:
         self.clock: Clock = ManualClock(start=time.time()) if manual_clock else SystemClock()
         self.settings = Settings.resolve({"data_dir": data_dir, "port": 0, **settings}, env={})
-        self.app = App(self.settings, self.clock)
+        self.app = App(self.settings, self.clock, catalog=catalog)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="lambdabox", daemon=True)
 

@@ -23,8 +23,8 @@ from lambdabox.lambda_.environment import Environment, EnvSpec, ServeEndpoint, U
 from lambdabox.lambda_.models import LATEST, FunctionConfig, Invocation, Outcome
 from lambdabox.lambda_.pool import Pool
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
-from lambdabox.lambda_.runtime_catalog import RUNTIMES_DIR, RuntimeCatalog
-from lambdabox.lambda_.sandbox import Sandbox, runtime_memory_args
+from lambdabox.lambda_.runtime_catalog import NODE, PYTHON, RUNTIMES_DIR, RuntimeCatalog
+from lambdabox.lambda_.sandbox import Sandbox, View, runtime_memory_args
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +175,8 @@ class Invoker:
 
     async def _run(self, fn: FunctionConfig, inv: Invocation) -> Outcome:
         """One attempt: a warm environment, or a cold one that is started (init) first."""
+        if not self._catalog.prepared(fn.runtime):  # the interpreter lookup, off the event loop
+            await self._catalog.prepare(fn.runtime)
         pool = self._pool(fn)
         env, cold = pool.acquire()
         try:
@@ -222,9 +224,13 @@ class Invoker:
         if launch.warning:
             init_lines.append(launch.warning)
         env_vars = build_env(
-            fn, stream, launch.execution_env, launch.path_dirs, view.task_root, view.runtime_dir,
+            fn,
+            stream,
+            launch.execution_env,
+            launch.path_dirs,
+            _env_paths(view),
             self._settings.endpoint_url,
-        )  # fmt: skip
+        )
         spec = EnvSpec(
             env_id=f"{fn.name}-{suffix[:12]}",
             argv=(argv[0], *runtime_memory_args(argv[0], fn.memory_size), *argv[1:]),
@@ -272,23 +278,34 @@ RESERVED_ENV = frozenset(
 )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class EnvPaths:
+    """Where an environment finds its code, lambdabox's runtime client and the bundled SDKs: paths as
+    the environment sees them (on Lambda /var/task, /var/runtime, /var/runtime/node_modules, /opt)."""
+
+    task_root: str  # LAMBDA_TASK_ROOT: the function's unpacked code
+    runtime_dir: str  # LAMBDA_RUNTIME_DIR: lambdabox's runtime clients
+    python_path: tuple[str, ...]  # PYTHONPATH of python runtimes: the runtime dir, the Python SDK set
+    node_modules: str | None  # the Node.js SDK set's node_modules (on NODE_PATH), None when missing
+    opt: str = "/opt"  # where layers are
+
+
 def build_env(
     fn: FunctionConfig,
     stream: str,
     execution_env: str,
     path_dirs: tuple[str, ...],
-    task_root: str,
-    runtime_dir: str,
+    paths: EnvPaths,
     endpoint_url: str,
 ) -> dict[str, str]:
     """The environment variables of an execution environment, as Lambda sets them."""
-    path = ":".join([*path_dirs, "/usr/local/bin", "/usr/bin", "/bin", "/opt/bin"])
+    path = ":".join([*path_dirs, "/usr/local/bin", "/usr/bin", "/bin", f"{paths.opt}/bin"])
     env = {
         "PATH": path,
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
-        "LD_LIBRARY_PATH": "/lib64:/usr/lib64:/opt/lib",
-        "NODE_PATH": "/opt/nodejs/node_modules:/opt/nodejs/node20/node_modules",
+        "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{paths.opt}/lib",
+        **_module_paths(fn.runtime, paths),
         "AWS_ENDPOINT_URL": endpoint_url,
         "LAMBDABOX_ENDPOINT_URL": endpoint_url,
         **fn.environment,
@@ -305,8 +322,8 @@ def build_env(
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_SESSION_TOKEN": "test",
-        "LAMBDA_TASK_ROOT": task_root,
-        "LAMBDA_RUNTIME_DIR": runtime_dir,
+        "LAMBDA_TASK_ROOT": paths.task_root,
+        "LAMBDA_RUNTIME_DIR": paths.runtime_dir,
     }
     if fn.handler is None:
         env.pop("_HANDLER")
@@ -314,3 +331,27 @@ def build_env(
         env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
         env["AWS_LAMBDA_LOG_LEVEL"] = fn.application_log_level or "INFO"
     return env
+
+
+def _env_paths(view: View) -> EnvPaths:
+    """The paths as an environment sees them, from the sandbox's view (/var/task, /var/runtime
+    with the Python SDK merged in, when it has a root of its own; host paths otherwise)."""
+    python_path = [view.runtime_dir]
+    if view.python_sdk is not None and view.python_sdk != view.runtime_dir:
+        python_path.append(view.python_sdk)
+    return EnvPaths(view.task_root, view.runtime_dir, tuple(python_path), view.node_modules)
+
+
+def _module_paths(runtime: str | None, paths: EnvPaths) -> dict[str, str]:
+    """PYTHONPATH or NODE_PATH, as Lambda sets them (the function may set its own: it then wins)."""
+    if runtime in PYTHON:
+        return {"PYTHONPATH": ":".join(paths.python_path)}
+    if runtime in NODE:
+        assert runtime is not None
+        major = runtime.removeprefix("nodejs").split(".")[0]
+        opt = paths.opt
+        entries = [f"{opt}/nodejs/node{major}/node_modules", f"{opt}/nodejs/node_modules"]
+        if paths.node_modules is not None:
+            entries.append(paths.node_modules)
+        return {"NODE_PATH": ":".join([*entries, paths.runtime_dir, paths.task_root])}
+    return {}

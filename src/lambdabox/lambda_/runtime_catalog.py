@@ -1,17 +1,21 @@
 """Which Lambda runtimes lambdabox runs, and the command line that starts each one.
 
 A runtime identifier maps to an interpreter found on this machine (resolved once, past pyenv-style
-shims) and to lambdabox's own runtime client for it. When the exact interpreter is missing, the
+shims, in a worker thread: `await prepare(runtime)` before `launch()` keeps the event loop free) and
+to lambdabox's own runtime client for it. When the exact interpreter is missing, the
 nearest installed one of the same language is used and a warning is written to the function's log.
 `provided.*` runtimes run the function's own `bootstrap` executable.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,13 +95,45 @@ def _real_node() -> str | None:
 
 
 class RuntimeCatalog:
-    """Resolves runtime identifiers to launch commands (interpreters looked up once, lazily)."""
+    """Resolves runtime identifiers to launch commands (interpreters looked up once, lazily).
+
+    The lookups run subprocesses (up to 20 s each). The server calls `await prepare(runtime)` first,
+    which does them in a worker thread, once per runtime however many callers wait; `launch()` is
+    then answered from the cache. Called without `prepare`, `launch()` looks up synchronously.
+    """
 
     def __init__(self, find_python: Callable[[str], str | None] = _real_python) -> None:
         self._find_python = find_python
         self._pythons: dict[str, str | None] = {}
         self._node: tuple[str, int] | None = None
         self._node_looked_up = False
+        self._lookup_lock = threading.Lock()  # one lookup at a time: threads share the caches
+        self._prepared: set[str | None] = set()
+        self._preparing: dict[str | None, asyncio.Future[None]] = {}
+
+    def prepared(self, runtime: str | None) -> bool:
+        """True when `launch(runtime, ...)` will not look anything up."""
+        return runtime in self._prepared
+
+    async def prepare(self, runtime: str | None) -> None:
+        """Look up what `launch(runtime)` needs, off the event loop; concurrent callers share one lookup."""
+        if runtime in self._prepared:
+            return
+        pending = self._preparing.get(runtime)
+        if pending is None:
+            pending = asyncio.ensure_future(asyncio.to_thread(self._resolve, runtime))
+            self._preparing[runtime] = pending
+            pending.add_done_callback(lambda _: self._finish_prepare(runtime))
+        await asyncio.shield(pending)
+
+    def _finish_prepare(self, runtime: str | None) -> None:
+        self._preparing.pop(runtime, None)
+        self._prepared.add(runtime)
+
+    def _resolve(self, runtime: str | None) -> None:
+        """Everything `launch(runtime)` looks up (the nearest Pythons too), so that it only reads caches."""
+        with self._lookup_lock, contextlib.suppress(Exception):  # launch() raises it again, in its place
+            self.launch(runtime, Path("."))
 
     def python(self, version: str) -> str | None:
         if version not in self._pythons:

@@ -9,7 +9,9 @@
  * loaded with dynamic import().
  *
  * Started as `node bootstrap_node.js` with the code directory as cwd and the environment AWS
- * gives a function (_HANDLER, LAMBDA_TASK_ROOT, AWS_LAMBDA_RUNTIME_API, AWS_LAMBDA_FUNCTION_*, ...).
+ * gives a function (_HANDLER, LAMBDA_TASK_ROOT, AWS_LAMBDA_RUNTIME_API, AWS_LAMBDA_FUNCTION_*,
+ * NODE_PATH, ...). `require()` finds the AWS SDK the runtime carries through NODE_PATH; ES module
+ * handlers get NODE_PATH's node_modules folders from the resolve hook next to this file.
  */
 
 'use strict';
@@ -697,7 +699,53 @@ async function tryImportFile(file) {
   if (!fs.existsSync(file)) {
     return undefined;
   }
+  registerNodePathHook();
   return import(require('url').pathToFileURL(file).href);
+}
+
+let nodePathHookRegistered = false;
+
+/**
+ * ES modules ignore NODE_PATH: give them its node_modules folders (the AWS SDK the runtime carries,
+ * layers) through a resolve hook that is consulted only when the default resolution fails. Registered
+ * just before an ES module handler is imported, and only when such a folder exists: the hooks run on
+ * a thread of their own, which CommonJS handlers never pay for.
+ */
+function registerNodePathHook() {
+  if (nodePathHookRegistered) {
+    return;
+  }
+  nodePathHookRegistered = true;
+  const reachable = ancestorNodeModules(env.LAMBDA_TASK_ROOT || process.cwd());
+  const dirs = (env.NODE_PATH || '')
+    .split(path.delimiter)
+    .filter((dir) => path.isAbsolute(dir) && path.basename(dir) === 'node_modules' && fs.existsSync(dir))
+    .filter((dir) => !reachable.has(fs.realpathSync(dir)));
+  const Module = require('module');
+  if (dirs.length === 0 || typeof Module.register !== 'function') {
+    return;
+  }
+  const hooks = path.join(__dirname, '_lambdabox_rt_node_resolve.mjs');
+  Module.register(require('url').pathToFileURL(hooks).href, { data: { dirs } });
+}
+
+/**
+ * The node_modules folders ES module resolution already walks to from above the task root (in an
+ * environment with a root of its own the runtime's SDK is linked at /var/node_modules, so the
+ * hook, and its thread, are not needed for it).
+ */
+function ancestorNodeModules(taskRoot) {
+  const found = new Set();
+  for (let dir = path.dirname(taskRoot); ; dir = path.dirname(dir)) {
+    try {
+      found.add(fs.realpathSync(path.join(dir, 'node_modules')));
+    } catch {
+      // no node_modules here
+    }
+    if (dir === path.dirname(dir)) {
+      return found;
+    }
+  }
 }
 
 /** true when the nearest package.json above folder says "type": "module" (AWS's rule). */

@@ -9,7 +9,8 @@ documents, root logging handler and log record formats on stdout.
 
 This script is the start-up (``sys.path``, stdio, logging, importing the handler's module) and the
 invocation loop. Its two siblings, loaded by file path before user code runs and kept out of
-``sys.path`` and ``sys.modules`` so that user imports can neither reach nor shadow them:
+``sys.path`` and ``sys.modules`` (blocked there when lambdabox puts the runtime directory on
+``PYTHONPATH``, as Lambda does /var/runtime) so that user imports can neither reach nor shadow them:
 ``_lambdabox_rt_http.py`` (the Runtime API's HTTP client) and ``_lambdabox_rt_shapes.py`` (the context
 object, JSON in and out, error documents and log records).
 
@@ -105,21 +106,27 @@ def _flush_output() -> None:
 
 
 def prepare_sys_path(task_root: str) -> None:
-    """AWS's order: the task root, then the layers' /opt/python/lib/pythonX.Y/site-packages and /opt/python.
+    """AWS's order: the task root, the layers' /opt/python/lib/pythonX.Y/site-packages and /opt/python,
+    then the ``PYTHONPATH`` entries (the runtime directory and the bundled AWS SDK, as Lambda's
+    /var/runtime), then the standard library.
 
-    The directory of this script, which Python puts first, is taken out so that no user import can
-    resolve to lambdabox's own files.
+    The directory of this script, which Python puts first, is taken out. Where the runtime directory
+    is on ``PYTHONPATH`` too (on Lambda it also holds the SDK), lambdabox's own modules in it are
+    blocked instead, so that no user import can resolve to lambdabox's own files.
     """
     path = sys.path
     ours = {os.path.dirname(os.path.realpath(name)) for name in (_THIS_FILE, __file__)}
-    path[:] = [entry for entry in path if os.path.realpath(entry or os.curdir) not in ours]
-    if "PYTHONPATH" not in os.environ:
-        path.insert(0, "/opt/python")
-        path.insert(0, f"/opt/python/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages")
+    if path and os.path.realpath(path[0] or os.curdir) in ours:
+        del path[0]
+    if any(os.path.realpath(entry or os.curdir) in ours for entry in path):
+        for name in ("bootstrap_python", "_lambdabox_rt_http", "_lambdabox_rt_shapes"):
+            sys.modules.setdefault(name, None)  # type: ignore[assignment]
+    path.insert(0, "/opt/python")
+    path.insert(0, f"/opt/python/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages")
     path.insert(0, task_root)
     if sys.flags.no_site:
         # lambdabox starts interpreters with -S so that the host's .pth start-up hooks stay out of the
-        # environment; the interpreter's own site-packages (boto3, as on AWS) stays importable, last.
+        # environment; the interpreter's own site-packages stays importable, last (after the bundled SDK).
         version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
         for base in dict.fromkeys((sys.prefix, sys.base_prefix)):
             for leaf in (f"lib/{version}/site-packages", "lib/python3/dist-packages"):

@@ -131,6 +131,10 @@ class Rootfs:
                 symlinks.append((host, os.readlink(host)))
             elif os.path.isdir(host):
                 binds.append((host, host, True))
+        if any(dst == f"{RUNTIME_DIR}/node_modules" for _src, dst in self._sdk_binds):
+            # ES modules resolve bare names by walking up from /var/task: this is where they find
+            # the runtime's SDK (after the function's own /var/task/node_modules), as on Lambda
+            symlinks.append(("/var/node_modules", f"{RUNTIME_DIR}/node_modules"))
         for path in sorted(set(extra)):
             if not is_system_path(path) and os.path.isdir(path):
                 binds.append((path, path, True))
