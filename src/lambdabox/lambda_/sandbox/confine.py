@@ -172,7 +172,9 @@ def _mkdirs(path: str, mode: int = 0o755) -> None:
 
 
 def _touch(path: str) -> None:
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+    """A file to mount on (or to prove a mount read-only); one that exists is left alone."""
+    if not os.path.lexists(path):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
 
 
 def build_root(root: dict[str, Any]) -> None:
@@ -326,7 +328,7 @@ def run(plan: dict[str, Any], stdio: Sequence[int], report: socket.socket, secco
         if plan.get("check_ro"):
             stage = "check"
             try:
-                _touch(os.path.join(plan["check_ro"], "probe"))
+                os.close(os.open(os.path.join(plan["check_ro"], "probe"), os.O_WRONLY | os.O_CREAT, 0o600))
             except OSError as exc:
                 if exc.errno != errno.EROFS:
                     raise
