@@ -23,6 +23,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+
 from conftest import make_zip
 
 SYSTEM_PYTHON = "/usr/bin/python3.11"
@@ -109,11 +110,16 @@ def test_isolation_mode_is_reported_and_warned(nonroot_server: tuple[Any, str, P
     assert len(warnings) == 1 and health["isolation"] in warnings[0]
 
 
-def test_function_runs_in_a_user_namespace_with_its_own_root(nonroot_server: tuple[Any, str, Path, Any]) -> None:
+def test_function_runs_in_a_user_namespace_with_its_own_root(
+    nonroot_server: tuple[Any, str, Path, Any],
+) -> None:
     lam, url, data, _read_log = nonroot_server
     import urllib.request
 
-    if json.loads(urllib.request.urlopen(f"{url}/_lambdabox/health", timeout=10).read())["isolation"] != "userns":
+    if (
+        json.loads(urllib.request.urlopen(f"{url}/_lambdabox/health", timeout=10).read())["isolation"]
+        != "userns"
+    ):
         pytest.skip("this kernel does not allow unprivileged user namespaces")
     name = f"nonroot-{uuid.uuid4().hex[:8]}"
     lam.create_function(

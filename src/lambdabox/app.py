@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -81,7 +82,9 @@ class App:
     async def start(self) -> None:
         s = self.settings
         data = s.data_dir
-        data.mkdir(parents=True, exist_ok=True)
+        data.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(OSError):  # the store, code and keys are the server's alone
+            os.chmod(data, 0o700)
         sock = _bind(s.host, s.port)  # bind first: fail fast if the port is taken
         self.port = sock.getsockname()[1]
         store = Store(data / "lambdabox.db", sync=s.sync)
