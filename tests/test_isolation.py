@@ -368,7 +368,8 @@ def test_internal_endpoints_but_health_refuse_it(
     strict=True,
     reason="known hole: the AWS API is open to environments without credentials (one account, "
     "SigV4 not verified, every function gets AWS_ACCESS_KEY_ID=test), so a function reads another "
-    "function's configuration, environment variables included; see the isolation report",
+    "function's configuration, environment variables included. Tenants are separated at the API by "
+    "accounts, execution-role credentials and verified signatures: the wire issue (#12) brings them",
 )
 def test_the_aws_api_does_not_hand_another_functions_secrets_to_it(
     srv: Server, client: Any, victim: Victim, hostile: str
