@@ -151,6 +151,34 @@ def create_fn(lam: Any) -> Iterator[Callable[..., str]]:
             lam.delete_function(FunctionName=name)
 
 
+#: the environment variable tests set on a function (Environment Variables) to find its
+#: environments' processes on the host: inside, each environment has pid namespace of its own
+MARKER = "LBX_TEST_MARKER"
+
+
+def host_pids_with_env(name: str, value: str) -> set[int]:
+    """Host pids (not zombies: their environ reads empty) whose environment holds `name=value`:
+    an environment's init, runtime and whatever they forked, found from outside (as root)."""
+    needle = f"{name}={value}".encode()
+    found: set[int] = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    found.add(int(entry.name))
+        except OSError:  # gone meanwhile, or a kernel thread
+            continue
+    return found
+
+
+def marked(value: str | None = None) -> tuple[str, dict[str, dict[str, str]]]:
+    """A fresh marker and the `Environment` argument that puts it on a function."""
+    value = value or uuid.uuid4().hex
+    return value, {"Variables": {MARKER: value}}
+
+
 #: a handler that waits at a `Gate` (event {"gate": port}) and returns what the test sends it
 GATED_HANDLER = (
     "import socket\n\n"

@@ -14,7 +14,6 @@ import json
 import re
 import socket
 import stat
-import sys
 import time
 import zipfile
 from collections.abc import Callable
@@ -410,7 +409,8 @@ def test_zip_escapes_are_refused_and_nothing_is_written(
     assert not Path("/abs/evil.py").exists()
 
 
-RUNTIME_API_ABUSER = """#!{python}
+# a custom runtime in Python: inside its environment, PATH holds an interpreter
+RUNTIME_API_ABUSER = """#!/usr/bin/env python3
 import json, os, urllib.error, urllib.request
 
 API = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime"
@@ -443,7 +443,7 @@ def test_custom_runtime_misusing_the_runtime_api_gets_awss_answers(
     # InvalidRequestID; posting a second response for an id already answered is 403
     # InvalidStateTransition; /next carries the Lambda-Runtime-* headers.
     name = create_fn(
-        {"bootstrap": RUNTIME_API_ABUSER.format(python=sys.executable)},
+        {"bootstrap": RUNTIME_API_ABUSER.format()},
         runtime="provided.al2023",
         handler="unused",
         modes={"bootstrap": 0o755},

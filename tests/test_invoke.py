@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from conftest import MARKER, host_pids_with_env, marked
+from review_helpers import wait_for
+
 EVENTS = Path(__file__).parent / "events"
 
 PY_ECHO = """
@@ -27,7 +30,6 @@ def handler(event, context):
     return {
         "event": event,
         "count": COUNT,
-        "pid": os.getpid(),
         "request_id": context.aws_request_id,
         "function_name": context.function_name,
         "function_version": context.function_version,
@@ -94,7 +96,7 @@ def test_warm_environment_keeps_globals(lam: Any, create_fn: Any) -> None:
     name = create_fn({"app.py": PY_ECHO})
     _, first = invoke(lam, name, {"n": 1})
     _, second = invoke(lam, name, {"n": 2})
-    assert second["pid"] == first["pid"]
+    assert second["log_stream"] == first["log_stream"]  # one stream per environment, as on Lambda
     assert second["count"] == first["count"] + 1
     assert second["request_id"] != first["request_id"]
 
@@ -104,7 +106,7 @@ def test_update_replaces_environment(lam: Any, create_fn: Any) -> None:
     _, first = invoke(lam, name, {})
     lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"STAGE": "prod"}})
     _, second = invoke(lam, name, {})
-    assert second["pid"] != first["pid"]
+    assert second["log_stream"] != first["log_stream"]
     assert second["env"]["STAGE"] == "prod"
     assert second["count"] == 1
 
@@ -138,15 +140,18 @@ def test_import_error_and_missing_handler(lam: Any, create_fn: Any) -> None:
 
 
 def test_crash_is_exit_error_and_next_invoke_recovers(lam: Any, create_fn: Any) -> None:
-    src = "import os\n\ndef handler(event, context):\n    if event.get('die'):\n        os._exit(3)\n    return os.getpid()\n"
+    src = (
+        "import os, uuid\n\nENV = uuid.uuid4().hex\n\n"
+        "def handler(event, context):\n    if event.get('die'):\n        os._exit(3)\n    return ENV\n"
+    )
     name = create_fn({"app.py": src})
-    _, pid1 = invoke(lam, name, {})
+    _, env1 = invoke(lam, name, {})
     resp, out = invoke(lam, name, {"die": True})
     assert resp["FunctionError"] == "Unhandled"
     assert out["errorType"] == "Runtime.ExitError"
     assert "Runtime exited with error: exit status 3" in out["errorMessage"]
-    _, pid2 = invoke(lam, name, {})
-    assert pid2 != pid1
+    _, env2 = invoke(lam, name, {})
+    assert env2 != env1
 
 
 def test_out_of_memory_is_killed(lam: Any, create_fn: Any) -> None:
@@ -205,7 +210,7 @@ def test_concurrent_invokes_run_in_parallel_environments(lam: Any, create_fn: An
         "import os, socket\n\n"
         "def handler(event, context):\n"
         "    s = socket.create_connection(('127.0.0.1', event['port']), timeout=30)\n"
-        "    s.sendall(str(os.getpid()).encode() + b'\\n')\n"
+        "    s.sendall(os.environ['AWS_LAMBDA_LOG_STREAM_NAME'].encode() + b'\\n')\n"
         "    return s.makefile().readline().strip()\n"
     )
     name = create_fn({"app.py": src}, Timeout=60)
@@ -221,7 +226,7 @@ def test_concurrent_invokes_run_in_parallel_environments(lam: Any, create_fn: An
     for t in threads:
         t.start()
     conns = [listener.accept()[0] for _ in range(2)]  # both are inside their handlers now
-    pids = {c.makefile().readline().strip() for c in conns}
+    streams = {c.makefile().readline().strip() for c in conns}
     for c in conns:
         c.sendall(b"together\n")
     for t in threads:
@@ -230,7 +235,7 @@ def test_concurrent_invokes_run_in_parallel_environments(lam: Any, create_fn: An
         c.close()
     listener.close()
     assert results == ["together", "together"]
-    assert len(pids) == 2
+    assert len(streams) == 2
 
 
 def test_handler_output_is_captured_even_when_huge_or_binary(lam: Any, create_fn: Any, logs: Any) -> None:
@@ -260,25 +265,15 @@ def test_fork_and_exit_leaves_no_orphans(lam: Any, create_fn: Any) -> None:
         "        os._exit(0)\n"
         "    return pid\n"
     )
-    name = create_fn({"app.py": src})
+    marker, environment = marked()
+    name = create_fn({"app.py": src}, Environment=environment)
     _, child = invoke(lam, name, {})
-    assert Path(f"/proc/{child}").exists()
+    assert isinstance(child, int) and child > 0
+    # on the host: the environment's init, its runtime and the forked child, all still running
+    assert len(host_pids_with_env(MARKER, marker)) >= 3
     lam.delete_function(FunctionName=name)
-    # deleting the function stops its environment and the whole process group
-    import time
-
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _alive(child):
-        time.sleep(0.05)
-    assert not _alive(child)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+    # deleting the function stops its environment and everything it started
+    wait_for(lambda: not host_pids_with_env(MARKER, marker), limit=10)
 
 
 NODE_ECHO = """
@@ -286,7 +281,7 @@ let count = 0;
 exports.handler = async (event, context) => {
   count += 1;
   console.log("node got", JSON.stringify(event).slice(0, 40));
-  return { event, count, pid: process.pid, requestId: context.awsRequestId, fn: context.functionName,
+  return { event, count, stream: process.env.AWS_LAMBDA_LOG_STREAM_NAME, requestId: context.awsRequestId, fn: context.functionName,
            memory: context.memoryLimitInMB, remaining: context.getRemainingTimeInMillis() };
 };
 """
@@ -311,7 +306,7 @@ def test_node_handlers(lam: Any, create_fn: Any) -> None:
     assert out["event"] == {"hello": "node"} and out["fn"] == name and out["count"] == 1
     assert "node got" in base64.b64decode(resp["LogResult"]).decode()
     _, out2 = invoke(lam, name, {})
-    assert out2["pid"] == out["pid"] and out2["count"] == 2
+    assert out2["stream"] == out["stream"] and out2["count"] == 2
 
     esm = create_fn({"index.mjs": NODE_ESM}, runtime="nodejs22.x", handler="index.handler")
     _, out = invoke(lam, esm, {"a": 1})
@@ -375,23 +370,23 @@ def test_json_log_format_platform_records(lam: Any, logs: Any, create_fn: Any) -
 
 def test_environment_that_dies_while_idle_is_replaced(lam: Any, create_fn: Any) -> None:
     src = (
-        "import os, threading, time\n\n"
+        "import os, threading, time, uuid\n\n"
+        "ENV = uuid.uuid4().hex\n\n"
         "def handler(event, context):\n"
         "    if event.get('die_later'):\n"
         "        threading.Thread(target=lambda: (time.sleep(0.2), os._exit(9))).start()\n"
-        "    return os.getpid()\n"
+        "    return ENV\n"
     )
-    name = create_fn({"app.py": src})
-    _, pid = invoke(lam, name, {"die_later": True})
-    import time
-
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not Path(f"/proc/{pid}").exists(), "the dead environment was not reaped"
+    marker, environment = marked()
+    name = create_fn({"app.py": src}, Environment=environment)
+    _, env = invoke(lam, name, {"die_later": True})
+    pids = host_pids_with_env(MARKER, marker)  # its init and runtime; the runtime exits 0.2 s later
+    assert pids
+    # the server notices the idle environment's death and cleans it up (its pid 1 reaped)
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), limit=10)
     resp, again = invoke(lam, name, {})
     assert "FunctionError" not in resp
-    assert again != pid
+    assert again != env
 
 
 def test_runtime_that_exits_right_after_answering_is_not_reused(lam: Any, create_fn: Any) -> None:

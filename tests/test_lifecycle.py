@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from conftest import GATED_HANDLER, Gate, deploy
+from conftest import GATED_HANDLER, MARKER, Gate, deploy, host_pids_with_env, marked
 from lambdabox.testing import LocalLambdabox
 
 
@@ -80,15 +80,18 @@ def test_timeout_kills_environment(lbx: LocalLambdabox) -> None:
 
 def test_idle_environment_is_reaped(lbx: LocalLambdabox) -> None:
     lam = client(lbx)
-    name = deploy(lam, {"app.py": "import os\n\ndef handler(e, c):\n    return os.getpid()\n"})
-    pid1 = json.loads(lam.invoke(FunctionName=name)["Payload"].read())
-    pid2 = json.loads(lam.invoke(FunctionName=name)["Payload"].read())
-    assert pid1 == pid2
+    marker, environment = marked()
+    src = "import uuid\n\nENV = uuid.uuid4().hex\n\ndef handler(e, c):\n    return ENV\n"
+    name = deploy(lam, {"app.py": src}, Environment=environment)
+    env1 = json.loads(lam.invoke(FunctionName=name)["Payload"].read())
+    env2 = json.loads(lam.invoke(FunctionName=name)["Payload"].read())
+    assert env1 == env2
     lbx.advance(300)
-    assert json.loads(lam.invoke(FunctionName=name)["Payload"].read()) == pid1
+    assert json.loads(lam.invoke(FunctionName=name)["Payload"].read()) == env1
+    assert host_pids_with_env(MARKER, marker)  # idle, but still running
     lbx.advance(700)
-    wait_until(lambda: not Path(f"/proc/{pid1}").exists())
-    assert json.loads(lam.invoke(FunctionName=name)["Payload"].read()) != pid1
+    wait_until(lambda: not host_pids_with_env(MARKER, marker))  # reaped: no process of it is left
+    assert json.loads(lam.invoke(FunctionName=name)["Payload"].read()) != env1
 
 
 def test_runtime_that_never_asks_for_work(lbx: LocalLambdabox) -> None:

@@ -1,16 +1,25 @@
-"""AWS's official runtime interface clients run unmodified as `provided` runtime bootstraps."""
+"""AWS's official runtime interface clients run unmodified as `provided` runtime bootstraps.
+
+As on Lambda, the function packages its runtime interface client: it is installed into the
+function's code (``pip install --target``; the Node.js one and its dependencies copied from
+tests/tools/node_modules, built by ``make tools``) and runs from /var/task, since nothing of the
+test's virtualenv or tools is visible inside an environment.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-RIC_NODE = Path(__file__).parent / "tools" / "node_modules" / "aws-lambda-ric" / "index.mjs"
+NODE_MODULES = Path(__file__).parent / "tools" / "node_modules"
+RIC_NODE = NODE_MODULES / "aws-lambda-ric" / "index.mjs"
 
 PY_APP = """
 import os
@@ -18,7 +27,7 @@ import os
 def handler(event, context):
     print("official python client here")
     return {"event": event, "fn": context.function_name, "remaining": context.get_remaining_time_in_millis() > 0,
-            "request_id": context.aws_request_id, "pid": os.getpid()}
+            "request_id": context.aws_request_id, "env": os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]}
 
 def fails(event, context):
     raise KeyError("missing thing")
@@ -27,7 +36,7 @@ def fails(event, context):
 NODE_APP = """
 exports.handler = async (event, context) => {
   console.log("official node client here");
-  return { event, fn: context.functionName, pid: process.pid };
+  return { event, fn: context.functionName, env: process.env.AWS_LAMBDA_LOG_STREAM_NAME };
 };
 exports.fails = async () => { throw new TypeError("bad type"); };
 """
@@ -37,28 +46,77 @@ def bootstrap(cmd: str) -> str:
     return f'#!/bin/sh\ncd "$LAMBDA_TASK_ROOT"\nexec {cmd}\n'
 
 
+def tree(top: Path, under: str = "") -> dict[str, str | bytes]:
+    """Every file below `top` as zip entries (named `under` + its relative path)."""
+    out: dict[str, str | bytes] = {}
+    for dirpath, _dirs, files in os.walk(top):
+        for name in files:
+            path = Path(dirpath) / name
+            if not path.is_symlink():
+                out[under + path.relative_to(top).as_posix()] = path.read_bytes()
+    return out
+
+
+def file_modes(files: dict[str, str | bytes], top: Path, under: str = "") -> dict[str, int]:
+    """The executable bits of `tree`'s files (a native addon or a script keeps them)."""
+    modes = {}
+    for name in files:
+        if name.startswith(under) and os.access(top / name[len(under) :], os.X_OK):
+            modes[name] = 0o755
+    return modes
+
+
+@pytest.fixture(scope="session")
+def awslambdaric_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """awslambdaric and its dependencies, installed for a function's code (as its README says)."""
+    target = tmp_path_factory.mktemp("awslambdaric")
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-input", "--no-compile",
+         "--disable-pip-version-check", "--target", str(target), "awslambdaric"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"awslambdaric could not be installed: {done.stderr[-500:]}")
+    return target
+
+
+def node_ric_modules() -> list[str]:
+    """aws-lambda-ric and everything it depends on, from tests/tools' lockfile."""
+    lock = json.loads((NODE_MODULES.parent / "package-lock.json").read_text())["packages"]
+    todo, found = ["aws-lambda-ric"], set()
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found.add(name)
+        todo += lock.get(f"node_modules/{name}", {}).get("dependencies", {})
+    return sorted(n for n in found if (NODE_MODULES / n).is_dir())
+
+
 def call(lam: Any, name: str, payload: Any) -> tuple[dict[str, Any], Any]:
     resp = lam.invoke(FunctionName=name, Payload=json.dumps(payload).encode(), LogType="Tail")
     return resp, json.loads(resp["Payload"].read())
 
 
 @pytest.mark.slow
-def test_awslambdaric_python(lam: Any, create_fn: Any) -> None:
-    pytest.importorskip("awslambdaric")
-    files = {"app.py": PY_APP, "bootstrap": bootstrap(f'{sys.executable} -m awslambdaric "$_HANDLER"')}
-    name = create_fn(files, runtime="provided.al2023", handler="app.handler", modes={"bootstrap": 0o755})
+def test_awslambdaric_python(lam: Any, create_fn: Any, awslambdaric_dir: Path) -> None:
+    files = {
+        **tree(awslambdaric_dir),
+        "app.py": PY_APP,
+        "bootstrap": bootstrap('env PYTHONPATH="$LAMBDA_TASK_ROOT" python3 -m awslambdaric "$_HANDLER"'),
+    }
+    modes = {**file_modes(files, awslambdaric_dir), "bootstrap": 0o755}
+    name = create_fn(files, runtime="provided.al2023", handler="app.handler", modes=modes)
     resp, out = call(lam, name, {"k": "v"})
     assert "FunctionError" not in resp, out
     assert out["event"] == {"k": "v"} and out["fn"] == name and out["remaining"] is True
     _, again = call(lam, name, {})
-    assert again["pid"] == out["pid"]
-    bad = create_fn(files, runtime="provided.al2023", handler="app.fails", modes={"bootstrap": 0o755})
+    assert again["env"] == out["env"]  # the same (warm) environment
+    bad = create_fn(files, runtime="provided.al2023", handler="app.fails", modes=modes)
     resp, out = call(lam, bad, {})
     assert resp["FunctionError"] == "Unhandled"
     assert out["errorType"] == "KeyError"
-    missing = create_fn(
-        files, runtime="provided.al2023", handler="nomodule.handler", modes={"bootstrap": 0o755}
-    )
+    missing = create_fn(files, runtime="provided.al2023", handler="nomodule.handler", modes=modes)
     resp, out = call(lam, missing, {})
     assert resp["FunctionError"] == "Unhandled"
     assert out["errorType"] == "Runtime.ImportModuleError"
@@ -69,19 +127,23 @@ def test_awslambdaric_python(lam: Any, create_fn: Any) -> None:
     not RIC_NODE.exists() or shutil.which("node") is None, reason="aws-lambda-ric not installed (make tools)"
 )
 def test_aws_lambda_ric_node(lam: Any, create_fn: Any) -> None:
-    node = shutil.which("node")
-    files = {"index.js": NODE_APP, "bootstrap": bootstrap(f"{node} {RIC_NODE}")}
-    name = create_fn(files, runtime="provided.al2023", handler="index.handler", modes={"bootstrap": 0o755})
+    files: dict[str, str | bytes] = {}
+    for module in node_ric_modules():
+        files.update(tree(NODE_MODULES / module, f"node_modules/{module}/"))
+    entry = RIC_NODE.relative_to(NODE_MODULES).as_posix()
+    files |= {"index.js": NODE_APP, "bootstrap": bootstrap(f'node "$LAMBDA_TASK_ROOT/node_modules/{entry}"')}
+    modes = {**file_modes(files, NODE_MODULES, "node_modules/"), "bootstrap": 0o755}
+    name = create_fn(files, runtime="provided.al2023", handler="index.handler", modes=modes)
     resp, out = call(lam, name, {"n": 1})
     assert "FunctionError" not in resp, out
     assert out["event"] == {"n": 1} and out["fn"] == name
     _, again = call(lam, name, {})
-    assert again["pid"] == out["pid"]
-    bad = create_fn(files, runtime="provided.al2023", handler="index.fails", modes={"bootstrap": 0o755})
+    assert again["env"] == out["env"]  # the same (warm) environment
+    bad = create_fn(files, runtime="provided.al2023", handler="index.fails", modes=modes)
     resp, out = call(lam, bad, {})
     assert resp["FunctionError"] == "Unhandled"
     assert out["errorType"] == "TypeError" and out["errorMessage"] == "bad type"
-    missing = create_fn(files, runtime="provided.al2023", handler="index.nope", modes={"bootstrap": 0o755})
+    missing = create_fn(files, runtime="provided.al2023", handler="index.nope", modes=modes)
     resp, out = call(lam, missing, {})
     assert resp["FunctionError"] == "Unhandled"
     assert out["errorType"] == "Runtime.HandlerNotFound"

@@ -1,13 +1,17 @@
 """The sandbox with real processes: limits, kill, tmp dirs, read-only code, and the reaper.
 
 Cgroup-specific tests skip when the machine gives no usable cgroups (the sandbox then runs in
-"rlimit" mode); mount-specific ones skip when mount namespaces are not allowed.
+"rlimit" mode); root-specific ones skip when environments get no root of their own (isolation
+"rlimits"). With one (full or userns), an environment is pid 1 (its init) and 2 (the runtime) of
+its own pid namespace: its processes are found from the host by a marker in their environment or
+as cgroup members, never by the pids they print.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -17,12 +21,14 @@ import sys
 import tempfile
 import textwrap
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+from conftest import MARKER, host_pids_with_env
 from lambdabox.lambda_.sandbox import (
     ExitInfo,
     Sandbox,
@@ -31,7 +37,6 @@ from lambdabox.lambda_.sandbox import (
     SpawnError,
     runtime_memory_args,
 )
-from lambdabox.lambda_.sandbox_mounts import host_tmp_dirs
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 T = TypeVar("T")
@@ -47,6 +52,7 @@ def code_dir(tmp_path: Path) -> Iterator[Path]:
     """A code dir outside the host's /tmp when possible, so a private /tmp can be tested."""
     base = "/var/tmp" if os.path.isdir("/var/tmp") and os.access("/var/tmp", os.W_OK) else str(tmp_path)
     d = Path(tempfile.mkdtemp(prefix="lbx-code-", dir=base))
+    d.chmod(0o755)  # as the server unpacks code: readable by the environment's own uid
     (d / "handler.py").write_text("x = 1\n")
     yield d
     for p in d.rglob("*"):
@@ -66,6 +72,7 @@ async def sandbox(root: Path, **kw: Any) -> AsyncIterator[Sandbox]:
 
 
 def spec(code: Path, script: str, *, memory_mb: int = 128, ephemeral_mb: int = 64, **env: str) -> SandboxSpec:
+    """`sys.executable` runs as the base interpreter inside (the sandbox binds its installation)."""
     return SandboxSpec(
         argv=[sys.executable, "-c", textwrap.dedent(script)],
         env={"PATH": os.defpath, **env},
@@ -178,31 +185,63 @@ def with_sandbox(tmp_path: Path, body: Callable[[Sandbox], Awaitable[None]], **k
 
 
 # ------------------------------------------------------------------------------ basics
-def test_child_gets_exactly_its_env_cwd_stdio_and_no_fds(tmp_path: Path, code_dir: Path) -> None:
+ISOLATIONS = pytest.mark.parametrize(
+    "isolations", [("full", "userns", "rlimits"), ("rlimits",)], ids=["best", "no-namespaces"]
+)
+
+
+def ns_pids(pid: int) -> list[int]:
+    """A host process's pid in each pid namespace it is in, outermost first (/proc NSpid)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("NSpid:"):
+            return [int(p) for p in line.split()[1:]]
+    raise AssertionError(f"no NSpid for {pid}")
+
+
+@ISOLATIONS
+def test_child_gets_exactly_its_env_cwd_stdio_and_no_fds(
+    tmp_path: Path, code_dir: Path, isolations: tuple[str, ...]
+) -> None:
     script = """
-        import json, os, sys
+        import json, os, sys, tempfile
         print(json.dumps({"env": dict(os.environ), "cwd": os.getcwd(), "stdin": sys.stdin.read(),
                           "fds": sorted(int(f) for f in os.listdir("/proc/self/fd")),
-                          "pgid": os.getpgid(0), "sid": os.getsid(0), "pid": os.getpid()}))
+                          "pgid": os.getpgid(0), "sid": os.getsid(0), "pid": os.getpid(),
+                          "ppid": os.getppid(), "tmp": tempfile.gettempdir()}), flush=True)
         print("to stderr", file=sys.stderr)
         sys.exit(3)
     """
 
     async def body(sb: Sandbox) -> None:
-        out, info, proc = await spawn_and_run(sb, spec(code_dir, script, FOO="bar"))
-        got = json.loads(out.stdout)
+        assert sb.own_root == (isolations != ("rlimits",))
+        proc = await sb.spawn(spec(code_dir, script, FOO="bar"))
+        out = Output(proc)
+        got = json.loads(await out.line())
+        pids_while_running = ns_pids(proc.pid)
+        info = await out.finish()
         assert info == ExitInfo(3, None, False)
         assert got["env"]["FOO"] == "bar"
         assert "HOME" not in got["env"]  # nothing inherited from the server
-        assert got["env"]["TMPDIR"] in ("/tmp", str(proc.tmp_dir))
-        assert got["cwd"] == os.path.realpath(code_dir)
+        # exactly what the spec gave (and the interpreter's own locale coercion)
+        extra = {"TMPDIR"} if not sb.own_root else set()
+        assert set(got["env"]) - {"LC_CTYPE"} == {"PATH", "FOO"} | extra
+        assert got["cwd"] == os.path.realpath(sb.view(code_dir).task_root)
         assert got["stdin"] == ""
         assert set(got["fds"]) <= {0, 1, 2, 3}  # 3: listdir's own descriptor
-        assert got["pid"] == proc.pid == got["pgid"] == got["sid"]  # own session and group
+        if sb.own_root:
+            assert got["cwd"] == "/var/task" and got["tmp"] == "/tmp"
+            # its own pid namespace: the spawned process is its pid 1 (the init), the runtime its
+            # child, pid 2; the session is the namespace's, nothing of the host's
+            assert pids_while_running[0] == proc.pid and pids_while_running[-1] == 1
+            assert (got["pid"], got["ppid"], got["sid"]) == (2, 1, 1)
+        else:
+            assert got["env"]["TMPDIR"] == got["tmp"] == str(proc.tmp_dir)
+            assert pids_while_running == [proc.pid]
+            assert got["pid"] == proc.pid == got["pgid"] == got["sid"]  # own session and group
         assert out.stderr == "to stderr\n"
         await proc.cleanup()
 
-    with_sandbox(tmp_path, body)
+    with_sandbox(tmp_path, body, isolations=isolations)
 
 
 def test_missing_executable_is_an_enoent_oserror(tmp_path: Path, code_dir: Path) -> None:
@@ -322,20 +361,35 @@ GRANDCHILD = """
 """
 
 
+def can_escape(sb: Sandbox) -> bool:
+    """Whether a grandchild that leaves the process group is still held (by a pid namespace or
+    a cgroup): only then does GRANDCHILD try it."""
+    return sb.own_root or sb.mode != "rlimit"
+
+
+@pytest.mark.parametrize("isolations", [("full", "userns", "rlimits"), ("rlimits",)], ids=["ns", "no-ns"])
 @pytest.mark.parametrize("modes", [("cgroup2", "cgroup1", "rlimit"), ("rlimit",)], ids=["best", "rlimit"])
-def test_kill_takes_down_forked_grandchildren(tmp_path: Path, code_dir: Path, modes: tuple[str, ...]) -> None:
+def test_kill_takes_down_forked_grandchildren(
+    tmp_path: Path, code_dir: Path, modes: tuple[str, ...], isolations: tuple[str, ...]
+) -> None:
     async def body(sb: Sandbox) -> None:
-        escape = "1" if sb.mode != "rlimit" else "0"
-        proc = await sb.spawn(spec(code_dir, GRANDCHILD, ESCAPE=escape))
+        marker = uuid.uuid4().hex
+        the_spec = spec(code_dir, GRANDCHILD, ESCAPE="1" if can_escape(sb) else "0")
+        the_spec = dataclasses.replace(the_spec, env={**the_spec.env, MARKER: marker})
+        proc = await sb.spawn(the_spec)
         out = Output(proc)
-        kids = [int(p) for p in (await out.line()).split()]
-        assert all(not gone(p) for p in kids)
+        assert len((await out.line()).split()) == 2  # both grandchildren forked (pids as seen inside)
+        victims = host_pids_with_env(MARKER, marker)
+        # the runtime and its two children (and, with a root of its own, the init)
+        assert len(victims) == (4 if sb.own_root else 3), victims
+        if proc._cg is not None:
+            assert victims <= set(proc._cg.pids())
         proc.kill()
         assert (await out.finish()).signal == "SIGKILL"
-        assert await await_until(lambda: all(gone(p) for p in kids))
+        assert await await_until(lambda: all(gone(p) for p in victims))
         await proc.cleanup()
 
-    with_sandbox(tmp_path, body, modes=modes)
+    with_sandbox(tmp_path, body, modes=modes, isolations=isolations)
 
 
 def test_terminate_sends_sigterm_then_sigkill(tmp_path: Path, code_dir: Path) -> None:
@@ -407,7 +461,7 @@ def test_environments_die_with_a_lost_spawner_and_spawning_recovers(tmp_path: Pa
 def test_tmp_is_private_writable_sized_and_removed(tmp_path: Path, code_dir: Path) -> None:
     script = """
         import json, os, tempfile
-        tmp = os.environ["TMPDIR"]
+        tmp = tempfile.gettempdir()
         with open(os.path.join(tmp, "mine"), "w") as f:
             f.write("x")
         with tempfile.NamedTemporaryFile() as f:
@@ -418,33 +472,48 @@ def test_tmp_is_private_writable_sized_and_removed(tmp_path: Path, code_dir: Pat
     """
 
     async def body(sb: Sandbox) -> None:
+        if not sb.own_root:
+            pytest.skip("no root of its own here")
         host_tmp_before = set(os.listdir("/tmp"))
-        the_spec = spec(code_dir, script, ephemeral_mb=96)
-        out, info, proc = await spawn_and_run(sb, the_spec)
+        out, info, proc = await spawn_and_run(sb, spec(code_dir, script, ephemeral_mb=96))
         assert info.returncode == 0, out.stderr
         got = json.loads(out.stdout)
-        # nothing else in it (private), but the host /tmp directories the spawn itself runs from
-        # (an interpreter or code dir under /tmp), which are bound back read-only
-        bound = {
-            os.path.basename(d)
-            for d in host_tmp_dirs(the_spec.argv, the_spec.env, os.path.realpath(the_spec.cwd))
-        }
-        expected = ["mine"] if not proc.private_tmp else sorted({"mine", *bound})
-        assert sorted(got["listing"]) == expected
-        assert got["where"] == got["tmp"]
-        if proc.private_tmp:
-            assert got["tmp"] == "/tmp"
-            assert "mine" not in set(os.listdir("/tmp")) - host_tmp_before
-        if sb._mounts is not None and sb._mounts.tmpfs:
-            assert got["size_mb"] == pytest.approx(96)
+        # its own /tmp: only the function's own file, nothing of the host's /tmp
+        assert got["tmp"] == got["where"] == "/tmp"
+        assert got["listing"] == ["mine"]
+        assert "mine" not in set(os.listdir("/tmp")) - host_tmp_before
+        assert got["size_mb"] == pytest.approx(96)  # a tmpfs of EphemeralStorage's size
         out2, _, proc2 = await spawn_and_run(sb, spec(code_dir, script, ephemeral_mb=96))
-        assert sorted(json.loads(out2.stdout)["listing"]) == expected  # not the other env's file
+        assert json.loads(out2.stdout)["listing"] == ["mine"]  # its own, not the other env's file
         tmp_dirs = [proc.tmp_dir, proc2.tmp_dir]
         await proc.cleanup()
         await proc2.cleanup()
         assert not any(d.exists() for d in tmp_dirs)
 
     with_sandbox(tmp_path, body)
+
+
+def test_tmp_on_disk_is_the_environments_own_dir(tmp_path: Path, code_dir: Path) -> None:
+    script = "open('/tmp/f', 'w').write('x'); import os; print(sorted(os.listdir('/tmp')))"
+
+    async def body(sb: Sandbox) -> None:
+        if not sb.own_root:
+            pytest.skip("no root of its own here")
+        proc = await sb.spawn(spec(code_dir, "print('ready', flush=True)\n" + PAUSE))
+        out = Output(proc)
+        await out.line()
+        out2, info, proc2 = await spawn_and_run(sb, spec(code_dir, script))
+        assert info.returncode == 0, out2.stderr
+        assert out2.stdout.strip() == "['f']"
+        assert (proc2.tmp_dir / "tmp" / "f").read_text() == "x"  # on disk, in its own dir
+        assert not (proc.tmp_dir / "tmp" / "f").exists()
+        await proc2.cleanup()
+        assert not proc2.tmp_dir.exists()
+        proc.kill()
+        await out.finish()
+        await proc.cleanup()
+
+    with_sandbox(tmp_path, body, tmp_storage="disk")
 
 
 def test_tmp_without_mount_namespaces_is_a_plain_private_dir(tmp_path: Path, code_dir: Path) -> None:
@@ -458,7 +527,7 @@ def test_tmp_without_mount_namespaces_is_a_plain_private_dir(tmp_path: Path, cod
         await proc.cleanup()
         assert not proc.tmp_dir.exists()
 
-    with_sandbox(tmp_path, body, mount_namespaces=False)
+    with_sandbox(tmp_path, body, isolations=("rlimits",))
 
 
 def test_code_dir_is_read_only_for_the_child(tmp_path: Path, code_dir: Path) -> None:
@@ -475,8 +544,11 @@ def test_code_dir_is_read_only_for_the_child(tmp_path: Path, code_dir: Path) -> 
     """
 
     async def body(sb: Sandbox) -> None:
-        if sb._mounts is None:
-            pytest.skip("no mount namespaces here")
+        if not sb.own_root:
+            pytest.skip("no root of its own here")
+        # writable for anyone on the host: only the read-only mount stops the environment's uid
+        code_dir.chmod(0o777)
+        (code_dir / "handler.py").chmod(0o666)
         out, info, proc = await spawn_and_run(sb, spec(code_dir, script))
         assert info.returncode == 0, out.stderr
         assert out.stdout.split() == ["EROFS", "EROFS"]
@@ -496,8 +568,9 @@ from lambdabox.lambda_.sandbox import Sandbox, SandboxSpec
 async def main():
     sb = Sandbox(Path({root!r}))
     await sb.start()
-    escape = "1" if sb.mode != "rlimit" else "0"
-    proc = await sb.spawn(SandboxSpec([sys.executable, "-c", {child!r}], {{"ESCAPE": escape}},
+    escape = "1" if sb.own_root or sb.mode != "rlimit" else "0"
+    env = {{"ESCAPE": escape, {marker_name!r}: {marker!r}}}
+    proc = await sb.spawn(SandboxSpec([sys.executable, "-c", {child!r}], env,
                                       Path({code!r}), 128, 64, "reaper-test"))
     loop = asyncio.get_running_loop()
     line = loop.create_future()
@@ -507,8 +580,8 @@ async def main():
         if b"\\n" in buf and not line.done():
             line.set_result(buf.decode().split()[:2])
     loop.add_reader(proc.stdout_fd, readable)
-    kids = await line
-    print(json.dumps({{"mode": sb.mode, "pid": proc.pid, "kids": [int(k) for k in kids],
+    await line
+    print(json.dumps({{"mode": sb.mode, "pid": proc.pid, "own_root": sb.own_root,
                       "spawner": sb._channel.process.pid, "tmp": str(proc.tmp_dir),
                       "cgroups": [str(d) for d in (proc._cg.dirs if proc._cg else [])],
                       "parents": [str(d) for d in (sb._cgroups.parents if sb._cgroups else [])]}}),
@@ -522,15 +595,25 @@ asyncio.run(main())
 def test_reaper_kills_everything_when_the_server_is_sigkilled(tmp_path: Path, code_dir: Path) -> None:
     helper = tmp_path / "server.py"
     child = textwrap.dedent(GRANDCHILD)
+    marker = uuid.uuid4().hex
     helper.write_text(
-        REAPER_HELPER.format(src=str(SRC), root=str(tmp_path / "sandbox"), child=child, code=str(code_dir))
+        REAPER_HELPER.format(
+            src=str(SRC),
+            root=str(tmp_path / "sandbox"),
+            child=child,
+            code=str(code_dir),
+            marker_name=MARKER,
+            marker=marker,
+        )
     )
     server = subprocess.Popen([sys.executable, str(helper)], stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None
         state = json.loads(server.stdout.readline())
-        victims = [state["pid"], *state["kids"]]
-        assert all(not gone(p) for p in victims)
+        # found from the host: the runtime, its two children and (with a root of its own) the init
+        victims = host_pids_with_env(MARKER, marker)
+        assert len(victims) == (4 if state["own_root"] else 3), victims
+        assert state["pid"] in victims
         os.kill(server.pid, signal.SIGKILL)
         server.wait()
         assert wait_until(lambda: all(gone(p) for p in victims)), [p for p in victims if not gone(p)]

@@ -336,11 +336,11 @@ class Sandbox:
             (resource.RLIMIT_CORE, 0, KEEP_RLIMIT),
         ]
         plan: dict[str, Any] = {"procs": [str(p) for p in cg.join_files] if cg else [], "exec": True}
+        if self._cgroups is None and _is_python(argv[0]):  # every isolation: no cgroup holds memory
+            limit = (spec.memory_mb + RLIMIT_AS_SLACK_MB) * MB
+            rlimits.append((resource.RLIMIT_AS, limit, limit))
         if not self.own_root:
             env.setdefault("TMPDIR", str(tmp_dir))
-            if self._cgroups is None and _is_python(argv[0]):
-                limit = (spec.memory_mb + RLIMIT_AS_SLACK_MB) * MB
-                rlimits.append((resource.RLIMIT_AS, limit, limit))
             return {**plan, "argv": argv, "env": env, "cwd": cwd, "rlimits": rlimits}
         # a root of its own: host paths of the code dir become /var/task
         argv = [rootfs.TASK_ROOT + a[len(cwd) :] if a == cwd or a.startswith(cwd + "/") else a for a in argv]
