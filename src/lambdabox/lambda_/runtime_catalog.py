@@ -178,7 +178,8 @@ class RuntimeCatalog:
             return Launch((node_path, boot), f"AWS_Lambda_{runtime}", warning, (str(Path(node_path).parent),))
         # provided.*: the function's own bootstrap
         node = self.node()
-        dirs = [str(Path(sys.executable).parent)]
+        # the base interpreter's directory: a virtualenv's is not inside an environment's root
+        dirs = [str(Path(os.path.realpath(sys.executable)).parent)]
         if node is not None:
             dirs.append(str(Path(node[0]).parent))
         return Launch((str(code_dir / "bootstrap"),), f"AWS_Lambda_{runtime}", None, tuple(dirs))

@@ -260,6 +260,7 @@ class Sandbox:
             proc.kill()
         await asyncio.gather(*(p.cleanup() for p in live), return_exceptions=True)
         await self._channel.stop()
+        self._users.close()
         if self._cgroups is not None:
             self._cgroups.teardown()
         with contextlib.suppress(OSError):
