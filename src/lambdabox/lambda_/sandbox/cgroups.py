@@ -11,12 +11,16 @@ Hierarchies
 - ``cgroup2``: the unified hierarchy with the memory controller. Env cgroups live under
   ``<our cgroup>/lambdabox-<server pid>/``; when our own cgroup holds processes (the "no internal
   processes" rule forbids enabling controllers there) the server moves itself into a leaf
-  ``lambdabox-server-<pid>`` first, and gives up on v2 if anything else lives there.
+  ``lambdabox-server-<pid>`` first, and gives up on v2 if anything else lives there. It stays
+  there (later Sandboxes of the process use the leaf's parent as their base); an abandoned setup
+  disables the controllers it enabled and moves the server back.
 - ``cgroup1``: the legacy per-controller hierarchies (memory required; cpu and pids if mounted),
   ``<our cgroup in each>/lambdabox-<server pid>/<env>``.
 
 Each parent is unique per `Cgroups` (several sandboxes may live in one process). `setup()` first
-removes ``lambdabox-<pid>`` cgroups left by dead servers whose reaper was killed too.
+removes ``lambdabox-<pid>`` cgroups left by dead servers whose reaper was killed too. Every
+cgroupfs operation goes through the `CgroupFs` given to `Cgroups` (cgroupfs.py), so tests can hand
+it a fake cgroupfs tree.
 
 Limits
 ======
@@ -52,11 +56,12 @@ import os
 import re
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from lambdabox.lambda_.sandbox.spawner import DRAIN_LIMIT, POLL, remove_cgroup_tree, write_file
+from lambdabox.lambda_.sandbox.cgroupfs import REAL_FS, CgroupFs
+from lambdabox.lambda_.sandbox.spawner import DRAIN_LIMIT, POLL, remove_cgroup_tree
 
 log = logging.getLogger("lambdabox.sandbox")
 
@@ -88,6 +93,7 @@ class EnvCgroup:
     memory_dir: Path
     peak_fd: int | None = None  # v2: memory.peak (resets are per open file); v1: max_usage_in_bytes
     peak_resettable: bool = False
+    fs: CgroupFs = field(default=REAL_FS, repr=False)
 
     @property
     def join_files(self) -> list[Path]:
@@ -102,43 +108,43 @@ class EnvCgroup:
         found: set[int] = set()
         for d in self.dirs:
             with contextlib.suppress(OSError):
-                found.update(int(x) for x in (d / "cgroup.procs").read_text().split())
+                found.update(int(x) for x in self.fs.read(d / "cgroup.procs").split())
         return sorted(found)
 
     def signal_all(self, sig: int) -> None:
         if sig == signal.SIGKILL and self.version == 2:
             with contextlib.suppress(OSError):
-                write_file(self.memory_dir / "cgroup.kill", "1")
+                self.fs.write(self.memory_dir / "cgroup.kill", "1")
                 return
         for pid in self.pids():
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
+                self.fs.kill(pid, sig)
 
     def peak_bytes(self) -> int:
         if self.version == 1 and self.peak_fd is None:
             # read for every invocation's REPORT: keep the file open and pread it
-            self.peak_fd = os.open(self.memory_dir / "memory.max_usage_in_bytes", os.O_RDONLY)
+            self.peak_fd = self.fs.open(self.memory_dir / "memory.max_usage_in_bytes", os.O_RDONLY)
         if self.peak_fd is not None:
             return int(os.pread(self.peak_fd, 64, 0))
-        return int((self.memory_dir / "memory.current").read_text())
+        return int(self.fs.read(self.memory_dir / "memory.current"))
 
     def reset_peak(self) -> None:
         if self.version == 1:
-            write_file(self.memory_dir / "memory.max_usage_in_bytes", "0")
+            self.fs.write(self.memory_dir / "memory.max_usage_in_bytes", "0")
         elif self.peak_fd is not None and self.peak_resettable:
             os.pwrite(self.peak_fd, b"reset\n", 0)
 
     def oom_killed(self) -> bool:
         name = "memory.oom_control" if self.version == 1 else "memory.events"
         try:
-            fields = dict(line.split() for line in (self.memory_dir / name).read_text().splitlines() if line)
+            fields = dict(line.split() for line in self.fs.read(self.memory_dir / name).splitlines() if line)
         except (OSError, ValueError):
             return False
         if "oom_kill" in fields:
             return int(fields["oom_kill"]) > 0
         if self.version == 1:  # kernels before 4.13: the limit was hit at least once
             with contextlib.suppress(OSError, ValueError):
-                return int((self.memory_dir / "memory.failcnt").read_text()) > 0
+                return int(self.fs.read(self.memory_dir / "memory.failcnt")) > 0
         return int(fields.get("oom", "0")) > 0
 
     def close(self) -> None:
@@ -163,7 +169,7 @@ async def remove_env_cgroup(cg: EnvCgroup) -> None:
     for d in cg.dirs:
         for _ in range(100):
             try:
-                d.rmdir()
+                cg.fs.rmdir(d)
                 break
             except FileNotFoundError:
                 break
@@ -181,9 +187,10 @@ class Cgroups:
     mode: CgroupMode
     version: int
 
-    def __init__(self, bases: dict[str, Path], cpu_quota: str) -> None:
+    def __init__(self, bases: dict[str, Path], cpu_quota: str, *, fs: CgroupFs = REAL_FS) -> None:
         self.bases = bases  # controller -> our own cgroup's directory ("unified" for v2)
         self.cpu_quota = cpu_quota
+        self.fs = fs  # every cgroupfs operation goes through it (tests: a fake)
         self.controllers: list[str] = []
         self.parents: list[Path] = []  # our parent directory in each hierarchy
         # unique per Sandbox: several may live in one process (in-process test servers)
@@ -198,7 +205,7 @@ class Cgroups:
     def teardown(self, abandon: bool = False) -> None:
         """Remove our parents (and anything left in them). `abandon`: this mode was not chosen."""
         for parent in self.parents:
-            remove_cgroup_tree(parent)
+            remove_cgroup_tree(parent, fs=self.fs)
             _our_parents.discard(parent)
         self.parents = []
 
@@ -217,8 +224,7 @@ class Cgroups:
         self.parents.append(parent)
         _our_parents.add(parent)
 
-    @staticmethod
-    def _sweep(base: Path) -> None:
+    def _sweep(self, base: Path) -> None:
         """Remove what a previous server (now dead) left behind, e.g. if its reaper was killed;
         also what an earlier process with our pid left."""
         with contextlib.suppress(OSError):
@@ -229,8 +235,8 @@ class Cgroups:
                 pid = int(m.group(1))
                 if pid == os.getpid() and "server" in entry.name:
                     continue  # v2: the leaf this very process lives in
-                if pid == os.getpid() or not _pid_alive(pid):
-                    remove_cgroup_tree(entry)
+                if pid == os.getpid() or not _pid_alive(pid, self.fs):
+                    remove_cgroup_tree(entry, fs=self.fs)
 
 
 _parent_seq = itertools.count(1)
@@ -256,7 +262,7 @@ class CgroupsV1(Cgroups):
             parent = base / self.name
             try:
                 self._sweep(base)
-                parent.mkdir()
+                self.fs.mkdir(parent)
             except OSError:
                 if ctl == "memory":
                     raise
@@ -269,37 +275,37 @@ class CgroupsV1(Cgroups):
         try:
             for ctl, parent in zip(self.controllers, self.parents, strict=True):
                 d = parent / env_id
-                d.mkdir()
+                self.fs.mkdir(d)
                 dirs.append(d)
                 if ctl == "memory":
                     limit = str(memory_mb * MB)
-                    write_file(d / "memory.limit_in_bytes", limit)
+                    self.fs.write(d / "memory.limit_in_bytes", limit)
                     with contextlib.suppress(OSError):  # absent without swap accounting
-                        write_file(d / "memory.memsw.limit_in_bytes", limit)
+                        self.fs.write(d / "memory.memsw.limit_in_bytes", limit)
                 elif ctl == "cpu":
                     shares = min(max(round(1024 * memory_mb / VCPU_MB), 2), 262144)
-                    write_file(d / "cpu.shares", str(shares))
+                    self.fs.write(d / "cpu.shares", str(shares))
                     quota = self._quota_us(memory_mb)
                     if quota is not None:
                         with contextlib.suppress(OSError):  # kernels without CFS bandwidth control
-                            write_file(d / "cpu.cfs_period_us", str(CPU_PERIOD_US))
-                            write_file(d / "cpu.cfs_quota_us", str(quota))
+                            self.fs.write(d / "cpu.cfs_period_us", str(CPU_PERIOD_US))
+                            self.fs.write(d / "cpu.cfs_quota_us", str(quota))
                 elif ctl == "pids":
-                    write_file(d / "pids.max", str(PIDS_MAX))
+                    self.fs.write(d / "pids.max", str(PIDS_MAX))
         except BaseException:
             for d in dirs:
                 with contextlib.suppress(OSError):
-                    d.rmdir()
+                    self.fs.rmdir(d)
             raise
-        return EnvCgroup(1, dirs, dirs[0])
+        return EnvCgroup(1, dirs, dirs[0], fs=self.fs)
 
 
 class CgroupsV2(Cgroups):
     mode: CgroupMode = "cgroup2"
     version = 2
 
-    def __init__(self, bases: dict[str, Path], cpu_quota: str) -> None:
-        super().__init__(bases, cpu_quota)
+    def __init__(self, bases: dict[str, Path], cpu_quota: str, *, fs: CgroupFs = REAL_FS) -> None:
+        super().__init__(bases, cpu_quota, fs=fs)
         self._moved_from: Path | None = None  # set when the server moved itself into a leaf
         self._enabled_at_base: list[str] = []
 
@@ -325,79 +331,88 @@ class CgroupsV2(Cgroups):
 
     def setup(self) -> None:
         base = self.bases["unified"]
+        if base.name == f"lambdabox-server-{os.getpid()}":
+            # an earlier Sandbox of this process moved the server into this leaf: the base is its
+            # parent, where the controllers are enabled already (else each Sandbox would nest one
+            # level deeper, or give up on v2 while the earlier one's spawner shares the leaf)
+            base = self.bases["unified"] = base.parent
         self._sweep(base)
-        available = (base / "cgroup.controllers").read_text().split()
+        available = self.fs.read(base / "cgroup.controllers").split()
         wanted: list[str] = [c for c in ("memory", "cpu", "pids") if c in available]
         missing: list[str] = [
-            c for c in wanted if c not in (base / "cgroup.subtree_control").read_text().split()
+            c for c in wanted if c not in self.fs.read(base / "cgroup.subtree_control").split()
         ]
         if missing:
             try:
-                write_file(base / "cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
+                self.fs.write(base / "cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
             except OSError as exc:
                 if exc.errno != errno.EBUSY:
                     raise
                 self._move_self_to_leaf(base)
-                write_file(base / "cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
+                self.fs.write(base / "cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
             self._enabled_at_base = missing
         parent = base / self.name
-        parent.mkdir()
+        self.fs.mkdir(parent)
         self._adopt(parent)
-        write_file(parent / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
+        self.fs.write(parent / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
         self.controllers = wanted
 
     def _move_self_to_leaf(self, base: Path) -> None:
         """Our cgroup holds processes, so controllers cannot be enabled for its children: move
         the server into a leaf (only if it is alone there)."""
-        others = [p for p in (base / "cgroup.procs").read_text().split() if int(p) != os.getpid()]
+        others = [p for p in self.fs.read(base / "cgroup.procs").split() if int(p) != os.getpid()]
         if others:
             raise OSError(errno.EBUSY, f"other processes share {base}")
         leaf = base / f"lambdabox-server-{os.getpid()}"
-        leaf.mkdir(exist_ok=True)
-        write_file(leaf / "cgroup.procs", str(os.getpid()))
+        self.fs.mkdir(leaf, exist_ok=True)
+        self.fs.write(leaf / "cgroup.procs", str(os.getpid()))
         self._moved_from = base
 
     def teardown(self, abandon: bool = False) -> None:
         """The server stays in its leaf after a normal close (another Sandbox of this process
-        may rely on the controllers); only an abandoned v2 setup moves it back."""
+        may rely on the controllers); only an abandoned v2 setup disables the controllers it
+        enabled at the base and moves the server back."""
         super().teardown(abandon)
-        base = self._moved_from
-        if base is not None and abandon:
-            with contextlib.suppress(OSError):
-                if self._enabled_at_base:
-                    write_file(
-                        base / "cgroup.subtree_control", " ".join(f"-{c}" for c in self._enabled_at_base)
-                    )
-                write_file(base / "cgroup.procs", str(os.getpid()))
-                (base / f"lambdabox-server-{os.getpid()}").rmdir()
-            self._moved_from = None
+        if not abandon:
+            return
+        base = self.bases["unified"]
+        with contextlib.suppress(OSError):  # EBUSY while another Sandbox of ours uses them
+            if self._enabled_at_base:
+                self.fs.write(
+                    base / "cgroup.subtree_control", " ".join(f"-{c}" for c in self._enabled_at_base)
+                )
+                self._enabled_at_base = []
+            if self._moved_from is not None:
+                self.fs.write(base / "cgroup.procs", str(os.getpid()))
+                self.fs.rmdir(base / f"lambdabox-server-{os.getpid()}")
+        self._moved_from = None
 
     def create(self, env_id: str, memory_mb: int) -> EnvCgroup:
         d = self.parents[0] / env_id
-        d.mkdir()
+        self.fs.mkdir(d)
         try:
-            write_file(d / "memory.max", str(memory_mb * MB))
+            self.fs.write(d / "memory.max", str(memory_mb * MB))
             for name, value in (("memory.swap.max", "0"), ("memory.oom.group", "1")):
                 with contextlib.suppress(FileNotFoundError):
-                    write_file(d / name, value)
+                    self.fs.write(d / name, value)
             if "cpu" in self.controllers:
-                write_file(d / "cpu.weight", str(min(max(round(100 * memory_mb / VCPU_MB), 1), 10000)))
+                self.fs.write(d / "cpu.weight", str(min(max(round(100 * memory_mb / VCPU_MB), 1), 10000)))
                 quota = self._quota_us(memory_mb)
                 if quota is not None:
-                    write_file(d / "cpu.max", f"{quota} {CPU_PERIOD_US}")
+                    self.fs.write(d / "cpu.max", f"{quota} {CPU_PERIOD_US}")
             if "pids" in self.controllers:
-                write_file(d / "pids.max", str(PIDS_MAX))
+                self.fs.write(d / "pids.max", str(PIDS_MAX))
         except BaseException:
             with contextlib.suppress(OSError):
-                d.rmdir()
+                self.fs.rmdir(d)
             raise
-        cg = EnvCgroup(2, [d], d)
+        cg = EnvCgroup(2, [d], d, fs=self.fs)
         try:
-            cg.peak_fd = os.open(d / "memory.peak", os.O_RDWR)
+            cg.peak_fd = self.fs.open(d / "memory.peak", os.O_RDWR)
             cg.peak_resettable = True
         except OSError:
             with contextlib.suppress(OSError):
-                cg.peak_fd = os.open(d / "memory.peak", os.O_RDONLY)
+                cg.peak_fd = self.fs.open(d / "memory.peak", os.O_RDONLY)
         return cg
 
 
@@ -457,9 +472,9 @@ def _v1_dir(ctl: str, own: dict[str, str]) -> Path | None:
     return None
 
 
-def _pid_alive(pid: int) -> bool:
+def _pid_alive(pid: int, fs: CgroupFs) -> bool:
     try:
-        os.kill(pid, 0)
+        fs.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:

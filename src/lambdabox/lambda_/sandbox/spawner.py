@@ -67,6 +67,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lambdabox.lambda_.sandbox import confine
+from lambdabox.lambda_.sandbox.cgroupfs import REAL_FS, CgroupFs
 
 POLL = 0.005  # seconds between looks at a cgroup that is emptying (kernel state, not semantic)
 DRAIN_LIMIT = 5.0  # seconds to wait for killed processes to leave their cgroup
@@ -75,7 +76,9 @@ KEEP_RLIMIT = confine.KEEP_RLIMIT
 write_file = confine.write_file
 
 
-def remove_cgroup_tree(top: str | os.PathLike[str], deadline: float | None = None) -> bool:
+def remove_cgroup_tree(
+    top: str | os.PathLike[str], deadline: float | None = None, fs: CgroupFs = REAL_FS
+) -> bool:
     """SIGKILL everything in a cgroup subtree and remove its directories, deepest first.
 
     Blocking and bounded (`DRAIN_LIMIT` by default). True when the whole tree is gone.
@@ -86,15 +89,13 @@ def remove_cgroup_tree(top: str | os.PathLike[str], deadline: float | None = Non
     for d in dirs:
         while True:
             with contextlib.suppress(OSError):
-                write_file(os.path.join(d, "cgroup.kill"), "1")  # cgroup v2 (Linux 5.14+)
+                fs.write(os.path.join(d, "cgroup.kill"), "1")  # cgroup v2 (Linux 5.14+)
             with contextlib.suppress(OSError, ValueError):
-                with open(os.path.join(d, "cgroup.procs")) as f:
-                    pids = f.read().split()
-                for pid in pids:
+                for pid in fs.read(os.path.join(d, "cgroup.procs")).split():
                     with contextlib.suppress(OSError):
-                        os.kill(int(pid), signal.SIGKILL)
+                        fs.kill(int(pid), signal.SIGKILL)
             try:
-                os.rmdir(d)
+                fs.rmdir(d)
                 break
             except FileNotFoundError:
                 break
