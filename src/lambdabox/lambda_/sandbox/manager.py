@@ -284,6 +284,8 @@ class Sandbox:
         try:
             if self._cgroups is not None:
                 cg = self._cgroups.create(env_id, spec.memory_mb)
+            if self.own_root and _is_python(spec.argv[0]) and not self._rootfs.compiled_for(spec.argv[0]):
+                await asyncio.to_thread(self._rootfs.compile_for, spec.argv[0])
             if not self.own_root and spec.cwd not in self._readonly_done:
                 await asyncio.to_thread(rootfs.chmod_readonly, spec.cwd)
                 self._readonly_done.add(spec.cwd)
