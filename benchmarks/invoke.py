@@ -238,14 +238,16 @@ def _runtime_pid(marker: str) -> int:
 
 def idle_rss(lam: Any, name: str) -> dict[str, float]:
     marker = f"{name}-{os.getpid()}-{time.time_ns()}"
-    lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"LBX_BENCH_MARKER": marker}})
+    lam.update_function_configuration(
+        FunctionName=name, Environment={"Variables": {"LBX_BENCH_MARKER": marker}}
+    )
     lam.get_waiter("function_updated_v2").wait(FunctionName=name)
     lam.invoke(FunctionName=name)
     time.sleep(0.5)
-    runtime = _runtime_pid(marker)
-    pids = _env_pids(runtime)
+    pids = _env_pids(_runtime_pid(marker))
+    rss = max(_kb(f"/proc/{p}/status", "VmRSS:") for p in pids)  # the runtime, not its init
     return {
-        "idle_rss_mb": round(_kb(f"/proc/{runtime}/status", "VmRSS:") / 1024, 1),
+        "idle_rss_mb": round(rss / 1024, 1),
         "idle_pss_mb": round(sum(_kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids) / 1024, 1),
         "processes": len(pids),
     }

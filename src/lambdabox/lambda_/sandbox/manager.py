@@ -409,7 +409,9 @@ class Sandbox:
         await asyncio.to_thread(self._rootfs.prepare)
         self._seccomp = await asyncio.to_thread(seccomp.compile_filter)
         await self._send_seccomp()
-        tini = shutil.which("tini", path="/usr/bin:/usr/sbin:/usr/local/bin")
+        tini = shutil.which("tini-static", path="/usr/bin:/usr/sbin:/usr/local/bin") or shutil.which(
+            "tini", path="/usr/bin:/usr/sbin:/usr/local/bin"
+        )
         self._init = tini if tini and rootfs.is_system_path(os.path.realpath(tini)) else None
         probe = self._root / f"probe-{os.getpid()}"
         code = probe / "code"
