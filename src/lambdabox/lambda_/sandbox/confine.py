@@ -343,8 +343,7 @@ def run(plan: dict[str, Any], stdio: Sequence[int], report: socket.socket, secco
         check(libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
         if _peer_gone(report):  # the spawner died before the death signal was armed
             os._exit(1)
-        if plan.get("user") is not None or plan.get("no_new_privs"):
-            check(libc().prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        check(libc().prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")  # every mode
         if not plan.get("exec"):
             if seccomp is not None and plan.get("seccomp"):
                 load_seccomp(seccomp)

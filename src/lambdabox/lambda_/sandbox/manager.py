@@ -303,6 +303,9 @@ class Sandbox:
                 reply = await asyncio.shield(fut)
             except asyncio.CancelledError:
                 fut.add_done_callback(self._channel.abandoned_spawn)
+                if ident is not None:  # its uid is free once the abandoned child is killed
+                    held, ident = ident, None
+                    fut.add_done_callback(lambda _f: self._users.release(held))
                 raise
             listeners = [socket.socket(fileno=fd) for fd in reply.pop("fds", ())]
             if reply["op"] != "spawned":
