@@ -127,7 +127,10 @@ def act_proc(ev):
             if secret in data:
                 leaks.append(f"{pid}/{what}")
     host = {str(p): read(f"/proc/{p}/environ") for p in ev["host_pids"]}
-    return {"pids": pids, "me": os.getpid(), "leaks": leaks, "readable": readable, "host": host}
+    with open("/proc/self/cgroup") as f:  # its own cgroup namespace: no host paths, no server pid
+        cgroups = sorted({line.rstrip("\n").split(":", 2)[2] for line in f})
+    return {"pids": pids, "me": os.getpid(), "leaks": leaks, "readable": readable, "host": host,
+            "cgroups": cgroups}
 
 
 def act_signal(ev):

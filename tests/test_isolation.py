@@ -187,6 +187,7 @@ def test_proc_shows_only_its_own_pid_namespace(
     assert out["readable"] >= 2  # it read its own /proc files...
     assert out["leaks"] == []  # ...and the victim's secret is in none of them
     assert out["host"] == {str(victim.host_pid): "ENOENT", str(srv.proc.pid): "ENOENT"}
+    assert out["cgroups"] == ["/"]  # its cgroup is its root: no host cgroup path, no server pid
     assert_unharmed(srv, client, victim)
 
 

@@ -16,7 +16,7 @@ Public interface (everything else in the package is its machinery):
 What confines what, in full mode (lambdabox as root):
 - users.py: a uid of its own per environment (files, signals, ptrace, /proc, RLIMIT_NPROC and
   socket ownership then separate environments); no capabilities, ``no_new_privs``;
-- confine.py (in the forked child): pid, ipc, uts and mount namespaces (and network for
+- confine.py (in the forked child): pid, ipc, uts, cgroup and mount namespaces (and network for
   ``--function-network none``), the root from rootfs.py (code at /var/task read-only, runtime
   clients and SDKs at /var/runtime, empty /opt, sized private /tmp, minimal /dev, own /proc;
   nothing of the data dir, other functions, /root or /home), rlimits;

@@ -9,7 +9,7 @@ plan, in this order, each step fatal if it fails:
 2. (userns mode) a user namespace whose only uid is the sandbox user, with the pid namespace:
    this process then forks the namespace's pid 1 and waits for it (the spawner keeps the pid
    namespace trick for itself in full mode, so there the process is already pid 1);
-3. new mount, ipc and uts namespaces (and network, for ``--function-network none``: loopback
+3. new mount, ipc, uts and cgroup namespaces (and network, for ``--function-network none``: loopback
    only, up; the Runtime API and AWS endpoint listeners are created *inside* it and handed back
    to the spawner over the report socket);
 4. the environment's own root: a small read-only tmpfs holding bind mounts of /usr, the
@@ -48,6 +48,7 @@ _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_SECCOMP = 22
 _SECCOMP_MODE_FILTER = 2
 CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
@@ -306,6 +307,7 @@ def run(plan: dict[str, Any], stdio: Sequence[int], report: socket.socket, secco
         ns = plan.get("ns") or {}
         flags = (CLONE_NEWNS if ns.get("mnt") else 0) | (CLONE_NEWIPC if ns.get("ipc") else 0)
         flags |= (CLONE_NEWUTS if ns.get("uts") else 0) | (CLONE_NEWNET if ns.get("net") else 0)
+        flags |= CLONE_NEWCGROUP if ns.get("cgroup") else 0  # after joining: its cgroup is its "/"
         if ns.get("user"):
             stage = "userns"
             enter_user_namespace(plan["user"], flags | (CLONE_NEWPID if ns.get("pid") else 0))

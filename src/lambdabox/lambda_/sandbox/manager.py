@@ -388,7 +388,7 @@ class Sandbox:
 
     def _namespaces(self) -> dict[str, bool]:
         return {"user": self.isolation == "userns", "pid": True, "mnt": True, "ipc": True, "uts": True,
-                "net": self.network == "none"}  # fmt: skip
+                "cgroup": True, "net": self.network == "none"}  # fmt: skip
 
     # -- probes ------------------------------------------------------------------------------
     async def _probe_cgroup(self, cand: Cgroups) -> bool:
