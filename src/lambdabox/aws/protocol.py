@@ -2,8 +2,8 @@
 
 One `ServiceProtocol` per AWS service, built once at start-up from botocore's service model. It
 picks the codec for the service's protocol (rest-json in `protocol_restjson`, json in
-`protocol_json`; query and rest-xml would be further codecs with the same four methods) and
-offers the edge one surface:
+`protocol_json`, query in `protocol_query`; rest-xml would be a further codec with the same
+methods, reusing `protocol_query.XmlValues`) and offers the edge one surface:
 
     proto = ServiceProtocol("lambda")
     op = proto.match(req)                      # None: not one of ours
@@ -65,7 +65,7 @@ class ProtocolCodec(Protocol):
 
 
 #: protocols we speak, in the order we prefer them when a model lists several
-SUPPORTED_PROTOCOLS = ("rest-json", "json")
+SUPPORTED_PROTOCOLS = ("rest-json", "json", "query")
 
 
 def load_service_model(service_name: str, api_version: str | None = None) -> botocore.model.ServiceModel:
@@ -85,6 +85,10 @@ def _make_codec(protocol: str, model: botocore.model.ServiceModel) -> ProtocolCo
         from lambdabox.aws.protocol_json import JsonCodec
 
         return JsonCodec(model)
+    if protocol == "query":
+        from lambdabox.aws.protocol_query import QueryCodec
+
+        return QueryCodec(model)
     raise ValueError(f"protocol {protocol!r} is not supported (yet)")
 
 
