@@ -2,14 +2,22 @@
 
 One `ServiceProtocol` per AWS service, built once at start-up from botocore's service model. It
 picks the codec for the service's protocol (rest-json in `protocol_restjson`, json in
-`protocol_json`, query in `protocol_query`; rest-xml would be a further codec with the same
-methods, reusing `protocol_query.XmlValues`) and offers the edge one surface:
+`protocol_json`, query in `protocol_query`, smithy-rpc-v2-cbor in `protocol_cbor`; rest-xml would
+be a further codec with the same methods, reusing `protocol_query.XmlValues`) and offers the edge
+one surface:
 
     proto = ServiceProtocol("lambda")
     op = proto.match(req)                      # None: not one of ours
     op, params = proto.parse(req)              # params exactly as boto3 would pass them
-    resp = proto.serialize(op, result, request_id)
-    resp = proto.serialize_error(error, request_id, op)
+    resp = proto.serialize(op, result, request_id, req=req)
+    resp = proto.serialize_error(error, request_id, op, req=req)
+
+A model may list several protocols (CloudWatch: smithy-rpc-v2-cbor, json, query), all of which
+AWS accepts, and SDKs differ in which they send. We speak every listed protocol we have a codec
+for: `match` and `parse` read a request in whichever of them it is written, and `serialize` /
+`serialize_error` answer in the protocol of `req`. Without `req` they answer in `protocol`, the
+one botocore's own client picks (its priority order over the model's list; botocore 1.44 puts
+json before smithy-rpc-v2-cbor, so a boto3 CloudWatch client sends json).
 
 Parsing validates the params against the model (required members, lengths, ranges, patterns;
 enums included) and raises `ServiceError` with AWS's code and message.
@@ -64,8 +72,13 @@ class ProtocolCodec(Protocol):
     def unknown_operation_error(self, req: WireRequest) -> ServiceError: ...
 
 
-#: protocols we speak, in the order we prefer them when a model lists several
-SUPPORTED_PROTOCOLS = ("rest-json", "json", "query")
+#: protocols we speak
+SUPPORTED_PROTOCOLS = ("rest-json", "json", "query", "smithy-rpc-v2-cbor")
+
+try:  # botocore's client's order of preference when a model lists several protocols
+    from botocore.utils import PRIORITY_ORDERED_SUPPORTED_PROTOCOLS as _CLIENT_PREFERENCE
+except ImportError:  # botocore before multi-protocol models: they list one protocol
+    _CLIENT_PREFERENCE = ("json", "rest-json", "rest-xml", "smithy-rpc-v2-cbor", "query", "ec2")
 
 
 def load_service_model(service_name: str, api_version: str | None = None) -> botocore.model.ServiceModel:
@@ -89,6 +102,10 @@ def _make_codec(protocol: str, model: botocore.model.ServiceModel) -> ProtocolCo
         from lambdabox.aws.protocol_query import QueryCodec
 
         return QueryCodec(model)
+    if protocol == "smithy-rpc-v2-cbor":
+        from lambdabox.aws.protocol_cbor import CborCodec
+
+        return CborCodec(model)
     raise ValueError(f"protocol {protocol!r} is not supported (yet)")
 
 
@@ -99,38 +116,69 @@ class ServiceProtocol:
         self.model = load_service_model(service_name, api_version)
         meta = self.model.metadata
         offered = list(meta.get("protocols") or [meta["protocol"]])
-        chosen = next((p for p in offered if p in SUPPORTED_PROTOCOLS), None)
-        if chosen is None:
+        spoken = [p for p in offered if p in SUPPORTED_PROTOCOLS]
+        if not spoken:
             raise ValueError(f"{service_name}: none of its protocols {offered} is supported")
+        ranked = [p for p in _CLIENT_PREFERENCE if p in spoken]
+        chosen = ranked[0] if ranked else spoken[0]
         self.service_name: str = service_name
         self.api_version: str = meta["apiVersion"]
         self.protocol: str = chosen
         self.target_prefix: str | None = meta.get("targetPrefix")
         self.endpoint_prefix: str = meta["endpointPrefix"]
         self.signing_name: str = meta.get("signingName") or self.endpoint_prefix
-        self._codec = _make_codec(chosen, self.model)
+        #: every protocol of the model we speak, the default (`protocol`) first
+        self.protocols: tuple[str, ...] = (chosen, *(p for p in spoken if p != chosen))
+        self._codecs: dict[str, ProtocolCodec] = {p: _make_codec(p, self.model) for p in self.protocols}
+        self._codec = self._codecs[chosen]
+
+    def codec_for(self, req: WireRequest | None) -> ProtocolCodec:
+        """The codec `req` is written in: the one that knows its operation, else the one whose
+        shape it has (an RPC v2 CBOR path naming an unknown operation), else the default."""
+        if req is None or len(self._codecs) == 1:
+            return self._codec
+        for codec in self._codecs.values():
+            if codec.match(req) is not None:
+                return codec
+        for codec in self._codecs.values():
+            speaks = getattr(codec, "speaks", None)  # the codecs whose requests name it in the path
+            if speaks is not None and speaks(req):
+                return codec
+        return self._codec
 
     def match(self, req: WireRequest) -> str | None:
         """The operation this request calls, or None if it is not one of this service's."""
-        return self._codec.match(req)
+        for codec in self._codecs.values():
+            op = codec.match(req)
+            if op is not None:
+                return op
+        return None
 
     def parse(self, req: WireRequest) -> tuple[str, dict[str, Any]]:
         """(operation, params as boto3 would pass them); raises ServiceError on bad input."""
-        return self._codec.parse(req)
+        return self.codec_for(req).parse(req)
 
-    def serialize(self, operation: str, result: Mapping[str, Any], request_id: str) -> WireResponse:
-        """The success response for `operation` with output members `result` (None members omitted)."""
-        return self._codec.serialize(operation, result, request_id)
+    def serialize(
+        self, operation: str, result: Mapping[str, Any], request_id: str, req: WireRequest | None = None
+    ) -> WireResponse:
+        """The success response for `operation` with output members `result` (None members omitted),
+        in the protocol of `req` (default: `protocol`)."""
+        return self.codec_for(req).serialize(operation, result, request_id)
 
     def serialize_error(
-        self, error: ServiceError, request_id: str, operation: str | None = None
+        self,
+        error: ServiceError,
+        request_id: str,
+        operation: str | None = None,
+        req: WireRequest | None = None,
     ) -> WireResponse:
-        """The error response exactly as this service sends it, parseable by botocore."""
-        return self._codec.serialize_error(error, request_id, operation)
+        """The error response exactly as this service sends it, parseable by botocore, in the
+        protocol of `req` (default: `protocol`)."""
+        return self.codec_for(req).serialize_error(error, request_id, operation)
 
     def unknown_operation_error(self, req: WireRequest) -> ServiceError:
         """What this service answers to a request that names none of its operations."""
-        return self._codec.unknown_operation_error(req)
+        return self.codec_for(req).unknown_operation_error(req)
 
     def __repr__(self) -> str:
         return f"ServiceProtocol({self.service_name!r}, {self.protocol!r}, {self.api_version!r})"
