@@ -20,6 +20,7 @@ from lambdabox.aws.protocol import ServiceProtocol
 from lambdabox.clock import Clock, SystemClock
 from lambdabox.config import Settings
 from lambdabox.edge import Edge, Service
+from lambdabox.iam.api import IamService
 from lambdabox.lambda_ import store as lambda_store
 from lambdabox.lambda_.api import LambdaService
 from lambdabox.lambda_.code import CodeStore
@@ -44,6 +45,7 @@ class _Parts:
     logs: LogsService
     invoker: Invoker
     lambda_: LambdaService
+    iam: IamService
     runner: web.ServerRunner
 
 
@@ -75,6 +77,11 @@ class App:
         return self._parts.logs
 
     @property
+    def iam_service(self) -> IamService:
+        assert self._parts is not None
+        return self._parts.iam
+
+    @property
     def endpoint_url(self) -> str:
         host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "", "::") else self.settings.host
         return f"http://{host}:{self.port}"
@@ -91,6 +98,7 @@ class App:
         store.open()
         store.migrate("lambda", lambda_store.SCHEMA)
         store.migrate("logs", LogsService.SCHEMA)
+        store.migrate("iam", IamService.SCHEMA)
         sdk = await asyncio.to_thread(find_runtime_sdk, s.runtime_sdk_dir)
         if (warning := sdk.missing_warning()) is not None:
             log.warning("%s", warning)
@@ -141,10 +149,12 @@ class App:
             concurrency_limit=s.concurrency_limit,
         )
         await lambda_.load()
+        iam = IamService(store, self.clock)
         edge = Edge(
             [
                 Service("lambda", ServiceProtocol("lambda"), lambda_),
                 Service("logs", ServiceProtocol("logs"), logs),
+                Service("iam", ServiceProtocol("iam"), iam),
             ],
             region=s.region,
             account_id=s.account_id,
@@ -165,7 +175,7 @@ class App:
         runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         await web.SockSite(runner, sock).start()
-        self._parts = _Parts(store, sandbox, runtime_api, logs, invoker, lambda_, runner)
+        self._parts = _Parts(store, sandbox, runtime_api, logs, invoker, lambda_, iam, runner)
         log.info(
             "lambdabox listening on %s (data in %s, isolation %s, cgroups %s, function network %s)",
             self.endpoint_url, data, sandbox.isolation, sandbox.mode, sandbox.network,
