@@ -16,6 +16,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from lambdabox.aws import ids
+from lambdabox.aws.context import RequestContext
+from lambdabox.aws.errors import ServiceError
 from lambdabox.aws.protocol import ServiceProtocol
 from lambdabox.clock import Clock, SystemClock
 from lambdabox.config import Settings
@@ -33,6 +36,8 @@ from lambdabox.lambda_.sandbox import Sandbox
 from lambdabox.lambda_.sandbox.rootfs import RuntimeSources
 from lambdabox.logs.api import LogsService
 from lambdabox.store.db import Store
+from lambdabox.sts.api import StsService
+from lambdabox.sts.models import ROLE_ARN, RoleInfo
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,7 @@ class _Parts:
     invoker: Invoker
     lambda_: LambdaService
     iam: IamService
+    sts: StsService
     runner: web.ServerRunner
 
 
@@ -82,6 +88,11 @@ class App:
         return self._parts.iam
 
     @property
+    def sts_service(self) -> StsService:
+        assert self._parts is not None
+        return self._parts.sts
+
+    @property
     def endpoint_url(self) -> str:
         host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "", "::") else self.settings.host
         return f"http://{host}:{self.port}"
@@ -99,6 +110,7 @@ class App:
         store.migrate("lambda", lambda_store.SCHEMA)
         store.migrate("logs", LogsService.SCHEMA)
         store.migrate("iam", IamService.SCHEMA)
+        store.migrate("sts", StsService.SCHEMA)
         sdk = await asyncio.to_thread(find_runtime_sdk, s.runtime_sdk_dir)
         if (warning := sdk.missing_warning()) is not None:
             log.warning("%s", warning)
@@ -150,17 +162,40 @@ class App:
         )
         await lambda_.load()
         iam = IamService(store, self.clock)
+
+        async def iam_key_account(access_key_id: str) -> str | None:
+            key = await iam.access_key(access_key_id)
+            return key.account if key is not None else None
+
+        sts = StsService(
+            store,
+            self.clock,
+            account_id=s.account_id,
+            find_role=_iam_roles(iam, s.region),
+            other_key_account=iam_key_account,
+        )
+
+        async def key_account(access_key_id: str) -> str | None:
+            """The account a key was issued in (STS's temporary keys, IAM's access keys)."""
+            if access_key_id.startswith("ASIA"):
+                return await sts.key_account(access_key_id)
+            if access_key_id.startswith("AKIA"):
+                return await iam_key_account(access_key_id)
+            return None
+
         edge = Edge(
             [
                 Service("lambda", ServiceProtocol("lambda"), lambda_),
                 Service("logs", ServiceProtocol("logs"), logs),
                 Service("iam", ServiceProtocol("iam"), iam),
+                Service("sts", ServiceProtocol("sts"), sts),
             ],
             region=s.region,
             account_id=s.account_id,
             code_dir=code.root,
             code_urls=code_urls,
             is_environment=sandbox.owns_uid,
+            key_account=key_account,
             stats=lambda: {
                 "environments": dict(invoker.environment_states()),
                 "inflight": invoker.inflight,
@@ -175,7 +210,7 @@ class App:
         runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         await web.SockSite(runner, sock).start()
-        self._parts = _Parts(store, sandbox, runtime_api, logs, invoker, lambda_, iam, runner)
+        self._parts = _Parts(store, sandbox, runtime_api, logs, invoker, lambda_, iam, sts, runner)
         log.info(
             "lambdabox listening on %s (data in %s, isolation %s, cgroups %s, function network %s)",
             self.endpoint_url, data, sandbox.isolation, sandbox.mode, sandbox.network,
@@ -193,6 +228,25 @@ class App:
         await parts.sandbox.close()
         await parts.logs.close()
         await asyncio.to_thread(parts.store.close)
+
+
+def _iam_roles(iam: IamService, region: str) -> Callable[[str], Awaitable[RoleInfo | None]]:
+    """STS's view of IAM's roles: a role ARN's id and session limit, None if there is no such role."""
+
+    async def find_role(arn: str) -> RoleInfo | None:
+        m = ROLE_ARN.fullmatch(arn)
+        if m is None:
+            return None
+        ctx = RequestContext(ids.request_id(), region, m["account"], "iam", "GetRole")
+        try:
+            role = (await iam.GetRole(ctx, {"RoleName": m["name"]}))["Role"]
+        except ServiceError:
+            return None
+        if role["Arn"] != arn:
+            return None
+        return RoleInfo(role["RoleId"], role["MaxSessionDuration"])
+
+    return find_role
 
 
 def _bind(host: str, port: int) -> socket.socket:

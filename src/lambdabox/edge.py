@@ -1,7 +1,10 @@
 """The HTTP entry on the one public port: which service, which operation, errors mapped once.
 
 A request is routed the way AWS endpoints tell services apart: `X-Amz-Target` (json protocol),
-the SigV4 credential scope's service name, and finally the REST path templates of each service.
+the SigV4 credential scope's service name, the REST path templates of each service, and last
+the query protocol's `Action` and `Version` (unsigned query calls such as STS's
+AssumeRoleWithWebIdentity name no service otherwise). The caller is parsed once (`sigv4`) and
+handed on in the `RequestContext` with the account its key belongs to (`key_account`).
 The protocol layer turns it into `(operation, params)`; the service method named after the
 operation runs; its result or `ServiceError` is serialized by the same protocol. Anything else
 raised is a bug: it is logged with the request id and answered as AWS's ServiceException (500).
@@ -18,7 +21,7 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,7 @@ from lambdabox.aws import ids
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import InternalError, ServiceError, client_error
 from lambdabox.aws.protocol import ServiceProtocol, WireRequest, WireResponse
+from lambdabox.aws.sigv4 import Caller, parse_caller
 from lambdabox.lambda_.code_url import CodeUrlDenied, CodeUrls
 from lambdabox.peers import PeerClosed, socket_owner_uid
 
@@ -39,7 +43,6 @@ log = logging.getLogger(__name__)
 
 #: the largest request body accepted (CreateFunction with a 50 MB zip, base64-encoded)
 MAX_BODY = 69_905_067
-_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request")
 _HEALTH = "/_lambdabox/health"
 _CODE = re.compile(r"/_lambdabox/code/([0-9a-f]{64})\.zip")
 _CODE_URL_PARAMS = ("X-Amz-Algorithm", "X-Amz-Date", "X-Amz-Expires", "X-Amz-Signature")
@@ -48,6 +51,10 @@ REFUSED_MESSAGE = "lambdabox's internal endpoints are not reachable from executi
 
 def _no_environments(uid: int) -> bool:
     return False
+
+
+async def _root_keys(access_key_id: str) -> str | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -72,11 +79,15 @@ class Edge:
         code_urls: CodeUrls,
         is_environment: Callable[[int], bool] = _no_environments,
         stats: Callable[[], dict[str, Any]] | None = None,
+        key_account: Callable[[str], Awaitable[str | None]] = _root_keys,
     ) -> None:
-        """`is_environment(uid)`: whether that uid runs an execution environment (the sandbox knows)."""
+        """`is_environment(uid)`: whether that uid runs an execution environment (the sandbox knows);
+        `key_account(access_key_id)`: the account a key was issued in, None for root keys."""
         self._services = services
         self._by_signing: dict[str, Service] = {}
         self._by_target: dict[str, Service] = {}
+        self._query = [s for s in services if "query" in s.protocol.protocols]
+        self._rest = [s for s in services if s.protocol.protocol == "rest-json"]
         for svc in services:
             self._by_signing[svc.protocol.signing_name] = svc
             self._by_signing[svc.protocol.endpoint_prefix] = svc
@@ -88,6 +99,7 @@ class Edge:
         self._code_urls = code_urls
         self._is_environment = is_environment
         self._stats = stats
+        self._key_account = key_account
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         """Serve a request from any client (the connecting socket's owner decides internal access)."""
@@ -127,17 +139,19 @@ class Edge:
     async def _aws(self, request: web.BaseRequest) -> web.StreamResponse:
         request_id = ids.request_id()
         headers = request.headers
-        svc, region = self._route(headers)
+        query = parse_qs(request.query_string, keep_blank_values=True)
+        caller = parse_caller(headers, query)
+        svc = self._route(headers, caller)
         body, too_large = await read_limited(request, MAX_BODY)
         wire = WireRequest(
             method=request.method,
             path=request.raw_path.split("?", 1)[0],
-            query=parse_qs(request.query_string, keep_blank_values=True),
+            query=query,
             headers=headers,
             body=body,
         )
         if svc is None:
-            svc = self._match_rest(wire)
+            svc = self._match(wire)
         if svc is None:
             return _plain_not_found(request_id)
         operation: str | None = None
@@ -149,12 +163,16 @@ class Edge:
                     413,
                 )
             operation, params = svc.protocol.parse(wire)
+            account = None
+            if caller.access_key_id is not None:
+                account = await self._key_account(caller.access_key_id)
             ctx = RequestContext(
                 request_id=request_id,
-                region=region or self._region,
-                account_id=self._account,
+                region=caller.region or self._region,
+                account_id=account or self._account,
                 service=svc.name,
                 operation=operation,
+                caller=caller,
             )
             method = getattr(svc.api, operation, None)
             if method is None:
@@ -172,21 +190,23 @@ class Edge:
             internal = InternalError("An internal error occurred. Request id: " + request_id)
             return _to_aiohttp(svc.protocol.serialize_error(internal, request_id, operation))
 
-    def _route(self, headers: Mapping[str, str]) -> tuple[Service | None, str | None]:
-        m = _SCOPE.search(headers.get("Authorization", ""))
-        region = m.group("region") if m else None
+    def _route(self, headers: Mapping[str, str], caller: Caller) -> Service | None:
         target = headers.get("X-Amz-Target")
         if target:
             svc = self._by_target.get(target.split(".", 1)[0])
             if svc is not None:
-                return svc, region
-        if m:
-            return self._by_signing.get(m.group("service")), region
-        return None, region
+                return svc
+        if caller.service is not None:
+            return self._by_signing.get(caller.service)
+        return None
 
-    def _match_rest(self, wire: WireRequest) -> Service | None:
-        for svc in self._services:
-            if svc.protocol.protocol == "rest-json" and svc.protocol.match(wire) is not None:
+    def _match(self, wire: WireRequest) -> Service | None:
+        """The service of an unsigned request: its REST path, else its query Action and Version."""
+        for svc in self._rest:
+            if svc.protocol.match(wire) is not None:
+                return svc
+        for svc in self._query:
+            if svc.protocol.match(wire) is not None:
                 return svc
         return None
 

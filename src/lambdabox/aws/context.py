@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lambdabox.aws.sigv4 import UNSIGNED, Caller
+
 
 @dataclass(frozen=True)
 class RequestContext:
-    """Facts about one AWS API request that operations may need, independent of HTTP."""
+    """Facts about one AWS API request that operations may need, independent of HTTP.
+
+    `caller` is the request's SigV4 claim, parsed once at the edge (not verified yet);
+    `account_id` the account it acts in: the account an STS-issued (or IAM) key was issued in,
+    the configured account for root keys (`test`, and any key nobody issued).
+    """
 
     request_id: str
     region: str
     account_id: str
     service: str
     operation: str
+    caller: Caller = UNSIGNED

@@ -1,0 +1,1 @@
+"""AWS STS: temporary credentials (AssumeRole, GetSessionToken, web identity) and who is calling."""
