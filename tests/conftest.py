@@ -35,13 +35,13 @@ class Server:
     data_dir: Path
     log_path: Path
 
-    def client(self, service: str, **kw: Any) -> Any:
+    def client(self, service: str, *, key: str = "test", secret: str = "test", **kw: Any) -> Any:
         return boto3.client(
             service,
             endpoint_url=self.url,
             region_name=kw.pop("region_name", "us-east-1"),
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
             config=Config(retries={"max_attempts": 0}, read_timeout=120, **kw),
         )
 
@@ -127,7 +127,7 @@ def deploy(
     lam.create_function(
         FunctionName=name,
         Runtime=runtime,
-        Role=ROLE,
+        Role=kw.pop("Role", ROLE),
         Handler=handler,
         Code={"ZipFile": make_zip(files, modes)},
         **kw,

@@ -334,10 +334,25 @@ def act_network_none(ev):
 
 
 def act_api(ev):
-    """Unsigned, with no credentials of the victim's: read its configuration through the AWS API."""
-    url = os.environ["AWS_ENDPOINT_URL"] + "/2015-03-31/functions/" + ev["victim"] + "/configuration"
-    got = get(url)
-    return {"status": got["status"], "secret_seen": ev["secret"] in got.get("body", "")}
+    """Read the victim's configuration through the AWS API: unsigned, then with this function's own
+    credentials by name and by the victim's ARN. HTTP statuses, and whether the secret showed up."""
+    base = os.environ["AWS_ENDPOINT_URL"]
+    got = get(base + "/2015-03-31/functions/" + ev["victim"] + "/configuration")
+    out = {"tries": {"unsigned": got["status"]}, "secret_seen": ev["secret"] in got.get("body", "")}
+    try:
+        import boto3, botocore.exceptions
+    except ImportError:
+        out["tries"]["boto3"] = "missing"
+        return out
+    lam = boto3.client("lambda")
+    for label, ident in (("own_name", ev["victim"]), ("own_arn", ev["victim_arn"])):
+        try:
+            body = json.dumps(lam.get_function(FunctionName=ident), default=str)
+            out["tries"][label] = 200
+            out["secret_seen"] = out["secret_seen"] or ev["secret"] in body
+        except botocore.exceptions.ClientError as e:
+            out["tries"][label] = e.response["ResponseMetadata"]["HTTPStatusCode"]
+    return out
 
 
 ACTIONS = {k[4:]: v for k, v in globals().items() if k.startswith("act_")}

@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from conftest import ROLE, make_zip, unique
 from lambdabox.clock import ManualClock
@@ -116,14 +114,7 @@ def lbx(tmp_path: Path) -> Iterator[LocalLambdabox]:
 
 
 def client(lbx: LocalLambdabox) -> Any:
-    return boto3.client(
-        "lambda",
-        endpoint_url=lbx.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 0}),
-    )
+    return lbx.client("lambda")
 
 
 def fetch(url: str) -> tuple[int, bytes, str]:

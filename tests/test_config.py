@@ -47,3 +47,40 @@ def test_cli_rejects_bad_environment_value() -> None:
     )
     assert out.returncode == 2
     assert "invalid value for port" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"), [("1", True), ("true", True), ("On", True), ("no", False), ("0", False)]
+)
+def test_verify_signatures_reads_true_and_false_words(raw: str, value: bool) -> None:
+    assert Settings.resolve({}, env={"LAMBDABOX_VERIFY_SIGNATURES": raw}).verify_signatures is value
+
+
+def test_a_word_that_is_neither_true_nor_false_is_refused() -> None:
+    with pytest.raises(ValueError, match="verify_signatures"):
+        Settings.resolve({}, env={"LAMBDABOX_VERIFY_SIGNATURES": "maybe"})
+
+
+def test_root_keys_name_their_accounts_or_act_in_the_configured_one() -> None:
+    s = Settings.resolve(
+        {"root_keys": "test:test, AKIDB:sb:222222222222", "account_id": "111111111111"}, env={}
+    )
+    keys = s.root_key_set()
+    assert (keys.get("test").account, keys.get("AKIDB").account) == ("111111111111", "222222222222")  # type: ignore[union-attr]
+    assert keys.get("AKIDB").secret_access_key == "sb"  # type: ignore[union-attr]
+    assert keys.get("other") is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("", "at least one"),
+        ("onlyid", "ID:SECRET"),
+        ("k:s:123", "12 digits"),
+        ("k:s,k:t", "twice"),
+        ("k y:s", "characters"),
+    ],
+)
+def test_malformed_root_keys_are_refused_with_what_is_wrong(spec: str, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        Settings.resolve({"root_keys": spec}, env={})

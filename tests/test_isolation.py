@@ -365,20 +365,35 @@ def test_internal_endpoints_but_health_refuse_it(
 
 
 # ------------------------------------------------------------------------------ the AWS API
-@pytest.mark.xfail(
-    strict=True,
-    reason="known hole: the AWS API is open to environments without credentials (one account, "
-    "SigV4 not verified, every function gets AWS_ACCESS_KEY_ID=test), so a function reads another "
-    "function's configuration, environment variables included. Tenants are separated at the API by "
-    "accounts, execution-role credentials and verified signatures: the wire issue (#12) brings them",
-)
-def test_the_aws_api_does_not_hand_another_functions_secrets_to_it(
-    srv: Server, client: Any, victim: Victim, hostile: str
+TENANT_B = ("AKIDTENANTB0000000002", "tenant-b-root-secret", "222222222222")
+
+
+def test_the_aws_api_does_not_hand_another_tenants_function_to_a_function(
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    out = attack(client, hostile, "api", victim=victim.name, secret=victim.secret)
-    assert_unharmed(srv, client, victim)
-    assert not out["secret_seen"], out
-    assert out["status"] in (401, 403), out
+    """Tenants are accounts: a function of account A, with its own credentials or none, cannot read
+    the configuration (environment variables included) of account B's function."""
+    key, secret, account = TENANT_B
+    srv = start_isolated(
+        tmp_path_factory.mktemp("tenants") / "data", "--verify-signatures", "--root-keys",
+        "test:test," + ":".join(TENANT_B),
+    )  # fmt: skip
+    try:
+        tenant_b = srv.client("lambda", key=key, secret=secret)
+        victim_secret = f"victim-secret-{uuid.uuid4().hex}"
+        victim = deploy(
+            tenant_b, {"app.py": "def handler(e, c):\n    return 1\n"},
+            Role=f"arn:aws:iam::{account}:role/victim", Environment={"Variables": {"SECRET": victim_secret}},
+        )  # fmt: skip
+        victim_arn = tenant_b.get_function(FunctionName=victim)["Configuration"]["FunctionArn"]
+        tenant_a = srv.client("lambda")
+        hostile = deploy(tenant_a, {"app.py": HOSTILE}, Timeout=60)
+        out = attack(tenant_a, hostile, "api", victim=victim, victim_arn=victim_arn, secret=victim_secret)
+        assert not out["secret_seen"], out
+        assert out["tries"] == {"unsigned": 403, "own_name": 404, "own_arn": 403}, out
+        assert tenant_b.invoke(FunctionName=victim)["StatusCode"] == 200
+    finally:
+        srv.stop()
 
 
 # ------------------------------------------------------------------------------ 9. zip uploads

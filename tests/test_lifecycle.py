@@ -9,9 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from conftest import GATED_HANDLER, MARKER, Gate, deploy, host_pids_with_env, marked
 from lambdabox.testing import LocalLambdabox
@@ -24,14 +22,7 @@ def lbx(tmp_path: Path) -> Iterator[LocalLambdabox]:
 
 
 def client(lbx: LocalLambdabox) -> Any:
-    return boto3.client(
-        "lambda",
-        endpoint_url=lbx.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 0}, read_timeout=120),
-    )
+    return lbx.client("lambda", read_timeout=120)
 
 
 def invoke_in_thread(lam: Any, name: str, out: list[Any]) -> threading.Thread:

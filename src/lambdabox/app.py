@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -19,7 +20,9 @@ from aiohttp import web
 from lambdabox.aws import ids
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError
+from lambdabox.aws.keys import KnownKey
 from lambdabox.aws.protocol import ServiceProtocol
+from lambdabox.aws.verify import Authenticator
 from lambdabox.clock import Clock, SystemClock
 from lambdabox.config import Settings
 from lambdabox.edge import Edge, Service
@@ -167,6 +170,8 @@ class App:
             key = await iam.access_key(access_key_id)
             return key.account if key is not None else None
 
+        root_keys = s.root_key_set()
+
         sts = StsService(
             store,
             self.clock,
@@ -175,12 +180,26 @@ class App:
             other_key_account=iam_key_account,
         )
 
-        async def key_account(access_key_id: str) -> str | None:
-            """The account a key was issued in (STS's temporary keys, IAM's access keys)."""
+        async def find_key(access_key_id: str) -> KnownKey | None:
+            """A key the server knows: a root key, an STS session's or an IAM user's."""
+            if (root := root_keys.get(access_key_id)) is not None:
+                return root
             if access_key_id.startswith("ASIA"):
-                return await sts.key_account(access_key_id)
+                session = await sts.session(access_key_id)
+                if session is None:
+                    return None
+                return KnownKey(
+                    access_key_id, session.secret_access_key, session.account,
+                    session_token=session.session_token, expiration=session.expiration,
+                )  # fmt: skip
             if access_key_id.startswith("AKIA"):
-                return await iam_key_account(access_key_id)
+                user_key = await iam.access_key(access_key_id)
+                if user_key is None:
+                    return None
+                return KnownKey(
+                    access_key_id, user_key.secret_access_key, user_key.account,
+                    active=user_key.status == "Active",
+                )  # fmt: skip
             return None
 
         edge = Edge(
@@ -195,13 +214,16 @@ class App:
             code_dir=code.root,
             code_urls=code_urls,
             is_environment=sandbox.owns_uid,
-            key_account=key_account,
+            authenticator=Authenticator(
+                find_key, verify=s.verify_signatures, now=self.clock.now, wall=time.time
+            ),
             stats=lambda: {
                 "environments": dict(invoker.environment_states()),
                 "inflight": invoker.inflight,
                 "sandbox": sandbox.mode,
                 "isolation": sandbox.isolation,
                 "function_network": sandbox.network,
+                "verifySignatures": s.verify_signatures,
                 "runtimeSdk": sdk.versions(),
             },
         )
@@ -212,8 +234,9 @@ class App:
         await web.SockSite(runner, sock).start()
         self._parts = _Parts(store, sandbox, runtime_api, logs, invoker, lambda_, iam, sts, runner)
         log.info(
-            "lambdabox listening on %s (data in %s, isolation %s, cgroups %s, function network %s)",
-            self.endpoint_url, data, sandbox.isolation, sandbox.mode, sandbox.network,
+            "lambdabox listening on %s (data in %s, isolation %s, cgroups %s, function network %s, "
+            "signatures %s)", self.endpoint_url, data, sandbox.isolation, sandbox.mode, sandbox.network,
+            "verified" if s.verify_signatures else "not verified",
         )  # fmt: skip
 
     async def close(self) -> None:

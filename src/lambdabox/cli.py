@@ -50,6 +50,16 @@ def _parser() -> argparse.ArgumentParser:
         help="where the AWS SDK sets bundled for functions are (default <venv>/share/lambdabox/runtime-sdk)",
     )
     serve.add_argument(
+        "--verify-signatures",
+        action="store_true",
+        default=None,
+        help="check SigV4 signatures against the root keys, IAM access keys and STS credentials",
+    )
+    serve.add_argument(
+        "--root-keys",
+        help="root access keys, ID:SECRET[:ACCOUNT] comma separated (default test:test)",
+    )
+    serve.add_argument(
         "--demo", action="store_true", help="deploy the demo function 'hello' and print how to call it"
     )
 
@@ -96,6 +106,8 @@ def _serve(args: argparse.Namespace) -> int:
         "log_level": args.log_level,
         "function_network": args.function_network,
         "runtime_sdk_dir": args.runtime_sdk_dir,
+        "verify_signatures": args.verify_signatures,
+        "root_keys": args.root_keys,
     }
     try:
         settings = Settings.resolve(flags)

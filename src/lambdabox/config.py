@@ -9,6 +9,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from lambdabox.aws.keys import RootKeys
+
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -37,6 +39,12 @@ class Settings:
     #: where the AWS SDK sets bundled for functions are (default: <sys.prefix>/share/lambdabox/runtime-sdk,
     #: where `make run` / `make test` install them with scripts/install-runtime-sdks.sh)
     runtime_sdk_dir: Path | None = None
+    #: check every request's SigV4 signature against the keys the server knows (root keys, IAM
+    #: users' access keys, STS's temporary keys), answering AWS's errors when it does not hold
+    verify_signatures: bool = False
+    #: root access keys, `ID:SECRET[:ACCOUNT]` comma separated (a key without an account acts in
+    #: `account_id`); other keys act as root of `account_id` unless signatures are verified
+    root_keys: str = "test:test"
 
     @classmethod
     def resolve(
@@ -58,6 +66,11 @@ class Settings:
     def __post_init__(self) -> None:
         if self.function_network not in ("host", "none"):
             raise ValueError(f"function_network must be 'host' or 'none', not {self.function_network!r}")
+        RootKeys(self.root_keys, self.account_id)  # raises ValueError naming what is wrong
+
+    def root_key_set(self) -> RootKeys:
+        """The configured root keys, parsed."""
+        return RootKeys(self.root_keys, self.account_id)
 
     @property
     def endpoint_url(self) -> str:
@@ -65,8 +78,19 @@ class Settings:
         return f"http://{host}:{self.port}"
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
 def _coerce(name: str, typ: Any, raw: Any) -> Any:
     kind = typ if isinstance(typ, str) else getattr(typ, "__name__", str(typ))
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        word = str(raw).strip().lower()
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+        raise ValueError(f"invalid value for {name}: {raw!r} (use true or false)")
     try:
         if kind == "int":
             return int(raw)

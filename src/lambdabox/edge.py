@@ -4,7 +4,10 @@ A request is routed the way AWS endpoints tell services apart: `X-Amz-Target` (j
 the SigV4 credential scope's service name, the REST path templates of each service, and last
 the query protocol's `Action` and `Version` (unsigned query calls such as STS's
 AssumeRoleWithWebIdentity name no service otherwise). The caller is parsed once (`sigv4`) and
-handed on in the `RequestContext` with the account its key belongs to (`key_account`).
+handed on in the `RequestContext`.
+Before the request is parsed its credentials are checked (`verify.Authenticator`: always the
+session and expiry of STS's keys, the signature itself with `--verify-signatures`); the account
+is the key's, the configured one for unsigned requests and keys nobody issued.
 The protocol layer turns it into `(operation, params)`; the service method named after the
 operation runs; its result or `ServiceError` is serialized by the same protocol. Anything else
 raised is a bug: it is logged with the request id and answered as AWS's ServiceException (500).
@@ -21,7 +24,8 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,8 +38,10 @@ from lambdabox import __version__
 from lambdabox.aws import ids
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import InternalError, ServiceError, client_error
+from lambdabox.aws.keys import KnownKey
 from lambdabox.aws.protocol import ServiceProtocol, WireRequest, WireResponse
 from lambdabox.aws.sigv4 import Caller, parse_caller
+from lambdabox.aws.verify import Authenticator, AuthFailure, SignedRequest
 from lambdabox.lambda_.code_url import CodeUrlDenied, CodeUrls
 from lambdabox.peers import PeerClosed, socket_owner_uid
 
@@ -53,7 +59,7 @@ def _no_environments(uid: int) -> bool:
     return False
 
 
-async def _root_keys(access_key_id: str) -> str | None:
+async def _no_keys(access_key_id: str) -> KnownKey | None:
     return None
 
 
@@ -79,10 +85,10 @@ class Edge:
         code_urls: CodeUrls,
         is_environment: Callable[[int], bool] = _no_environments,
         stats: Callable[[], dict[str, Any]] | None = None,
-        key_account: Callable[[str], Awaitable[str | None]] = _root_keys,
+        authenticator: Authenticator | None = None,
     ) -> None:
         """`is_environment(uid)`: whether that uid runs an execution environment (the sandbox knows);
-        `key_account(access_key_id)`: the account a key was issued in, None for root keys."""
+        `authenticator`: checks each request's credentials (default: none known, none verified)."""
         self._services = services
         self._by_signing: dict[str, Service] = {}
         self._by_target: dict[str, Service] = {}
@@ -99,7 +105,7 @@ class Edge:
         self._code_urls = code_urls
         self._is_environment = is_environment
         self._stats = stats
-        self._key_account = key_account
+        self._auth = authenticator or Authenticator(_no_keys, verify=False, now=time.time, wall=time.time)
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         """Serve a request from any client (the connecting socket's owner decides internal access)."""
@@ -162,14 +168,15 @@ class Edge:
                     f"Request must be smaller than {MAX_BODY} bytes for the operation",
                     413,
                 )
+            named = svc.protocol.match(wire)
+            signed = SignedRequest(request.method, wire.path, _raw_query(request), headers, body)
+            unsigned_ok = named is not None and svc.protocol.unsigned(named)
+            key = await self._auth.authenticate(caller, signed, unsigned_ok=unsigned_ok)
             operation, params = svc.protocol.parse(wire)
-            account = None
-            if caller.access_key_id is not None:
-                account = await self._key_account(caller.access_key_id)
             ctx = RequestContext(
                 request_id=request_id,
                 region=caller.region or self._region,
-                account_id=account or self._account,
+                account_id=key.account if key is not None else self._account,
                 service=svc.name,
                 operation=operation,
                 caller=caller,
@@ -183,6 +190,9 @@ class Edge:
                 )
             result = await method(ctx, params)
             return _to_aiohttp(svc.protocol.serialize(operation, result, request_id))
+        except AuthFailure as failure:
+            err = failure.error(svc.protocol.protocol)
+            return _to_aiohttp(svc.protocol.serialize_error(err, request_id, operation, req=wire))
         except ServiceError as err:
             return _to_aiohttp(svc.protocol.serialize_error(err, request_id, operation))
         except Exception:
@@ -252,6 +262,11 @@ async def read_limited(request: web.BaseRequest, limit: int) -> tuple[bytes, boo
             continue
         chunks.append(chunk)
     return (b"" if too_large else b"".join(chunks)), too_large
+
+
+def _raw_query(request: web.BaseRequest) -> str:
+    """The query string as sent (still percent-encoded)."""
+    return request.raw_path.partition("?")[2]
 
 
 def _refused() -> web.Response:

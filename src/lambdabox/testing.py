@@ -58,6 +58,30 @@ class LocalLambdabox:
     ) -> None:
         self.close()
 
+    def client(
+        self,
+        service: str,
+        *,
+        key: str = "test",
+        secret: str = "test",
+        token: str | None = None,
+        **config: Any,
+    ) -> Any:
+        """A boto3 client for this server (boto3 comes with lambdabox's test extra), no retries;
+        `config`: further botocore Config options (read_timeout=…, signature_version=UNSIGNED)."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=self.settings.region,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            aws_session_token=token,
+            config=Config(retries={"max_attempts": 0}, **config),
+        )
+
     def call(self, fn: Callable[[], Coroutine[Any, Any, T]], timeout: float = 60) -> T:
         """Run a coroutine function on the server's loop and return its result."""
         return asyncio.run_coroutine_threadsafe(fn(), self._loop).result(timeout)

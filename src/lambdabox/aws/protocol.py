@@ -154,6 +154,11 @@ class ServiceProtocol:
                 return op
         return None
 
+    def unsigned(self, operation: str) -> bool:
+        """Whether AWS serves `operation` to unsigned requests (STS's AssumeRoleWithWebIdentity)."""
+        op = self.model.operation_model(operation)
+        return op.auth_type == "none" or "smithy.api#noAuth" in (getattr(op, "auth", None) or ())
+
     def parse(self, req: WireRequest) -> tuple[str, dict[str, Any]]:
         """(operation, params as boto3 would pass them); raises ServiceError on bad input."""
         return self.codec_for(req).parse(req)

@@ -1,0 +1,274 @@
+"""Is a request authentic? Its SigV4 signature checked with botocore's own signer, and AWS's words when not.
+
+The edge calls `authenticate` for every AWS API request once it knows the service. It answers the
+`KnownKey` the request is signed with (None: unsigned, or signed with a key nobody issued while
+signatures are not checked), or raises `AuthFailure`, which `AuthFailure.error(protocol)` turns
+into the error each service family sends for it:
+
+    failure        query (STS, IAM)                json (Logs)                       rest-json (Lambda)
+    missing        MissingAuthenticationToken 403  MissingAuthenticationTokenException 400   … 403
+    incomplete     IncompleteSignature 400         IncompleteSignatureException 400         … 403
+    unrecognized   InvalidClientTokenId 403        UnrecognizedClientException 400          … 403
+    expired token  ExpiredToken 400                ExpiredTokenException 400                … 403
+    mismatch       SignatureDoesNotMatch 403       InvalidSignatureException 400            … 403
+
+Always checked, as they need no secret: a temporary key STS issued is refused when presented with
+another token or after it expired (on the server's clock, so the manual clock expires it). With
+`verify=True` (`--verify-signatures`) also: unsigned requests (except operations AWS serves
+unsigned, such as AssumeRoleWithWebIdentity), unknown or inactive keys, skewed clocks (more than
+15 minutes either way, judged on wall time: the client's clock is real), expired presigned URLs,
+and the signature itself. The canonical request is rebuilt by botocore's `SigV4Auth` from what the
+client says it signed (`SignedHeaders`), the path as sent and the query string decoded and
+re-encoded as SigV4 does; the result is compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from hashlib import sha256
+from typing import Any
+from urllib.parse import unquote
+
+from botocore.auth import UNSIGNED_PAYLOAD, SigV4Auth
+from botocore.awsrequest import AWSRequest, HTTPHeaders
+from botocore.credentials import Credentials
+
+from lambdabox.aws.errors import ServiceError, client_error
+from lambdabox.aws.keys import FindKey, KnownKey
+from lambdabox.aws.sigv4 import Caller
+
+#: how far a request's X-Amz-Date may be from the server's wall clock
+MAX_SKEW = 900
+_AMZ_DATE = "%Y%m%dT%H%M%SZ"
+_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+)
+_INVALID_TOKEN = "The security token included in the request is invalid."
+_EXPIRED_TOKEN = "The security token included in the request is expired"
+
+# failure kind -> (query code, json code)
+_CODES = {
+    "missing": ("MissingAuthenticationToken", "MissingAuthenticationTokenException"),
+    "incomplete": ("IncompleteSignature", "IncompleteSignatureException"),
+    "unrecognized": ("InvalidClientTokenId", "UnrecognizedClientException"),
+    "expired": ("ExpiredToken", "ExpiredTokenException"),
+    "mismatch": ("SignatureDoesNotMatch", "InvalidSignatureException"),
+}
+_QUERY_STATUS = {"missing": 403, "incomplete": 400, "unrecognized": 403, "expired": 400, "mismatch": 403}
+
+
+class AuthFailure(Exception):
+    """Why a request is not accepted as signed; `error(protocol)` is what the service answers."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+    def error(self, protocol: str) -> ServiceError:
+        query_code, json_code = _CODES[self.kind]
+        if protocol == "query":
+            return client_error(query_code, self.message, _QUERY_STATUS[self.kind])
+        if self.kind == "missing" and protocol == "rest-json":  # Lambda's own words
+            return client_error(json_code, "Missing Authentication Token", 403)
+        return client_error(json_code, self.message, 403 if protocol == "rest-json" else 400)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    """What a signature covers, as received: the path and query string still percent-encoded."""
+
+    method: str
+    raw_path: str
+    raw_query: str
+    headers: Any  #: case-insensitive, with `getall` (aiohttp's CIMultiDictProxy) or a plain mapping
+    body: bytes
+
+
+class Authenticator:
+    """Checks requests' credentials against the keys the server knows."""
+
+    def __init__(
+        self,
+        find_key: FindKey,
+        *,
+        verify: bool,
+        now: Callable[[], float],
+        wall: Callable[[], float],
+    ) -> None:
+        """`now`: the server's clock (token expiry); `wall`: real time (clock skew)."""
+        self._find_key = find_key
+        self.verify = verify
+        self._now = now
+        self._wall = wall
+
+    async def authenticate(self, caller: Caller, req: SignedRequest, *, unsigned_ok: bool) -> KnownKey | None:
+        """The key the request is signed with, or None; raises AuthFailure."""
+        if caller.access_key_id is None:
+            if self.verify and not unsigned_ok:
+                if caller.problem is not None:
+                    raise AuthFailure("incomplete", caller.problem)
+                raise AuthFailure("missing", "Request is missing Authentication Token")
+            return None
+        key = await self._find_key(caller.access_key_id)
+        if key is None:
+            if self.verify:
+                raise AuthFailure("unrecognized", _INVALID_TOKEN)
+            return None
+        if key.session_token is not None:
+            if caller.session_token != key.session_token:
+                raise AuthFailure("unrecognized", _INVALID_TOKEN)
+            if key.expired(self._now()):
+                raise AuthFailure("expired", _EXPIRED_TOKEN)
+        if self.verify:
+            if not key.active:
+                raise AuthFailure("unrecognized", _INVALID_TOKEN)
+            check_signature(caller, req, key.secret_access_key, self._wall())
+        return key
+
+
+def check_signature(caller: Caller, req: SignedRequest, secret: str, wall: float) -> None:
+    """Raise AuthFailure unless `req` carries a valid, current SigV4 signature made with `secret`."""
+    sig = caller.signature
+    assert sig is not None and caller.access_key_id is not None
+    assert caller.region is not None and caller.service is not None
+    query = _split_query(req.raw_query)
+    stamp = _first(req.headers, "X-Amz-Date") if not sig.presigned else _query_value(query, "X-Amz-Date")
+    if stamp is None:
+        raise AuthFailure(
+            "incomplete",
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+        )
+    when = _parse_stamp(stamp)
+    signed = [h.lower() for h in sig.signed_headers]
+    if "host" not in signed:
+        raise AuthFailure("incomplete", "'Host' must be a 'SignedHeader' in the AWS Authorization.")
+    if sig.date != stamp[:8]:
+        raise AuthFailure(
+            "mismatch",
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
+            f"'{sig.date}' != '{stamp[:8]}', from '{stamp}'.",
+        )
+    _check_time(when, wall, query if sig.presigned else None)
+    headers = HTTPHeaders()
+    for name in signed:
+        values = _all(req.headers, name)
+        if not values:
+            raise AuthFailure("mismatch", _MISMATCH)
+        for value in values:
+            headers.add_header(name, value)
+    claimed = _first(req.headers, "X-Amz-Content-SHA256")
+    if claimed is not None and claimed != UNSIGNED_PAYLOAD and claimed != sha256(req.body).hexdigest():
+        raise AuthFailure("mismatch", _MISMATCH)
+    params = [(k, v) for k, v in query if not (sig.presigned and k == "X-Amz-Signature")]
+    request = AWSRequest(method=req.method, url="http://lambdabox" + req.raw_path, data=req.body)
+    request.params = params
+    request.context["timestamp"] = stamp
+    # the payload hash signed: the one the client names, else the body's; a presigned URL may
+    # also sign none (S3's presigned URLs do, botocore's of other services sign the body's)
+    payloads = [claimed] if claimed is not None else [sha256(req.body).hexdigest()]
+    if sig.presigned and claimed is None:
+        payloads.append(UNSIGNED_PAYLOAD)
+    for payload in payloads:
+        signer = _Verifier(
+            Credentials(caller.access_key_id, secret, caller.session_token),
+            caller.service,
+            caller.region,
+            headers=headers,
+            payload=payload,
+        )
+        canonical = signer.canonical_request(request)
+        expected = signer.signature(signer.string_to_sign(request, canonical), request)
+        if hmac.compare_digest(expected.encode(), sig.signature.encode()):
+            return
+    raise AuthFailure("mismatch", _MISMATCH)
+
+
+class _Verifier(SigV4Auth):  # type: ignore[misc]
+    """botocore's signer, told which headers the client signed (it would pick its own otherwise)."""
+
+    def __init__(
+        self, credentials: Credentials, service: str, region: str, *, headers: HTTPHeaders, payload: str
+    ) -> None:
+        """`payload`: the payload hash the client signed."""
+        super().__init__(credentials, service, region)
+        self._signed = headers
+        self._payload = payload
+
+    def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
+        return self._signed
+
+    def canonical_query_string(self, request: AWSRequest) -> str:
+        # botocore falls back to the URL's query when there are no params: there is none here
+        return self._canonical_query_string_params(request.params)  # type: ignore[no-any-return]
+
+    def payload(self, request: AWSRequest) -> str:
+        return self._payload
+
+
+def _check_time(when: datetime, wall: float, presigned: list[tuple[str, str]] | None) -> None:
+    now = datetime.fromtimestamp(int(wall), UTC)
+    stamp, now_s = when.strftime(_AMZ_DATE), now.strftime(_AMZ_DATE)
+    if presigned is not None:
+        raw = _query_value(presigned, "X-Amz-Expires")
+        if raw is None or not raw.isdigit() or not 1 <= int(raw) <= 604_800:
+            raise AuthFailure("incomplete", "X-Amz-Expires must be a number of seconds from 1 to 604800")
+        if now.timestamp() > when.timestamp() + int(raw):
+            limit = datetime.fromtimestamp(now.timestamp() - int(raw), UTC).strftime(_AMZ_DATE)
+            raise AuthFailure(
+                "mismatch", f"Signature expired: {stamp} is now earlier than {limit} ({now_s} - {raw} sec.)"
+            )
+        return
+    if when.timestamp() < now.timestamp() - MAX_SKEW:
+        limit = datetime.fromtimestamp(now.timestamp() - MAX_SKEW, UTC).strftime(_AMZ_DATE)
+        raise AuthFailure(
+            "mismatch", f"Signature expired: {stamp} is now earlier than {limit} ({now_s} - 15 min.)"
+        )
+    if when.timestamp() > now.timestamp() + MAX_SKEW:
+        limit = datetime.fromtimestamp(now.timestamp() + MAX_SKEW, UTC).strftime(_AMZ_DATE)
+        raise AuthFailure(
+            "mismatch", f"Signature not yet current: {stamp} is still later than {limit} ({now_s} + 15 min.)"
+        )
+
+
+def _parse_stamp(stamp: str) -> datetime:
+    try:
+        return datetime.strptime(stamp, _AMZ_DATE).replace(tzinfo=UTC)
+    except ValueError:
+        raise AuthFailure(
+            "incomplete",
+            f"Date must be in ISO-8601 'basic format'. Got '{stamp[:40]}'. See http://en.wikipedia.org/wiki/ISO_8601",
+        ) from None
+
+
+def _split_query(raw: str) -> list[tuple[str, str]]:
+    """The query string's pairs, percent-decoded ('+' stays '+': SigV4 encodes spaces as %20)."""
+    pairs = []
+    for part in raw.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            pairs.append((unquote(name), unquote(value)))
+    return pairs
+
+
+def _query_value(pairs: list[tuple[str, str]], name: str) -> str | None:
+    return next((v for k, v in pairs if k == name), None)
+
+
+def _all(headers: Any, name: str) -> list[str]:
+    getall = getattr(headers, "getall", None)
+    if getall is not None:
+        return list(getall(name, []))
+    value = _first(headers, name)
+    return [] if value is None else [value]
+
+
+def _first(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None and not hasattr(headers, "getall"):
+        value = headers.get(name.lower())
+    return value

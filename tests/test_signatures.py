@@ -1,0 +1,403 @@
+"""SigV4 verification (`--verify-signatures`) from the outside: boto3, the AWS CLI, the JavaScript
+SDK and hand-signed requests against a real server, with every refusal as AWS words it per service
+family; temporary keys' tokens and expiry (checked always, on the manual clock); tenants by account."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore import UNSIGNED
+from botocore.auth import SigV4Auth, SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from conftest import ROLE, make_zip, unique
+from lambdabox.lambda_.runtime_sdk import find_runtime_sdk
+from lambdabox.testing import LocalLambdabox
+
+TENANT_B = ("AKIDTENANTB0000000001", "tenant-b-secret", "222222222222")
+TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+)
+MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+)
+INVALID_TOKEN = "The security token included in the request is invalid."
+
+
+@pytest.fixture(scope="module")
+def lbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLambdabox]:
+    root_keys = "test:test," + ":".join(TENANT_B)
+    with LocalLambdabox(
+        tmp_path_factory.mktemp("sig"), manual_clock=True, verify_signatures=True, root_keys=root_keys
+    ) as server:
+        yield server
+
+
+def error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
+    err = exc.value.response
+    return err["Error"]["Code"], err["Error"]["Message"], err["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def signed(
+    url: str,
+    method: str = "GET",
+    body: bytes = b"",
+    *,
+    service: str = "lambda",
+    key: str = "test",
+    secret: str = "test",
+    when: dt.datetime | None = None,
+    headers: dict[str, str] | None = None,
+) -> AWSRequest:
+    """A request signed with botocore's signer at `when` (default now)."""
+    req = AWSRequest(method=method, url=url, data=body, headers=headers or {})
+    stamp = (when or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%SZ")
+    req.context["timestamp"] = stamp
+    req.headers["X-Amz-Date"] = stamp
+    auth = SigV4Auth(Credentials(key, secret), service, "us-east-1")
+    canonical = auth.canonical_request(req)
+    signature = auth.signature(auth.string_to_sign(req, canonical), req)
+    headers_list = auth.signed_headers(auth.headers_to_sign(req))
+    scope = auth.credential_scope(req)
+    req.headers["Authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={key}/{scope}, SignedHeaders={headers_list}, Signature={signature}"
+    )
+    return req
+
+
+def send(req: AWSRequest, body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+    """Send `req` (optionally with another body than the one signed) with urllib."""
+    data = req.body if body is None else body
+    raw = urllib.request.Request(req.url, data=data or None, method=req.method, headers=dict(req.headers))
+    try:
+        with urllib.request.urlopen(raw, timeout=30) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+# ------------------------------------------------------------------------------ good signatures
+def test_boto3_requests_signed_with_the_root_keys_are_accepted(lbx: LocalLambdabox) -> None:
+    lam = lbx.client("lambda")
+    name = unique("sig")
+    arn = lam.create_function(
+        FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    return {'got': e}\n"})},
+    )["FunctionArn"]  # fmt: skip
+    # an ARN in the path: its colons are percent-encoded, and SigV4 encodes the path once more
+    assert lam.get_function(FunctionName=arn)["Configuration"]["FunctionName"] == name
+    payload = json.dumps({"text": "héllo wörld ✓", "n": [1, 2]}).encode()
+    out = lam.invoke(FunctionName=name, Payload=payload, Qualifier="$LATEST")
+    assert json.loads(out["Payload"].read()) == {"got": json.loads(payload)}
+    page = lam.list_functions(MaxItems=1)  # a query string, signed
+    assert len(page["Functions"]) == 1
+    assert lbx.client("sts").get_caller_identity()["Arn"] == "arn:aws:iam::000000000000:root"
+    assert lbx.client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]
+
+
+def test_a_signed_query_string_with_spaces_and_reserved_characters_verifies(lbx: LocalLambdabox) -> None:
+    base = lbx.url + "/2015-03-31/functions/?Marker=" + "a%20b%2Bc%2F%3D~&MaxItems=5"
+    status, _, body = send(signed(base))
+    assert (status, json.loads(body)["message"]) == (400, "Invalid marker")  # verified, then validated
+
+
+def test_each_root_key_acts_in_its_own_account(lbx: LocalLambdabox) -> None:
+    key, secret, account = TENANT_B
+    b_lambda = lbx.client("lambda", key=key, secret=secret)
+    ident = lbx.client("sts", key=key, secret=secret).get_caller_identity()
+    assert (ident["Account"], ident["Arn"]) == (account, f"arn:aws:iam::{account}:root")
+    name = unique("tenantb")
+    b_lambda.create_function(
+        FunctionName=name, Runtime="python3.11", Role=f"arn:aws:iam::{account}:role/r", Handler="a.h",
+        Code={"ZipFile": make_zip({"a.py": "def h(e, c):\n    return 1\n"})},
+    )  # fmt: skip
+    assert b_lambda.get_function(FunctionName=name)["Configuration"]["FunctionArn"].split(":")[4] == account
+    a_lambda = lbx.client("lambda")
+    assert name not in [f["FunctionName"] for f in a_lambda.list_functions()["Functions"]]
+    with pytest.raises(ClientError) as exc:
+        a_lambda.get_function_configuration(FunctionName=name)
+    assert error(exc)[0] == "ResourceNotFoundException"
+
+
+def test_the_aws_cli_is_accepted_and_a_wrong_secret_is_refused(lbx: LocalLambdabox, tmp_path: Path) -> None:
+    aws = shutil.which("aws") or str(Path(os.sys.executable).parent / "aws")  # type: ignore[attr-defined]
+    env = {
+        **os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+    }  # fmt: skip
+    env.pop("AWS_SESSION_TOKEN", None)
+    args = [aws, "--endpoint-url", lbx.url, "sts", "get-caller-identity", "--output", "json"]
+    ok = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["Account"] == "000000000000"
+    bad = subprocess.run(
+        args, env={**env, "AWS_SECRET_ACCESS_KEY": "wrong"}, capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode != 0
+    assert "SignatureDoesNotMatch" in bad.stderr and MISMATCH in bad.stderr
+
+
+SDK = find_runtime_sdk()
+
+
+@pytest.mark.skipif(shutil.which("node") is None or SDK.node_modules is None, reason="no node or JS SDK")
+def test_the_javascript_sdk_v3_signs_requests_that_verify(lbx: LocalLambdabox, tmp_path: Path) -> None:
+    script = tmp_path / "call.mjs"
+    script.write_text(
+        """
+import { createRequire } from "node:module";
+const require = createRequire(process.env.SDK + "/");
+const { LambdaClient, ListFunctionsCommand, GetFunctionCommand } = require("@aws-sdk/client-lambda");
+const { STSClient, GetCallerIdentityCommand } = require("@aws-sdk/client-sts");
+const config = { endpoint: process.env.URL, region: "us-east-1", maxAttempts: 1,
+  credentials: { accessKeyId: "test", secretAccessKey: process.env.SECRET } };
+const out = {};
+for (const [label, run] of [
+  ["sts", () => new STSClient(config).send(new GetCallerIdentityCommand({}))],
+  ["list", () => new LambdaClient(config).send(new ListFunctionsCommand({ MaxItems: 2 }))],
+  ["get", () => new LambdaClient(config).send(new GetFunctionCommand(
+      { FunctionName: "arn:aws:lambda:us-east-1:000000000000:function:nope" }))],
+]) {
+  try { const r = await run(); out[label] = { ok: true, account: r.Account }; }
+  catch (e) { out[label] = { ok: false, name: e.name, status: e.$metadata?.httpStatusCode }; }
+}
+console.log(JSON.stringify(out));
+"""
+    )
+    env = {**os.environ, "SDK": str(SDK.node_modules), "URL": lbx.url}
+
+    def run(secret: str) -> dict[str, Any]:
+        done = subprocess.run(
+            ["node", str(script)], env={**env, "SECRET": secret}, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout))
+
+    good = run("test")
+    assert good["sts"] == {"ok": True, "account": "000000000000"}
+    assert good["list"]["ok"] is True
+    assert good["get"] == {"ok": False, "name": "ResourceNotFoundException", "status": 404}
+    bad = run("wrong")
+    assert bad["sts"]["name"] == "SignatureDoesNotMatch"
+    assert bad["list"] == {"ok": False, "name": "InvalidSignatureException", "status": 403}
+
+
+# ------------------------------------------------------------------------------ refusals, per family
+@pytest.mark.parametrize(
+    ("service", "call", "code", "status"),
+    [
+        ("lambda", lambda c: c.list_functions(), "InvalidSignatureException", 403),
+        ("logs", lambda c: c.describe_log_groups(), "InvalidSignatureException", 400),
+        ("sts", lambda c: c.get_caller_identity(), "SignatureDoesNotMatch", 403),
+        ("iam", lambda c: c.list_roles(), "SignatureDoesNotMatch", 403),
+    ],
+)
+def test_a_wrong_secret_is_refused_as_each_service_words_it(
+    lbx: LocalLambdabox, service: str, call: Any, code: str, status: int
+) -> None:
+    with pytest.raises(ClientError) as exc:
+        call(lbx.client(service, secret="not-the-secret"))
+    assert error(exc) == (code, MISMATCH, status)
+
+
+@pytest.mark.parametrize(
+    ("service", "call", "code", "status"),
+    [
+        ("lambda", lambda c: c.list_functions(), "UnrecognizedClientException", 403),
+        ("logs", lambda c: c.describe_log_groups(), "UnrecognizedClientException", 400),
+        ("sts", lambda c: c.get_caller_identity(), "InvalidClientTokenId", 403),
+        ("iam", lambda c: c.list_roles(), "InvalidClientTokenId", 403),
+    ],
+)
+def test_an_unknown_key_is_refused_as_each_service_words_it(
+    lbx: LocalLambdabox, service: str, call: Any, code: str, status: int
+) -> None:
+    with pytest.raises(ClientError) as exc:
+        call(lbx.client(service, key="AKIAIOSFODNN7EXAMPLE", secret="x"))
+    assert error(exc) == (code, INVALID_TOKEN, status)
+
+
+def test_unsigned_requests_are_refused_but_web_identity_is_served_unsigned(lbx: LocalLambdabox) -> None:
+    with pytest.raises(ClientError) as exc:
+        lbx.client("lambda", signature_version=UNSIGNED).list_functions()
+    assert error(exc) == ("MissingAuthenticationTokenException", "Missing Authentication Token", 403)
+    sts = lbx.client("sts", signature_version=UNSIGNED)
+    with pytest.raises(ClientError) as exc:
+        sts.get_caller_identity()
+    assert error(exc) == ("MissingAuthenticationToken", "Request is missing Authentication Token", 403)
+    iam = lbx.client("iam")
+    role = iam.create_role(RoleName=unique("web"), AssumeRolePolicyDocument=TRUST)["Role"]
+    token = _jwt({"sub": "user-1", "aud": "app", "iss": "https://idp.example"})
+    got = sts.assume_role_with_web_identity(
+        RoleArn=role["Arn"], RoleSessionName="sess", WebIdentityToken=token
+    )
+    assert got["Credentials"]["AccessKeyId"].startswith("ASIA")
+
+
+def test_an_unreadable_authorization_header_is_an_incomplete_signature(lbx: LocalLambdabox) -> None:
+    for auth in ["AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/lambda/aws4_request", "Bearer xyz"]:
+        req = urllib.request.Request(lbx.url + "/2015-03-31/functions/", headers={"Authorization": auth})
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(req, timeout=30)
+        assert exc.value.code == 403
+        assert exc.value.headers["x-amzn-ErrorType"].startswith("IncompleteSignatureException")
+
+
+def test_a_body_changed_after_signing_is_refused(lbx: LocalLambdabox) -> None:
+    name = unique("tamper")
+    lbx.client("lambda").create_function(
+        FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": "def handler(e, c):\n    return e\n"})},
+    )  # fmt: skip
+    url = f"{lbx.url}/2015-03-31/functions/{name}/invocations"
+    req = signed(url, "POST", b'{"amount": 1}')
+    status, _, body = send(req)
+    assert (status, body) == (200, b'{"amount": 1}')
+    status, headers, body = send(req, b'{"amount": 9}')
+    assert (status, headers["x-amzn-ErrorType"].split(":")[0]) == (403, "InvalidSignatureException")
+    assert json.loads(body)["message"] == MISMATCH
+    # a payload hash header that does not match the body is refused too
+    lying = signed(url, "POST", b'{"amount": 1}', headers={"X-Amz-Content-SHA256": "0" * 64})
+    assert send(lying)[0] == 403
+
+
+@pytest.mark.parametrize(
+    ("minutes", "words"), [(-20, "Signature expired:"), (20, "Signature not yet current:"), (-10, None)]
+)
+def test_clock_skew_over_15_minutes_is_refused(lbx: LocalLambdabox, minutes: int, words: str | None) -> None:
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
+    status, _, body = send(signed(lbx.url + "/2015-03-31/functions/", when=when))
+    if words is None:
+        assert status == 200, body
+        return
+    assert status == 403
+    message = json.loads(body)["message"]
+    assert message.startswith(words) and message.endswith(("- 15 min.)", "+ 15 min.)")), message
+    assert when.strftime("%Y%m%dT%H%M%SZ") in message
+
+
+def test_presigned_get_caller_identity_verifies_and_a_tampered_one_does_not(lbx: LocalLambdabox) -> None:
+    # botocore presigns STS's (POST) operations for a POST with an empty body
+    url = lbx.client("sts").generate_presigned_url("get_caller_identity", ExpiresIn=60)
+    status, _, body = send(AWSRequest(method="POST", url=url))
+    assert status == 200 and b"<Arn>arn:aws:iam::000000000000:root</Arn>" in body
+    for changed in (url.replace("Expires=60", "Expires=600"), url + "&Extra=1"):
+        status, _, body = send(AWSRequest(method="POST", url=changed))
+        assert status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in body
+    status, _, body = send(AWSRequest(method="GET", url=url))  # signed for another method
+    assert status == 403
+
+
+def test_an_expired_presigned_url_is_refused(lbx: LocalLambdabox) -> None:
+    req = AWSRequest(method="POST", url=lbx.url + "/?Action=GetCallerIdentity&Version=2011-06-15")
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=120)
+    SigV4QueryAuthAt(Credentials("test", "test"), "sts", "us-east-1", expires=60, when=old).add_auth(req)
+    status, _, body = send(AWSRequest(method="POST", url=req.url))
+    assert status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in body
+    assert b"Signature expired: " + old.strftime("%Y%m%dT%H%M%SZ").encode() in body
+
+
+class SigV4QueryAuthAt(SigV4QueryAuth):
+    """botocore's presigner at a chosen time."""
+
+    def __init__(self, *args: Any, when: dt.datetime, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._when = when
+
+    def add_auth(self, request: AWSRequest) -> None:
+        request.context["timestamp"] = self._when.strftime("%Y%m%dT%H%M%SZ")
+        self._modify_request_before_signing(request)
+        canonical = self.canonical_request(request)
+        signature = self.signature(self.string_to_sign(request, canonical), request)
+        self._inject_signature_to_request(request, signature)
+
+
+# ------------------------------------------------------------------------------ IAM and STS keys
+def test_iam_user_keys_verify_until_made_inactive_or_deleted(lbx: LocalLambdabox) -> None:
+    iam = lbx.client("iam")
+    user = unique("user")
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    mine = lbx.client("lambda", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    assert "Functions" in mine.list_functions()
+    with pytest.raises(ClientError) as exc:
+        lbx.client("lambda", key=key["AccessKeyId"], secret="wrong").list_functions()
+    assert error(exc)[0] == "InvalidSignatureException"
+    iam.update_access_key(UserName=user, AccessKeyId=key["AccessKeyId"], Status="Inactive")
+    with pytest.raises(ClientError) as exc:
+        mine.list_functions()
+    assert error(exc) == ("UnrecognizedClientException", INVALID_TOKEN, 403)
+    iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
+    with pytest.raises(ClientError) as exc:
+        mine.list_functions()
+    assert error(exc) == ("UnrecognizedClientException", INVALID_TOKEN, 403)
+
+
+def test_sts_credentials_verify_need_their_token_and_expire_on_the_clock(lbx: LocalLambdabox) -> None:
+    role = lbx.client("iam").create_role(RoleName=unique("r"), AssumeRolePolicyDocument=TRUST)["Role"]
+    creds = lbx.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="sess", DurationSeconds=900)[
+        "Credentials"
+    ]
+    kid, secret, token = creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+    assert "Functions" in lbx.client("lambda", key=kid, secret=secret, token=token).list_functions()
+    with pytest.raises(ClientError) as exc:
+        lbx.client("lambda", key=kid, secret=secret, token=token[:-4] + "AAAA").list_functions()
+    assert error(exc) == ("UnrecognizedClientException", INVALID_TOKEN, 403)
+    with pytest.raises(ClientError) as exc:
+        lbx.client("lambda", key=kid, secret=secret).list_functions()  # no token at all
+    assert error(exc)[0] == "UnrecognizedClientException"
+    lbx.advance(901)
+    expired = "The security token included in the request is expired"
+    with pytest.raises(ClientError) as exc:
+        lbx.client("lambda", key=kid, secret=secret, token=token).list_functions()
+    assert error(exc) == ("ExpiredTokenException", expired, 403)
+    with pytest.raises(ClientError) as exc:
+        lbx.client("iam", key=kid, secret=secret, token=token).list_roles()
+    assert error(exc) == ("ExpiredToken", expired, 400)
+
+
+def test_expired_sts_keys_are_refused_even_when_signatures_are_not_checked(tmp_path: Path) -> None:
+    with LocalLambdabox(tmp_path, manual_clock=True) as server:
+        role = server.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument=TRUST)["Role"]
+        creds = server.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="sess")["Credentials"]
+        lam = server.client(
+            "lambda", key=creds["AccessKeyId"], secret="anything", token=creds["SessionToken"]
+        )
+        assert "Functions" in lam.list_functions()  # the secret is not checked without the flag
+        assert "Functions" in server.client("lambda", key="whatever", secret="x").list_functions()
+        server.advance(3601)
+        with pytest.raises(ClientError) as exc:
+            lam.list_functions()
+        assert error(exc)[0] == "ExpiredTokenException"
+
+
+def test_health_says_whether_signatures_are_verified(lbx: LocalLambdabox) -> None:
+    with urllib.request.urlopen(lbx.url + "/_lambdabox/health", timeout=10) as resp:
+        assert json.loads(resp.read())["verifySignatures"] is True
+
+
+def _jwt(claims: dict[str, Any]) -> str:
+    import base64
+
+    def part(obj: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.{hashlib.sha256(b'x').hexdigest()[:16]}"
