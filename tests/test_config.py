@@ -74,7 +74,7 @@ def test_root_keys_name_their_accounts_or_act_in_the_configured_one() -> None:
 @pytest.mark.parametrize(
     ("spec", "words"),
     [
-        ("", "at least one"),
+        (" , ", "at least one"),
         ("onlyid", "ID:SECRET"),
         ("k:s:123", "12 digits"),
         ("k:s,k:t", "twice"),
