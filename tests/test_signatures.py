@@ -129,6 +129,7 @@ def test_each_root_key_acts_in_its_own_account(lbx: LocalLambdabox) -> None:
         Code={"ZipFile": make_zip({"a.py": "def h(e, c):\n    return 1\n"})},
     )  # fmt: skip
     assert b_lambda.get_function(FunctionName=name)["Configuration"]["FunctionArn"].split(":")[4] == account
+    assert lbx.client("sts").get_access_key_info(AccessKeyId=key)["Account"] == account
     a_lambda = lbx.client("lambda")
     assert name not in [f["FunctionName"] for f in a_lambda.list_functions()["Functions"]]
     with pytest.raises(ClientError) as exc:

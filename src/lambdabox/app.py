@@ -166,18 +166,21 @@ class App:
         await lambda_.load()
         iam = IamService(store, self.clock)
 
-        async def iam_key_account(access_key_id: str) -> str | None:
+        root_keys = s.root_key_set()
+
+        async def long_term_key_account(access_key_id: str) -> str | None:
+            """The account of a root key or an IAM user's access key (None: neither)."""
+            if (root := root_keys.get(access_key_id)) is not None:
+                return root.account
             key = await iam.access_key(access_key_id)
             return key.account if key is not None else None
-
-        root_keys = s.root_key_set()
 
         sts = StsService(
             store,
             self.clock,
             account_id=s.account_id,
             find_role=_iam_roles(iam, s.region),
-            other_key_account=iam_key_account,
+            other_key_account=long_term_key_account,
         )
 
         async def find_key(access_key_id: str) -> KnownKey | None:
