@@ -253,7 +253,7 @@ def idle_rss(lam: Any, name: str) -> dict[str, float]:
     }
 
 
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
+def start_server(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -266,6 +266,7 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
             str(data_dir),
             "--log-level",
             "WARNING",
+            *extra,
         ],
         stdout=subprocess.PIPE,
         text=True,
