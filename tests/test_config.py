@@ -47,3 +47,18 @@ def test_cli_rejects_bad_environment_value() -> None:
     )
     assert out.returncode == 2
     assert "invalid value for port" in out.stderr
+
+
+def test_boolean_settings_accept_the_usual_words() -> None:
+    assert Settings.resolve({}, env={}).check_roles is False
+    for word in ("1", "true", "Yes", "ON"):
+        assert Settings.resolve({}, env={"LAMBDABOX_CHECK_ROLES": word}).check_roles is True
+    for word in ("0", "false", "No", "off"):
+        assert Settings.resolve({}, env={"LAMBDABOX_CHECK_ROLES": word}).check_roles is False
+    # the flag (argparse's True) wins over the variable
+    assert Settings.resolve({"check_roles": True}, env={"LAMBDABOX_CHECK_ROLES": "off"}).check_roles is True
+
+
+def test_bad_boolean_is_reported() -> None:
+    with pytest.raises(ValueError, match="invalid value for check_roles"):
+        Settings.resolve({}, env={"LAMBDABOX_CHECK_ROLES": "maybe"})

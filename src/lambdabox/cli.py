@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
         help="where the AWS SDK sets bundled for functions are (default <venv>/share/lambdabox/runtime-sdk)",
     )
     serve.add_argument(
+        "--check-roles",
+        action="store_true",
+        default=None,
+        help="refuse functions whose execution role does not exist in IAM or does not trust "
+        "lambda.amazonaws.com, as AWS does (default: any well-formed role ARN is accepted)",
+    )
+    serve.add_argument(
         "--demo", action="store_true", help="deploy the demo function 'hello' and print how to call it"
     )
 
@@ -96,6 +103,7 @@ def _serve(args: argparse.Namespace) -> int:
         "log_level": args.log_level,
         "function_network": args.function_network,
         "runtime_sdk_dir": args.runtime_sdk_dir,
+        "check_roles": args.check_roles,
     }
     try:
         settings = Settings.resolve(flags)

@@ -37,6 +37,9 @@ class Settings:
     #: where the AWS SDK sets bundled for functions are (default: <sys.prefix>/share/lambdabox/runtime-sdk,
     #: where `make run` / `make test` install them with scripts/install-runtime-sdks.sh)
     runtime_sdk_dir: Path | None = None
+    #: refuse (CreateFunction, UpdateFunctionConfiguration) execution roles that do not exist in IAM
+    #: or whose trust policy does not let lambda.amazonaws.com assume them, as AWS does
+    check_roles: bool = False
 
     @classmethod
     def resolve(
@@ -65,8 +68,19 @@ class Settings:
         return f"http://{host}:{self.port}"
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
 def _coerce(name: str, typ: Any, raw: Any) -> Any:
     kind = typ if isinstance(typ, str) else getattr(typ, "__name__", str(typ))
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        word = str(raw).strip().lower()
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+        raise ValueError(f"invalid value for {name}: {raw!r} (expected 1/true/yes/on or 0/false/no/off)")
     try:
         if kind == "int":
             return int(raw)
