@@ -68,7 +68,7 @@ class Session:
     identity: Identity
     issued: float
     expiration: float
-    #: the key that asked for these credentials (None: web identity)
+    #: the key that asked for these credentials (None: web identity, or Lambda for an environment)
     source_key: str | None = None
     role_arn: str | None = None
     session_name: str | None = None
