@@ -13,7 +13,7 @@ import sys
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,27 @@ ROOT = Path(__file__).resolve().parent.parent
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 
 
+def aws_client(url: str, service: str, credentials: Mapping[str, Any] | None = None, **kw: Any) -> Any:
+    """A boto3 client of the lambdabox at `url`: signed with the root keys test/test, or with
+    `credentials` (AccessKeyId, SecretAccessKey, SessionToken: STS's shape); no retries."""
+    keys = (
+        {
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        }
+        if credentials
+        else {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+    )
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name=kw.pop("region_name", "us-east-1"),
+        config=Config(retries={"max_attempts": 0}, read_timeout=120, **kw),
+        **keys,
+    )
+
+
 @dataclass
 class Server:
     """A running lambdabox server process."""
@@ -36,14 +57,9 @@ class Server:
     log_path: Path
 
     def client(self, service: str, *, key: str = "test", secret: str = "test", **kw: Any) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.url,
-            region_name=kw.pop("region_name", "us-east-1"),
-            aws_access_key_id=key,
-            aws_secret_access_key=secret,
-            config=Config(retries={"max_attempts": 0}, read_timeout=120, **kw),
-        )
+        """A boto3 client signed with `key`/`secret` (the root keys test/test by default)."""
+        creds = {"AccessKeyId": key, "SecretAccessKey": secret, "SessionToken": None}
+        return aws_client(self.url, service, creds, **kw)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.proc.poll() is None:
@@ -120,6 +136,7 @@ def deploy(
     runtime: str = "python3.11",
     handler: str = "app.handler",
     modes: dict[str, int] | None = None,
+    role: str = ROLE,
     **kw: Any,
 ) -> str:
     """CreateFunction from source files (a fresh name unless FunctionName is given); returns the name."""
@@ -127,7 +144,7 @@ def deploy(
     lam.create_function(
         FunctionName=name,
         Runtime=runtime,
-        Role=kw.pop("Role", ROLE),
+        Role=role,
         Handler=handler,
         Code={"ZipFile": make_zip(files, modes)},
         **kw,

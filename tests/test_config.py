@@ -49,16 +49,19 @@ def test_cli_rejects_bad_environment_value() -> None:
     assert "invalid value for port" in out.stderr
 
 
-@pytest.mark.parametrize(
-    ("raw", "value"), [("1", True), ("true", True), ("On", True), ("no", False), ("0", False)]
-)
-def test_verify_signatures_reads_true_and_false_words(raw: str, value: bool) -> None:
-    assert Settings.resolve({}, env={"LAMBDABOX_VERIFY_SIGNATURES": raw}).verify_signatures is value
+def test_boolean_settings_accept_the_usual_words() -> None:
+    assert Settings.resolve({}, env={}).check_roles is False
+    for word in ("1", "true", "Yes", "ON"):
+        assert Settings.resolve({}, env={"LAMBDABOX_CHECK_ROLES": word}).check_roles is True
+    for word in ("0", "false", "No", "off"):
+        assert Settings.resolve({}, env={"LAMBDABOX_CHECK_ROLES": word}).check_roles is False
+    # the flag (argparse's True) wins over the variable
+    assert Settings.resolve({"check_roles": True}, env={"LAMBDABOX_CHECK_ROLES": "off"}).check_roles is True
 
 
-def test_a_word_that_is_neither_true_nor_false_is_refused() -> None:
-    with pytest.raises(ValueError, match="verify_signatures"):
-        Settings.resolve({}, env={"LAMBDABOX_VERIFY_SIGNATURES": "maybe"})
+def test_bad_boolean_is_reported() -> None:
+    with pytest.raises(ValueError, match="invalid value for check_roles"):
+        Settings.resolve({}, env={"LAMBDABOX_CHECK_ROLES": "maybe"})
 
 
 def test_root_keys_name_their_accounts_or_act_in_the_configured_one() -> None:

@@ -383,7 +383,7 @@ def test_the_aws_api_does_not_hand_another_tenants_function_to_a_function(
         victim_secret = f"victim-secret-{uuid.uuid4().hex}"
         victim = deploy(
             tenant_b, {"app.py": "def handler(e, c):\n    return 1\n"},
-            Role=f"arn:aws:iam::{account}:role/victim", Environment={"Variables": {"SECRET": victim_secret}},
+            role=f"arn:aws:iam::{account}:role/victim", Environment={"Variables": {"SECRET": victim_secret}},
         )  # fmt: skip
         victim_arn = tenant_b.get_function(FunctionName=victim)["Configuration"]["FunctionArn"]
         tenant_a = srv.client("lambda")

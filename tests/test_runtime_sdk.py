@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import sys
 import threading
 import urllib.request
@@ -26,23 +25,14 @@ from lambdabox.config import Settings
 from lambdabox.lambda_.invoker import EnvPaths, build_env
 from lambdabox.lambda_.models import FunctionConfig
 from lambdabox.lambda_.runtime_catalog import RuntimeCatalog
-from lambdabox.lambda_.runtime_sdk import default_dir, find_runtime_sdk
+from lambdabox.lambda_.runtime_sdk import find_runtime_sdk
 from lambdabox.testing import LocalLambdabox
+from sdk_helpers import INSTALL, SDK, needs_node_sdk, needs_python_sdk
 
-SDK = find_runtime_sdk()  # where the test server (same interpreter, same sys.prefix) finds them
-INSTALL = f"scripts/install-runtime-sdks.sh {default_dir()}"
 PINNED = dict(
     re.findall(r"^([\w-]+)==(\S+)$", (ROOT / "runtime-sdk/python/requirements.txt").read_text(), re.M)
 )
 NODE_PINS = json.loads((ROOT / "runtime-sdk/nodejs/package.json").read_text())["dependencies"]
-
-needs_python_sdk = pytest.mark.skipif(
-    SDK.python is None, reason=f"the Python SDK set is not installed: run {INSTALL} (make test does)"
-)
-needs_node_sdk = pytest.mark.skipif(
-    shutil.which("node") is None or SDK.node_modules is None,
-    reason=f"node or the Node.js SDK set is missing: run {INSTALL} with node/npm installed (make test does)",
-)
 
 
 def invoke(lam: Any, name: str) -> Any:

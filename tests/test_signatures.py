@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from conftest import ROLE, make_zip, unique
 from lambdabox.lambda_.runtime_sdk import find_runtime_sdk
 from lambdabox.testing import LocalLambdabox
+from sdk_helpers import needs_python_sdk
 
 TENANT_B = ("AKIDTENANTB0000000001", "tenant-b-secret", "222222222222")
 TRUST = json.dumps(
@@ -388,6 +389,49 @@ def test_expired_sts_keys_are_refused_even_when_signatures_are_not_checked(tmp_p
         with pytest.raises(ClientError) as exc:
             lam.list_functions()
         assert error(exc)[0] == "ExpiredTokenException"
+
+
+CALLER = """
+import os, boto3
+from botocore.exceptions import ClientError
+
+def handler(event, context):
+    out = {"arn": boto3.client("sts").get_caller_identity()["Arn"]}
+    out["listed"] = [f["FunctionName"] for f in boto3.client("lambda").list_functions()["Functions"]]
+    forged = boto3.client(
+        "lambda", aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"], aws_secret_access_key="forged",
+        aws_session_token=os.environ["AWS_SESSION_TOKEN"],
+    )
+    try:
+        forged.list_functions()
+        out["forged"] = "accepted"
+    except ClientError as err:
+        out["forged"] = err.response["Error"]["Code"]
+    return out
+"""
+LAMBDA_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
+
+
+@needs_python_sdk
+def test_a_functions_calls_verify_as_its_execution_role(lbx: LocalLambdabox) -> None:
+    role = lbx.client("iam").create_role(RoleName=unique("fnrole"), AssumeRolePolicyDocument=LAMBDA_TRUST)
+    lam = lbx.client("lambda", read_timeout=120)
+    name = unique("caller")
+    lam.create_function(
+        FunctionName=name, Runtime="python3.11", Role=role["Role"]["Arn"], Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": CALLER})}, Timeout=60,
+    )  # fmt: skip
+    out = json.loads(lam.invoke(FunctionName=name)["Payload"].read())
+    assert out["arn"] == f"arn:aws:sts::000000000000:assumed-role/{role['Role']['RoleName']}/{name}", out
+    assert name in out["listed"]
+    assert out["forged"] == "InvalidSignatureException"
 
 
 def test_health_says_whether_signatures_are_verified(lbx: LocalLambdabox) -> None:

@@ -27,10 +27,12 @@ from lambdabox.clock import Clock, SystemClock
 from lambdabox.config import Settings
 from lambdabox.edge import Edge, Service
 from lambdabox.iam.api import IamService
+from lambdabox.iam.trust import allows_service
 from lambdabox.lambda_ import store as lambda_store
 from lambdabox.lambda_.api import LambdaService
 from lambdabox.lambda_.code import CodeStore
 from lambdabox.lambda_.code_url import CodeUrls, load_or_create_key
+from lambdabox.lambda_.credentials import IssueRoleCredentials, RoleCredentials, RoleCredentialsCache
 from lambdabox.lambda_.invoker import Invoker, InvokerSettings
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
 from lambdabox.lambda_.runtime_catalog import RUNTIMES_DIR, RuntimeCatalog
@@ -40,7 +42,7 @@ from lambdabox.lambda_.sandbox.rootfs import RuntimeSources
 from lambdabox.logs.api import LogsService
 from lambdabox.store.db import Store
 from lambdabox.sts.api import StsService
-from lambdabox.sts.models import ROLE_ARN, RoleInfo
+from lambdabox.sts.models import LAMBDA_PRINCIPAL, ROLE_ARN, RoleInfo
 
 log = logging.getLogger(__name__)
 
@@ -139,31 +141,6 @@ class App:
         logs = LogsService(store, self.clock)
         code = CodeStore(data / "code")
         code_urls = CodeUrls(await asyncio.to_thread(load_or_create_key, data), self.clock)
-        invoker = Invoker(
-            InvokerSettings(
-                concurrency_limit=s.concurrency_limit,
-                idle_timeout=s.idle_timeout,
-                endpoint_url=self.endpoint_url,
-            ),
-            clock=self.clock,
-            sandbox=sandbox,
-            runtime_api=runtime_api,
-            catalog=self._catalog,
-            logs=logs,
-            code_root=code.root,
-            serve_endpoint=serve_endpoint,
-        )
-        await invoker.start()
-        lambda_ = LambdaService(
-            store=store,
-            code=code,
-            code_urls=code_urls,
-            invoker=invoker,
-            clock=self.clock,
-            endpoint_url=self.endpoint_url,
-            concurrency_limit=s.concurrency_limit,
-        )
-        await lambda_.load()
         iam = IamService(store, self.clock)
 
         root_keys = s.root_key_set()
@@ -182,6 +159,33 @@ class App:
             find_role=_iam_roles(iam, s.region),
             other_key_account=long_term_key_account,
         )
+        invoker = Invoker(
+            InvokerSettings(
+                concurrency_limit=s.concurrency_limit,
+                idle_timeout=s.idle_timeout,
+                endpoint_url=self.endpoint_url,
+            ),
+            clock=self.clock,
+            sandbox=sandbox,
+            runtime_api=runtime_api,
+            catalog=self._catalog,
+            logs=logs,
+            code_root=code.root,
+            credentials=RoleCredentialsCache(_role_credentials(sts), self.clock),
+            serve_endpoint=serve_endpoint,
+        )
+        await invoker.start()
+        lambda_ = LambdaService(
+            store=store,
+            code=code,
+            code_urls=code_urls,
+            invoker=invoker,
+            clock=self.clock,
+            endpoint_url=self.endpoint_url,
+            concurrency_limit=s.concurrency_limit,
+            role_assumable=_lambda_can_assume(iam) if s.check_roles else None,
+        )
+        await lambda_.load()
 
         async def find_key(access_key_id: str) -> KnownKey | None:
             """A key the server knows: a root key, an STS session's or an IAM user's."""
@@ -273,6 +277,26 @@ def _iam_roles(iam: IamService, region: str) -> Callable[[str], Awaitable[RoleIn
         return RoleInfo(role["RoleId"], role["MaxSessionDuration"])
 
     return find_role
+
+
+def _role_credentials(sts: StsService) -> IssueRoleCredentials:
+    """Execution-role credentials for Lambda's environments, as STS sessions."""
+
+    async def issue(role_arn: str, session_name: str, seconds: int) -> RoleCredentials:
+        s = await sts.role_session(role_arn, session_name, seconds)
+        return RoleCredentials(s.access_key_id, s.secret_access_key, s.session_token, s.expiration)
+
+    return issue
+
+
+def _lambda_can_assume(iam: IamService) -> Callable[[str], Awaitable[bool]]:
+    """`--check-roles`: a role Lambda can assume exists in IAM and trusts lambda.amazonaws.com."""
+
+    async def can_assume(role_arn: str) -> bool:
+        role = await iam.role(role_arn)
+        return role is not None and allows_service(role.trust_policy, LAMBDA_PRINCIPAL)
+
+    return can_assume
 
 
 def _bind(host: str, port: int) -> socket.socket:

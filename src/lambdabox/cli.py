@@ -60,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
         help="root access keys, ID:SECRET[:ACCOUNT] comma separated (default test:test)",
     )
     serve.add_argument(
+        "--check-roles",
+        action="store_true",
+        default=None,
+        help="refuse functions whose execution role does not exist in IAM or does not trust "
+        "lambda.amazonaws.com, as AWS does (default: any well-formed role ARN is accepted)",
+    )
+    serve.add_argument(
         "--demo", action="store_true", help="deploy the demo function 'hello' and print how to call it"
     )
 
@@ -108,6 +115,7 @@ def _serve(args: argparse.Namespace) -> int:
         "runtime_sdk_dir": args.runtime_sdk_dir,
         "verify_signatures": args.verify_signatures,
         "root_keys": args.root_keys,
+        "check_roles": args.check_roles,
     }
     try:
         settings = Settings.resolve(flags)

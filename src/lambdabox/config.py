@@ -45,6 +45,9 @@ class Settings:
     #: root access keys, `ID:SECRET[:ACCOUNT]` comma separated (a key without an account acts in
     #: `account_id`); other keys act as root of `account_id` unless signatures are verified
     root_keys: str = "test:test"
+    #: refuse (CreateFunction, UpdateFunctionConfiguration) execution roles that do not exist in IAM
+    #: or whose trust policy does not let lambda.amazonaws.com assume them, as AWS does
+    check_roles: bool = False
 
     @classmethod
     def resolve(
@@ -90,7 +93,7 @@ def _coerce(name: str, typ: Any, raw: Any) -> Any:
         word = str(raw).strip().lower()
         if word in _TRUE or word in _FALSE:
             return word in _TRUE
-        raise ValueError(f"invalid value for {name}: {raw!r} (use true or false)")
+        raise ValueError(f"invalid value for {name}: {raw!r} (expected 1/true/yes/on or 0/false/no/off)")
     try:
         if kind == "int":
             return int(raw)

@@ -8,7 +8,7 @@ is committed (fsynced) before its answer. AWS-managed policies (`managed.py`) ar
 shared by all accounts; their AttachmentCount is the caller's account's.
 
 For SigV4 verification elsewhere: `await iam.access_key(key_id)` gives the stored key (secret,
-status, owning user and account) or None.
+status, owning user and account) or None; for other services `await iam.role(arn)` the role.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ Result = dict[str, Any]
 _POLICY_ARN = re.compile(
     r"arn:aws:iam::(?P<account>\d{12}|aws):policy(?P<path>/(?:[\x21-\x7e]*/)?)(?P<name>[\w+=,.@-]+)"
 )
+_ROLE_ARN = re.compile(r"arn:aws:iam::(?P<account>\d{12}):role/(?:[\x21-\x7e]*/)?(?P<name>[\w+=,.@-]+)")
 _DEFAULT_MAX_ITEMS = 100
 
 
@@ -148,6 +149,14 @@ class IamService:
     async def access_key(self, access_key_id: str) -> AccessKey | None:
         """The stored access key with this id (any account, Active or Inactive), or None."""
         return await self._store.read(lambda c: sql.get_key(c, access_key_id))
+
+    async def role(self, arn: str) -> Role | None:
+        """The role with this ARN (its account's, path included), or None."""
+        m = _ROLE_ARN.fullmatch(arn)
+        if m is None:
+            return None
+        role = await self._store.read(lambda c: sql.get_role(c, m["account"], m["name"]))
+        return role if role is not None and role.arn == arn else None
 
     # ============================================================================================
     # policies: lookup

@@ -2,7 +2,9 @@
 
 Each public method is named after its AWS operation and takes `(ctx, params)`, returning the
 output dict the protocol layer serializes. Function configurations are cached in memory
-(write-through to the store) so the invoke path never touches SQLite.
+(write-through to the store) so the invoke path never touches SQLite. With an injected
+`role_assumable(role_arn)` (`--check-roles`, wired in app.py) CreateFunction and
+UpdateFunctionConfiguration refuse an execution role Lambda could not assume, as AWS does.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from lambdabox.aws import ids
@@ -32,6 +34,8 @@ MAX_CLIENT_CONTEXT = 3583
 MAX_ENV_BYTES = 4096
 TOTAL_CODE_LIMIT = 80_530_636_800
 _Key = tuple[str, str, str]
+#: whether Lambda can assume a role: it exists and its trust policy names lambda.amazonaws.com
+RoleAssumable = Callable[[str], Awaitable[bool]]
 
 
 def _not_found(arn: str) -> ServiceError:
@@ -58,8 +62,12 @@ class LambdaService:
         clock: Clock,
         endpoint_url: str,
         concurrency_limit: int,
+        role_assumable: RoleAssumable | None = None,
     ) -> None:
+        """`role_assumable`: when given, functions may only name roles for which it answers True;
+        without it any well-formed role ARN is accepted."""
         self._store = store
+        self._role_assumable = role_assumable
         self._code = code
         self._code_urls = code_urls
         self._invoker = invoker
@@ -99,6 +107,13 @@ class LambdaService:
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
         return lock
+
+    async def _check_role(self, role_arn: str) -> None:
+        if self._role_assumable is not None and not await self._role_assumable(role_arn):
+            raise client_error(
+                "InvalidParameterValueException",
+                "The role defined for the function cannot be assumed by Lambda.",
+            )
 
     def _check_revision(self, cfg: FunctionConfig, params: Mapping[str, Any]) -> None:
         rev = params.get("RevisionId")
@@ -158,6 +173,7 @@ class LambdaService:
         timeout = int(params.get("Timeout", 3))
         _check_timeout(timeout)
         _check_memory(params.get("MemorySize"), params.get("EphemeralStorage"))
+        await self._check_role(params["Role"])
         async with self._lock(key):
             if key in self._functions:
                 raise client_error(
@@ -275,6 +291,8 @@ class LambdaService:
     ) -> dict[str, Any]:
         cfg = self._get(ctx, params["FunctionName"])
         key = (cfg.region, cfg.account, cfg.name)
+        if "Role" in params:
+            await self._check_role(params["Role"])
         async with self._lock(key):
             cfg = self._functions.get(key) or cfg
             self._check_revision(cfg, params)

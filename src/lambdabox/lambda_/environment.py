@@ -8,7 +8,9 @@
 as this environment answers it) and its `LogCapture` (the process's stdout/stderr as log lines).
 It wraps each invocation in START/END/REPORT and turns every way an init phase or an invocation
 can end (response, function error, oversize response, timeout, crash, out-of-memory) into an
-`Outcome`.
+`Outcome`. It is started with its execution role's credentials, which its process carries as
+environment variables for its whole life: `credentials_outlast(now)` says whether they still cover
+an invocation starting now.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from lambdabox.clock import Clock
 from lambdabox.lambda_ import logs as platform_log
+from lambdabox.lambda_.credentials import RoleCredentials
 from lambdabox.lambda_.log_capture import LogCapture, LogTail
 from lambdabox.lambda_.log_capture import LogSink as LogSink  # re-exported: what Environment writes to
 from lambdabox.lambda_.models import Invocation, Outcome
@@ -59,7 +62,7 @@ class EnvSpec:
 
     env_id: str
     argv: tuple[str, ...]
-    env: dict[str, str]  # without AWS_LAMBDA_RUNTIME_API, which the environment adds
+    env: dict[str, str]  # without AWS_LAMBDA_RUNTIME_API and the credentials, which start() adds
     code_dir: Path
     memory_mb: int
     ephemeral_mb: int
@@ -111,17 +114,24 @@ class Environment:
         self.init_duration_ms: float | None = None
         self.last_used = 0.0
         self.invocations = 0
+        self.credentials: RoleCredentials | None = None
+
+    def credentials_outlast(self, now: float) -> bool:
+        """Whether its credentials last through an invocation starting `now` (with time to spare)."""
+        return self.credentials is not None and self.credentials.lasts_through(now, self.spec.timeout)
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def start(self, request_id: str) -> Outcome | None:
-        """Start the process and run its init phase (for invocation `request_id`, which errors name).
+    async def start(self, request_id: str, credentials: RoleCredentials) -> Outcome | None:
+        """Start the process with its role's `credentials` and run its init phase (for invocation
+        `request_id`, which errors name).
 
         None when ready; an error Outcome otherwise."""
         loop = asyncio.get_running_loop()
         init_done = self._runtime.begin_init()
         view = self._sandbox.view(self.spec.code_dir)
         identity = self._sandbox.new_identity()  # the uid it will run as (None: not per env)
-        env = dict(self.spec.env)
+        self.credentials = credentials
+        env = {**self.spec.env, **credentials.env()}
         # 1. the Runtime API listener, whose address the process is given: ours, accepting only
         #    the environment's own uid, or (network none) one made inside its network namespace
         if view.runtime_api is None:

@@ -3,6 +3,8 @@
 The invoker is the data-plane core: given a function's configuration and an event, it finds or
 starts an environment, runs the invocation and returns the `Outcome`. It enforces the account
 concurrency limit (TooManyRequestsException, as AWS) and never lets one bad function affect others.
+A cold start asks the injected `credentials` provider for the function's execution-role credentials,
+which the new environment carries.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from lambdabox.aws import ids
 from lambdabox.aws.errors import client_error, server_error
 from lambdabox.clock import Clock
 from lambdabox.lambda_ import logs as platform_log
+from lambdabox.lambda_.credentials import CredentialsProvider
 from lambdabox.lambda_.environment import Environment, EnvSpec, ServeEndpoint, Undelivered
 from lambdabox.lambda_.models import LATEST, FunctionConfig, Invocation, Outcome
 from lambdabox.lambda_.pool import Pool
@@ -82,11 +85,14 @@ class Invoker:
         catalog: RuntimeCatalog,
         logs: LogWriter,
         code_root: Path,
+        credentials: CredentialsProvider,
         serve_endpoint: ServeEndpoint | None = None,
     ) -> None:
-        """`serve_endpoint`: serves lambdabox's AWS endpoint on a listener made inside an
+        """`credentials(fn)`: the credentials of `fn`'s execution role for a new environment;
+        `serve_endpoint`: serves lambdabox's AWS endpoint on a listener made inside an
         environment's own network namespace (``--function-network none``)."""
         self._settings = settings
+        self._credentials = credentials
         self._serve_endpoint = serve_endpoint
         self._code_root = code_root
         self._clock = clock
@@ -178,12 +184,16 @@ class Invoker:
         if not self._catalog.prepared(fn.runtime):  # the interpreter lookup, off the event loop
             await self._catalog.prepare(fn.runtime)
         pool = self._pool(fn)
-        env, cold = pool.acquire()
+        env, cold = await pool.acquire()
         try:
             if cold:
-                # the group and stream exist before the first line is written (as on AWS)
-                await self._logs.ensure_stream(fn.region, fn.account, env.spec.log_group, env.spec.log_stream)
-                failure = await env.start(inv.request_id)
+                # its role's credentials; the log group and stream exist before the first line is
+                # written (as on AWS)
+                credentials, _ = await asyncio.gather(
+                    self._credentials(fn),
+                    self._logs.ensure_stream(fn.region, fn.account, env.spec.log_group, env.spec.log_stream),
+                )
+                failure = await env.start(inv.request_id, credentials)
                 if failure is not None:
                     return env.fail_invocation(inv, failure)
                 # the deadline counts from the invoke phase, after init
@@ -298,7 +308,9 @@ def build_env(
     paths: EnvPaths,
     endpoint_url: str,
 ) -> dict[str, str]:
-    """The environment variables of an execution environment, as Lambda sets them."""
+    """The environment variables of an execution environment, as Lambda sets them (but the role's
+    credentials and AWS_LAMBDA_RUNTIME_API, which `Environment.start` adds: RESERVED_ENV keeps the
+    function's own variables from setting any of them)."""
     path = ":".join([*path_dirs, "/usr/local/bin", "/usr/bin", "/bin", f"{paths.opt}/bin"])
     env = {
         "PATH": path,
@@ -319,9 +331,6 @@ def build_env(
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "AWS_LAMBDA_LOG_GROUP_NAME": fn.log_group_name,
         "AWS_LAMBDA_LOG_STREAM_NAME": stream,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_SESSION_TOKEN": "test",
         "LAMBDA_TASK_ROOT": paths.task_root,
         "LAMBDA_RUNTIME_DIR": paths.runtime_dir,
     }

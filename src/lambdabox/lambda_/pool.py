@@ -2,7 +2,9 @@
 
 A pool belongs to one revision (code + configuration) of one function. When the function
 changes, the invoker retires the old pool: idle environments stop at once, busy ones when
-their invocation ends. Idle environments are reaped after the configured idle time.
+their invocation ends. Idle environments are reaped after the configured idle time, or sooner
+when their role's credentials would not last through another invocation; such an environment is
+never handed out (it is stopped instead), so the next invocation starts one with fresh credentials.
 """
 
 from __future__ import annotations
@@ -33,13 +35,17 @@ class Pool:
     def states(self) -> list[State]:
         return [e.state for e in (*self._idle, *self._busy)]
 
-    def acquire(self) -> tuple[Environment, bool]:
+    async def acquire(self) -> tuple[Environment, bool]:
         """An idle environment (warm) or a new, not yet started one (cold): (env, cold)."""
         while self._idle:
             env = self._idle.pop()
-            if env.state is State.IDLE:
-                self._busy.add(env)
-                return env, False
+            if env.state is not State.IDLE:
+                continue
+            if not env.credentials_outlast(self._clock.now()):
+                await env.stop()
+                continue
+            self._busy.add(env)
+            return env, False
         env = self._factory()
         self._busy.add(env)
         return env, True
@@ -52,9 +58,16 @@ class Pool:
             await env.stop()
 
     async def reap(self, idle_timeout: float) -> int:
-        """Stop environments idle for at least `idle_timeout` seconds; returns how many."""
-        now = self._clock.monotonic()
-        old = [e for e in self._idle if now - e.last_used >= idle_timeout or e.state is not State.IDLE]
+        """Stop environments idle for at least `idle_timeout` seconds, or whose credentials would not
+        last through another invocation; returns how many."""
+        now, wall = self._clock.monotonic(), self._clock.now()
+        old = [
+            e
+            for e in self._idle
+            if now - e.last_used >= idle_timeout
+            or e.state is not State.IDLE
+            or not e.credentials_outlast(wall)
+        ]
         if not old:
             return 0
         self._idle = [e for e in self._idle if e not in old]

@@ -27,9 +27,11 @@ from lambdabox.clock import Clock
 from lambdabox.store.db import Store
 from lambdabox.sts import store as sql
 from lambdabox.sts.models import (
+    ANY_ROLE_ARN,
     CHAINED_MAX_SECONDS,
     DEFAULT_ROLE_SECONDS,
     DEFAULT_SESSION_TOKEN_SECONDS,
+    LAMBDA_PRINCIPAL,
     ROLE_ARN,
     ROOT_SESSION_MAX_SECONDS,
     Identity,
@@ -115,6 +117,29 @@ class StsService:
             return None
         found = await self.session(access_key_id)
         return found.account if found is not None else None
+
+    async def role_session(self, role_arn: str, session_name: str, seconds: int) -> Session:
+        """Credentials of `role_arn` that Lambda asks for on its own (an execution environment's):
+        no caller, no trust policy or MaxSessionDuration check (CreateFunction's `--check-roles`
+        is where a role is judged). The identity carries IAM's RoleId when the role exists, else
+        one derived from the ARN. Written without an fsync (`sync=False`): the session survives a
+        crash of the server, and a cold start does not wait for the disk."""
+        m = ANY_ROLE_ARN.fullmatch(role_arn)
+        if m is None:
+            raise ValueError(f"not a role ARN: {role_arn!r}")
+        role = await self._find_role(role_arn) if self._find_role is not None else None
+        role_id = role.role_id if role is not None else derived_role_id(role_arn)
+        s = self._new(
+            "assumed-role",
+            assumed_role(m["account"], m["name"], role_id, session_name),
+            seconds,
+            role_arn=role_arn,
+            session_name=session_name,
+            details={"AssumedBy": LAMBDA_PRINCIPAL},
+        )
+        await self._store.write(lambda c: sql.insert_session(c, s), sync=False)
+        self._remember(s)
+        return s
 
     def _remember(self, s: Session) -> None:
         if len(self._sessions) >= _CACHE_SIZE:

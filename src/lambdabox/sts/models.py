@@ -15,9 +15,15 @@ KEY_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _SECRET_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 ROLE_ARN = re.compile(r"arn:aws:iam::(?P<account>\d{12}):role/(?:[\x21-\x7e]*/)?(?P<name>[\w+=,.@-]{1,64})")
+#: every role ARN Lambda accepts (botocore's RoleArn pattern: any aws partition, a path, longer names)
+ANY_ROLE_ARN = re.compile(
+    r"arn:(?:aws[a-zA-Z-]*)?:iam::(?P<account>\d{12}):role/?(?:[\w+=,.@/-]*/)?(?P<name>[\w+=,.@-]+)"
+)
 
 DEFAULT_ROLE_SECONDS = 3600
 DEFAULT_SESSION_TOKEN_SECONDS = 43_200
+#: the service principal recorded on sessions STS issues for Lambda's execution environments
+LAMBDA_PRINCIPAL = "lambda.amazonaws.com"
 #: a role assumed with temporary role credentials (role chaining) lasts an hour at most
 CHAINED_MAX_SECONDS = 3600
 #: sessions of an account's root user last an hour at most (longer requests are cut to that)
@@ -62,7 +68,7 @@ class Session:
     identity: Identity
     issued: float
     expiration: float
-    #: the key that asked for these credentials (None: web identity)
+    #: the key that asked for these credentials (None: web identity, or Lambda for an environment)
     source_key: str | None = None
     role_arn: str | None = None
     session_name: str | None = None
