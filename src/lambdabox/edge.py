@@ -182,13 +182,13 @@ class Edge:
                     501,
                 )
             result = await method(ctx, params)
-            return _to_aiohttp(svc.protocol.serialize(operation, result, request_id))
+            return _to_aiohttp(svc.protocol.serialize(operation, result, request_id, req=wire))
         except ServiceError as err:
-            return _to_aiohttp(svc.protocol.serialize_error(err, request_id, operation))
+            return _to_aiohttp(svc.protocol.serialize_error(err, request_id, operation, req=wire))
         except Exception:
             log.exception("internal error in %s %s (request id %s)", svc.name, operation, request_id)
             internal = InternalError("An internal error occurred. Request id: " + request_id)
-            return _to_aiohttp(svc.protocol.serialize_error(internal, request_id, operation))
+            return _to_aiohttp(svc.protocol.serialize_error(internal, request_id, operation, req=wire))
 
     def _route(self, headers: Mapping[str, str], caller: Caller) -> Service | None:
         target = headers.get("X-Amz-Target")
