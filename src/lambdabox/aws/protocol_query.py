@@ -45,6 +45,7 @@ from lambdabox.aws.protocol_json import (
     parse_timestamp,
     to_datetime,
 )
+from lambdabox.aws.query_errors import QueryErrors
 from lambdabox.aws.validation import Validator, camel
 
 #: more fields than this in one request are refused (AWS's own limits are far lower in practice)
@@ -380,6 +381,7 @@ class QueryCodec:
         }
         self._depths: dict[str, int] = {}
         self._errors = error_shapes(model)
+        self._query_errors = QueryErrors(model)
         self._values = QueryValues()
         self._xml = XmlValues()
         self._validator = Validator()
@@ -526,12 +528,7 @@ class QueryCodec:
     ) -> WireResponse:
         shape = self._errors.get(error.code)
         status = error_status(shape, error)
-        code, sender = error.code, error.sender_fault
-        if shape is not None:
-            meta = shape.metadata.get("error") or {}
-            code = meta.get("code") or shape.name
-            if meta:
-                sender = bool(meta.get("senderFault", False))
+        code, sender = self._query_errors.code_and_fault(shape, error)
         out = ["<Error>", f"<Type>{'Sender' if sender else 'Receiver'}</Type>"]
         out.append(f"<Code>{xml_text(code)}</Code>")
         out.append(f"<Message>{xml_text(error.message)}</Message>")
