@@ -258,6 +258,8 @@ class AccessKey:
     user_name: str
     user_arn: str
     create_date: float
+    #: the owning user's unique id (AIDA…), as GetCallerIdentity names the caller
+    user_id: str
 
     def to_api(self, *, with_secret: bool = False) -> dict[str, Any]:
         return {
