@@ -395,11 +395,15 @@ def test_malformed_authorization_over_http_is_answered(server: Server) -> None:
     assert b"<Code>MissingAuthenticationToken</Code>" in exc.value.read()
 
 
-def test_unsigned_query_of_unknown_version_is_not_routed(server: Server) -> None:
+def test_unsigned_query_of_unknown_version_is_invalid_action(server: Server) -> None:
+    """No service's operation, but a query request: AWS's InvalidAction (400), not STS's answer."""
     import urllib.error
     import urllib.request
 
     url = f"{server.url}/?Action=GetCallerIdentity&Version=1999-01-01&x={uuid.uuid4().hex}"
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(url, timeout=30)
-    assert exc.value.code == 404
+    assert exc.value.code == 400
+    body = exc.value.read()
+    assert b"<Code>InvalidAction</Code>" in body
+    assert b"Could not find operation GetCallerIdentity for version 1999-01-01" in body

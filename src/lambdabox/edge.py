@@ -201,12 +201,17 @@ class Edge:
         return None
 
     def _match(self, wire: WireRequest) -> Service | None:
-        """The service of an unsigned request: its REST path, else its query Action and Version."""
+        """The service of an unsigned request: its REST path, else its query Action and Version;
+        a query Action no service knows goes to the first query service, which answers AWS's
+        InvalidAction ("Could not find operation X for version Y", 400)."""
         for svc in self._rest:
             if svc.protocol.match(wire) is not None:
                 return svc
         for svc in self._query:
             if svc.protocol.match(wire) is not None:
+                return svc
+        for svc in self._query:
+            if svc.protocol.speaks(wire):
                 return svc
         return None
 

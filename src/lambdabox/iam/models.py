@@ -65,7 +65,7 @@ def check_document(document: str, kind: Literal["identity", "trust"]) -> None:
     """Raise AWS's MalformedPolicyDocument if `document` is not a policy of `kind`."""
     try:
         parsed = json.loads(document)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than any policy is
         raise malformed("This policy contains invalid Json") from None
     if not isinstance(parsed, dict):
         raise malformed("This policy contains invalid Json")

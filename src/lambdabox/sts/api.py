@@ -313,7 +313,7 @@ def _check_policy(policy: str | None) -> None:
         return
     try:
         doc = json.loads(policy)
-    except ValueError:
+    except (ValueError, RecursionError):
         doc = None
     if not isinstance(doc, dict):
         raise client_error("MalformedPolicyDocumentException", "The policy is not in the valid JSON format.")
