@@ -6,13 +6,9 @@ RpcV2CBORSerializer are parsed by us, our responses and errors are read by its R
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
-from unittest import mock
 
-import botocore.awsrequest
-import botocore.model
 import botocore.session
 import cbor2
 import pytest
@@ -24,7 +20,7 @@ from hypothesis import strategies as st
 from lambdabox.aws.errors import InternalError, ServiceError, client_error
 from lambdabox.aws.protocol import ServiceProtocol, WireRequest, WireResponse
 from lambdabox.aws.protocol_cbor import MAX_DEPTH, CborCodec
-from protocol_helpers import FakeAws, _Raw, answer, botocore_parse, botocore_request, to_wire
+from protocol_helpers import FakeAws, answer, botocore_parse, botocore_request, session_speaking
 
 # The fixtures these tests use, re-exported here so that pytest finds them.
 from protocol_helpers import lam_fixture as lam_fixture
@@ -421,44 +417,27 @@ def test_validation_errors_are_awss(cw: ServiceProtocol) -> None:
 # ------------------------------------------------------------------ a real boto3 client over CBOR
 
 
-class CborFake(FakeAws):
-    """FakeAws whose boto3 client speaks smithy-rpc-v2-cbor (as botocore would if it preferred it)."""
-
-    def __init__(self) -> None:
-        preference = ("smithy-rpc-v2-cbor", *botocore.model.PRIORITY_ORDERED_SUPPORTED_PROTOCOLS)
-        with mock.patch.object(botocore.model, "PRIORITY_ORDERED_SUPPORTED_PROTOCOLS", preference):
-            super().__init__("cloudwatch", validate_client_side=False)
-
-    def _send(self, request: Any, **_: Any) -> botocore.awsrequest.AWSResponse:
-        req = to_wire(request)
-        assert req.headers["smithy-protocol"] == "rpc-v2-cbor"
-        op: str | None = None
-        try:
-            op, params = self.proto.parse(req)
-            self.seen.append((op, params))
-            resp = self.proto.serialize(op, self.handler(op, params), "req-0001", req=req)
-        except ServiceError as exc:
-            resp = self.proto.serialize_error(exc, "req-0001", op, req=req)
-        return botocore.awsrequest.AWSResponse(request.url, resp.status, resp.headers, _Raw(resp.body))
-
-
 @pytest.fixture(scope="module", name="cbor_client")
-def cbor_client_fixture() -> Iterator[CborFake]:
-    yield CborFake()
+def cbor_client_fixture(tmp_path_factory: pytest.TempPathFactory) -> FakeAws:
+    """FakeAws whose boto3 client speaks smithy-rpc-v2-cbor (as botocore would if it preferred it)."""
+    session = session_speaking("cloudwatch", "smithy-rpc-v2-cbor", tmp_path_factory.mktemp("models"))
+    return FakeAws("cloudwatch", validate_client_side=False, session=session)
 
 
-def test_boto3_client_over_cbor(cbor_client: CborFake) -> None:
+def test_boto3_client_over_cbor(cbor_client: FakeAws) -> None:
     client = cbor_client.client
     assert client.meta.service_model.resolved_protocol == "smithy-rpc-v2-cbor"
     answer(cbor_client, lambda op, params: {})
     client.put_metric_data(**REQUESTS[0][1])
+    assert cbor_client.last_request is not None
+    assert cbor_client.last_request.headers["smithy-protocol"] == "rpc-v2-cbor"
     assert cbor_client.seen == [("PutMetricData", REQUESTS[0][1])]
     answer(cbor_client, lambda op, params: RESULTS[3][1])
     got = client.describe_alarms(AlarmNamePrefix="high-")
     assert normalise(got) == RESULTS[3][1]
 
 
-def test_boto3_client_over_cbor_errors(cbor_client: CborFake) -> None:
+def test_boto3_client_over_cbor_errors(cbor_client: FakeAws) -> None:
     client = cbor_client.client
 
     def missing(op: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,68 @@ def test_session_token_carries_the_callers_identity(server: Server, sts: Any) ->
     assert creds["AccessKeyId"].startswith("ASIA")
     who = _client(server.url, "sts", creds).get_caller_identity()
     assert who["Arn"] == f"arn:aws:iam::{ACCOUNT}:root" and who["UserId"] == ACCOUNT
+
+
+def _user_keys(server: Server, path: str = "/") -> tuple[dict[str, Any], dict[str, str]]:
+    """A new IAM user (under `path`) and its new access key, as CreateUser and CreateAccessKey answer."""
+    iam = server.client("iam")
+    user = iam.create_user(UserName=unique("sts-user"), Path=path)["User"]
+    key = iam.create_access_key(UserName=user["UserName"])["AccessKey"]
+    return user, {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
+
+
+def _user_client(server: Server, key: dict[str, str], service: str = "sts") -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        config=_NO_RETRY,
+    )
+
+
+def test_iam_users_key_identifies_the_user(server: Server) -> None:
+    user, key = _user_keys(server, "/team/ci/")
+    assert key["AccessKeyId"].startswith("AKIA") and user["UserId"].startswith("AIDA")
+    who = _user_client(server, key).get_caller_identity()
+    assert {k: who[k] for k in ("UserId", "Account", "Arn")} == {
+        "UserId": user["UserId"],
+        "Account": ACCOUNT,
+        "Arn": f"arn:aws:iam::{ACCOUNT}:user/team/ci/{user['UserName']}",
+    }
+    assert who["Arn"] == user["Arn"]
+
+
+def test_iam_users_session_token_keeps_the_users_identity(server: Server) -> None:
+    user, key = _user_keys(server)
+    creds = _user_client(server, key).get_session_token(DurationSeconds=7200)["Credentials"]
+    assert creds["AccessKeyId"].startswith("ASIA")
+    # an IAM user's session may last longer than an hour (a root session may not)
+    assert (creds["Expiration"] - datetime.now(UTC)).total_seconds() > 3600
+    session = _client(server.url, "sts", creds)
+    who = session.get_caller_identity()
+    assert (who["UserId"], who["Account"], who["Arn"]) == (user["UserId"], ACCOUNT, user["Arn"])
+    # roles assumed from the user's session, and AWS's wording naming the user, follow from it
+    with pytest.raises(ClientError) as exc:
+        session.get_session_token()
+    assert _error(exc)[0] == "AccessDenied"
+    missing = f"arn:aws:iam::{ACCOUNT}:role/{unique('no-such-role')}"
+    with pytest.raises(ClientError) as exc:
+        _user_client(server, key).assume_role(RoleArn=missing, RoleSessionName="s1")
+    assert _error(exc) == (
+        "AccessDenied",
+        f"User: {user['Arn']} is not authorized to perform: sts:AssumeRole on resource: {missing}",
+        403,
+    )
+
+
+def test_deleted_users_key_is_a_root_key_again(server: Server) -> None:
+    # without --verify-signatures any key is accepted; one IAM no longer knows is the account's root
+    iam = server.client("iam")
+    user, key = _user_keys(server)
+    iam.delete_access_key(UserName=user["UserName"], AccessKeyId=key["AccessKeyId"])
+    assert _user_client(server, key).get_caller_identity()["Arn"] == f"arn:aws:iam::{ACCOUNT}:root"
 
 
 def test_unknown_temporary_key_is_invalid(server: Server) -> None:
@@ -332,11 +395,15 @@ def test_malformed_authorization_over_http_is_answered(server: Server) -> None:
     assert b"<Code>MissingAuthenticationToken</Code>" in exc.value.read()
 
 
-def test_unsigned_query_of_unknown_version_is_not_routed(server: Server) -> None:
+def test_unsigned_query_of_unknown_version_is_invalid_action(server: Server) -> None:
+    """No service's operation, but a query request: AWS's InvalidAction (400), not STS's answer."""
     import urllib.error
     import urllib.request
 
     url = f"{server.url}/?Action=GetCallerIdentity&Version=1999-01-01&x={uuid.uuid4().hex}"
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(url, timeout=30)
-    assert exc.value.code == 404
+    assert exc.value.code == 400
+    body = exc.value.read()
+    assert b"<Code>InvalidAction</Code>" in body
+    assert b"Could not find operation GetCallerIdentity for version 1999-01-01" in body

@@ -42,7 +42,7 @@ from lambdabox.lambda_.sandbox.rootfs import RuntimeSources
 from lambdabox.logs.api import LogsService
 from lambdabox.store.db import Store
 from lambdabox.sts.api import StsService
-from lambdabox.sts.models import LAMBDA_PRINCIPAL, ROLE_ARN, RoleInfo
+from lambdabox.sts.models import LAMBDA_PRINCIPAL, ROLE_ARN, Identity, RoleInfo
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +158,7 @@ class App:
             account_id=s.account_id,
             find_role=_iam_roles(iam, s.region),
             other_key_account=long_term_key_account,
+            key_user=_iam_key_users(iam),
         )
         invoker = Invoker(
             InvokerSettings(
@@ -297,6 +298,21 @@ def _lambda_can_assume(iam: IamService) -> Callable[[str], Awaitable[bool]]:
         return role is not None and allows_service(role.trust_policy, LAMBDA_PRINCIPAL)
 
     return can_assume
+
+
+def _iam_key_users(iam: IamService) -> Callable[[str], Awaitable[Identity | None]]:
+    """STS's view of IAM's access keys: the identity of the user a key belongs to, None if IAM
+    did not issue it (a root key)."""
+
+    async def key_user(access_key_id: str) -> Identity | None:
+        if not access_key_id.startswith("AKIA"):
+            return None
+        key = await iam.access_key(access_key_id)
+        if key is None:
+            return None
+        return Identity(key.user_id, key.account, key.user_arn)
+
+    return key_user
 
 
 def _bind(host: str, port: int) -> socket.socket:

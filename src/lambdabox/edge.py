@@ -189,16 +189,16 @@ class Edge:
                     501,
                 )
             result = await method(ctx, params)
-            return _to_aiohttp(svc.protocol.serialize(operation, result, request_id))
+            return _to_aiohttp(svc.protocol.serialize(operation, result, request_id, req=wire))
         except AuthFailure as failure:
             err = failure.error(svc.protocol.protocol)
             return _to_aiohttp(svc.protocol.serialize_error(err, request_id, operation, req=wire))
         except ServiceError as err:
-            return _to_aiohttp(svc.protocol.serialize_error(err, request_id, operation))
+            return _to_aiohttp(svc.protocol.serialize_error(err, request_id, operation, req=wire))
         except Exception:
             log.exception("internal error in %s %s (request id %s)", svc.name, operation, request_id)
             internal = InternalError("An internal error occurred. Request id: " + request_id)
-            return _to_aiohttp(svc.protocol.serialize_error(internal, request_id, operation))
+            return _to_aiohttp(svc.protocol.serialize_error(internal, request_id, operation, req=wire))
 
     def _route(self, headers: Mapping[str, str], caller: Caller) -> Service | None:
         target = headers.get("X-Amz-Target")
@@ -211,12 +211,17 @@ class Edge:
         return None
 
     def _match(self, wire: WireRequest) -> Service | None:
-        """The service of an unsigned request: its REST path, else its query Action and Version."""
+        """The service of an unsigned request: its REST path, else its query Action and Version;
+        a query Action no service knows goes to the first query service, which answers AWS's
+        InvalidAction ("Could not find operation X for version Y", 400)."""
         for svc in self._rest:
             if svc.protocol.match(wire) is not None:
                 return svc
         for svc in self._query:
             if svc.protocol.match(wire) is not None:
+                return svc
+        for svc in self._query:
+            if svc.protocol.speaks(wire):
                 return svc
         return None
 

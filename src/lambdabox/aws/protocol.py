@@ -134,7 +134,8 @@ class ServiceProtocol:
 
     def codec_for(self, req: WireRequest | None) -> ProtocolCodec:
         """The codec `req` is written in: the one that knows its operation, else the one whose
-        shape it has (an RPC v2 CBOR path naming an unknown operation), else the default."""
+        shape it has (an RPC v2 CBOR path or a query Action naming an unknown operation), else
+        the default."""
         if req is None or len(self._codecs) == 1:
             return self._codec
         for codec in self._codecs.values():
@@ -158,6 +159,15 @@ class ServiceProtocol:
         """Whether AWS serves `operation` to unsigned requests (STS's AssumeRoleWithWebIdentity)."""
         op = self.model.operation_model(operation)
         return op.auth_type == "none" or "smithy.api#noAuth" in (getattr(op, "auth", None) or ())
+
+    def speaks(self, req: WireRequest) -> bool:
+        """Whether `req` is written in one of this service's protocols although it names none of
+        its operations (an RPC v2 CBOR path or a query Action; other protocols cannot tell)."""
+        for codec in self._codecs.values():
+            speaks = getattr(codec, "speaks", None)
+            if speaks is not None and speaks(req):
+                return True
+        return False
 
     def parse(self, req: WireRequest) -> tuple[str, dict[str, Any]]:
         """(operation, params as boto3 would pass them); raises ServiceError on bad input."""

@@ -7,7 +7,8 @@ or empty when there is no input. Success is 200 with the output structure as a C
 body when the operation has no output); errors are a map `{"__type": "<namespace>#<Shape>",
 "message": ...}` with the model's status. Every response carries `smithy-protocol:
 rpc-v2-cbor`. Services marked `awsQueryCompatible` also send `x-amzn-query-error:
-<Code>;<Sender|Receiver>`, from which botocore takes the error code of the old query protocol.
+<Code>;<Sender|Receiver>`, from which botocore takes the error code of the old query protocol
+(`query_errors`, shared with the json codec).
 
 Values: blobs are CBOR byte strings, timestamps CBOR tag 1 (epoch seconds, integer or float),
 numbers CBOR integers and floats. CBOR itself is read and written by cbor2; reading is bounded
@@ -37,6 +38,7 @@ from lambdabox.aws.protocol_json import (
     error_status,
     to_datetime,
 )
+from lambdabox.aws.query_errors import QueryErrors
 from lambdabox.aws.validation import Validator
 
 SMITHY_PROTOCOL = "rpc-v2-cbor"
@@ -255,7 +257,7 @@ class CborCodec:
         #: the `serviceName` path segment botocore sends: the model's targetPrefix
         self.service_name: str = model.metadata.get("targetPrefix") or model.metadata["serviceId"]
         self.namespace = shape_id_namespace(model)
-        self.query_compatible = "awsQueryCompatible" in model.metadata
+        self._query_errors = QueryErrors(model)
         self._ops: dict[str, OperationModel] = {
             name: model.operation_model(name) for name in model.operation_names
         }
@@ -330,16 +332,12 @@ class CborCodec:
                 if value is not None:
                     body[name] = self._values.encode(member, value)
             body.update((k, v) for k, v in error.fields.items() if k not in shape.members and v is not None)
-            code = shape.metadata.get("error", {}).get("code") or shape.name
-            sender = bool(shape.metadata.get("error", {}).get("senderFault", error.sender_fault))
         else:
             body["__type"] = error.code
             body.update((k, v) for k, v in error.fields.items() if v is not None)
-            code, sender = error.code, error.sender_fault
         if error.message and not any(k.lower() == "message" for k in body):
             body["message"] = error.message
-        if self.query_compatible:
-            headers["x-amzn-query-error"] = f"{code};{'Sender' if sender else 'Receiver'}"
+        headers.update(self._query_errors.headers(shape, error))
         headers["Content-Type"] = CONTENT_TYPE
         return WireResponse(status, headers, cbor2.dumps(body))
 

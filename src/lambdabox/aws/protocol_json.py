@@ -3,7 +3,10 @@
 json protocol: every request is `POST /` naming its operation in `X-Amz-Target:
 <targetPrefix>.<Operation>`; the body is the input structure as JSON (blobs base64, timestamps
 epoch seconds). Success is 200 with the output structure as JSON; errors are
-`{"__type": "<Code>", "message": "..."}` with the error's status.
+`{"__type": "<Shape>", "message": "..."}` with the error's status (`__type` is the error shape's
+name, or the error's code when the model has no shape for it). Services marked
+`awsQueryCompatible` (SQS, CloudWatch) also send `x-amzn-query-error: <Code>;<Sender|Receiver>`
+with the query-era code (`query_errors`).
 
 `JsonValues` converts between JSON values and params as boto3 passes them (bytes for blobs,
 aware datetimes for timestamps), checking JSON types on the way in.
@@ -24,6 +27,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 from lambdabox.aws.errors import ServiceError, UnknownOperationError
 from lambdabox.aws.protocol import WireRequest, WireResponse
+from lambdabox.aws.query_errors import QueryErrors
 from lambdabox.aws.validation import Validator
 
 _INT_RANGE = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
@@ -310,6 +314,7 @@ class JsonCodec:
             name: model.operation_model(name) for name in model.operation_names
         }
         self._errors = error_shapes(model)
+        self._query_errors = QueryErrors(model)
         self._values = JsonValues()
         self._validator = Validator()
 
@@ -354,7 +359,7 @@ class JsonCodec:
         status = error_status(shape, error)
         if shape is None and error.code == UnknownOperationError.code and status == 404:
             return WireResponse(404, {"x-amzn-RequestId": request_id}, UNKNOWN_OPERATION_BODY)
-        body: dict[str, Any] = {"__type": error.code}
+        body: dict[str, Any] = {"__type": error.code if shape is None else shape.name}
         if shape is not None:
             members, _ = error_members(shape, error, self._values)
             body.update(members)
@@ -365,6 +370,7 @@ class JsonCodec:
                 body["message"] = error.message
             body.update((k, v) for k, v in error.fields.items() if v is not None)
         headers = {"x-amzn-RequestId": request_id, "Content-Type": self.content_type}
+        headers.update(self._query_errors.headers(shape, error))
         return WireResponse(status, headers, dump_json(body))
 
     def unknown_operation_error(self, req: WireRequest) -> ServiceError:

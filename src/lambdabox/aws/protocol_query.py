@@ -45,6 +45,7 @@ from lambdabox.aws.protocol_json import (
     parse_timestamp,
     to_datetime,
 )
+from lambdabox.aws.query_errors import QueryErrors
 from lambdabox.aws.validation import Validator, camel
 
 #: more fields than this in one request are refused (AWS's own limits are far lower in practice)
@@ -380,6 +381,7 @@ class QueryCodec:
         }
         self._depths: dict[str, int] = {}
         self._errors = error_shapes(model)
+        self._query_errors = QueryErrors(model)
         self._values = QueryValues()
         self._xml = XmlValues()
         self._validator = Validator()
@@ -426,21 +428,32 @@ class QueryCodec:
                 version = value
         return action, version
 
-    def match(self, req: WireRequest) -> str | None:
+    def _action_fields(self, req: WireRequest) -> list[tuple[str, str]] | None:
+        """The request's fields, or just its Action and Version if it is too big or broken to read
+        (parse() answers those with the right error); None if it is not a query request."""
         try:
-            fields = self._fields(req)
+            return self._fields(req)
         except (_Refused, MalformedInput):
-            # still ours if Action and Version say so: parse() answers with the right error
             fields = [(k, v) for k, vs in req.query.items() if k in ("Action", "Version") for v in vs[:1]]
             if req.method == "POST" and _content_type(req.headers) == FORM_CONTENT_TYPE:
                 text = req.body[:4096].decode("utf-8", "replace")
                 fields += [(k, v) for k, v in _head_fields(text) if k in ("Action", "Version")]
+            return fields
+
+    def match(self, req: WireRequest) -> str | None:
+        fields = self._action_fields(req)
         if fields is None:
             return None
         action, version = self._action(fields)
         if action in self._ops and version == self.api_version:
             return action
         return None
+
+    def speaks(self, req: WireRequest) -> bool:
+        """Whether `req` is a query request naming an Action, whichever action and version (an
+        unknown one is answered InvalidAction, as AWS does)."""
+        fields = self._action_fields(req)
+        return fields is not None and self._action(fields)[0] is not None
 
     def parse(self, req: WireRequest) -> tuple[str, dict[str, Any]]:
         try:
@@ -526,12 +539,7 @@ class QueryCodec:
     ) -> WireResponse:
         shape = self._errors.get(error.code)
         status = error_status(shape, error)
-        code, sender = error.code, error.sender_fault
-        if shape is not None:
-            meta = shape.metadata.get("error") or {}
-            code = meta.get("code") or shape.name
-            if meta:
-                sender = bool(meta.get("senderFault", False))
+        code, sender = self._query_errors.code_and_fault(shape, error)
         out = ["<Error>", f"<Type>{'Sender' if sender else 'Receiver'}</Type>"]
         out.append(f"<Code>{xml_text(code)}</Code>")
         out.append(f"<Message>{xml_text(error.message)}</Message>")

@@ -211,7 +211,7 @@ def _from_header(shape: Shape, text: str) -> Any:
         if shape.serialization.get("jsonvalue"):
             try:
                 return json.loads(base64.b64decode(text))
-            except (binascii.Error, ValueError) as exc:
+            except (binascii.Error, ValueError, RecursionError) as exc:
                 raise MalformedInput(f"Header value is not base64-encoded JSON: {exc}") from exc
         return text
     if kind == "list":

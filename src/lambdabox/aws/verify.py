@@ -13,9 +13,9 @@ into the error each service family sends for it:
     mismatch       SignatureDoesNotMatch 403       InvalidSignatureException 400            … 403
 
 Always checked, as they need no secret: a temporary key STS issued is refused when presented with
-another token or after it expired (on the server's clock, so the manual clock expires it). With
-`verify=True` (`--verify-signatures`) also: unsigned requests (except operations AWS serves
-unsigned, such as AssumeRoleWithWebIdentity), unknown or inactive keys, skewed clocks (more than
+another token or after it expired (on the server's clock, so the manual clock expires it), an IAM
+access key once it is made Inactive. With `verify=True` (`--verify-signatures`) also: unsigned
+requests (except operations AWS serves unsigned, such as AssumeRoleWithWebIdentity), unknown keys, skewed clocks (more than
 15 minutes either way, judged on wall time: the client's clock is real), expired presigned URLs,
 and the signature itself. The canonical request is rebuilt by botocore's `SigV4Auth` from what the
 client says it signed (`SignedHeaders`), the path as sent and the query string decoded and
@@ -127,9 +127,9 @@ class Authenticator:
                 raise AuthFailure("unrecognized", _INVALID_TOKEN)
             if key.expired(self._now()):
                 raise AuthFailure("expired", _EXPIRED_TOKEN)
+        if not key.active:
+            raise AuthFailure("unrecognized", _INVALID_TOKEN)
         if self.verify:
-            if not key.active:
-                raise AuthFailure("unrecognized", _INVALID_TOKEN)
             check_signature(caller, req, key.secret_access_key, self._wall(), self._signing_keys)
         return key
 

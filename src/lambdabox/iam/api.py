@@ -625,7 +625,7 @@ class IamService:
             if len(sql.user_keys(c, user.pk)) >= MAX_ACCESS_KEYS:
                 raise limit_exceeded(f"Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS}")
             sql.insert_key(c, user.pk, key_id, secret, now)
-            return AccessKey(key_id, secret, "Active", user.account, user.name, user.arn, now)
+            return AccessKey(key_id, secret, "Active", user.account, user.name, user.arn, now, user.user_id)
 
         key = await self._store.write(fn)
         return {"AccessKey": key.to_api(with_secret=True)}

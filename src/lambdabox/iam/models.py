@@ -65,7 +65,7 @@ def check_document(document: str, kind: Literal["identity", "trust"]) -> None:
     """Raise AWS's MalformedPolicyDocument if `document` is not a policy of `kind`."""
     try:
         parsed = json.loads(document)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than any policy is
         raise malformed("This policy contains invalid Json") from None
     if not isinstance(parsed, dict):
         raise malformed("This policy contains invalid Json")
@@ -258,6 +258,8 @@ class AccessKey:
     user_name: str
     user_arn: str
     create_date: float
+    #: the owning user's unique id (AIDA…), as GetCallerIdentity names the caller
+    user_id: str
 
     def to_api(self, *, with_secret: bool = False) -> dict[str, Any]:
         return {

@@ -368,7 +368,7 @@ def delete_user(c: Conn, pk: int) -> None:
 
 
 _KEY_SELECT = (
-    "SELECT k.key_id, k.secret, k.status, k.create_date, u.account, u.name, u.path"
+    "SELECT k.key_id, k.secret, k.status, k.create_date, u.account, u.name, u.path, u.user_id"
     " FROM iam_access_keys k JOIN iam_users u ON u.id = k.owner"
 )
 
@@ -382,6 +382,7 @@ def _key(r: sqlite3.Row) -> AccessKey:
         user_name=r["name"],
         user_arn=f"arn:aws:iam::{r['account']}:user{r['path']}{r['name']}",
         create_date=r["create_date"],
+        user_id=r["user_id"],
     )
 
 

@@ -4,8 +4,11 @@
 checked it against botocore's model) and returns each operation's result dict. Credentials it
 issues are committed before they are answered and identify their caller on later requests: an
 STS call signed with an expired session key is refused with `ExpiredToken`, one with an `ASIA`
-key STS never issued (or with another session's token) with `InvalidClientTokenId`. Keys that
-are not temporary are root keys of the account the edge resolved (`ctx.account_id`).
+key STS never issued (or with another session's token) with `InvalidClientTokenId`. A key that
+is not temporary belongs to the IAM user the injected `key_user(key)` names (IAM's access keys,
+wired in app.py), else it is a root key of the account the edge resolved (`ctx.account_id`).
+Credentials from GetSessionToken carry their caller's identity, so an IAM user's session still
+answers GetCallerIdentity with the user's id and ARN, as on AWS.
 
 Roles are looked up through the injected `find_role(arn)` (IAM's, wired in app.py): None means
 the role does not exist (AccessDenied, as AWS answers). Without it any well-formed role ARN is
@@ -49,6 +52,7 @@ Params = dict[str, Any]
 Result = dict[str, Any]
 FindRole = Callable[[str], Awaitable[RoleInfo | None]]
 KeyAccount = Callable[[str], Awaitable[str | None]]
+KeyUser = Callable[[str], Awaitable[Identity | None]]
 
 #: sessions kept in memory (a cache of the store: sessions never change once issued)
 _CACHE_SIZE = 10_000
@@ -87,14 +91,17 @@ class StsService:
         account_id: str,
         find_role: FindRole | None = None,
         other_key_account: KeyAccount | None = None,
+        key_user: KeyUser | None = None,
     ) -> None:
         """`account_id`: the configured account (root keys'); `other_key_account(key)`: the account
-        of a key STS did not issue (IAM's access keys), None if unknown."""
+        of a key STS did not issue (IAM's access keys), None if unknown; `key_user(key)`: the
+        identity of the IAM user a long-term key belongs to, None for root keys."""
         self._store = store
         self._clock = clock
         self._account = account_id
         self._find_role = find_role
         self._other_key_account = other_key_account
+        self._key_user = key_user
         self._sessions: dict[str, Session] = {}
 
     # ============================================================================================
@@ -156,7 +163,8 @@ class StsService:
         if not caller.signed or caller.access_key_id is None:
             raise _missing_token()
         if not caller.temporary:
-            return Identity.root(ctx.account_id), None
+            user = None if self._key_user is None else await self._key_user(caller.access_key_id)
+            return user or Identity.root(ctx.account_id), None
         found = await self.session(caller.access_key_id)
         if found is None or found.session_token != caller.session_token:
             raise invalid_token()
@@ -330,7 +338,7 @@ def _check_policy(policy: str | None) -> None:
         return
     try:
         doc = json.loads(policy)
-    except ValueError:
+    except (ValueError, RecursionError):
         doc = None
     if not isinstance(doc, dict):
         raise client_error("MalformedPolicyDocumentException", "The policy is not in the valid JSON format.")
