@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from conftest import Server, aws_client, deploy, start_server, unique
 from lambdabox.clock import ManualClock
-from lambdabox.iam.trust import allows_service
+from lambdabox.iam.trust import allows_caller, allows_service
 from lambdabox.lambda_.credentials import ROLE_SECONDS, SPARE, RoleCredentials, RoleCredentialsCache
 from lambdabox.lambda_.environment import Environment, State
 from lambdabox.lambda_.models import FunctionConfig
@@ -282,10 +282,10 @@ def test_check_roles_refuses_roles_lambda_cannot_assume(checking: Server) -> Non
     assert lam.get_function_configuration(FunctionName=name)["Role"] == trusted
     plain = _role(iam)["Arn"]
     assert lam.update_function_configuration(FunctionName=name, Role=plain)["Role"] == plain
-    # a role in another account is looked up there (and is not in this one's IAM)
+    # a role in another account is never passed (its credentials would act in that account)
     with pytest.raises(ClientError) as exc:
         lam.update_function_configuration(FunctionName=name, Role=plain.replace(ACCOUNT, "111111111111"))
-    assert _error(exc) == CANNOT_ASSUME
+    assert _error(exc) == ("AccessDeniedException", "Cross-account pass role is not allowed.", 403)
 
 
 def test_without_check_roles_any_well_formed_role_is_accepted(
@@ -425,3 +425,31 @@ def test_trust_policies_that_let_lambda_assume_a_role() -> None:
     ]
     for document in refused:
         assert not allows_service(document, "lambda.amazonaws.com"), document
+
+
+def test_trust_policies_that_let_an_aws_caller_assume_a_role() -> None:
+    def doc(principal: Any, effect: str = "Allow") -> str:
+        statement = {"Effect": effect, "Principal": principal, "Action": "sts:AssumeRole"}
+        return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+    me = f"arn:aws:iam::{ACCOUNT}:user/alice"
+    role = f"arn:aws:iam::{ACCOUNT}:role/ops"
+    session = f"arn:aws:sts::{ACCOUNT}:assumed-role/ops/s1"
+    for principal in (
+        "*",
+        {"AWS": "*"},
+        {"AWS": ACCOUNT},
+        {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+        {"AWS": [me]},
+    ):
+        assert allows_caller(doc(principal), ACCOUNT, (me,)), principal
+    assert allows_caller(doc({"AWS": role}), ACCOUNT, (session, role))  # a session of a named role
+    for principal in (
+        {"AWS": "111111111111"},
+        {"AWS": "arn:aws:iam::111111111111:root"},
+        {"AWS": f"arn:aws:iam::{ACCOUNT}:user/bob"},
+        {"Service": "lambda.amazonaws.com"},
+        {"Federated": "accounts.google.com"},
+    ):
+        assert not allows_caller(doc(principal), ACCOUNT, (me,)), principal
+    assert not allows_caller(doc("*", "Deny"), ACCOUNT, (me,))

@@ -17,9 +17,6 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from lambdabox.aws import ids
-from lambdabox.aws.context import RequestContext
-from lambdabox.aws.errors import ServiceError
 from lambdabox.aws.keys import KnownKey
 from lambdabox.aws.protocol import ServiceProtocol
 from lambdabox.aws.verify import Authenticator
@@ -27,7 +24,7 @@ from lambdabox.clock import Clock, SystemClock
 from lambdabox.config import Settings
 from lambdabox.edge import Edge, Service
 from lambdabox.iam.api import IamService
-from lambdabox.iam.trust import allows_service
+from lambdabox.iam.trust import allows_caller, allows_service
 from lambdabox.lambda_ import store as lambda_store
 from lambdabox.lambda_.api import LambdaService
 from lambdabox.lambda_.code import CodeStore
@@ -42,7 +39,7 @@ from lambdabox.lambda_.sandbox.rootfs import RuntimeSources
 from lambdabox.logs.api import LogsService
 from lambdabox.store.db import Store
 from lambdabox.sts.api import StsService
-from lambdabox.sts.models import LAMBDA_PRINCIPAL, ROLE_ARN, Identity, RoleInfo
+from lambdabox.sts.models import LAMBDA_PRINCIPAL, Identity, RoleInfo
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +153,8 @@ class App:
             store,
             self.clock,
             account_id=s.account_id,
-            find_role=_iam_roles(iam, s.region),
+            find_role=_iam_roles(iam),
+            web_identity=not s.verify_signatures,
             other_key_account=long_term_key_account,
             key_user=_iam_key_users(iam),
         )
@@ -261,21 +259,20 @@ class App:
         await asyncio.to_thread(parts.store.close)
 
 
-def _iam_roles(iam: IamService, region: str) -> Callable[[str], Awaitable[RoleInfo | None]]:
-    """STS's view of IAM's roles: a role ARN's id and session limit, None if there is no such role."""
+def _iam_roles(iam: IamService) -> Callable[[str], Awaitable[RoleInfo | None]]:
+    """STS's view of IAM's roles: a role ARN's id, session limit and trust policy, None if there is
+    no such role."""
 
     async def find_role(arn: str) -> RoleInfo | None:
-        m = ROLE_ARN.fullmatch(arn)
-        if m is None:
+        role = await iam.role(arn)
+        if role is None:
             return None
-        ctx = RequestContext(ids.request_id(), region, m["account"], "iam", "GetRole")
-        try:
-            role = (await iam.GetRole(ctx, {"RoleName": m["name"]}))["Role"]
-        except ServiceError:
-            return None
-        if role["Arn"] != arn:
-            return None
-        return RoleInfo(role["RoleId"], role["MaxSessionDuration"])
+        trust = role.trust_policy
+        return RoleInfo(
+            role.role_id,
+            role.max_session_duration,
+            trusts=lambda account, arns: allows_caller(trust, account, arns),
+        )
 
     return find_role
 

@@ -108,7 +108,12 @@ class LambdaService:
             lock = self._locks[key] = asyncio.Lock()
         return lock
 
-    async def _check_role(self, role_arn: str) -> None:
+    async def _check_role(self, ctx: RequestContext, role_arn: str) -> None:
+        """A function's role is its own account's (AWS refuses to pass another account's role: its
+        credentials would act there), and with `--check-roles` one Lambda may assume."""
+        parts = role_arn.split(":")
+        if len(parts) > 4 and parts[4] != ctx.account_id:
+            raise client_error("AccessDeniedException", "Cross-account pass role is not allowed.", 403)
         if self._role_assumable is not None and not await self._role_assumable(role_arn):
             raise client_error(
                 "InvalidParameterValueException",
@@ -173,7 +178,7 @@ class LambdaService:
         timeout = int(params.get("Timeout", 3))
         _check_timeout(timeout)
         _check_memory(params.get("MemorySize"), params.get("EphemeralStorage"))
-        await self._check_role(params["Role"])
+        await self._check_role(ctx, params["Role"])
         async with self._lock(key):
             if key in self._functions:
                 raise client_error(
@@ -292,7 +297,7 @@ class LambdaService:
         cfg = self._get(ctx, params["FunctionName"])
         key = (cfg.region, cfg.account, cfg.name)
         if "Role" in params:
-            await self._check_role(params["Role"])
+            await self._check_role(ctx, params["Role"])
         async with self._lock(key):
             cfg = self._functions.get(key) or cfg
             self._check_revision(cfg, params)

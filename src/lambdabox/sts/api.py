@@ -11,8 +11,12 @@ Credentials from GetSessionToken carry their caller's identity, so an IAM user's
 answers GetCallerIdentity with the user's id and ARN, as on AWS.
 
 Roles are looked up through the injected `find_role(arn)` (IAM's, wired in app.py): None means
-the role does not exist (AccessDenied, as AWS answers). Without it any well-formed role ARN is
-accepted, with a role id derived from the ARN. For the edge: `key_account(key)` is the account a
+the role does not exist, and a role whose trust policy does not name the caller (its account, its
+ARN, `*`) is not assumed either: AccessDenied, as AWS answers. That is what keeps one account
+from assuming another's roles. Without `find_role` any well-formed role ARN is accepted, with a
+role id derived from the ARN. Web identity tokens are read, not verified: with `web_identity=False`
+(app.py, under `--verify-signatures`) AssumeRoleWithWebIdentity answers AWS's "No OpenIDConnect
+provider found", as no provider can be registered yet. For the edge: `key_account(key)` is the account a
 temporary key was issued in.
 """
 
@@ -90,16 +94,19 @@ class StsService:
         *,
         account_id: str,
         find_role: FindRole | None = None,
+        web_identity: bool = True,
         other_key_account: KeyAccount | None = None,
         key_user: KeyUser | None = None,
     ) -> None:
         """`account_id`: the configured account (root keys'); `other_key_account(key)`: the account
         of a key STS did not issue (IAM's access keys), None if unknown; `key_user(key)`: the
-        identity of the IAM user a long-term key belongs to, None for root keys."""
+        identity of the IAM user a long-term key belongs to, None for root keys; `web_identity`:
+        whether AssumeRoleWithWebIdentity accepts tokens it cannot verify."""
         self._store = store
         self._clock = clock
         self._account = account_id
         self._find_role = find_role
+        self._web_identity = web_identity
         self._other_key_account = other_key_account
         self._key_user = key_user
         self._sessions: dict[str, Session] = {}
@@ -220,7 +227,8 @@ class StsService:
         arn: str = params["RoleArn"]
         seconds: int = params.get("DurationSeconds", DEFAULT_ROLE_SECONDS)
         account, name, role = await self._role(arn)
-        if role is None:
+        callers = (identity.arn,) if via is None or via.role_arn is None else (identity.arn, via.role_arn)
+        if role is None or (role.trusts is not None and not role.trusts(identity.account, callers)):
             raise _access_denied(
                 f"User: {identity.arn} is not authorized to perform: sts:AssumeRole on resource: {arn}"
             )
@@ -275,6 +283,11 @@ class StsService:
         arn: str = params["RoleArn"]
         seconds: int = params.get("DurationSeconds", DEFAULT_ROLE_SECONDS)
         claims = self._claims(params["WebIdentityToken"])
+        if not self._web_identity:
+            raise client_error(
+                "InvalidIdentityToken",
+                f"No OpenIDConnect provider found in your account for {_text(claims.get('iss')) or ''}",
+            )
         account, name, role = await self._role(arn)
         if role is None:
             raise _access_denied("Not authorized to perform sts:AssumeRoleWithWebIdentity")

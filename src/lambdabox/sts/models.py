@@ -6,7 +6,7 @@ import base64
 import hashlib
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -54,6 +54,9 @@ class RoleInfo:
 
     role_id: str
     max_session_duration: int = 43_200
+    #: may a caller of this account, known by these ARNs, assume the role? (its trust policy;
+    #: None: no IAM to ask, anyone may)
+    trusts: Callable[[str, tuple[str, ...]], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
