@@ -21,6 +21,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 ROOT = Path(__file__).resolve().parent.parent
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
@@ -45,6 +46,12 @@ def aws_client(url: str, service: str, credentials: Mapping[str, Any] | None = N
         config=Config(retries={"max_attempts": 0}, read_timeout=120, **kw),
         **keys,
     )
+
+
+def aws_error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
+    """What boto3 saw of an AWS error: (code, message, HTTP status)."""
+    r = exc.value.response
+    return r["Error"]["Code"], r["Error"]["Message"], r["ResponseMetadata"]["HTTPStatusCode"]
 
 
 @dataclass

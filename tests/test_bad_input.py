@@ -24,14 +24,9 @@ from urllib.parse import urlparse
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROLE, Server, deploy, make_zip, unique
+from conftest import ROLE, Server, aws_error, deploy, make_zip, unique
 
 HELLO: dict[str, str | bytes] = {"app.py": "def handler(event, context):\n    return 'hello'\n"}
-
-
-def err(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
-    e = exc.value.response
-    return e["Error"]["Code"], e["Error"]["Message"], e["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def invoke(lam: Any, name: str, payload: bytes = b"{}", **kw: Any) -> tuple[dict[str, Any], Any, str]:
@@ -110,7 +105,7 @@ def test_invalid_enum_values_are_validation_errors(
             getattr(lam_raw, operation)(**params)
     finally:
         _delete_if_created(lam_raw, operation, params)
-    code, message, status = err(exc)
+    code, message, status = aws_error(exc)
     assert (code, status) == ("ValidationException", 400), message
     assert f"at '{member}' failed to satisfy constraint: Member must satisfy enum value set" in message
 
@@ -144,7 +139,7 @@ def test_ephemeral_storage_above_10240_is_rejected(
             getattr(lam_raw, operation)(EphemeralStorage={"Size": 10241}, **params)
     finally:
         _delete_if_created(lam_raw, operation, params)
-    code, message, status = err(exc)
+    code, message, status = aws_error(exc)
     assert (code, status) == ("ValidationException", 400), message
     assert "Member must have value less than or equal to 10240" in message
 
@@ -156,7 +151,7 @@ def test_create_with_more_than_50_tags_is_rejected(lam: Any) -> None:
     try:
         with pytest.raises(ClientError) as exc:
             deploy(lam, HELLO, FunctionName=name, Tags={f"k{i}": "v" for i in range(51)})
-        code, _, status = err(exc)
+        code, _, status = aws_error(exc)
         assert (code, status) == ("InvalidParameterValueException", 400)
     finally:
         with contextlib.suppress(ClientError):
@@ -219,7 +214,7 @@ def test_non_standard_json_numbers_are_not_json(
     name = create_fn(HELLO)
     with pytest.raises(ClientError) as exc:
         lam.invoke(FunctionName=name, Payload=payload)
-    code, message, status = err(exc)
+    code, message, status = aws_error(exc)
     assert (code, status) == ("InvalidRequestContentException", 400)
     assert message.startswith("Could not parse request body into json")
 
@@ -235,7 +230,7 @@ def test_client_context_over_3583_bytes_is_rejected(lam: Any, create_fn: Callabl
     assert len(big) > 3583
     with pytest.raises(ClientError) as exc:
         lam.invoke(FunctionName=name, ClientContext=big)
-    code, _, status = err(exc)
+    code, _, status = aws_error(exc)
     assert status == 400
     assert code in ("InvalidRequestContentException", "ValidationException", "InvalidParameterValueException")
 
@@ -327,7 +322,7 @@ def test_malformed_invoke_payloads(lam: Any, create_fn: Callable[..., str], payl
     name = create_fn(HELLO)
     with pytest.raises(ClientError) as exc:
         lam.invoke(FunctionName=name, Payload=payload)
-    assert err(exc)[0::2] == ("InvalidRequestContentException", 400)
+    assert aws_error(exc)[0::2] == ("InvalidRequestContentException", 400)
     assert json.loads(lam.invoke(FunctionName=name)["Payload"].read()) == "hello"
 
 
@@ -335,7 +330,7 @@ def test_unimplemented_operation_is_an_aws_error_not_a_crash(lam: Any, create_fn
     name = create_fn(HELLO)
     with pytest.raises(ClientError) as exc:
         lam.publish_version(FunctionName=name)
-    code, _, status = err(exc)
+    code, _, status = aws_error(exc)
     assert code == "UnknownOperationException" and status != 500
     assert json.loads(lam.invoke(FunctionName=name)["Payload"].read()) == "hello"
 
@@ -354,7 +349,7 @@ def test_invoke_payload_and_response_limits_are_exact(lam: Any, create_fn: Calla
     assert json.loads(lam.invoke(FunctionName=name, Payload=exact)["Payload"].read()) == 6_291_456 - overhead
     with pytest.raises(ClientError) as exc:
         lam.invoke(FunctionName=name, Payload=json.dumps({"x": "a" * (6_291_457 - overhead)}).encode())
-    assert err(exc) == (
+    assert aws_error(exc) == (
         "RequestTooLargeException",
         "Request must be smaller than 6291456 bytes for the InvokeFunction operation",
         413,
@@ -404,7 +399,7 @@ def test_zip_escapes_are_refused_and_nothing_is_written(
             Handler="app.handler",
             Code={"ZipFile": blob},
         )
-    assert err(exc)[0::2] == ("InvalidParameterValueException", 400)
+    assert aws_error(exc)[0::2] == ("InvalidParameterValueException", 400)
     assert not Path("/tmp/escaped.txt").exists()
     assert not Path("/abs/evil.py").exists()
 

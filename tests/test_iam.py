@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import Server, start_server, unique
+from conftest import Server, aws_error, start_server, unique
 
 TRUST = json.dumps(
     {
@@ -60,11 +60,6 @@ def role(iam: Any) -> Iterator[str]:
         pass
 
 
-def error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
-    r = exc.value.response
-    return r["Error"]["Code"], r["Error"]["Message"], r["ResponseMetadata"]["HTTPStatusCode"]
-
-
 # ---------------------------------------------------------------------------- roles
 
 
@@ -92,11 +87,11 @@ def test_create_get_role_shapes(iam: Any) -> None:
     }
     with pytest.raises(ClientError) as exc:
         iam.create_role(RoleName=name.upper(), AssumeRolePolicyDocument=TRUST)
-    assert error(exc) == ("EntityAlreadyExists", f"Role with name {name.upper()} already exists.", 409)
+    assert aws_error(exc) == ("EntityAlreadyExists", f"Role with name {name.upper()} already exists.", 409)
     iam.delete_role(RoleName=name)
     with pytest.raises(ClientError) as exc:
         iam.get_role(RoleName=name)
-    assert error(exc) == ("NoSuchEntity", f"The role with name {name} cannot be found.", 404)
+    assert aws_error(exc) == ("NoSuchEntity", f"The role with name {name} cannot be found.", 404)
 
 
 def test_update_role_trust_and_tags(iam: Any, iam_raw: Any, role: str) -> None:
@@ -112,7 +107,7 @@ def test_update_role_trust_and_tags(iam: Any, iam_raw: Any, role: str) -> None:
     assert iam.list_role_tags(RoleName=role)["Tags"] == [{"Key": "a", "Value": "3"}]
     with pytest.raises(ClientError) as exc:
         iam_raw.update_role(RoleName=role, MaxSessionDuration=100)
-    assert error(exc)[0::2] == ("ValidationError", 400)
+    assert aws_error(exc)[0::2] == ("ValidationError", 400)
 
 
 def test_malformed_and_oversized_documents(iam: Any) -> None:
@@ -126,16 +121,20 @@ def test_malformed_and_oversized_documents(iam: Any) -> None:
     for doc, message in cases:
         with pytest.raises(ClientError) as exc:
             iam.create_role(RoleName=name, AssumeRolePolicyDocument=doc)
-        assert error(exc) == ("MalformedPolicyDocument", message, 400)
+        assert aws_error(exc) == ("MalformedPolicyDocument", message, 400)
     big = json.dumps(
         {"Version": "2012-10-17", "Statement": [{**json.loads(TRUST)["Statement"][0], "Sid": "x" * 2100}]}
     )
     with pytest.raises(ClientError) as exc:
         iam.create_role(RoleName=name, AssumeRolePolicyDocument=big)
-    assert error(exc) == ("LimitExceeded", "Cannot exceed quota for ACLSizePerRole: 2048", 409)
+    assert aws_error(exc) == ("LimitExceeded", "Cannot exceed quota for ACLSizePerRole: 2048", 409)
     with pytest.raises(ClientError) as exc:
         iam.create_policy(PolicyName=name, PolicyDocument=TRUST)
-    assert error(exc) == ("MalformedPolicyDocument", "Policy document should not specify a principal.", 400)
+    assert aws_error(exc) == (
+        "MalformedPolicyDocument",
+        "Policy document should not specify a principal.",
+        400,
+    )
     statements = [
         {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{'b' * 60}/{i}"}
         for i in range(80)
@@ -144,7 +143,7 @@ def test_malformed_and_oversized_documents(iam: Any) -> None:
         iam.create_policy(
             PolicyName=name, PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements})
         )
-    assert error(exc) == ("LimitExceeded", "Cannot exceed quota for PolicySize: 6144", 409)
+    assert aws_error(exc) == ("LimitExceeded", "Cannot exceed quota for PolicySize: 6144", 409)
 
 
 def test_list_roles_paging_and_prefix(iam: Any) -> None:
@@ -183,11 +182,11 @@ def test_inline_role_policies(iam: Any, role: str) -> None:
     assert got["PolicyDocument"] == json.loads(POLICY) and got["RoleName"] == role
     with pytest.raises(ClientError) as exc:
         iam.delete_role(RoleName=role)
-    assert error(exc) == ("DeleteConflict", "Cannot delete entity, must delete policies first.", 409)
+    assert aws_error(exc) == ("DeleteConflict", "Cannot delete entity, must delete policies first.", 409)
     iam.delete_role_policy(RoleName=role, PolicyName="a")
     with pytest.raises(ClientError) as exc:
         iam.get_role_policy(RoleName=role, PolicyName="a")
-    assert error(exc) == ("NoSuchEntity", "The role policy with name a cannot be found.", 404)
+    assert aws_error(exc) == ("NoSuchEntity", "The role policy with name a cannot be found.", 404)
     big = json.dumps(
         {
             "Version": "2012-10-17",
@@ -197,7 +196,7 @@ def test_inline_role_policies(iam: Any, role: str) -> None:
     iam.put_role_policy(RoleName=role, PolicyName="c", PolicyDocument=big)
     with pytest.raises(ClientError) as exc:
         iam.put_role_policy(RoleName=role, PolicyName="d", PolicyDocument=big)
-    assert error(exc) == (
+    assert aws_error(exc) == (
         "LimitExceeded",
         f"Maximum policy size of 10240 bytes exceeded for role {role}",
         409,
@@ -219,13 +218,13 @@ def test_attach_detach_and_counts(iam: Any, role: str) -> None:
     missing = f"arn:aws:iam::{ACCOUNT}:policy/nope"
     with pytest.raises(ClientError) as exc:
         iam.attach_role_policy(RoleName=role, PolicyArn=missing)
-    assert error(exc) == ("NoSuchEntity", f"Policy {missing} does not exist or is not attachable.", 404)
+    assert aws_error(exc) == ("NoSuchEntity", f"Policy {missing} does not exist or is not attachable.", 404)
     with pytest.raises(ClientError) as exc:
         iam.delete_role(RoleName=role)
-    assert error(exc) == ("DeleteConflict", "Cannot delete entity, must detach all policies first.", 409)
+    assert aws_error(exc) == ("DeleteConflict", "Cannot delete entity, must detach all policies first.", 409)
     with pytest.raises(ClientError) as exc:
         iam.delete_policy(PolicyArn=arn)
-    assert error(exc) == ("DeleteConflict", "Cannot delete a policy attached to entities.", 409)
+    assert aws_error(exc) == ("DeleteConflict", "Cannot delete a policy attached to entities.", 409)
     iam.detach_role_policy(RoleName=role, PolicyArn=arn)
     assert iam.get_policy(PolicyArn=arn)["Policy"]["AttachmentCount"] == 0
     iam.delete_policy(PolicyArn=arn)
@@ -242,7 +241,7 @@ def test_managed_policy_versions(iam: Any) -> None:
     assert made["DefaultVersionId"] == "v1" and re.fullmatch(r"ANPA[A-Z0-9]{17}", made["PolicyId"])
     with pytest.raises(ClientError) as exc:
         iam.create_policy(PolicyName=name, PolicyDocument=POLICY)
-    assert error(exc)[0::2] == ("EntityAlreadyExists", 409)
+    assert aws_error(exc)[0::2] == ("EntityAlreadyExists", 409)
     doc2 = POLICY.replace("GetObject", "PutObject")
     v2 = iam.create_policy_version(PolicyArn=arn, PolicyDocument=doc2, SetAsDefault=True)["PolicyVersion"]
     assert v2["VersionId"] == "v2" and v2["IsDefaultVersion"]
@@ -250,7 +249,7 @@ def test_managed_policy_versions(iam: Any) -> None:
         iam.create_policy_version(PolicyArn=arn, PolicyDocument=POLICY)
     with pytest.raises(ClientError) as exc:
         iam.create_policy_version(PolicyArn=arn, PolicyDocument=POLICY)
-    assert error(exc)[0::2] == ("LimitExceeded", 409)
+    assert aws_error(exc)[0::2] == ("LimitExceeded", 409)
     versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
     assert [v["VersionId"] for v in versions] == ["v5", "v4", "v3", "v2", "v1"]
     assert [v["IsDefaultVersion"] for v in versions] == [False, False, False, True, False]
@@ -259,20 +258,20 @@ def test_managed_policy_versions(iam: Any) -> None:
     assert iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v2"
     with pytest.raises(ClientError) as exc:
         iam.delete_policy_version(PolicyArn=arn, VersionId="v2")
-    assert error(exc) == ("DeleteConflict", "Cannot delete the default version of a policy.", 409)
+    assert aws_error(exc) == ("DeleteConflict", "Cannot delete the default version of a policy.", 409)
     with pytest.raises(ClientError) as exc:
         iam.delete_policy(PolicyArn=arn)
-    assert error(exc)[0] == "DeleteConflict"
+    assert aws_error(exc)[0] == "DeleteConflict"
     iam.set_default_policy_version(PolicyArn=arn, VersionId="v1")
     for v in ("v2", "v3", "v4", "v5"):
         iam.delete_policy_version(PolicyArn=arn, VersionId=v)
     with pytest.raises(ClientError) as exc:
         iam.get_policy_version(PolicyArn=arn, VersionId="v9")
-    assert error(exc)[0::2] == ("NoSuchEntity", 404)
+    assert aws_error(exc)[0::2] == ("NoSuchEntity", 404)
     iam.delete_policy(PolicyArn=arn)
     with pytest.raises(ClientError) as exc:
         iam.get_policy(PolicyArn=arn)
-    assert error(exc) == ("NoSuchEntity", f"Policy {arn} was not found.", 404)
+    assert aws_error(exc) == ("NoSuchEntity", f"Policy {arn} was not found.", 404)
 
 
 def test_aws_managed_policies(iam: Any) -> None:
@@ -311,10 +310,10 @@ def test_aws_managed_policies(iam: Any) -> None:
     )
     with pytest.raises(ClientError) as exc:
         iam.delete_policy(PolicyArn=BASIC)
-    assert error(exc)[0::2] == ("AccessDenied", 403)
+    assert aws_error(exc)[0::2] == ("AccessDenied", 403)
     with pytest.raises(ClientError) as exc:
         iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/NoSuchPolicy")
-    assert error(exc)[0] == "NoSuchEntity"
+    assert aws_error(exc)[0] == "NoSuchEntity"
     pages = list(iam.get_paginator("list_policies").paginate(Scope="AWS", PaginationConfig={"PageSize": 2}))
     assert len(pages) >= 3 and {p["Arn"] for pg in pages for p in pg["Policies"]} == listed
 
@@ -332,14 +331,14 @@ def test_users_and_access_keys(iam: Any) -> None:
     assert name in [u["UserName"] for u in iam.list_users()["Users"]]
     with pytest.raises(ClientError) as exc:
         iam.create_user(UserName=name)
-    assert error(exc) == ("EntityAlreadyExists", f"User with name {name} already exists.", 409)
+    assert aws_error(exc) == ("EntityAlreadyExists", f"User with name {name} already exists.", 409)
     k1 = iam.create_access_key(UserName=name)["AccessKey"]
     assert re.fullmatch(r"AKIA[A-Z0-9]{16}", k1["AccessKeyId"]) and len(k1["SecretAccessKey"]) == 40
     assert k1["Status"] == "Active" and k1["UserName"] == name
     k2 = iam.create_access_key(UserName=name)["AccessKey"]
     with pytest.raises(ClientError) as exc:
         iam.create_access_key(UserName=name)
-    assert error(exc) == ("LimitExceeded", "Cannot exceed quota for AccessKeysPerUser: 2", 409)
+    assert aws_error(exc) == ("LimitExceeded", "Cannot exceed quota for AccessKeysPerUser: 2", 409)
     iam.update_access_key(UserName=name, AccessKeyId=k1["AccessKeyId"], Status="Inactive")
     keys = iam.list_access_keys(UserName=name)["AccessKeyMetadata"]
     assert {k["AccessKeyId"]: k["Status"] for k in keys} == {
@@ -349,16 +348,20 @@ def test_users_and_access_keys(iam: Any) -> None:
     assert all("SecretAccessKey" not in k for k in keys)
     with pytest.raises(ClientError) as exc:
         iam.delete_user(UserName=name)
-    assert error(exc) == ("DeleteConflict", "Cannot delete entity, must delete access keys first.", 409)
+    assert aws_error(exc) == ("DeleteConflict", "Cannot delete entity, must delete access keys first.", 409)
     iam.delete_access_key(UserName=name, AccessKeyId=k1["AccessKeyId"])
     iam.delete_access_key(AccessKeyId=k2["AccessKeyId"])
     with pytest.raises(ClientError) as exc:
         iam.delete_access_key(UserName=name, AccessKeyId=k2["AccessKeyId"])
-    assert error(exc) == ("NoSuchEntity", f"The Access Key with id {k2['AccessKeyId']} cannot be found.", 404)
+    assert aws_error(exc) == (
+        "NoSuchEntity",
+        f"The Access Key with id {k2['AccessKeyId']} cannot be found.",
+        404,
+    )
     iam.delete_user(UserName=name)
     with pytest.raises(ClientError) as exc:
         iam.get_user(UserName=name)
-    assert error(exc) == ("NoSuchEntity", f"The user with name {name} cannot be found.", 404)
+    assert aws_error(exc) == ("NoSuchEntity", f"The user with name {name} cannot be found.", 404)
 
 
 # ---------------------------------------------------------------------------- durability + CLI

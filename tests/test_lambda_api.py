@@ -11,14 +11,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROLE, deploy, make_zip, unique
+from conftest import ROLE, aws_error, deploy, make_zip, unique
 
 HELLO = {"app.py": "def handler(event, context):\n    return {'ok': True}\n"}
-
-
-def err(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
-    e = exc.value.response
-    return e["Error"]["Code"], e["Error"]["Message"], e["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def test_create_get_list_update_delete(lam: Any) -> None:
@@ -73,7 +68,7 @@ def test_create_get_list_update_delete(lam: Any) -> None:
     lam.delete_function(FunctionName=name)
     with pytest.raises(ClientError) as exc:
         lam.get_function(FunctionName=name)
-    assert err(exc) == (
+    assert aws_error(exc) == (
         "ResourceNotFoundException",
         f"Function not found: arn:aws:lambda:us-east-1:000000000000:function:{name}",
         404,
@@ -103,7 +98,7 @@ def test_duplicate_create_conflicts(lam: Any, create_fn: Any) -> None:
     name = create_fn(HELLO)
     with pytest.raises(ClientError) as exc:
         deploy(lam, HELLO, FunctionName=name)
-    assert err(exc) == ("ResourceConflictException", f"Function already exist: {name}", 409)
+    assert aws_error(exc) == ("ResourceConflictException", f"Function already exist: {name}", 409)
 
 
 @pytest.mark.parametrize(
@@ -138,7 +133,7 @@ def test_create_validation_errors(lam_raw: Any, kwargs: dict[str, Any], code: st
     params.update(kwargs)
     with pytest.raises(ClientError) as exc:
         lam_raw.create_function(**params)
-    got_code, message, status = err(exc)
+    got_code, message, status = aws_error(exc)
     assert got_code == code, message
     assert fragment in message
     assert status == 400
@@ -163,8 +158,8 @@ def test_zip_slip_and_zip_bomb_are_refused(lam: Any) -> None:
                 Handler="app.handler",
                 Code={"ZipFile": blob},
             )
-        assert err(exc)[0] == "InvalidParameterValueException"
-        assert err(exc)[2] == 400
+        assert aws_error(exc)[0] == "InvalidParameterValueException"
+        assert aws_error(exc)[2] == 400
 
 
 def test_tags(lam: Any, create_fn: Any) -> None:
@@ -176,7 +171,7 @@ def test_tags(lam: Any, create_fn: Any) -> None:
     assert lam.list_tags(Resource=arn)["Tags"] == {"b": "2"}
     with pytest.raises(ClientError) as exc:
         lam.list_tags(Resource=arn + "-missing")
-    assert err(exc)[0] == "ResourceNotFoundException"
+    assert aws_error(exc)[0] == "ResourceNotFoundException"
 
 
 def test_account_settings(lam: Any, create_fn: Any) -> None:
@@ -191,18 +186,18 @@ def test_revision_id_precondition(lam: Any, create_fn: Any) -> None:
     name = create_fn(HELLO)
     with pytest.raises(ClientError) as exc:
         lam.update_function_configuration(FunctionName=name, Timeout=5, RevisionId="stale")
-    assert err(exc)[0] == "PreconditionFailedException"
-    assert err(exc)[2] == 412
+    assert aws_error(exc)[0] == "PreconditionFailedException"
+    assert aws_error(exc)[2] == 412
 
 
 def test_unknown_function_and_qualifier(lam: Any, create_fn: Any) -> None:
     name = create_fn(HELLO)
     with pytest.raises(ClientError) as exc:
         lam.get_function_configuration(FunctionName=name, Qualifier="7")
-    assert err(exc)[0] == "ResourceNotFoundException"
+    assert aws_error(exc)[0] == "ResourceNotFoundException"
     with pytest.raises(ClientError) as exc:
         lam.invoke(FunctionName="does-not-exist")
-    assert err(exc)[:2] == (
+    assert aws_error(exc)[:2] == (
         "ResourceNotFoundException",
         "Function not found: arn:aws:lambda:us-east-1:000000000000:function:does-not-exist",
     )

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import Server, aws_client, deploy, start_server, unique
+from conftest import Server, aws_client, aws_error, deploy, start_server, unique
 from lambdabox.clock import ManualClock
 from lambdabox.iam.trust import allows_caller, allows_service
 from lambdabox.lambda_.credentials import ROLE_SECONDS, SPARE, RoleCredentials, RoleCredentialsCache
@@ -47,11 +47,6 @@ def _trust(*services: str, action: Any = "sts:AssumeRole") -> str:
 
 
 LAMBDA_TRUST = _trust("lambda.amazonaws.com")
-
-
-def _error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
-    err = exc.value.response
-    return err["Error"]["Code"], err["Error"]["Message"], err["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def _role(iam: Any, trust: str = LAMBDA_TRUST, **kw: Any) -> dict[str, Any]:
@@ -240,7 +235,7 @@ def test_environments_are_replaced_before_their_credentials_expire(tmp_path: Pat
         for expired in (one, two):
             with pytest.raises(ClientError) as exc:
                 aws_client(lbx.url, "sts", _creds(expired["env"])).get_caller_identity()
-            assert _error(exc) == (
+            assert aws_error(exc) == (
                 "ExpiredToken",
                 "The security token included in the request is expired",
                 400,
@@ -266,7 +261,7 @@ def test_check_roles_refuses_roles_lambda_cannot_assume(checking: Server) -> Non
     for role in (missing, ec2):
         with pytest.raises(ClientError) as exc:
             deploy(lam, files, role=role)
-        assert _error(exc) == CANNOT_ASSUME
+        assert aws_error(exc) == CANNOT_ASSUME
     assert lam.list_functions()["Functions"] == []
     # trusting lambda.amazonaws.com (among others, with more actions, under a path): accepted
     trusted = _role(
@@ -278,14 +273,14 @@ def test_check_roles_refuses_roles_lambda_cannot_assume(checking: Server) -> Non
     # UpdateFunctionConfiguration judges a new role the same way
     with pytest.raises(ClientError) as exc:
         lam.update_function_configuration(FunctionName=name, Role=ec2)
-    assert _error(exc) == CANNOT_ASSUME
+    assert aws_error(exc) == CANNOT_ASSUME
     assert lam.get_function_configuration(FunctionName=name)["Role"] == trusted
     plain = _role(iam)["Arn"]
     assert lam.update_function_configuration(FunctionName=name, Role=plain)["Role"] == plain
     # a role in another account is never passed (its credentials would act in that account)
     with pytest.raises(ClientError) as exc:
         lam.update_function_configuration(FunctionName=name, Role=plain.replace(ACCOUNT, "111111111111"))
-    assert _error(exc) == ("AccessDeniedException", "Cross-account pass role is not allowed.", 403)
+    assert aws_error(exc) == ("AccessDeniedException", "Cross-account pass role is not allowed.", 403)
 
 
 def test_without_check_roles_any_well_formed_role_is_accepted(

@@ -23,7 +23,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from conftest import ROLE, make_zip, unique
+from conftest import ROLE, aws_error, make_zip, unique
 from lambdabox.lambda_.runtime_sdk import find_runtime_sdk
 from lambdabox.testing import LocalLambdabox
 from sdk_helpers import needs_python_sdk
@@ -49,11 +49,6 @@ def lbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLambdabox]:
         tmp_path_factory.mktemp("sig"), manual_clock=True, verify_signatures=True, root_keys=root_keys
     ) as server:
         yield server
-
-
-def error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
-    err = exc.value.response
-    return err["Error"]["Code"], err["Error"]["Message"], err["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def signed(
@@ -135,7 +130,7 @@ def test_each_root_key_acts_in_its_own_account(lbx: LocalLambdabox) -> None:
     assert name not in [f["FunctionName"] for f in a_lambda.list_functions()["Functions"]]
     with pytest.raises(ClientError) as exc:
         a_lambda.get_function_configuration(FunctionName=name)
-    assert error(exc)[0] == "ResourceNotFoundException"
+    assert aws_error(exc)[0] == "ResourceNotFoundException"
 
 
 def test_one_tenant_cannot_assume_or_pass_another_tenants_role(lbx: LocalLambdabox) -> None:
@@ -161,7 +156,7 @@ def test_one_tenant_cannot_assume_or_pass_another_tenants_role(lbx: LocalLambdab
     a_sts = lbx.client("sts")
     with pytest.raises(ClientError) as exc:
         a_sts.assume_role(RoleArn=private, RoleSessionName="steal")
-    assert error(exc) == (
+    assert aws_error(exc) == (
         "AccessDenied",
         f"User: arn:aws:iam::000000000000:root is not authorized to perform: sts:AssumeRole on resource: {private}",
         403,
@@ -179,7 +174,7 @@ def test_one_tenant_cannot_assume_or_pass_another_tenants_role(lbx: LocalLambdab
             FunctionName=unique("pass"), Runtime="python3.11", Role=private, Handler="a.h",
             Code={"ZipFile": make_zip({"a.py": "def h(e, c):\n    return 1\n"})},
         )  # fmt: skip
-    assert error(exc) == ("AccessDeniedException", "Cross-account pass role is not allowed.", 403)
+    assert aws_error(exc) == ("AccessDeniedException", "Cross-account pass role is not allowed.", 403)
 
 
 def test_the_aws_cli_is_accepted_and_a_wrong_secret_is_refused(lbx: LocalLambdabox, tmp_path: Path) -> None:
@@ -247,48 +242,43 @@ console.log(JSON.stringify(out));
 
 
 # ------------------------------------------------------------------------------ refusals, per family
-@pytest.mark.parametrize(
-    ("service", "call", "code", "status"),
-    [
-        ("lambda", lambda c: c.list_functions(), "InvalidSignatureException", 403),
-        ("logs", lambda c: c.describe_log_groups(), "InvalidSignatureException", 400),
-        ("sts", lambda c: c.get_caller_identity(), "SignatureDoesNotMatch", 403),
-        ("iam", lambda c: c.list_roles(), "SignatureDoesNotMatch", 403),
-    ],
-)
-def test_a_wrong_secret_is_refused_as_each_service_words_it(
-    lbx: LocalLambdabox, service: str, call: Any, code: str, status: int
-) -> None:
-    with pytest.raises(ClientError) as exc:
-        call(lbx.client(service, secret="not-the-secret"))
-    assert error(exc) == (code, MISMATCH, status)
+CALLS = {
+    "lambda": lambda c: c.list_functions(),
+    "logs": lambda c: c.describe_log_groups(),
+    "sts": lambda c: c.get_caller_identity(),
+    "iam": lambda c: c.list_roles(),
+}
 
 
 @pytest.mark.parametrize(
-    ("service", "call", "code", "status"),
+    ("service", "key", "code", "message", "status"),
     [
-        ("lambda", lambda c: c.list_functions(), "UnrecognizedClientException", 403),
-        ("logs", lambda c: c.describe_log_groups(), "UnrecognizedClientException", 400),
-        ("sts", lambda c: c.get_caller_identity(), "InvalidClientTokenId", 403),
-        ("iam", lambda c: c.list_roles(), "InvalidClientTokenId", 403),
+        ("lambda", "test", "InvalidSignatureException", MISMATCH, 403),
+        ("logs", "test", "InvalidSignatureException", MISMATCH, 400),
+        ("sts", "test", "SignatureDoesNotMatch", MISMATCH, 403),
+        ("iam", "test", "SignatureDoesNotMatch", MISMATCH, 403),
+        ("lambda", "AKIAIOSFODNN7EXAMPLE", "UnrecognizedClientException", INVALID_TOKEN, 403),
+        ("logs", "AKIAIOSFODNN7EXAMPLE", "UnrecognizedClientException", INVALID_TOKEN, 400),
+        ("sts", "AKIAIOSFODNN7EXAMPLE", "InvalidClientTokenId", INVALID_TOKEN, 403),
+        ("iam", "AKIAIOSFODNN7EXAMPLE", "InvalidClientTokenId", INVALID_TOKEN, 403),
     ],
 )
-def test_an_unknown_key_is_refused_as_each_service_words_it(
-    lbx: LocalLambdabox, service: str, call: Any, code: str, status: int
+def test_a_wrong_secret_or_an_unknown_key_is_refused_as_each_service_words_it(
+    lbx: LocalLambdabox, service: str, key: str, code: str, message: str, status: int
 ) -> None:
     with pytest.raises(ClientError) as exc:
-        call(lbx.client(service, key="AKIAIOSFODNN7EXAMPLE", secret="x"))
-    assert error(exc) == (code, INVALID_TOKEN, status)
+        CALLS[service](lbx.client(service, key=key, secret="not-the-secret"))
+    assert aws_error(exc) == (code, message, status)
 
 
 def test_unsigned_requests_are_refused_and_unverifiable_web_identity_too(lbx: LocalLambdabox) -> None:
     with pytest.raises(ClientError) as exc:
         lbx.client("lambda", signature_version=UNSIGNED).list_functions()
-    assert error(exc) == ("MissingAuthenticationTokenException", "Missing Authentication Token", 403)
+    assert aws_error(exc) == ("MissingAuthenticationTokenException", "Missing Authentication Token", 403)
     sts = lbx.client("sts", signature_version=UNSIGNED)
     with pytest.raises(ClientError) as exc:
         sts.get_caller_identity()
-    assert error(exc) == ("MissingAuthenticationToken", "Request is missing Authentication Token", 403)
+    assert aws_error(exc) == ("MissingAuthenticationToken", "Request is missing Authentication Token", 403)
     iam = lbx.client("iam")
     role = iam.create_role(RoleName=unique("web"), AssumeRolePolicyDocument=TRUST)["Role"]
     # served unsigned, but a token cannot be verified (no OpenID Connect provider can be registered
@@ -296,7 +286,7 @@ def test_unsigned_requests_are_refused_and_unverifiable_web_identity_too(lbx: Lo
     token = _jwt({"sub": "user-1", "aud": "app", "iss": "https://idp.example"})
     with pytest.raises(ClientError) as exc:
         sts.assume_role_with_web_identity(RoleArn=role["Arn"], RoleSessionName="sess", WebIdentityToken=token)
-    assert error(exc) == (
+    assert aws_error(exc) == (
         "InvalidIdentityToken",
         "No OpenIDConnect provider found in your account for https://idp.example",
         400,
@@ -391,15 +381,15 @@ def test_iam_user_keys_verify_until_made_inactive_or_deleted(lbx: LocalLambdabox
     assert "Functions" in mine.list_functions()
     with pytest.raises(ClientError) as exc:
         lbx.client("lambda", key=key["AccessKeyId"], secret="wrong").list_functions()
-    assert error(exc)[0] == "InvalidSignatureException"
+    assert aws_error(exc)[0] == "InvalidSignatureException"
     iam.update_access_key(UserName=user, AccessKeyId=key["AccessKeyId"], Status="Inactive")
     with pytest.raises(ClientError) as exc:
         mine.list_functions()
-    assert error(exc) == ("UnrecognizedClientException", INVALID_TOKEN, 403)
+    assert aws_error(exc) == ("UnrecognizedClientException", INVALID_TOKEN, 403)
     iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
     with pytest.raises(ClientError) as exc:
         mine.list_functions()
-    assert error(exc) == ("UnrecognizedClientException", INVALID_TOKEN, 403)
+    assert aws_error(exc) == ("UnrecognizedClientException", INVALID_TOKEN, 403)
 
 
 def test_sts_credentials_verify_need_their_token_and_expire_on_the_clock(lbx: LocalLambdabox) -> None:
@@ -411,18 +401,18 @@ def test_sts_credentials_verify_need_their_token_and_expire_on_the_clock(lbx: Lo
     assert "Functions" in lbx.client("lambda", key=kid, secret=secret, token=token).list_functions()
     with pytest.raises(ClientError) as exc:
         lbx.client("lambda", key=kid, secret=secret, token=token[:-4] + "AAAA").list_functions()
-    assert error(exc) == ("UnrecognizedClientException", INVALID_TOKEN, 403)
+    assert aws_error(exc) == ("UnrecognizedClientException", INVALID_TOKEN, 403)
     with pytest.raises(ClientError) as exc:
         lbx.client("lambda", key=kid, secret=secret).list_functions()  # no token at all
-    assert error(exc)[0] == "UnrecognizedClientException"
+    assert aws_error(exc)[0] == "UnrecognizedClientException"
     lbx.advance(901)
     expired = "The security token included in the request is expired"
     with pytest.raises(ClientError) as exc:
         lbx.client("lambda", key=kid, secret=secret, token=token).list_functions()
-    assert error(exc) == ("ExpiredTokenException", expired, 403)
+    assert aws_error(exc) == ("ExpiredTokenException", expired, 403)
     with pytest.raises(ClientError) as exc:
         lbx.client("iam", key=kid, secret=secret, token=token).list_roles()
-    assert error(exc) == ("ExpiredToken", expired, 400)
+    assert aws_error(exc) == ("ExpiredToken", expired, 400)
 
 
 def test_expired_sts_keys_are_refused_even_when_signatures_are_not_checked(tmp_path: Path) -> None:
@@ -437,7 +427,7 @@ def test_expired_sts_keys_are_refused_even_when_signatures_are_not_checked(tmp_p
         server.advance(3601)
         with pytest.raises(ClientError) as exc:
             lam.list_functions()
-        assert error(exc)[0] == "ExpiredTokenException"
+        assert aws_error(exc)[0] == "ExpiredTokenException"
 
 
 CALLER = """

@@ -15,14 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore import UNSIGNED
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from multidict import CIMultiDict
 
-from conftest import Server, unique
+from conftest import Server, aws_client, aws_error, unique
 from lambdabox.aws.sigv4 import Caller, parse_caller
 from lambdabox.testing import LocalLambdabox
 
@@ -33,26 +31,6 @@ TRUST = json.dumps(
         "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
     }
 )
-_NO_RETRY = Config(retries={"max_attempts": 0})
-
-
-def _client(url: str, service: str, creds: dict[str, str] | None = None, **kw: Any) -> Any:
-    keys = (
-        {
-            "aws_access_key_id": creds["AccessKeyId"],
-            "aws_secret_access_key": creds["SecretAccessKey"],
-            "aws_session_token": creds["SessionToken"],
-        }
-        if creds
-        else {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
-    )
-    config = Config(retries={"max_attempts": 0}, **kw)
-    return boto3.client(service, endpoint_url=url, region_name="us-east-1", config=config, **keys)
-
-
-def _error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
-    err = exc.value.response
-    return err["Error"]["Code"], err["Error"]["Message"], err["ResponseMetadata"]["HTTPStatusCode"]
 
 
 @pytest.fixture(scope="session")
@@ -104,25 +82,25 @@ def test_assume_role_credentials_identify_their_caller(server: Server, sts: Any,
         "AssumedRoleId": f"{role_id}:build-42",
         "Arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/build-42",
     }
-    who = _client(server.url, "sts", creds).get_caller_identity()
+    who = aws_client(server.url, "sts", creds).get_caller_identity()
     assert (who["UserId"], who["Account"], who["Arn"]) == (user["AssumedRoleId"], ACCOUNT, user["Arn"])
     # the key's account, and a session cannot ask for a session token
     assert sts.get_access_key_info(AccessKeyId=creds["AccessKeyId"])["Account"] == ACCOUNT
     with pytest.raises(ClientError) as exc:
-        _client(server.url, "sts", creds).get_session_token()
-    assert _error(exc) == ("AccessDenied", "Cannot call GetSessionToken with session credentials", 403)
+        aws_client(server.url, "sts", creds).get_session_token()
+    assert aws_error(exc) == ("AccessDenied", "Cannot call GetSessionToken with session credentials", 403)
     # role chaining lasts an hour at most
     with pytest.raises(ClientError) as exc:
-        _client(server.url, "sts", creds).assume_role(
+        aws_client(server.url, "sts", creds).assume_role(
             RoleArn=role_arn, RoleSessionName="c1", DurationSeconds=7200
         )
-    assert _error(exc)[0] == "ValidationError"
+    assert aws_error(exc)[0] == "ValidationError"
 
 
 def test_session_token_carries_the_callers_identity(server: Server, sts: Any) -> None:
     creds = sts.get_session_token()["Credentials"]
     assert creds["AccessKeyId"].startswith("ASIA")
-    who = _client(server.url, "sts", creds).get_caller_identity()
+    who = aws_client(server.url, "sts", creds).get_caller_identity()
     assert who["Arn"] == f"arn:aws:iam::{ACCOUNT}:root" and who["UserId"] == ACCOUNT
 
 
@@ -135,14 +113,7 @@ def _user_keys(server: Server, path: str = "/") -> tuple[dict[str, Any], dict[st
 
 
 def _user_client(server: Server, key: dict[str, str], service: str = "sts") -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id=key["AccessKeyId"],
-        aws_secret_access_key=key["SecretAccessKey"],
-        config=_NO_RETRY,
-    )
+    return server.client(service, key=key["AccessKeyId"], secret=key["SecretAccessKey"])
 
 
 def test_iam_users_key_identifies_the_user(server: Server) -> None:
@@ -163,17 +134,17 @@ def test_iam_users_session_token_keeps_the_users_identity(server: Server) -> Non
     assert creds["AccessKeyId"].startswith("ASIA")
     # an IAM user's session may last longer than an hour (a root session may not)
     assert (creds["Expiration"] - datetime.now(UTC)).total_seconds() > 3600
-    session = _client(server.url, "sts", creds)
+    session = aws_client(server.url, "sts", creds)
     who = session.get_caller_identity()
     assert (who["UserId"], who["Account"], who["Arn"]) == (user["UserId"], ACCOUNT, user["Arn"])
     # roles assumed from the user's session, and AWS's wording naming the user, follow from it
     with pytest.raises(ClientError) as exc:
         session.get_session_token()
-    assert _error(exc)[0] == "AccessDenied"
+    assert aws_error(exc)[0] == "AccessDenied"
     missing = f"arn:aws:iam::{ACCOUNT}:role/{unique('no-such-role')}"
     with pytest.raises(ClientError) as exc:
         _user_client(server, key).assume_role(RoleArn=missing, RoleSessionName="s1")
-    assert _error(exc) == (
+    assert aws_error(exc) == (
         "AccessDenied",
         f"User: {user['Arn']} is not authorized to perform: sts:AssumeRole on resource: {missing}",
         403,
@@ -191,8 +162,8 @@ def test_deleted_users_key_is_a_root_key_again(server: Server) -> None:
 def test_unknown_temporary_key_is_invalid(server: Server) -> None:
     fake = {"AccessKeyId": "ASIA" + "A" * 16, "SecretAccessKey": "s" * 40, "SessionToken": "nope"}
     with pytest.raises(ClientError) as exc:
-        _client(server.url, "sts", fake).get_caller_identity()
-    assert _error(exc) == (
+        aws_client(server.url, "sts", fake).get_caller_identity()
+    assert aws_error(exc) == (
         "InvalidClientTokenId",
         "The security token included in the request is invalid.",
         403,
@@ -202,33 +173,37 @@ def test_unknown_temporary_key_is_invalid(server: Server) -> None:
 def test_wrong_session_token_is_invalid(server: Server, sts: Any) -> None:
     creds = dict(sts.get_session_token()["Credentials"], SessionToken="not-its-token")
     with pytest.raises(ClientError) as exc:
-        _client(server.url, "sts", creds).get_caller_identity()
-    assert _error(exc)[0] == "InvalidClientTokenId"
+        aws_client(server.url, "sts", creds).get_caller_identity()
+    assert aws_error(exc)[0] == "InvalidClientTokenId"
 
 
 def test_credentials_expire_on_the_clock(tmp_path: Path) -> None:
     with LocalLambdabox(tmp_path / "data", manual_clock=True) as lbx:
-        sts = _client(lbx.url, "sts")
+        sts = aws_client(lbx.url, "sts")
         arn = f"arn:aws:iam::{ACCOUNT}:role/expiring"
-        _client(lbx.url, "iam").create_role(RoleName="expiring", AssumeRolePolicyDocument=TRUST)
+        aws_client(lbx.url, "iam").create_role(RoleName="expiring", AssumeRolePolicyDocument=TRUST)
         out = sts.assume_role(RoleArn=arn, RoleSessionName="s1", DurationSeconds=900)
         issued = out["Credentials"]["Expiration"].timestamp()
         assert issued == pytest.approx(lbx.clock.now() + 900, abs=1.5)
-        mine = _client(lbx.url, "sts", out["Credentials"])
+        mine = aws_client(lbx.url, "sts", out["Credentials"])
         assert mine.get_caller_identity()["Arn"].endswith(":assumed-role/expiring/s1")
         lbx.advance(899)
         mine.get_caller_identity()
         lbx.advance(2)
         with pytest.raises(ClientError) as exc:
             mine.get_caller_identity()
-        assert _error(exc) == ("ExpiredToken", "The security token included in the request is expired", 400)
+        assert aws_error(exc) == (
+            "ExpiredToken",
+            "The security token included in the request is expired",
+            400,
+        )
 
 
 def test_sessions_survive_a_restart(tmp_path: Path) -> None:
     with LocalLambdabox(tmp_path / "data") as lbx:
-        creds = _client(lbx.url, "sts").get_session_token()["Credentials"]
+        creds = aws_client(lbx.url, "sts").get_session_token()["Credentials"]
     with LocalLambdabox(tmp_path / "data") as lbx:
-        assert _client(lbx.url, "sts", creds).get_caller_identity()["Account"] == ACCOUNT
+        assert aws_client(lbx.url, "sts", creds).get_caller_identity()["Account"] == ACCOUNT
 
 
 # ---------------------------------------------------------------------------- errors
@@ -238,7 +213,7 @@ def test_bad_duration_is_a_validation_error(server: Server, role_arn: str) -> No
     raw = server.client("sts", parameter_validation=False)
     with pytest.raises(ClientError) as exc:
         raw.assume_role(RoleArn=role_arn, RoleSessionName="s1", DurationSeconds=100)
-    code, message, status = _error(exc)
+    code, message, status = aws_error(exc)
     assert (code, status) == ("ValidationError", 400)
     assert message == (
         "1 validation error detected: Value '100' at 'durationSeconds' failed to satisfy constraint: "
@@ -246,7 +221,7 @@ def test_bad_duration_is_a_validation_error(server: Server, role_arn: str) -> No
     )
     with pytest.raises(ClientError) as exc:
         raw.assume_role(RoleArn=role_arn, RoleSessionName="s1", DurationSeconds=10_800)
-    assert _error(exc) == (
+    assert aws_error(exc) == (
         "ValidationError",
         "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
         400,
@@ -256,11 +231,11 @@ def test_bad_duration_is_a_validation_error(server: Server, role_arn: str) -> No
 def test_malformed_and_missing_roles(sts: Any) -> None:
     with pytest.raises(ClientError) as exc:
         sts.assume_role(RoleArn="arn:aws:iam::000000000000:user/someone", RoleSessionName="s1")
-    assert _error(exc) == ("ValidationError", "Request ARN is invalid", 400)
+    assert aws_error(exc) == ("ValidationError", "Request ARN is invalid", 400)
     missing = f"arn:aws:iam::{ACCOUNT}:role/{unique('nope')}"
     with pytest.raises(ClientError) as exc:
         sts.assume_role(RoleArn=missing, RoleSessionName="s1")
-    assert _error(exc) == (
+    assert aws_error(exc) == (
         "AccessDenied",
         f"User: arn:aws:iam::{ACCOUNT}:root is not authorized to perform: sts:AssumeRole on resource: {missing}",
         403,
@@ -271,29 +246,29 @@ def test_malformed_and_missing_roles(sts: Any) -> None:
 
 
 def test_assume_role_with_web_identity_unsigned(server: Server, role_arn: str) -> None:
-    anon = _client(server.url, "sts", signature_version=UNSIGNED)
+    anon = aws_client(server.url, "sts", signature_version=UNSIGNED)
     token = _jwt({"iss": "https://issuer.example", "sub": "user-7", "aud": "my-app", "exp": 4_000_000_000})
     out = anon.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="web", WebIdentityToken=token)
     assert out["SubjectFromWebIdentityToken"] == "user-7"
     assert out["Audience"] == "my-app" and out["Provider"] == "https://issuer.example"
     assert out["AssumedRoleUser"]["Arn"].endswith(f":assumed-role/{role_arn.rsplit('/', 1)[1]}/web")
-    who = _client(server.url, "sts", out["Credentials"]).get_caller_identity()
+    who = aws_client(server.url, "sts", out["Credentials"]).get_caller_identity()
     assert who["Arn"] == out["AssumedRoleUser"]["Arn"]
     # an unsigned call of anything else is refused
     with pytest.raises(ClientError) as exc:
         anon.get_caller_identity()
-    assert _error(exc)[0] == "MissingAuthenticationToken"
+    assert aws_error(exc)[0] == "MissingAuthenticationToken"
 
 
 def test_web_identity_token_errors(server: Server, role_arn: str) -> None:
-    anon = _client(server.url, "sts", signature_version=UNSIGNED)
+    anon = aws_client(server.url, "sts", signature_version=UNSIGNED)
     with pytest.raises(ClientError) as exc:
         anon.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="w1", WebIdentityToken="x" * 20)
-    assert _error(exc)[0] == "InvalidIdentityToken"
+    assert aws_error(exc)[0] == "InvalidIdentityToken"
     old = _jwt({"iss": "https://issuer.example", "sub": "u", "aud": "a", "exp": 1_000})
     with pytest.raises(ClientError) as exc:
         anon.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="w1", WebIdentityToken=old)
-    assert _error(exc)[0] == "ExpiredTokenException"
+    assert aws_error(exc)[0] == "ExpiredTokenException"
 
 
 # ---------------------------------------------------------------------------- the AWS CLI
