@@ -407,7 +407,15 @@ def test_trust_policies_that_let_lambda_assume_a_role() -> None:
     principal = {"Service": ["edgelambda.amazonaws.com", "lambda.amazonaws.com"]}
     assert allows_service(doc({**allow, "Principal": principal}), "lambda.amazonaws.com")
     condition = {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
-    assert allows_service(doc({**allow, "Condition": condition}), "lambda.amazonaws.com")
+    source = {"aws:SourceAccount": ACCOUNT}
+    assert allows_service(doc({**allow, "Condition": condition}), "lambda.amazonaws.com", source)
+    # a condition that cannot be evaluated does not allow (fails closed)
+    assert not allows_service(doc({**allow, "Condition": condition}), "lambda.amazonaws.com")
+    assert not allows_service(
+        doc({**allow, "Condition": {"NumericLessThan": {"aws:MultiFactorAuthAge": "300"}}}),
+        "lambda.amazonaws.com",
+        source,
+    )
     refused = [
         doc({**allow, "Principal": {"Service": "ec2.amazonaws.com"}}),
         doc({**allow, "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}}),
@@ -448,3 +456,51 @@ def test_trust_policies_that_let_an_aws_caller_assume_a_role() -> None:
     ):
         assert not allows_caller(doc(principal), ACCOUNT, (me,)), principal
     assert not allows_caller(doc("*", "Deny"), ACCOUNT, (me,))
+
+
+def test_trust_policies_fail_closed_on_what_they_cannot_evaluate() -> None:
+    """The patterns a security review used to assume another account's roles: each refuses."""
+    other = "222222222222"
+    me = f"arn:aws:iam::{ACCOUNT}:root"
+
+    def doc(*statements: dict[str, Any]) -> str:
+        return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+    anyone = {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}
+    only_b = {**anyone, "Condition": {"StringEquals": {"aws:PrincipalAccount": other}}}
+    assert not allows_caller(doc(only_b), ACCOUNT, (me,))
+    assert allows_caller(doc(only_b), other, (f"arn:aws:iam::{other}:root",))
+    external = {**anyone, "Condition": {"StringEquals": {"sts:ExternalId": "s3cret"}}}
+    assert not allows_caller(doc(external), ACCOUNT, (me,))  # none given
+    assert not allows_caller(doc(external), ACCOUNT, (me,), {"sts:ExternalId": "guess"})
+    assert allows_caller(doc(external), ACCOUNT, (me,), {"sts:ExternalId": "s3cret"})
+    not_b = {
+        "Effect": "Deny",
+        "NotPrincipal": {"AWS": f"arn:aws:iam::{other}:root"},
+        "Action": "sts:AssumeRole",
+    }
+    assert not allows_caller(doc(anyone, not_b), ACCOUNT, (me,))
+    assert allows_caller(doc(anyone, not_b), other, (f"arn:aws:iam::{other}:root",))
+    wildcard_deny = {"Effect": "Deny", "Principal": {"AWS": me}, "Action": "sts:Assume*"}
+    assert not allows_caller(doc(anyone, wildcard_deny), ACCOUNT, (me,))
+    unknown_op = {**anyone, "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}
+    assert not allows_caller(doc(unknown_op), ACCOUNT, (me,))
+    deny_unknown = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "*",
+        "Condition": {"IpAddress": {"aws:SourceIp": "1.2.3.4/32"}},
+    }
+    assert not allows_caller(doc(anyone, deny_unknown), ACCOUNT, (me,))  # a Deny that might apply does
+    not_allow = {
+        "Effect": "Allow",
+        "NotPrincipal": {"AWS": f"arn:aws:iam::{other}:root"},
+        "Action": "sts:AssumeRole",
+    }
+    assert not allows_caller(doc(not_allow), ACCOUNT, (me,))
+    not_action = {"Effect": "Allow", "Principal": {"AWS": me}, "NotAction": "sts:TagSession"}
+    assert allows_caller(doc(not_action), ACCOUNT, (me,))
+    assert not allows_caller(doc({**not_action, "NotAction": "sts:Assume*"}), ACCOUNT, (me,))
+    if_exists = {**anyone, "Condition": {"StringEqualsIfExists": {"sts:ExternalId": "x"}}}
+    assert allows_caller(doc(if_exists), ACCOUNT, (me,))
+    assert not allows_caller(doc(if_exists), ACCOUNT, (me,), {"sts:ExternalId": "y"})

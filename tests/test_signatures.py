@@ -161,6 +161,28 @@ def test_one_tenant_cannot_assume_or_pass_another_tenants_role(lbx: LocalLambdab
         f"User: arn:aws:iam::000000000000:root is not authorized to perform: sts:AssumeRole on resource: {private}",
         403,
     )
+    # trust policies that open to "*" under a condition only A cannot meet (a review's bypasses)
+    for condition in (
+        {"StringEquals": {"aws:PrincipalAccount": account}},
+        {"StringEquals": {"sts:ExternalId": "b-only"}},
+        {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
+    ):
+        doc = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "*"},
+                    "Action": "sts:AssumeRole",
+                    "Condition": condition,
+                }
+            ],
+        }
+        guarded = b_iam.create_role(RoleName=unique("guarded"), AssumeRolePolicyDocument=json.dumps(doc))
+        for extra in ({}, {"ExternalId": "guess"}):
+            with pytest.raises(ClientError) as exc:
+                a_sts.assume_role(RoleArn=guarded["Role"]["Arn"], RoleSessionName="steal", **extra)
+            assert aws_error(exc)[0] == "AccessDenied", condition
     # B's own root may; and a role whose trust policy names A's account is assumable by A, as on AWS
     assert lbx.client("sts", key=key, secret=secret).assume_role(RoleArn=private, RoleSessionName="mine")
     creds = a_sts.assume_role(RoleArn=shared, RoleSessionName="granted")["Credentials"]

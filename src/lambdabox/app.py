@@ -271,7 +271,7 @@ def _iam_roles(iam: IamService) -> Callable[[str], Awaitable[RoleInfo | None]]:
         return RoleInfo(
             role.role_id,
             role.max_session_duration,
-            trusts=lambda account, arns: allows_caller(trust, account, arns),
+            trusts=lambda account, arns, context: allows_caller(trust, account, arns, context),
         )
 
     return find_role
@@ -292,7 +292,8 @@ def _lambda_can_assume(iam: IamService) -> Callable[[str], Awaitable[bool]]:
 
     async def can_assume(role_arn: str) -> bool:
         role = await iam.role(role_arn)
-        return role is not None and allows_service(role.trust_policy, LAMBDA_PRINCIPAL)
+        context = {"aws:SourceAccount": role.account} if role is not None else {}
+        return role is not None and allows_service(role.trust_policy, LAMBDA_PRINCIPAL, context)
 
     return can_assume
 

@@ -228,7 +228,19 @@ class StsService:
         seconds: int = params.get("DurationSeconds", DEFAULT_ROLE_SECONDS)
         account, name, role = await self._role(arn)
         callers = (identity.arn,) if via is None or via.role_arn is None else (identity.arn, via.role_arn)
-        if role is None or (role.trusts is not None and not role.trusts(identity.account, callers)):
+        context = {
+            key: params[name]
+            for key, name in (
+                ("sts:ExternalId", "ExternalId"),
+                ("sts:RoleSessionName", "RoleSessionName"),
+                ("sts:SourceIdentity", "SourceIdentity"),
+            )
+            if name in params
+        }
+        trusted = role is not None and (
+            role.trusts is None or role.trusts(identity.account, callers, context)
+        )
+        if role is None or not trusted:
             raise _access_denied(
                 f"User: {identity.arn} is not authorized to perform: sts:AssumeRole on resource: {arn}"
             )

@@ -54,9 +54,9 @@ class RoleInfo:
 
     role_id: str
     max_session_duration: int = 43_200
-    #: may a caller of this account, known by these ARNs, assume the role? (its trust policy;
-    #: None: no IAM to ask, anyone may)
-    trusts: Callable[[str, tuple[str, ...]], bool] | None = None
+    #: may a caller of this account, known by these ARNs, with these condition keys, assume the
+    #: role? (its trust policy; None: no IAM to ask, anyone may)
+    trusts: Callable[[str, tuple[str, ...], Mapping[str, str]], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
