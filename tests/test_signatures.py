@@ -507,3 +507,97 @@ def _jwt(claims: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
 
     return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.{hashlib.sha256(b'x').hexdigest()[:16]}"
+
+
+# ------------------------------------------------------------------------------ a review's attacks
+def test_a_long_term_key_with_a_session_token_is_refused(lbx: LocalLambdabox) -> None:
+    with pytest.raises(ClientError) as exc:
+        lbx.client("sts", token="stale-token").get_caller_identity()
+    assert aws_error(exc) == ("InvalidClientTokenId", INVALID_TOKEN, 403)
+
+
+def test_unsigned_payload_is_refused_outside_s3(lbx: LocalLambdabox) -> None:
+    body = b"Action=GetCallerIdentity&Version=2011-06-15"
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD",
+    }
+    req = signed(lbx.url + "/", "POST", body, service="sts", headers=headers)
+    status, _, answer = send(req)
+    assert status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in answer
+    # and a swapped body under it cannot choose another operation
+    status, _, answer = send(req, b"Action=GetSessionToken&Version=2011-06-15")
+    assert status == 403 and b"Credentials" not in answer
+
+
+def test_a_signature_scoped_to_another_service_is_refused(lbx: LocalLambdabox) -> None:
+    body = b"{}"
+    headers = {
+        "X-Amz-Target": "Logs_20140328.DescribeLogGroups",
+        "Content-Type": "application/x-amz-json-1.1",
+    }
+    status, _, answer = send(signed(lbx.url + "/", "POST", body, service="sts", headers=headers))
+    assert (
+        status == 400
+        and json.loads(answer)["message"] == "Credential should be scoped to correct service: 'logs'. "
+    )
+    status, _, answer = send(signed(lbx.url + "/2015-03-31/functions/", service="s3"))
+    assert status == 403 and "scoped to correct service: 'lambda'" in json.loads(answer)["message"]
+
+
+def test_what_is_verified_is_what_runs(lbx: LocalLambdabox) -> None:
+    # '+' in a query string is a space to the service: a signature over %2B does not cover it
+    good = lbx.url + "/2015-03-31/functions/?Marker=ab%2Bcd"
+    req = signed(good)
+    assert send(req)[0] == 400  # verified; the marker itself is invalid
+    tampered = AWSRequest(method="GET", url=good.replace("%2B", "+"), headers=dict(req.headers))
+    assert send(tampered)[0] == 403
+    # the path routed is the path signed: dot segments and doubled slashes are not normalized away
+    for path in ("/2015-03-31/functions/fn/aliases/..", "//2015-03-31/functions/"):
+        assert send(signed(lbx.url + path))[0] == 403, path
+
+
+def test_sessions_of_deleted_roles_and_users_stop_working(lbx: LocalLambdabox) -> None:
+    iam = lbx.client("iam")
+    role = iam.create_role(RoleName=unique("gone"), AssumeRolePolicyDocument=TRUST)["Role"]
+    creds = lbx.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="sess")["Credentials"]
+    user = unique("leaver")
+    iam.create_user(UserName=user)
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    user_sts = lbx.client("sts", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+    user_creds = user_sts.get_session_token()["Credentials"]
+    sessions = [
+        lbx.client("lambda", key=c["AccessKeyId"], secret=c["SecretAccessKey"], token=c["SessionToken"])
+        for c in (creds, user_creds)
+    ]
+    for lam in sessions:
+        assert "Functions" in lam.list_functions()
+    iam.delete_role(RoleName=role["RoleName"])
+    iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
+    iam.delete_user(UserName=user)
+    for lam in sessions:
+        with pytest.raises(ClientError) as exc:
+            lam.list_functions()
+        assert aws_error(exc) == ("UnrecognizedClientException", INVALID_TOKEN, 403)
+    # a role of the same name created again is another role: the old sessions stay refused
+    iam.create_role(RoleName=role["RoleName"], AssumeRolePolicyDocument=TRUST)
+    with pytest.raises(ClientError):
+        sessions[0].list_functions()
+
+
+def test_deleted_iam_keys_and_unissued_temporary_keys_never_act_as_root(tmp_path: Path) -> None:
+    """Even without --verify-signatures, where any key nobody issued acts as a root key."""
+    with LocalLambdabox(tmp_path) as server:
+        iam = server.client("iam")
+        iam.create_user(UserName="u")
+        key = iam.create_access_key(UserName="u")["AccessKey"]
+        lam = server.client("lambda", key=key["AccessKeyId"], secret=key["SecretAccessKey"])
+        assert "Functions" in lam.list_functions()
+        iam.delete_access_key(UserName="u", AccessKeyId=key["AccessKeyId"])
+        with pytest.raises(ClientError) as exc:
+            lam.list_functions()
+        assert aws_error(exc) == ("UnrecognizedClientException", INVALID_TOKEN, 403)
+        with pytest.raises(ClientError) as exc:
+            server.client("lambda", key="ASIAIOSFODNN7EXAMPLE", secret="x", token="t").list_functions()
+        assert aws_error(exc) == ("UnrecognizedClientException", INVALID_TOKEN, 403)
+        assert "Functions" in server.client("lambda", key="AKIAIOSFODNN7EXAMPLE", secret="x").list_functions()

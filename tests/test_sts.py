@@ -151,12 +151,18 @@ def test_iam_users_session_token_keeps_the_users_identity(server: Server) -> Non
     )
 
 
-def test_deleted_users_key_is_a_root_key_again(server: Server) -> None:
-    # without --verify-signatures any key is accepted; one IAM no longer knows is the account's root
+def test_deleted_users_key_is_refused(server: Server) -> None:
+    # without --verify-signatures a key nobody issued acts as a root key, but not one IAM deleted
     iam = server.client("iam")
     user, key = _user_keys(server)
     iam.delete_access_key(UserName=user["UserName"], AccessKeyId=key["AccessKeyId"])
-    assert _user_client(server, key).get_caller_identity()["Arn"] == f"arn:aws:iam::{ACCOUNT}:root"
+    with pytest.raises(ClientError) as exc:
+        _user_client(server, key).get_caller_identity()
+    assert aws_error(exc) == (
+        "InvalidClientTokenId",
+        "The security token included in the request is invalid.",
+        403,
+    )
 
 
 def test_unknown_temporary_key_is_invalid(server: Server) -> None:

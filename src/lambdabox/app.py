@@ -39,7 +39,7 @@ from lambdabox.lambda_.sandbox.rootfs import RuntimeSources
 from lambdabox.logs.api import LogsService
 from lambdabox.store.db import Store
 from lambdabox.sts.api import StsService
-from lambdabox.sts.models import LAMBDA_PRINCIPAL, Identity, RoleInfo
+from lambdabox.sts.models import LAMBDA_PRINCIPAL, Identity, RoleInfo, Session, derived_role_id
 
 log = logging.getLogger(__name__)
 
@@ -197,11 +197,15 @@ class App:
                 return KnownKey(
                     access_key_id, session.secret_access_key, session.account,
                     session_token=session.session_token, expiration=session.expiration,
+                    active=await _source_exists(iam, session),
                 )  # fmt: skip
             if access_key_id.startswith("AKIA"):
                 user_key = await iam.access_key(access_key_id)
                 if user_key is None:
-                    return None
+                    deleted_in = await iam.deleted_key_account(access_key_id)
+                    return (
+                        None if deleted_in is None else KnownKey(access_key_id, "", deleted_in, active=False)
+                    )
                 return KnownKey(
                     access_key_id, user_key.secret_access_key, user_key.account,
                     active=user_key.status == "Active",
@@ -275,6 +279,22 @@ def _iam_roles(iam: IamService) -> Callable[[str], Awaitable[RoleInfo | None]]:
         )
 
     return find_role
+
+
+async def _source_exists(iam: IamService, session: Session) -> bool:
+    """Whether what an STS session speaks for still exists: its role (the same role, not one
+    recreated under its name) or its IAM user. Policies are not enforced, so a session of a
+    deleted role or user would otherwise keep every power; AWS leaves it none."""
+    identity = session.identity
+    if session.role_arn is not None:
+        if identity.user_id.startswith(derived_role_id(session.role_arn) + ":"):
+            return True  # issued for a role IAM did not have (Lambda's, without --check-roles)
+        role = await iam.role(session.role_arn)
+        return role is not None and identity.user_id.startswith(str(role.role_id) + ":")
+    if ":user/" in identity.arn:
+        user = await iam.user(identity.arn)
+        return user is not None and user.user_id == identity.user_id
+    return True
 
 
 def _role_credentials(sts: StsService) -> IssueRoleCredentials:

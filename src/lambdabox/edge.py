@@ -171,7 +171,8 @@ class Edge:
             named = svc.protocol.match(wire)
             signed = SignedRequest(request.method, wire.path, _raw_query(request), headers, body)
             unsigned_ok = named is not None and svc.protocol.unsigned(named)
-            key = await self._auth.authenticate(caller, signed, unsigned_ok=unsigned_ok)
+            names = (svc.protocol.signing_name, svc.protocol.endpoint_prefix)
+            key = await self._auth.authenticate(caller, signed, unsigned_ok=unsigned_ok, services=names)
             operation, params = svc.protocol.parse(wire)
             ctx = RequestContext(
                 request_id=request_id,

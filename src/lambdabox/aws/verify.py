@@ -14,7 +14,7 @@ into the error each service family sends for it:
 
 Always checked, as they need no secret: a temporary key STS issued is refused when presented with
 another token or after it expired (on the server's clock, so the manual clock expires it), an IAM
-access key once it is made Inactive. With `verify=True` (`--verify-signatures`) also: unsigned
+access key once it is made Inactive or deleted, an `ASIA` key STS never issued. With `verify=True` (`--verify-signatures`) also: unsigned
 requests (except operations AWS serves unsigned, such as AssumeRoleWithWebIdentity), unknown keys, skewed clocks (more than
 15 minutes either way, judged on wall time: the client's clock is real), expired presigned URLs,
 and the signature itself. The canonical request is rebuilt by botocore's `SigV4Auth` from what the
@@ -31,11 +31,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote_plus
 
 from botocore.auth import UNSIGNED_PAYLOAD, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from botocore.utils import normalize_url_path
 
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.aws.keys import FindKey, KnownKey
@@ -109,8 +110,11 @@ class Authenticator:
         self._wall = wall
         self._signing_keys: SigningKeys = {}
 
-    async def authenticate(self, caller: Caller, req: SignedRequest, *, unsigned_ok: bool) -> KnownKey | None:
-        """The key the request is signed with, or None; raises AuthFailure."""
+    async def authenticate(
+        self, caller: Caller, req: SignedRequest, *, unsigned_ok: bool, services: tuple[str, ...] = ()
+    ) -> KnownKey | None:
+        """The key the request is signed with, or None; raises AuthFailure. `services`: the
+        signing names of the service the request was routed to (its scope must name one)."""
         if caller.access_key_id is None:
             if self.verify and not unsigned_ok:
                 if caller.problem is not None:
@@ -119,7 +123,7 @@ class Authenticator:
             return None
         key = await self._find_key(caller.access_key_id)
         if key is None:
-            if self.verify:
+            if self.verify or caller.temporary:  # nobody invents ASIA keys: STS issued it or no one
                 raise AuthFailure("unrecognized", _INVALID_TOKEN)
             return None
         if key.session_token is not None:
@@ -127,9 +131,15 @@ class Authenticator:
                 raise AuthFailure("unrecognized", _INVALID_TOKEN)
             if key.expired(self._now()):
                 raise AuthFailure("expired", _EXPIRED_TOKEN)
+        elif self.verify and caller.session_token is not None:
+            raise AuthFailure("unrecognized", _INVALID_TOKEN)  # a long-term key with a (stale) token
         if not key.active:
             raise AuthFailure("unrecognized", _INVALID_TOKEN)
         if self.verify:
+            if services and caller.service not in services:
+                raise AuthFailure(
+                    "mismatch", f"Credential should be scoped to correct service: '{services[0]}'. "
+                )
             check_signature(caller, req, key.secret_access_key, self._wall(), self._signing_keys)
         return key
 
@@ -154,6 +164,11 @@ def check_signature(
     signed = [h.lower() for h in sig.signed_headers]
     if "host" not in signed:
         raise AuthFailure("incomplete", "'Host' must be a 'SignedHeader' in the AWS Authorization.")
+    if not sig.presigned and "x-amz-date" not in signed:
+        raise AuthFailure("incomplete", "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.")
+    if normalize_url_path(req.raw_path) != req.raw_path:
+        # the signature covers the normalized path: the one routed must be the same
+        raise AuthFailure("mismatch", _MISMATCH)
     if sig.date != stamp[:8]:
         raise AuthFailure(
             "mismatch",
@@ -168,16 +183,19 @@ def check_signature(
             raise AuthFailure("mismatch", _MISMATCH)
         headers[name] = values
     claimed = _first(req.headers, "X-Amz-Content-SHA256")
-    if claimed is not None and claimed != UNSIGNED_PAYLOAD and claimed != sha256(req.body).hexdigest():
-        raise AuthFailure("mismatch", _MISMATCH)
     params = [(k, v) for k, v in query if not (sig.presigned and k == "X-Amz-Signature")]
     request = AWSRequest(method=req.method, url="http://lambdabox" + req.raw_path, data=req.body)
     request.params = params
     request.context["timestamp"] = stamp
-    # the payload hash signed: the one the client names, else the body's; a presigned URL may
-    # also sign none (S3's presigned URLs do, botocore's of other services sign the body's)
-    payloads = [claimed] if claimed is not None else [sha256(req.body).hexdigest()]
-    if sig.presigned and claimed is None:
+    # the payload hash signed: the body's (a client naming it must name the body's). Only S3
+    # signs no payload (UNSIGNED-PAYLOAD, also in its presigned URLs); elsewhere the body would
+    # be anyone's to change, and with the query protocol it says which operation runs
+    payload = sha256(req.body).hexdigest()
+    unsigned_ok = caller.service == "s3"
+    if claimed is not None and claimed != payload and not (unsigned_ok and claimed == UNSIGNED_PAYLOAD):
+        raise AuthFailure("mismatch", _MISMATCH)
+    payloads = [claimed or payload]
+    if sig.presigned and claimed is None and unsigned_ok:
         payloads.append(UNSIGNED_PAYLOAD)
     for payload in payloads:
         signer = _Verifier(
@@ -297,12 +315,13 @@ def _parse_stamp(stamp: str) -> datetime:
 
 
 def _split_query(raw: str) -> list[tuple[str, str]]:
-    """The query string's pairs, percent-decoded ('+' stays '+': SigV4 encodes spaces as %20)."""
+    """The query string's pairs, decoded as the services read them ('+' is a space), so that what
+    is verified is what runs (SDKs send spaces as %20; a '+' they mean is %2B)."""
     pairs = []
     for part in raw.split("&"):
         if part:
             name, _, value = part.partition("=")
-            pairs.append((unquote(name), unquote(value)))
+            pairs.append((unquote_plus(name), unquote_plus(value)))
     return pairs
 
 

@@ -19,12 +19,13 @@ import re
 from typing import ClassVar
 
 from lambdabox.iam import store as sql
-from lambdabox.iam.models import AccessKey, Role
+from lambdabox.iam.models import AccessKey, Role, User
 from lambdabox.iam.policies import PolicyOperations
 from lambdabox.iam.roles import RoleOperations
 from lambdabox.iam.users import UserOperations
 
 _ROLE_ARN = re.compile(r"arn:aws:iam::(?P<account>\d{12}):role/(?:[\x21-\x7e]*/)?(?P<name>[\w+=,.@-]+)")
+_USER_ARN = re.compile(r"arn:aws:iam::(?P<account>\d{12}):user/(?:[\x21-\x7e]*/)?(?P<name>[\w+=,.@-]+)")
 
 
 class IamService(RoleOperations, PolicyOperations, UserOperations):
@@ -37,6 +38,18 @@ class IamService(RoleOperations, PolicyOperations, UserOperations):
     async def access_key(self, access_key_id: str) -> AccessKey | None:
         """The stored access key with this id (any account, Active or Inactive), or None."""
         return await self._store.read(lambda c: sql.get_key(c, access_key_id))
+
+    async def deleted_key_account(self, access_key_id: str) -> str | None:
+        """The account of an access key that was deleted (it must not act as a root key), or None."""
+        return await self._store.read(lambda c: sql.deleted_key_account(c, access_key_id))
+
+    async def user(self, arn: str) -> User | None:
+        """The user with this ARN (its account's, path included), or None."""
+        m = _USER_ARN.fullmatch(arn)
+        if m is None:
+            return None
+        user = await self._store.read(lambda c: sql.get_user(c, m["account"], m["name"]))
+        return user if user is not None and user.arn == arn else None
 
     async def role(self, arn: str) -> Role | None:
         """The role with this ARN (its account's, path included), or None."""

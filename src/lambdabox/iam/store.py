@@ -86,6 +86,13 @@ SCHEMA: list[str] = [
     );
     CREATE INDEX iam_access_keys_user ON iam_access_keys (owner)
     """,
+    # deleted access keys are remembered, so that they are refused rather than taken for root keys
+    """
+    CREATE TABLE iam_deleted_keys (
+        key_id TEXT PRIMARY KEY,
+        account TEXT NOT NULL
+    )
+    """,
 ]
 
 Conn = sqlite3.Connection
@@ -409,5 +416,11 @@ def set_key_status(c: Conn, key_id: str, status: str) -> None:
     c.execute("UPDATE iam_access_keys SET status = ? WHERE key_id = ?", (status, key_id))
 
 
-def delete_key(c: Conn, key_id: str) -> None:
+def delete_key(c: Conn, key_id: str, account: str) -> None:
     c.execute("DELETE FROM iam_access_keys WHERE key_id = ?", (key_id,))
+    c.execute("INSERT OR IGNORE INTO iam_deleted_keys (key_id, account) VALUES (?, ?)", (key_id, account))
+
+
+def deleted_key_account(c: Conn, key_id: str) -> str | None:
+    row = c.execute("SELECT account FROM iam_deleted_keys WHERE key_id = ?", (key_id,)).fetchone()
+    return str(row[0]) if row else None

@@ -132,7 +132,8 @@ class UserOperations(IamOperations):
 
     async def DeleteAccessKey(self, ctx: RequestContext, params: Params) -> Result:
         def fn(c: sqlite3.Connection) -> None:
-            sql.delete_key(c, _own_key(c, ctx, params).access_key_id)
+            key = _own_key(c, ctx, params)
+            sql.delete_key(c, key.access_key_id, key.account)
 
         await self._store.write(fn)
         return {}
