@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -601,3 +602,31 @@ def test_deleted_iam_keys_and_unissued_temporary_keys_never_act_as_root(tmp_path
             server.client("lambda", key="ASIAIOSFODNN7EXAMPLE", secret="x", token="t").list_functions()
         assert aws_error(exc) == ("UnrecognizedClientException", INVALID_TOKEN, 403)
         assert "Functions" in server.client("lambda", key="AKIAIOSFODNN7EXAMPLE", secret="x").list_functions()
+
+
+def test_ambiguous_signatures_are_incomplete(lbx: LocalLambdabox) -> None:
+    req = signed(lbx.url + "/2015-03-31/functions/")
+    auth = req.headers["Authorization"]
+    cases = {
+        "two headers": [("Authorization", auth), ("Authorization", auth)],
+        "a parameter twice": [("Authorization", auth + ", Signature=" + "0" * 64)],
+    }
+    for label, extra in cases.items():
+        conn = http.client.HTTPConnection("127.0.0.1", lbx.app.port, timeout=30)
+        conn.putrequest("GET", "/2015-03-31/functions/", skip_host=True)
+        for name, value in [(k, v) for k, v in req.headers.items() if k != "Authorization"] + extra:
+            conn.putheader(name, value)
+        conn.putheader("Host", f"127.0.0.1:{lbx.app.port}")
+        conn.endheaders()
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        assert (resp.status, resp.getheader("x-amzn-ErrorType", "").split(":")[0]) == (
+            403,
+            "IncompleteSignatureException",
+        ), label
+    both = AWSRequest(
+        method="GET", url=req.url + "?X-Amz-Algorithm=AWS4-HMAC-SHA256", headers=dict(req.headers)
+    )
+    status, _, body = send(both)
+    assert status == 403 and "Only one auth mechanism allowed" in json.loads(body)["message"]

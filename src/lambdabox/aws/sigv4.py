@@ -32,6 +32,10 @@ _SCOPE = re.compile(
     r"/(?P<service>[a-z0-9-]{1,64})/aws4_request"
 )
 _HEADER_PARAM = re.compile(r"\s*(?P<name>[A-Za-z]+)\s*=\s*(?P<value>[^,\s]*)\s*")
+_ONE_MECHANISM = (
+    "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query "
+    "string parameter or the Authorization header should be specified"
+)
 #: the longest Authorization header or token read (AWS's session tokens are a few KiB)
 _MAX_HEADER = 16_384
 
@@ -87,6 +91,11 @@ def parse_caller(headers: Mapping[str, str], query: Mapping[str, list[str]]) -> 
         token = None
     auth = headers.get("Authorization")
     if auth is not None:
+        getall = getattr(headers, "getall", None)
+        if getall is not None and len(getall("Authorization")) > 1:
+            return _unsigned(token, "Only one Authorization header may be given")
+        if any(name in query for name in ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature")):
+            return _unsigned(token, _ONE_MECHANISM)
         return _from_header(auth, token)
     if _first(query, "X-Amz-Algorithm") == ALGORITHM or "X-Amz-Credential" in query:
         return _from_query(query, token)
@@ -104,6 +113,8 @@ def _from_header(auth: str, token: str | None) -> Caller:
         m = _HEADER_PARAM.fullmatch(part)
         if m is None:
             return _unsigned(token, f"Authorization header has an unreadable part: {part.strip()[:60]}")
+        if m["name"] in params:
+            return _unsigned(token, f"Authorization header has '{m['name']}' twice")
         params[m["name"]] = m["value"]
     for required in ("Credential", "SignedHeaders", "Signature"):
         if required not in params:
