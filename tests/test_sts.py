@@ -251,7 +251,35 @@ def test_malformed_and_missing_roles(sts: Any) -> None:
 # ---------------------------------------------------------------------------- web identity
 
 
-def test_assume_role_with_web_identity_unsigned(server: Server, role_arn: str) -> None:
+WEB_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/issuer.example"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {"issuer.example:aud": "my-app"},
+                    "StringLike": {"issuer.example:sub": "user-*"},
+                },
+            }
+        ],
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def web_role_arn(server: Server) -> str:
+    return str(
+        server.client("iam").create_role(RoleName=unique("web"), AssumeRolePolicyDocument=WEB_TRUST)["Role"][
+            "Arn"
+        ]
+    )
+
+
+def test_assume_role_with_web_identity_unsigned(server: Server, web_role_arn: str) -> None:
+    role_arn = web_role_arn
     anon = aws_client(server.url, "sts", signature_version=UNSIGNED)
     token = _jwt({"iss": "https://issuer.example", "sub": "user-7", "aud": "my-app", "exp": 4_000_000_000})
     out = anon.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="web", WebIdentityToken=token)
@@ -266,7 +294,27 @@ def test_assume_role_with_web_identity_unsigned(server: Server, role_arn: str) -
     assert aws_error(exc)[0] == "MissingAuthenticationToken"
 
 
-def test_web_identity_token_errors(server: Server, role_arn: str) -> None:
+def test_web_identity_needs_a_trust_policy_naming_its_provider_and_claims(
+    server: Server, role_arn: str, web_role_arn: str
+) -> None:
+    anon = aws_client(server.url, "sts", signature_version=UNSIGNED)
+    denied = ("AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity", 403)
+    cases = [
+        (role_arn, {"iss": "https://issuer.example", "sub": "user-7", "aud": "my-app"}),  # trusts AWS only
+        (web_role_arn, {"iss": "https://other.example", "sub": "user-7", "aud": "my-app"}),
+        (web_role_arn, {"iss": "https://issuer.example", "sub": "admin", "aud": "my-app"}),
+        (web_role_arn, {"iss": "https://issuer.example", "sub": "user-7", "aud": "other-app"}),
+    ]
+    for arn, claims in cases:
+        with pytest.raises(ClientError) as exc:
+            anon.assume_role_with_web_identity(
+                RoleArn=arn, RoleSessionName="w1", WebIdentityToken=_jwt(claims)
+            )
+        assert aws_error(exc) == denied, claims
+
+
+def test_web_identity_token_errors(server: Server, web_role_arn: str) -> None:
+    role_arn = web_role_arn
     anon = aws_client(server.url, "sts", signature_version=UNSIGNED)
     with pytest.raises(ClientError) as exc:
         anon.assume_role_with_web_identity(RoleArn=role_arn, RoleSessionName="w1", WebIdentityToken="x" * 20)

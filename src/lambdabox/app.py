@@ -24,7 +24,7 @@ from lambdabox.clock import Clock, SystemClock
 from lambdabox.config import Settings
 from lambdabox.edge import Edge, Service
 from lambdabox.iam.api import IamService
-from lambdabox.iam.trust import allows_caller, allows_service
+from lambdabox.iam.trust import allows_caller, allows_service, allows_web_identity
 from lambdabox.lambda_ import store as lambda_store
 from lambdabox.lambda_.api import LambdaService
 from lambdabox.lambda_.code import CodeStore
@@ -276,6 +276,7 @@ def _iam_roles(iam: IamService) -> Callable[[str], Awaitable[RoleInfo | None]]:
             role.role_id,
             role.max_session_duration,
             trusts=lambda account, arns, context: allows_caller(trust, account, arns, context),
+            trusts_web=lambda issuer, claims: allows_web_identity(trust, role.account, issuer, claims),
         )
 
     return find_role

@@ -10,6 +10,10 @@ statement applies to the request and no `Deny` statement does. A statement appli
   `arn:aws:iam::123456789012:root`), its ARN or, for a role session, the role's ARN; for a service
   (`allows_service`, Lambda's `--check-roles`) `{"Service": …}` naming it (`"*"` does not allow a
   service). A `Deny` with `NotPrincipal` applies to everyone it does not name;
+  For a web identity (`allows_web_identity`, STS's AssumeRoleWithWebIdentity, action
+  `sts:AssumeRoleWithWebIdentity`) `{"Federated": …}` naming its provider: the issuer without
+  `https://` (`accounts.google.com`, `token.actions.githubusercontent.com`) or the account's
+  `oidc-provider/<issuer>` ARN;
 - its `Condition` holds for the request's context keys (`aws:PrincipalAccount`,
   `aws:PrincipalArn`, `sts:ExternalId`, `sts:RoleSessionName`, `aws:SourceAccount`, …) under the
   String*, Arn*, Bool and Null operators, `…IfExists` and `ForAnyValue:`/`ForAllValues:` included.
@@ -28,6 +32,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 ASSUME_ROLE = "sts:AssumeRole"
+ASSUME_WEB = "sts:AssumeRoleWithWebIdentity"
 
 
 def _strings(value: Any) -> list[str]:
@@ -178,3 +183,15 @@ def allows_caller(
     names = frozenset({account, f"arn:aws:iam::{account}:root", *arns})
     keys = {"aws:PrincipalAccount": account, "aws:PrincipalArn": arns[-1] if arns else "", **(context or {})}
     return _allows(document, "AWS", names, keys, anyone=True)
+
+
+def allows_web_identity(document: str, account: str, issuer: str, claims: Mapping[str, str]) -> bool:
+    """Whether the trust policy lets a web identity of `issuer` (its `iss`, e.g.
+    https://token.actions.githubusercontent.com) assume the role; `claims`: the token's `sub`,
+    `aud`… offered as the provider's condition keys (`token.actions.githubusercontent.com:sub`)."""
+    provider = issuer.removeprefix("https://").rstrip("/")
+    if not provider:
+        return False
+    names = frozenset({provider, f"arn:aws:iam::{account}:oidc-provider/{provider}"})
+    context = {f"{provider}:{name}": value for name, value in claims.items()}
+    return _allows(document, "Federated", names, context, anyone=False, action=ASSUME_WEB)

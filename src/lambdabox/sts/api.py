@@ -301,7 +301,14 @@ class StsService:
                 f"No OpenIDConnect provider found in your account for {_text(claims.get('iss')) or ''}",
             )
         account, name, role = await self._role(arn)
-        if role is None:
+        offered = {
+            k: str(v) for k, v in claims.items() if k in ("sub", "aud", "amr", "azp") and v is not None
+        }
+        if isinstance(claims.get("aud"), list):
+            offered["aud"] = str(claims["aud"][0]) if claims["aud"] else ""
+        if role is None or (
+            role.trusts_web is not None and not role.trusts_web(str(claims.get("iss") or ""), offered)
+        ):
             raise _access_denied("Not authorized to perform sts:AssumeRoleWithWebIdentity")
         if seconds > role.max_session_duration:
             raise _validation(

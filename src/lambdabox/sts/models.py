@@ -57,6 +57,8 @@ class RoleInfo:
     #: may a caller of this account, known by these ARNs, with these condition keys, assume the
     #: role? (its trust policy; None: no IAM to ask, anyone may)
     trusts: Callable[[str, tuple[str, ...], Mapping[str, str]], bool] | None = None
+    #: may a web identity of this issuer (`iss`), with these claims, assume the role?
+    trusts_web: Callable[[str, Mapping[str, str]], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
