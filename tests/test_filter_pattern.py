@@ -65,6 +65,64 @@ def test_regex_pattern() -> None:
     assert matches("%[Ee]rror|[Ff]ail%", "it did fail")
 
 
+def test_regex_backtracking_cannot_stall_matching() -> None:
+    # Python's re takes hours over this (it backtracks through every split of the a's); RE2 is
+    # linear in the message, so this returns at once: nothing here measures time, a regression
+    # would hit the suite's timeout
+    assert not matches("%a*a*a*b%", "a" * 100_000)
+    assert matches("%a*a*a*b%", "a" * 100_000 + "b")
+    assert not matches("{ $.m = %x*x*x*y% }", json.dumps({"m": "x" * 50_000}))
+    assert not matches("[m = %x*x*x*y%]", "x" * 50_000)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message", "expected"),
+    [
+        (r"%^[hc]at%", "hat trick", True),
+        (r"%^[hc]at%", "that", False),
+        (r"%[hc]at$%", "a cat", True),
+        (r"%[hc]at$%", "cats", False),
+        (r"%colou?r%", "color", True),
+        (r"%a{3,5}%", "baab", False),
+        (r"%a{3,5}%", "baaab", True),
+        (r"%\d+\.\d+%", "took 1.5 s", True),
+        (r"%\bid\b%", "the id is", True),
+        (r"%\bid\b%", "valid", False),
+        (r"%\s\w+=\S%", "x key=v", True),
+        (r"%[[:digit:]]{4}%", "year 2024", True),
+        (r"%a.c%", "a\u00e9c", True),  # '.' is one character, not one byte
+        (r"%a.c%", "a\nc", False),
+    ],
+)
+def test_regex_subset_semantics(pattern: str, message: str, expected: bool) -> None:
+    assert matches(pattern, message) is expected
+
+
+def test_regex_over_json_values_with_lone_surrogates() -> None:
+    # a JSON message may spell a lone surrogate as an escape; matching must not fail on it
+    message = '{"user": "x\\udcffadmin"}'
+    assert matches("{ $.user = %admin$% }", message)
+    assert not matches("{ $.user = %^admin% }", message)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"%a\Z%",  # RE2 has no \Z (use $)
+        r"%\Gx%",
+        r"%a{1001}%",  # RE2 repeats at most 1000 times
+        r"%\u0041%",
+        r"%a**%",
+        r"%ab\%",
+        r"{ $.a = %x\Z% }",
+        r"[a = %x\Z%]",
+    ],
+)
+def test_regexes_re2_cannot_run_are_rejected(pattern: str) -> None:
+    with pytest.raises(FilterPatternError):
+        compile_pattern(pattern)
+
+
 # -- JSON --------------------------------------------------------------------------------------
 
 TRAIL = json.dumps(

@@ -480,6 +480,7 @@ BAD_BODIES = {
     "break outside indefinite": b"\xff",
     "reserved additional info": b"\x1c",
     "bad utf-8": b"\xa1\x69Namespace\x62\xff\xfe",
+    "utf-8 of a lone surrogate": b"\xa1\x69Namespace\x63\xed\xb3\xbf",
     "int map keys": b"\xa2\x01\x00\x02\x00",
     "wrong type: int for string": cbor2.dumps({"Namespace": 5}),
     "wrong type: text for list": cbor2.dumps({"Dimensions": "a"}),

@@ -18,6 +18,7 @@ import base64
 import binascii
 import email.utils
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -113,18 +114,69 @@ def format_timestamp(value: Any, fmt: str) -> Any:
 
 
 def dump_json(value: Any) -> bytes:
-    """Compact UTF-8 JSON, as AWS sends it."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON, as AWS sends it.
+
+    A lone surrogate (in a row stored before requests holding one were refused) cannot be UTF-8:
+    then the whole document is written with ASCII escapes, which spell it, so the answer is
+    still sent rather than failing.
+    """
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
+# a \uD800-\uDFFF escape: the only way a lone surrogate gets into text decoded from UTF-8
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first lone UTF-16 surrogate in any string (key or value) of a decoded JSON value."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    return str(exc.object[exc.start])
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+def load_json(body: bytes) -> Any:
+    """The request body (or a header) as a JSON value; raises MalformedInput.
+
+    Besides bad syntax and bad UTF-8 this refuses a ``\\uD800``-``\\uDFFF`` escape that is not
+    half of a pair: Python reads it as a lone surrogate, which no UTF-8 text (so no stored row,
+    no response) can hold, so the request is malformed like any other unreadable body.
+    """
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise MalformedInput(str(exc)) from exc
+    # a UTF-8 body (every SDK's) can only spell a surrogate as an escape: look for one before walking
+    utf8 = json.detect_encoding(body).startswith("utf-8")
+    if not utf8 or _SURROGATE_ESCAPE.search(body) is not None:
+        lone = _lone_surrogate(data)
+        if lone is not None:
+            raise MalformedInput(
+                f"Invalid UTF-16 surrogate \\u{ord(lone):04x}: not half of a surrogate pair, not valid Unicode"
+            )
+    return data
 
 
 def load_json_object(body: bytes) -> dict[str, Any]:
     """The request body as a JSON object; an empty body is an empty object."""
     if not body.strip():
         return {}
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise MalformedInput(str(exc)) from exc
+    data = load_json(body)
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from lambdabox.aws.protocol_json import (
     error_shapes,
     error_status,
     format_timestamp,
+    load_json,
     load_json_object,
     parse_timestamp,
 )
@@ -183,6 +183,14 @@ def _from_text(shape: Shape, text: str) -> Any:
     raise MalformedInput(f"Unable to parse '{text}' as {kind}")
 
 
+def _header_text(text: str) -> str:
+    """A header value as text: bytes that are not UTF-8 (which the HTTP parser hands over as lone
+    surrogates, `surrogateescape`) become U+FFFD, as in the query string."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _split_header_list(text: str) -> list[str]:
     """`a, "b,c", d` -> ['a', 'b,c', 'd'] (RFC 7230 list, quoted strings unescaped)."""
     items: list[str] = []
@@ -210,8 +218,8 @@ def _from_header(shape: Shape, text: str) -> Any:
     if kind == "string":
         if shape.serialization.get("jsonvalue"):
             try:
-                return json.loads(base64.b64decode(text))
-            except (binascii.Error, ValueError, RecursionError) as exc:
+                return load_json(base64.b64decode(text))
+            except (binascii.Error, ValueError, MalformedInput) as exc:
                 raise MalformedInput(f"Header value is not base64-encoded JSON: {exc}") from exc
         return text
     if kind == "list":
@@ -421,9 +429,13 @@ class RestJsonCodec:
         for name, lname, shape in plan.headers:
             text = headers.get(lname)
             if text is not None:
-                params[name] = _from_header(shape, text)
+                params[name] = _from_header(shape, _header_text(text))
         for name, prefix, _ in plan.header_maps:
-            found = {k[len(prefix) :]: v for k, v in headers.items() if k.lower().startswith(prefix)}
+            found = {
+                _header_text(k[len(prefix) :]): _header_text(v)
+                for k, v in headers.items()
+                if k.lower().startswith(prefix)
+            }
             if found:
                 params[name] = found
 
@@ -439,10 +451,7 @@ class RestJsonCodec:
             except UnicodeDecodeError as exc:
                 raise MalformedInput(f"Request body is not UTF-8: {exc}") from exc
         else:
-            try:
-                data = json.loads(body)
-            except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-                raise MalformedInput(str(exc)) from exc
+            data = load_json(body)
             if data is not None:
                 params[name] = self._values.decode(shape, data)
 

@@ -120,7 +120,7 @@ def _read_term(text: str, i: int) -> tuple[Matcher, int]:
         rx, j = read_regex(text, i)
         if j < len(text) and not text[j].isspace():
             raise FilterPatternError("a regular expression must be followed by a space")
-        return (lambda m: rx.search(m) is not None), j
+        return rx.search, j
     j = i
     n = len(text)
     while j < n and not text[j].isspace():

@@ -294,13 +294,18 @@ def insert_events(
         return
     # One statement for the whole batch: sqlite3 releases the GIL around every step, and a step per
     # row would make this thread and the event loop hand the GIL back and forth for each event.
-    try:
-        conn.execute(
-            _INSERT_BATCH, (group_id, stream_id, ingestion_time, json.dumps(events, ensure_ascii=False))
-        )
-    except UnicodeEncodeError:  # a lone surrogate somewhere: store the text with replacement characters
-        cleaned = json.dumps([(ts, _clean(msg)) for ts, msg in events], ensure_ascii=False)
-        conn.execute(_INSERT_BATCH, (group_id, stream_id, ingestion_time, cleaned))
+    # SQLite's JSON functions end a string at a NUL, so a batch holding one binds every message
+    # as a parameter instead (slower, and rare), which stores the text whole.
+    if any("\x00" in msg for _, msg in events):
+        _insert_rows(conn, group_id, stream_id, events, ingestion_time)
+    else:
+        try:
+            conn.execute(
+                _INSERT_BATCH, (group_id, stream_id, ingestion_time, json.dumps(events, ensure_ascii=False))
+            )
+        except UnicodeEncodeError:  # a lone surrogate somewhere: store the text with replacement characters
+            cleaned = json.dumps([(ts, _clean(msg)) for ts, msg in events], ensure_ascii=False)
+            conn.execute(_INSERT_BATCH, (group_id, stream_id, ingestion_time, cleaned))
     nbytes = len("".join([m for _, m in events]).encode("utf-8", "surrogatepass"))
     first = min(ts for ts, _ in events)
     last = max(ts for ts, _ in events)
@@ -311,6 +316,20 @@ def insert_events(
         (first, first, last, last, ingestion_time, stream_id),
     )
     conn.execute("UPDATE logs_groups SET stored_bytes = stored_bytes + ? WHERE id = ?", (nbytes, group_id))
+
+
+def _insert_rows(
+    conn: sqlite3.Connection,
+    group_id: int,
+    stream_id: int,
+    events: Sequence[tuple[int, str]],
+    ingestion_time: int,
+) -> None:
+    """Insert events one bound row each, in order (lone surrogates become replacement characters)."""
+    conn.executemany(
+        "INSERT INTO logs_events (group_id, stream_id, ts, ingestion_time, message) VALUES (?, ?, ?, ?, ?)",
+        [(group_id, stream_id, ts, ingestion_time, _clean(msg)) for ts, msg in events],
+    )
 
 
 def _clean(message: str) -> str:
