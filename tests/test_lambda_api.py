@@ -109,8 +109,8 @@ def test_duplicate_create_conflicts(lam: Any, create_fn: Any) -> None:
         ({"Timeout": 0}, "ValidationException", "greater than or equal to 1"),
         ({"Timeout": 901}, "ValidationException", "less than or equal to 900"),
         ({"Runtime": "python2.7"}, "InvalidParameterValueException", "no longer supported"),
-        ({"Runtime": "cobol1.0"}, "ValidationException", "Member must satisfy enum value set"),
-        ({"Runtime": "java21"}, "InvalidParameterValueException", "lambdabox supports the runtimes"),
+        ({"Runtime": "cobol1.0"}, "InvalidParameterValueException", "] or be a valid ARN"),
+        ({"Runtime": "java21"}, "InvalidParameterValueException", "lambdabox does not run java21 functions"),
         ({"Role": "not-a-role"}, "ValidationException", "role"),
         (
             {"Environment": {"Variables": {"AWS_REGION": "x"}}},

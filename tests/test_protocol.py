@@ -350,18 +350,21 @@ def test_uri_labels_are_validated_and_sensitive_values_not_echoed(raw_lambda_cli
 
 def test_enums_are_validated(lambda_client: FakeAws) -> None:
     c = lambda_client.client
-    msg = validation_message(
-        lambda_client, lambda: c.update_function_configuration(FunctionName="f", Runtime="cobol85")
-    )
-    assert msg.startswith(
-        "1 validation error detected: Value 'cobol85' at 'runtime' failed to satisfy constraint: "
-        "Member must satisfy enum value set: [nodejs, "
-    )
     msg = validation_message(lambda_client, lambda: c.invoke(FunctionName="f", InvocationType="Bogus"))
     assert msg == (
         "1 validation error detected: Value 'Bogus' at 'invocationType' failed to satisfy constraint: "
         "Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
     )
+
+
+def test_enums_the_service_checks_reach_it(lambda_client: FakeAws) -> None:
+    """Lambda judges Runtime itself (it may also be a runtime ARN) and words the answer its own
+    way (InvalidParameterValueException), so the protocol layer hands it over unchecked."""
+    answer(lambda_client, lambda op, params: {})
+    lambda_client.client.update_function_configuration(FunctionName="f", Runtime="cobol85")
+    assert lambda_client.seen == [
+        ("UpdateFunctionConfiguration", {"FunctionName": "f", "Runtime": "cobol85"})
+    ]
 
 
 def test_json_protocol_validation(logs_client: FakeAws) -> None:

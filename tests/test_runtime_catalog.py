@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lambdabox.lambda_.runtime_catalog import RuntimeCatalog
+from lambdabox.lambda_.runtime_catalog import BLOCKED, RuntimeCatalog, lambda_runtimes, runnable, runs
 
 CODE = Path("/code")
 
@@ -32,3 +32,21 @@ def test_missing_interpreter_falls_back_to_the_nearest_with_a_warning() -> None:
 def test_provided_runtime_runs_the_functions_bootstrap() -> None:
     launch = catalog({}).launch("provided.al2023", CODE)
     assert launch.argv == (str(CODE / "bootstrap"),)
+
+
+def test_every_python_runtime_falls_back_to_the_nearest_installed() -> None:
+    installed = {"3.10": "/py/3.10", "3.13": "/py/3.13"}
+    assert catalog(installed).launch("python3.9", CODE).argv[0] == "/py/3.10"
+    launch = catalog(installed).launch("python3.15", CODE)
+    assert launch.argv[0] == "/py/3.13" and "running on Python 3.13 instead" in (launch.warning or "")
+    # as near either way: the newer
+    assert catalog({"3.11": "/py/3.11", "3.13": "/py/3.13"}).launch("python3.12", CODE).argv[0] == "/py/3.13"
+
+
+def test_accepted_runtimes_are_the_models_less_the_blocked_ones() -> None:
+    accepted = lambda_runtimes()
+    assert not BLOCKED & set(accepted)
+    assert {"python3.14", "nodejs24.x", "java21", "provided.al2023"} <= set(accepted)
+    assert [r for r in accepted if runs(r)] == list(runnable())
+    assert runs("python3.9") and runs("nodejs18.x") and runs("provided.al2")
+    assert not runs("java21") and not runs("dotnet8") and not runs("ruby3.4")

@@ -25,6 +25,7 @@ enums included) and raises `ServiceError` with AWS's code and message.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -81,8 +82,10 @@ except ImportError:  # botocore before multi-protocol models: they list one prot
     _CLIENT_PREFERENCE = ("json", "rest-json", "rest-xml", "smithy-rpc-v2-cbor", "query", "ec2")
 
 
+@functools.cache
 def load_service_model(service_name: str, api_version: str | None = None) -> botocore.model.ServiceModel:
-    """botocore's model for `service_name` (e.g. "lambda", "logs"), newest API version by default."""
+    """botocore's model for `service_name` (e.g. "lambda", "logs"), newest API version by default;
+    loaded once (read-only: codecs and services share it)."""
     loader = botocore.loaders.Loader()
     data = loader.load_service_model(service_name, "service-2", api_version)
     return botocore.model.ServiceModel(data, service_name=service_name)

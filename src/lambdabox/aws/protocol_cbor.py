@@ -263,7 +263,7 @@ class CborCodec:
         }
         self._errors = error_shapes(model)
         self._values = CborValues()
-        self._validator = Validator()
+        self._validator = Validator(model.service_name)
 
     def speaks(self, req: WireRequest) -> bool:
         """Whether `req` is an RPC v2 CBOR request addressed to this service (any operation name)."""

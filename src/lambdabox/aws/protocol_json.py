@@ -368,7 +368,7 @@ class JsonCodec:
         self._errors = error_shapes(model)
         self._query_errors = QueryErrors(model)
         self._values = JsonValues()
-        self._validator = Validator()
+        self._validator = Validator(model.service_name)
 
     def _target(self, req: WireRequest) -> str | None:
         target = req.headers.get("x-amz-target")

@@ -384,7 +384,7 @@ class QueryCodec:
         self._query_errors = QueryErrors(model)
         self._values = QueryValues()
         self._xml = XmlValues()
-        self._validator = Validator()
+        self._validator = Validator(model.service_name)
         # AWS's query services answer constraint failures as ValidationError unless they model one
         self._validation_code = (
             "ValidationException" if "ValidationException" in self._errors else "ValidationError"

@@ -350,7 +350,7 @@ class RestJsonCodec:
         self._outputs: dict[str, _OutputPlan] = {}
         self._errors = error_shapes(model)
         self._values = JsonValues()
-        self._validator = Validator()
+        self._validator = Validator(model.service_name)
         # what this service answers to content it cannot read (Lambda models its own code)
         self._bad_content_code = (
             "InvalidRequestContentException"

@@ -9,8 +9,10 @@ one `ValidationException` (HTTP 400) that counts and lists them:
 
 Member paths are lowerCamelCase member names joined by dots, list elements `name.N.member`
 (1-based) and map values `name.<key>.member`. Sensitive values are not echoed. String enums are
-checked too ("Member must satisfy enum value set: [...]", as Lambda answers). Checks are compiled
-once per shape into closures, so validating a hot request costs a few microseconds.
+checked too ("Member must satisfy enum value set: [...]", as Lambda answers), except the few a
+service judges itself (`SERVICE_CHECKED`: the service words the answer, so the operation checks
+them). Checks are compiled once per shape into closures, so validating a hot request costs a few
+microseconds.
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ Check = Callable[[Any, str, list[str]], None]
 
 _NUMERIC = frozenset({"integer", "long", "float", "double"})
 _SIZED = frozenset({"string", "blob"})
+
+#: per service (the model's service name), the string enums AWS's request validation leaves to the
+#: service, which answers them its own way. Lambda's Runtime may also be a runtime ARN, and Lambda
+#: answers InvalidParameterValueException "Value cobol85 at 'runtime' failed to satisfy constraint:
+#: Member must satisfy enum value set: [...] or be a valid ARN" (CloudFormation and Serverless
+#: users quote it), not a ValidationException.
+SERVICE_CHECKED: Mapping[str, frozenset[str]] = {"lambda": frozenset({"Runtime"})}
 
 
 def camel(name: str) -> str:
@@ -102,8 +111,10 @@ def _descriptions(shape: Shape) -> list[str]:
 class Validator:
     """Compiled constraint checks for the shapes of one service model."""
 
-    def __init__(self) -> None:
+    def __init__(self, service_name: str = "") -> None:
+        """`service_name`: the model's, to leave the enums in `SERVICE_CHECKED` to the service."""
         self._checks: dict[tuple[str, bool], Check | None] = {}
+        self._service_checked = SERVICE_CHECKED.get(service_name, frozenset())
 
     def validate(self, shape: Shape | None, params: Mapping[str, Any]) -> None:
         """Raise AWS's ValidationException if `params` break `shape`'s constraints."""
@@ -180,8 +191,9 @@ class Validator:
         length = _bounds(meta.get("min") or None, meta.get("max"), "length", len, sensitive)
         pattern: str | None = meta.get("pattern") if shape.type_name == "string" else None
         rx = _compile_pattern(pattern) if pattern is not None else None
-        enum: frozenset[str] = frozenset(getattr(shape, "enum", None) or ())
-        enum_words = ", ".join(getattr(shape, "enum", None) or ())
+        listed = () if shape.name in self._service_checked else getattr(shape, "enum", None) or ()
+        enum: frozenset[str] = frozenset(listed)
+        enum_words = ", ".join(listed)
         if length is None and rx is None and not enum:
             return None
 

@@ -5,6 +5,17 @@ output dict the protocol layer serializes. Function configurations are cached in
 (write-through to the store) so the invoke path never touches SQLite. With an injected
 `role_assumable(role_arn)` (`--check-roles`, wired in app.py) CreateFunction and
 UpdateFunctionConfiguration refuse an execution role Lambda could not assume, as AWS does.
+
+The protocol layer has checked every request against the model's constraints (names, lengths,
+ranges, patterns, enums) before a method runs; what is checked here is only what Lambda itself
+judges, worded as Lambda words it: runtimes, its tighter limits (Timeout 900, MemorySize and
+EphemeralStorage 10240, 64-character names, 4 KB of environment, 50 tags), the region and
+account a function ARN names, and code.
+
+A function's RevisionId changes with every change of its configuration and with every state
+transition, as AWS's do: CreateFunction answers with the Pending function's revision and the
+function is Active (under a new one) at once; an update answers InProgress and is Successful
+(under another) at once. Tags are not part of the configuration: they keep the revision.
 """
 
 from __future__ import annotations
@@ -17,21 +28,27 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from lambdabox.aws import ids
-from lambdabox.aws.arns import FunctionRef, function_arn, resolve_function
+from lambdabox.aws.arns import FunctionRef, function_arn, parse_function_ref
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError, client_error
+from lambdabox.aws.protocol import load_service_model
+from lambdabox.aws.validation import failure, validation_error
 from lambdabox.clock import Clock
 from lambdabox.lambda_ import store as sql
 from lambdabox.lambda_.code import MAX_UNZIPPED, MAX_ZIPPED, CodeInfo, CodeStore, inspect_zip
 from lambdabox.lambda_.code_url import CodeUrls
 from lambdabox.lambda_.invoker import RESERVED_ENV, Invoker
 from lambdabox.lambda_.models import LATEST, FunctionConfig
-from lambdabox.lambda_.runtime_catalog import DEPRECATED, SUPPORTED
+from lambdabox.lambda_.runtime_catalog import BLOCKED, lambda_runtimes, runnable, runs
 from lambdabox.store.db import Store
 
 MAX_PAYLOAD = 6_291_456
 MAX_CLIENT_CONTEXT = 3583
 MAX_ENV_BYTES = 4096
+#: longest function name (the model allows longer FunctionName values: ARNs)
+MAX_NAME = 64
+#: the largest CreateFunction / UpdateFunctionCode request: a 50 MB zip, base64-encoded in JSON
+MAX_CODE_REQUEST = 69_905_067
 TOTAL_CODE_LIMIT = 80_530_636_800
 _Key = tuple[str, str, str]
 #: whether Lambda can assume a role: it exists and its trust policy names lambda.amazonaws.com
@@ -43,9 +60,21 @@ def _not_found(arn: str) -> ServiceError:
 
 
 def _validation(value: Any, member: str, constraint: str) -> ServiceError:
+    return validation_error([failure(value, member, constraint)])
+
+
+#: the IAM action of an operation, where it is not the operation's own name
+_ACTIONS = {"Invoke": "InvokeFunction"}
+
+
+def _access_denied(ctx: RequestContext, arn: str) -> ServiceError:
+    """AWS's answer to a function of another account (lambdabox has no resource-based policies)."""
+    action = "lambda:" + _ACTIONS.get(ctx.operation, ctx.operation)
     return client_error(
-        "ValidationException",
-        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {constraint}",
+        "AccessDeniedException",
+        f"User: arn:aws:iam::{ctx.account_id}:root is not authorized to perform: {action} on resource: "
+        f"{arn} because no resource-based policy allows the {action} action",
+        403,
     )
 
 
@@ -90,8 +119,30 @@ class LambdaService:
             await asyncio.to_thread(self._code.unpack, code_key)
 
     # -- helpers ---------------------------------------------------------------------------
-    def _ref(self, ctx: RequestContext, name: str, qualifier: str | None = None) -> FunctionRef:
-        return resolve_function(name, ctx.region, ctx.account_id, qualifier)
+    def _ref(self, ctx: RequestContext, value: str, qualifier: str | None = None) -> FunctionRef:
+        """FunctionName (+ the Qualifier parameter) in the caller's region and account, or AWS's
+        answer for a function ARN of another account (403) or region (404)."""
+        ref = parse_function_ref(value)
+        if ref.account is not None and ref.account != ctx.account_id:
+            arn = function_arn(ref.region or ctx.region, ref.account, ref.name, ref.qualifier)
+            raise _access_denied(ctx, arn)
+        if ref.region is not None and ref.region != ctx.region:
+            raise client_error(
+                "ResourceNotFoundException",
+                f"Functions from '{ref.region}' are not reachable in this region ('{ctx.region}')",
+                404,
+                Type="User",
+            )
+        q = ref.qualifier
+        if qualifier is not None:
+            if q is not None and q != qualifier:
+                raise client_error(
+                    "InvalidParameterValueException",
+                    "The derived qualifier from the function name does not match the specified qualifier.",
+                    Type="User",
+                )
+            q = qualifier
+        return FunctionRef(name=ref.name, region=ctx.region, account=ctx.account_id, qualifier=q)
 
     def _get(self, ctx: RequestContext, name: str, qualifier: str | None = None) -> FunctionConfig:
         ref = self._ref(ctx, name, qualifier)
@@ -131,13 +182,26 @@ class LambdaService:
                 Type="User",
             )
 
-    async def _save_code(self, zip_bytes: bytes) -> CodeInfo:
+    async def _check_code(self, ctx: RequestContext, zip_bytes: bytes) -> CodeInfo:
+        """Inspect an upload as Lambda does (nothing is written)."""
+        if len(zip_bytes) > MAX_ZIPPED:  # its request was larger than AWS's limit for it
+            raise client_error(
+                "RequestEntityTooLargeException",
+                f"Request must be smaller than {MAX_CODE_REQUEST} bytes for the {ctx.operation} operation",
+                413,
+                Type="User",
+            )
         info = await asyncio.to_thread(inspect_zip, zip_bytes)  # hashes up to 50 MB: off the loop
         total = sum(c.code_size for c in self._functions.values()) + info.size
         if total > TOTAL_CODE_LIMIT:
             raise client_error(
                 "CodeStorageExceededException", "Code storage limit exceeded.", 400, Type="User"
             )
+        return info
+
+    async def _save_code(self, ctx: RequestContext, zip_bytes: bytes) -> CodeInfo:
+        """Inspect an upload, then store and unpack it."""
+        info = await self._check_code(ctx, zip_bytes)
         await asyncio.to_thread(self._code.save, info, zip_bytes)
         return info
 
@@ -159,7 +223,7 @@ class LambdaService:
 
     # -- control plane ---------------------------------------------------------------------
     async def CreateFunction(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        name = self._ref(ctx, params["FunctionName"]).name
+        name = self._new_name(ctx, params["FunctionName"])
         key = (ctx.region, ctx.account_id, name)
         if params.get("PackageType", "Zip") != "Zip":
             raise client_error(
@@ -187,7 +251,7 @@ class LambdaService:
                     409,
                     Type="User",
                 )
-            info = await self._save_code(self._code_from(params.get("Code") or {}))
+            info = await self._save_code(ctx, self._code_from(params.get("Code") or {}))
             logging_cfg = params.get("LoggingConfig") or {}
             cfg = FunctionConfig(
                 region=ctx.region,
@@ -204,6 +268,7 @@ class LambdaService:
                 memory_size=int(params.get("MemorySize", 128)),
                 ephemeral_storage=int((params.get("EphemeralStorage") or {}).get("Size", 512)),
                 environment=env if env is not None else {},
+                environment_given=_variables_sent(params.get("Environment")),
                 architectures=tuple(params.get("Architectures") or ["x86_64"]),
                 tracing_mode=(params.get("TracingConfig") or {}).get("Mode", "PassThrough"),
                 log_format=logging_cfg.get("LogFormat", "Text"),
@@ -211,7 +276,7 @@ class LambdaService:
                 application_log_level=logging_cfg.get("ApplicationLogLevel"),
                 system_log_level=logging_cfg.get("SystemLogLevel"),
                 last_modified=self._clock.now(),
-                revision_id=ids.revision_id(),
+                revision_id=ids.revision_id(),  # Active's: the Pending revision is the answer's
             )
             tags = dict(params.get("Tags") or {})
             _check_tag_count(tags)
@@ -221,11 +286,30 @@ class LambdaService:
                 )
             self._functions[key] = cfg
             self._tags[key] = tags
-        out = cfg.to_api()
+        out = cfg.replace(revision_id=ids.revision_id()).to_api()
         # AWS reports a new function as Pending until its environment can be created
         out.update(State="Pending", StateReason="The function is being created.", StateReasonCode="Creating")
         out.pop("LastUpdateStatus", None)
         return out
+
+    def _new_name(self, ctx: RequestContext, value: str) -> str:
+        """The name CreateFunction's FunctionName gives, or Lambda's answer: it may be an ARN but
+        not name a version, and the name itself is at most 64 characters."""
+        ref = self._ref(ctx, value)
+        if ref.qualifier is not None:
+            pattern = load_service_model("lambda").shape_for("FunctionName").metadata["pattern"]
+            raise _validation(
+                value, "functionName", f"Member must satisfy regular expression pattern: {pattern}"
+            )
+        if len(ref.name) > MAX_NAME:
+            raise client_error(
+                "InvalidParameterValueException",
+                _validation(
+                    ref.name, "functionName", f"Member must have length less than or equal to {MAX_NAME}"
+                ).message,
+                Type="User",
+            )
+        return ref.name
 
     async def GetFunctionConfiguration(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         return self._get(ctx, params["FunctionName"], params.get("Qualifier")).to_api()
@@ -245,9 +329,7 @@ class LambdaService:
         return out
 
     async def ListFunctions(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        max_items = params.get("MaxItems")
-        if max_items is not None and not 1 <= int(max_items) <= 10000:
-            raise _validation(max_items, "maxItems", "Member must have value less than or equal to 10000")
+        max_items = params.get("MaxItems")  # 1 to 10000: the model's range, checked before
         limit = int(max_items) if max_items is not None else 50
         names = sorted(n for (r, a, n) in self._functions if r == ctx.region and a == ctx.account_id)
         marker = params.get("Marker")
@@ -276,9 +358,12 @@ class LambdaService:
                 for k in ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri")
                 if k in params
             }
-            info = await self._save_code(self._code_from(code))
+            zip_bytes = self._code_from(code)
             if params.get("DryRun"):
+                # validate only: nothing stored, nothing unpacked, the function unchanged
+                info = await self._check_code(ctx, zip_bytes)
                 return cfg.replace(code_sha256=info.sha256_b64, code_size=info.size).to_api()
+            info = await self._save_code(ctx, zip_bytes)
             archs = params.get("Architectures")
             new = cfg.replace(
                 code_sha256=info.sha256_b64,
@@ -286,7 +371,7 @@ class LambdaService:
                 code_key=info.key,
                 architectures=tuple(archs) if archs else cfg.architectures,
                 last_modified=self._clock.now(),
-                revision_id=ids.revision_id(),
+                revision_id=ids.revision_id(),  # Successful's: the answer's is InProgress's
             )
             await self._commit(new)
         return _in_progress(new)
@@ -320,6 +405,7 @@ class LambdaService:
                     changes[attr] = params[param]
             if "Environment" in params:
                 changes["environment"] = _check_environment(params["Environment"]) or {}
+                changes["environment_given"] = _variables_sent(params["Environment"])
             if "EphemeralStorage" in params:
                 changes["ephemeral_storage"] = int(params["EphemeralStorage"]["Size"])
             if "TracingConfig" in params:
@@ -330,6 +416,7 @@ class LambdaService:
                 changes["log_group"] = lc.get("LogGroup", cfg.log_group)
                 changes["application_log_level"] = lc.get("ApplicationLogLevel", cfg.application_log_level)
                 changes["system_log_level"] = lc.get("SystemLogLevel", cfg.system_log_level)
+            # the revision is Successful's: the answer's is InProgress's
             new = cfg.replace(**changes, last_modified=self._clock.now(), revision_id=ids.revision_id())
             await self._commit(new)
         return _in_progress(new)
@@ -435,7 +522,8 @@ class LambdaService:
 
 
 def _in_progress(cfg: FunctionConfig) -> dict[str, Any]:
-    out = cfg.to_api()
+    """The answer to an update: the function as it was while the update ran (a revision of its own)."""
+    out = cfg.replace(revision_id=ids.revision_id()).to_api()
     out.update(
         LastUpdateStatus="InProgress",
         LastUpdateStatusReason="The function is being created.",
@@ -450,26 +538,41 @@ def _check_tag_count(tags: Mapping[str, str]) -> None:
 
 
 def _check_runtime(runtime: str) -> None:
-    if runtime in SUPPORTED:
-        return
-    if runtime in DEPRECATED:
+    """Lambda's answer to a Runtime it does not accept (it checks the enum itself: a runtime may
+    also be an ARN), then lambdabox's to one it accepts but does not run."""
+    if runtime in BLOCKED:
         raise client_error(
             "InvalidParameterValueException",
             f"The runtime parameter of {runtime} is no longer supported for creating or updating AWS Lambda "
-            "functions. We recommend you use a supported runtime while creating or upgrading functions.",
+            "functions. We recommend you use a supported runtime while creating or updating functions.",
+            Type="User",
         )
-    raise client_error(
-        "InvalidParameterValueException",
-        f"Value {runtime} at 'runtime' failed to satisfy constraint: lambdabox supports the runtimes "
-        f"[{', '.join(SUPPORTED)}]",
-    )
+    if runtime.startswith("arn:"):
+        raise client_error(
+            "InvalidParameterValueException",
+            f"lambdabox does not run customer-managed runtimes ({runtime}); it runs the runtimes "
+            f"[{', '.join(runnable())}]",
+            Type="User",
+        )
+    if runtime not in lambda_runtimes():
+        raise client_error(
+            "InvalidParameterValueException",
+            f"Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: "
+            f"[{', '.join(lambda_runtimes())}] or be a valid ARN",
+            Type="User",
+        )
+    if not runs(runtime):
+        raise client_error(
+            "InvalidParameterValueException",
+            f"lambdabox does not run {runtime} functions; it runs the runtimes [{', '.join(runnable())}]",
+            Type="User",
+        )
 
 
 def _check_timeout(timeout: int) -> None:
+    """Lambda's limit where botocore's model allows more (5400; its minimum, 1, is checked before)."""
     if timeout > 900:
         raise _validation(timeout, "timeout", "Member must have value less than or equal to 900")
-    if timeout < 1:
-        raise _validation(timeout, "timeout", "Member must have value greater than or equal to 1")
 
 
 def _check_memory(memory: int | None, ephemeral: Mapping[str, Any] | None) -> None:
@@ -501,6 +604,11 @@ def _check_environment(env: Mapping[str, Any] | None) -> dict[str, str] | None:
             f"have provided exceeded the 4KB limit. String measured: {measured}",
         )
     return {str(k): str(v) for k, v in variables.items()}
+
+
+def _variables_sent(env: Mapping[str, Any] | None) -> bool:
+    """Whether Environment.Variables was sent: AWS then reports it, `{}` included."""
+    return env is not None and env.get("Variables") is not None
 
 
 def _reject_constant(name: str) -> Any:

@@ -26,7 +26,7 @@ from lambdabox.lambda_.environment import Environment, EnvSpec, ServeEndpoint, U
 from lambdabox.lambda_.models import LATEST, FunctionConfig, Invocation, Outcome
 from lambdabox.lambda_.pool import Pool
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
-from lambdabox.lambda_.runtime_catalog import NODE, PYTHON, RUNTIMES_DIR, RuntimeCatalog
+from lambdabox.lambda_.runtime_catalog import RUNTIMES_DIR, RuntimeCatalog, is_node, is_python
 from lambdabox.lambda_.sandbox import Sandbox, View, runtime_memory_args
 
 log = logging.getLogger(__name__)
@@ -353,9 +353,9 @@ def _env_paths(view: View) -> EnvPaths:
 
 def _module_paths(runtime: str | None, paths: EnvPaths) -> dict[str, str]:
     """PYTHONPATH or NODE_PATH, as Lambda sets them (the function may set its own: it then wins)."""
-    if runtime in PYTHON:
+    if is_python(runtime):
         return {"PYTHONPATH": ":".join(paths.python_path)}
-    if runtime in NODE:
+    if is_node(runtime):
         assert runtime is not None
         major = runtime.removeprefix("nodejs").split(".")[0]
         opt = paths.opt

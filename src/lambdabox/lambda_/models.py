@@ -35,6 +35,8 @@ class FunctionConfig:
     memory_size: int = 128
     ephemeral_storage: int = 512
     environment: dict[str, str] = field(default_factory=dict)
+    #: Environment.Variables was sent (empty or not): AWS then reports it, `{}` included
+    environment_given: bool = False
     architectures: tuple[str, ...] = ("x86_64",)
     tracing_mode: str = "PassThrough"
     log_format: str = "Text"
@@ -91,7 +93,7 @@ class FunctionConfig:
             out["RuntimeVersionConfig"] = {"RuntimeVersionArn": self.runtime_version_arn}
         if self.handler is not None:
             out["Handler"] = self.handler
-        if self.environment:
+        if self.environment or self.environment_given:
             out["Environment"] = {"Variables": dict(self.environment)}
         return out
 

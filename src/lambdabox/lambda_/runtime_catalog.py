@@ -1,4 +1,9 @@
-"""Which Lambda runtimes lambdabox runs, and the command line that starts each one.
+"""Which Lambda runtimes exist and which lambdabox runs, and the command line that starts each one.
+
+The identifiers Lambda accepts for new functions are botocore's model's Runtime enum less the ones
+AWS has blocked (`BLOCKED`: deprecated past their "Block function create" date), so a botocore
+that knows a new runtime brings it here. lambdabox runs every Python (`python3.N`), Node.js
+(`nodejsN.x`) and OS-only (`provided.al*`) one among them; Java, .NET and Ruby it does not.
 
 A runtime identifier maps to an interpreter found on this machine (resolved once, past pyenv-style
 shims, in a worker thread: `await prepare(runtime)` before `launch()` keeps the event loop free) and
@@ -11,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,22 +27,58 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdabox.aws.protocol import load_service_model
+
 RUNTIMES_DIR = Path(__file__).parent / "runtimes"
 
-PYTHON = ("python3.11", "python3.12", "python3.13")
-NODE = ("nodejs20.x", "nodejs22.x")
-PROVIDED = ("provided.al2023", "provided.al2")
-SUPPORTED = PYTHON + NODE + PROVIDED
-
-#: runtimes AWS no longer accepts for create/update
-DEPRECATED = frozenset(
+#: runtimes AWS refuses for creating or updating functions ("The runtime parameter of ... is no
+#: longer supported"): deprecated and past their block dates in the Lambda runtimes table
+#: (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html#runtimes-deprecated). Those
+#: deprecated later (python3.8, nodejs16.x, dotnet6 ...) are still accepted: AWS moved their block
+#: dates on, and its list of valid runtimes still names them.
+BLOCKED = frozenset(
     {
-        "python2.7", "python3.6", "python3.7", "python3.8", "nodejs", "nodejs4.3", "nodejs4.3-edge",
-        "nodejs6.10", "nodejs8.10", "nodejs10.x", "nodejs12.x", "nodejs14.x", "nodejs16.x",
-        "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "dotnet6", "ruby2.5",
-        "ruby2.7", "java8", "go1.x", "provided",
+        "nodejs", "nodejs4.3", "nodejs4.3-edge", "nodejs6.10", "nodejs8.10", "nodejs10.x",
+        "nodejs12.x", "nodejs14.x", "python2.7", "python3.6", "python3.7", "dotnetcore1.0",
+        "dotnetcore2.0", "dotnetcore2.1", "dotnetcore3.1", "ruby2.5", "ruby2.7", "java8", "go1.x",
+        "provided",
     }
 )  # fmt: skip
+
+_PYTHON = re.compile(r"python3\.(\d+)")
+_NODE = re.compile(r"nodejs(\d+)\.x")
+_PROVIDED = re.compile(r"provided\.al\w+")
+
+
+@functools.cache
+def lambda_runtimes() -> tuple[str, ...]:
+    """The runtime identifiers Lambda accepts for new functions, in the model's order."""
+    enum = load_service_model("lambda").shape_for("Runtime").enum
+    return tuple(r for r in enum if r not in BLOCKED)
+
+
+def is_python(runtime: str | None) -> bool:
+    return runtime is not None and _PYTHON.fullmatch(runtime) is not None
+
+
+def is_node(runtime: str | None) -> bool:
+    return runtime is not None and _NODE.fullmatch(runtime) is not None
+
+
+def runs(runtime: str) -> bool:
+    """Whether lambdabox runs functions of this (accepted) runtime."""
+    return is_python(runtime) or is_node(runtime) or _PROVIDED.fullmatch(runtime) is not None
+
+
+def runnable() -> tuple[str, ...]:
+    """The accepted runtimes lambdabox runs."""
+    return tuple(r for r in lambda_runtimes() if runs(r))
+
+
+def _python_versions() -> tuple[str, ...]:
+    """`X.Y` of every accepted Python runtime, newest first."""
+    found = [m.group(1) for r in lambda_runtimes() if (m := _PYTHON.fullmatch(r))]
+    return tuple(f"3.{minor}" for minor in sorted({int(n) for n in found}, reverse=True))
 
 
 @dataclass(frozen=True)
@@ -150,7 +193,7 @@ class RuntimeCatalog:
         return self._node
 
     def launch(self, runtime: str | None, code_dir: Path) -> Launch:
-        if runtime in PYTHON:
+        if is_python(runtime):
             assert runtime is not None
             want = runtime.removeprefix("python")
             exe = self.python(want)
@@ -158,13 +201,13 @@ class RuntimeCatalog:
             if exe is None:
                 exe = self._nearest_python(want)
                 got = f"{sys.version_info.major}.{sys.version_info.minor}" if exe == sys.executable else "?"
-                for v in ("3.13", "3.12", "3.11"):
+                for v in _python_versions():
                     if self.python(v) == exe:
                         got = v
                 warning = f"lambdabox: {runtime} is not installed here; running on Python {got} instead"
             boot = str(RUNTIMES_DIR / "bootstrap_python.py")
             return Launch((exe, "-u", "-S", boot), f"AWS_Lambda_{runtime}", warning, (str(Path(exe).parent),))
-        if runtime in NODE:
+        if is_node(runtime):
             assert runtime is not None
             node = self.node()
             if node is None:
@@ -185,9 +228,9 @@ class RuntimeCatalog:
         return Launch((str(code_dir / "bootstrap"),), f"AWS_Lambda_{runtime}", None, tuple(dirs))
 
     def _nearest_python(self, want: str) -> str:
-        order = sorted(
-            ("3.13", "3.12", "3.11"), key=lambda v: abs(int(v.split(".")[1]) - int(want.split(".")[1]))
-        )
+        """The installed Python nearest to `want` (the newer of two as near), else our own."""
+        minor = int(want.split(".")[1])
+        order = sorted(_python_versions(), key=lambda v: abs(int(v.split(".")[1]) - minor))
         for v in order:
             exe = self.python(v)
             if exe is not None:
