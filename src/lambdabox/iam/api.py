@@ -4,8 +4,10 @@
 checked it against botocore's model) and returns each operation's result dict; the edge finds an
 operation as the attribute of its name. The operations live with their entities and share one
 store and clock (`base.py`): `roles.py` (roles, their inline and attached policies),
-`policies.py` (managed policies and their versions), `users.py` (users and access keys). IAM is
-global: its ARNs carry the account but no region. Every check that depends on stored state runs
+`policies.py` (managed policies and their versions), `users.py` (users and access keys),
+`credentials.py` (a user's other credentials, none of which exist here). Documents are checked
+by `documents.py`; an operation about "the caller" finds it from the signing key (`caller.py`).
+IAM is global: its ARNs carry the account but no region. Every check that depends on stored state runs
 inside the `Store.write` that makes the change, so concurrent requests cannot both pass it; every
 write is committed (fsynced) before its answer.
 
@@ -19,6 +21,7 @@ import re
 from typing import ClassVar
 
 from lambdabox.iam import store as sql
+from lambdabox.iam.credentials import CredentialOperations
 from lambdabox.iam.models import AccessKey, Role, User
 from lambdabox.iam.policies import PolicyOperations
 from lambdabox.iam.roles import RoleOperations
@@ -28,8 +31,8 @@ _ROLE_ARN = re.compile(r"arn:aws:iam::(?P<account>\d{12}):role/(?:[\x21-\x7e]*/)
 _USER_ARN = re.compile(r"arn:aws:iam::(?P<account>\d{12}):user/(?:[\x21-\x7e]*/)?(?P<name>[\w+=,.@-]+)")
 
 
-class IamService(RoleOperations, PolicyOperations, UserOperations):
-    """IAM roles, managed and inline policies, users and access keys, per account."""
+class IamService(RoleOperations, PolicyOperations, UserOperations, CredentialOperations):
+    """IAM roles, managed and inline policies, users, access keys and other credentials, per account."""
 
     SCHEMA: ClassVar[list[str]] = sql.SCHEMA
 

@@ -1,4 +1,5 @@
-"""IAM's error answers: NoSuchEntity for each kind of entity, DeleteConflict, and size quotas."""
+"""IAM's error answers: NoSuchEntity for each kind of entity, DeleteConflict, size quotas, and the
+ValidationError for a request about "the caller" made with credentials that are not a user's."""
 
 from __future__ import annotations
 
@@ -20,6 +21,22 @@ def no_user(name: str) -> ServiceError:
 
 def no_policy(arn: str) -> ServiceError:
     return not_found(f"Policy {arn} was not found.")
+
+
+def no_boundary(arn: str) -> ServiceError:
+    """A permissions boundary that names no policy the caller can see."""
+    return not_found(f"Scope ARN: {arn} does not exist or is not attachable.")
+
+
+def no_login_profile(name: str) -> ServiceError:
+    return not_found(f"Login Profile for User {name} cannot be found.")
+
+
+def non_user_credentials() -> ServiceError:
+    """A request that leaves out UserName (it is about the caller) signed with temporary credentials."""
+    return client_error(
+        "ValidationError", "Must specify userName when calling with non-User credentials", 400
+    )
 
 
 def no_key(key_id: str) -> ServiceError:

@@ -1,12 +1,12 @@
 """IAM data: roles, managed policies and their versions, users, access keys; their AWS API shapes.
 
 Policy documents are kept as the caller sent them and answered URL-encoded, as AWS does (boto3
-and the AWS CLI decode them). `check_document` gives AWS's answer to a document it refuses.
+and the AWS CLI decode them); `documents.py` checks them. Unique ids are AWS's: a four-letter
+prefix and characters of the access key alphabet (base32: capitals and the digits 2-7).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import string
@@ -28,7 +28,10 @@ MAX_ATTACHED_PER_ROLE = 10
 MAX_TAGS = 50
 MAX_ACCESS_KEYS = 2
 
-_ID_CHARS = string.ascii_uppercase + string.digits
+#: AWS's alphabet for access key ids and unique ids (base32: capitals and the digits 2-7)
+ID_CHARS = string.ascii_uppercase + "234567"
+#: tag keys IAM refuses to create: the prefix is reserved for AWS's own use
+RESERVED_TAG_PREFIX = "aws:"
 _SECRET_CHARS = string.ascii_letters + string.digits + "+/"
 _WHITESPACE = re.compile(r"\s+")
 
@@ -36,8 +39,8 @@ Tags = Sequence[Mapping[str, str]]
 
 
 def new_id(prefix: str, n: int = 17) -> str:
-    """An IAM unique id: AROA (role), ANPA (policy), AIDA (user) or AKIA (access key) + n chars."""
-    return prefix + "".join(secrets.choice(_ID_CHARS) for _ in range(n))
+    """An IAM unique id: AROA (role), ANPA (policy), AIDA (user) + 17 chars, AKIA (access key) + 16."""
+    return prefix + "".join(secrets.choice(ID_CHARS) for _ in range(n))
 
 
 def new_secret() -> str:
@@ -53,53 +56,22 @@ def policy_size(document: str) -> int:
     return len(_WHITESPACE.sub("", document))
 
 
-def malformed(message: str) -> ServiceError:
-    return client_error("MalformedPolicyDocument", message, 400)
-
-
 def limit_exceeded(message: str) -> ServiceError:
     return client_error("LimitExceeded", message, 409)
 
 
-def check_document(document: str, kind: Literal["identity", "trust"]) -> None:
-    """Raise AWS's MalformedPolicyDocument if `document` is not a policy of `kind`."""
-    try:
-        parsed = json.loads(document)
-    except (ValueError, RecursionError):  # not JSON, or nested deeper than any policy is
-        raise malformed("This policy contains invalid Json") from None
-    if not isinstance(parsed, dict):
-        raise malformed("This policy contains invalid Json")
-    statements = parsed.get("Statement")
-    if statements is None:
-        raise malformed("Syntax errors in policy.")
-    if not isinstance(statements, list):
-        statements = [statements]
-    if not statements:
-        raise malformed("Syntax errors in policy.")
-    for st in statements:
-        if not isinstance(st, dict):
-            raise malformed("Syntax errors in policy.")
-        if "Effect" not in st:
-            raise malformed("Missing required field Effect")
-        if st["Effect"] not in ("Allow", "Deny"):
-            raise malformed("Syntax errors in policy.")
-        if "Action" not in st and "NotAction" not in st:
-            raise malformed("Policy statement must contain actions.")
-        if kind == "trust":
-            if "Resource" in st or "NotResource" in st:
-                raise malformed("Has prohibited field Resource")
-            if "Principal" not in st and "NotPrincipal" not in st:
-                raise malformed("Missing required field Principal")
-        else:
-            if "Principal" in st or "NotPrincipal" in st:
-                raise malformed("Policy document should not specify a principal.")
-            if "Resource" not in st and "NotResource" not in st:
-                raise malformed("Policy statement must contain resources.")
-
-
 def check_tags(tags: Tags | None) -> list[dict[str, str]]:
-    """Tags as given (the model checks lengths); duplicates and more than 50 refused as IAM does."""
+    """Tags as given (the model checks lengths); duplicates, keys in AWS's reserved `aws:` space
+    and more than 50 refused as IAM does."""
     out = [{"Key": str(t["Key"]), "Value": str(t.get("Value", ""))} for t in tags or ()]
+    for t in out:
+        if t["Key"].lower().startswith(RESERVED_TAG_PREFIX):
+            raise client_error(
+                "InvalidInput",
+                f"Tag key {t['Key']} is not valid: tag keys that begin with aws: are reserved for AWS "
+                "internal use.",
+                400,
+            )
     if len({t["Key"].lower() for t in out}) != len(out):
         raise client_error(
             "InvalidInput", "Duplicate tag keys found. Please note that Tag keys are case insensitive.", 400
@@ -115,6 +87,13 @@ def merge_tags(current: Tags, add: Tags, remove: Sequence[str] = ()) -> list[dic
     if len(merged) > MAX_TAGS:
         raise limit_exceeded(f"Cannot exceed quota for TagsPerRole: {MAX_TAGS}")
     return merged
+
+
+def _boundary(arn: str | None) -> dict[str, Any]:
+    """The PermissionsBoundary member of a Role or User shape (nothing when there is none)."""
+    if arn is None:
+        return {}
+    return {"PermissionsBoundary": {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": arn}}
 
 
 @dataclass(frozen=True)
@@ -136,7 +115,8 @@ class Role:
         return f"arn:aws:iam::{self.account}:role{self.path}{self.name}"
 
     def to_api(self, *, full: bool = True) -> dict[str, Any]:
-        """The Role shape; `full` (GetRole, CreateRole) adds tags and RoleLastUsed as AWS does."""
+        """The Role shape. `full` (GetRole, CreateRole) adds the permissions boundary, tags and
+        RoleLastUsed; ListRoles leaves all three out, as AWS's reference says it does."""
         out: dict[str, Any] = {
             "Path": self.path,
             "RoleName": self.name,
@@ -147,12 +127,8 @@ class Role:
             "Description": self.description,
             "MaxSessionDuration": self.max_session_duration,
         }
-        if self.permissions_boundary is not None:
-            out["PermissionsBoundary"] = {
-                "PermissionsBoundaryType": "Policy",
-                "PermissionsBoundaryArn": self.permissions_boundary,
-            }
         if full:
+            out.update(_boundary(self.permissions_boundary))
             if self.tags:
                 out["Tags"] = [dict(t) for t in self.tags]
             out["RoleLastUsed"] = {}
@@ -230,6 +206,8 @@ class User:
         return f"arn:aws:iam::{self.account}:user{self.path}{self.name}"
 
     def to_api(self, *, full: bool = True) -> dict[str, Any]:
+        """The User shape. `full` (GetUser, CreateUser) adds the permissions boundary and tags,
+        which ListUsers leaves out, as AWS's reference says it does."""
         out: dict[str, Any] = {
             "Path": self.path,
             "UserName": self.name,
@@ -237,13 +215,10 @@ class User:
             "Arn": self.arn,
             "CreateDate": self.create_date,
         }
-        if self.permissions_boundary is not None:
-            out["PermissionsBoundary"] = {
-                "PermissionsBoundaryType": "Policy",
-                "PermissionsBoundaryArn": self.permissions_boundary,
-            }
-        if full and self.tags:
-            out["Tags"] = [dict(t) for t in self.tags]
+        if full:
+            out.update(_boundary(self.permissions_boundary))
+            if self.tags:
+                out["Tags"] = [dict(t) for t in self.tags]
         return out
 
 

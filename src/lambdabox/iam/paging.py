@@ -41,3 +41,8 @@ def page(items: Sequence[T], key: Callable[[T], str], params: Params) -> tuple[S
 def positional(items: Sequence[T]) -> tuple[list[tuple[str, T]], Callable[[tuple[str, T]], str]]:
     """Items keyed by position, for lists with no natural unique order (tags, attachments)."""
     return [(f"{i:08d}", item) for i, item in enumerate(items)], lambda pair: pair[0]
+
+
+def empty(member: str) -> Result:
+    """The one page, empty, of a list whose items do not exist here (MFA devices, groups …)."""
+    return {member: [], "IsTruncated": False}

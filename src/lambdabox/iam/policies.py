@@ -2,7 +2,9 @@
 
 A caller sees its own account's policies and AWS's (`managed.py`), which are read-only and whose
 AttachmentCount is the caller's account's. `visible_policy` is the lookup attaching a policy to a
-role uses too.
+role uses too, `boundary_policy` the one setting a permissions boundary uses. ListEntitiesForPolicy
+answers from the caller's account: the roles a policy is attached to and the roles and users it
+bounds (groups do not exist here).
 """
 
 from __future__ import annotations
@@ -11,18 +13,20 @@ import re
 import sqlite3
 
 from lambdabox.aws.context import RequestContext
-from lambdabox.aws.errors import client_error
+from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.iam import paging
 from lambdabox.iam import store as sql
 from lambdabox.iam.base import IamOperations, Params, Result
-from lambdabox.iam.errors import check_size, conflict, no_policy, not_found
+from lambdabox.iam.documents import check_document
+from lambdabox.iam.errors import check_size, conflict, no_boundary, no_policy, not_found
 from lambdabox.iam.managed import AWS_MANAGED
 from lambdabox.iam.models import (
     MANAGED_POLICY_SIZE,
     MAX_POLICY_VERSIONS,
     ManagedPolicy,
     PolicyVersion,
-    check_document,
+    Role,
+    User,
     check_tags,
     limit_exceeded,
     new_id,
@@ -47,6 +51,16 @@ def visible_policy(c: sqlite3.Connection, ctx: RequestContext, arn: str) -> Mana
     if policy is None:
         raise no_policy(arn)
     return policy
+
+
+def boundary_policy(c: sqlite3.Connection, ctx: RequestContext, arn: str) -> ManagedPolicy:
+    """The managed policy `arn` as a permissions boundary: NoSuchEntity worded as AWS words it."""
+    try:
+        return visible_policy(c, ctx, arn)
+    except ServiceError as err:
+        if err.code == "NoSuchEntity":
+            raise no_boundary(arn) from None
+        raise
 
 
 def _local_policy(c: sqlite3.Connection, ctx: RequestContext, op: str, arn: str) -> ManagedPolicy:
@@ -84,7 +98,7 @@ class PolicyOperations(IamOperations):
         check_size(
             document, MANAGED_POLICY_SIZE, f"Cannot exceed quota for PolicySize: {MANAGED_POLICY_SIZE}"
         )
-        check_document(document, "identity")
+        check_document(document, "managed")
         path = params.get("Path") or "/"
         now = self._now()
         policy = ManagedPolicy(
@@ -141,6 +155,42 @@ class PolicyOperations(IamOperations):
         page, meta = paging.page(chosen, lambda p: f"{p.name.lower()}\0{p.arn}", params)
         return {"Policies": [p.to_api(counts.get(p.arn, 0), full=False) for p in page], **meta}
 
+    async def ListEntitiesForPolicy(self, ctx: RequestContext, params: Params) -> Result:
+        arn = params["PolicyArn"]
+        kind = params.get("EntityFilter")
+        usage = params.get("PolicyUsageFilter")
+        prefix = params.get("PathPrefix") or "/"
+
+        def fn(c: sqlite3.Connection) -> list[tuple[str, str, str]]:
+            policy = visible_policy(c, ctx, arn)
+            if kind == ("AWSManagedPolicy" if not policy.aws_managed else "LocalManagedPolicy"):
+                return []
+            roles: dict[int, Role] = {}
+            users: dict[int, User] = {}
+            if usage in (None, "PermissionsPolicy"):
+                roles.update((r.pk, r) for r in sql.attached_roles(c, ctx.account_id, arn))
+            if usage in (None, "PermissionsBoundary"):
+                roles.update((r.pk, r) for r in sql.bounded_roles(c, ctx.account_id, arn))
+                users.update((u.pk, u) for u in sql.bounded_users(c, ctx.account_id, arn))
+            found: list[tuple[str, str, str]] = []
+            if kind in (None, "Role", "LocalManagedPolicy", "AWSManagedPolicy"):
+                chosen = sorted(roles.values(), key=lambda r: r.name.lower())
+                found += [("Role", r.name, r.role_id) for r in chosen if r.path.startswith(prefix)]
+            if kind in (None, "User", "LocalManagedPolicy", "AWSManagedPolicy"):
+                chosen_users = sorted(users.values(), key=lambda u: u.name.lower())
+                found += [("User", u.name, u.user_id) for u in chosen_users if u.path.startswith(prefix)]
+            return found
+
+        items, key = paging.positional(await self._store.read(fn))
+        page, meta = paging.page(items, key, params)
+        entities = [entity for _, entity in page]
+        return {
+            "PolicyGroups": [],
+            "PolicyUsers": [{"UserName": n, "UserId": i} for k, n, i in entities if k == "User"],
+            "PolicyRoles": [{"RoleName": n, "RoleId": i} for k, n, i in entities if k == "Role"],
+            **meta,
+        }
+
     async def DeletePolicy(self, ctx: RequestContext, params: Params) -> Result:
         arn = params["PolicyArn"]
 
@@ -166,7 +216,7 @@ class PolicyOperations(IamOperations):
         check_size(
             document, MANAGED_POLICY_SIZE, f"Cannot exceed quota for PolicySize: {MANAGED_POLICY_SIZE}"
         )
-        check_document(document, "identity")
+        check_document(document, "managed")
         now = self._now()
 
         def fn(c: sqlite3.Connection) -> PolicyVersion:

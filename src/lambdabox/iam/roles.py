@@ -2,7 +2,7 @@
 
 Every check that depends on stored state runs inside the `Store.write` that makes the change, so
 concurrent requests cannot both pass it. A role is deleted only once it has no inline policies
-and no attached ones, as AWS requires.
+and no attached ones, as AWS requires. Instance profiles do not exist here: a role is in none.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.iam import paging
 from lambdabox.iam import store as sql
 from lambdabox.iam.base import IamOperations, Params, Result
+from lambdabox.iam.documents import check_document
 from lambdabox.iam.errors import check_size, conflict, no_role, not_found
 from lambdabox.iam.models import (
     INLINE_ROLE_POLICIES_SIZE,
@@ -22,7 +23,6 @@ from lambdabox.iam.models import (
     TRUST_POLICY_SIZE,
     ManagedPolicy,
     Role,
-    check_document,
     check_tags,
     encode_document,
     limit_exceeded,
@@ -30,7 +30,7 @@ from lambdabox.iam.models import (
     new_id,
     policy_size,
 )
-from lambdabox.iam.policies import visible_policy
+from lambdabox.iam.policies import boundary_policy, visible_policy
 
 
 def _role_or_404(c: sqlite3.Connection, account: str, name: str) -> Role:
@@ -48,6 +48,7 @@ class RoleOperations(IamOperations):
         trust = params["AssumeRolePolicyDocument"]
         check_size(trust, TRUST_POLICY_SIZE, f"Cannot exceed quota for ACLSizePerRole: {TRUST_POLICY_SIZE}")
         check_document(trust, "trust")
+        boundary = params.get("PermissionsBoundary")
         role = Role(
             account=ctx.account_id,
             name=name,
@@ -57,10 +58,16 @@ class RoleOperations(IamOperations):
             trust_policy=trust,
             description=params.get("Description"),
             max_session_duration=params.get("MaxSessionDuration") or 3600,
-            permissions_boundary=params.get("PermissionsBoundary"),
+            permissions_boundary=boundary,
             tags=check_tags(params.get("Tags")),
         )
-        if not await self._store.write(lambda c: sql.insert_role(c, role)):
+
+        def fn(c: sqlite3.Connection) -> bool:
+            if boundary is not None:
+                boundary_policy(c, ctx, boundary)
+            return sql.insert_role(c, role)
+
+        if not await self._store.write(fn):
             raise client_error("EntityAlreadyExists", f"Role with name {name} already exists.", 409)
         return {"Role": role.to_api()}
 
@@ -118,12 +125,22 @@ class RoleOperations(IamOperations):
 
     async def PutRolePermissionsBoundary(self, ctx: RequestContext, params: Params) -> Result:
         arn = params["PermissionsBoundary"]
-        await self._change_role(ctx, params["RoleName"], lambda _: {"permissions_boundary": arn})
+
+        def fn(c: sqlite3.Connection) -> None:
+            role = _role_or_404(c, ctx.account_id, params["RoleName"])
+            boundary_policy(c, ctx, arn)
+            sql.update_role(c, role.pk, permissions_boundary=arn)
+
+        await self._store.write(fn)
         return {}
 
     async def DeleteRolePermissionsBoundary(self, ctx: RequestContext, params: Params) -> Result:
         await self._change_role(ctx, params["RoleName"], lambda _: {"permissions_boundary": None})
         return {}
+
+    async def ListInstanceProfilesForRole(self, ctx: RequestContext, params: Params) -> Result:
+        await self._store.read(lambda c: _role_or_404(c, ctx.account_id, params["RoleName"]))
+        return paging.empty("InstanceProfiles")
 
     # -- role tags ------------------------------------------------------------------------------
 
@@ -147,7 +164,7 @@ class RoleOperations(IamOperations):
 
     async def PutRolePolicy(self, ctx: RequestContext, params: Params) -> Result:
         role_name, policy_name, document = params["RoleName"], params["PolicyName"], params["PolicyDocument"]
-        check_document(document, "identity")
+        check_document(document, "inline")
 
         def fn(c: sqlite3.Connection) -> None:
             role = _role_or_404(c, ctx.account_id, role_name)

@@ -424,3 +424,46 @@ def delete_key(c: Conn, key_id: str, account: str) -> None:
 def deleted_key_account(c: Conn, key_id: str) -> str | None:
     row = c.execute("SELECT account FROM iam_deleted_keys WHERE key_id = ?", (key_id,)).fetchone()
     return str(row[0]) if row else None
+
+
+def key_owner(c: Conn, key_id: str, account: str) -> User | None:
+    """The user of `account` the access key `key_id` belongs to, or None (not an IAM user's key)."""
+    cols = ", ".join(f"u.{col.strip()}" for col in _USER_COLS.split(","))
+    row = c.execute(
+        f"SELECT {cols} FROM iam_access_keys k JOIN iam_users u ON u.id = k.owner"
+        " WHERE k.key_id = ? AND u.account = ?",
+        (key_id, account),
+    ).fetchone()
+    return _user(row) if row else None
+
+
+# -- who uses a managed policy -------------------------------------------------------------------
+
+
+def attached_roles(c: Conn, account: str, arn: str) -> list[Role]:
+    """The account's roles the policy `arn` is attached to, by name."""
+    cols = ", ".join(f"r.{col.strip()}" for col in _ROLE_COLS.split(","))
+    rows = c.execute(
+        f"SELECT {cols} FROM iam_attachments a JOIN iam_roles r ON r.id = a.role"
+        " WHERE a.account = ? AND a.policy_arn = ? ORDER BY lower(r.name)",
+        (account, arn),
+    )
+    return [_role(r) for r in rows]
+
+
+def bounded_roles(c: Conn, account: str, arn: str) -> list[Role]:
+    """The account's roles whose permissions boundary is the policy `arn`, by name."""
+    rows = c.execute(
+        f"SELECT {_ROLE_COLS} FROM iam_roles WHERE account = ? AND permissions_boundary = ? ORDER BY lower(name)",
+        (account, arn),
+    )
+    return [_role(r) for r in rows]
+
+
+def bounded_users(c: Conn, account: str, arn: str) -> list[User]:
+    """The account's users whose permissions boundary is the policy `arn`, by name."""
+    rows = c.execute(
+        f"SELECT {_USER_COLS} FROM iam_users WHERE account = ? AND permissions_boundary = ? ORDER BY lower(name)",
+        (account, arn),
+    )
+    return [_user(r) for r in rows]

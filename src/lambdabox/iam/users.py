@@ -1,4 +1,10 @@
-"""IAM users and their access keys (at most two each); a user is deleted only once keyless."""
+"""IAM users and their access keys (at most two each); a user is deleted only once keyless.
+
+GetUser, ListAccessKeys, CreateAccessKey, UpdateAccessKey and DeleteAccessKey without a UserName
+are about the caller (`caller.py`): the IAM user whose key signed the request, or the account's
+root, whose keys are not IAM's to list or change. Users have no inline or attached policies and
+belong to no groups here, so those lists are empty once the user is known to exist.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,8 @@ from lambdabox.aws.errors import client_error
 from lambdabox.iam import paging
 from lambdabox.iam import store as sql
 from lambdabox.iam.base import IamOperations, Params, Result
-from lambdabox.iam.errors import conflict, no_key, no_user
+from lambdabox.iam.caller import named_user, subject_user
+from lambdabox.iam.errors import conflict, no_key, non_user_credentials
 from lambdabox.iam.models import (
     MAX_ACCESS_KEYS,
     AccessKey,
@@ -19,60 +26,53 @@ from lambdabox.iam.models import (
     new_id,
     new_secret,
 )
-
-
-def _user_or_404(c: sqlite3.Connection, account: str, name: str) -> User:
-    user = sql.get_user(c, account, name)
-    if user is None:
-        raise no_user(name)
-    return user
+from lambdabox.iam.policies import boundary_policy
 
 
 def _own_key(c: sqlite3.Connection, ctx: RequestContext, params: Params) -> AccessKey:
-    """The key `AccessKeyId` if it is the caller's account's (and `UserName`'s, if given)."""
-    key_id, name = params["AccessKeyId"], params.get("UserName")
-    if name is not None:
-        _user_or_404(c, ctx.account_id, name)
+    """The key `AccessKeyId` if it is `UserName`'s or, without one, the calling user's."""
+    key_id = params["AccessKeyId"]
+    owner = subject_user(c, ctx, params.get("UserName"))
     key = sql.get_key(c, key_id)
-    if (
-        key is None
-        or key.account != ctx.account_id
-        or (name is not None and key.user_name.lower() != name.lower())
-    ):
+    if key is None or owner is None or key.account != owner.account or key.user_id != owner.user_id:
         raise no_key(key_id)
     return key
 
 
+def _root(account: str) -> Result:
+    """GetUser's answer for the account's root user (not an IAM user: no name, no path)."""
+    return {"UserId": account, "Arn": f"arn:aws:iam::{account}:root", "CreateDate": 0.0}
+
+
 class UserOperations(IamOperations):
-    """CreateUser … DeleteAccessKey."""
+    """CreateUser … DeleteAccessKey, and the user's (empty) policies, groups and tags."""
 
     async def CreateUser(self, ctx: RequestContext, params: Params) -> Result:
         name = params["UserName"]
+        boundary = params.get("PermissionsBoundary")
         user = User(
             account=ctx.account_id,
             name=name,
             path=params.get("Path") or "/",
             user_id=new_id("AIDA"),
             create_date=self._now(),
-            permissions_boundary=params.get("PermissionsBoundary"),
+            permissions_boundary=boundary,
             tags=check_tags(params.get("Tags")),
         )
-        if not await self._store.write(lambda c: sql.insert_user(c, user)):
+
+        def fn(c: sqlite3.Connection) -> bool:
+            if boundary is not None:
+                boundary_policy(c, ctx, boundary)
+            return sql.insert_user(c, user)
+
+        if not await self._store.write(fn):
             raise client_error("EntityAlreadyExists", f"User with name {name} already exists.", 409)
         return {"User": user.to_api()}
 
     async def GetUser(self, ctx: RequestContext, params: Params) -> Result:
         name = params.get("UserName")
-        if name is None:  # the caller: the account's root until callers are identified by signature
-            return {
-                "User": {
-                    "UserId": ctx.account_id,
-                    "Arn": f"arn:aws:iam::{ctx.account_id}:root",
-                    "CreateDate": 0.0,
-                }
-            }
-        user = await self._store.read(lambda c: _user_or_404(c, ctx.account_id, name))
-        return {"User": user.to_api()}
+        user = await self._store.read(lambda c: subject_user(c, ctx, name))
+        return {"User": user.to_api() if user is not None else _root(ctx.account_id)}
 
     async def ListUsers(self, ctx: RequestContext, params: Params) -> Result:
         prefix = params.get("PathPrefix") or "/"
@@ -82,7 +82,7 @@ class UserOperations(IamOperations):
 
     async def DeleteUser(self, ctx: RequestContext, params: Params) -> Result:
         def fn(c: sqlite3.Connection) -> None:
-            user = _user_or_404(c, ctx.account_id, params["UserName"])
+            user = named_user(c, ctx.account_id, params["UserName"])
             if sql.user_keys(c, user.pk):
                 raise conflict("Cannot delete entity, must delete access keys first.")
             sql.delete_user(c, user.pk)
@@ -90,18 +90,36 @@ class UserOperations(IamOperations):
         await self._store.write(fn)
         return {}
 
+    # -- what a user has (tags) and has not (policies, groups) ----------------------------------
+
+    async def ListUserTags(self, ctx: RequestContext, params: Params) -> Result:
+        user = await self._store.read(lambda c: named_user(c, ctx.account_id, params["UserName"]))
+        items, key = paging.positional(user.tags)
+        page, meta = paging.page(items, key, params)
+        return {"Tags": [dict(t) for _, t in page], **meta}
+
+    async def ListUserPolicies(self, ctx: RequestContext, params: Params) -> Result:
+        await self._store.read(lambda c: named_user(c, ctx.account_id, params["UserName"]))
+        return paging.empty("PolicyNames")
+
+    async def ListAttachedUserPolicies(self, ctx: RequestContext, params: Params) -> Result:
+        await self._store.read(lambda c: named_user(c, ctx.account_id, params["UserName"]))
+        return paging.empty("AttachedPolicies")
+
+    async def ListGroupsForUser(self, ctx: RequestContext, params: Params) -> Result:
+        await self._store.read(lambda c: named_user(c, ctx.account_id, params["UserName"]))
+        return paging.empty("Groups")
+
     # -- access keys ----------------------------------------------------------------------------
 
     async def CreateAccessKey(self, ctx: RequestContext, params: Params) -> Result:
         name = params.get("UserName")
-        if name is None:
-            raise client_error(
-                "ValidationError", "Must specify userName when calling with non-User credentials", 400
-            )
         key_id, secret, now = new_id("AKIA", 16), new_secret(), self._now()
 
         def fn(c: sqlite3.Connection) -> AccessKey:
-            user = _user_or_404(c, ctx.account_id, name)
+            user = subject_user(c, ctx, name)
+            if user is None:  # the root: its keys are lambdabox's configured ones, not IAM's
+                raise non_user_credentials()
             if len(sql.user_keys(c, user.pk)) >= MAX_ACCESS_KEYS:
                 raise limit_exceeded(f"Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS}")
             sql.insert_key(c, user.pk, key_id, secret, now)
@@ -114,9 +132,8 @@ class UserOperations(IamOperations):
         name = params.get("UserName")
 
         def fn(c: sqlite3.Connection) -> list[AccessKey]:
-            if name is None:
-                return []  # the root's keys are not IAM's to list
-            return sql.user_keys(c, _user_or_404(c, ctx.account_id, name).pk)
+            user = subject_user(c, ctx, name)
+            return [] if user is None else sql.user_keys(c, user.pk)  # the root's keys are not IAM's
 
         items, key = paging.positional(await self._store.read(fn))
         page, meta = paging.page(items, key, params)
