@@ -37,6 +37,7 @@ from lambdabox.lambda_.runtime_sdk import find_runtime_sdk
 from lambdabox.lambda_.sandbox import Sandbox
 from lambdabox.lambda_.sandbox.rootfs import RuntimeSources
 from lambdabox.logs.api import LogsService
+from lambdabox.logs.retention import RetentionSweep
 from lambdabox.store.db import Store
 from lambdabox.sts.api import StsService
 from lambdabox.sts.models import LAMBDA_PRINCIPAL, Identity, RoleInfo
@@ -50,6 +51,7 @@ class _Parts:
     sandbox: Sandbox
     runtime_api: RuntimeApiServer
     logs: LogsService
+    retention: RetentionSweep
     invoker: Invoker
     lambda_: LambdaService
     iam: IamService
@@ -136,6 +138,7 @@ class App:
 
         runtime_api = RuntimeApiServer()
         logs = LogsService(store, self.clock)
+        retention = RetentionSweep(logs.expire, self.clock)
         code = CodeStore(data / "code")
         code_urls = CodeUrls(await asyncio.to_thread(load_or_create_key, data), self.clock)
         iam = IamService(store, self.clock)
@@ -238,7 +241,8 @@ class App:
         runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         await web.SockSite(runner, sock).start()
-        self._parts = _Parts(store, sandbox, runtime_api, logs, invoker, lambda_, iam, sts, runner)
+        retention.start()
+        self._parts = _Parts(store, sandbox, runtime_api, logs, retention, invoker, lambda_, iam, sts, runner)
         log.info(
             "lambdabox listening on %s (data in %s, isolation %s, cgroups %s, function network %s, "
             "signatures %s)", self.endpoint_url, data, sandbox.isolation, sandbox.mode, sandbox.network,
@@ -255,6 +259,7 @@ class App:
         await parts.invoker.close()
         await parts.runtime_api.close()
         await parts.sandbox.close()
+        await parts.retention.close()
         await parts.logs.close()
         await asyncio.to_thread(parts.store.close)
 
