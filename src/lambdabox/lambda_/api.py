@@ -5,6 +5,8 @@ output dict the protocol layer serializes. Function configurations are cached in
 (write-through to the store) so the invoke path never touches SQLite. With an injected
 `role_assumable(role_arn)` (`--check-roles`, wired in app.py) CreateFunction and
 UpdateFunctionConfiguration refuse an execution role Lambda could not assume, as AWS does.
+Code no function names any more (deleted, replaced, a failed create's) is removed by the injected
+`CodeCollector` once no environment runs it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.clock import Clock
 from lambdabox.lambda_ import store as sql
 from lambdabox.lambda_.code import MAX_UNZIPPED, MAX_ZIPPED, CodeInfo, CodeStore, inspect_zip
+from lambdabox.lambda_.code_gc import CodeCollector, Holds
 from lambdabox.lambda_.code_url import CodeUrls
 from lambdabox.lambda_.invoker import RESERVED_ENV, Invoker
 from lambdabox.lambda_.models import LATEST, FunctionConfig
@@ -57,6 +60,7 @@ class LambdaService:
         *,
         store: Store,
         code: CodeStore,
+        code_gc: CodeCollector,
         code_urls: CodeUrls,
         invoker: Invoker,
         clock: Clock,
@@ -69,6 +73,7 @@ class LambdaService:
         self._store = store
         self._role_assumable = role_assumable
         self._code = code
+        self._code_gc = code_gc
         self._code_urls = code_urls
         self._invoker = invoker
         self._clock = clock
@@ -131,13 +136,15 @@ class LambdaService:
                 Type="User",
             )
 
-    async def _save_code(self, zip_bytes: bytes) -> CodeInfo:
+    async def _save_code(self, zip_bytes: bytes, holds: Holds) -> CodeInfo:
+        """Check and store code, held (so not collected) until the operation's `holds` end."""
         info = await asyncio.to_thread(inspect_zip, zip_bytes)  # hashes up to 50 MB: off the loop
         total = sum(c.code_size for c in self._functions.values()) + info.size
         if total > TOTAL_CODE_LIMIT:
             raise client_error(
                 "CodeStorageExceededException", "Code storage limit exceeded.", 400, Type="User"
             )
+        await holds.add(info.key)
         await asyncio.to_thread(self._code.save, info, zip_bytes)
         return info
 
@@ -179,7 +186,7 @@ class LambdaService:
         _check_timeout(timeout)
         _check_memory(params.get("MemorySize"), params.get("EphemeralStorage"))
         await self._check_role(ctx, params["Role"])
-        async with self._lock(key):
+        async with self._lock(key), self._code_gc.holding() as holds:
             if key in self._functions:
                 raise client_error(
                     "ResourceConflictException",
@@ -187,7 +194,7 @@ class LambdaService:
                     409,
                     Type="User",
                 )
-            info = await self._save_code(self._code_from(params.get("Code") or {}))
+            info = await self._save_code(self._code_from(params.get("Code") or {}), holds)
             logging_cfg = params.get("LoggingConfig") or {}
             cfg = FunctionConfig(
                 region=ctx.region,
@@ -268,15 +275,16 @@ class LambdaService:
     async def UpdateFunctionCode(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         cfg = self._get(ctx, params["FunctionName"])
         key = (cfg.region, cfg.account, cfg.name)
-        async with self._lock(key):
+        async with self._lock(key), self._code_gc.holding() as holds:
             cfg = self._functions.get(key) or cfg
+            await holds.add(cfg.code_key)  # collected when this ends, if nothing names it any more
             self._check_revision(cfg, params)
             code: dict[str, Any] = {
                 k: params[k]
                 for k in ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri")
                 if k in params
             }
-            info = await self._save_code(self._code_from(code))
+            info = await self._save_code(self._code_from(code), holds)
             if params.get("DryRun"):
                 return cfg.replace(code_sha256=info.sha256_b64, code_size=info.size).to_api()
             archs = params.get("Architectures")
@@ -354,6 +362,7 @@ class LambdaService:
             self._functions.pop(key, None)
             self._tags.pop(key, None)
             await self._invoker.retire(cfg)
+        await self._code_gc.collect([cfg.code_key])  # kept while another function or environment uses it
         return {"StatusCode": 204}
 
     # -- tags ------------------------------------------------------------------------------

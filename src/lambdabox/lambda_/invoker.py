@@ -4,7 +4,9 @@ The invoker is the data-plane core: given a function's configuration and an even
 starts an environment, runs the invocation and returns the `Outcome`. It enforces the account
 concurrency limit (TooManyRequestsException, as AWS) and never lets one bad function affect others.
 A cold start asks the injected `credentials` provider for the function's execution-role credentials,
-which the new environment carries.
+which the new environment carries. Code is held (`code_holds`) from the start of an invocation until
+it ends and by every environment until it stops, so that code a function no longer names is not
+removed under an environment still running it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ from lambdabox.lambda_.runtime_catalog import NODE, PYTHON, RUNTIMES_DIR, Runtim
 from lambdabox.lambda_.sandbox import Sandbox, View, runtime_memory_args
 
 log = logging.getLogger(__name__)
+
+
+class CodeHolds(Protocol):
+    """What the invoker needs of the code collector: keep a code key while it runs from it."""
+
+    def hold(self, key: str) -> None: ...
+    def release(self, key: str) -> None: ...
 
 
 class LogWriter(Protocol):
@@ -86,6 +95,7 @@ class Invoker:
         logs: LogWriter,
         code_root: Path,
         credentials: CredentialsProvider,
+        code_holds: CodeHolds,
         serve_endpoint: ServeEndpoint | None = None,
     ) -> None:
         """`credentials(fn)`: the credentials of `fn`'s execution role for a new environment;
@@ -93,6 +103,7 @@ class Invoker:
         environment's own network namespace (``--function-network none``)."""
         self._settings = settings
         self._credentials = credentials
+        self._code_holds = code_holds
         self._serve_endpoint = serve_endpoint
         self._code_root = code_root
         self._clock = clock
@@ -158,6 +169,7 @@ class Invoker:
                 Reason="ConcurrentInvocationLimitExceeded",
             )
         self._inflight += 1
+        self._code_holds.hold(fn.code_key)  # before any await: the code stays until this ends
         try:
             now = self._clock.now()
             inv = Invocation(
@@ -178,6 +190,7 @@ class Invoker:
             raise server_error("ServiceException", "No execution environment could take the invocation.")
         finally:
             self._inflight -= 1
+            self._code_holds.release(fn.code_key)
 
     async def _run(self, fn: FunctionConfig, inv: Invocation) -> Outcome:
         """One attempt: a warm environment, or a cold one that is started (init) first."""
@@ -257,9 +270,11 @@ class Invoker:
             interpreters=launch.path_dirs,
         )
         sink = _StreamSink(self._logs, fn.region, fn.account, group, stream)
+        self._code_holds.hold(fn.code_key)  # until the environment stops
         return Environment(
             spec, sandbox=self._sandbox, runtime_api=self._api, clock=self._clock, sink=sink,
             serve_endpoint=self._serve_endpoint,
+            on_stopped=lambda: self._code_holds.release(fn.code_key),
         )  # fmt: skip
 
     def _code_dir(self, fn: FunctionConfig) -> Path:
