@@ -116,6 +116,7 @@ class Invoker:
         self._inflight = 0
         self._reaper: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._warned: set[tuple[str, str | None]] = set()  # (function ARN, runtime) told about
 
     @property
     def inflight(self) -> int:
@@ -246,6 +247,7 @@ class Invoker:
         ]
         if launch.warning:
             init_lines.append(launch.warning)
+            self._warn_once(fn, launch.warning)
         env_vars = build_env(
             fn,
             stream,
@@ -276,6 +278,16 @@ class Invoker:
             serve_endpoint=self._serve_endpoint,
             on_stopped=lambda: self._code_holds.release(fn.code_key),
         )  # fmt: skip
+
+    def _warn_once(self, fn: FunctionConfig, warning: str) -> None:
+        """A runtime runs on another interpreter than its own: say so in the server's log once per
+        function and runtime (the function's log says it at every cold start, in its INIT lines)."""
+        if (fn.arn, fn.runtime) in self._warned:
+            return
+        if len(self._warned) > 100_000:
+            self._warned.clear()
+        self._warned.add((fn.arn, fn.runtime))
+        log.warning("function %s: %s", fn.arn, warning.removeprefix("lambdabox: "))
 
     def _code_dir(self, fn: FunctionConfig) -> Path:
         return self._code_root / fn.code_key
