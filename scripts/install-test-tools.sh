@@ -25,6 +25,8 @@ start=$(date +%s)
 # needed: the bundled curl ships a generated ./configure with the same mtime as
 # configure.ac, so its autoreconf branch never runs.
 need_pkgs=(build-essential g++ make cmake xz-utils)
+# the README's examples and `make run`'s banner, which tests run with bash as written, use zip and curl
+need_pkgs+=(zip curl)
 command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3)
 
 missing=()

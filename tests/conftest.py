@@ -121,6 +121,15 @@ def logs(server: Server) -> Any:
     return server.client("logs")
 
 
+def wait_until(cond: Callable[[], object], limit: float = 30.0) -> None:
+    """Poll a condition about the server's state, for background work to finish (bounded; not a
+    semantic delay: those go on the manual clock)."""
+    deadline = time.monotonic() + limit
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
 def make_zip(files: dict[str, str | bytes], modes: dict[str, int] | None = None) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import ROLE, Server, deploy, make_zip, unique
+from conftest import ROLE, Server, deploy, make_zip, start_server, unique, wait_until
+from lambdabox import demo
+from lambdabox.target import Target
 
 BIN = Path(sys.executable).parent
 
@@ -99,6 +103,67 @@ def test_lambdabox_logs_prints_function_output(server: Server, lam: Any) -> None
     assert "REPORT RequestId:" in out.stdout
 
 
+@pytest.mark.parametrize(
+    ("flags", "env", "endpoint", "region"),
+    [
+        ({}, {}, "http://127.0.0.1:4566", "us-east-1"),
+        (
+            {},
+            {"LAMBDABOX_PORT": "5000", "LAMBDABOX_REGION": "eu-west-1"},
+            "http://127.0.0.1:5000",
+            "eu-west-1",
+        ),
+        ({}, {"AWS_ENDPOINT_URL": "http://aws:1", "LAMBDABOX_PORT": "5000"}, "http://aws:1", "us-east-1"),
+        (
+            {},
+            {"AWS_ENDPOINT_URL": "http://aws:1", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": "http://logs:2"},
+            "http://logs:2",
+            "us-east-1",
+        ),
+        (
+            {},
+            {"AWS_DEFAULT_REGION": "eu-west-2", "AWS_REGION": "eu-west-3", "LAMBDABOX_REGION": "x"},
+            "http://127.0.0.1:4566",
+            "eu-west-3",
+        ),
+        (
+            {"endpoint_url": "http://flag:3", "region": "ap-south-1"},
+            {"AWS_ENDPOINT_URL": "http://aws:1", "AWS_REGION": "eu-west-3"},
+            "http://flag:3",
+            "ap-south-1",
+        ),
+    ],
+)
+def test_commands_find_their_server_as_aws_tools_do(
+    flags: dict[str, str], env: dict[str, str], endpoint: str, region: str
+) -> None:
+    target = Target.resolve("CloudWatch Logs", env=env, **flags)
+    assert (target.endpoint_url, target.region) == (endpoint, region)
+    assert (target.access_key_id, target.secret_access_key) == ("test", "test")
+    signed = Target.resolve("CloudWatch Logs", env={"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "s"})
+    assert (signed.access_key_id, signed.secret_access_key, signed.session_token) == ("AK", "s", None)
+
+
+def test_lambdabox_logs_honours_aws_endpoint_url(server: Server, lam: Any) -> None:
+    name = deploy(lam, {"app.py": "def handler(e, c):\n    print('marker-aws-endpoint-url')\n"})
+    lam.invoke(FunctionName=name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAMBDABOX_"))}
+    cmd = [sys.executable, "-m", "lambdabox", "logs", name]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=60, env={**env, "AWS_ENDPOINT_URL": server.url}
+    )
+    assert out.returncode == 0, out.stderr
+    assert "marker-aws-endpoint-url" in out.stdout
+    # the flag wins over the variable
+    nowhere = {**env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=nowhere)
+    assert out.returncode == 1 and "127.0.0.1:9" in out.stderr
+    out = subprocess.run(
+        [*cmd, "--endpoint-url", server.url], capture_output=True, text=True, timeout=60, env=nowhere
+    )
+    assert out.returncode == 0 and "marker-aws-endpoint-url" in out.stdout
+
+
 def test_lambdabox_logs_follow_prints_new_events(server: Server, lam: Any) -> None:
     name = deploy(lam, {"app.py": "def handler(e, c):\n    print('follow-marker', e['n'])\n"})
     lam.invoke(FunctionName=name, Payload=b'{"n": 1}')
@@ -125,8 +190,6 @@ def test_lambdabox_logs_follow_prints_new_events(server: Server, lam: Any) -> No
 
 
 def test_serve_demo_deploys_a_working_function(tmp_path: Path) -> None:
-    from conftest import start_server
-
     srv = start_server(tmp_path / "data", "--demo")
     try:
         lam = srv.client("lambda")
@@ -134,3 +197,52 @@ def test_serve_demo_deploys_a_working_function(tmp_path: Path) -> None:
         assert out == {"message": "Hello, tester!", "warm_invocations": 1}
     finally:
         assert srv.stop() == 0
+
+
+def test_demo_banner_lines_work_pasted_into_a_shell(tmp_path: Path) -> None:
+    """What `make run` prints, run by bash exactly as printed, from another directory, without the
+    virtualenv on PATH or boto3 in the system Python."""
+    srv = start_server(tmp_path / "data", "--demo")
+    try:
+        assert srv.proc.stdout is not None
+        banner: list[str] = []
+        while not banner or "Press Ctrl-C to stop." not in banner[-1]:
+            line = srv.proc.stdout.readline()
+            assert line, "the server stopped before printing its banner"
+            banner.append(line)
+        script = "".join(line[2:] for line in banner if line.startswith("  "))
+        assert "IndentationError" not in script and script.count("\n") >= 4
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        }
+        shell = subprocess.Popen(
+            ["bash", "-s"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, cwd=tmp_path, env=env, start_new_session=True,
+        )  # fmt: skip
+        assert shell.stdin is not None and shell.stdout is not None
+        shell.stdin.write(script)
+        shell.stdin.close()
+        out: list[str] = []
+        reader = threading.Thread(target=lambda: out.extend(iter(shell.stdout.readline, "")), daemon=True)
+        reader.start()
+        try:
+            # the last line follows the function's log: it prints the invocations above it, then waits
+            wait_until(lambda: sum("hello from hello" in line for line in out) >= 2, limit=90)
+        finally:
+            os.killpg(shell.pid, signal.SIGTERM)
+            shell.wait(30)
+        text = "".join(out)
+        assert '{"message": "Hello, you!", "warm_invocations": 1}' in text  # the AWS CLI
+        assert 'b\'{"message": "Hello, world!", "warm_invocations": 2}\'' in text  # boto3
+        assert '"status": "running"' in text  # curl
+        assert "Error" not in text and "not found" not in text, text
+    finally:
+        assert srv.stop() == 0
+
+
+def test_demo_banner_names_the_lambdabox_that_runs() -> None:
+    assert demo.tools("/opt/lbx/.venv/bin/lambdabox")[0] == "/opt/lbx/.venv/bin/lambdabox"
+    assert demo.tools(".venv/bin/lambdabox")[0] == os.path.abspath(".venv/bin/lambdabox")
+    assert demo.tools("/x/lambdabox/__main__.py")[0] == f"{sys.executable} -m lambdabox"

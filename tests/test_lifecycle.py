@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import GATED_HANDLER, MARKER, Gate, deploy, host_pids_with_env, marked
+from conftest import GATED_HANDLER, MARKER, Gate, deploy, host_pids_with_env, marked, wait_until
 from lambdabox.testing import LocalLambdabox
 
 
@@ -33,14 +32,6 @@ def invoke_in_thread(lam: Any, name: str, out: list[Any]) -> threading.Thread:
     t = threading.Thread(target=run)
     t.start()
     return t
-
-
-def wait_until(cond: Any, limit: float = 30.0) -> None:
-    """Poll a condition about the server's state (bounded; not a semantic delay)."""
-    deadline = time.monotonic() + limit
-    while not cond():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)
 
 
 def in_state(lbx: LocalLambdabox, state: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambdabox.logs import LogsService
+from lambdabox.logs import store as sql
 from logs_helpers import (
     ACCOUNT,
     CTX,
@@ -166,7 +167,15 @@ def test_retention_expires_old_events(h: Harness) -> None:
         h.clock.advance(2 * 86400)
         await put(svc, "s", [(h.now_ms, "new event")])
         await svc.PutRetentionPolicy(CTX, {"logGroupName": GROUP, "retentionInDays": 1})
+        # reads leave expired events out before the sweep deleted them
+        out = await svc.GetLogEvents(
+            CTX, {"logGroupName": GROUP, "logStreamName": "s", "startFromHead": True, "startTime": 0}
+        )
+        assert [e["message"] for e in out["events"]] == ["new event"]
+        out = await svc.FilterLogEvents(CTX, {"logGroupName": GROUP, "startTime": 0})
+        assert [e["message"] for e in out["events"]] == ["new event"]
         assert await svc.expire() == 1
+        assert await svc.expire() == 0
         out = await svc.GetLogEvents(
             CTX, {"logGroupName": GROUP, "logStreamName": "s", "startFromHead": True}
         )
@@ -176,6 +185,24 @@ def test_retention_expires_old_events(h: Harness) -> None:
         # events older than the retention period are refused at ingestion
         res = await put(svc, "s", [(old, "too old for the group"), (h.now_ms, "fine")])
         assert res["rejectedLogEventsInfo"] == {"expiredLogEventEndIndex": 0}
+
+    h.run(body)
+
+
+def test_expiry_deletes_in_bounded_transactions_and_counts_the_bytes(h: Harness) -> None:
+    async def body(h: Harness, svc: LogsService) -> None:
+        await make_stream(svc, "s")
+        await put(svc, "s", [(h.now_ms + i, f"event {i}") for i in range(5)])
+        h.clock.advance(3 * 86400)
+        await svc.PutRetentionPolicy(CTX, {"logGroupName": GROUP, "retentionInDays": 1})
+        assert h.store is not None
+        now = h.now_ms
+        assert await h.store.write(lambda c: sql.expire_events(c, now, limit=2)) == 2
+        (group,) = (await svc.DescribeLogGroups(CTX, {}))["logGroups"]
+        assert group["storedBytes"] == 3 * len("event 0")
+        assert await svc.expire() == 3
+        (group,) = (await svc.DescribeLogGroups(CTX, {}))["logGroups"]
+        assert group["storedBytes"] == 0
 
     h.run(body)
 

@@ -28,6 +28,7 @@ from lambdabox.iam.trust import allows_caller, allows_service, allows_web_identi
 from lambdabox.lambda_ import store as lambda_store
 from lambdabox.lambda_.api import LambdaService
 from lambdabox.lambda_.code import CodeStore
+from lambdabox.lambda_.code_gc import CodeCollector
 from lambdabox.lambda_.code_url import CodeUrls, load_or_create_key
 from lambdabox.lambda_.credentials import IssueRoleCredentials, RoleCredentials, RoleCredentialsCache
 from lambdabox.lambda_.invoker import Invoker, InvokerSettings
@@ -37,6 +38,7 @@ from lambdabox.lambda_.runtime_sdk import find_runtime_sdk
 from lambdabox.lambda_.sandbox import Sandbox
 from lambdabox.lambda_.sandbox.rootfs import RuntimeSources
 from lambdabox.logs.api import LogsService
+from lambdabox.logs.retention import RetentionSweep
 from lambdabox.store.db import Store
 from lambdabox.sts.api import StsService
 from lambdabox.sts.models import LAMBDA_PRINCIPAL, Identity, RoleInfo, Session, derived_role_id
@@ -50,7 +52,9 @@ class _Parts:
     sandbox: Sandbox
     runtime_api: RuntimeApiServer
     logs: LogsService
+    retention: RetentionSweep
     invoker: Invoker
+    code_gc: CodeCollector
     lambda_: LambdaService
     iam: IamService
     sts: StsService
@@ -78,6 +82,11 @@ class App:
     def invoker(self) -> Invoker:
         assert self._parts is not None
         return self._parts.invoker
+
+    @property
+    def code_collector(self) -> CodeCollector:
+        assert self._parts is not None
+        return self._parts.code_gc
 
     @property
     def logs_service(self) -> LogsService:
@@ -136,7 +145,9 @@ class App:
 
         runtime_api = RuntimeApiServer()
         logs = LogsService(store, self.clock)
+        retention = RetentionSweep(logs.expire, self.clock)
         code = CodeStore(data / "code")
+        code_gc = CodeCollector(code, lambda: store.read(lambda_store.code_keys))
         code_urls = CodeUrls(await asyncio.to_thread(load_or_create_key, data), self.clock)
         iam = IamService(store, self.clock)
 
@@ -171,12 +182,14 @@ class App:
             logs=logs,
             code_root=code.root,
             credentials=RoleCredentialsCache(_role_credentials(sts), self.clock),
+            code_holds=code_gc,
             serve_endpoint=serve_endpoint,
         )
         await invoker.start()
         lambda_ = LambdaService(
             store=store,
             code=code,
+            code_gc=code_gc,
             code_urls=code_urls,
             invoker=invoker,
             clock=self.clock,
@@ -185,6 +198,9 @@ class App:
             role_assumable=_lambda_can_assume(iam) if s.check_roles else None,
         )
         await lambda_.load()
+        # code no function names (a crash came between a commit and the files) goes before serving
+        if removed := await code_gc.collect():
+            log.info("removed %d stored code packages no function uses", len(removed))
 
         async def find_key(access_key_id: str) -> KnownKey | None:
             """A key the server knows: a root key, an STS session's or an IAM user's."""
@@ -242,7 +258,10 @@ class App:
         runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         await web.SockSite(runner, sock).start()
-        self._parts = _Parts(store, sandbox, runtime_api, logs, invoker, lambda_, iam, sts, runner)
+        retention.start()
+        self._parts = _Parts(
+            store, sandbox, runtime_api, logs, retention, invoker, code_gc, lambda_, iam, sts, runner
+        )
         log.info(
             "lambdabox listening on %s (data in %s, isolation %s, cgroups %s, function network %s, "
             "signatures %s)", self.endpoint_url, data, sandbox.isolation, sandbox.mode, sandbox.network,
@@ -257,8 +276,10 @@ class App:
         with contextlib.suppress(Exception):
             await parts.runner.cleanup()
         await parts.invoker.close()
+        await parts.code_gc.close()
         await parts.runtime_api.close()
         await parts.sandbox.close()
+        await parts.retention.close()
         await parts.logs.close()
         await asyncio.to_thread(parts.store.close)
 

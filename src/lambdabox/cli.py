@@ -12,6 +12,8 @@ from typing import Any
 
 from lambdabox import __version__
 from lambdabox.config import Settings
+from lambdabox.logs.tail import SINCE, tail
+from lambdabox.target import Target
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,15 +73,35 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     logs = sub.add_parser(
-        "logs", help="print (and follow) a function's logs", description="Print a function's log events."
+        "logs",
+        help="print (and follow) a function's logs",
+        description="Print a function's log events (its log group /aws/lambda/NAME) through the "
+        "CloudWatch Logs API of a lambdabox server, like `aws logs tail`. Signed with AWS_ACCESS_KEY_ID / "
+        "AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN) when set, else test/test.",
     )
-    logs.add_argument("function", help="function name (log group /aws/lambda/NAME)")
-    logs.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
-    logs.add_argument("--since", type=float, default=600.0, help="start this many seconds ago (default 600)")
     logs.add_argument(
-        "--endpoint-url", default=None, help="lambdabox endpoint (default http://127.0.0.1:4566)"
+        "function", help="function name (log group /aws/lambda/NAME), or a log group name starting with /"
     )
-    logs.add_argument("--region", default=None, help="region (default us-east-1)")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing new events until Ctrl-C")
+    logs.add_argument(
+        "--since",
+        type=float,
+        default=SINCE,
+        metavar="SECONDS",
+        help=f"start this many seconds ago (default {SINCE:.0f}: ten minutes)",
+    )
+    logs.add_argument(
+        "--endpoint-url",
+        default=None,
+        metavar="URL",
+        help="the server (default: AWS_ENDPOINT_URL_CLOUDWATCH_LOGS, else AWS_ENDPOINT_URL, else "
+        "LAMBDABOX_HOST/LAMBDABOX_PORT, else http://127.0.0.1:4566)",
+    )
+    logs.add_argument(
+        "--region",
+        default=None,
+        help="region (default: AWS_REGION, else AWS_DEFAULT_REGION, else LAMBDABOX_REGION, else us-east-1)",
+    )
     return p
 
 
@@ -88,12 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "logs":
-        from lambdabox.logs.tail import tail
-
-        endpoint = args.endpoint_url or Settings.resolve().endpoint_url
-        region = args.region or Settings.resolve().region
         try:
-            return tail(endpoint, region, args.function, follow=args.follow, since=args.since)
+            target = Target.resolve("CloudWatch Logs", endpoint_url=args.endpoint_url, region=args.region)
+        except ValueError as exc:
+            print(f"lambdabox: {exc}", file=sys.stderr)
+            return 2
+        try:
+            return tail(target, args.function, follow=args.follow, since=args.since)
         except KeyboardInterrupt:
             return 0
     _parser().print_help()
@@ -157,8 +180,9 @@ async def _run(settings: Settings, *, demo: bool) -> int:
             f"lambdabox {__version__} ready on {app.endpoint_url} in {time.monotonic() - t0:.2f}s", flush=True
         )
         if demo:
-            command = sys.argv[0] if sys.argv[0].endswith("lambdabox") else "lambdabox"
-            print(demo_mod.instructions(app.endpoint_url, settings.region, command), flush=True)
+            command, python, aws = demo_mod.tools()
+            text = demo_mod.instructions(app.endpoint_url, settings.region, command, python=python, aws=aws)
+            print(text, flush=True)
         await stop.wait()
         print("lambdabox: shutting down", flush=True)
     finally:

@@ -1,9 +1,15 @@
-"""The demo function `make run` deploys: a small Python handler, created through the Lambda API."""
+"""The demo function `make run` deploys (a small Python handler, created through the Lambda API) and
+the lines the server prints to call it."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
+import os
+import shlex
+import sys
 import zipfile
+from pathlib import Path
 
 from lambdabox.aws import ids
 from lambdabox.aws.context import RequestContext
@@ -56,20 +62,55 @@ async def deploy(service: LambdaService, region: str, account: str) -> bool:
     return True
 
 
-def instructions(endpoint: str, region: str, command: str = "lambdabox") -> str:
+def instructions(
+    endpoint: str,
+    region: str,
+    command: str = "lambdabox",
+    *,
+    python: str | None = None,
+    aws: str = "aws",
+) -> str:
+    """How to call the demo function: lines that work pasted into a shell as they are.
+
+    `command` runs lambdabox, `python` is an interpreter with boto3 (None: the Python line says how
+    to get one), `aws` the AWS CLI; `tools()` finds the ones next to the running lambdabox."""
+    q = shlex.quote
+    cli_v2 = (
+        "" if aws != "aws" else "  # AWS CLI v2: add --cli-binary-format raw-in-base64-out to the next line\n"
+    )
+    if python is not None:
+        py = (
+            f"  {q(python)} -c \"import boto3; c = boto3.client('lambda', endpoint_url='{endpoint}'); "
+            f"print(c.invoke(FunctionName='{NAME}', Payload=b'{{}}')['Payload'].read())\"\n"
+        )
+    else:
+        py = "  # (for the Python example: pip install boto3, then boto3.client('lambda').invoke(...))\n"
     return f"""
-lambdabox is serving AWS Lambda and CloudWatch Logs on {endpoint}
-A demo function '{NAME}' is deployed. Call it (any credentials work):
+lambdabox is serving AWS Lambda, CloudWatch Logs, IAM and STS on {endpoint}
+A demo function '{NAME}' is deployed. Call it: paste these lines into a shell (any credentials work;
+boto3 and the AWS CLI read AWS_ENDPOINT_URL, and so does `lambdabox logs`):
 
-  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION={region}
-  aws --endpoint-url {endpoint} lambda invoke --function-name {NAME} \\
-      --payload '{{"name": "you"}}' /dev/stdout          # AWS CLI v2: add --cli-binary-format raw-in-base64-out
-
-  python3 -c "import boto3; c = boto3.client('lambda', endpoint_url='{endpoint}');
-      print(c.invoke(FunctionName='{NAME}', Payload=b'{{}}')['Payload'].read())"
-
-  curl -s {endpoint}/_lambdabox/health
-  {command} logs {NAME} --follow --endpoint-url {endpoint}
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION={region} AWS_ENDPOINT_URL={endpoint}
+{cli_v2}  {q(aws)} --endpoint-url {endpoint} lambda invoke --function-name {NAME} --payload '{{"name": "you"}}' /dev/stdout
+{py}  curl -s {endpoint}/_lambdabox/health; echo
+  {command} logs {NAME} --follow
 
 Press Ctrl-C to stop.
 """
+
+
+def tools(argv0: str | None = None) -> tuple[str, str | None, str]:
+    """(lambdabox command, a Python with boto3 or None, AWS CLI) as this server was started:
+    absolute paths into its virtualenv when they are there, so the lines work from any directory
+    and without the virtualenv on PATH."""
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    if Path(argv0).name == "lambdabox":
+        command = shlex.quote(os.path.abspath(argv0))
+    elif Path(argv0).name == "__main__.py":  # python -m lambdabox
+        command = f"{shlex.quote(sys.executable)} -m lambdabox"
+    else:
+        command = "lambdabox"
+    python = sys.executable if importlib.util.find_spec("boto3") is not None else None
+    venv_aws = Path(sys.executable).parent / "aws"
+    aws = str(venv_aws) if venv_aws.is_file() and os.access(venv_aws, os.X_OK) else "aws"
+    return command, python, aws

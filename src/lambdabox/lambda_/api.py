@@ -16,6 +16,9 @@ A function's RevisionId changes with every change of its configuration and with 
 transition, as AWS's do: CreateFunction answers with the Pending function's revision and the
 function is Active (under a new one) at once; an update answers InProgress and is Successful
 (under another) at once. Tags are not part of the configuration: they keep the revision.
+
+Code no function names any more (deleted, replaced, a failed create's) is removed by the injected
+`CodeCollector` once no environment runs it.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from lambdabox.aws.validation import failure, validation_error
 from lambdabox.clock import Clock
 from lambdabox.lambda_ import store as sql
 from lambdabox.lambda_.code import MAX_UNZIPPED, MAX_ZIPPED, CodeInfo, CodeStore, inspect_zip
+from lambdabox.lambda_.code_gc import CodeCollector, Holds
 from lambdabox.lambda_.code_url import CodeUrls
 from lambdabox.lambda_.invoker import RESERVED_ENV, Invoker
 from lambdabox.lambda_.models import LATEST, FunctionConfig
@@ -86,6 +90,7 @@ class LambdaService:
         *,
         store: Store,
         code: CodeStore,
+        code_gc: CodeCollector,
         code_urls: CodeUrls,
         invoker: Invoker,
         clock: Clock,
@@ -98,6 +103,7 @@ class LambdaService:
         self._store = store
         self._role_assumable = role_assumable
         self._code = code
+        self._code_gc = code_gc
         self._code_urls = code_urls
         self._invoker = invoker
         self._clock = clock
@@ -199,9 +205,11 @@ class LambdaService:
             )
         return info
 
-    async def _save_code(self, ctx: RequestContext, zip_bytes: bytes) -> CodeInfo:
-        """Inspect an upload, then store and unpack it."""
+    async def _save_code(self, ctx: RequestContext, zip_bytes: bytes, holds: Holds) -> CodeInfo:
+        """Inspect an upload, then store and unpack it, held (so not collected) until the
+        operation's `holds` end."""
         info = await self._check_code(ctx, zip_bytes)
+        await holds.add(info.key)
         await asyncio.to_thread(self._code.save, info, zip_bytes)
         return info
 
@@ -243,7 +251,7 @@ class LambdaService:
         _check_timeout(timeout)
         _check_memory(params.get("MemorySize"), params.get("EphemeralStorage"))
         await self._check_role(ctx, params["Role"])
-        async with self._lock(key):
+        async with self._lock(key), self._code_gc.holding() as holds:
             if key in self._functions:
                 raise client_error(
                     "ResourceConflictException",
@@ -251,7 +259,7 @@ class LambdaService:
                     409,
                     Type="User",
                 )
-            info = await self._save_code(ctx, self._code_from(params.get("Code") or {}))
+            info = await self._save_code(ctx, self._code_from(params.get("Code") or {}), holds)
             logging_cfg = params.get("LoggingConfig") or {}
             cfg = FunctionConfig(
                 region=ctx.region,
@@ -350,8 +358,9 @@ class LambdaService:
     async def UpdateFunctionCode(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         cfg = self._get(ctx, params["FunctionName"])
         key = (cfg.region, cfg.account, cfg.name)
-        async with self._lock(key):
+        async with self._lock(key), self._code_gc.holding() as holds:
             cfg = self._functions.get(key) or cfg
+            await holds.add(cfg.code_key)  # collected when this ends, if nothing names it any more
             self._check_revision(cfg, params)
             code: dict[str, Any] = {
                 k: params[k]
@@ -363,7 +372,7 @@ class LambdaService:
                 # validate only: nothing stored, nothing unpacked, the function unchanged
                 info = await self._check_code(ctx, zip_bytes)
                 return cfg.replace(code_sha256=info.sha256_b64, code_size=info.size).to_api()
-            info = await self._save_code(ctx, zip_bytes)
+            info = await self._save_code(ctx, zip_bytes, holds)
             archs = params.get("Architectures")
             new = cfg.replace(
                 code_sha256=info.sha256_b64,
@@ -441,6 +450,7 @@ class LambdaService:
             self._functions.pop(key, None)
             self._tags.pop(key, None)
             await self._invoker.retire(cfg)
+        await self._code_gc.collect([cfg.code_key])  # kept while another function or environment uses it
         return {"StatusCode": 204}
 
     # -- tags ------------------------------------------------------------------------------

@@ -31,16 +31,23 @@ InvalidParameterValueException "Could not unzip uploaded file ...":
   group- or other-writable.
 
 A tree is unpacked into a private work directory and published with one `os.replace`, so a crash
-leaves no half tree under the real name and unpacking twice is a no-op.
+leaves no half tree under the real name and unpacking twice is a no-op; a zip is written to a
+private temporary file and renamed into place. Removing code (`remove`, when nothing uses it any
+more: `code_gc.py`) renames the tree away before deleting it, so a tree is either whole under its
+name or absent. Every leftover of an interrupted write or removal is named `.<key>.<what>…`, so
+`stored_keys` finds it and the collector removes it with its key.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import enum
 import hashlib
 import io
 import os
+import re
+import secrets
 import shutil
 import stat
 import tempfile
@@ -61,6 +68,10 @@ _UNZIP_ERROR = "Could not unzip uploaded file. Please check your file, then try 
 _CHUNK = 1 << 16
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+#: what the code directory holds for a key: `<key>.zip`, `<key>/`, and leftovers `.<key>.save…`
+#: (a zip being written), `.<key>.unpack…` (a tree being unpacked), `.<key>.trash…` (one being
+#: removed); `<key>.tmp<pid>` is how zips were written before
+_STORED = re.compile(r"\.?([0-9a-f]{64})(?:\.zip|\.tmp\d+|\.(?:save|unpack|trash).*)?")
 
 
 @dataclass(frozen=True)
@@ -190,12 +201,17 @@ class CodeStore:
         """Durably write the zip and unpack it (blocking: call from a worker thread)."""
         zpath = self.zip_path(info.key)
         if not zpath.exists():
-            tmp = zpath.with_suffix(f".tmp{os.getpid()}")
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, zpath)
+            fd, tmp = tempfile.mkstemp(prefix=f".{info.key}.save", dir=self.root)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, zpath)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
             _fsync_dir(self.root)
         return self.unpack(info.key)
 
@@ -262,9 +278,45 @@ class CodeStore:
         finally:
             os.close(parent)
 
+    def stored_keys(self, *, leftovers_only: bool = False) -> set[str]:
+        """Every key with something under the code directory (zips, trees, leftovers), or with
+        `leftovers_only` those with a leftover of an interrupted write or removal (blocking)."""
+        keys: set[str] = set()
+        with os.scandir(self.root) as it:
+            for entry in it:
+                m = _STORED.fullmatch(entry.name)
+                if m is not None and (not leftovers_only or not _is_final(entry.name)):
+                    keys.add(m.group(1))
+        return keys
+
     def remove(self, key: str) -> None:
-        shutil.rmtree(self.tree_path(key), ignore_errors=True)
+        """Delete a key's tree, zip and leftovers (blocking). The tree is first renamed away, so a
+        crash meanwhile leaves a `.<key>.trash…` leftover, never a partial tree under its name."""
+        tree = self.tree_path(key)
+        if tree.is_dir() and not tree.is_symlink():
+            os.replace(tree, self.root / f".{key}.trash{secrets.token_hex(4)}")
         self.zip_path(key).unlink(missing_ok=True)
+        self.remove_leftovers(key)
+
+    def remove_leftovers(self, key: str) -> None:
+        """Delete what interrupted writes and removals of `key` left (blocking; call only while
+        nothing writes `key`)."""
+        with os.scandir(self.root) as it:
+            paths = [e.path for e in it if _STORED.fullmatch(e.name) and not _is_final(e.name)]
+        for path in paths:
+            if os.path.basename(path).lstrip(".")[:64] != key:
+                continue
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+        _fsync_dir(self.root)
+
+
+def _is_final(name: str) -> bool:
+    """`<key>.zip` or `<key>/`, not a leftover."""
+    return not name.startswith(".") and (len(name) == 64 or name.endswith(".zip"))
 
 
 def _open_dirs(top: int, parts: Sequence[str]) -> int:

@@ -92,8 +92,12 @@ class Environment:
         clock: Clock,
         sink: LogSink,
         serve_endpoint: ServeEndpoint | None = None,
+        on_stopped: Callable[[], None] | None = None,
     ) -> None:
+        """`on_stopped`: called once, when the environment is stopped and its process is gone
+        (nothing runs from its code any more)."""
         self.spec = spec
+        self._on_stopped = on_stopped
         self.state = State.NEW
         self._sandbox = sandbox
         self._api = runtime_api
@@ -274,16 +278,20 @@ class Environment:
         if self._torn_down:
             return
         self._torn_down = True
-        self._runtime.refuse_waiting()
-        for closer in (self._close_listener, self._close_endpoint):
-            if closer is not None:
-                await closer()
-        self._close_listener = self._close_endpoint = None
-        proc = self._proc
-        if proc is not None:
-            self._logs.close_pipes()
-            await proc.cleanup()
-        self._logs.flush()
+        try:
+            self._runtime.refuse_waiting()
+            for closer in (self._close_listener, self._close_endpoint):
+                if closer is not None:
+                    await closer()
+            self._close_listener = self._close_endpoint = None
+            proc = self._proc
+            if proc is not None:
+                self._logs.close_pipes()
+                await proc.cleanup()
+            self._logs.flush()
+        finally:
+            if self._on_stopped is not None:
+                self._on_stopped()
 
     async def _watch_exit(self, proc: SandboxProcess) -> None:
         info = await proc.wait()

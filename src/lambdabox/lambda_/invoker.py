@@ -4,7 +4,9 @@ The invoker is the data-plane core: given a function's configuration and an even
 starts an environment, runs the invocation and returns the `Outcome`. It enforces the account
 concurrency limit (TooManyRequestsException, as AWS) and never lets one bad function affect others.
 A cold start asks the injected `credentials` provider for the function's execution-role credentials,
-which the new environment carries.
+which the new environment carries. Code is held (`code_holds`) from the start of an invocation until
+it ends and by every environment until it stops, so that code a function no longer names is not
+removed under an environment still running it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ from lambdabox.lambda_.runtime_catalog import RUNTIMES_DIR, RuntimeCatalog, is_n
 from lambdabox.lambda_.sandbox import Sandbox, View, runtime_memory_args
 
 log = logging.getLogger(__name__)
+
+
+class CodeHolds(Protocol):
+    """What the invoker needs of the code collector: keep a code key while it runs from it."""
+
+    def hold(self, key: str) -> None: ...
+    def release(self, key: str) -> None: ...
 
 
 class LogWriter(Protocol):
@@ -86,6 +95,7 @@ class Invoker:
         logs: LogWriter,
         code_root: Path,
         credentials: CredentialsProvider,
+        code_holds: CodeHolds,
         serve_endpoint: ServeEndpoint | None = None,
     ) -> None:
         """`credentials(fn)`: the credentials of `fn`'s execution role for a new environment;
@@ -93,6 +103,7 @@ class Invoker:
         environment's own network namespace (``--function-network none``)."""
         self._settings = settings
         self._credentials = credentials
+        self._code_holds = code_holds
         self._serve_endpoint = serve_endpoint
         self._code_root = code_root
         self._clock = clock
@@ -105,6 +116,7 @@ class Invoker:
         self._inflight = 0
         self._reaper: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._warned: set[tuple[str, str | None]] = set()  # (function ARN, runtime) told about
 
     @property
     def inflight(self) -> int:
@@ -158,6 +170,7 @@ class Invoker:
                 Reason="ConcurrentInvocationLimitExceeded",
             )
         self._inflight += 1
+        self._code_holds.hold(fn.code_key)  # before any await: the code stays until this ends
         try:
             now = self._clock.now()
             inv = Invocation(
@@ -178,6 +191,7 @@ class Invoker:
             raise server_error("ServiceException", "No execution environment could take the invocation.")
         finally:
             self._inflight -= 1
+            self._code_holds.release(fn.code_key)
 
     async def _run(self, fn: FunctionConfig, inv: Invocation) -> Outcome:
         """One attempt: a warm environment, or a cold one that is started (init) first."""
@@ -233,6 +247,7 @@ class Invoker:
         ]
         if launch.warning:
             init_lines.append(launch.warning)
+            self._warn_once(fn, launch.warning)
         env_vars = build_env(
             fn,
             stream,
@@ -257,10 +272,22 @@ class Invoker:
             interpreters=launch.path_dirs,
         )
         sink = _StreamSink(self._logs, fn.region, fn.account, group, stream)
+        self._code_holds.hold(fn.code_key)  # until the environment stops
         return Environment(
             spec, sandbox=self._sandbox, runtime_api=self._api, clock=self._clock, sink=sink,
             serve_endpoint=self._serve_endpoint,
+            on_stopped=lambda: self._code_holds.release(fn.code_key),
         )  # fmt: skip
+
+    def _warn_once(self, fn: FunctionConfig, warning: str) -> None:
+        """A runtime runs on another interpreter than its own: say so in the server's log once per
+        function and runtime (the function's log says it at every cold start, in its INIT lines)."""
+        if (fn.arn, fn.runtime) in self._warned:
+            return
+        if len(self._warned) > 100_000:
+            self._warned.clear()
+        self._warned.add((fn.arn, fn.runtime))
+        log.warning("function %s: %s", fn.arn, warning.removeprefix("lambdabox: "))
 
     def _code_dir(self, fn: FunctionConfig) -> Path:
         return self._code_root / fn.code_key

@@ -70,3 +70,9 @@ def delete(region: str, account: str, name: str) -> Callable[[sqlite3.Connection
 def load_all(conn: sqlite3.Connection) -> list[tuple[FunctionConfig, dict[str, str]]]:
     rows = conn.execute("SELECT config, tags FROM functions").fetchall()
     return [(FunctionConfig.from_row(json.loads(r[0])), json.loads(r[1])) for r in rows]
+
+
+def code_keys(conn: sqlite3.Connection) -> set[str]:
+    """The code keys (hex SHA-256) some function of any region and account names."""
+    rows = conn.execute("SELECT DISTINCT json_extract(config, '$.code_key') FROM functions").fetchall()
+    return {r[0] for r in rows if r[0]}

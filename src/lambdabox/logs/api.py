@@ -4,12 +4,18 @@
 result dict for each operation (`CreateLogGroup`, `GetLogEvents`, ...); bad input raises AWS's
 errors as `ServiceError` (checks in `params`). It also owns the `LogWriter` the Lambda side
 delivers function output through and passes its methods (`ensure_group`, `ensure_stream`,
-`append`, `flush`, `close`, `expire`) on; read operations flush it first, so events appended
+`append`, `flush`, `close`) on; read operations flush it first, so events appended
 before a request are visible to it.
+
+Retention is kept as CloudWatch keeps it: `expire()` deletes the events older than their group's
+`retentionInDays` on the injected clock (and shrinks the group's `storedBytes`); the background
+sweep in `retention.py` calls it. Reads never return an expired event, swept or not.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
@@ -59,6 +65,8 @@ _HOUR_MS = 3_600_000
 _DAY_MS = 24 * _HOUR_MS
 #: events examined by one FilterLogEvents call before it hands back a nextToken
 _FILTER_SCAN_BUDGET = 200_000
+#: expired events deleted per store transaction
+_EXPIRE_BATCH = 10_000
 
 
 def _group_in_arn(ctx: RequestContext, arn: str, kind: str) -> str:
@@ -69,6 +77,15 @@ def _group_in_arn(ctx: RequestContext, arn: str, kind: str) -> str:
     if m["region"] != ctx.region or m["account"] != ctx.account_id:
         raise not_found(NO_GROUP)
     return m["name"]
+
+
+def _unexpired(scan: sql.EventScan, group: LogGroup, now_ms: int) -> sql.EventScan:
+    """`scan` limited to the events the group's retention still keeps at `now_ms`: expired events
+    are never read, whether or not the sweep has deleted them yet."""
+    cutoff = sql.retention_cutoff(group.retention_days, now_ms)
+    if cutoff is None or (scan.start_time is not None and scan.start_time >= cutoff):
+        return scan
+    return dataclasses.replace(scan, start_time=cutoff)
 
 
 class LogsService:
@@ -119,8 +136,20 @@ class LogsService:
         await self._writer.close()
 
     async def expire(self) -> int:
-        """Delete events older than their group's retention policy; returns how many were deleted."""
-        return await self._writer.expire()
+        """Delete events older than their group's retention policy; returns how many were deleted.
+
+        In transactions of at most `_EXPIRE_BATCH` events, so that invocation log lines waiting for
+        the writer are not held up behind one huge delete."""
+        total = 0
+        while True:
+            now = self._now_ms()
+            # not fsynced: a delete lost to a power cut is done again by the next sweep
+            n = await self._store.write(
+                functools.partial(sql.expire_events, now_ms=now, limit=_EXPIRE_BATCH), sync=False
+            )
+            total += n
+            if n < _EXPIRE_BATCH:
+                return total
 
     # ============================================================================================
     # helpers for the API operations
@@ -490,10 +519,13 @@ class LogsService:
             max_bytes=MAX_RESPONSE_BYTES,
         )
 
+        now = self._now_ms()
+
         def fn(c: Any) -> list[LogEvent]:
             group = self._group_or_404(c, ctx, gname)
             stream = self._stream_or_404(c, group, sname)
-            return sql.scan_events(c, scan, group_id=group.id, stream_ids=[stream.id]).events
+            kept = _unexpired(scan, group, now)
+            return sql.scan_events(c, kept, group_id=group.id, stream_ids=[stream.id]).events
 
         events = await self._store.read(fn)
         if backward:
@@ -560,6 +592,8 @@ class LogsService:
         )
         keep = None if pattern.kind == "all" else pattern.matches
 
+        now = self._now_ms()
+
         def fn(c: Any) -> sql.ScanResult | None:
             group = self._group_or_404(c, ctx, gname)
             ids = None
@@ -567,8 +601,9 @@ class LogsService:
                 ids = sql.stream_ids_by_names(c, group.id, names)
                 if not ids:
                     return None
+            kept = _unexpired(scan, group, now)
             return sql.scan_events(
-                c, scan, group_id=group.id, stream_ids=ids, stream_prefix=prefix, keep=keep
+                c, kept, group_id=group.id, stream_ids=ids, stream_prefix=prefix, keep=keep
             )
 
         result = await self._store.read(fn)

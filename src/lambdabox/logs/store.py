@@ -375,24 +375,35 @@ def write_appended(
     return count
 
 
-def expire_events(conn: sqlite3.Connection, now_ms: int) -> int:
-    """Delete events older than their group's retention; returns how many were deleted."""
+def retention_cutoff(retention_days: int | None, now_ms: int) -> int | None:
+    """The oldest event timestamp a group with this retention still keeps (None: keeps all)."""
+    return None if retention_days is None else now_ms - retention_days * 86_400_000
+
+
+def expire_events(conn: sqlite3.Connection, now_ms: int, limit: int = 10_000) -> int:
+    """Delete up to `limit` events older than their group's retention, shrinking its storedBytes;
+    returns how many were deleted (fewer than `limit`: nothing expired is left)."""
     deleted = 0
     groups = conn.execute(
         "SELECT id, retention_days FROM logs_groups WHERE retention_days IS NOT NULL"
     ).fetchall()
     for gid, days in groups:
-        cutoff = now_ms - days * 86_400_000
-        nbytes = conn.execute(
-            "SELECT COALESCE(sum(length(CAST(message AS BLOB))), 0) FROM logs_events WHERE group_id=? AND ts < ?",
-            (gid, cutoff),
-        ).fetchone()[0]
-        cur = conn.execute("DELETE FROM logs_events WHERE group_id=? AND ts < ?", (gid, cutoff))
-        if cur.rowcount:
-            deleted += cur.rowcount
-            conn.execute(
-                "UPDATE logs_groups SET stored_bytes = max(0, stored_bytes - ?) WHERE id=?", (nbytes, gid)
-            )
+        if deleted >= limit:
+            break
+        cutoff = retention_cutoff(days, now_ms)
+        rows = conn.execute(
+            "SELECT id, length(CAST(message AS BLOB)) FROM logs_events INDEXED BY logs_events_group_ts "
+            "WHERE group_id=? AND ts < ? LIMIT ?",
+            (gid, cutoff, limit - deleted),
+        ).fetchall()
+        if not rows:
+            continue
+        conn.executemany("DELETE FROM logs_events WHERE id=?", [(r[0],) for r in rows])
+        conn.execute(
+            "UPDATE logs_groups SET stored_bytes = max(0, stored_bytes - ?) WHERE id=?",
+            (sum(r[1] for r in rows), gid),
+        )
+        deleted += len(rows)
     return deleted
 
 

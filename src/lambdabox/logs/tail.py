@@ -1,7 +1,8 @@
 """`lambdabox logs NAME [--follow]`: print a function's log events through the CloudWatch Logs API.
 
-Works like `aws logs tail`: FilterLogEvents from a start time, then polls for newer events,
-remembering the event ids already printed at the newest timestamp.
+Works like `aws logs tail`: FilterLogEvents from a start time (`--since` seconds ago, ten minutes
+by default), then polls for newer events, remembering the event ids already printed at the newest
+timestamp. Which server it asks, in which region and signed how comes from `target.py`.
 """
 
 from __future__ import annotations
@@ -14,20 +15,16 @@ from typing import Any
 import botocore.session
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
+from lambdabox.target import Target
 
-def _client(endpoint: str, region: str) -> Any:
-    session = botocore.session.get_session()
-    return session.create_client(
-        "logs",
-        region_name=region,
-        endpoint_url=endpoint,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+#: `--since`'s default: ten minutes
+SINCE = 600.0
 
 
-def tail(endpoint: str, region: str, function: str, *, follow: bool, since: float, poll: float = 1.0) -> int:
-    client = _client(endpoint, region)
+def tail(target: Target, function: str, *, follow: bool, since: float = SINCE, poll: float = 1.0) -> int:
+    """Print the events of `function`'s log group (a name, or a group name starting with "/") from
+    `since` seconds ago; with `follow`, keep printing new ones. Returns the exit status."""
+    client = botocore.session.get_session().create_client("logs", **target.client_args())
     group = function if function.startswith("/") else f"/aws/lambda/{function}"
     start = int((time.time() - since) * 1000)
     seen: dict[str, int] = {}  # event id -> timestamp, for events at the newest time (polled again)

@@ -201,11 +201,6 @@ class LogWriter:
                 still.append((target, fut))
         self._waiters = still
 
-    async def expire(self) -> int:
-        """Delete events older than their group's retention policy; returns how many were deleted."""
-        now = self._now_ms()
-        return await self._store.write(lambda c: sql.expire_events(c, now))
-
 
 def _chunks(batch: Batch, size: int) -> list[Batch]:
     """Split a writer batch into pieces of at most `size` events (one store transaction each)."""
