@@ -199,6 +199,29 @@ def test_serve_demo_deploys_a_working_function(tmp_path: Path) -> None:
         assert srv.stop() == 0
 
 
+def test_demo_works_with_check_roles_and_verified_signatures(tmp_path: Path) -> None:
+    """--demo creates its role in IAM (trusting Lambda) and its banner names the keys to use."""
+    srv = start_server(
+        tmp_path / "data", "--demo", "--check-roles", "--verify-signatures", "--root-keys", "AKIDMINE:s3cret"
+    )
+    try:
+        lam = srv.client("lambda", key="AKIDMINE", secret="s3cret")
+        out = json.loads(lam.invoke(FunctionName="hello", Payload=b"{}")["Payload"].read())
+        assert out["message"] == "Hello, world!"
+        role = srv.client("iam", key="AKIDMINE", secret="s3cret").get_role(RoleName="lambdabox-demo")["Role"]
+        assert "lambda.amazonaws.com" in json.dumps(role["AssumeRolePolicyDocument"])
+        assert srv.proc.stdout is not None
+        banner = ""
+        while "Press Ctrl-C to stop." not in banner:
+            line = srv.proc.stdout.readline()
+            assert line, "the server stopped before printing its banner"
+            banner += line
+        assert "signatures are verified" in banner and "<your root key id>" in banner
+        assert "s3cret" not in banner
+    finally:
+        assert srv.stop() == 0
+
+
 def test_demo_banner_lines_work_pasted_into_a_shell(tmp_path: Path) -> None:
     """What `make run` prints, run by bash exactly as printed, from another directory, without the
     virtualenv on PATH or boto3 in the system Python."""

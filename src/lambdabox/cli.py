@@ -175,13 +175,20 @@ async def _run(settings: Settings, *, demo: bool) -> int:
     await app.start()
     try:
         if demo:
-            await demo_mod.deploy(app.lambda_service, settings.region, settings.account_id)
+            await demo_mod.deploy(app.lambda_service, app.iam_service, settings.region, settings.account_id)
         print(
             f"lambdabox {__version__} ready on {app.endpoint_url} in {time.monotonic() - t0:.2f}s", flush=True
         )
         if demo:
             command, python, aws = demo_mod.tools()
-            text = demo_mod.instructions(app.endpoint_url, settings.region, command, python=python, aws=aws)
+            key: tuple[str, str] | None = ("test", "test")
+            if settings.verify_signatures and (found := settings.root_key_set().get("test")) is not None:
+                key = (found.access_key_id, found.secret_access_key)
+            elif settings.verify_signatures:
+                key = None  # the user's own root keys: the banner does not print secrets
+            text = demo_mod.instructions(
+                app.endpoint_url, settings.region, command, python=python, aws=aws, key=key
+            )
             print(text, flush=True)
         await stop.wait()
         print("lambdabox: shutting down", flush=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import os
 import shlex
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 from lambdabox.aws import ids
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError
+from lambdabox.iam.api import IamService
 from lambdabox.lambda_.api import LambdaService
 
 NAME = "hello"
@@ -40,8 +42,26 @@ def demo_zip() -> bytes:
     return buf.getvalue()
 
 
-async def deploy(service: LambdaService, region: str, account: str) -> bool:
-    """Create the demo function unless it exists; True if it was created now."""
+ROLE = "lambdabox-demo"
+TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
+
+
+async def deploy(service: LambdaService, iam: IamService, region: str, account: str) -> bool:
+    """Create the demo function (and its role in IAM, trusting Lambda) unless it exists; True if
+    the function was created now."""
+    role_ctx = RequestContext(ids.request_id(), region, account, "iam", "CreateRole")
+    try:
+        await iam.CreateRole(role_ctx, {"RoleName": ROLE, "AssumeRolePolicyDocument": TRUST, "Path": "/"})
+    except ServiceError as err:
+        if err.code != "EntityAlreadyExists":
+            raise
     ctx = RequestContext(ids.request_id(), region, account, "lambda", "CreateFunction")
     try:
         await service.CreateFunction(
@@ -50,7 +70,7 @@ async def deploy(service: LambdaService, region: str, account: str) -> bool:
                 "FunctionName": NAME,
                 "Runtime": "python3.11",
                 "Handler": "app.handler",
-                "Role": f"arn:aws:iam::{account}:role/lambdabox-demo",
+                "Role": f"arn:aws:iam::{account}:role/{ROLE}",
                 "Code": {"ZipFile": demo_zip()},
                 "Description": "lambdabox demo function",
             },
@@ -69,11 +89,14 @@ def instructions(
     *,
     python: str | None = None,
     aws: str = "aws",
+    key: tuple[str, str] | None = ("test", "test"),
 ) -> str:
     """How to call the demo function: lines that work pasted into a shell as they are.
 
     `command` runs lambdabox, `python` is an interpreter with boto3 (None: the Python line says how
-    to get one), `aws` the AWS CLI; `tools()` finds the ones next to the running lambdabox."""
+    to get one), `aws` the AWS CLI; `tools()` finds the ones next to the running lambdabox. `key`:
+    the credentials to export (None: signatures are verified and the root keys are not the default
+    ones; the lines then name a placeholder for the user's own)."""
     q = shlex.quote
     cli_v2 = (
         "" if aws != "aws" else "  # AWS CLI v2: add --cli-binary-format raw-in-base64-out to the next line\n"
@@ -85,12 +108,18 @@ def instructions(
         )
     else:
         py = "  # (for the Python example: pip install boto3, then boto3.client('lambda').invoke(...))\n"
+    if key is None:
+        key_id, secret = "<your root key id>", "<its secret>"
+        creds_note = "signatures are verified: put one of your --root-keys in the first line"
+    else:
+        key_id, secret = q(key[0]), q(key[1])
+        creds_note = "any credentials work" if key == ("test", "test") else "signatures are verified"
     return f"""
 lambdabox is serving AWS Lambda, CloudWatch Logs, IAM and STS on {endpoint}
-A demo function '{NAME}' is deployed. Call it: paste these lines into a shell (any credentials work;
+A demo function '{NAME}' is deployed. Call it: paste these lines into a shell ({creds_note};
 boto3 and the AWS CLI read AWS_ENDPOINT_URL, and so does `lambdabox logs`):
 
-  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION={region} AWS_ENDPOINT_URL={endpoint}
+  export AWS_ACCESS_KEY_ID={key_id} AWS_SECRET_ACCESS_KEY={secret} AWS_DEFAULT_REGION={region} AWS_ENDPOINT_URL={endpoint}
 {cli_v2}  {q(aws)} --endpoint-url {endpoint} lambda invoke --function-name {NAME} --payload '{{"name": "you"}}' /dev/stdout
 {py}  curl -s {endpoint}/_lambdabox/health; echo
   {command} logs {NAME} --follow
