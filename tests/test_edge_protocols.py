@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,6 @@ import botocore.auth
 import botocore.awsrequest
 import botocore.credentials
 import pytest
-from aiohttp import web
 from botocore.model import ServiceModel
 
 from lambdabox.aws.context import RequestContext
@@ -27,6 +27,7 @@ from lambdabox.aws.errors import client_error
 from lambdabox.aws.protocol import ServiceProtocol, WireResponse
 from lambdabox.clock import ManualClock
 from lambdabox.edge import Edge, Service
+from lambdabox.http_server import HttpServer
 from lambdabox.lambda_.code_url import CodeUrls
 from protocol_helpers import botocore_parse, botocore_request_object
 from test_protocol_cbor import BAD_BODIES, CBOR_HEADERS
@@ -93,14 +94,15 @@ def serve(tmp_path: Path, check: Callable[[Client], Awaitable[None]], model: Ser
     )
 
     async def main() -> None:
-        runner = web.ServerRunner(web.Server(edge.handle, access_log=None))
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        http = HttpServer(edge.handle, clock=ManualClock())
+        sock = socket.create_server(("127.0.0.1", 0))
+        sock.setblocking(False)
+        await http.serve(sock)
         try:
             async with aiohttp.ClientSession() as session:
-                await check(Client(session, f"http://127.0.0.1:{runner.addresses[0][1]}", model))
+                await check(Client(session, f"http://127.0.0.1:{sock.getsockname()[1]}", model))
         finally:
-            await runner.cleanup()
+            await http.close()
 
     asyncio.run(main())
 

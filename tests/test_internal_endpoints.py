@@ -9,18 +9,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 from conftest import make_zip
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.protocol import ServiceProtocol
 from lambdabox.clock import ManualClock
 from lambdabox.edge import REFUSED_MESSAGE, Edge, Service
+from lambdabox.http_server import HttpServer
 from lambdabox.lambda_.code import inspect_zip
 from lambdabox.lambda_.code_url import CodeUrls
 
@@ -59,16 +60,15 @@ def serve(
 
     async def main() -> None:
         handler = edge.handle_from_environment if from_environment else edge.handle
-        runner = web.ServerRunner(web.Server(handler, access_log=None))
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
+        http = HttpServer(handler, clock=ManualClock())
+        sock = socket.create_server(("127.0.0.1", 0))
+        sock.setblocking(False)
+        await http.serve(sock)
         try:
-            port = runner.addresses[0][1]
-            base = f"http://127.0.0.1:{port}"
+            base = f"http://127.0.0.1:{sock.getsockname()[1]}"
             await check(base, urls.sign(base, info.key))
         finally:
-            await runner.cleanup()
+            await http.close()
 
     asyncio.run(main())
 

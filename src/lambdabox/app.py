@@ -15,14 +15,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from aiohttp import web
-
 from lambdabox.aws.keys import KnownKey
 from lambdabox.aws.protocol import ServiceProtocol
 from lambdabox.aws.verify import Authenticator
 from lambdabox.clock import Clock, SystemClock
 from lambdabox.config import Settings
 from lambdabox.edge import Edge, Service
+from lambdabox.http_server import HttpLimits, HttpServer
 from lambdabox.iam.api import IamService
 from lambdabox.iam.trust import allows_caller, allows_service, allows_web_identity
 from lambdabox.lambda_ import store as lambda_store
@@ -32,6 +31,7 @@ from lambdabox.lambda_.code_gc import CodeCollector
 from lambdabox.lambda_.code_url import CodeUrls, load_or_create_key
 from lambdabox.lambda_.credentials import IssueRoleCredentials, RoleCredentials, RoleCredentialsCache
 from lambdabox.lambda_.invoker import Invoker, InvokerSettings
+from lambdabox.lambda_.limits import request_limit as lambda_limits
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
 from lambdabox.lambda_.runtime_catalog import RUNTIMES_DIR, RuntimeCatalog
 from lambdabox.lambda_.runtime_sdk import find_runtime_sdk
@@ -58,18 +58,27 @@ class _Parts:
     lambda_: LambdaService
     iam: IamService
     sts: StsService
-    runner: web.ServerRunner
+    http: HttpServer  # the public port
+    env_http: HttpServer  # the AWS endpoint as served inside environments
 
 
 class App:
     """One lambdabox server: `await start()`, serve, `await close()`."""
 
     def __init__(
-        self, settings: Settings, clock: Clock | None = None, *, catalog: RuntimeCatalog | None = None
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        *,
+        catalog: RuntimeCatalog | None = None,
+        http_limits: HttpLimits | None = None,
     ) -> None:
+        """`http_limits`: what clients of the HTTP front may send, and how slowly (its timeouts run
+        on `clock`)."""
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self._catalog = catalog or RuntimeCatalog()
+        self._http_limits = http_limits or HttpLimits()
         self._parts: _Parts | None = None
         self.port: int = settings.port
 
@@ -132,16 +141,11 @@ class App:
             endpoint_port=self.port,
         )
         await sandbox.start()
-        env_server: list[web.Server] = []  # the AWS endpoint as served inside environments
+        env_http: list[HttpServer] = []  # the AWS endpoint as served inside environments
 
         async def serve_endpoint(listener: socket.socket) -> Callable[[], Awaitable[None]]:
             """Serve the edge on a listener inside an environment's own network namespace."""
-            server = await asyncio.get_running_loop().create_server(env_server[0], sock=listener)
-
-            async def close() -> None:
-                server.close()
-
-            return close
+            return await env_http[0].serve(listener)
 
         runtime_api = RuntimeApiServer()
         logs = LogsService(store, self.clock)
@@ -230,7 +234,7 @@ class App:
 
         edge = Edge(
             [
-                Service("lambda", ServiceProtocol("lambda"), lambda_),
+                Service("lambda", ServiceProtocol("lambda"), lambda_, lambda_limits),
                 Service("logs", ServiceProtocol("logs"), logs),
                 Service("iam", ServiceProtocol("iam"), iam),
                 Service("sts", ServiceProtocol("sts"), sts),
@@ -253,14 +257,23 @@ class App:
                 "runtimeSdk": sdk.versions(),
             },
         )
-        env_server.append(web.Server(edge.handle_from_environment, access_log=None))
-        server = web.Server(edge.handle, access_log=None)
-        runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
-        await runner.setup()
-        await web.SockSite(runner, sock).start()
+        env_http.append(HttpServer(edge.handle_from_environment, clock=self.clock, limits=self._http_limits))
+        http = HttpServer(edge.handle, clock=self.clock, limits=self._http_limits)
+        await http.serve(sock)
         retention.start()
         self._parts = _Parts(
-            store, sandbox, runtime_api, logs, retention, invoker, code_gc, lambda_, iam, sts, runner
+            store,
+            sandbox,
+            runtime_api,
+            logs,
+            retention,
+            invoker,
+            code_gc,
+            lambda_,
+            iam,
+            sts,
+            http,
+            env_http[0],
         )
         log.info(
             "lambdabox listening on %s (data in %s, isolation %s, cgroups %s, function network %s, "
@@ -274,7 +287,9 @@ class App:
         if parts is None:
             return
         with contextlib.suppress(Exception):
-            await parts.runner.cleanup()
+            await parts.http.close()
+        with contextlib.suppress(Exception):
+            await parts.env_http.close()
         await parts.invoker.close()
         await parts.code_gc.close()
         await parts.runtime_api.close()

@@ -8,6 +8,10 @@ handed on in the `RequestContext`.
 Before the request is parsed its credentials are checked (`verify.Authenticator`: always the
 session and expiry of STS's keys, the signature itself with `--verify-signatures`); the account
 is the key's, the configured one for unsigned requests and keys nobody issued.
+Once a request's headers are in, its service and operation are known (but for query calls that
+name their Action in the body) and the service's `limits` say how large its body may be: a larger
+one is refused with the service's own error (Lambda's RequestEntityTooLargeException, 413) before
+it is read (`aws.limits`). HTTP itself, and bad clients, are `http_server`'s.
 The protocol layer turns it into `(operation, params)`; the service method named after the
 operation runs; its result or `ServiceError` is serialized by the same protocol. Anything else
 raised is a bug: it is logged with the request id and answered as AWS's ServiceException (500).
@@ -32,23 +36,21 @@ from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
-from aiohttp import web
-
 from lambdabox import __version__
 from lambdabox.aws import ids
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import InternalError, ServiceError, client_error
 from lambdabox.aws.keys import KnownKey
+from lambdabox.aws.limits import Limits, default_limit
 from lambdabox.aws.protocol import ServiceProtocol, WireRequest, WireResponse
 from lambdabox.aws.sigv4 import Caller, parse_caller
 from lambdabox.aws.verify import Authenticator, AuthFailure, SignedRequest
+from lambdabox.http_messages import BodyTooLarge, FileResponse, Request, Response, json_response
 from lambdabox.lambda_.code_url import CodeUrlDenied, CodeUrls
 from lambdabox.peers import PeerClosed, socket_owner_uid
 
 log = logging.getLogger(__name__)
 
-#: the largest request body accepted (CreateFunction with a 50 MB zip, base64-encoded)
-MAX_BODY = 69_905_067
 _HEALTH = "/_lambdabox/health"
 _CODE = re.compile(r"/_lambdabox/code/([0-9a-f]{64})\.zip")
 _CODE_URL_PARAMS = ("X-Amz-Algorithm", "X-Amz-Date", "X-Amz-Expires", "X-Amz-Signature")
@@ -65,11 +67,13 @@ async def _no_keys(access_key_id: str) -> KnownKey | None:
 
 @dataclass(frozen=True)
 class Service:
-    """One AWS service served at the edge: its wire protocol and the object holding its operations."""
+    """One AWS service served at the edge: its wire protocol, the object holding its operations and
+    the body limits of its requests."""
 
     name: str
     protocol: ServiceProtocol
     api: object
+    limits: Limits = default_limit
 
 
 class Edge:
@@ -107,7 +111,7 @@ class Edge:
         self._stats = stats
         self._auth = authenticator or Authenticator(_no_keys, verify=False, now=time.time, wall=time.time)
 
-    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def handle(self, request: Request) -> Response | FileResponse:
         """Serve a request from any client (the connecting socket's owner decides internal access)."""
         if request.path.startswith("/_lambdabox/"):
             if request.path != _HEALTH and await self._from_environment(request):
@@ -115,7 +119,7 @@ class Edge:
             return await self._internal(request)
         return await self._aws(request)
 
-    async def handle_from_environment(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def handle_from_environment(self, request: Request) -> Response | FileResponse:
         """Serve a request known to come from an execution environment (a listener in its namespace)."""
         if request.path.startswith("/_lambdabox/"):
             if request.path != _HEALTH:
@@ -123,7 +127,7 @@ class Edge:
             return await self._internal(request)
         return await self._aws(request)
 
-    async def _from_environment(self, request: web.BaseRequest) -> bool:
+    async def _from_environment(self, request: Request) -> bool:
         """Whether the client's socket belongs to an environment (one closed before it is identified does)."""
         transport = request.transport
         if transport is None:  # the connection is gone
@@ -142,33 +146,38 @@ class Edge:
             return True
         return uid is not None and self._is_environment(uid)
 
-    async def _aws(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def _aws(self, request: Request) -> Response:
         request_id = ids.request_id()
         headers = request.headers
         query = parse_qs(request.query_string, keep_blank_values=True)
         caller = parse_caller(headers, query)
-        svc = self._route(headers, caller)
-        body, too_large = await read_limited(request, MAX_BODY)
-        wire = WireRequest(
+        head = WireRequest(
             method=request.method,
             path=request.raw_path.split("?", 1)[0],
             query=query,
             headers=headers,
-            body=body,
+            body=b"",
         )
+        # the service and operation as far as the headers tell (a query Action may be in the body)
+        svc = self._route(headers, caller) or self._match(head)
+        named = svc.protocol.match(head) if svc is not None else None
+        limit = svc.limits(named, headers) if svc is not None else default_limit(None, headers)
+        try:
+            body = await request.read(limit.size)
+        except BodyTooLarge as exc:
+            err = limit.error(exc.size)
+            if svc is None:
+                return _plain_error(request_id, err)
+            return _to_response(svc.protocol.serialize_error(err, request_id, named, req=head))
+        wire = WireRequest(method=head.method, path=head.path, query=query, headers=headers, body=body)
         if svc is None:
             svc = self._match(wire)
         if svc is None:
             return _plain_not_found(request_id)
         operation: str | None = None
         try:
-            if too_large:
-                raise client_error(
-                    "RequestEntityTooLargeException",
-                    f"Request must be smaller than {MAX_BODY} bytes for the operation",
-                    413,
-                )
-            named = svc.protocol.match(wire)
+            if named is None:
+                named = svc.protocol.match(wire)
             signed = SignedRequest(request.method, wire.path, _raw_query(request), headers, body)
             unsigned_ok = named is not None and svc.protocol.unsigned(named)
             names = (svc.protocol.signing_name, svc.protocol.endpoint_prefix)
@@ -190,16 +199,16 @@ class Edge:
                     501,
                 )
             result = await method(ctx, params)
-            return _to_aiohttp(svc.protocol.serialize(operation, result, request_id, req=wire))
+            return _to_response(svc.protocol.serialize(operation, result, request_id, req=wire))
         except AuthFailure as failure:
             err = failure.error(svc.protocol.protocol)
-            return _to_aiohttp(svc.protocol.serialize_error(err, request_id, operation, req=wire))
+            return _to_response(svc.protocol.serialize_error(err, request_id, operation, req=wire))
         except ServiceError as err:
-            return _to_aiohttp(svc.protocol.serialize_error(err, request_id, operation, req=wire))
+            return _to_response(svc.protocol.serialize_error(err, request_id, operation, req=wire))
         except Exception:
             log.exception("internal error in %s %s (request id %s)", svc.name, operation, request_id)
             internal = InternalError("An internal error occurred. Request id: " + request_id)
-            return _to_aiohttp(svc.protocol.serialize_error(internal, request_id, operation, req=wire))
+            return _to_response(svc.protocol.serialize_error(internal, request_id, operation, req=wire))
 
     def _route(self, headers: Mapping[str, str], caller: Caller) -> Service | None:
         target = headers.get("X-Amz-Target")
@@ -226,7 +235,7 @@ class Edge:
                 return svc
         return None
 
-    async def _internal(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def _internal(self, request: Request) -> Response | FileResponse:
         path = request.path
         if path == _HEALTH:
             body: dict[str, Any] = {
@@ -236,7 +245,7 @@ class Edge:
             }
             if self._stats is not None:
                 body.update(self._stats())
-            return web.json_response(body)
+            return json_response(body)
         m = _CODE.fullmatch(path)
         if m and request.method == "GET":
             code_key = m.group(1)
@@ -245,41 +254,23 @@ class Edge:
                 self._code_urls.verify(code_key, query)
             except CodeUrlDenied as denied:
                 return _s3_error(denied)
-            # streamed with sendfile; its stat and open run in a worker thread (404 if it is gone)
-            return web.FileResponse(
+            # streamed in pieces read off the event loop (404 if it is gone)
+            return FileResponse(
                 self._code_dir / f"{code_key}.zip", headers={"Content-Type": "application/zip"}
             )
-        return web.json_response({"message": "not found"}, status=404)
+        return json_response({"message": "not found"}, status=404)
 
 
-async def read_limited(request: web.BaseRequest, limit: int) -> tuple[bytes, bool]:
-    """Read the body up to `limit` bytes; (b"", True) if it was larger (the rest is read and dropped)."""
-    length = request.content_length
-    if length is not None and length <= limit:
-        return (await request.content.readexactly(length) if length else b""), False
-    chunks: list[bytes] = []
-    size = 0
-    too_large = False
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            too_large = True
-            chunks.clear()
-            continue
-        chunks.append(chunk)
-    return (b"" if too_large else b"".join(chunks)), too_large
-
-
-def _raw_query(request: web.BaseRequest) -> str:
+def _raw_query(request: Request) -> str:
     """The query string as sent (still percent-encoded)."""
     return request.raw_path.partition("?")[2]
 
 
-def _refused() -> web.Response:
-    return web.json_response({"message": REFUSED_MESSAGE}, status=403)
+def _refused() -> Response:
+    return json_response({"message": REFUSED_MESSAGE}, status=403)
 
 
-def _s3_error(denied: CodeUrlDenied) -> web.Response:
+def _s3_error(denied: CodeUrlDenied) -> Response:
     """An error as S3 words it for a presigned GET: XML, with S3's code and message."""
     request_id = ids.request_id()
     elements = [
@@ -289,25 +280,26 @@ def _s3_error(denied: CodeUrlDenied) -> web.Response:
         ("RequestId", request_id),
     ]
     body = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in elements)
-    return web.Response(
-        status=denied.status,
-        body=f'<?xml version="1.0" encoding="UTF-8"?>\n<Error>{body}</Error>'.encode(),
-        headers={"Content-Type": "application/xml", "x-amz-request-id": request_id},
+    return Response(
+        denied.status,
+        {"Content-Type": "application/xml", "x-amz-request-id": request_id},
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error>{body}</Error>'.encode(),
     )
 
 
-def _to_aiohttp(resp: WireResponse) -> web.Response:
-    return web.Response(status=resp.status, headers=resp.headers, body=resp.body)
+def _to_response(resp: WireResponse) -> Response:
+    return Response(resp.status, resp.headers, resp.body)
 
 
-def _plain_not_found(request_id: str) -> web.Response:
-    body: dict[str, Any] = {"message": "Not Found", "Type": "User"}
-    return web.Response(
-        status=404,
-        body=json.dumps(body).encode(),
-        headers={
-            "Content-Type": "application/json",
-            "x-amzn-RequestId": request_id,
-            "x-amzn-ErrorType": "UnknownOperationException",
-        },
+def _plain_error(request_id: str, err: ServiceError) -> Response:
+    """An error of a request no service claims, in Lambda's JSON shape."""
+    body: dict[str, Any] = {"message": err.message, "Type": err.type}
+    return Response(
+        err.status,
+        {"Content-Type": "application/json", "x-amzn-RequestId": request_id, "x-amzn-ErrorType": err.code},
+        json.dumps(body).encode(),
     )
+
+
+def _plain_not_found(request_id: str) -> Response:
+    return _plain_error(request_id, client_error("UnknownOperationException", "Not Found", 404))
