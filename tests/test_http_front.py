@@ -29,10 +29,10 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROLE, Server, aws_error, make_zip, unique
+from conftest import ROLE, Server, aws_error, make_zip, unique, wait_until
 from lambdabox.clock import ManualClock
 from lambdabox.http_messages import BodyTooLarge, Request, Response
-from lambdabox.http_server import HttpServer
+from lambdabox.http_server import HttpLimits, HttpServer
 from lambdabox.testing import LocalLambdabox
 
 HEALTH = b"GET /_lambdabox/health HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -554,11 +554,11 @@ def test_a_client_that_does_not_read_its_answer_is_dropped(
 class EchoServer:
     """An `HttpServer` on a loop of its own whose handler echoes bodies of at most 64 bytes."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: HttpLimits | None = None) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
-        self.http = HttpServer(self._echo, clock=ManualClock())
+        self.http = HttpServer(self._echo, clock=ManualClock(), limits=limits)
         sock = socket.create_server(("127.0.0.1", 0))
         sock.setblocking(False)
         self.address = sock.getsockname()
@@ -583,6 +583,32 @@ def echo() -> Iterator[EchoServer]:
     server = EchoServer()
     yield server
     server.close()
+
+
+def test_bodies_held_at_once_are_bounded_across_connections() -> None:
+    """Clients declaring large bodies cannot hold the server's memory between them: a body that does
+    not fit in the budget waits, unread, until one held before it is done."""
+    server = EchoServer(HttpLimits(max_buffered_bytes=100))
+    try:
+        first = socket.create_connection(server.address, timeout=10)
+        first.sendall(b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 60\r\n\r\n" + b"a" * 10)
+        wait_until(lambda: server.http.budget.free == 40)  # the first holds its 60 bytes
+        second = socket.create_connection(server.address, timeout=10)
+        second.sendall(b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 60\r\n\r\n" + b"b" * 10)
+        wait_until(lambda: server.http.budget.waiting == 1)  # the second waits for room
+        second.sendall(b"b" * 50)
+        second.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            second.recv(1)  # waiting for room: 60 + 60 > 100
+        first.sendall(b"a" * 50)
+        first.settimeout(10)
+        assert read_response(first).body == b"a" * 60
+        second.settimeout(10)
+        assert read_response(second).body == b"b" * 60  # the first one's room went to it
+        first.close()
+        second.close()
+    finally:
+        server.close()
 
 
 STARTS = [

@@ -55,6 +55,9 @@ class BodySource(Protocol):
     def body_buffered(self, request: Request) -> None:
         """PREREAD bytes arrived that nobody asked for yet: stop reading until they are."""
 
+    async def reserve(self, request: Request, size: int) -> None:
+        """Wait until `size` more body bytes may be held (the server's budget across connections)."""
+
 
 class Request:
     """One HTTP request: method, target and headers as received, the body on demand."""
@@ -149,6 +152,8 @@ class Request:
         self._limit = limit
         if not self._complete:
             assert self._source is not None
+            # room for the body in the server's budget first: until there is, nothing more is read
+            await self._source.reserve(self, declared if declared is not None else limit)
             self._source.body_wanted(self)
             while not self._complete and self._error is None:
                 self._waiter = asyncio.get_running_loop().create_future()

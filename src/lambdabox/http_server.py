@@ -86,12 +86,57 @@ class HttpLimits:
     send_timeout: float = 60.0
     #: the longest time unread input is drained after a refusal before the connection is dropped
     linger_timeout: float = 10.0
+    #: request bodies held at once, all connections together (declared sizes, or the operation's
+    #: limit for chunked ones); a body that does not fit waits, unread, for room
+    max_buffered_bytes: int = 512 * 1024 * 1024
 
     @property
     def tick(self) -> float:
         """How often deadlines are checked: a fraction of the shortest timeout, at most 1 s."""
         shortest = min(self.header_timeout, self.body_timeout, self.keepalive_timeout, self.send_timeout)
         return min(1.0, shortest / 4)
+
+
+class _Budget:
+    """The body bytes a server holds at once across its connections, handed out in arrival order:
+    without it many clients each declaring a large body could hold the server's memory between them."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.free = total
+        self._held: dict[Request, int] = {}
+        self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    async def acquire(self, request: Request, size: int) -> None:
+        size = min(size, self.total)  # one body larger than the whole budget waits for all of it
+        if size <= 0:
+            return
+        if self.free >= size and not self._waiting:
+            self.free -= size
+        else:
+            future = asyncio.get_running_loop().create_future()
+            self._waiting.append((size, future))
+            try:
+                await future  # `release` took the size off `free` for us
+            except asyncio.CancelledError:
+                if future.done() and not future.cancelled():
+                    self.free += size  # granted just as we were cancelled
+                self._waiting = deque(w for w in self._waiting if w[1] is not future)
+                raise
+        self._held[request] = self._held.get(request, 0) + size
+
+    @property
+    def waiting(self) -> int:
+        """How many bodies wait for room."""
+        return len(self._waiting)
+
+    def release(self, request: Request) -> None:
+        self.free += self._held.pop(request, 0)
+        while self._waiting and self._waiting[0][0] <= self.free:
+            size, future = self._waiting.popleft()
+            if not future.done():
+                self.free -= size
+                future.set_result(None)
 
 
 class _Refuse(Exception):
@@ -143,6 +188,7 @@ class HttpServer:
         self.limits = limits or HttpLimits()
         self._servers: set[asyncio.Server] = set()
         self._connections: set[_Connection] = set()
+        self.budget = _Budget(self.limits.max_buffered_bytes)
         self._sweeper: asyncio.Task[None] | None = None
         self._date = ("", -1)
 
@@ -399,6 +445,9 @@ class _Connection(asyncio.Protocol):
     def body_buffered(self, request: Request) -> None:
         self._pause_reading()
 
+    async def reserve(self, request: Request, size: int) -> None:
+        await self._server.budget.acquire(request, size)
+
     # -- answering -----------------------------------------------------------------------------
     def _start(self, req: Request) -> None:
         self._current = req
@@ -416,6 +465,8 @@ class _Connection(asyncio.Protocol):
             response = Response(
                 500, {"Content-Type": "text/plain; charset=utf-8"}, b"500 Internal Server Error\n"
             )
+        finally:
+            self._server.budget.release(req)  # the handler is done with the body
         if self._transport is None:
             return
         if response is None:
