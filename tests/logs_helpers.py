@@ -5,6 +5,7 @@ the `h` fixture, and shortcuts for expected errors, PutLogEvents and new streams
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -104,3 +105,20 @@ async def make_stream(svc: LogsService, stream: str, group: str = GROUP) -> None
     except ServiceError as exc:
         assert exc.code == "ResourceAlreadyExistsException"
     await svc.CreateLogStream(CTX, {"logGroupName": group, "logStreamName": stream})
+
+
+def group_with(logs: Any, messages: list[str], prefix: str = "/test/group") -> str:
+    """A new log group (through a boto3 Logs client) whose stream `s` holds `messages`, in order, a
+    millisecond apart; returns its name."""
+    from conftest import unique
+
+    group = unique(prefix)
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    now = int(time.time() * 1000)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="s",
+        logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(messages)],
+    )
+    return group

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import Server, aws_error, start_server, unique
+from conftest import Server, aws_error, start_server
+from logs_helpers import group_with
 
 #: generous: RE2 answers in milliseconds; Python's re would take hours
 BOUND_S = 10.0
@@ -33,22 +34,9 @@ def own_server(tmp_path: Path) -> Iterator[Server]:
         srv.stop(signal.SIGKILL)
 
 
-def _group_with(logs: Any, messages: list[str]) -> str:
-    group = unique("/regex/group")
-    logs.create_log_group(logGroupName=group)
-    logs.create_log_stream(logGroupName=group, logStreamName="s")
-    now = int(time.time() * 1000)
-    logs.put_log_events(
-        logGroupName=group,
-        logStreamName="s",
-        logEvents=[{"timestamp": now, "message": m} for m in messages],
-    )
-    return group
-
-
 def test_backtracking_regex_neither_stalls_the_filter_nor_other_clients(own_server: Server) -> None:
     logs = own_server.client("logs")
-    group = _group_with(logs, ["a" * 4000, "a" * 3999 + "b"])
+    group = group_with(logs, ["a" * 4000, "a" * 3999 + "b"])
     outcome: dict[str, Any] = {}
 
     def run_filter() -> None:
@@ -77,7 +65,7 @@ def test_backtracking_regex_neither_stalls_the_filter_nor_other_clients(own_serv
 
 
 def test_regex_filters_match_as_the_user_guide_says(logs: Any) -> None:
-    group = _group_with(logs, ["[ERROR 401] UNAUTHORIZED", "ok 10.0.0.1", "cat", "hat trick"])
+    group = group_with(logs, ["[ERROR 401] UNAUTHORIZED", "ok 10.0.0.1", "cat", "hat trick"])
 
     def found(pattern: str) -> list[str]:
         return [
@@ -92,7 +80,7 @@ def test_regex_filters_match_as_the_user_guide_says(logs: Any) -> None:
 
 @pytest.mark.parametrize("pattern", [r"%a\Z%", "%a{1001}%", r"%\u0041%", "%(a)%", "%a**%"])
 def test_regexes_re2_cannot_run_are_invalid_parameters(logs: Any, pattern: str) -> None:
-    group = _group_with(logs, ["a"])
+    group = group_with(logs, ["a"])
     with pytest.raises(ClientError) as exc:
         logs.filter_log_events(logGroupName=group, filterPattern=pattern)
     assert aws_error(exc) == ("InvalidParameterException", "Invalid filter pattern", 400)

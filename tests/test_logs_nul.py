@@ -3,24 +3,15 @@ function's output lines alike (SQLite's JSON functions end a string at a NUL).""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from conftest import unique
+from logs_helpers import group_with
 
 NUL_MESSAGES = ["before\u0000after-NUL", "\u0000", "a\u0000\u0000b\u0000", "plain"]
 
 
 def test_put_log_events_keeps_nul_characters(logs: Any) -> None:
-    group = unique("/nul/group")
-    logs.create_log_group(logGroupName=group)
-    logs.create_log_stream(logGroupName=group, logStreamName="s")
-    now = int(time.time() * 1000)
-    logs.put_log_events(
-        logGroupName=group,
-        logStreamName="s",
-        logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(NUL_MESSAGES)],
-    )
+    group = group_with(logs, NUL_MESSAGES, "/nul/group")
     got = logs.get_log_events(logGroupName=group, logStreamName="s", startFromHead=True)["events"]
     assert [e["message"] for e in got] == NUL_MESSAGES
     filtered = logs.filter_log_events(logGroupName=group, filterPattern='"after-NUL"')["events"]
