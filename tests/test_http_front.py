@@ -221,6 +221,12 @@ def test_pipelined_requests_are_answered_in_order(server: Server, server_log: Se
     assert statuses == [200, 404, 200]
 
 
+def test_many_pipelined_requests_in_one_write_are_all_answered(server: Server, server_log: ServerLog) -> None:
+    health_close = HEALTH.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+    data = exchange(server.url, HEALTH * 199 + health_close)
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", data) == [b"200"] * 200
+
+
 def test_requests_of_a_client_that_half_closes_are_still_answered(
     server: Server, server_log: ServerLog
 ) -> None:

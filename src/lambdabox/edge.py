@@ -25,6 +25,7 @@ refuses them without a lookup. The AWS API itself stays open to environments, li
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -52,6 +53,9 @@ from lambdabox.peers import PeerClosed, socket_owner_uid
 log = logging.getLogger(__name__)
 
 _HEALTH = "/_lambdabox/health"
+#: bodies larger than this are hashed and parsed in a worker thread (a 70 MB CreateFunction's
+#: base64 and JSON take the event loop for most of a second otherwise)
+_LARGE_BODY = 256 * 1024
 _CODE = re.compile(r"/_lambdabox/code/([0-9a-f]{64})\.zip")
 _CODE_URL_PARAMS = ("X-Amz-Algorithm", "X-Amz-Date", "X-Amz-Expires", "X-Amz-Signature")
 REFUSED_MESSAGE = "lambdabox's internal endpoints are not reachable from execution environments"
@@ -178,11 +182,14 @@ class Edge:
         try:
             if named is None:
                 named = svc.protocol.match(wire)
-            signed = SignedRequest(request.method, wire.path, _raw_query(request), headers, body)
+            large = len(body) > _LARGE_BODY  # hashed and parsed in a thread: the loop serves others
+            digest = await asyncio.to_thread(_sha256, body) if large and caller.signed else None
+            signed = SignedRequest(request.method, wire.path, _raw_query(request), headers, body, digest)
             unsigned_ok = named is not None and svc.protocol.unsigned(named)
             names = (svc.protocol.signing_name, svc.protocol.endpoint_prefix)
             key = await self._auth.authenticate(caller, signed, unsigned_ok=unsigned_ok, services=names)
-            operation, params = svc.protocol.parse(wire)
+            parsed = await asyncio.to_thread(svc.protocol.parse, wire) if large else svc.protocol.parse(wire)
+            operation, params = parsed
             ctx = RequestContext(
                 request_id=request_id,
                 region=caller.region or self._region,
@@ -259,6 +266,10 @@ class Edge:
                 self._code_dir / f"{code_key}.zip", headers={"Content-Type": "application/zip"}
             )
         return json_response({"message": "not found"}, status=404)
+
+
+def _sha256(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
 
 
 def _raw_query(request: Request) -> str:

@@ -60,8 +60,9 @@ Handler = Callable[[Request], Awaitable[Response | FileResponse]]
 
 #: methods the edge serves; others are answered 405 before the handler sees them
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
-#: requests parsed ahead while one is being answered (pipelining); more is refused
-MAX_PIPELINED = 16
+#: requests parsed ahead while one is being answered (pipelining). Reading stops while any are
+#: queued, so only what one read brings can queue up; more than this in one read is refused
+MAX_PIPELINED = 1024
 _FILE_CHUNK = 256 * 1024
 _NEVER = math.inf
 

@@ -88,8 +88,10 @@ class SignedRequest:
     method: str
     raw_path: str
     raw_query: str
-    headers: Any  #: case-insensitive, with `getall` (aiohttp's CIMultiDictProxy) or a plain mapping
+    headers: Any  #: case-insensitive, with `getall` (a CIMultiDictProxy) or a plain mapping
     body: bytes
+    #: the body's SHA-256 (hex) when the caller computed it already (off the event loop)
+    body_sha256: str | None = None
 
 
 class Authenticator:
@@ -190,7 +192,7 @@ def check_signature(
     # the payload hash signed: the body's (a client naming it must name the body's). Only S3
     # signs no payload (UNSIGNED-PAYLOAD, also in its presigned URLs); elsewhere the body would
     # be anyone's to change, and with the query protocol it says which operation runs
-    payload = sha256(req.body).hexdigest()
+    payload = req.body_sha256 or sha256(req.body).hexdigest()
     unsigned_ok = caller.service == "s3"
     if claimed is not None and claimed != payload and not (unsigned_ok and claimed == UNSIGNED_PAYLOAD):
         raise AuthFailure("mismatch", _MISMATCH)
