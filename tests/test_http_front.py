@@ -462,15 +462,48 @@ def test_a_silent_connection_is_closed(lbx: LocalLambdabox, tracebacks: Tracebac
 def test_a_body_declared_larger_than_sent_times_out(lbx: LocalLambdabox, tracebacks: Tracebacks) -> None:
     head = b"POST /2015-03-31/functions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
     with connect(lbx, head + b'{"a":') as sock:
-        for _ in range(3):  # a body that keeps coming, however slowly, is waited for
-            settle(lbx)
-            lbx.advance(25)
-            sock.sendall(b" ")
+        settle(lbx)
+        lbx.advance(25)
         settle(lbx)
         assert still_open(sock)
-        lbx.advance(31)
+        lbx.advance(6)
         reply = parse(read_to_close(sock))
     assert reply.status == 408 and reply.headers["connection"] == "close"
+    assert serves(lbx.url)
+
+
+def test_a_body_dripped_slower_than_the_minimum_rate_is_cut_off(
+    lbx: LocalLambdabox, tracebacks: Tracebacks
+) -> None:
+    """A byte now and then never lets the pause timeout fire; the body's average pace does."""
+    head = b"POST /2015-03-31/functions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+    with connect(lbx, head + b'{"a":') as sock:
+        for _ in range(2):
+            settle(lbx)
+            lbx.advance(10)
+            sock.sendall(b" ")
+        settle(lbx)
+        assert still_open(sock)  # within the grace
+        lbx.advance(11)
+        reply = parse(read_to_close(sock))
+    assert reply.status == 408 and reply.headers["connection"] == "close"
+    assert serves(lbx.url)
+
+
+def test_a_body_arriving_at_a_steady_pace_is_waited_for(lbx: LocalLambdabox, tracebacks: Tracebacks) -> None:
+    body = b'{"FunctionName": "' + b"x" * 599_950 + b'"}'
+    head = b"POST /2015-03-31/functions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+    chunks = [body[i : i + 200_000] for i in range(0, len(body), 200_000)]
+    with connect(lbx, head) as sock:
+        for chunk in chunks[:-1]:  # 20 kB/s: slow, but over the minimum rate
+            sock.sendall(chunk)
+            settle(lbx)
+            lbx.advance(10)
+            settle(lbx)
+            assert still_open(sock)
+        sock.sendall(chunks[-1])
+        reply = read_response(sock)
+    assert reply.status == 400  # answered by Lambda (the name is invalid), not cut off
     assert serves(lbx.url)
 
 

@@ -81,6 +81,9 @@ class HttpLimits:
     header_timeout: float = 30.0
     #: the longest pause inside a body
     body_timeout: float = 30.0
+    #: the slowest a body may arrive on average (bytes/s), after `body_timeout` of grace: a client
+    #: dripping a byte now and then is cut off instead of holding its connection (and budget)
+    min_body_rate: float = 16_384.0
     #: the longest idle time between two requests of one connection
     keepalive_timeout: float = 120.0
     #: the longest wait for a client to read its response
@@ -265,6 +268,8 @@ class _Connection(asyncio.Protocol):
         self._headers: list[tuple[str, str]] = []
         self._header_bytes = 0
         self._head_fed = 0
+        self._body_since = 0.0
+        self._body_got = 0
         self._in_head = False
         self._incoming: Request | None = None  # its headers are in, its body is arriving
         # the requests being answered
@@ -297,7 +302,11 @@ class _Connection(asyncio.Protocol):
             return  # draining, or parsing stopped: what comes now is not read
         waiting = self._waiting
         if waiting == _Deadline.BODY:
-            self.deadline = self._clock.monotonic() + self._limits.body_timeout
+            now = self._clock.monotonic()
+            self._body_got += len(data)
+            limits = self._limits
+            paced = self._body_since + limits.body_timeout + self._body_got / limits.min_body_rate
+            self.deadline = min(now + limits.body_timeout, paced)
         elif waiting != _Deadline.NONE:
             self._head_fed += len(data)
         try:
@@ -653,6 +662,9 @@ class _Connection(asyncio.Protocol):
     def _arm(self, waiting: int, seconds: float) -> None:
         self._waiting = waiting
         self.deadline = _NEVER if waiting == _Deadline.NONE else self._clock.monotonic() + seconds
+        if waiting == _Deadline.BODY:  # the body's pace is measured from here
+            self._body_since = self._clock.monotonic()
+            self._body_got = 0
 
     def _pause_reading(self) -> None:
         if not self._reading_paused and self._transport is not None:
