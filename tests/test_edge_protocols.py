@@ -201,3 +201,26 @@ def test_unknown_operations_are_answered_in_the_requests_protocol(
         assert error["Code"] == "UnknownOperationException"
 
     serve(tmp_path, check, model)
+
+
+def test_services_not_served_answer_501_in_their_own_protocol(tmp_path: Path) -> None:
+    """A client of a service lambdabox does not serve yet reads a real error, not a bare 404."""
+    from botocore.exceptions import ClientError
+
+    from lambdabox.testing import LocalLambdabox
+
+    with LocalLambdabox(tmp_path) as lbx:
+        cases = {
+            "cloudwatch": lambda c: c.list_metrics(),  # smithy-rpc-v2-cbor or json, as botocore picks
+            "sqs": lambda c: c.list_queues(),  # json, query-compatible
+            "dynamodb": lambda c: c.list_tables(),
+            "sns": lambda c: c.list_topics(),  # query
+        }
+        for service, call in cases.items():
+            with pytest.raises(ClientError) as exc:
+                call(lbx.client(service))
+            err = exc.value.response
+            assert err["ResponseMetadata"]["HTTPStatusCode"] == 501, service
+            assert err["Error"]["Code"] in ("UnknownOperationException", "InvalidAction"), service
+            assert err["Error"]["Message"].startswith(f"lambdabox does not serve {service} "), err
+        assert "Functions" in lbx.client("lambda").list_functions()

@@ -53,6 +53,8 @@ from lambdabox.peers import PeerClosed, socket_owner_uid
 log = logging.getLogger(__name__)
 
 _HEALTH = "/_lambdabox/health"
+#: signing names that are not the botocore service's name
+_SIGNING_ALIASES = {"monitoring": "cloudwatch", "states": "stepfunctions", "execute-api": "apigateway"}
 #: bodies larger than this are hashed and parsed in a worker thread (a 70 MB CreateFunction's
 #: base64 and JSON take the event loop for most of a second otherwise)
 _LARGE_BODY = 256 * 1024
@@ -114,6 +116,7 @@ class Edge:
         self._is_environment = is_environment
         self._stats = stats
         self._auth = authenticator or Authenticator(_no_keys, verify=False, now=time.time, wall=time.time)
+        self._unserved: dict[str, ServiceProtocol | None] = {}
 
     async def handle(self, request: Request) -> Response | FileResponse:
         """Serve a request from any client (the connecting socket's owner decides internal access)."""
@@ -163,7 +166,8 @@ class Edge:
             body=b"",
         )
         # the service and operation as far as the headers tell (a query Action may be in the body)
-        svc = self._route(headers, caller) or self._match(head)
+        unsigned = caller.service is None
+        svc = self._route(headers, caller) or self._match(head, fallback=unsigned)
         named = svc.protocol.match(head) if svc is not None else None
         limit = svc.limits(named, headers) if svc is not None else default_limit(None, headers)
         try:
@@ -175,9 +179,9 @@ class Edge:
             return _to_response(svc.protocol.serialize_error(err, request_id, named, req=head))
         wire = WireRequest(method=head.method, path=head.path, query=query, headers=headers, body=body)
         if svc is None:
-            svc = self._match(wire)
+            svc = self._match(wire, fallback=unsigned)
         if svc is None:
-            return _plain_not_found(request_id)
+            return await self._not_served(caller, wire, request_id)
         operation: str | None = None
         try:
             if named is None:
@@ -217,6 +221,36 @@ class Edge:
             internal = InternalError("An internal error occurred. Request id: " + request_id)
             return _to_response(svc.protocol.serialize_error(internal, request_id, operation, req=wire))
 
+    async def _not_served(self, caller: Caller, wire: WireRequest, request_id: str) -> Response:
+        """A request for an AWS service lambdabox does not serve (yet): 501, in that service's own
+        protocol when botocore knows it (a CloudWatch or SQS client reads a real error), else a
+        bare 404."""
+        proto = await self._unserved_protocol(caller.service) if caller.service else None
+        if proto is None:
+            return _plain_not_found(request_id)
+        name = proto.service_name
+        op = proto.match(wire)
+        err = client_error(
+            "InvalidAction" if proto.protocol == "query" else "UnknownOperationException",
+            f"lambdabox does not serve {name}{' ' + op if op else ''} yet",
+            501,
+        )
+        return _to_response(proto.serialize_error(err, request_id, op, req=wire))
+
+    async def _unserved_protocol(self, signing_name: str) -> ServiceProtocol | None:
+        """botocore's model of the service signed for, if it has one in a protocol we speak."""
+        if signing_name in self._unserved:
+            return self._unserved[signing_name]
+        proto: ServiceProtocol | None
+        try:
+            # (a worker thread: some models take a while to load)
+            proto = await asyncio.to_thread(ServiceProtocol, _SIGNING_ALIASES.get(signing_name, signing_name))
+        except Exception:  # no such model, or a protocol we do not speak (rest-xml, ec2)
+            proto = None
+        if len(self._unserved) < 64:  # (a client naming endless services is not remembered)
+            self._unserved[signing_name] = proto
+        return proto
+
     def _route(self, headers: Mapping[str, str], caller: Caller) -> Service | None:
         target = headers.get("X-Amz-Target")
         if target:
@@ -227,16 +261,19 @@ class Edge:
             return self._by_signing.get(caller.service)
         return None
 
-    def _match(self, wire: WireRequest) -> Service | None:
+    def _match(self, wire: WireRequest, *, fallback: bool = True) -> Service | None:
         """The service of an unsigned request: its REST path, else its query Action and Version;
         a query Action no service knows goes to the first query service, which answers AWS's
-        InvalidAction ("Could not find operation X for version Y", 400)."""
+        InvalidAction ("Could not find operation X for version Y", 400) — unless `fallback` is off
+        (a request signed for a service lambdabox does not serve gets that service's 501)."""
         for svc in self._rest:
             if svc.protocol.match(wire) is not None:
                 return svc
         for svc in self._query:
             if svc.protocol.match(wire) is not None:
                 return svc
+        if not fallback:
+            return None
         for svc in self._query:
             if svc.protocol.speaks(wire):
                 return svc
