@@ -33,6 +33,7 @@ from lambdabox.aws.errors import ServiceError, UnknownOperationError
 from lambdabox.aws.protocol import WireRequest, WireResponse
 from lambdabox.aws.protocol_json import (
     UNKNOWN_OPERATION_BODY,
+    DocumentRpcCodec,
     MalformedInput,
     error_shapes,
     error_status,
@@ -249,7 +250,7 @@ def shape_id_namespace(model: ServiceModel) -> str:
     return "com.amazonaws." + service_id.lower().replace(" ", "")
 
 
-class CborCodec:
+class CborCodec(DocumentRpcCodec):
     """The smithy-rpc-v2-cbor protocol for one service model."""
 
     def __init__(self, model: ServiceModel) -> None:
@@ -277,28 +278,8 @@ class CborCodec:
             return None
         return m.group(2)
 
-    def match(self, req: WireRequest) -> str | None:
-        if req.method != "POST":
-            return None
-        op = self._operation_name(req)
-        return op if op in self._ops else None
-
-    def parse(self, req: WireRequest) -> tuple[str, dict[str, Any]]:
-        name = self.match(req)
-        if name is None:
-            raise self.unknown_operation_error(req)
-        shape = self._ops[name].input_shape
-        params: dict[str, Any] = {}
-        try:
-            data = load_cbor_map(req.body)
-            if shape is not None:
-                self._values.decode_members(shape, data, params)
-        except MalformedInput as exc:
-            raise ServiceError(str(exc), code="SerializationException", status=400) from exc
-        except RecursionError as exc:  # a shape recursing deeper than the stack (MAX_DEPTH prevents it)
-            raise ServiceError("Input is nested too deeply", code="SerializationException") from exc
-        self._validator.validate(shape, params)
-        return name, params
+    def _load(self, body: bytes) -> dict[str, Any]:
+        return load_cbor_map(body)
 
     def _headers(self, request_id: str) -> dict[str, str]:
         return {"x-amzn-RequestId": request_id, "smithy-protocol": SMITHY_PROTOCOL}

@@ -355,7 +355,49 @@ def error_members(
     return body, located
 
 
-class JsonCodec:
+class DocumentRpcCodec:
+    """What the json and smithy-rpc-v2-cbor codecs share: a POST whose operation is named outside
+    the body (a header, a path) and whose body is one document of the operation's input shape.
+    Subclasses say where the name is (`_operation_name`) and how the body is read (`_load`)."""
+
+    _ops: dict[str, OperationModel]
+    _values: JsonValues | Any
+    _validator: Validator
+
+    def _operation_name(self, req: WireRequest) -> str | None:
+        raise NotImplementedError
+
+    def _load(self, body: bytes) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def unknown_operation_error(self, req: WireRequest) -> ServiceError:
+        raise NotImplementedError
+
+    def match(self, req: WireRequest) -> str | None:
+        if req.method != "POST":
+            return None
+        op = self._operation_name(req)
+        return op if op in self._ops else None
+
+    def parse(self, req: WireRequest) -> tuple[str, dict[str, Any]]:
+        name = self.match(req)
+        if name is None:
+            raise self.unknown_operation_error(req)
+        shape = self._ops[name].input_shape
+        params: dict[str, Any] = {}
+        try:
+            data = self._load(req.body)
+            if shape is not None:
+                self._values.decode_members(shape, data, params)
+        except MalformedInput as exc:
+            raise ServiceError(str(exc), code="SerializationException", status=400) from exc
+        except RecursionError as exc:  # a shape recursing deeper than the stack (depth limits prevent it)
+            raise ServiceError("Input is nested too deeply", code="SerializationException") from exc
+        self._validator.validate(shape, params)
+        return name, params
+
+
+class JsonCodec(DocumentRpcCodec):
     """The json protocol for one service model."""
 
     def __init__(self, model: ServiceModel) -> None:
@@ -370,31 +412,15 @@ class JsonCodec:
         self._values = JsonValues()
         self._validator = Validator(model.service_name)
 
-    def _target(self, req: WireRequest) -> str | None:
+    def _operation_name(self, req: WireRequest) -> str | None:
         target = req.headers.get("x-amz-target")
-        if target is None or req.method != "POST":
+        if target is None:
             return None
         prefix, dot, op = target.partition(".")
         return op if dot and prefix == self.target_prefix else None
 
-    def match(self, req: WireRequest) -> str | None:
-        op = self._target(req)
-        return op if op in self._ops else None
-
-    def parse(self, req: WireRequest) -> tuple[str, dict[str, Any]]:
-        name = self.match(req)
-        if name is None:
-            raise self.unknown_operation_error(req)
-        shape = self._ops[name].input_shape
-        params: dict[str, Any] = {}
-        try:
-            data = load_json_object(req.body)
-            if shape is not None:
-                self._values.decode_members(shape, data, params)
-        except MalformedInput as exc:
-            raise ServiceError(str(exc), code="SerializationException", status=400) from exc
-        self._validator.validate(shape, params)
-        return name, params
+    def _load(self, body: bytes) -> dict[str, Any]:
+        return load_json_object(body)
 
     def serialize(self, operation: str, result: Mapping[str, Any], request_id: str) -> WireResponse:
         shape = self._ops[operation].output_shape
