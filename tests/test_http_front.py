@@ -31,8 +31,9 @@ from hypothesis import strategies as st
 
 from conftest import ROLE, Server, aws_error, make_zip, unique, wait_until
 from lambdabox.clock import ManualClock
+from lambdabox.http_limits import HttpLimits
 from lambdabox.http_messages import BodyTooLarge, Request, Response
-from lambdabox.http_server import HttpLimits, HttpServer
+from lambdabox.http_server import HttpServer
 from lambdabox.testing import LocalLambdabox
 
 HEALTH = b"GET /_lambdabox/health HTTP/1.1\r\nHost: x\r\n\r\n"

@@ -21,7 +21,8 @@ from lambdabox.aws.verify import Authenticator
 from lambdabox.clock import Clock, SystemClock
 from lambdabox.config import Settings
 from lambdabox.edge import Edge, Service
-from lambdabox.http_server import HttpLimits, HttpServer
+from lambdabox.http_limits import HttpLimits
+from lambdabox.http_server import HttpServer
 from lambdabox.iam.api import IamService
 from lambdabox.iam.trust import allows_caller, allows_service, allows_web_identity
 from lambdabox.lambda_ import store as lambda_store
