@@ -305,7 +305,7 @@ def test_malformed_invoke_payloads(lam: Any, create_fn: Callable[..., str], payl
 def test_unimplemented_operation_is_an_aws_error_not_a_crash(lam: Any, create_fn: Callable[..., str]) -> None:
     name = create_fn(HELLO)
     with pytest.raises(ClientError) as exc:
-        lam.publish_version(FunctionName=name)
+        lam.get_function_code_signing_config(FunctionName=name)
     code, _, status = aws_error(exc)
     assert code == "UnknownOperationException" and status != 500
     assert json.loads(lam.invoke(FunctionName=name)["Payload"].read()) == "hello"

@@ -26,7 +26,7 @@ from lambdabox.http_server import HttpServer
 from lambdabox.iam.api import IamService
 from lambdabox.iam.trust import allows_caller, allows_service, allows_web_identity
 from lambdabox.lambda_ import store as lambda_store
-from lambdabox.lambda_.api import LambdaService
+from lambdabox.lambda_.api import LambdaDeps, LambdaService
 from lambdabox.lambda_.code import CodeStore
 from lambdabox.lambda_.code_gc import CodeCollector
 from lambdabox.lambda_.code_url import CodeUrls, load_or_create_key
@@ -192,15 +192,17 @@ class App:
         )
         await invoker.start()
         lambda_ = LambdaService(
-            store=store,
-            code=code,
-            code_gc=code_gc,
-            code_urls=code_urls,
-            invoker=invoker,
-            clock=self.clock,
-            endpoint_url=self.endpoint_url,
-            concurrency_limit=s.concurrency_limit,
-            role_assumable=_lambda_can_assume(iam) if s.check_roles else None,
+            LambdaDeps(
+                store=store,
+                code=code,
+                code_gc=code_gc,
+                code_urls=code_urls,
+                invoker=invoker,
+                clock=self.clock,
+                endpoint_url=self.endpoint_url,
+                concurrency_limit=s.concurrency_limit,
+                role_assumable=_lambda_can_assume(iam) if s.check_roles else None,
+            )
         )
         await lambda_.load()
         # code no function names (a crash came between a commit and the files) goes before serving

@@ -1,4 +1,4 @@
-"""Synchronous invocation: concurrency accounting, pools per function revision, idle reaping.
+"""Synchronous invocation: concurrency accounting, pools per function version and revision, idle reaping.
 
 The invoker is the data-plane core: given a function's configuration and an event, it finds or
 starts an environment, runs the invocation and returns the `Outcome`. It enforces the account
@@ -25,7 +25,7 @@ from lambdabox.clock import Clock
 from lambdabox.lambda_ import logs as platform_log
 from lambdabox.lambda_.credentials import CredentialsProvider
 from lambdabox.lambda_.environment import Environment, EnvSpec, ServeEndpoint, Undelivered
-from lambdabox.lambda_.models import LATEST, FunctionConfig, Invocation, Outcome
+from lambdabox.lambda_.models import FunctionConfig, Invocation, Outcome
 from lambdabox.lambda_.pool import Pool
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
 from lambdabox.lambda_.runtime_catalog import RUNTIMES_DIR, RuntimeCatalog, is_node, is_python
@@ -141,12 +141,19 @@ class Invoker:
 
     async def retire(self, fn: FunctionConfig) -> None:
         """The function changed or is gone: its environments must not serve again."""
-        pool = self._pools.pop(fn.arn, None)
+        pool = self._pools.pop(fn.version_arn, None)
         if pool is not None:
             self._retired.add(pool)
             await pool.retire()
             if pool.size == 0:
                 self._retired.discard(pool)
+
+    def adopt(self, old: FunctionConfig, new: FunctionConfig) -> None:
+        """`new` runs what `old` ran, under a new revision (a policy changed): the environments of
+        `old` serve `new`."""
+        pool = self._pools.get(old.version_arn)
+        if pool is not None and pool.revision == old.revision_id:
+            pool.revision = new.revision_id
 
     async def invoke(
         self,
@@ -219,7 +226,7 @@ class Invoker:
                 self._retired.discard(pool)
 
     def _pool(self, fn: FunctionConfig) -> Pool:
-        pool = self._pools.get(fn.arn)
+        pool = self._pools.get(fn.version_arn)
         if pool is not None and pool.revision == fn.revision_id:
             return pool
         if pool is not None:  # a stale pool that retire() has not seen yet
@@ -228,7 +235,7 @@ class Invoker:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         pool = Pool(fn.revision_id, lambda: self._new_env(fn), self._clock)
-        self._pools[fn.arn] = pool
+        self._pools[fn.version_arn] = pool
         return pool
 
     def _new_env(self, fn: FunctionConfig) -> Environment:
@@ -239,11 +246,11 @@ class Invoker:
         argv = tuple(view.runtime_dir + a[len(host_runtimes) :] if a.startswith(host_runtimes + "/") else a
                      for a in launch.argv)  # fmt: skip
         suffix = ids.hex_id()
-        stream = platform_log.log_stream_name(self._clock.now(), LATEST, suffix)
+        stream = platform_log.log_stream_name(self._clock.now(), fn.version, suffix)
         group = fn.log_group_name
         platform = platform_log.PlatformLog(json_format=fn.log_format == "JSON")
         init_lines = [
-            platform.init_start(self._clock.now(), fn.runtime, fn.runtime_version_arn, fn.name, LATEST)
+            platform.init_start(self._clock.now(), fn.runtime, fn.runtime_version_arn, fn.name, fn.version)
         ]
         if launch.warning:
             init_lines.append(launch.warning)
@@ -264,7 +271,7 @@ class Invoker:
             memory_mb=fn.memory_size,
             ephemeral_mb=fn.ephemeral_storage,
             timeout=float(fn.timeout),
-            version=LATEST,
+            version=fn.version,
             init_lines=tuple(init_lines),
             platform=platform,
             log_group=group,
@@ -354,7 +361,7 @@ def build_env(
         "AWS_EXECUTION_ENV": execution_env,
         "AWS_LAMBDA_FUNCTION_NAME": fn.name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
-        "AWS_LAMBDA_FUNCTION_VERSION": LATEST,
+        "AWS_LAMBDA_FUNCTION_VERSION": fn.version,
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "AWS_LAMBDA_LOG_GROUP_NAME": fn.log_group_name,
         "AWS_LAMBDA_LOG_STREAM_NAME": stream,

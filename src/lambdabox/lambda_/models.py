@@ -1,4 +1,4 @@
-"""Lambda's data: frozen dataclasses for functions, invocations and their outcomes."""
+"""Lambda's data: frozen dataclasses for function versions, aliases, invocations and their outcomes."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
+
+from lambdabox.aws.arns import function_arn
 
 LATEST = "$LATEST"
 
@@ -19,7 +21,9 @@ def lambda_timestamp(epoch: float) -> str:
 
 @dataclass(frozen=True)
 class FunctionConfig:
-    """One function's $LATEST configuration as stored; `to_api()` gives AWS's FunctionConfiguration."""
+    """One version of a function as stored: its `$LATEST` (which updates change) or a published
+    version (an immutable snapshot of `$LATEST`, numbered from 1); `to_api()` gives AWS's
+    FunctionConfiguration."""
 
     region: str
     account: str
@@ -48,10 +52,21 @@ class FunctionConfig:
     state: str = "Active"
     last_update_status: str = "Successful"
     package_type: str = "Zip"
+    version: str = LATEST
 
     @property
     def arn(self) -> str:
-        return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
+        """The function's unqualified ARN."""
+        return function_arn(self.region, self.account, self.name)
+
+    @property
+    def version_arn(self) -> str:
+        """The ARN naming this version (`…:function:name:3`, `…:function:name:$LATEST`)."""
+        return function_arn(self.region, self.account, self.name, self.version)
+
+    @property
+    def published(self) -> bool:
+        return self.version != LATEST
 
     @property
     def runtime_version_arn(self) -> str:
@@ -66,10 +81,12 @@ class FunctionConfig:
     def replace(self, **changes: Any) -> FunctionConfig:
         return dataclasses.replace(self, **changes)
 
-    def to_api(self) -> dict[str, Any]:
+    def to_api(self, qualifier: str | None = None) -> dict[str, Any]:
+        """AWS's FunctionConfiguration; its FunctionArn carries `qualifier` (the version or alias
+        the caller named), none for the function itself."""
         out: dict[str, Any] = {
             "FunctionName": self.name,
-            "FunctionArn": self.arn,
+            "FunctionArn": function_arn(self.region, self.account, self.name, qualifier),
             "Role": self.role,
             "CodeSize": self.code_size,
             "Description": self.description,
@@ -77,7 +94,7 @@ class FunctionConfig:
             "MemorySize": self.memory_size,
             "LastModified": lambda_timestamp(self.last_modified),
             "CodeSha256": self.code_sha256,
-            "Version": LATEST,
+            "Version": self.version,
             "TracingConfig": {"Mode": self.tracing_mode},
             "RevisionId": self.revision_id,
             "State": self.state,
@@ -116,6 +133,72 @@ class FunctionConfig:
         d["architectures"] = tuple(d.get("architectures") or ("x86_64",))
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+#: what a published version does not take from `$LATEST` when compared with it (its
+#: LastModified is `$LATEST`'s when it was published, which every update of `$LATEST` changes)
+_NOT_CONTENT = frozenset({"version", "revision_id", "description", "state", "last_update_status"})
+
+
+def same_content(a: FunctionConfig, b: FunctionConfig) -> bool:
+    """Whether a version is `$LATEST` as it was published: same code, same configuration, and no
+    update since (publishing it again gives that version back, as AWS does)."""
+    return all(
+        getattr(a, f.name) == getattr(b, f.name) for f in dataclasses.fields(a) if f.name not in _NOT_CONTENT
+    )
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A named pointer to a published version (or `$LATEST`), maybe sending a share of invocations
+    to one additional version (`weights`: version → share, 0 to 1)."""
+
+    region: str
+    account: str
+    function: str
+    name: str
+    function_version: str
+    description: str = ""
+    weights: tuple[tuple[str, float], ...] = ()
+    revision_id: str = ""
+
+    @property
+    def arn(self) -> str:
+        return function_arn(self.region, self.account, self.function, self.name)
+
+    def pick(self, draw: float) -> str:
+        """The version an invocation runs, for a uniform `draw` in [0, 1)."""
+        for version, weight in self.weights:
+            if draw < weight:
+                return version
+            draw -= weight
+        return self.function_version
+
+    def replace(self, **changes: Any) -> Alias:
+        return dataclasses.replace(self, **changes)
+
+    def to_api(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "AliasArn": self.arn,
+            "Name": self.name,
+            "FunctionVersion": self.function_version,
+            "Description": self.description,
+            "RevisionId": self.revision_id,
+        }
+        if self.weights:
+            out["RoutingConfig"] = {"AdditionalVersionWeights": dict(self.weights)}
+        return out
+
+    def to_row(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["weights"] = [list(w) for w in self.weights]
+        return d
+
+    @classmethod
+    def from_row(cls, d: dict[str, Any]) -> Alias:
+        d = dict(d)
+        d["weights"] = tuple((str(v), float(w)) for v, w in d.get("weights") or ())
+        return cls(**d)
 
 
 @dataclass

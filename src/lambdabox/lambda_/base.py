@@ -1,0 +1,224 @@
+"""What every group of Lambda operations shares: state, the function lock, and naming a function.
+
+`FunctionOperations`, `VersionOperations`, `AliasOperations`, `PermissionOperations`,
+`TagOperations` and `InvokeOperations` derive from `LambdaOperations`; `api.py` composes them into
+the one `LambdaService`. Functions are held as `FunctionRecord`s in memory (write-through to the
+store), so reading a function and the invoke path never touch SQLite. A change to a function (its
+configuration, versions, aliases, policies or tags) is made under that function's lock: checks of
+the current state and the write that follows cannot interleave with another change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lambdabox.aws.arns import FunctionRef, function_arn, parse_function_ref
+from lambdabox.aws.context import RequestContext
+from lambdabox.aws.errors import ServiceError, client_error
+from lambdabox.clock import Clock
+from lambdabox.lambda_ import store as sql
+from lambdabox.lambda_.code import CodeStore
+from lambdabox.lambda_.code_gc import CodeCollector
+from lambdabox.lambda_.code_url import CodeUrls
+from lambdabox.lambda_.invoker import Invoker
+from lambdabox.lambda_.models import Alias, FunctionConfig
+from lambdabox.lambda_.records import FunctionRecord
+from lambdabox.store.db import Store
+
+Params = dict[str, Any]
+Result = dict[str, Any]
+Key = tuple[str, str, str]
+#: whether Lambda can assume a role: it exists and its trust policy names lambda.amazonaws.com
+RoleAssumable = Callable[[str], Awaitable[bool]]
+
+#: the IAM action of an operation, where it is not the operation's own name
+_ACTIONS = {"Invoke": "InvokeFunction"}
+
+
+def not_found(arn: str) -> ServiceError:
+    return client_error("ResourceNotFoundException", f"Function not found: {arn}", 404, Type="User")
+
+
+def precondition_failed() -> ServiceError:
+    return client_error(
+        "PreconditionFailedException",
+        "The Revision Id provided does not match the latest Revision Id. "
+        "Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
+        412,
+        Type="User",
+    )
+
+
+def _access_denied(ctx: RequestContext, arn: str) -> ServiceError:
+    """AWS's answer to a function of another account (resource-based policies are not enforced yet)."""
+    action = "lambda:" + _ACTIONS.get(ctx.operation, ctx.operation)
+    return client_error(
+        "AccessDeniedException",
+        f"User: arn:aws:iam::{ctx.account_id}:root is not authorized to perform: {action} on resource: "
+        f"{arn} because no resource-based policy allows the {action} action",
+        403,
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a FunctionName (+ Qualifier) names: the function, and the version or alias."""
+
+    record: FunctionRecord
+    qualifier: str | None  # as the caller named it: None, "$LATEST", "3" or an alias name
+    config: FunctionConfig  # the version named, or the alias's (primary) version
+    alias: Alias | None = None
+
+    @property
+    def key(self) -> Key:
+        cfg = self.record.latest
+        return (cfg.region, cfg.account, cfg.name)
+
+    @property
+    def arn(self) -> str:
+        """The ARN as the caller qualified it."""
+        cfg = self.record.latest
+        return function_arn(cfg.region, cfg.account, cfg.name, self.qualifier)
+
+
+@dataclass(frozen=True)
+class LambdaDeps:
+    """What the Lambda service is built from (wired in app.py)."""
+
+    store: Store
+    code: CodeStore
+    code_gc: CodeCollector
+    code_urls: CodeUrls
+    invoker: Invoker
+    clock: Clock
+    endpoint_url: str
+    concurrency_limit: int
+    #: when given, functions may only name roles for which it answers True (`--check-roles`)
+    role_assumable: RoleAssumable | None = None
+    #: draws in [0, 1) choosing the version of a weighted alias
+    draw: Callable[[], float] = random.random
+
+
+class LambdaOperations:
+    """The state Lambda operations share."""
+
+    def __init__(self, deps: LambdaDeps) -> None:
+        self._deps = deps
+        self._store = deps.store
+        self._code = deps.code
+        self._code_gc = deps.code_gc
+        self._invoker = deps.invoker
+        self._clock = deps.clock
+        self._functions: dict[Key, FunctionRecord] = {}
+        self._locks: dict[Key, asyncio.Lock] = {}
+
+    async def load(self) -> None:
+        """Rebuild the in-memory view from the store (start-up)."""
+        for stored in await self._store.read(sql.load_all):
+            rec = FunctionRecord.from_stored(stored)
+            self._functions[(rec.latest.region, rec.latest.account, rec.latest.name)] = rec
+        # make sure all code is unpacked (a crash may have interrupted it)
+        keys = {cfg.code_key for rec in self._functions.values() for cfg in rec.all_versions()}
+        for code_key in keys:
+            await asyncio.to_thread(self._code.unpack, code_key)
+
+    # -- naming a function -----------------------------------------------------------------
+    def _ref(self, ctx: RequestContext, value: str, qualifier: str | None = None) -> FunctionRef:
+        """FunctionName (+ the Qualifier parameter) in the caller's region and account, or AWS's
+        answer for a function ARN of another account (403) or region (404)."""
+        ref = parse_function_ref(value)
+        if ref.account is not None and ref.account != ctx.account_id:
+            arn = function_arn(ref.region or ctx.region, ref.account, ref.name, ref.qualifier)
+            raise _access_denied(ctx, arn)
+        if ref.region is not None and ref.region != ctx.region:
+            raise client_error(
+                "ResourceNotFoundException",
+                f"Functions from '{ref.region}' are not reachable in this region ('{ctx.region}')",
+                404,
+                Type="User",
+            )
+        q = ref.qualifier
+        if qualifier is not None:
+            if q is not None and q != qualifier:
+                raise client_error(
+                    "InvalidParameterValueException",
+                    "The derived qualifier from the function name does not match the specified qualifier.",
+                    Type="User",
+                )
+            q = qualifier
+        return FunctionRef(name=ref.name, region=ctx.region, account=ctx.account_id, qualifier=q)
+
+    def _record(self, ctx: RequestContext, name: str, qualifier: str | None = None) -> FunctionRecord:
+        """The function FunctionName names (whatever its qualifier), or ResourceNotFoundException."""
+        ref = self._ref(ctx, name, qualifier)
+        rec = self._functions.get((ctx.region, ctx.account_id, ref.name))
+        if rec is None:
+            raise not_found(function_arn(ctx.region, ctx.account_id, ref.name, ref.qualifier))
+        return rec
+
+    def _target(self, ctx: RequestContext, name: str, qualifier: str | None = None) -> Target:
+        """The function and the version or alias FunctionName (+ Qualifier) names, or AWS's
+        ResourceNotFoundException naming the ARN as qualified."""
+        ref = self._ref(ctx, name, qualifier)
+        rec = self._functions.get((ctx.region, ctx.account_id, ref.name))
+        q = ref.qualifier
+        missing = not_found(function_arn(ctx.region, ctx.account_id, ref.name, q))
+        if rec is None:
+            raise missing
+        if q is None:
+            return Target(rec, None, rec.latest)
+        cfg = rec.version(q)
+        if cfg is not None:
+            return Target(rec, q, cfg)
+        alias = rec.aliases.get(q)
+        if alias is None:
+            raise missing
+        cfg = rec.version(alias.function_version)
+        if cfg is None:  # its version was deleted: AWS refuses that while an alias names it
+            raise missing
+        return Target(rec, q, cfg, alias)
+
+    def _unqualified(self, ctx: RequestContext, name: str, qualifier: str | None = None) -> FunctionRecord:
+        """The function for an operation on `$LATEST` only (updates): a name qualified with
+        anything but `$LATEST` is not found."""
+        target = self._target(ctx, name, qualifier)
+        if target.config.published or target.alias is not None:
+            raise not_found(target.arn)
+        return target.record
+
+    def _lock(self, key: Key) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    def _current(self, key: Key, arn: str) -> FunctionRecord:
+        """The function's record as it is now (under its lock: it may have gone meanwhile)."""
+        rec = self._functions.get(key)
+        if rec is None:
+            raise not_found(arn)
+        return rec
+
+    @staticmethod
+    def _check_revision(current: str, params: Mapping[str, Any]) -> None:
+        rev = params.get("RevisionId")
+        if rev is not None and rev != current:
+            raise precondition_failed()
+
+    async def _save(self, cfg: FunctionConfig) -> None:
+        """Store a changed configuration of `$LATEST` or a version and take it in memory."""
+        await self._store.write(sql.update(cfg))
+        rec = self._functions[(cfg.region, cfg.account, cfg.name)]
+        if cfg.published:
+            rec.versions[int(cfg.version)] = cfg
+        else:
+            rec.latest = cfg
+
+    def _region_records(self, ctx: RequestContext) -> list[FunctionRecord]:
+        return [
+            r for (reg, acc, _), r in self._functions.items() if reg == ctx.region and acc == ctx.account_id
+        ]

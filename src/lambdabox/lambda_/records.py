@@ -1,0 +1,63 @@
+"""The in-memory view of one function: `$LATEST`, published versions, aliases, policies and tags.
+
+`LambdaService` keeps one `FunctionRecord` per function, written through to the store (the
+truth) and rebuilt from it at start, so that reading a function or resolving a qualifier never
+touches SQLite. Records are changed only under the function's lock, after the store committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lambdabox.lambda_.models import LATEST, Alias, FunctionConfig
+from lambdabox.lambda_.store import StoredFunction
+
+
+@dataclass
+class FunctionRecord:
+    """One function and everything that belongs to it."""
+
+    latest: FunctionConfig
+    tags: dict[str, str] = field(default_factory=dict)
+    #: the highest version number ever published (never reused)
+    last_version: int = 0
+    versions: dict[int, FunctionConfig] = field(default_factory=dict)
+    aliases: dict[str, Alias] = field(default_factory=dict)
+    #: qualifier ("" for the function itself) → its policy statements, in order
+    policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @classmethod
+    def from_stored(cls, stored: StoredFunction) -> FunctionRecord:
+        return cls(
+            latest=stored.latest,
+            tags=dict(stored.tags),
+            last_version=stored.last_version,
+            versions={int(v.version): v for v in stored.versions},
+            aliases={a.name: a for a in stored.aliases},
+            policies={q: list(s) for q, s in stored.policies.items()},
+        )
+
+    def version(self, qualifier: str) -> FunctionConfig | None:
+        """`$LATEST` or a published version by its number, or None."""
+        if qualifier == LATEST:
+            return self.latest
+        if qualifier.isdigit() and qualifier.isascii():
+            return self.versions.get(int(qualifier))
+        return None
+
+    def all_versions(self) -> list[FunctionConfig]:
+        """`$LATEST` then the published versions, oldest first."""
+        return [self.latest, *(self.versions[n] for n in sorted(self.versions))]
+
+    def aliases_of(self, version: str) -> list[str]:
+        """The aliases that route to `version`, primary or additional."""
+        return sorted(
+            a.name
+            for a in self.aliases.values()
+            if a.function_version == version or version in dict(a.weights)
+        )
+
+    def code_size(self) -> int:
+        """The code this function stores: `$LATEST` and every published version."""
+        return sum(c.code_size for c in self.all_versions())

@@ -1,0 +1,52 @@
+"""Tags: TagResource, UntagResource, ListTags, on the function itself only (as AWS: not on versions
+or aliases). Tags are not configuration: changing them keeps the function's revision."""
+
+from __future__ import annotations
+
+from lambdabox.aws.arns import function_arn
+from lambdabox.aws.context import RequestContext
+from lambdabox.aws.errors import client_error
+from lambdabox.lambda_ import checks
+from lambdabox.lambda_ import store as sql
+from lambdabox.lambda_.base import Key, LambdaOperations, Params, Result, not_found
+
+
+class TagOperations(LambdaOperations):
+    """A function's tags."""
+
+    def _tagged(self, ctx: RequestContext, arn: str) -> Key:
+        ref = self._ref(ctx, arn)
+        if ref.qualifier is not None:
+            raise client_error(
+                "InvalidParameterValueException",
+                "Tags on function aliases and versions are not supported. Please specify a function ARN.",
+                Type="User",
+            )
+        key = (ctx.region, ctx.account_id, ref.name)
+        if key not in self._functions:
+            raise not_found(function_arn(*key))
+        return key
+
+    async def TagResource(self, ctx: RequestContext, params: Params) -> Result:
+        key = self._tagged(ctx, params["Resource"])
+        async with self._lock(key):
+            rec = self._current(key, function_arn(*key))
+            tags = {**rec.tags, **params["Tags"]}
+            checks.check_tag_count(tags)
+            await self._store.write(sql.set_tags(*key, tags))
+            rec.tags = tags
+        return {}
+
+    async def UntagResource(self, ctx: RequestContext, params: Params) -> Result:
+        key = self._tagged(ctx, params["Resource"])
+        async with self._lock(key):
+            rec = self._current(key, function_arn(*key))
+            gone = set(params["TagKeys"])
+            tags = {k: v for k, v in rec.tags.items() if k not in gone}
+            await self._store.write(sql.set_tags(*key, tags))
+            rec.tags = tags
+        return {}
+
+    async def ListTags(self, ctx: RequestContext, params: Params) -> Result:
+        key = self._tagged(ctx, params["Resource"])
+        return {"Tags": dict(self._current(key, function_arn(*key)).tags)}
