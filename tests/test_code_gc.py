@@ -165,3 +165,23 @@ def test_what_a_crash_left_between_steps_is_removed_at_start(tmp_path: Path) -> 
     with LocalLambdabox(data) as lbx:
         assert stored(lbx) == {f"{key(kept)}.zip", key(kept), "not-ours.txt"}
         assert invoke(lbx.client("lambda"), "kept") == "kept"
+
+
+def test_a_published_version_keeps_its_code_until_it_is_deleted(lbx: LocalLambdabox) -> None:
+    lam = lbx.client("lambda")
+    name = unique()
+    old, new = code("old"), code("new")
+    create(lam, name, old)
+    lam.publish_version(FunctionName=name)
+    lam.update_function_code(FunctionName=name, ZipFile=new)
+    assert files_of(lbx, old), "version 1's code went with $LATEST's update"
+    assert json.loads(lam.invoke(FunctionName=name, Qualifier="1")["Payload"].read()) == "old"
+    assert invoke(lam, name) == "new"
+    lam.delete_function(FunctionName=name, Qualifier="1")
+    assert not files_of(lbx, old), "a deleted version's code stayed"
+    assert files_of(lbx, new)
+    # every version's code goes with the function
+    lam.publish_version(FunctionName=name)
+    lam.update_function_code(FunctionName=name, ZipFile=old)
+    lam.delete_function(FunctionName=name)
+    assert not files_of(lbx, old) and not files_of(lbx, new)

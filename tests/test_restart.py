@@ -8,7 +8,8 @@ import time
 import uuid
 from pathlib import Path
 
-from conftest import MARKER, deploy, host_pids_with_env, start_server
+from conftest import MARKER, deploy, host_pids_with_env, make_zip, start_server
+from versions_helpers import arn, source
 
 SRC: dict[str, str | bytes] = {"app.py": "def handler(event, context):\n    return {'echo': event}\n"}
 
@@ -69,5 +70,59 @@ def test_function_survives_clean_restart_and_sigkill(tmp_path: Path) -> None:
         events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
         starts = [e for e in events if e["message"].startswith("START RequestId:")]
         assert len(starts) == 3, "log events from before the restarts were lost"
+    finally:
+        srv.stop()
+
+
+def test_versions_aliases_and_policies_survive_sigkill(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    srv = start_server(data)
+    try:
+        lam = srv.client("lambda")
+        name = deploy(lam, source("v1"), Publish=True)
+        lam.update_function_code(FunctionName=name, ZipFile=make_zip(source("v2")), Publish=True)
+        lam.update_function_configuration(FunctionName=name, Description="three")
+        lam.publish_version(FunctionName=name)
+        lam.delete_function(FunctionName=name, Qualifier="3")  # its number is never given again
+        lam.create_alias(
+            FunctionName=name,
+            Name="live",
+            FunctionVersion="1",
+            RoutingConfig={"AdditionalVersionWeights": {"2": 0.3}},
+        )
+        lam.add_permission(
+            FunctionName=name,
+            StatementId="s",
+            Action="lambda:InvokeFunction",
+            Principal="*",
+            Qualifier="live",
+        )
+        before = (
+            lam.list_versions_by_function(FunctionName=name)["Versions"],
+            lam.get_alias(FunctionName=name, Name="live"),
+            lam.get_policy(FunctionName=name, Qualifier="live"),
+        )
+        srv.stop(signal.SIGKILL)
+    finally:
+        srv.stop()
+
+    srv = start_server(data)
+    try:
+        lam = srv.client("lambda")
+        after = (
+            lam.list_versions_by_function(FunctionName=name)["Versions"],
+            lam.get_alias(FunctionName=name, Name="live"),
+            lam.get_policy(FunctionName=name, Qualifier="live"),
+        )
+        strip = [{k: v for k, v in x.items() if k != "ResponseMetadata"} for x in (*before[1:], *after[1:])]
+        assert before[0] == after[0] and strip[0] == strip[2] and strip[1] == strip[3]
+        assert [v["Version"] for v in after[0]] == ["$LATEST", "1", "2"]
+        assert after[1]["AliasArn"] == arn(name, "live")
+        for qualifier, code in (("1", "v1"), ("2", "v2"), ("$LATEST", "v2")):
+            out = json.loads(lam.invoke(FunctionName=name, Qualifier=qualifier)["Payload"].read())
+            assert out["code"] == code
+        lam.update_function_configuration(FunctionName=name, Description="four")
+        assert lam.publish_version(FunctionName=name)["Version"] == "4"
+        lam.delete_function(FunctionName=name)
     finally:
         srv.stop()

@@ -7,8 +7,9 @@ one `ValidationException` (HTTP 400) that counts and lists them:
     1 validation error detected: Value '100' at 'memorySize' failed to satisfy constraint:
     Member must have value greater than or equal to 128
 
-Member paths are lowerCamelCase member names joined by dots, list elements `name.N.member`
-(1-based) and map values `name.<key>.member`. Sensitive values are not echoed. String enums are
+Member paths are lowerCamelCase member names joined by dots and list elements `name.N.member`
+(1-based); a map's keys and its values are judged as a whole ("Map keys must satisfy
+constraint: [...]", "Map value must satisfy constraint: [...]", once each per map). Sensitive values are not echoed. String enums are
 checked too ("Member must satisfy enum value set: [...]", as Lambda answers), except the few a
 service judges itself (`SERVICE_CHECKED`: the service words the answer, so the operation checks
 them). Checks are compiled once per shape into closures, so validating a hot request costs a few
@@ -242,16 +243,18 @@ class Validator:
         key_check = self.check_for(shape.key, sensitive)
         key_words = ", ".join(_descriptions(shape.key))
         value_check = self.check_for(shape.value, sensitive)
+        value_words = ", ".join([*_descriptions(shape.value), "Member must not be null"])
         if count is None and key_check is None and value_check is None:
             return None
 
         def check(value: Any, path: str, errors: list[str]) -> None:
             if count is not None:
                 count(value, path, errors)
-            keys_failed = False  # reported once per map, as AWS does
+            keys_failed = values_failed = False  # each reported once per map, as AWS does
             for k, v in value.items():
+                found: list[str]
                 if key_check is not None and not keys_failed:
-                    found: list[str] = []
+                    found = []
                     key_check(k, path, found)
                     if found:
                         keys_failed = True
@@ -260,10 +263,18 @@ class Validator:
                                 value, path, f"Map keys must satisfy constraint: [{key_words}]", sensitive
                             )
                         )
+                if values_failed:
+                    continue
+                found = []
                 if v is None:
-                    errors.append(failure(None, f"{path}.{k}.member", "Member must not be null"))
+                    found.append("null")
                 elif value_check is not None:
-                    value_check(v, f"{path}.{k}.member", errors)
+                    value_check(v, path, found)
+                if found:
+                    values_failed = True
+                    errors.append(
+                        failure(value, path, f"Map value must satisfy constraint: [{value_words}]", sensitive)
+                    )
 
         return check
 
