@@ -253,6 +253,14 @@ def idle_rss(lam: Any, name: str) -> dict[str, float]:
     }
 
 
+def lambda_client(url: str) -> Any:
+    """A boto3 Lambda client for the server at `url`: no retries, a long read timeout."""
+    return boto3.client(
+        "lambda", endpoint_url=url, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 0}, read_timeout=60),
+    )  # fmt: skip
+
+
 def start_server(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [
@@ -292,10 +300,7 @@ def main() -> None:
     if url is None:
         proc, url = start_server(tmp / "data")
     try:
-        lam = boto3.client(
-            "lambda", endpoint_url=url, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test",
-            config=Config(retries={"max_attempts": 0}, read_timeout=60),
-        )  # fmt: skip
+        lam = lambda_client(url)
         emit({"bench": "machine", **machine()})
         suites = [("python3.11", "app.py", "app.handler", PY_NOOP, PY_PID)]
         if shutil.which("node"):

@@ -16,10 +16,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
-
-from invoke import PY_NOOP, ROLE, emit, machine, start_server, warm_latency, zip_of
+from invoke import PY_NOOP, ROLE, emit, lambda_client, machine, start_server, warm_latency, zip_of
 
 FORMS = {
     "unqualified": "bench-versions",
@@ -41,10 +38,7 @@ def main() -> None:
     if url is None:
         proc, url = start_server(Path(tempfile.mkdtemp(prefix="lbx-bench-")) / "data")
     try:
-        lam = boto3.client(
-            "lambda", endpoint_url=url, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test",
-            config=Config(retries={"max_attempts": 0}, read_timeout=60),
-        )  # fmt: skip
+        lam = lambda_client(url)
         emit({"bench": "machine", **machine()})
         name = FORMS["unqualified"]
         lam.create_function(

@@ -68,7 +68,7 @@ class AliasOperations(LambdaOperations):
         if (ctx.region, ctx.account_id, ref.name) not in self._functions:  # AWS names the version asked for
             raise not_found(function_arn(ctx.region, ctx.account_id, ref.name, params["FunctionVersion"]))
         rec = self._unqualified(ctx, params["FunctionName"])
-        key = (rec.latest.region, rec.latest.account, rec.latest.name)
+        key = rec.key
         async with self._lock(key):
             rec = self._current(key, rec.latest.arn)
             name = params["Name"]
@@ -105,15 +105,11 @@ class AliasOperations(LambdaOperations):
         version = params.get("FunctionVersion")
         if version is not None:
             aliases = [a for a in aliases if a.function_version == version or version in dict(a.weights)]
-        chosen, marker = page(aliases, params, lambda a: a.name)
-        out: Result = {"Aliases": [a.to_api() for a in chosen]}
-        if marker is not None:
-            out["NextMarker"] = marker
-        return out
+        return page("Aliases", aliases, params, lambda a: a.name, Alias.to_api)
 
     async def UpdateAlias(self, ctx: RequestContext, params: Params) -> Result:
         rec = self._unqualified(ctx, params["FunctionName"])
-        key = (rec.latest.region, rec.latest.account, rec.latest.name)
+        key = rec.key
         async with self._lock(key):
             rec = self._current(key, rec.latest.arn)
             alias = self._alias(rec, params["Name"], missing="Alias not found: ")
@@ -137,7 +133,7 @@ class AliasOperations(LambdaOperations):
 
     async def DeleteAlias(self, ctx: RequestContext, params: Params) -> Result:
         rec = self._unqualified(ctx, params["FunctionName"])
-        key = (rec.latest.region, rec.latest.account, rec.latest.name)
+        key = rec.key
         async with self._lock(key):
             rec = self._current(key, rec.latest.arn)
             alias = rec.aliases.get(params["Name"])

@@ -75,8 +75,7 @@ class Target:
 
     @property
     def key(self) -> Key:
-        cfg = self.record.latest
-        return (cfg.region, cfg.account, cfg.name)
+        return self.record.key
 
     @property
     def arn(self) -> str:
@@ -120,7 +119,7 @@ class LambdaOperations:
         """Rebuild the in-memory view from the store (start-up)."""
         for stored in await self._store.read(sql.load_all):
             rec = FunctionRecord.from_stored(stored)
-            self._functions[(rec.latest.region, rec.latest.account, rec.latest.name)] = rec
+            self._functions[rec.key] = rec
         # make sure all code is unpacked (a crash may have interrupted it)
         keys = {cfg.code_key for rec in self._functions.values() for cfg in rec.all_versions()}
         for code_key in keys:

@@ -202,16 +202,16 @@ class FunctionOperations(VersionOperations):
         configs = []
         for rec in sorted(self._region_records(ctx), key=lambda r: r.latest.name):
             configs.extend(rec.all_versions() if every_version else [rec.latest])
-        chosen, marker = page(configs, params, _every_version_key if every_version else _name_key)
-        out: Result = {"Functions": [listed(c.to_api(c.version if every_version else None)) for c in chosen]}
-        if marker is not None:
-            out["NextMarker"] = marker
-        return out
+        if every_version:
+            return page(
+                "Functions", configs, params, _every_version_key, lambda c: listed(c.to_api(c.version))
+            )
+        return page("Functions", configs, params, _name_key, lambda c: listed(c.to_api()))
 
     # -- update ----------------------------------------------------------------------------
     async def UpdateFunctionCode(self, ctx: RequestContext, params: Params) -> Result:
         rec = self._unqualified(ctx, params["FunctionName"])
-        key = (rec.latest.region, rec.latest.account, rec.latest.name)
+        key = rec.key
         async with self._lock(key), self._code_gc.holding() as holds:
             rec = self._current(key, rec.latest.arn)
             cfg = rec.latest
@@ -244,7 +244,7 @@ class FunctionOperations(VersionOperations):
 
     async def UpdateFunctionConfiguration(self, ctx: RequestContext, params: Params) -> Result:
         rec = self._unqualified(ctx, params["FunctionName"])
-        key = (rec.latest.region, rec.latest.account, rec.latest.name)
+        key = rec.key
         if "Role" in params:
             await self._check_role(ctx, params["Role"])
         async with self._lock(key):

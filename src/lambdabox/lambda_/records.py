@@ -38,6 +38,11 @@ class FunctionRecord:
             policies={q: list(s) for q, s in stored.policies.items()},
         )
 
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """(region, account, name): how the service and the store name the function."""
+        return (self.latest.region, self.latest.account, self.latest.name)
+
     def version(self, qualifier: str) -> FunctionConfig | None:
         """`$LATEST` or a published version by its number, or None."""
         if qualifier == LATEST:

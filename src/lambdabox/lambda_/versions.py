@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from typing import Any
 
 from lambdabox.aws import ids
@@ -21,9 +22,17 @@ from lambdabox.lambda_.models import FunctionConfig, same_content
 from lambdabox.lambda_.records import FunctionRecord
 
 
-def page(items: list[Any], params: Params, key: Any, most: int | None = None) -> tuple[list[Any], str | None]:
-    """One page of `items` (sorted by `key(item)`, a string) after the Marker, MaxItems long (50 by
-    default, never more than `most`): the page and the NextMarker, None on the last page."""
+def page(
+    member: str,
+    items: list[Any],
+    params: Params,
+    key: Callable[[Any], str],
+    render: Callable[[Any], Result],
+    most: int | None = None,
+) -> Result:
+    """A List operation's answer: one page of `items` (sorted by `key(item)`) after the Marker,
+    MaxItems long (50 by default, never more than `most`), each `render`ed, under `member`, and
+    the NextMarker unless it is the last page."""
     limit = int(params["MaxItems"]) if params.get("MaxItems") is not None else 50
     if most is not None:
         limit = min(limit, most)
@@ -35,8 +44,10 @@ def page(items: list[Any], params: Params, key: Any, most: int | None = None) ->
             raise client_error("InvalidParameterValueException", "Invalid marker") from exc
         items = [i for i in items if key(i) > after]
     chosen = items[:limit]
-    more = len(items) > limit
-    return chosen, base64.urlsafe_b64encode(key(chosen[-1]).encode()).decode() if more else None
+    out: Result = {member: [render(i) for i in chosen]}
+    if len(items) > limit:
+        out["NextMarker"] = base64.urlsafe_b64encode(key(chosen[-1]).encode()).decode()
+    return out
 
 
 def version_key(cfg: FunctionConfig) -> str:
@@ -79,7 +90,7 @@ class VersionOperations(LambdaOperations):
 
     async def PublishVersion(self, ctx: RequestContext, params: Params) -> Result:
         rec = self._unqualified(ctx, params["FunctionName"])
-        key = (rec.latest.region, rec.latest.account, rec.latest.name)
+        key = rec.key
         async with self._lock(key):
             rec = self._current(key, rec.latest.arn)
             latest = rec.latest
@@ -105,11 +116,14 @@ class VersionOperations(LambdaOperations):
 
     async def ListVersionsByFunction(self, ctx: RequestContext, params: Params) -> Result:
         rec = self._record(ctx, params["FunctionName"])
-        chosen, marker = page(rec.all_versions(), params, version_key, most=50)
-        out: Result = {"Versions": [listed(cfg.to_api(cfg.version)) for cfg in chosen]}
-        if marker is not None:
-            out["NextMarker"] = marker
-        return out
+        return page(
+            "Versions",
+            rec.all_versions(),
+            params,
+            version_key,
+            lambda c: listed(c.to_api(c.version)),
+            most=50,
+        )
 
 
 #: what AWS leaves out of FunctionConfigurations in lists (GetFunction has them)
