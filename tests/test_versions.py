@@ -267,3 +267,56 @@ def test_tags_only_on_the_function(lam: Any, create_fn: Any) -> None:
                 400,
             )
     assert lam.list_tags(Resource=arn(name))["Tags"] == {"team": "a"}
+
+
+def test_version_numbers_are_written_one_way(lam: Any, create_fn: Any) -> None:
+    """ "03" is not how version 3 is written: it names no version, so an alias cannot route to it
+    past the check that keeps a routed-to version from being deleted (found by review)."""
+    name = create_fn(source("v1"), Publish=True)
+    lam.update_function_code(FunctionName=name, ZipFile=make_zip(source("v2")), Publish=True)
+    for qualifier in ("01", "002", "0"):
+        with pytest.raises(ClientError) as exc:
+            lam.get_function_configuration(FunctionName=name, Qualifier=qualifier)
+        assert aws_error(exc) == (
+            "ResourceNotFoundException",
+            f"Function not found: {arn(name, qualifier)}",
+            404,
+        )
+    for kw in (
+        {"FunctionVersion": "01"},
+        {"FunctionVersion": "1", "RoutingConfig": {"AdditionalVersionWeights": {"02": 0.5}}},
+    ):
+        with pytest.raises(ClientError) as exc:
+            lam.create_alias(FunctionName=name, Name="padded", **kw)
+        assert aws_error(exc)[0::2] == ("ResourceNotFoundException", 404)
+    with pytest.raises(ClientError) as exc:
+        lam.add_permission(
+            FunctionName=name, StatementId="s", Action="lambda:InvokeFunction", Principal="*", Qualifier="02"
+        )
+    assert aws_error(exc)[0::2] == ("ResourceNotFoundException", 404)
+    lam.create_alias(
+        FunctionName=name,
+        Name="live",
+        FunctionVersion="1",
+        RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}},
+    )
+    for version in ("1", "2"):
+        with pytest.raises(ClientError) as exc:
+            lam.delete_function(FunctionName=name, Qualifier=version)
+        assert aws_error(exc)[0::2] == ("ResourceConflictException", 409)
+    lam.delete_function(FunctionName=name, Qualifier="02")  # names no version: nothing deleted
+    assert {run(lam, name, Qualifier="live")[1] for _ in range(20)} <= {"1", "2"}
+
+
+def test_delete_function_does_not_delete_aliases(lam: Any, create_fn: Any) -> None:
+    name = create_fn(source("v1"), Publish=True)
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    for qualifier in ("live", "-1"):
+        with pytest.raises(ClientError) as exc:
+            lam.delete_function(FunctionName=name, Qualifier=qualifier)
+        assert aws_error(exc) == (
+            "InvalidParameterValueException",
+            "Deletion of aliases is not currently supported.",
+            400,
+        )
+    assert lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"] == "1"

@@ -289,6 +289,11 @@ class FunctionOperations(VersionOperations):
                 Type="User",
             )
         if ref.qualifier is not None:
+            if not ref.qualifier.isascii() or not ref.qualifier.isdigit():
+                raise client_error(
+                    "InvalidParameterValueException", "Deletion of aliases is not currently supported.",
+                    Type="User",
+                )  # fmt: skip
             version = rec.version(ref.qualifier)
             if version is None:  # not a version (any more): deleting it again succeeds, as on AWS
                 return {"StatusCode": 204}

@@ -14,6 +14,12 @@ from lambdabox.lambda_.models import LATEST, Alias, FunctionConfig
 from lambdabox.lambda_.store import StoredFunction
 
 
+def is_version_number(qualifier: str) -> bool:
+    """Whether a qualifier is a version number as Lambda writes them: ASCII digits, no leading
+    zero ("03" names no version: it is not how version 3 is written)."""
+    return qualifier.isascii() and qualifier.isdigit() and str(int(qualifier)) == qualifier
+
+
 @dataclass
 class FunctionRecord:
     """One function and everything that belongs to it."""
@@ -47,7 +53,7 @@ class FunctionRecord:
         """`$LATEST` or a published version by its number, or None."""
         if qualifier == LATEST:
             return self.latest
-        if qualifier.isdigit() and qualifier.isascii():
+        if is_version_number(qualifier):
             return self.versions.get(int(qualifier))
         return None
 
