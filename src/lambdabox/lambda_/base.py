@@ -208,15 +208,6 @@ class LambdaOperations:
         if rev is not None and rev != current:
             raise precondition_failed()
 
-    async def _save(self, cfg: FunctionConfig) -> None:
-        """Store a changed configuration of `$LATEST` or a version and take it in memory."""
-        await self._store.write(sql.update(cfg))
-        rec = self._functions[(cfg.region, cfg.account, cfg.name)]
-        if cfg.published:
-            rec.versions[int(cfg.version)] = cfg
-        else:
-            rec.latest = cfg
-
     def _region_records(self, ctx: RequestContext) -> list[FunctionRecord]:
         return [
             r for (reg, acc, _), r in self._functions.items() if reg == ctx.region and acc == ctx.account_id

@@ -96,18 +96,29 @@ class PermissionOperations(LambdaOperations):
             return target.alias.revision_id
         return target.config.revision_id
 
-    async def _new_revision(self, target: Target) -> None:
-        """What the policy belongs to gets a new revision (its environments keep running)."""
+    async def _set_policy(self, target: Target, statements: list[dict[str, Any]]) -> None:
+        """Store a qualifier's new statements and, in the same commit, a new revision of what the
+        policy belongs to (its environments keep running); then take both in memory."""
         rec = target.record
+        key = _policy_key(target)
+        policy = sql.set_policy(*target.key, key, statements)
         if target.alias is not None:
             alias = target.alias.replace(revision_id=ids.revision_id())
-            await self._store.write(sql.put_alias(alias))
+            await self._store.write(sql.all_of(policy, sql.put_alias(alias)))
             rec.aliases[alias.name] = alias
-            return
-        old = rec.version(target.config.version) or target.config
-        new = old.replace(revision_id=ids.revision_id())
-        await self._save(new)
-        self._invoker.adopt(old, new)
+        else:
+            old = rec.version(target.config.version) or target.config
+            new = old.replace(revision_id=ids.revision_id())
+            await self._store.write(sql.all_of(policy, sql.update(new)))
+            if new.published:
+                rec.versions[int(new.version)] = new
+            else:
+                rec.latest = new
+            self._invoker.adopt(old, new)
+        if statements:
+            rec.policies[key] = statements
+        else:
+            rec.policies.pop(key, None)
 
     def _policy_target(
         self, ctx: RequestContext, params: Params, no_function: str = "Function not found: "
@@ -145,10 +156,7 @@ class PermissionOperations(LambdaOperations):
                     Type="User",
                 )
             added = statement(params, target.arn)
-            new = [*statements, added]
-            await self._store.write(sql.set_policy(*target.key, key, new))
-            target.record.policies[key] = new
-            await self._new_revision(target)
+            await self._set_policy(target, [*statements, added])
         return {"Statement": json.dumps(added, separators=(",", ":"))}
 
     async def RemovePermission(self, ctx: RequestContext, params: Params) -> Result:
@@ -164,12 +172,7 @@ class PermissionOperations(LambdaOperations):
             kept = [s for s in statements if s.get("Sid") != sid]
             if len(kept) == len(statements):
                 raise _not_found(f"Statement {sid} is not found in resource policy.")
-            await self._store.write(sql.set_policy(*target.key, key, kept))
-            if kept:
-                target.record.policies[key] = kept
-            else:
-                target.record.policies.pop(key, None)
-            await self._new_revision(target)
+            await self._set_policy(target, kept)
         return {}
 
     async def GetPolicy(self, ctx: RequestContext, params: Params) -> Result:
