@@ -352,6 +352,34 @@ def act_api(ev):
             out["secret_seen"] = out["secret_seen"] or ev["secret"] in body
         except botocore.exceptions.ClientError as e:
             out["tries"][label] = e.response["ResponseMetadata"]["HTTPStatusCode"]
+    # the victim's versions and aliases, by every qualified ARN form: read, run, change, delete
+    ops = {
+        "get_function": lambda i: lam.get_function(FunctionName=i),
+        "invoke": lambda i: lam.invoke(FunctionName=i),
+        "get_policy": lambda i: lam.get_policy(FunctionName=i),
+        "add_permission": lambda i: lam.add_permission(
+            FunctionName=i, StatementId="takeover", Action="lambda:*", Principal="*"),
+        "remove_permission": lambda i: lam.remove_permission(FunctionName=i, StatementId="keep"),
+        "delete_function": lambda i: lam.delete_function(FunctionName=i),
+    }
+    out["qualified"] = {}
+    for ident in ev.get("qualified", []):
+        for op, run in ops.items():
+            try:
+                body = json.dumps(run(ident), default=str)
+                out["qualified"][f"{op} {ident}"] = 200
+                out["secret_seen"] = out["secret_seen"] or ev["secret"] in body
+            except botocore.exceptions.ClientError as e:
+                out["qualified"][f"{op} {ident}"] = e.response["ResponseMetadata"]["HTTPStatusCode"]
+    for op, run in (
+        ("update_alias", lambda: lam.update_alias(FunctionName=ev["victim_arn"], Name="live", FunctionVersion="$LATEST")),
+        ("publish_version", lambda: lam.publish_version(FunctionName=ev["victim_arn"])),
+    ):
+        try:
+            run()
+            out["qualified"][op] = 200
+        except botocore.exceptions.ClientError as e:
+            out["qualified"][op] = e.response["ResponseMetadata"]["HTTPStatusCode"]
     return out
 
 

@@ -386,12 +386,35 @@ def test_the_aws_api_does_not_hand_another_tenants_function_to_a_function(
             role=f"arn:aws:iam::{account}:role/victim", Environment={"Variables": {"SECRET": victim_secret}},
         )  # fmt: skip
         victim_arn = tenant_b.get_function(FunctionName=victim)["Configuration"]["FunctionArn"]
+        tenant_b.publish_version(FunctionName=victim)
+        tenant_b.create_alias(FunctionName=victim, Name="live", FunctionVersion="1")
+        tenant_b.add_permission(
+            FunctionName=victim, StatementId="keep", Action="lambda:InvokeFunction", Principal="*"
+        )
+        policy = tenant_b.get_policy(FunctionName=victim)["Policy"]
+        qualified = [f"{victim_arn}:1", f"{victim_arn}:live", f"{victim_arn}:$LATEST", victim_arn,
+                     f"{account}:function:{victim}:live", f"{account}:function:{victim}:1"]  # fmt: skip
         tenant_a = srv.client("lambda")
         hostile = deploy(tenant_a, {"app.py": HOSTILE}, Timeout=60)
-        out = attack(tenant_a, hostile, "api", victim=victim, victim_arn=victim_arn, secret=victim_secret)
+        out = attack(
+            tenant_a,
+            hostile,
+            "api",
+            victim=victim,
+            victim_arn=victim_arn,
+            secret=victim_secret,
+            qualified=qualified,
+        )
         assert not out["secret_seen"], out
         assert out["tries"] == {"unsigned": 403, "own_name": 404, "own_arn": 403}, out
+        assert set(out["qualified"].values()) == {403}, out["qualified"]
+        assert len(out["qualified"]) == 6 * len(qualified) + 2
+        # nothing of the victim's changed
         assert tenant_b.invoke(FunctionName=victim)["StatusCode"] == 200
+        assert tenant_b.invoke(FunctionName=victim, Qualifier="live")["ExecutedVersion"] == "1"
+        assert tenant_b.get_policy(FunctionName=victim)["Policy"] == policy
+        versions = tenant_b.list_versions_by_function(FunctionName=victim)["Versions"]
+        assert [v["Version"] for v in versions] == ["$LATEST", "1"]
     finally:
         srv.stop()
 
