@@ -76,7 +76,7 @@ def test_readme_examples_run_as_written(fresh: Server, tmp_path: Path) -> None:
     assert """b'{"hi": {"x": 1}}'""" in run.stdout
 
     shell = [b for b in _blocks("sh") if README_URL in b]
-    assert len(shell) == 2
+    assert len(shell) == 3
     # `--follow` never ends: the same command without it prints what it would print first
     script = "set -euo pipefail\n" + "\n".join(shell).replace(README_URL, fresh.url).replace(" --follow", "")
     run = subprocess.run(
@@ -89,4 +89,10 @@ def test_readme_examples_run_as_written(fresh: Server, tmp_path: Path) -> None:
     assert '"Arn": "arn:aws:iam::000000000000:root"' in out
     assert '"FunctionName": "hello-role"' in out
     assert '"Arn": "arn:aws:iam::000000000000:user/ci"' in out
+    # the canary release: versions 1 and 2, an alias sending a share to 2, then promoted
+    assert '"Version": "1"' in out and '"Version": "2"' in out
+    counts = {v: int(n) for n, v in re.findall(r"^\s+(\d+) (\d+)$", out, flags=re.M)}
+    assert set(counts) <= {"1", "2"} and sum(counts.values()) == 20, out
+    assert re.search(r"^X-Amz-Executed-Version: [12]\r?$", out, flags=re.M | re.I), out
+    assert re.search(r"^1\tfirst$", out, flags=re.M), out
     assert sorted(p.name for p in checkout.iterdir()) == [".venv"]  # nothing left in the checkout
