@@ -15,12 +15,17 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from lambdabox.aws import ids
+from lambdabox.aws.context import RequestContext
 from lambdabox.aws.keys import KnownKey
 from lambdabox.aws.protocol import ServiceProtocol
 from lambdabox.aws.verify import Authenticator
 from lambdabox.clock import Clock, SystemClock
 from lambdabox.config import Settings
 from lambdabox.edge import Edge, Service
+from lambdabox.gateway import store as gateway_store
+from lambdabox.gateway.dataplane import HttpApiDataPlane, Invoked, InvokeFunction
+from lambdabox.gateway.v2_api import ApiGatewayV2Service
 from lambdabox.http_limits import HttpLimits
 from lambdabox.http_server import HttpServer
 from lambdabox.iam.api import IamService
@@ -59,6 +64,7 @@ class _Parts:
     lambda_: LambdaService
     iam: IamService
     sts: StsService
+    gateway: HttpApiDataPlane
     http: HttpServer  # the public port
     env_http: HttpServer  # the AWS endpoint as served inside environments
 
@@ -132,6 +138,7 @@ class App:
         store.migrate("logs", LogsService.SCHEMA)
         store.migrate("iam", IamService.SCHEMA)
         store.migrate("sts", StsService.SCHEMA)
+        store.migrate("gateway", gateway_store.SCHEMA)
         sdk = await asyncio.to_thread(find_runtime_sdk, s.runtime_sdk_dir)
         if (warning := sdk.missing_warning()) is not None:
             log.warning("%s", warning)
@@ -209,6 +216,10 @@ class App:
         if removed := await code_gc.collect():
             log.info("removed %d stored code packages no function uses", len(removed))
 
+        apis = ApiGatewayV2Service(store, self.clock, self.endpoint_url)
+        await apis.load()
+        gateway = HttpApiDataPlane(apis.api, _invoke_through(lambda_), self.clock)
+
         async def find_key(access_key_id: str) -> KnownKey | None:
             """A key the server knows: a root key, an STS session's or an IAM user's."""
             if (root := root_keys.get(access_key_id)) is not None:
@@ -241,7 +252,9 @@ class App:
                 Service("logs", ServiceProtocol("logs"), logs),
                 Service("iam", ServiceProtocol("iam"), iam),
                 Service("sts", ServiceProtocol("sts"), sts),
+                Service("apigatewayv2", ServiceProtocol("apigatewayv2"), apis),
             ],
+            data_planes=[gateway.route],
             region=s.region,
             account_id=s.account_id,
             code_dir=code.root,
@@ -275,6 +288,7 @@ class App:
             lambda_,
             iam,
             sts,
+            gateway,
             http,
             env_http[0],
         )
@@ -293,6 +307,7 @@ class App:
             await parts.http.close()
         with contextlib.suppress(Exception):
             await parts.env_http.close()
+        await parts.gateway.close()
         await parts.invoker.close()
         await parts.code_gc.close()
         await parts.runtime_api.close()
@@ -381,3 +396,14 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.listen(1024)
     sock.setblocking(False)
     return sock
+
+
+def _invoke_through(lambda_: LambdaService) -> InvokeFunction:
+    """API Gateway's invoke of a function: Lambda's Invoke, in the API's region and account."""
+
+    async def invoke(region: str, account: str, function_arn: str, payload: bytes) -> Invoked:
+        ctx = RequestContext(ids.request_id(), region, account, "lambda", "Invoke")
+        out = await lambda_.Invoke(ctx, {"FunctionName": function_arn, "Payload": payload})
+        return Invoked(bytes(out["Payload"]), "FunctionError" in out)
+
+    return invoke

@@ -30,7 +30,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,11 @@ async def _no_keys(access_key_id: str) -> KnownKey | None:
     return None
 
 
+#: a data plane (an API's endpoint, a function URL): the answer to a request addressed to it, None
+#: for other requests (routed by host first, before the AWS APIs)
+DataPlane = Callable[[Request], Awaitable[Response] | None]
+
+
 @dataclass(frozen=True)
 class Service:
     """One AWS service served at the edge: its wire protocol, the object holding its operations and
@@ -96,6 +101,7 @@ class Edge:
         is_environment: Callable[[int], bool] = _no_environments,
         stats: Callable[[], dict[str, Any]] | None = None,
         authenticator: Authenticator | None = None,
+        data_planes: Sequence[DataPlane] = (),
     ) -> None:
         """`is_environment(uid)`: whether that uid runs an execution environment (the sandbox knows);
         `authenticator`: checks each request's credentials (default: none known, none verified)."""
@@ -117,9 +123,12 @@ class Edge:
         self._stats = stats
         self._auth = authenticator or Authenticator(_no_keys, verify=False, now=time.time, wall=time.time)
         self._unserved: dict[str, ServiceProtocol | None] = {}
+        self._data_planes = tuple(data_planes)
 
     async def handle(self, request: Request) -> Response | FileResponse:
         """Serve a request from any client (the connecting socket's owner decides internal access)."""
+        if (served := self._data_plane(request)) is not None:
+            return await served
         if request.path.startswith("/_lambdabox/"):
             if request.path != _HEALTH and await self._from_environment(request):
                 return _refused()
@@ -128,11 +137,20 @@ class Edge:
 
     async def handle_from_environment(self, request: Request) -> Response | FileResponse:
         """Serve a request known to come from an execution environment (a listener in its namespace)."""
+        if (served := self._data_plane(request)) is not None:
+            return await served
         if request.path.startswith("/_lambdabox/"):
             if request.path != _HEALTH:
                 return _refused()
             return await self._internal(request)
         return await self._aws(request)
+
+    def _data_plane(self, request: Request) -> Awaitable[Response] | None:
+        """The answer of the data plane the request is addressed to (by host, then path), if any."""
+        for plane in self._data_planes:
+            if (served := plane(request)) is not None:
+                return served
+        return None
 
     async def _from_environment(self, request: Request) -> bool:
         """Whether the client's socket belongs to an environment (one closed before it is identified does)."""

@@ -1,0 +1,211 @@
+"""The data plane of HTTP APIs: an HTTP request for an API becomes a Lambda proxy event, the
+function's answer becomes the HTTP response, with API Gateway's answers when something fails.
+
+Requests reach an API by host (`<api-id>.execute-api.localhost:<port>`) or by the path form
+`/_apis/<api-id>/<stage>/<path>` for clients that cannot resolve subdomains. The first path
+segment names a stage when the API has one of that name; otherwise the `$default` stage (if any)
+serves the whole path. A stage serves the routes and integrations of its deployment.
+
+API Gateway's answers for HTTP APIs (https://docs.aws.amazon.com/apigateway/latest/developerguide/
+http-api-troubleshooting-lambda.html and http-api-develop-integrations-lambda.html): no API, stage
+or route → 404 `{"message":"Not Found"}`; a body over 10 MB → 413 `{"message":"Request Entity Too
+Large"}`; an invoke that fails, a function error or a malformed response → 500 `{"message":"Internal
+Server Error"}`; no answer within the integration's timeout (30 s at most) → 503
+`{"message":"Service Unavailable"}` (the invocation itself runs on, as on AWS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from multidict import CIMultiDict
+
+from lambdabox.aws import ids
+from lambdabox.clock import Clock
+from lambdabox.gateway.models import DEFAULT_STAGE, HttpApi
+from lambdabox.gateway.proxy import (
+    GatewayRequest,
+    GatewayResponse,
+    error_response,
+    event_v1,
+    event_v2,
+    response_v1,
+    response_v2,
+)
+from lambdabox.gateway.routing import match_route
+from lambdabox.gateway.v2_api import ApiLookup, lambda_target
+from lambdabox.http_messages import BodyTooLarge, Request, RequestAborted, Response
+
+log = logging.getLogger(__name__)
+
+#: HTTP APIs' payload quota
+MAX_BODY = 10 * 1024 * 1024
+_HOST = re.compile(r"(?P<id>[a-z0-9]{10})\.execute-api(?:\.[a-z0-9-]+)?\.localhost(?::\d+)?", re.I | re.A)
+_PATH_FORM = re.compile(r"/_apis/(?P<id>[a-z0-9]{10})(?P<rest>/.*|)", re.A)
+
+
+@dataclass(frozen=True)
+class Invoked:
+    """What an invocation gave: the function's payload, and whether it was a function error."""
+
+    payload: bytes
+    function_error: bool
+
+
+#: invoke(region, account, function ARN (maybe qualified), event JSON): raises on a refused invoke
+InvokeFunction = Callable[[str, str, str, bytes], Awaitable[Invoked]]
+
+
+@dataclass(frozen=True)
+class Addressed:
+    """An HTTP request addressed to an API: its id, and its target after the API's part."""
+
+    api_id: str
+    raw_rest: str  # the request target's path after the API's part, percent-encoded, "/…"
+    domain_name: str
+
+
+def addressed(request: Request) -> Addressed | None:
+    """Whether (and how) the request is for an HTTP API, by host first, then by the path form."""
+    host = request.headers.get("Host", "")
+    raw_path = request.raw_path.split("?", 1)[0]
+    m = _HOST.fullmatch(host)
+    if m is not None:
+        return Addressed(m.group("id").lower(), raw_path or "/", host.rsplit(":", 1)[0].lower())
+    p = _PATH_FORM.fullmatch(raw_path)
+    if p is not None:
+        return Addressed(p.group("id"), p.group("rest") or "/", host.rsplit(":", 1)[0].lower())
+    return None
+
+
+def _http(resp: GatewayResponse, request_id: str) -> Response:
+    headers: CIMultiDict[str] = CIMultiDict(resp.headers)
+    headers["Apigw-Requestid"] = request_id
+    return Response(resp.status, headers, resp.body)
+
+
+class HttpApiDataPlane:
+    """Serves the HTTP APIs of the control plane through Lambda."""
+
+    def __init__(self, apis: ApiLookup, invoke: InvokeFunction, clock: Clock) -> None:
+        self._apis = apis
+        self._invoke = invoke
+        self._clock = clock
+        self._running: set[asyncio.Task[Invoked]] = set()  # invocations that outlived their timeout
+
+    def route(self, request: Request) -> Awaitable[Response] | None:
+        """The answer to a request addressed to an HTTP API (the edge's `DataPlane`), else None."""
+        where = addressed(request)
+        return None if where is None else self._guarded(request, where)
+
+    async def _guarded(self, request: Request, where: Addressed) -> Response:
+        try:
+            return await self.handle(request, where)
+        except RequestAborted:  # the server answers (or not) as the case requires
+            raise
+        except Exception:  # a bug: API Gateway's 500, never a traceback
+            log.exception("HTTP API %s: internal error", where.api_id)
+            return _http(error_response(500, "Internal Server Error"), ids.hex_id()[:16])
+
+    async def handle(self, request: Request, where: Addressed) -> Response:
+        request_id = ids.hex_id()[:16]
+        api = self._apis(where.api_id)
+        if api is None or api.disable_execute_api_endpoint:
+            return _http(error_response(404, "Not Found"), request_id)
+        stage_name, raw_path = _stage_of(api, where.raw_rest)
+        stage = api.stages.get(stage_name) if stage_name is not None else None
+        deployment = api.deployments.get(stage.deployment_id or "") if stage is not None else None
+        if stage is None or deployment is None:
+            return _http(error_response(404, "Not Found"), request_id)
+        path = _decoded(raw_path)
+        match = match_route([r.route_key for r in deployment.routes], request.method, path)
+        if match is None:
+            return _http(error_response(404, "Not Found"), request_id)
+        route = next(r for r in deployment.routes if r.route_key == match.route_key)
+        integration = next(
+            (i for i in deployment.integrations if route.target == f"integrations/{i.integration_id}"), None
+        )
+        if integration is None or integration.integration_uri is None:
+            return _http(error_response(500, "Internal Server Error"), request_id)
+        try:
+            body = await request.read(MAX_BODY)
+        except BodyTooLarge:
+            return _http(error_response(413, "Request Entity Too Large"), request_id)
+        peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+        greq = GatewayRequest(  # the event's path keeps a named stage's prefix, as AWS's does
+            method=request.method,
+            raw_path=where.raw_rest,
+            path=_decoded(where.raw_rest),
+            raw_query=request.query_string,
+            headers=list(request.headers.items()),
+            body=body,
+            source_ip=str(peer[0]) if isinstance(peer, tuple) else "127.0.0.1",
+            api_id=api.api_id,
+            account_id=api.account,
+            stage=stage.name,
+            domain_name=where.domain_name,
+            request_id=request_id,
+            time_epoch_ms=int(self._clock.now() * 1000),
+            route_key=match.route_key,
+            path_parameters=match.path_parameters,
+            stage_variables=dict(stage.variables),
+        )
+        v1 = integration.payload_format_version == "1.0"
+        event = event_v1(greq) if v1 else event_v2(greq)
+        target = lambda_target(integration.integration_uri)
+        assert target is not None  # the control plane accepts no other
+        outcome = await self._run(api, target, event, integration.timeout_ms / 1000)
+        if isinstance(outcome, GatewayResponse):
+            return _http(outcome, request_id)
+        if outcome.function_error:
+            return _http(error_response(500, "Internal Server Error"), request_id)
+        return _http(response_v1(outcome.payload) if v1 else response_v2(outcome.payload), request_id)
+
+    async def _run(self, api: HttpApi, target: str, event: object, timeout: float) -> Invoked | GatewayResponse:
+        payload = json.dumps(event, separators=(",", ":")).encode()
+        task = asyncio.get_running_loop().create_task(self._invoke(api.region, api.account, target, payload))
+        timer = asyncio.get_running_loop().create_task(self._clock.sleep(timeout))
+        try:
+            await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+        if not task.done():  # the invocation runs on; its answer is dropped
+            self._running.add(task)
+            task.add_done_callback(self._finished)
+            return error_response(503, "Service Unavailable")
+        try:
+            return task.result()
+        except Exception as exc:  # a refused invoke (no function, throttled, …)
+            log.info("API %s: invoking %s failed: %s", api.api_id, target, exc)
+            return error_response(500, "Internal Server Error")
+
+    def _finished(self, task: asyncio.Task[Invoked]) -> None:
+        self._running.discard(task)
+        with contextlib.suppress(BaseException):
+            task.result()
+
+    async def close(self) -> None:
+        for task in list(self._running):
+            task.cancel()
+
+
+def _stage_of(api: HttpApi, raw_rest: str) -> tuple[str | None, str]:
+    """(stage name, the path after it): a first segment naming a stage, else `$default`."""
+    first, _, rest = raw_rest[1:].partition("/")
+    name = _decoded(first)
+    if name and name != DEFAULT_STAGE and name in api.stages:
+        return name, "/" + rest
+    if DEFAULT_STAGE in api.stages:
+        return DEFAULT_STAGE, raw_rest or "/"
+    return None, raw_rest
+
+
+def _decoded(raw: str) -> str:
+    return unquote(raw) if "%" in raw else raw

@@ -1,0 +1,185 @@
+"""HTTP APIs (API Gateway v2) as stored: the API and its routes, integrations, stages, deployments.
+
+An `HttpApi` is one document: everything it holds is written in one commit, so an API is never
+half-changed. A deployment is a snapshot of the routes and integrations; a stage serves its
+deployment's snapshot, or (with AutoDeploy) the API as it is now.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_STAGE = "$default"
+
+
+def iso(epoch: float) -> str:
+    """API Gateway's timestamps on the wire (botocore reads ISO 8601)."""
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Route:
+    route_id: str
+    route_key: str
+    target: str | None = None  # "integrations/<id>"
+    authorization_type: str = "NONE"
+    api_key_required: bool = False
+    operation_name: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "ApiKeyRequired": self.api_key_required,
+            "AuthorizationType": self.authorization_type,
+            "RouteId": self.route_id,
+            "RouteKey": self.route_key,
+        }
+        if self.target is not None:
+            out["Target"] = self.target
+        if self.operation_name is not None:
+            out["OperationName"] = self.operation_name
+        return out
+
+
+@dataclass(frozen=True)
+class Integration:
+    integration_id: str
+    integration_type: str
+    integration_uri: str | None
+    payload_format_version: str
+    timeout_ms: int = 30_000
+    integration_method: str | None = None
+    description: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "ConnectionType": "INTERNET",
+            "IntegrationId": self.integration_id,
+            "IntegrationType": self.integration_type,
+            "PayloadFormatVersion": self.payload_format_version,
+            "TimeoutInMillis": self.timeout_ms,
+        }
+        if self.integration_uri is not None:
+            out["IntegrationUri"] = self.integration_uri
+        if self.integration_method is not None:
+            out["IntegrationMethod"] = self.integration_method
+        if self.description is not None:
+            out["Description"] = self.description
+        return out
+
+
+@dataclass(frozen=True)
+class Deployment:
+    deployment_id: str
+    created: float
+    routes: tuple[Route, ...]
+    integrations: tuple[Integration, ...]
+    auto_deployed: bool = False
+    description: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "AutoDeployed": self.auto_deployed,
+            "CreatedDate": iso(self.created),
+            "DeploymentId": self.deployment_id,
+            "DeploymentStatus": "DEPLOYED",
+        }
+        if self.description is not None:
+            out["Description"] = self.description
+        return out
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    created: float
+    updated: float
+    auto_deploy: bool = False
+    deployment_id: str | None = None
+    description: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def to_api(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "AutoDeploy": self.auto_deploy,
+            "CreatedDate": iso(self.created),
+            "DefaultRouteSettings": {"DetailedMetricsEnabled": False},
+            "LastUpdatedDate": iso(self.updated),
+            "RouteSettings": {},
+            "StageName": self.name,
+            "StageVariables": dict(self.variables),
+            "Tags": dict(self.tags),
+        }
+        if self.deployment_id is not None:
+            out["DeploymentId"] = self.deployment_id
+        if self.description is not None:
+            out["Description"] = self.description
+        return out
+
+
+@dataclass
+class HttpApi:
+    """One HTTP API of one account and region, with everything it holds."""
+
+    api_id: str
+    region: str
+    account: str
+    name: str
+    created: float
+    protocol_type: str = "HTTP"
+    description: str | None = None
+    version: str | None = None
+    route_selection_expression: str = "$request.method $request.path"
+    api_key_selection_expression: str = "$request.header.x-api-key"
+    disable_execute_api_endpoint: bool = False
+    cors: dict[str, Any] | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    routes: dict[str, Route] = field(default_factory=dict)
+    integrations: dict[str, Integration] = field(default_factory=dict)
+    stages: dict[str, Stage] = field(default_factory=dict)
+    deployments: dict[str, Deployment] = field(default_factory=dict)
+
+    def to_api(self, endpoint: str) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "ApiEndpoint": endpoint,
+            "ApiId": self.api_id,
+            "ApiKeySelectionExpression": self.api_key_selection_expression,
+            "CreatedDate": iso(self.created),
+            "DisableExecuteApiEndpoint": self.disable_execute_api_endpoint,
+            "Name": self.name,
+            "ProtocolType": self.protocol_type,
+            "RouteSelectionExpression": self.route_selection_expression,
+            "Tags": dict(self.tags),
+        }
+        if self.description is not None:
+            out["Description"] = self.description
+        if self.version is not None:
+            out["Version"] = self.version
+        if self.cors is not None:
+            out["CorsConfiguration"] = dict(self.cors)
+        return out
+
+    # -- persistence -----------------------------------------------------------------------
+    def to_row(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_row(cls, d: dict[str, Any]) -> HttpApi:
+        d = dict(d)
+        d["routes"] = {k: Route(**v) for k, v in d["routes"].items()}
+        d["integrations"] = {k: Integration(**v) for k, v in d["integrations"].items()}
+        d["stages"] = {k: Stage(**v) for k, v in d["stages"].items()}
+        d["deployments"] = {
+            k: Deployment(
+                **{
+                    **v,
+                    "routes": tuple(Route(**r) for r in v["routes"]),
+                    "integrations": tuple(Integration(**i) for i in v["integrations"]),
+                }
+            )
+            for k, v in d["deployments"].items()
+        }
+        return cls(**d)

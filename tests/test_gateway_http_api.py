@@ -1,0 +1,217 @@
+"""HTTP APIs (API Gateway v2) end to end: created through boto3's apigatewayv2 client, served by
+host and by path, events as AWS sends them to Lambda, API Gateway's answers when things fail."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import aws_error, deploy, wait_until
+from lambdabox.testing import LocalLambdabox
+
+ECHO = {
+    "app.py": (
+        "import json\n"
+        "def handler(event, context):\n"
+        "    if event.get('rawPath', event.get('path')) == '/boom':\n"
+        "        raise RuntimeError('boom')\n"
+        "    if event.get('rawPath') == '/hang':\n"
+        "        import time; time.sleep(30)\n"
+        "    if event.get('rawPath') == '/bad':\n"
+        "        return {'statusCode': 'not a number'}\n"
+        "    return {'statusCode': 201, 'headers': {'x-echo': 'yes'}, 'cookies': ['a=1', 'b=2'],\n"
+        "            'body': json.dumps({'event': event, 'version': context.function_version})}\n"
+    )
+}
+
+
+@pytest.fixture(scope="module")
+def lbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLambdabox]:
+    with LocalLambdabox(tmp_path_factory.mktemp("gw") / "data", manual_clock=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def fn(lbx: LocalLambdabox) -> str:
+    lam = lbx.client("lambda")
+    name = deploy(lam, ECHO, Timeout=60, Publish=True)
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    return str(lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"])
+
+
+def send(
+    lbx: LocalLambdabox, method: str, target: str, *, host: str | None = None, body: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> tuple[int, http.client.HTTPMessage, bytes]:  # fmt: skip
+    u = urlsplit(lbx.url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    try:
+        conn.request(method, target, body=body, headers={**({"Host": host} if host else {}), **(headers or {})})
+        resp = conn.getresponse()
+        return resp.status, resp.msg, resp.read()
+    finally:
+        conn.close()
+
+
+def host_of(lbx: LocalLambdabox, api_id: str) -> str:
+    return f"{api_id}.execute-api.localhost:{urlsplit(lbx.url).port}"
+
+
+def test_quick_create_serves_payload_2_by_host_and_by_path(lbx: LocalLambdabox, fn: str) -> None:
+    gw = lbx.client("apigatewayv2")
+    api = gw.create_api(Name="quick", ProtocolType="HTTP", Target=fn)
+    assert api["ResponseMetadata"]["HTTPStatusCode"] == 201
+    api_id = api["ApiId"]
+    assert api["ApiEndpoint"] == f"http://{host_of(lbx, api_id)}"
+    assert [r["RouteKey"] for r in gw.get_routes(ApiId=api_id)["Items"]] == ["$default"]
+    (integration,) = gw.get_integrations(ApiId=api_id)["Items"]
+    assert (integration["IntegrationType"], integration["PayloadFormatVersion"]) == ("AWS_PROXY", "2.0")
+    (stage,) = gw.get_stages(ApiId=api_id)["Items"]
+    assert (stage["StageName"], stage["AutoDeploy"]) == ("$default", True)
+    for target, host in (
+        ("/items/7?a=1&a=2&b=x", host_of(lbx, api_id)),
+        (f"/_apis/{api_id}/items/7?a=1&a=2&b=x", None),
+    ):
+        status, headers, body = send(
+            lbx, "POST", target, host=host, body=b"hello",
+            headers={"Content-Type": "text/plain", "Cookie": "c1=v1; c2=v2", "X-Multi": "one"},
+        )  # fmt: skip
+        assert status == 201, body
+        assert headers["x-echo"] == "yes" and headers.get_all("Set-Cookie") == ["a=1", "b=2"]
+        assert headers["Apigw-Requestid"]
+        event = json.loads(body)["event"]
+        assert event["version"] == "2.0" and event["routeKey"] == "$default"
+        assert event["rawPath"] == "/items/7" and event["rawQueryString"] == "a=1&a=2&b=x"
+        assert event["queryStringParameters"] == {"a": "1,2", "b": "x"}
+        assert event["cookies"] == ["c1=v1", "c2=v2"]
+        assert event["headers"]["x-multi"] == "one" and event["headers"]["content-type"] == "text/plain"
+        assert event["body"] == "hello" and event["isBase64Encoded"] is False
+        ctx = event["requestContext"]
+        assert (ctx["apiId"], ctx["accountId"], ctx["stage"]) == (api_id, "000000000000", "$default")
+        assert ctx["http"]["method"] == "POST" and ctx["http"]["path"] == "/items/7"
+        assert ctx["requestId"] == headers["Apigw-Requestid"]
+
+
+def test_routes_stages_and_qualified_integrations(lbx: LocalLambdabox, fn: str) -> None:
+    gw = lbx.client("apigatewayv2")
+    api_id = gw.create_api(Name="routes", ProtocolType="HTTP")["ApiId"]
+    v1 = gw.create_integration(
+        ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=f"{fn}:live", PayloadFormatVersion="1.0"
+    )["IntegrationId"]
+    v2 = gw.create_integration(
+        ApiId=api_id, IntegrationType="AWS_PROXY", PayloadFormatVersion="2.0",
+        IntegrationUri=f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{fn}/invocations",
+    )["IntegrationId"]  # fmt: skip
+    gw.create_route(ApiId=api_id, RouteKey="GET /pets/{id}", Target=f"integrations/{v1}")
+    gw.create_route(ApiId=api_id, RouteKey="ANY /files/{path+}", Target=f"integrations/{v2}")
+    with pytest.raises(ClientError) as exc:
+        gw.create_route(ApiId=api_id, RouteKey="GET /pets/{id}", Target=f"integrations/{v1}")
+    assert aws_error(exc)[0::2] == ("ConflictException", 409)
+    gw.create_stage(ApiId=api_id, StageName="prod", StageVariables={"color": "blue"})
+    host = host_of(lbx, api_id)
+    # not deployed yet
+    assert send(lbx, "GET", "/prod/pets/1", host=host)[0:3:2] == (404, b'{"message":"Not Found"}')
+    deployment = gw.create_deployment(ApiId=api_id, StageName="prod")
+    assert gw.get_stage(ApiId=api_id, StageName="prod")["DeploymentId"] == deployment["DeploymentId"]
+
+    status, _, body = send(lbx, "GET", "/prod/pets/42?x=1&x=2", host=host)
+    assert status == 201, body
+    answer = json.loads(body)
+    event = answer["event"]
+    assert answer["version"] == "1"  # the alias's version ran
+    assert event["version"] == "1.0" and event["resource"] == "/pets/{id}" and event["path"] == "/prod/pets/42"
+    assert event["httpMethod"] == "GET" and event["pathParameters"] == {"id": "42"}
+    assert event["multiValueQueryStringParameters"] == {"x": ["1", "2"]}
+    assert event["stageVariables"] == {"color": "blue"} and event["requestContext"]["stage"] == "prod"
+
+    status, _, body = send(lbx, "DELETE", "/prod/files/a/b/c.txt", host=host)
+    event = json.loads(body)["event"]
+    assert status == 201 and event["routeKey"] == "ANY /files/{path+}"
+    assert event["pathParameters"] == {"path": "a/b/c.txt"}
+    # a route made after the deployment is not served until the next one
+    gw.create_route(ApiId=api_id, RouteKey="GET /later", Target=f"integrations/{v2}")
+    assert send(lbx, "GET", "/prod/later", host=host)[0] == 404
+    gw.create_deployment(ApiId=api_id, StageName="prod")
+    assert send(lbx, "GET", "/prod/later", host=host)[0] == 201
+    # unknown routes, stages and APIs
+    for target, h in (("/prod/nothing", host), ("/nostage/pets/1", host), ("/prod/pets/1", "zzzzzzzzzz.execute-api.localhost")):
+        assert send(lbx, "GET", target, host=h)[0:3:2] == (404, b'{"message":"Not Found"}'), target
+
+
+def test_failures_get_api_gateways_answers(lbx: LocalLambdabox, fn: str) -> None:
+    gw = lbx.client("apigatewayv2")
+    api_id = gw.create_api(Name="fails", ProtocolType="HTTP", Target=fn)["ApiId"]
+    integration = gw.get_integrations(ApiId=api_id)["Items"][0]["IntegrationId"]
+    gw.update_integration(ApiId=api_id, IntegrationId=integration, TimeoutInMillis=1000)
+    host = host_of(lbx, api_id)
+    error = (500, b'{"message":"Internal Server Error"}')
+    assert send(lbx, "GET", "/boom", host=host)[0:3:2] == error  # function error
+    assert send(lbx, "GET", "/bad", host=host)[0:3:2] == error  # malformed response
+    big = b"x" * (10 * 1024 * 1024 + 1)
+    assert send(lbx, "POST", "/x", host=host, body=big)[0:3:2] == (413, b'{"message":"Request Entity Too Large"}')
+    # no answer within the integration's timeout (on the server's clock): 503
+    result: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: result.update(r=send(lbx, "GET", "/hang", host=host)))
+    worker.start()
+    wait_until(lambda: lbx.call(_inflight(lbx)) > 0)
+    lbx.advance(1.5)
+    worker.join(30)
+    assert result["r"][0:3:2] == (503, b'{"message":"Service Unavailable"}')
+    # the server still serves
+    assert send(lbx, "GET", "/fine", host=host)[0] == 201
+
+
+def _inflight(lbx: LocalLambdabox) -> Any:
+    async def count() -> int:
+        parts = lbx.app._parts
+        assert parts is not None
+        return parts.invoker.inflight
+
+    return count
+
+
+def test_control_plane_errors_and_lifecycle(lbx: LocalLambdabox, fn: str) -> None:
+    gw = lbx.client("apigatewayv2")
+    with pytest.raises(ClientError) as exc:
+        gw.get_api(ApiId="nonexisten")
+    assert aws_error(exc) == ("NotFoundException", "Invalid API identifier specified 000000000000:nonexisten", 404)
+    api_id = gw.create_api(Name="life", ProtocolType="HTTP", Target=fn)["ApiId"]
+    for call in (
+        lambda: gw.create_route(ApiId=api_id, RouteKey="GET /{a+}/b"),
+        lambda: gw.create_integration(ApiId=api_id, IntegrationType="HTTP_PROXY", IntegrationUri="http://x"),
+        lambda: gw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri="nonsense"),
+        lambda: gw.create_route(ApiId=api_id, RouteKey="GET /x", Target="integrations/nope"),
+    ):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert aws_error(exc)[0::2] == ("BadRequestException", 400)
+    with pytest.raises(ClientError) as exc:
+        gw.create_stage(ApiId=api_id, StageName="$default")
+    assert aws_error(exc)[0::2] == ("ConflictException", 409)
+    gw.update_api(ApiId=api_id, Name="renamed")
+    assert gw.get_api(ApiId=api_id)["Name"] == "renamed"
+    assert api_id in [a["ApiId"] for a in gw.get_apis()["Items"]]
+    gw.delete_api(ApiId=api_id)
+    assert send(lbx, "GET", "/", host=host_of(lbx, api_id))[0] == 404
+    with pytest.raises(ClientError) as exc:
+        gw.get_api(ApiId=api_id)
+    assert aws_error(exc)[0::2] == ("NotFoundException", 404)
+
+
+def test_apis_survive_a_restart(tmp_path: Path) -> None:
+    with LocalLambdabox(tmp_path / "data") as server:
+        lam = server.client("lambda")
+        arn = lam.get_function(FunctionName=deploy(lam, ECHO))["Configuration"]["FunctionArn"]
+        api_id = server.client("apigatewayv2").create_api(Name="kept", ProtocolType="HTTP", Target=arn)["ApiId"]
+    with LocalLambdabox(tmp_path / "data") as server:
+        assert server.client("apigatewayv2").get_api(ApiId=api_id)["Name"] == "kept"
+        status, _, body = send(server, "GET", f"/_apis/{api_id}/again")
+        assert status == 201 and json.loads(body)["event"]["rawPath"] == "/again"
