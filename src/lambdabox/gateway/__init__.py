@@ -1,0 +1,1 @@
+"""API Gateway: control planes, and the data plane that turns HTTP requests into Lambda events."""
