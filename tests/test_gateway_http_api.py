@@ -54,7 +54,9 @@ def send(
     u = urlsplit(lbx.url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
     try:
-        conn.request(method, target, body=body, headers={**({"Host": host} if host else {}), **(headers or {})})
+        conn.request(
+            method, target, body=body, headers={**({"Host": host} if host else {}), **(headers or {})}
+        )
         resp = conn.getresponse()
         return resp.status, resp.msg, resp.read()
     finally:
@@ -127,7 +129,9 @@ def test_routes_stages_and_qualified_integrations(lbx: LocalLambdabox, fn: str) 
     answer = json.loads(body)
     event = answer["event"]
     assert answer["version"] == "1"  # the alias's version ran
-    assert event["version"] == "1.0" and event["resource"] == "/pets/{id}" and event["path"] == "/prod/pets/42"
+    assert (
+        event["version"] == "1.0" and event["resource"] == "/pets/{id}" and event["path"] == "/prod/pets/42"
+    )
     assert event["httpMethod"] == "GET" and event["pathParameters"] == {"id": "42"}
     assert event["multiValueQueryStringParameters"] == {"x": ["1", "2"]}
     assert event["stageVariables"] == {"color": "blue"} and event["requestContext"]["stage"] == "prod"
@@ -142,7 +146,11 @@ def test_routes_stages_and_qualified_integrations(lbx: LocalLambdabox, fn: str) 
     gw.create_deployment(ApiId=api_id, StageName="prod")
     assert send(lbx, "GET", "/prod/later", host=host)[0] == 201
     # unknown routes, stages and APIs
-    for target, h in (("/prod/nothing", host), ("/nostage/pets/1", host), ("/prod/pets/1", "zzzzzzzzzz.execute-api.localhost")):
+    for target, h in (
+        ("/prod/nothing", host),
+        ("/nostage/pets/1", host),
+        ("/prod/pets/1", "zzzzzzzzzz.execute-api.localhost"),
+    ):
         assert send(lbx, "GET", target, host=h)[0:3:2] == (404, b'{"message":"Not Found"}'), target
 
 
@@ -156,7 +164,10 @@ def test_failures_get_api_gateways_answers(lbx: LocalLambdabox, fn: str) -> None
     assert send(lbx, "GET", "/boom", host=host)[0:3:2] == error  # function error
     assert send(lbx, "GET", "/bad", host=host)[0:3:2] == error  # malformed response
     big = b"x" * (10 * 1024 * 1024 + 1)
-    assert send(lbx, "POST", "/x", host=host, body=big)[0:3:2] == (413, b'{"message":"Request Entity Too Large"}')
+    assert send(lbx, "POST", "/x", host=host, body=big)[0:3:2] == (
+        413,
+        b'{"message":"Request Entity Too Large"}',
+    )
     # no answer within the integration's timeout (on the server's clock): 503
     result: dict[str, Any] = {}
     worker = threading.Thread(target=lambda: result.update(r=send(lbx, "GET", "/hang", host=host)))
@@ -182,7 +193,11 @@ def test_control_plane_errors_and_lifecycle(lbx: LocalLambdabox, fn: str) -> Non
     gw = lbx.client("apigatewayv2")
     with pytest.raises(ClientError) as exc:
         gw.get_api(ApiId="nonexisten")
-    assert aws_error(exc) == ("NotFoundException", "Invalid API identifier specified 000000000000:nonexisten", 404)
+    assert aws_error(exc) == (
+        "NotFoundException",
+        "Invalid API identifier specified 000000000000:nonexisten",
+        404,
+    )
     api_id = gw.create_api(Name="life", ProtocolType="HTTP", Target=fn)["ApiId"]
     for call in (
         lambda: gw.create_route(ApiId=api_id, RouteKey="GET /{a+}/b"),
@@ -193,6 +208,33 @@ def test_control_plane_errors_and_lifecycle(lbx: LocalLambdabox, fn: str) -> Non
         with pytest.raises(ClientError) as exc:
             call()
         assert aws_error(exc)[0::2] == ("BadRequestException", 400)
+    with pytest.raises(ClientError) as exc:
+        gw.create_route(ApiId=api_id, RouteKey="FETCH /x")
+    assert aws_error(exc) == (
+        "BadRequestException",
+        'The provided route key is not formatted properly for HTTP protocol. Format should be "<HTTP METHOD> '
+        '/<RESOURCE PATH>" or "$default"',
+        400,
+    )
+    with pytest.raises(ClientError) as exc:  # required for HTTP APIs: AWS defaults nothing
+        gw.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=fn)
+    assert aws_error(exc)[0::2] == ("BadRequestException", 400)
+    with pytest.raises(ClientError) as exc:
+        gw.create_deployment(ApiId=api_id, StageName="nope")
+    assert aws_error(exc) == (
+        "BadRequestException",
+        "Stage nope does not exist. StageName specified on a CreateDeployment request must exist so the stage "
+        "can be updated with the new deployment.",
+        400,
+    )
+    # what quick create made is API Gateway's
+    assert gw.get_routes(ApiId=api_id)["Items"][0]["ApiGatewayManaged"] is True
+    stage = gw.get_stage(ApiId=api_id, StageName="$default")
+    assert stage["ApiGatewayManaged"] is True and stage["DeploymentId"]
+    assert (
+        stage["LastDeploymentStatusMessage"]
+        == f"Successfully deployed stage with deployment ID '{stage['DeploymentId']}'"
+    )
     with pytest.raises(ClientError) as exc:
         gw.create_stage(ApiId=api_id, StageName="$default")
     assert aws_error(exc)[0::2] == ("ConflictException", 409)
@@ -210,8 +252,35 @@ def test_apis_survive_a_restart(tmp_path: Path) -> None:
     with LocalLambdabox(tmp_path / "data") as server:
         lam = server.client("lambda")
         arn = lam.get_function(FunctionName=deploy(lam, ECHO))["Configuration"]["FunctionArn"]
-        api_id = server.client("apigatewayv2").create_api(Name="kept", ProtocolType="HTTP", Target=arn)["ApiId"]
+        api_id = server.client("apigatewayv2").create_api(Name="kept", ProtocolType="HTTP", Target=arn)[
+            "ApiId"
+        ]
     with LocalLambdabox(tmp_path / "data") as server:
         assert server.client("apigatewayv2").get_api(ApiId=api_id)["Name"] == "kept"
         status, _, body = send(server, "GET", f"/_apis/{api_id}/again")
         assert status == 201 and json.loads(body)["event"]["rawPath"] == "/again"
+
+
+def test_an_api_cannot_invoke_another_accounts_function(tmp_path: Path) -> None:
+    """An API runs functions of its own account only: an integration naming another tenant's
+    function answers 500 and that function never runs."""
+    with LocalLambdabox(tmp_path / "data", root_keys="test:test,other:other:222222222222") as server:
+        victim_lam = server.client("lambda", key="other", secret="other")
+        marker = "ran-" + Path(tmp_path).name
+        victim = deploy(
+            victim_lam,
+            {"app.py": f"def handler(e, c):\n    print({marker!r})\n    return {{'secret': 'victim'}}\n"},
+            role="arn:aws:iam::222222222222:role/victim",
+        )
+        victim_arn = victim_lam.get_function(FunctionName=victim)["Configuration"]["FunctionArn"]
+        gw = server.client("apigatewayv2")
+        api_id = gw.create_api(Name="steal", ProtocolType="HTTP", Target=victim_arn)["ApiId"]
+        status, _, body = send(server, "GET", f"/_apis/{api_id}/x")
+        assert (status, body) == (500, b'{"message":"Internal Server Error"}')
+        logs = server.client("logs", key="other", secret="other")
+        groups = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{victim}")["logGroups"]
+        assert groups == [], "the other account's function ran"
+        # another account sees nothing of the API
+        with pytest.raises(ClientError) as exc:
+            server.client("apigatewayv2", key="other", secret="other").get_api(ApiId=api_id)
+        assert aws_error(exc)[0::2] == ("NotFoundException", 404)

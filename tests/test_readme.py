@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -76,9 +77,11 @@ def test_readme_examples_run_as_written(fresh: Server, tmp_path: Path) -> None:
     assert """b'{"hi": {"x": 1}}'""" in run.stdout
 
     shell = [b for b in _blocks("sh") if README_URL in b]
-    assert len(shell) == 3
+    assert len(shell) == 4
     # `--follow` never ends: the same command without it prints what it would print first
+    port = urlsplit(fresh.url).port
     script = "set -euo pipefail\n" + "\n".join(shell).replace(README_URL, fresh.url).replace(" --follow", "")
+    script = script.replace(".localhost:4566", f".localhost:{port}")  # an HTTP API by host
     run = subprocess.run(
         ["bash", "-c", script], capture_output=True, text=True, cwd=checkout, env=env, timeout=300
     )
@@ -95,4 +98,6 @@ def test_readme_examples_run_as_written(fresh: Server, tmp_path: Path) -> None:
     assert set(counts) <= {"1", "2"} and sum(counts.values()) == 20, out
     assert re.search(r"^X-Amz-Executed-Version: [12]\r?$", out, flags=re.M | re.I), out
     assert re.search(r"^1\tfirst$", out, flags=re.M), out
+    # the HTTP API, by path and by host: the function's answer to a 2.0 event
+    assert out.count('"rawPath": "/hello"') == 2, out
     assert sorted(p.name for p in checkout.iterdir()) == [".venv"]  # nothing left in the checkout

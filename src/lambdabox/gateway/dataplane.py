@@ -21,8 +21,9 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote
 
 from multidict import CIMultiDict
@@ -60,7 +61,7 @@ class Invoked:
 
 
 #: invoke(region, account, function ARN (maybe qualified), event JSON): raises on a refused invoke
-InvokeFunction = Callable[[str, str, str, bytes], Awaitable[Invoked]]
+InvokeFunction = Callable[[str, str, str, bytes], Coroutine[Any, Any, Invoked]]
 
 
 @dataclass(frozen=True)
@@ -139,10 +140,10 @@ class HttpApiDataPlane:
         except BodyTooLarge:
             return _http(error_response(413, "Request Entity Too Large"), request_id)
         peer = request.transport.get_extra_info("peername") if request.transport is not None else None
-        greq = GatewayRequest(  # the event's path keeps a named stage's prefix, as AWS's does
+        greq = GatewayRequest(  # the translators put a named stage's prefix back, as AWS's events have it
             method=request.method,
-            raw_path=where.raw_rest,
-            path=_decoded(where.raw_rest),
+            raw_path=raw_path,
+            path=path,
             raw_query=request.query_string,
             headers=list(request.headers.items()),
             body=body,
@@ -168,9 +169,13 @@ class HttpApiDataPlane:
             return _http(error_response(500, "Internal Server Error"), request_id)
         return _http(response_v1(outcome.payload) if v1 else response_v2(outcome.payload), request_id)
 
-    async def _run(self, api: HttpApi, target: str, event: object, timeout: float) -> Invoked | GatewayResponse:
+    async def _run(
+        self, api: HttpApi, target: str, event: object, timeout: float
+    ) -> Invoked | GatewayResponse:
         payload = json.dumps(event, separators=(",", ":")).encode()
-        task = asyncio.get_running_loop().create_task(self._invoke(api.region, api.account, target, payload))
+        task: asyncio.Task[Invoked] = asyncio.get_running_loop().create_task(
+            self._invoke(api.region, api.account, target, payload)
+        )
         timer = asyncio.get_running_loop().create_task(self._clock.sleep(timeout))
         try:
             await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)

@@ -28,6 +28,7 @@ class Route:
     authorization_type: str = "NONE"
     api_key_required: bool = False
     operation_name: str | None = None
+    managed: bool = False  # made by quick create (ApiGatewayManaged)
 
     def to_api(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -40,6 +41,8 @@ class Route:
             out["Target"] = self.target
         if self.operation_name is not None:
             out["OperationName"] = self.operation_name
+        if self.managed:
+            out["ApiGatewayManaged"] = True
         return out
 
 
@@ -52,6 +55,7 @@ class Integration:
     timeout_ms: int = 30_000
     integration_method: str | None = None
     description: str | None = None
+    managed: bool = False
 
     def to_api(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -67,6 +71,8 @@ class Integration:
             out["IntegrationMethod"] = self.integration_method
         if self.description is not None:
             out["Description"] = self.description
+        if self.managed:
+            out["ApiGatewayManaged"] = True
         return out
 
 
@@ -101,6 +107,7 @@ class Stage:
     description: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    managed: bool = False
 
     def to_api(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -115,8 +122,14 @@ class Stage:
         }
         if self.deployment_id is not None:
             out["DeploymentId"] = self.deployment_id
+            if self.auto_deploy:
+                out["LastDeploymentStatusMessage"] = (
+                    f"Successfully deployed stage with deployment ID '{self.deployment_id}'"
+                )
         if self.description is not None:
             out["Description"] = self.description
+        if self.managed:
+            out["ApiGatewayManaged"] = True
         return out
 
 

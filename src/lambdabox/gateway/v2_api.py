@@ -33,7 +33,9 @@ _ALPHABET = string.ascii_lowercase + string.digits
 _APIGW_LAMBDA = re.compile(
     r"arn:aws[a-zA-Z-]*:apigateway:[a-z0-9-]+:lambda:path/2015-03-31/functions/(?P<arn>[^/]+)/invocations"
 )
-_LAMBDA_ARN = re.compile(r"arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:[a-zA-Z0-9_-]+(:[a-zA-Z0-9_$-]+)?")
+_LAMBDA_ARN = re.compile(
+    r"arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:[a-zA-Z0-9_-]+(:[a-zA-Z0-9_$-]+)?"
+)
 _STAGE_NAME = re.compile(r"\$default|[a-zA-Z0-9_-]{1,128}")
 
 
@@ -121,7 +123,9 @@ class ApiGatewayV2Service:
         await self._store.write(sql.put(api))
         self._apis[api.api_id] = api
 
-    def _deploy(self, api: HttpApi, stage_name: str | None, *, auto: bool, description: str | None = None) -> Deployment:
+    def _deploy(
+        self, api: HttpApi, stage_name: str | None, *, auto: bool, description: str | None = None
+    ) -> Deployment:
         now = self._clock.now()
         deployment = Deployment(
             deployment_id=new_id(6),
@@ -134,25 +138,36 @@ class ApiGatewayV2Service:
         api.deployments[deployment.deployment_id] = deployment
         if stage_name is not None:
             stage = api.stages[stage_name]
-            api.stages[stage_name] = dataclasses.replace(stage, deployment_id=deployment.deployment_id, updated=now)
+            api.stages[stage_name] = dataclasses.replace(
+                stage, deployment_id=deployment.deployment_id, updated=now
+            )
         return deployment
 
     @staticmethod
     def _route_key(key: str) -> str:
-        reason = route_key_error(key)
-        if reason is not None:
-            raise _bad(reason)
+        if route_key_error(key) is not None:
+            raise _bad(
+                "The provided route key is not formatted properly for HTTP protocol. Format should be "
+                '"<HTTP METHOD> /<RESOURCE PATH>" or "$default"'
+            )
         return key
 
     @staticmethod
     def _integration(integration_id: str, params: Params, old: Integration | None = None) -> Integration:
         itype = params.get("IntegrationType", old.integration_type if old else None)
+        if itype in ("AWS", "HTTP", "MOCK"):
+            raise _bad(
+                "Currently, an API with a protocol type of HTTP may only be associated with proxy "
+                "integrations (AWS_PROXY, HTTP_PROXY)"
+            )
         if itype != "AWS_PROXY":
             raise _bad(f"lambdabox serves AWS_PROXY integrations to Lambda only, not {itype}")
         uri = params.get("IntegrationUri", old.integration_uri if old else None)
         if not uri or lambda_target(uri) is None:
             raise _bad(f"Invalid integration URI specified: {uri}" if uri else "IntegrationUri is required")
-        version = params.get("PayloadFormatVersion", old.payload_format_version if old else "1.0")
+        version = params.get("PayloadFormatVersion", old.payload_format_version if old else None)
+        if version is None:  # required for HTTP APIs: AWS defaults nothing
+            raise _bad("PayloadFormatVersion is a required parameter for integration")
         if version not in ("1.0", "2.0"):
             raise _bad(f"Invalid payload format version specified: {version}")
         timeout = int(params.get("TimeoutInMillis", old.timeout_ms if old else 30_000))
@@ -187,7 +202,9 @@ class ApiGatewayV2Service:
             created=self._clock.now(),
             description=params.get("Description"),
             version=params.get("Version"),
-            route_selection_expression=params.get("RouteSelectionExpression", "$request.method $request.path"),
+            route_selection_expression=params.get(
+                "RouteSelectionExpression", "$request.method $request.path"
+            ),
             disable_execute_api_endpoint=bool(params.get("DisableExecuteApiEndpoint", False)),
             cors=params.get("CorsConfiguration"),
             tags=dict(params.get("Tags") or {}),
@@ -195,14 +212,16 @@ class ApiGatewayV2Service:
         target = params.get("Target")
         if target is not None:  # quick create: a Lambda proxy integration, its route, $default stage
             integration = self._integration(
-                new_id(7), {"IntegrationType": "AWS_PROXY", "IntegrationUri": target, "PayloadFormatVersion": "2.0"}
+                new_id(7),
+                {"IntegrationType": "AWS_PROXY", "IntegrationUri": target, "PayloadFormatVersion": "2.0"},
             )
+            integration = dataclasses.replace(integration, managed=True)
             api.integrations[integration.integration_id] = integration
             key = self._route_key(params.get("RouteKey", "$default"))
-            route = Route(new_id(7), key, target=f"integrations/{integration.integration_id}")
+            route = Route(new_id(7), key, target=f"integrations/{integration.integration_id}", managed=True)
             api.routes[route.route_id] = route
             now = self._clock.now()
-            api.stages[DEFAULT_STAGE] = Stage(DEFAULT_STAGE, now, now, auto_deploy=True)
+            api.stages[DEFAULT_STAGE] = Stage(DEFAULT_STAGE, now, now, auto_deploy=True, managed=True)
             self._deploy(api, DEFAULT_STAGE, auto=True)
         elif params.get("RouteKey") is not None:
             raise _bad("RouteKey can only be specified together with Target")
@@ -265,7 +284,9 @@ class ApiGatewayV2Service:
                 operation_name=params.get("OperationName"),
             )  # fmt: skip
             if route.authorization_type != "NONE":
-                raise _bad(f"lambdabox does not authorize routes yet (AuthorizationType {route.authorization_type})")
+                raise _bad(
+                    f"lambdabox does not authorize routes yet (AuthorizationType {route.authorization_type})"
+                )
             api.routes[route.route_id] = route
             await self._commit(api, redeploy=True)
         return route.to_api()
@@ -292,7 +313,9 @@ class ApiGatewayV2Service:
                 self._check_target(api, params["Target"])
                 changes["target"] = params["Target"]
             if params.get("AuthorizationType", "NONE") != "NONE":
-                raise _bad(f"lambdabox does not authorize routes yet (AuthorizationType {params['AuthorizationType']})")
+                raise _bad(
+                    f"lambdabox does not authorize routes yet (AuthorizationType {params['AuthorizationType']})"
+                )
             if "OperationName" in params:
                 changes["operation_name"] = params["OperationName"]
             route = dataclasses.replace(route, **changes)
@@ -359,7 +382,7 @@ class ApiGatewayV2Service:
     def _stage(self, ctx: RequestContext, api: HttpApi, name: str) -> Stage:
         stage = api.stages.get(name)
         if stage is None:
-            raise _not_found(f"Invalid stage identifier specified {ctx.account_id}:{api.api_id}:{name}")
+            raise _not_found("Invalid stage identifier specified")
         return stage
 
     def _check_deployment(self, api: HttpApi, deployment_id: str | None) -> None:
@@ -400,7 +423,11 @@ class ApiGatewayV2Service:
             stage = self._stage(ctx, api, params["StageName"])
             self._check_deployment(api, params.get("DeploymentId"))
             changes: dict[str, Any] = {"updated": self._clock.now()}
-            for param, attr in (("AutoDeploy", "auto_deploy"), ("DeploymentId", "deployment_id"), ("Description", "description")):
+            for param, attr in (
+                ("AutoDeploy", "auto_deploy"),
+                ("DeploymentId", "deployment_id"),
+                ("Description", "description"),
+            ):
                 if param in params:
                     changes[attr] = params[param]
             if "StageVariables" in params:
@@ -425,9 +452,16 @@ class ApiGatewayV2Service:
         async with self._lock(api.api_id):
             name = params.get("StageName")
             if name is not None:
-                stage = self._stage(ctx, api, name)
+                stage = api.stages.get(name)
+                if stage is None:
+                    raise _bad(
+                        f"Stage {name} does not exist. StageName specified on a CreateDeployment request must "
+                        "exist so the stage can be updated with the new deployment."
+                    )
                 if stage.auto_deploy:
-                    raise _bad(f"Stage {name} is configured for auto deploy; a deployment cannot be made to it")
+                    raise _bad(
+                        f"Stage {name} is configured for auto deploy; a deployment cannot be made to it"
+                    )
             deployment = self._deploy(api, name, auto=False, description=params.get("Description"))
             await self._commit(api)
         return deployment.to_api()
