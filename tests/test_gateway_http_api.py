@@ -27,6 +27,10 @@ ECHO = {
         "        import time; time.sleep(30)\n"
         "    if event.get('rawPath') == '/bad':\n"
         "        return {'statusCode': 'not a number'}\n"
+        "    if event.get('rawPath') == '/interim':\n"
+        "        return {'statusCode': 100, 'body': 'HTTP/1.1 200 OK\\r\\nX-Injected: yes\\r\\n\\r\\n'}\n"
+        "    if event.get('rawPath') == '/nocontent':\n"
+        "        return {'statusCode': 204, 'body': 'HTTP/1.1 200 OK\\r\\n\\r\\n'}\n"
         "    return {'statusCode': 201, 'headers': {'x-echo': 'yes'}, 'cookies': ['a=1', 'b=2'],\n"
         "            'body': json.dumps({'event': event, 'version': context.function_version})}\n"
     )
@@ -284,3 +288,68 @@ def test_an_api_cannot_invoke_another_accounts_function(tmp_path: Path) -> None:
         with pytest.raises(ClientError) as exc:
             server.client("apigatewayv2", key="other", secret="other").get_api(ApiId=api_id)
         assert aws_error(exc)[0::2] == ("NotFoundException", 404)
+
+
+def test_a_function_cannot_change_the_http_framing(lbx: LocalLambdabox, fn: str) -> None:
+    """An interim status is no answer (500); a 204 carries no body, so a body the function returns
+    cannot become the next response on the connection (found by review)."""
+    import socket
+
+    api_id = lbx.client("apigatewayv2").create_api(Name="framing", ProtocolType="HTTP", Target=fn)["ApiId"]
+    assert send(lbx, "GET", f"/_apis/{api_id}/interim")[0:3:2] == (
+        500,
+        b'{"message":"Internal Server Error"}',
+    )
+    u = urlsplit(lbx.url)
+    with socket.create_connection((u.hostname, u.port), timeout=30) as s:
+        s.sendall(
+            f"GET /_apis/{api_id}/nocontent HTTP/1.1\r\nHost: x\r\n\r\n"
+            f"GET /_apis/{api_id}/fine HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+        )
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    first, _, rest = data.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 204 ") and b"content-length" not in first.lower()
+    assert rest.startswith(b"HTTP/1.1 201 "), rest[:100]  # the next response, not the function's bytes
+
+
+def test_what_api_gateway_adds_to_the_event(lbx: LocalLambdabox, fn: str) -> None:
+    gw = lbx.client("apigatewayv2")
+    api_id = gw.create_api(Name="adds", ProtocolType="HTTP")["ApiId"]
+    assert gw.get_routes(ApiId=api_id)["Items"] == [] and gw.get_stages(ApiId=api_id)["Items"] == []
+    assert (
+        gw.get_integrations(ApiId=api_id)["Items"] == [] and gw.get_deployments(ApiId=api_id)["Items"] == []
+    )
+    integration = gw.create_integration(
+        ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=fn, PayloadFormatVersion="2.0"
+    )["IntegrationId"]
+    gw.create_route(ApiId=api_id, RouteKey="$default", Target=f"integrations/{integration}")
+    gw.create_stage(ApiId=api_id, StageName="prod", AutoDeploy=True)
+    status, _, body = send(lbx, "GET", f"/_apis/{api_id}/prod", headers={"X-Forwarded-For": "203.0.113.9"})
+    event = json.loads(body)["event"]
+    assert status == 201 and event["rawPath"] == "/prod"
+    assert event["requestContext"]["domainName"] == f"{api_id}.execute-api.localhost"
+    assert event["requestContext"]["domainPrefix"] == api_id
+    headers = event["headers"]
+    assert headers["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+    assert headers["x-forwarded-proto"] == "http" and headers["x-forwarded-port"] == str(
+        urlsplit(lbx.url).port
+    )
+    assert headers["x-amzn-trace-id"].startswith("Root=1-")
+    assert event["requestContext"]["http"]["sourceIp"] == "127.0.0.1"  # not the header's claim
+    # trailing whitespace is not part of a header's value; two Host headers are refused
+    status, _, _ = send(lbx, "GET", "/prod", host=f"{api_id}.execute-api.localhost:{urlsplit(lbx.url).port} ")
+    assert status == 201
+
+
+def test_two_host_headers_are_refused(lbx: LocalLambdabox, fn: str) -> None:
+    import socket
+
+    api_id = lbx.client("apigatewayv2").create_api(Name="hosts", ProtocolType="HTTP", Target=fn)["ApiId"]
+    u = urlsplit(lbx.url)
+    with socket.create_connection((u.hostname, u.port), timeout=30) as s:
+        s.sendall(
+            f"GET / HTTP/1.1\r\nHost: {api_id}.execute-api.localhost\r\nHost: localhost\r\n\r\n".encode()
+        )
+        assert s.recv(65536).startswith(b"HTTP/1.1 400 ")

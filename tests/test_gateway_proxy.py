@@ -422,7 +422,7 @@ def test_error_response() -> None:
     assert error_response(500, "Internal Server Error") == INTERNAL
 
 
-@given(st.dictionaries(st.text(), st.text()), st.integers(100, 599), st.text())
+@given(st.dictionaries(st.text(), st.text()), st.integers(200, 599), st.text())
 def test_v2_never_raises_and_never_passes_a_bad_header(
     headers: dict[str, str], status: int, body: str
 ) -> None:
@@ -436,3 +436,10 @@ def test_v2_never_raises_and_never_passes_a_bad_header(
 def test_responses_never_raise_on_any_payload(raw: bytes) -> None:
     assert isinstance(response_v1(raw), GatewayResponse)
     assert isinstance(response_v2(raw), GatewayResponse)
+
+
+@pytest.mark.parametrize("status", [100, 101, 103, 199, 600, 0])
+def test_interim_and_unknown_statuses_are_malformed(status: int) -> None:
+    """A 1xx is no answer: the body after it would read as a response of its own."""
+    assert response_v2(payload({"statusCode": status, "body": "x"})) == INTERNAL
+    assert response_v1(payload({"statusCode": status, "body": "x"})) == INTERNAL

@@ -301,8 +301,8 @@ class _Connection(asyncio.Protocol):
             or len(self._headers) >= self._limits.max_headers
         ):
             raise _Refuse(431, "header fields too large")
-        try:
-            self._headers.append((name.decode("ascii"), value.decode("utf-8")))
+        try:  # a field value's surrounding whitespace is not part of it (RFC 9110 5.5)
+            self._headers.append((name.decode("ascii"), value.decode("utf-8").strip(" \t")))
         except UnicodeDecodeError:
             raise _Refuse(400, "header value not UTF-8") from None
 
@@ -323,6 +323,8 @@ class _Connection(asyncio.Protocol):
         if self._current is not None and len(self._queue) >= MAX_PIPELINED:
             raise _Refuse(400, "too many pipelined requests")
         headers = CIMultiDictProxy(CIMultiDict(self._headers))
+        if len(headers.getall("Host", ())) > 1:  # RFC 9112 3.2: one Host, or 400
+            raise _Refuse(400, "more than one Host header")
         length_header = headers.get("Content-Length")
         length = int(length_header) if length_header is not None else None  # llhttp checked it
         has_body = (length is not None and length > 0) or "Transfer-Encoding" in headers
@@ -415,8 +417,12 @@ class _Connection(asyncio.Protocol):
         if isinstance(response, FileResponse):
             sent = await self._send_file(req, response, open_)
         else:
-            head = self._head(response.status, response.headers, len(response.body), open_, req.version)
-            body = response.body if req.method != "HEAD" else b""
+            # no body may follow a 1xx, 204 or 304 (it would read as the start of another response)
+            bodiless = response.status < 200 or response.status in (204, 304)
+            body = b"" if bodiless or req.method == "HEAD" else response.body
+            head = self._head(
+                response.status, response.headers, 0 if bodiless else len(response.body), open_, req.version
+            )
             if len(body) <= _FILE_CHUNK:  # one write, one segment
                 self._transport.write(head + body)
             else:  # not copied
@@ -452,7 +458,9 @@ class _Connection(asyncio.Protocol):
             if "\r" in value or "\n" in value:
                 value = value.replace("\r", " ").replace("\n", " ")
             lines.append(f"{name}: {value}\r\n".encode())
-        lines.append(b"Content-Length: %d\r\nDate: %s\r\n" % (length, self._server.date().encode()))
+        if status >= 200 and status != 204:  # (RFC 9110 8.6: never on a 1xx or 204)
+            lines.append(b"Content-Length: %d\r\n" % length)
+        lines.append(b"Date: %s\r\n" % self._server.date().encode())
         if not keep:
             lines.append(b"Connection: close\r\n")
         elif version == "1.0":

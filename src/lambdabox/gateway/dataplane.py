@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 #: HTTP APIs' payload quota
 MAX_BODY = 10 * 1024 * 1024
-_HOST = re.compile(r"(?P<id>[a-z0-9]{10})\.execute-api(?:\.[a-z0-9-]+)?\.localhost(?::\d+)?", re.I | re.A)
+_HOST = re.compile(r"(?P<id>[a-z0-9]{10})\.execute-api(?:\.[a-z0-9-]+)?\.localhost\.?(?::\d+)?", re.I | re.A)
 _PATH_FORM = re.compile(r"/_apis/(?P<id>[a-z0-9]{10})(?P<rest>/.*|)", re.A)
 
 
@@ -79,10 +79,12 @@ def addressed(request: Request) -> Addressed | None:
     raw_path = request.raw_path.split("?", 1)[0]
     m = _HOST.fullmatch(host)
     if m is not None:
-        return Addressed(m.group("id").lower(), raw_path or "/", host.rsplit(":", 1)[0].lower())
+        api_id = m.group("id").lower()
+        return Addressed(api_id, raw_path or "/", f"{api_id}.execute-api.localhost")
     p = _PATH_FORM.fullmatch(raw_path)
-    if p is not None:
-        return Addressed(p.group("id"), p.group("rest") or "/", host.rsplit(":", 1)[0].lower())
+    if p is not None:  # the event names the API's own domain, as if it had been called by host
+        api_id = p.group("id")
+        return Addressed(api_id, p.group("rest") or "/", f"{api_id}.execute-api.localhost")
     return None
 
 
@@ -126,7 +128,7 @@ class HttpApiDataPlane:
         if stage is None or deployment is None:
             return _http(error_response(404, "Not Found"), request_id)
         path = _decoded(raw_path)
-        match = match_route([r.route_key for r in deployment.routes], request.method, path)
+        match = match_route([r.route_key for r in deployment.routes], request.method, path or "/")
         if match is None:
             return _http(error_response(404, "Not Found"), request_id)
         route = next(r for r in deployment.routes if r.route_key == match.route_key)
@@ -140,14 +142,17 @@ class HttpApiDataPlane:
         except BodyTooLarge:
             return _http(error_response(413, "Request Entity Too Large"), request_id)
         peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+        source_ip = str(peer[0]) if isinstance(peer, tuple) else "127.0.0.1"
+        sock = request.transport.get_extra_info("sockname") if request.transport is not None else None
+        port = str(sock[1]) if isinstance(sock, tuple) else "80"
         greq = GatewayRequest(  # the translators put a named stage's prefix back, as AWS's events have it
             method=request.method,
             raw_path=raw_path,
             path=path,
             raw_query=request.query_string,
-            headers=list(request.headers.items()),
+            headers=_forwarded(list(request.headers.items()), source_ip, port, self._clock.now()),
             body=body,
-            source_ip=str(peer[0]) if isinstance(peer, tuple) else "127.0.0.1",
+            source_ip=source_ip,
             api_id=api.api_id,
             account_id=api.account,
             stage=stage.name,
@@ -201,12 +206,28 @@ class HttpApiDataPlane:
             task.cancel()
 
 
+def _forwarded(
+    headers: list[tuple[str, str]], source_ip: str, port: str, now: float
+) -> list[tuple[str, str]]:
+    """The headers API Gateway adds: the client's address appended to X-Forwarded-For, the port
+    and scheme it was called on, and a trace id when the caller sent none."""
+    own = {"x-forwarded-for", "x-forwarded-port", "x-forwarded-proto"}
+    chain = [v for n, v in headers if n.lower() == "x-forwarded-for"]
+    out = [(n, v) for n, v in headers if n.lower() not in own]
+    out.append(("X-Forwarded-For", ", ".join([*chain, source_ip])))
+    out.append(("X-Forwarded-Port", port))
+    out.append(("X-Forwarded-Proto", "http"))
+    if not any(n.lower() == "x-amzn-trace-id" for n, _ in headers):
+        out.append(("X-Amzn-Trace-Id", ids.trace_id(now).split(";", 1)[0]))
+    return out
+
+
 def _stage_of(api: HttpApi, raw_rest: str) -> tuple[str | None, str]:
     """(stage name, the path after it): a first segment naming a stage, else `$default`."""
-    first, _, rest = raw_rest[1:].partition("/")
+    first, slash, rest = raw_rest[1:].partition("/")
     name = _decoded(first)
     if name and name != DEFAULT_STAGE and name in api.stages:
-        return name, "/" + rest
+        return name, slash + rest  # "" for the stage itself: its events' path is "/<stage>"
     if DEFAULT_STAGE in api.stages:
         return DEFAULT_STAGE, raw_rest or "/"
     return None, raw_rest

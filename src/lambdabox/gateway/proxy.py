@@ -271,8 +271,9 @@ def _safe(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def _status(result: dict[str, Any]) -> int:
     status = result.get("statusCode")
-    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
-        raise _Malformed("statusCode is not an HTTP status")
+    # an interim (1xx) status is no answer: the body after it would read as a response of its own
+    if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
+        raise _Malformed("statusCode is not a final HTTP status")
     return status
 
 

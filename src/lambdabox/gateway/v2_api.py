@@ -70,7 +70,7 @@ def _page(items: list[Any], params: Params) -> Result:
         if not token.isdigit():
             raise _bad("Invalid pagination token")
         start = int(token)
-    size = int(params["MaxResults"]) if params.get("MaxResults") else len(items)
+    size = int(params["MaxResults"]) if params.get("MaxResults") else max(1, len(items))
     if size < 1:
         raise _bad("MaxResults must be at least 1")
     out: Result = {"Items": [i.to_api() for i in items[start : start + size]]}
