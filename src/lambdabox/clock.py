@@ -10,7 +10,12 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections.abc import Callable
 from typing import Protocol
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> object: ...
 
 
 class Clock(Protocol):
@@ -22,6 +27,10 @@ class Clock(Protocol):
 
     async def sleep(self, seconds: float) -> None:
         """Wait `seconds` of this clock's time."""
+
+    def call_later(self, seconds: float, callback: Callable[[], object]) -> Cancellable:
+        """Call `callback` (on the event loop) once `seconds` of this clock's time have passed; a
+        timer without a task of its own, for the deadlines of hot paths."""
 
 
 class SystemClock:
@@ -35,6 +44,9 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+    def call_later(self, seconds: float, callback: Callable[[], object]) -> Cancellable:
+        return asyncio.get_running_loop().call_later(max(0.0, seconds), callback)
 
 
 class ManualClock:
@@ -59,6 +71,15 @@ class ManualClock:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (self._mono + seconds, next(self._seq), fut))
         await fut
+
+    def call_later(self, seconds: float, callback: Callable[[], object]) -> Cancellable:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(lambda f: None if f.cancelled() else callback())
+        if seconds <= 0:
+            fut.set_result(None)
+        else:
+            heapq.heappush(self._sleepers, (self._mono + seconds, next(self._seq), fut))
+        return fut
 
     def advance(self, seconds: float) -> None:
         """Move time forward and wake every sleeper whose deadline has passed."""

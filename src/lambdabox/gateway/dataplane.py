@@ -178,12 +178,18 @@ class HttpApiDataPlane:
         self, api: HttpApi, target: str, event: object, timeout: float
     ) -> Invoked | GatewayResponse:
         payload = json.dumps(event, separators=(",", ":")).encode()
-        task: asyncio.Task[Invoked] = asyncio.get_running_loop().create_task(
-            self._invoke(api.region, api.account, target, payload)
-        )
-        timer = asyncio.get_running_loop().create_task(self._clock.sleep(timeout))
+        loop = asyncio.get_running_loop()
+        task: asyncio.Task[Invoked] = loop.create_task(self._invoke(api.region, api.account, target, payload))
+        settled: asyncio.Future[None] = loop.create_future()
+
+        def settle(*_: object) -> None:
+            if not settled.done():
+                settled.set_result(None)
+
+        task.add_done_callback(settle)
+        timer = self._clock.call_later(timeout, settle)  # the integration's timeout, on the one clock
         try:
-            await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+            await settled
         finally:
             timer.cancel()
         if not task.done():  # the invocation runs on; its answer is dropped

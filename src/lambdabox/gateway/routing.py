@@ -10,6 +10,7 @@ exact: a trailing slash is a segment of its own (empty), which no variable match
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -116,6 +117,15 @@ def _rank(method: str, segments: list[_Segment]) -> tuple[int, tuple[int, ...], 
     return tier, kinds, 1 if method == "ANY" else 0
 
 
+@functools.lru_cache(maxsize=4096)
+def _compiled(key: str) -> tuple[str, list[_Segment]] | None:
+    """A valid "METHOD /path" key's method and segments (read once per key), else None."""
+    parsed = parse_route_key(key)
+    if parsed is None or route_key_error(key) is not None:
+        return None  # the control plane never stores such a key; never let one match
+    return parsed[0], _segments(parsed[1]) or []
+
+
 def match_route(route_keys: Iterable[str], method: str, path: str) -> RouteMatch | None:
     """The route a request selects, or None (API Gateway then answers 404 {"message":"Not Found"}).
 
@@ -127,13 +137,12 @@ def match_route(route_keys: Iterable[str], method: str, path: str) -> RouteMatch
         if key == DEFAULT_ROUTE:
             has_default = True
             continue
-        parsed = parse_route_key(key)
-        if parsed is None or route_key_error(key) is not None:
-            continue  # the control plane never stores such a key; never let one match
-        route_method, route_path = parsed
+        compiled = _compiled(key)
+        if compiled is None:
+            continue
+        route_method, segments = compiled
         if route_method not in (method, "ANY"):
             continue
-        segments = _segments(route_path) or []
         params = _match(segments, parts)
         if params is None:
             continue

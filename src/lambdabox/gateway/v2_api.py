@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import re
 import secrets
 import string
@@ -43,6 +44,7 @@ def new_id(n: int) -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(n))
 
 
+@functools.lru_cache(maxsize=4096)
 def lambda_target(uri: str) -> str | None:
     """The function ARN an integration URI names, or None when it names no Lambda function."""
     m = _APIGW_LAMBDA.fullmatch(uri)
