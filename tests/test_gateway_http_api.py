@@ -353,3 +353,41 @@ def test_two_host_headers_are_refused(lbx: LocalLambdabox, fn: str) -> None:
             f"GET / HTTP/1.1\r\nHost: {api_id}.execute-api.localhost\r\nHost: localhost\r\n\r\n".encode()
         )
         assert s.recv(65536).startswith(b"HTTP/1.1 400 ")
+
+
+def test_cors_preflight_and_headers(lbx: LocalLambdabox, fn: str) -> None:
+    """API Gateway answers preflights itself and puts the configured headers on responses to an
+    allowed origin, dropping the function's own (http-api-cors.html)."""
+    gw = lbx.client("apigatewayv2")
+    api_id = gw.create_api(
+        Name="cors", ProtocolType="HTTP", Target=fn,
+        CorsConfiguration={
+            "AllowOrigins": ["https://app.example.com", "http://*"], "AllowMethods": ["GET", "POST"],
+            "AllowHeaders": ["authorization", "content-type"], "ExposeHeaders": ["x-echo"],
+            "MaxAge": 300, "AllowCredentials": True,
+        },
+    )["ApiId"]  # fmt: skip
+    target = f"/_apis/{api_id}/anything"
+    status, headers, body = send(
+        lbx, "OPTIONS", target,
+        headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"},
+    )  # fmt: skip
+    assert (status, body) == (204, b"")
+    assert headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert headers["Access-Control-Allow-Methods"] == "GET,POST"
+    assert headers["Access-Control-Allow-Headers"] == "authorization,content-type"
+    assert (
+        headers["Access-Control-Max-Age"] == "300" and headers["Access-Control-Allow-Credentials"] == "true"
+    )
+    # a method or an origin not allowed: no CORS headers, and the function is not called either
+    for origin, method in (("https://app.example.com", "DELETE"), ("https://evil.example", "GET")):
+        status, headers, _ = send(
+            lbx, "OPTIONS", target, headers={"Origin": origin, "Access-Control-Request-Method": method}
+        )
+        assert status == 204 and "Access-Control-Allow-Origin" not in headers
+    # an actual request from an allowed origin ("http://*"): the configured headers
+    status, headers, _ = send(lbx, "GET", target, headers={"Origin": "http://localhost:3000"})
+    assert status == 201 and headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    assert headers["Access-Control-Expose-Headers"] == "x-echo"
+    status, headers, _ = send(lbx, "GET", target, headers={"Origin": "https://evil.example"})
+    assert status == 201 and "Access-Control-Allow-Origin" not in headers

@@ -30,6 +30,7 @@ from multidict import CIMultiDict
 
 from lambdabox.aws import ids
 from lambdabox.clock import Clock
+from lambdabox.gateway import cors
 from lambdabox.gateway.models import DEFAULT_STAGE, HttpApi
 from lambdabox.gateway.proxy import (
     GatewayRequest,
@@ -128,6 +129,8 @@ class HttpApiDataPlane:
         if stage is None or deployment is None:
             return _http(error_response(404, "Not Found"), request_id)
         path = _decoded(raw_path)
+        if api.cors is not None and cors.is_preflight(request.method, request.headers.items()):
+            return _http(cors.preflight(api.cors, request.headers.items()), request_id)
         match = match_route([r.route_key for r in deployment.routes], request.method, path or "/")
         if match is None:
             return _http(error_response(404, "Not Found"), request_id)
@@ -172,7 +175,10 @@ class HttpApiDataPlane:
             return _http(outcome, request_id)
         if outcome.function_error:
             return _http(error_response(500, "Internal Server Error"), request_id)
-        return _http(response_v1(outcome.payload) if v1 else response_v2(outcome.payload), request_id)
+        answer = response_v1(outcome.payload) if v1 else response_v2(outcome.payload)
+        if api.cors is not None:
+            answer = cors.decorate(api.cors, request.headers.items(), answer)
+        return _http(answer, request_id)
 
     async def _run(
         self, api: HttpApi, target: str, event: object, timeout: float
