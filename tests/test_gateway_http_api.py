@@ -391,3 +391,36 @@ def test_cors_preflight_and_headers(lbx: LocalLambdabox, fn: str) -> None:
     assert headers["Access-Control-Expose-Headers"] == "x-echo"
     status, headers, _ = send(lbx, "GET", target, headers={"Origin": "https://evil.example"})
     assert status == 201 and "Access-Control-Allow-Origin" not in headers
+
+
+def test_throttling_per_stage_and_route(lbx: LocalLambdabox, fn: str) -> None:
+    """Token buckets on the server's clock: the stage's default, a route's own over it; 429 when empty."""
+    gw = lbx.client("apigatewayv2")
+    api_id = gw.create_api(Name="throttle", ProtocolType="HTTP")["ApiId"]
+    integration = gw.create_integration(
+        ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=fn, PayloadFormatVersion="2.0"
+    )["IntegrationId"]
+    for key in ("GET /open", "GET /closed"):
+        gw.create_route(ApiId=api_id, RouteKey=key, Target=f"integrations/{integration}")
+    with pytest.raises(ClientError) as exc:
+        gw.create_stage(ApiId=api_id, StageName="s", RouteSettings={"GET /nope": {"ThrottlingBurstLimit": 1}})
+    assert aws_error(exc) == (
+        "NotFoundException",
+        "Unable to find Route by key GET /nope within the provided RouteSettings",
+        404,
+    )
+    gw.create_stage(
+        ApiId=api_id, StageName="s", AutoDeploy=True,
+        DefaultRouteSettings={"ThrottlingBurstLimit": 2, "ThrottlingRateLimit": 1.0},
+        RouteSettings={"GET /closed": {"ThrottlingBurstLimit": 0, "ThrottlingRateLimit": 0.0}},
+    )  # fmt: skip
+    stage = gw.get_stage(ApiId=api_id, StageName="s")
+    assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == 2
+    assert stage["RouteSettings"]["GET /closed"]["ThrottlingBurstLimit"] == 0
+    too_many = (429, b'{"message":"Too Many Requests"}')
+    statuses = [send(lbx, "GET", f"/_apis/{api_id}/s/open")[0] for _ in range(3)]
+    assert statuses == [201, 201, 429]
+    assert send(lbx, "GET", f"/_apis/{api_id}/s/closed")[0:3:2] == too_many
+    lbx.advance(1.0)  # one token back
+    assert send(lbx, "GET", f"/_apis/{api_id}/s/open")[0] == 201
+    assert send(lbx, "GET", f"/_apis/{api_id}/s/open")[0:3:2] == too_many

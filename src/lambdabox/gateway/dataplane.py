@@ -30,7 +30,7 @@ from multidict import CIMultiDict
 
 from lambdabox.aws import ids
 from lambdabox.clock import Clock
-from lambdabox.gateway import cors
+from lambdabox.gateway import cors, throttle
 from lambdabox.gateway.models import DEFAULT_STAGE, HttpApi
 from lambdabox.gateway.proxy import (
     GatewayRequest,
@@ -102,7 +102,8 @@ class HttpApiDataPlane:
         self._apis = apis
         self._invoke = invoke
         self._clock = clock
-        self._running: set[asyncio.Task[Invoked]] = set()  # invocations that outlived their timeout
+        self._running: set[asyncio.Task[Invoked]] = set()
+        self._throttle = throttle.Throttle(clock)  # invocations that outlived their timeout
 
     def route(self, request: Request) -> Awaitable[Response] | None:
         """The answer to a request addressed to an HTTP API (the edge's `DataPlane`), else None."""
@@ -135,6 +136,9 @@ class HttpApiDataPlane:
         if match is None:
             return _http(error_response(404, "Not Found"), request_id)
         route = next(r for r in deployment.routes if r.route_key == match.route_key)
+        limit = throttle.limits(stage.default_route_settings, stage.route_settings.get(route.route_key))
+        if limit is not None and not self._throttle.admit((api.api_id, stage.name, route.route_key), *limit):
+            return _http(error_response(429, "Too Many Requests"), request_id)
         integration = next(
             (i for i in deployment.integrations if route.target == f"integrations/{i.integration_id}"), None
         )

@@ -108,14 +108,17 @@ class Stage:
     variables: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     managed: bool = False
+    #: RouteSettings as given (DetailedMetricsEnabled, ThrottlingBurstLimit, ThrottlingRateLimit, …)
+    default_route_settings: dict[str, Any] = field(default_factory=dict)
+    route_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_api(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "AutoDeploy": self.auto_deploy,
             "CreatedDate": iso(self.created),
-            "DefaultRouteSettings": {"DetailedMetricsEnabled": False},
+            "DefaultRouteSettings": {"DetailedMetricsEnabled": False, **self.default_route_settings},
             "LastUpdatedDate": iso(self.updated),
-            "RouteSettings": {},
+            "RouteSettings": {k: dict(v) for k, v in self.route_settings.items()},
             "StageName": self.name,
             "StageVariables": dict(self.variables),
             "Tags": dict(self.tags),

@@ -64,6 +64,11 @@ def _conflict(message: str) -> ServiceError:
     return client_error("ConflictException", message, 409)
 
 
+def _route_settings(given: Any) -> dict[str, Any]:
+    """RouteSettings as stored: the members given (the model has checked their types)."""
+    return {k: v for k, v in (given or {}).items() if v is not None}
+
+
 def _page(items: list[Any], params: Params) -> Result:
     """One page of `items` (MaxResults of them, all by default) after NextToken."""
     start = 0
@@ -387,6 +392,15 @@ class ApiGatewayV2Service:
             raise _not_found("Invalid stage identifier specified")
         return stage
 
+    @staticmethod
+    def _route_settings_map(api: HttpApi, given: Any) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for key, settings in (given or {}).items():
+            if not any(r.route_key == key for r in api.routes.values()):
+                raise _not_found(f"Unable to find Route by key {key} within the provided RouteSettings")
+            out[key] = _route_settings(settings)
+        return out
+
     def _check_deployment(self, api: HttpApi, deployment_id: str | None) -> None:
         if deployment_id is not None and deployment_id not in api.deployments:
             raise _bad(f"Invalid deployment identifier specified {deployment_id}")
@@ -405,6 +419,8 @@ class ApiGatewayV2Service:
                 name, now, now, auto_deploy=bool(params.get("AutoDeploy", False)),
                 deployment_id=params.get("DeploymentId"), description=params.get("Description"),
                 variables=dict(params.get("StageVariables") or {}), tags=dict(params.get("Tags") or {}),
+                default_route_settings=_route_settings(params.get("DefaultRouteSettings")),
+                route_settings=self._route_settings_map(api, params.get("RouteSettings")),
             )  # fmt: skip
             if api.stages[name].auto_deploy:
                 self._deploy(api, name, auto=True)
@@ -434,6 +450,10 @@ class ApiGatewayV2Service:
                     changes[attr] = params[param]
             if "StageVariables" in params:
                 changes["variables"] = dict(params["StageVariables"] or {})
+            if "DefaultRouteSettings" in params:
+                changes["default_route_settings"] = _route_settings(params["DefaultRouteSettings"])
+            if "RouteSettings" in params:
+                changes["route_settings"] = self._route_settings_map(api, params["RouteSettings"])
             stage = dataclasses.replace(stage, **changes)
             api.stages[stage.name] = stage
             if stage.auto_deploy and not params.get("DeploymentId"):
