@@ -424,3 +424,23 @@ def test_throttling_per_stage_and_route(lbx: LocalLambdabox, fn: str) -> None:
     lbx.advance(1.0)  # one token back
     assert send(lbx, "GET", f"/_apis/{api_id}/s/open")[0] == 201
     assert send(lbx, "GET", f"/_apis/{api_id}/s/open")[0:3:2] == too_many
+
+
+def test_stage_variables_choose_the_alias(lbx: LocalLambdabox, fn: str) -> None:
+    """`${stageVariables.alias}` in an integration URI: each stage runs the version its variable names."""
+    lam = lbx.client("lambda")
+    name = fn.rsplit(":", 1)[-1]
+    lam.create_alias(FunctionName=name, Name="beta", FunctionVersion="$LATEST")
+    gw = lbx.client("apigatewayv2")
+    api_id = gw.create_api(Name="vars", ProtocolType="HTTP")["ApiId"]
+    integration = gw.create_integration(
+        ApiId=api_id, IntegrationType="AWS_PROXY", PayloadFormatVersion="2.0",
+        IntegrationUri=f"{fn}:${{stageVariables.alias}}",
+    )["IntegrationId"]  # fmt: skip
+    gw.create_route(ApiId=api_id, RouteKey="$default", Target=f"integrations/{integration}")
+    for stage, alias in (("prod", "live"), ("beta", "beta"), ("broken", "nope")):
+        gw.create_stage(ApiId=api_id, StageName=stage, AutoDeploy=True, StageVariables={"alias": alias})
+    answers = {s: send(lbx, "GET", f"/_apis/{api_id}/{s}/x") for s in ("prod", "beta", "broken")}
+    assert json.loads(answers["prod"][2])["version"] == "1"
+    assert json.loads(answers["beta"][2])["version"] == "$LATEST"
+    assert answers["broken"][0:3:2] == (500, b'{"message":"Internal Server Error"}')  # no such alias

@@ -42,7 +42,7 @@ from lambdabox.gateway.proxy import (
     response_v2,
 )
 from lambdabox.gateway.routing import match_route
-from lambdabox.gateway.v2_api import ApiLookup, lambda_target
+from lambdabox.gateway.v2_api import ApiLookup, lambda_target, with_stage_variables
 from lambdabox.http_messages import BodyTooLarge, Request, RequestAborted, Response
 
 log = logging.getLogger(__name__)
@@ -172,8 +172,9 @@ class HttpApiDataPlane:
         )
         v1 = integration.payload_format_version == "1.0"
         event = event_v1(greq) if v1 else event_v2(greq)
-        target = lambda_target(integration.integration_uri)
-        assert target is not None  # the control plane accepts no other
+        target = lambda_target(with_stage_variables(integration.integration_uri, stage.variables))
+        if target is None:  # a stage variable made it name no function
+            return _http(error_response(500, "Internal Server Error"), request_id)
         outcome = await self._run(api, target, event, integration.timeout_ms / 1000)
         if isinstance(outcome, GatewayResponse):
             return _http(outcome, request_id)

@@ -44,6 +44,17 @@ def new_id(n: int) -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(n))
 
 
+_STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
+
+
+def with_stage_variables(uri: str, variables: dict[str, str]) -> str:
+    """An integration URI with its `${stageVariables.name}` references filled in, as AWS does (a
+    variable the stage lacks becomes empty)."""
+    if "${" not in uri:
+        return uri
+    return _STAGE_VARIABLE.sub(lambda m: variables.get(m.group(1), ""), uri)
+
+
 @functools.lru_cache(maxsize=4096)
 def lambda_target(uri: str) -> str | None:
     """The function ARN an integration URI names, or None when it names no Lambda function."""
@@ -170,7 +181,8 @@ class ApiGatewayV2Service:
         if itype != "AWS_PROXY":
             raise _bad(f"lambdabox serves AWS_PROXY integrations to Lambda only, not {itype}")
         uri = params.get("IntegrationUri", old.integration_uri if old else None)
-        if not uri or lambda_target(uri) is None:
+        # (stage variables are filled in per request: any name stands for them here)
+        if not uri or lambda_target(_STAGE_VARIABLE.sub("x", uri)) is None:
             raise _bad(f"Invalid integration URI specified: {uri}" if uri else "IntegrationUri is required")
         version = params.get("PayloadFormatVersion", old.payload_format_version if old else None)
         if version is None:  # required for HTTP APIs: AWS defaults nothing
