@@ -444,3 +444,82 @@ def test_stage_variables_choose_the_alias(lbx: LocalLambdabox, fn: str) -> None:
     assert json.loads(answers["prod"][2])["version"] == "1"
     assert json.loads(answers["beta"][2])["version"] == "$LATEST"
     assert answers["broken"][0:3:2] == (500, b'{"message":"Internal Server Error"}')  # no such alias
+
+
+AUTHORIZER = {
+    "app.py": (
+        "import itertools\n"
+        "CALLS = itertools.count(1)\n"
+        "def handler(event, context):\n"
+        "    token = event['identitySource'][0]\n"
+        "    n = next(CALLS)\n"
+        "    if token == 'crash':\n"
+        "        raise RuntimeError('authorizer down')\n"
+        "    if 'routeArn' in event and event.get('headers', {}).get('x-policy'):\n"
+        "        effect = 'Allow' if token == 'allow' else 'Deny'\n"
+        "        return {'principalId': 'u', 'context': {'calls': n, 'arn': event['routeArn']},\n"
+        "                'policyDocument': {'Version': '2012-10-17', 'Statement': [\n"
+        "                    {'Action': 'execute-api:Invoke', 'Effect': effect, 'Resource': event['routeArn']}]}}\n"
+        "    return {'isAuthorized': token == 'allow', 'context': {'user': 'u1', 'calls': n}}\n"
+    )
+}
+
+
+def test_lambda_authorizers(lbx: LocalLambdabox, fn: str) -> None:
+    """REQUEST authorizers, simple and IAM-policy answers, identity sources and cached verdicts
+    (http-api-lambda-authorizer.html): 401 without the identity, 403 refused, 500 when it fails."""
+    lam = lbx.client("lambda")
+    auth_arn = lam.get_function(FunctionName=deploy(lam, AUTHORIZER))["Configuration"]["FunctionArn"]
+    gw = lbx.client("apigatewayv2")
+    api_id = gw.create_api(Name="auth", ProtocolType="HTTP")["ApiId"]
+    integration = gw.create_integration(
+        ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=fn, PayloadFormatVersion="2.0"
+    )["IntegrationId"]
+    simple = gw.create_authorizer(
+        ApiId=api_id, Name="simple", AuthorizerType="REQUEST", AuthorizerUri=auth_arn,
+        AuthorizerPayloadFormatVersion="2.0", EnableSimpleResponses=True,
+        IdentitySource=["$request.header.Authorization"],
+    )  # fmt: skip
+    assert (simple["AuthorizerType"], simple["EnableSimpleResponses"]) == ("REQUEST", True)
+    policy = gw.create_authorizer(
+        ApiId=api_id, Name="policy", AuthorizerType="REQUEST", AuthorizerUri=auth_arn,
+        AuthorizerPayloadFormatVersion="2.0", IdentitySource=["$request.header.Authorization"],
+        AuthorizerResultTtlInSeconds=300,
+    )["AuthorizerId"]  # fmt: skip
+    for key, authorizer_id in (("GET /simple", simple["AuthorizerId"]), ("GET /policy", policy)):
+        gw.create_route(
+            ApiId=api_id, RouteKey=key, Target=f"integrations/{integration}",
+            AuthorizationType="CUSTOM", AuthorizerId=authorizer_id,
+        )  # fmt: skip
+    with pytest.raises(ClientError) as exc:
+        gw.create_route(ApiId=api_id, RouteKey="GET /x", AuthorizationType="CUSTOM", AuthorizerId="nope")
+    assert aws_error(exc)[0::2] == ("BadRequestException", 400)
+    gw.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+
+    def get(path: str, token: str | None, **headers: str) -> tuple[int, http.client.HTTPMessage, bytes]:
+        auth = {"Authorization": token} if token is not None else {}
+        return send(lbx, "GET", f"/_apis/{api_id}{path}", headers={**auth, **headers})
+
+    status, _, body = get("/simple", "allow")
+    assert status == 201
+    assert json.loads(body)["event"]["requestContext"]["authorizer"]["lambda"]["user"] == "u1"
+    assert get("/simple", "nope")[0:3:2] == (403, b'{"message":"Forbidden"}')
+    assert get("/simple", None)[0:3:2] == (401, b'{"message":"Unauthorized"}')
+    assert get("/simple", "crash")[0:3:2] == (500, b'{"message":"Internal Server Error"}')
+    # an IAM policy answer, cached for its TTL (on the server's clock) per identity
+    status, _, body = get("/policy", "allow", **{"X-Policy": "1"})
+    granted = json.loads(body)["event"]["requestContext"]["authorizer"]["lambda"]
+    assert (
+        status == 201
+        and granted["arn"] == f"arn:aws:execute-api:us-east-1:000000000000:{api_id}/$default/GET/policy"
+    )
+    again = json.loads(get("/policy", "allow", **{"X-Policy": "1"})[2])["event"]["requestContext"][
+        "authorizer"
+    ]
+    assert again["lambda"]["calls"] == granted["calls"], "the cached verdict was not used"
+    assert get("/policy", "deny", **{"X-Policy": "1"})[0] == 403
+    lbx.advance(301)
+    later = json.loads(get("/policy", "allow", **{"X-Policy": "1"})[2])["event"]["requestContext"][
+        "authorizer"
+    ]
+    assert later["lambda"]["calls"] > granted["calls"], "the verdict outlived its TTL"

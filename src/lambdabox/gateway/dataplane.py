@@ -30,8 +30,8 @@ from multidict import CIMultiDict
 
 from lambdabox.aws import ids
 from lambdabox.clock import Clock
-from lambdabox.gateway import cors, throttle
-from lambdabox.gateway.models import DEFAULT_STAGE, HttpApi
+from lambdabox.gateway import authorizer, cors, throttle
+from lambdabox.gateway.models import DEFAULT_STAGE, HttpApi, Route, Stage
 from lambdabox.gateway.proxy import (
     GatewayRequest,
     GatewayResponse,
@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 #: HTTP APIs' payload quota
 MAX_BODY = 10 * 1024 * 1024
+#: how long API Gateway waits for a Lambda authorizer
+_AUTHORIZER_TIMEOUT = 10.0
 _HOST = re.compile(r"(?P<id>[a-z0-9]{10})\.execute-api(?:\.[a-z0-9-]+)?\.localhost\.?(?::\d+)?", re.I | re.A)
 _PATH_FORM = re.compile(r"/_apis/(?P<id>[a-z0-9]{10})(?P<rest>/.*|)", re.A)
 
@@ -103,7 +105,11 @@ class HttpApiDataPlane:
         self._invoke = invoke
         self._clock = clock
         self._running: set[asyncio.Task[Invoked]] = set()
-        self._throttle = throttle.Throttle(clock)  # invocations that outlived their timeout
+        self._throttle = throttle.Throttle(clock)
+        #: cached authorizer verdicts: (api, authorizer, identity) -> (expiry, allowed, context)
+        self._verdicts: dict[
+            tuple[str, str, tuple[str, ...]], tuple[float, bool, dict[str, Any]]
+        ] = {}  # invocations that outlived their timeout
 
     def route(self, request: Request) -> Awaitable[Response] | None:
         """The answer to a request addressed to an HTTP API (the edge's `DataPlane`), else None."""
@@ -170,8 +176,16 @@ class HttpApiDataPlane:
             path_parameters=match.path_parameters,
             stage_variables=dict(stage.variables),
         )
+        granted: dict[str, Any] | None = None
+        if route.authorization_type == "CUSTOM":
+            verdict = await self._authorize(api, stage, route, greq)
+            if isinstance(verdict, GatewayResponse):
+                return _http(verdict, request_id)
+            granted = verdict
         v1 = integration.payload_format_version == "1.0"
         event = event_v1(greq) if v1 else event_v2(greq)
+        if granted is not None:  # what the authorizer said, for the function
+            event["requestContext"]["authorizer"] = {"lambda": granted}
         target = lambda_target(with_stage_variables(integration.integration_uri, stage.variables))
         if target is None:  # a stage variable made it name no function
             return _http(error_response(500, "Internal Server Error"), request_id)
@@ -212,6 +226,44 @@ class HttpApiDataPlane:
         except Exception as exc:  # a refused invoke (no function, throttled, …)
             log.info("API %s: invoking %s failed: %s", api.api_id, target, exc)
             return error_response(500, "Internal Server Error")
+
+    async def _authorize(
+        self, api: HttpApi, stage: Stage, route: Route, greq: GatewayRequest
+    ) -> dict[str, Any] | GatewayResponse:
+        """The route's Lambda authorizer's verdict: the context it grants, or API Gateway's answer
+        (401 without the identity sources, 403 refused, 500 when the authorizer fails)."""
+        found = api.authorizers.get(route.authorizer_id or "")
+        if found is None:
+            return error_response(500, "Internal Server Error")
+        values = authorizer.identity(greq, found.identity_source)
+        if values is None:
+            return error_response(401, "Unauthorized")
+        arn = authorizer.route_arn(
+            api.region, api.account, api.api_id, stage.name, greq.method, greq.path or "/"
+        )
+        key = (api.api_id, found.authorizer_id, tuple(values))
+        cached = self._verdicts.get(key) if found.ttl > 0 and values else None
+        if cached is not None and cached[0] > self._clock.monotonic():
+            allowed, context = cached[1], cached[2]
+        else:
+            target = lambda_target(with_stage_variables(found.authorizer_uri, stage.variables))
+            if target is None:
+                return error_response(500, "Internal Server Error")
+            event = authorizer.request_event(greq, arn, values, found.payload_format_version)
+            outcome = await self._run(api, target, event, _AUTHORIZER_TIMEOUT)
+            if isinstance(outcome, GatewayResponse) or outcome.function_error:
+                return error_response(500, "Internal Server Error")
+            try:
+                allowed, context = authorizer.decision(outcome.payload, found.simple_responses, arn)
+            except authorizer.Malformed:
+                return error_response(500, "Internal Server Error")
+            if found.ttl > 0 and values:
+                if len(self._verdicts) > 100_000:
+                    self._verdicts.clear()
+                self._verdicts[key] = (self._clock.monotonic() + found.ttl, allowed, context)
+        if not allowed:
+            return error_response(403, "Forbidden")
+        return context
 
     def _finished(self, task: asyncio.Task[Invoked]) -> None:
         self._running.discard(task)

@@ -29,6 +29,7 @@ class Route:
     api_key_required: bool = False
     operation_name: str | None = None
     managed: bool = False  # made by quick create (ApiGatewayManaged)
+    authorizer_id: str | None = None
 
     def to_api(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -41,6 +42,8 @@ class Route:
             out["Target"] = self.target
         if self.operation_name is not None:
             out["OperationName"] = self.operation_name
+        if self.authorizer_id is not None:
+            out["AuthorizerId"] = self.authorizer_id
         if self.managed:
             out["ApiGatewayManaged"] = True
         return out
@@ -74,6 +77,31 @@ class Integration:
         if self.managed:
             out["ApiGatewayManaged"] = True
         return out
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    """A Lambda REQUEST authorizer of an HTTP API."""
+
+    authorizer_id: str
+    name: str
+    authorizer_uri: str
+    payload_format_version: str = "2.0"
+    simple_responses: bool = False
+    identity_source: tuple[str, ...] = ()
+    ttl: int = 0
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "AuthorizerId": self.authorizer_id,
+            "AuthorizerPayloadFormatVersion": self.payload_format_version,
+            "AuthorizerResultTtlInSeconds": self.ttl,
+            "AuthorizerType": "REQUEST",
+            "AuthorizerUri": self.authorizer_uri,
+            "EnableSimpleResponses": self.simple_responses,
+            "IdentitySource": list(self.identity_source),
+            "Name": self.name,
+        }
 
 
 @dataclass(frozen=True)
@@ -157,6 +185,7 @@ class HttpApi:
     integrations: dict[str, Integration] = field(default_factory=dict)
     stages: dict[str, Stage] = field(default_factory=dict)
     deployments: dict[str, Deployment] = field(default_factory=dict)
+    authorizers: dict[str, Authorizer] = field(default_factory=dict)
 
     def to_api(self, endpoint: str) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -188,6 +217,10 @@ class HttpApi:
         d["routes"] = {k: Route(**v) for k, v in d["routes"].items()}
         d["integrations"] = {k: Integration(**v) for k, v in d["integrations"].items()}
         d["stages"] = {k: Stage(**v) for k, v in d["stages"].items()}
+        d["authorizers"] = {
+            k: Authorizer(**{**v, "identity_source": tuple(v["identity_source"])})
+            for k, v in d.get("authorizers", {}).items()
+        }
         d["deployments"] = {
             k: Deployment(
                 **{

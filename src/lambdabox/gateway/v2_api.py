@@ -24,7 +24,7 @@ from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.clock import Clock
 from lambdabox.gateway import store as sql
-from lambdabox.gateway.models import DEFAULT_STAGE, Deployment, HttpApi, Integration, Route, Stage
+from lambdabox.gateway.models import DEFAULT_STAGE, Authorizer, Deployment, HttpApi, Integration, Route, Stage
 from lambdabox.gateway.routing import route_key_error
 from lambdabox.store.db import Store
 
@@ -36,6 +36,9 @@ _APIGW_LAMBDA = re.compile(
 )
 _LAMBDA_ARN = re.compile(
     r"arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:[a-zA-Z0-9_-]+(:[a-zA-Z0-9_$-]+)?"
+)
+_IDENTITY_SOURCE = re.compile(
+    r"\$(request\.(header|querystring)\.[A-Za-z0-9_.-]+|context\.[A-Za-z0-9_.]+|stageVariables\.[A-Za-z0-9_]+)"
 )
 _STAGE_NAME = re.compile(r"\$default|[a-zA-Z0-9_-]{1,128}")
 
@@ -296,16 +299,12 @@ class ApiGatewayV2Service:
             if any(r.route_key == key for r in api.routes.values()):
                 raise _conflict(f"Route with key {key} already exists for this API")
             self._check_target(api, params.get("Target"))
+            auth_type, authorizer_id = self._authorization(api, params)
             route = Route(
-                new_id(7), key, target=params.get("Target"),
-                authorization_type=params.get("AuthorizationType", "NONE"),
+                new_id(7), key, target=params.get("Target"), authorization_type=auth_type,
                 api_key_required=bool(params.get("ApiKeyRequired", False)),
-                operation_name=params.get("OperationName"),
+                operation_name=params.get("OperationName"), authorizer_id=authorizer_id,
             )  # fmt: skip
-            if route.authorization_type != "NONE":
-                raise _bad(
-                    f"lambdabox does not authorize routes yet (AuthorizationType {route.authorization_type})"
-                )
             api.routes[route.route_id] = route
             await self._commit(api, redeploy=True)
         return route.to_api()
@@ -331,10 +330,12 @@ class ApiGatewayV2Service:
             if "Target" in params:
                 self._check_target(api, params["Target"])
                 changes["target"] = params["Target"]
-            if params.get("AuthorizationType", "NONE") != "NONE":
-                raise _bad(
-                    f"lambdabox does not authorize routes yet (AuthorizationType {params['AuthorizationType']})"
-                )
+            if "AuthorizationType" in params or "AuthorizerId" in params:
+                merged = {
+                    "AuthorizationType": params.get("AuthorizationType", route.authorization_type),
+                    "AuthorizerId": params.get("AuthorizerId", route.authorizer_id),
+                }
+                changes["authorization_type"], changes["authorizer_id"] = self._authorization(api, merged)
             if "OperationName" in params:
                 changes["operation_name"] = params["OperationName"]
             route = dataclasses.replace(route, **changes)
@@ -348,6 +349,94 @@ class ApiGatewayV2Service:
             route = self._route(ctx, api, params["RouteId"])
             del api.routes[route.route_id]
             await self._commit(api, redeploy=True)
+        return {}
+
+    @staticmethod
+    def _authorization(api: HttpApi, params: Params) -> tuple[str, str | None]:
+        """A route's AuthorizationType and authorizer, checked: NONE, or CUSTOM with a Lambda
+        authorizer of this API."""
+        auth_type = params.get("AuthorizationType") or "NONE"
+        if auth_type == "NONE":
+            return "NONE", None
+        if auth_type != "CUSTOM":
+            raise _bad(f"lambdabox does not authorize routes with {auth_type} yet (NONE and CUSTOM only)")
+        authorizer_id = params.get("AuthorizerId")
+        if authorizer_id is None or authorizer_id not in api.authorizers:
+            raise _bad(f"Invalid authorizer ID specified: {authorizer_id}")
+        return auth_type, authorizer_id
+
+    # -- authorizers -------------------------------------------------------------------------
+    @staticmethod
+    def _authorizer(authorizer_id: str, params: Params, old: Authorizer | None = None) -> Authorizer:
+        kind = params.get("AuthorizerType", "REQUEST" if old else None)
+        if kind != "REQUEST":
+            raise _bad(f"lambdabox serves REQUEST (Lambda) authorizers only, not {kind}")
+        uri = params.get("AuthorizerUri", old.authorizer_uri if old else None)
+        if not uri or lambda_target(uri) is None:
+            raise _bad(f"Invalid authorizer URI specified: {uri}" if uri else "AuthorizerUri is required")
+        version = params.get("AuthorizerPayloadFormatVersion", old.payload_format_version if old else None)
+        if version not in ("1.0", "2.0"):
+            raise _bad("AuthorizerPayloadFormatVersion must be 1.0 or 2.0 for REQUEST authorizers")
+        simple = bool(params.get("EnableSimpleResponses", old.simple_responses if old else False))
+        if simple and version != "2.0":
+            raise _bad("EnableSimpleResponses is only supported for AuthorizerPayloadFormatVersion 2.0")
+        sources = tuple(params.get("IdentitySource", old.identity_source if old else ()) or ())
+        ttl = int(params.get("AuthorizerResultTtlInSeconds", old.ttl if old else 0))
+        if not 0 <= ttl <= 3600:
+            raise _bad("AuthorizerResultTtlInSeconds must be between 0 and 3600")
+        if ttl > 0 and not sources:
+            raise _bad("IdentitySource is required when authorizer caching is enabled")
+        for source in sources:
+            if not _IDENTITY_SOURCE.fullmatch(source):
+                raise _bad(f"Invalid identity source specified: {source}")
+        return Authorizer(
+            authorizer_id=authorizer_id, name=params.get("Name", old.name if old else ""), authorizer_uri=uri,
+            payload_format_version=version, simple_responses=simple, identity_source=sources, ttl=ttl,
+        )  # fmt: skip
+
+    def _find_authorizer(self, ctx: RequestContext, api: HttpApi, authorizer_id: str) -> Authorizer:
+        found = api.authorizers.get(authorizer_id)
+        if found is None:
+            raise _not_found(
+                f"Invalid Authorizer identifier specified {ctx.account_id}:{api.api_id}:{authorizer_id}"
+            )
+        return found
+
+    async def CreateAuthorizer(self, ctx: RequestContext, params: Params) -> Result:
+        api = self._get(ctx, params["ApiId"])
+        async with self._lock(api.api_id):
+            authorizer = self._authorizer(new_id(6), params)
+            api.authorizers[authorizer.authorizer_id] = authorizer
+            await self._commit(api)
+        return authorizer.to_api()
+
+    async def GetAuthorizer(self, ctx: RequestContext, params: Params) -> Result:
+        api = self._get(ctx, params["ApiId"])
+        return self._find_authorizer(ctx, api, params["AuthorizerId"]).to_api()
+
+    async def GetAuthorizers(self, ctx: RequestContext, params: Params) -> Result:
+        api = self._get(ctx, params["ApiId"])
+        return _page(list(api.authorizers.values()), params)
+
+    async def UpdateAuthorizer(self, ctx: RequestContext, params: Params) -> Result:
+        api = self._get(ctx, params["ApiId"])
+        async with self._lock(api.api_id):
+            old = self._find_authorizer(ctx, api, params["AuthorizerId"])
+            authorizer = self._authorizer(old.authorizer_id, params, old)
+            api.authorizers[authorizer.authorizer_id] = authorizer
+            await self._commit(api)
+        return authorizer.to_api()
+
+    async def DeleteAuthorizer(self, ctx: RequestContext, params: Params) -> Result:
+        api = self._get(ctx, params["ApiId"])
+        async with self._lock(api.api_id):
+            authorizer = self._find_authorizer(ctx, api, params["AuthorizerId"])
+            if any(r.authorizer_id == authorizer.authorizer_id for r in api.routes.values()):
+                raise _conflict(
+                    f"Authorizer {authorizer.authorizer_id} is in use by a route and cannot be deleted"
+                )
+            del api.authorizers[authorizer.authorizer_id]
+            await self._commit(api)
         return {}
 
     # -- integrations ------------------------------------------------------------------------
