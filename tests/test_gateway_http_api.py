@@ -523,3 +523,11 @@ def test_lambda_authorizers(lbx: LocalLambdabox, fn: str) -> None:
         "authorizer"
     ]
     assert later["lambda"]["calls"] > granted["calls"], "the verdict outlived its TTL"
+
+
+def test_a_disabled_default_endpoint_answers_403(lbx: LocalLambdabox, fn: str) -> None:
+    gw = lbx.client("apigatewayv2")
+    api_id = gw.create_api(Name="off", ProtocolType="HTTP", Target=fn)["ApiId"]
+    assert send(lbx, "GET", f"/_apis/{api_id}/x")[0] == 201
+    gw.update_api(ApiId=api_id, DisableExecuteApiEndpoint=True)
+    assert send(lbx, "GET", f"/_apis/{api_id}/x")[0:3:2] == (403, b'{"message":"Forbidden"}')

@@ -104,12 +104,10 @@ class HttpApiDataPlane:
         self._apis = apis
         self._invoke = invoke
         self._clock = clock
-        self._running: set[asyncio.Task[Invoked]] = set()
+        self._running: set[asyncio.Task[Invoked]] = set()  # invocations that outlived their timeout
         self._throttle = throttle.Throttle(clock)
         #: cached authorizer verdicts: (api, authorizer, identity) -> (expiry, allowed, context)
-        self._verdicts: dict[
-            tuple[str, str, tuple[str, ...]], tuple[float, bool, dict[str, Any]]
-        ] = {}  # invocations that outlived their timeout
+        self._verdicts: dict[tuple[str, str, tuple[str, ...]], tuple[float, bool, dict[str, Any]]] = {}
 
     def route(self, request: Request) -> Awaitable[Response] | None:
         """The answer to a request addressed to an HTTP API (the edge's `DataPlane`), else None."""
@@ -128,8 +126,10 @@ class HttpApiDataPlane:
     async def handle(self, request: Request, where: Addressed) -> Response:
         request_id = ids.hex_id()[:16]
         api = self._apis(where.api_id)
-        if api is None or api.disable_execute_api_endpoint:
+        if api is None:
             return _http(error_response(404, "Not Found"), request_id)
+        if api.disable_execute_api_endpoint:  # its default endpoint turned off: AWS answers 403
+            return _http(error_response(403, "Forbidden"), request_id)
         stage_name, raw_path = _stage_of(api, where.raw_rest)
         stage = api.stages.get(stage_name) if stage_name is not None else None
         deployment = api.deployments.get(stage.deployment_id or "") if stage is not None else None
