@@ -486,7 +486,8 @@ def test_lambda_authorizers(lbx: LocalLambdabox, fn: str) -> None:
         AuthorizerPayloadFormatVersion="2.0", IdentitySource=["$request.header.Authorization"],
         AuthorizerResultTtlInSeconds=300,
     )["AuthorizerId"]  # fmt: skip
-    for key, authorizer_id in (("GET /simple", simple["AuthorizerId"]), ("GET /policy", policy)):
+    routes = (("GET /simple", simple["AuthorizerId"]), ("GET /policy", policy), ("GET /other", policy))
+    for key, authorizer_id in routes:
         gw.create_route(
             ApiId=api_id, RouteKey=key, Target=f"integrations/{integration}",
             AuthorizationType="CUSTOM", AuthorizerId=authorizer_id,
@@ -518,6 +519,8 @@ def test_lambda_authorizers(lbx: LocalLambdabox, fn: str) -> None:
     ]
     assert again["lambda"]["calls"] == granted["calls"], "the cached verdict was not used"
     assert get("/policy", "deny", **{"X-Policy": "1"})[0] == 403
+    # the cached policy allows /policy's ARN only: judged again for another route (found by review)
+    assert get("/other", "allow", **{"X-Policy": "1"})[0:3:2] == (403, b'{"message":"Forbidden"}')
     lbx.advance(301)
     later = json.loads(get("/policy", "allow", **{"X-Policy": "1"})[2])["event"]["requestContext"][
         "authorizer"

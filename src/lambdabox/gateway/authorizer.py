@@ -7,13 +7,18 @@ plus `type`, `routeArn` and `identitySource`; 1.0: likewise with `methodArn` and
 `identitySource`). With simple responses it answers `{"isAuthorized": bool, "context": {...}}`,
 otherwise an IAM policy whose statements must allow `execute-api:Invoke` on the route's ARN (a
 Deny wins). A request lacking one of the authorizer's identity sources is refused without calling
-it (401); a refusal is 403; an answer that is neither form is the gateway's 500.
+it (401); a refusal is 403; an answer that is neither form is the gateway's 500. Answers are
+cached as answers: a cached policy is judged again for each request's route ARN, as API Gateway
+applies it. Policies are read as IAM reads them: Action/NotAction (case-insensitive),
+Resource/NotResource, only `*` and `?` as wildcards, a Deny over any Allow.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import functools
 import json
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from lambdabox.gateway.proxy import GatewayRequest, event_v1, event_v2
@@ -73,44 +78,85 @@ def request_event(req: GatewayRequest, arn: str, values: list[str], version: str
     }
 
 
-def decision(payload: bytes, simple: bool, arn: str) -> tuple[bool, dict[str, Any]]:
-    """(allowed, the context the integration's event carries) from the authorizer's answer."""
+@dataclass(frozen=True)
+class Answer:
+    """What an authorizer said: a simple verdict, or a policy judged per request; the context."""
+
+    context: dict[str, Any]
+    verdict: bool | None = None  # simple responses
+    policy: tuple[dict[str, Any], ...] = ()  # its statements (policy responses)
+
+    def allows(self, arn: str) -> bool:
+        """Whether the answer lets a request for `arn` through (a cached answer is judged again for
+        each request's route, as API Gateway applies a cached policy)."""
+        if self.verdict is not None:
+            return self.verdict
+        allowed = False
+        for statement in self.policy:
+            if not _applies(statement, arn):
+                continue
+            if statement.get("Effect") == "Deny":
+                return False
+            if statement.get("Effect") == "Allow":
+                allowed = True
+        return allowed
+
+
+def read_answer(payload: bytes, simple: bool) -> Answer:
+    """The authorizer's answer, or Malformed."""
     try:
         answer = json.loads(payload)
     except (ValueError, RecursionError) as exc:
         raise Malformed("not JSON") from exc
     if not isinstance(answer, dict):
         raise Malformed("not an object")
-    context = answer.get("context") or {}
+    context = answer.get("context")
+    context = {} if context is None else context
     if not isinstance(context, dict):
         raise Malformed("context is not an object")
     if simple:
         allowed = answer.get("isAuthorized")
         if not isinstance(allowed, bool):
             raise Malformed("isAuthorized is not a boolean")
-        return allowed, context
-    return _policy_allows(answer.get("policyDocument"), arn), context
+        return Answer(context, verdict=allowed)
+    document = answer.get("policyDocument")
+    if not isinstance(document, dict) or "Statement" not in document:
+        raise Malformed("no policyDocument")
+    statements = _listed(document["Statement"])
+    if not all(isinstance(st, dict) for st in statements):
+        raise Malformed("a statement is not an object")
+    return Answer(context, policy=tuple(statements))
 
 
 def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _policy_allows(document: Any, arn: str) -> bool:
-    if not isinstance(document, dict) or "Statement" not in document:
-        raise Malformed("no policyDocument")
-    allowed = False
-    for statement in _listed(document["Statement"]):
-        if not isinstance(statement, dict):
-            raise Malformed("a statement is not an object")
-        actions = [str(a) for a in _listed(statement.get("Action", []))]
-        resources = [str(r) for r in _listed(statement.get("Resource", []))]
-        if not any(fnmatch.fnmatchcase("execute-api:Invoke", a) for a in actions):
-            continue
-        if not any(fnmatch.fnmatchcase(arn, r) for r in resources):
-            continue
-        if statement.get("Effect") == "Deny":
-            return False
-        if statement.get("Effect") == "Allow":
-            allowed = True
-    return allowed
+@functools.lru_cache(maxsize=4096)
+def _pattern(glob: str, case_sensitive: bool) -> re.Pattern[str]:
+    """An IAM wildcard (only `*` and `?` are special) as a regex."""
+    parts = [".*" if c == "*" else "." if c == "?" else re.escape(c) for c in glob]
+    return re.compile("".join(parts), 0 if case_sensitive else re.IGNORECASE)
+
+
+def _matches(value: str, globs: Any, case_sensitive: bool) -> bool:
+    return any(_pattern(str(g), case_sensitive).fullmatch(value) for g in _listed(globs))
+
+
+def _applies(statement: dict[str, Any], arn: str) -> bool:
+    """Whether a statement covers invoking `arn`: Action or NotAction (names are case-insensitive),
+    Resource or NotResource."""
+    action = "execute-api:Invoke"
+    if "Action" in statement:
+        acts = _matches(action, statement["Action"], False)
+    elif "NotAction" in statement:
+        acts = not _matches(action, statement["NotAction"], False)
+    else:
+        acts = False
+    if "Resource" in statement:
+        covers = _matches(arn, statement["Resource"], True)
+    elif "NotResource" in statement:
+        covers = not _matches(arn, statement["NotResource"], True)
+    else:
+        covers = False
+    return acts and covers

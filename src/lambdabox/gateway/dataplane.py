@@ -31,7 +31,7 @@ from multidict import CIMultiDict
 from lambdabox.aws import ids
 from lambdabox.clock import Clock
 from lambdabox.gateway import authorizer, cors, throttle
-from lambdabox.gateway.models import DEFAULT_STAGE, HttpApi, Route, Stage
+from lambdabox.gateway.models import DEFAULT_STAGE, Authorizer, HttpApi, Route, Stage
 from lambdabox.gateway.proxy import (
     GatewayRequest,
     GatewayResponse,
@@ -106,8 +106,10 @@ class HttpApiDataPlane:
         self._clock = clock
         self._running: set[asyncio.Task[Invoked]] = set()  # invocations that outlived their timeout
         self._throttle = throttle.Throttle(clock)
-        #: cached authorizer verdicts: (api, authorizer, identity) -> (expiry, allowed, context)
-        self._verdicts: dict[tuple[str, str, tuple[str, ...]], tuple[float, bool, dict[str, Any]]] = {}
+        #: cached authorizer answers: (api, stage, authorizer, identity) -> (expiry, answer)
+        self._verdicts: dict[
+            tuple[str, str, Authorizer, tuple[str, ...]], tuple[float, authorizer.Answer]
+        ] = {}
 
     def route(self, request: Request) -> Awaitable[Response] | None:
         """The answer to a request addressed to an HTTP API (the edge's `DataPlane`), else None."""
@@ -241,10 +243,12 @@ class HttpApiDataPlane:
         arn = authorizer.route_arn(
             api.region, api.account, api.api_id, stage.name, greq.method, greq.path or "/"
         )
-        key = (api.api_id, found.authorizer_id, tuple(values))
+        # answers are cached per stage and authorizer (as configured now) and identity; a cached
+        # policy is judged again against each request's own route
+        key = (api.api_id, stage.name, found, tuple(values))
         cached = self._verdicts.get(key) if found.ttl > 0 and values else None
         if cached is not None and cached[0] > self._clock.monotonic():
-            allowed, context = cached[1], cached[2]
+            answer = cached[1]
         else:
             target = lambda_target(with_stage_variables(found.authorizer_uri, stage.variables))
             if target is None:
@@ -254,13 +258,14 @@ class HttpApiDataPlane:
             if isinstance(outcome, GatewayResponse) or outcome.function_error:
                 return error_response(500, "Internal Server Error")
             try:
-                allowed, context = authorizer.decision(outcome.payload, found.simple_responses, arn)
+                answer = authorizer.read_answer(outcome.payload, found.simple_responses)
             except authorizer.Malformed:
                 return error_response(500, "Internal Server Error")
             if found.ttl > 0 and values:
                 if len(self._verdicts) > 100_000:
                     self._verdicts.clear()
-                self._verdicts[key] = (self._clock.monotonic() + found.ttl, allowed, context)
+                self._verdicts[key] = (self._clock.monotonic() + found.ttl, answer)
+        allowed, context = answer.allows(arn), answer.context
         if not allowed:
             return error_response(403, "Forbidden")
         return context
