@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import aws_error, deploy, wait_until
+from conftest import aws_error, deploy, unique, wait_until
 from lambdabox.testing import LocalLambdabox
 
 ECHO = {
@@ -534,3 +534,58 @@ def test_a_disabled_default_endpoint_answers_403(lbx: LocalLambdabox, fn: str) -
     assert send(lbx, "GET", f"/_apis/{api_id}/x")[0] == 201
     gw.update_api(ApiId=api_id, DisableExecuteApiEndpoint=True)
     assert send(lbx, "GET", f"/_apis/{api_id}/x")[0:3:2] == (403, b'{"message":"Forbidden"}')
+
+
+EXPRESS_APP = Path(__file__).parent / "apps" / "express-http"
+
+
+def _zip_dir(root: Path) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(root.rglob("*")):
+            rel = path.relative_to(root)
+            if path.is_file() and not path.is_symlink() and ".bin" not in rel.parts:
+                zf.write(path, str(rel))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("payload_version", ["2.0", "1.0"])
+def test_an_express_app_behind_serverless_http(lbx: LocalLambdabox, payload_version: str) -> None:
+    """An unmodified Express 5 app wrapped by serverless-http (its own package with node_modules),
+    behind an HTTP API with either payload format."""
+    assert (EXPRESS_APP / "node_modules" / "express").is_dir(), (
+        "run scripts/install-test-tools.sh (make test does)"
+    )
+    lam = lbx.client("lambda")
+    name = unique(f"express-{payload_version.replace('.', '')}")
+    arn = lam.create_function(
+        FunctionName=name, Runtime="nodejs20.x", Role="arn:aws:iam::000000000000:role/x", Handler="app.handler",
+        Code={"ZipFile": _zip_dir(EXPRESS_APP)}, Timeout=30, MemorySize=256,
+    )["FunctionArn"]  # fmt: skip
+    gw = lbx.client("apigatewayv2")
+    api_id = gw.create_api(Name=name, ProtocolType="HTTP")["ApiId"]
+    integration = gw.create_integration(
+        ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=arn, PayloadFormatVersion=payload_version
+    )["IntegrationId"]
+    gw.create_route(ApiId=api_id, RouteKey="ANY /{proxy+}", Target=f"integrations/{integration}")
+    gw.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+    host = host_of(lbx, api_id)
+    status, headers, body = send(lbx, "GET", "/hello/world?x=1&y=2", host=host)
+    assert status == 200, body
+    assert json.loads(body) == {
+        "hello": "world",
+        "query": {"x": "1", "y": "2"},
+        "path": "/hello/world",
+        "method": "GET",
+    }
+    assert headers["x-app"] == "express" and headers["Content-Type"].startswith("application/json")
+    assert sorted(c.split(";")[0] for c in headers.get_all("Set-Cookie") or []) == ["lang=en", "seen=1"]
+    status, _, body = send(
+        lbx, "POST", "/echo", host=host, body=b"hi there", headers={"Content-Type": "text/plain"}
+    )
+    assert (status, body) == (200, b"echo:hi there")
+    status, _, body = send(lbx, "GET", "/nowhere", host=host)
+    assert status == 404 and json.loads(body) == {"missing": "/nowhere"}
