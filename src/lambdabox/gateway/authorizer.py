@@ -143,20 +143,18 @@ def _matches(value: str, globs: Any, case_sensitive: bool) -> bool:
     return any(_pattern(str(g), case_sensitive).fullmatch(value) for g in _listed(globs))
 
 
+def _covers(statement: dict[str, Any], element: str, value: str, case_sensitive: bool) -> bool:
+    """Whether a statement's `element` (Action, Resource) or its Not-form covers `value`; a
+    statement with neither covers nothing."""
+    if element in statement:
+        return _matches(value, statement[element], case_sensitive)
+    if f"Not{element}" in statement:
+        return not _matches(value, statement[f"Not{element}"], case_sensitive)
+    return False
+
+
 def _applies(statement: dict[str, Any], arn: str) -> bool:
-    """Whether a statement covers invoking `arn`: Action or NotAction (names are case-insensitive),
-    Resource or NotResource."""
-    action = "execute-api:Invoke"
-    if "Action" in statement:
-        acts = _matches(action, statement["Action"], False)
-    elif "NotAction" in statement:
-        acts = not _matches(action, statement["NotAction"], False)
-    else:
-        acts = False
-    if "Resource" in statement:
-        covers = _matches(arn, statement["Resource"], True)
-    elif "NotResource" in statement:
-        covers = not _matches(arn, statement["NotResource"], True)
-    else:
-        covers = False
-    return acts and covers
+    """Whether a statement covers invoking `arn` (action names are case-insensitive, ARNs not)."""
+    return _covers(statement, "Action", "execute-api:Invoke", False) and _covers(
+        statement, "Resource", arn, True
+    )

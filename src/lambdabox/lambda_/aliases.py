@@ -16,8 +16,8 @@ from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.lambda_ import store as sql
 from lambdabox.lambda_.base import LambdaOperations, Params, Result, not_found
 from lambdabox.lambda_.models import LATEST, Alias
+from lambdabox.lambda_.paging import page
 from lambdabox.lambda_.records import FunctionRecord
-from lambdabox.lambda_.versions import page
 
 
 def _alias_not_found(message: str) -> ServiceError:
@@ -104,7 +104,7 @@ class AliasOperations(LambdaOperations):
         aliases = [rec.aliases[n] for n in sorted(rec.aliases)]
         version = params.get("FunctionVersion")
         if version is not None:
-            aliases = [a for a in aliases if a.function_version == version or version in dict(a.weights)]
+            aliases = [a for a in aliases if a.routes_to(version)]
         return page("Aliases", aliases, params, lambda a: a.name, Alias.to_api)
 
     async def UpdateAlias(self, ctx: RequestContext, params: Params) -> Result:

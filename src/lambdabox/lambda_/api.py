@@ -5,7 +5,7 @@ output dict the protocol layer serializes (the edge finds an operation as the at
 name). The operations live with what they act on and share one state (`base.py`):
 `functions.py` (create, read, list, update, delete; the account's settings), `versions.py`
 (publishing and listing versions), `aliases.py`, `permissions.py` (resource-based policies),
-`tags.py` and `invoke.py`. What Lambda itself checks in a request, beyond the model the protocol
+`tags.py` and `invoke.py`; `paging.py` pages their List answers. What Lambda itself checks in a request, beyond the model the protocol
 layer has checked it against, is in `checks.py`.
 
 A FunctionName may be a name, a partial or a full ARN, qualified or not (`name:3`,

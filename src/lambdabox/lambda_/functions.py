@@ -28,8 +28,9 @@ from lambdabox.lambda_.base import Key, Params, Result
 from lambdabox.lambda_.code import MAX_UNZIPPED, MAX_ZIPPED, CodeInfo, inspect_zip
 from lambdabox.lambda_.code_gc import Holds
 from lambdabox.lambda_.models import LATEST, FunctionConfig
+from lambdabox.lambda_.paging import page
 from lambdabox.lambda_.records import FunctionRecord
-from lambdabox.lambda_.versions import VersionOperations, listed, page, version_key
+from lambdabox.lambda_.versions import VersionOperations, listed, version_key
 
 #: longest function name (the model allows longer FunctionName values: ARNs)
 MAX_NAME = 64

@@ -166,6 +166,10 @@ class Alias:
     def arn(self) -> str:
         return function_arn(self.region, self.account, self.function, self.name)
 
+    def routes_to(self, version: str) -> bool:
+        """Whether invocations of the alias may run `version` (its primary or its additional one)."""
+        return self.function_version == version or any(v == version for v, _ in self.weights)
+
     def pick(self, draw: float) -> str:
         """The version an invocation runs, for a uniform `draw` in [0, 1)."""
         for version, weight in self.weights:

@@ -63,11 +63,7 @@ class FunctionRecord:
 
     def aliases_of(self, version: str) -> list[str]:
         """The aliases that route to `version`, primary or additional."""
-        return sorted(
-            a.name
-            for a in self.aliases.values()
-            if a.function_version == version or version in dict(a.weights)
-        )
+        return sorted(a.name for a in self.aliases.values() if a.routes_to(version))
 
     def code_size(self) -> int:
         """The code this function stores: `$LATEST` and every published version."""
