@@ -102,6 +102,15 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="region (default: AWS_REGION, else AWS_DEFAULT_REGION, else LAMBDABOX_REGION, else us-east-1)",
     )
+    apis = sub.add_parser(
+        "apis",
+        help="list the HTTP and REST APIs a server serves, with both URLs of each stage",
+        description="List every stage of every API Gateway HTTP API and REST API of a lambdabox server, "
+        "each with the URL by host (http://<api-id>.execute-api.localhost:<port>/<stage>/) and by path "
+        "(<endpoint>/_apis/<api-id>/<stage>/, for clients that cannot resolve subdomains).",
+    )
+    apis.add_argument("--endpoint-url", default=None, metavar="URL", help="the server (as for `logs`)")
+    apis.add_argument("--region", default=None, help="region (as for `logs`)")
     return p
 
 
@@ -119,6 +128,15 @@ def main(argv: list[str] | None = None) -> int:
             return tail(target, args.function, follow=args.follow, since=args.since)
         except KeyboardInterrupt:
             return 0
+    if args.command == "apis":
+        from lambdabox import api_urls
+
+        try:
+            target = Target.resolve("ApiGatewayV2", endpoint_url=args.endpoint_url, region=args.region)
+        except ValueError as exc:
+            print(f"lambdabox: {exc}", file=sys.stderr)
+            return 2
+        return api_urls.show(target)
     _parser().print_help()
     return 2
 
