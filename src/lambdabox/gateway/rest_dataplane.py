@@ -169,9 +169,10 @@ class RestApiDataPlane:
         if stage is None or deployment is None:
             return FORBIDDEN
         path = "/" + unquote(rest)
-        if len(path) > 1 and path.endswith("/"):  # REST APIs ignore one trailing slash
-            path = path[:-1]
-        found = _select(deployment, request.method, path)
+        # a trailing slash selects the resource without it (the event keeps the path as sent)
+        found = _select(
+            deployment, request.method, path[:-1] if len(path) > 1 and path.endswith("/") else path
+        )
         if found is None:
             return MISSING_TOKEN
         resource, method, path_parameters = found
