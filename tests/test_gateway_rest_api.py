@@ -406,3 +406,48 @@ def test_rest_and_http_api_ids_do_not_mix(lbx: LocalLambdabox) -> None:
         lbx.client("apigateway").get_rest_api(restApiId=v2)
     assert aws_error(exc)[0::2] == ("NotFoundException", 404)
     assert send(lbx, "GET", "/_apis/zzzzzzzzzz/dev/x")[0:3:2] == (404, b'{"message":"Not Found"}')
+
+
+def test_a_rest_api_cannot_invoke_another_accounts_function(tmp_path: Path) -> None:
+    """A REST API runs functions (and authorizers) of its own account only: an integration naming
+    another tenant's function answers 500 and that function never runs; the other account sees
+    nothing of the API."""
+    with LocalLambdabox(tmp_path / "data", root_keys="test:test,other:other:222222222222") as server:
+        victim_lam = server.client("lambda", key="other", secret="other")
+        marker = "ran-" + Path(tmp_path).name
+        victim = deploy(
+            victim_lam,
+            {"app.py": f"def handler(e, c):\n    print({marker!r})\n    return {{'statusCode': 200}}\n"},
+            role="arn:aws:iam::222222222222:role/victim",
+        )
+        victim_arn = victim_lam.get_function(FunctionName=victim)["Configuration"]["FunctionArn"]
+        gw = server.client("apigateway")
+        api_id, root, _ = proxy_api(gw, victim_arn)
+        assert send(server, "GET", f"/_apis/{api_id}/dev/x")[0:3:2] == (
+            500,
+            b'{"message":"Internal server error"}',
+        )
+        authorizer = gw.create_authorizer(
+            restApiId=api_id, name="theirs", type="TOKEN", authorizerUri=lambda_uri(victim_arn),
+            identitySource="method.request.header.Authorization",
+        )["id"]  # fmt: skip
+        gw.put_method(
+            restApiId=api_id,
+            resourceId=root,
+            httpMethod="GET",
+            authorizationType="CUSTOM",
+            authorizerId=authorizer,
+        )
+        gw.put_integration(
+            restApiId=api_id, resourceId=root, httpMethod="GET", type="MOCK",
+            requestTemplates={"application/json": '{"statusCode": 200}'},
+        )  # fmt: skip
+        gw.create_deployment(restApiId=api_id, stageName="dev")
+        answer = send(server, "GET", f"/_apis/{api_id}/dev", headers={"Authorization": "t"})
+        assert answer[0:3:2] == (500, b'{"message":null}')
+        logs = server.client("logs", key="other", secret="other")
+        groups = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{victim}")["logGroups"]
+        assert groups == [], "the other account's function ran"
+        with pytest.raises(ClientError) as exc:
+            server.client("apigateway", key="other", secret="other").get_rest_api(restApiId=api_id)
+        assert aws_error(exc)[0::2] == ("NotFoundException", 404)
