@@ -24,8 +24,11 @@ from lambdabox.aws.verify import Authenticator
 from lambdabox.clock import Clock, SystemClock
 from lambdabox.config import Settings
 from lambdabox.edge import Edge, Service
+from lambdabox.gateway import rest_store
 from lambdabox.gateway import store as gateway_store
 from lambdabox.gateway.dataplane import HttpApiDataPlane, Invoked, InvokeFunction, LongestInvocation
+from lambdabox.gateway.rest_dataplane import RestApiDataPlane
+from lambdabox.gateway.rest_service import ApiGatewayService
 from lambdabox.gateway.v2_api import ApiGatewayV2Service
 from lambdabox.http_limits import HttpLimits
 from lambdabox.http_server import HttpServer
@@ -66,6 +69,7 @@ class _Parts:
     iam: IamService
     sts: StsService
     gateway: HttpApiDataPlane
+    rest_gateway: RestApiDataPlane
     http: HttpServer  # the public port
     env_http: HttpServer  # the AWS endpoint as served inside environments
 
@@ -140,6 +144,7 @@ class App:
         store.migrate("iam", IamService.SCHEMA)
         store.migrate("sts", StsService.SCHEMA)
         store.migrate("gateway", gateway_store.SCHEMA)
+        store.migrate("gateway_rest", rest_store.SCHEMA)
         sdk = await asyncio.to_thread(find_runtime_sdk, s.runtime_sdk_dir)
         if (warning := sdk.missing_warning()) is not None:
             log.warning("%s", warning)
@@ -220,6 +225,10 @@ class App:
         apis = ApiGatewayV2Service(store, self.clock, self.endpoint_url)
         await apis.load()
         gateway = HttpApiDataPlane(apis.api, _invoke_through(lambda_), self.clock, _longest_through(lambda_))
+        # REST and HTTP APIs share one id space: a REST API never takes an HTTP API's id
+        rest_apis = ApiGatewayService(store, self.clock, taken=lambda api_id: apis.api(api_id) is not None)
+        await rest_apis.load()
+        rest_gateway = RestApiDataPlane(rest_apis.api, _invoke_through(lambda_), self.clock)
 
         async def find_key(access_key_id: str) -> KnownKey | None:
             """A key the server knows: a root key, an STS session's or an IAM user's."""
@@ -254,8 +263,10 @@ class App:
                 Service("iam", ServiceProtocol("iam"), iam),
                 Service("sts", ServiceProtocol("sts"), sts),
                 Service("apigatewayv2", ServiceProtocol("apigatewayv2"), apis),
+                Service("apigateway", ServiceProtocol("apigateway"), rest_apis),
             ],
-            data_planes=[gateway.route],
+            # REST APIs' plane answers its own ids only; the HTTP APIs' answers the rest (404)
+            data_planes=[rest_gateway.route, gateway.route],
             region=s.region,
             account_id=s.account_id,
             code_dir=code.root,
@@ -290,6 +301,7 @@ class App:
             iam,
             sts,
             gateway,
+            rest_gateway,
             http,
             env_http[0],
         )
@@ -309,6 +321,7 @@ class App:
         with contextlib.suppress(Exception):
             await parts.env_http.close()
         await parts.gateway.close()
+        await parts.rest_gateway.close()
         await parts.invoker.close()
         await parts.code_gc.close()
         await parts.runtime_api.close()

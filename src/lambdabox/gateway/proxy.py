@@ -301,12 +301,14 @@ def _map(result: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
-def _finish(status: int, headers: list[tuple[str, str]], body: bytes) -> GatewayResponse:
+def _finish(
+    status: int, headers: list[tuple[str, str]], body: bytes, content_type: str = _DEFAULT_CONTENT_TYPE
+) -> GatewayResponse:
     # With no Content-Type from the function HTTP APIs send text/plain (observed by AWS's own emulator,
     # https://github.com/aws/aws-lambda-dotnet Tools/LambdaTestTool-v2 ApiGatewayResponseExtensions.cs).
     headers = _safe(headers)
     if not any(n.lower() == "content-type" for n, _ in headers):
-        headers.append(("Content-Type", _DEFAULT_CONTENT_TYPE))
+        headers.append(("Content-Type", content_type))
     return GatewayResponse(status, headers, body)
 
 
@@ -340,27 +342,36 @@ def response_v2(payload: bytes) -> GatewayResponse:
 
 
 def response_v1(payload: bytes) -> GatewayResponse:
+    """A format 1.0 result (`read_v1`); anything else is 500 {"message":"Internal Server Error"}."""
+    try:
+        return read_v1(payload)
+    except MalformedResult:
+        return error_response(*_INTERNAL)
+
+
+MalformedResult = _Malformed
+
+
+def read_v1(payload: bytes, content_type: str = _DEFAULT_CONTENT_TYPE) -> GatewayResponse:
     """A format 1.0 result: a JSON object with an integer ``statusCode``, optional ``headers`` and
     ``multiValueHeaders`` (merged; a name/value pair in both is sent once, as AWS documents for REST
     APIs at https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html),
-    ``body`` and ``isBase64Encoded``. Anything else is 500 {"message":"Internal Server Error"}."""
+    ``body`` and ``isBase64Encoded`` (the body decoded); `content_type` when it names none. Anything
+    else raises MalformedResult."""
     result = _json(payload)
-    try:
-        if not isinstance(result, dict):
-            raise _Malformed("result is not an object")
-        status = _status(result)
-        headers: list[tuple[str, str]] = []
-        seen: set[tuple[str, str]] = set()
-        for name, values in _map(result, "multiValueHeaders").items():
-            if not isinstance(values, list):
-                raise _Malformed("multiValueHeaders value is not a list")
-            for value in values:
-                headers.append((str(name), _header_text(value)))
-                seen.add((str(name).lower(), headers[-1][1]))
-        for name, value in _map(result, "headers").items():
-            text = _header_text(value)
-            if (str(name).lower(), text) not in seen:
-                headers.append((str(name), text))
-        return _finish(status, headers, _body_bytes(result))
-    except _Malformed:
-        return error_response(*_INTERNAL)
+    if not isinstance(result, dict):
+        raise _Malformed("result is not an object")
+    status = _status(result)
+    headers: list[tuple[str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for name, values in _map(result, "multiValueHeaders").items():
+        if not isinstance(values, list):
+            raise _Malformed("multiValueHeaders value is not a list")
+        for value in values:
+            headers.append((str(name), _header_text(value)))
+            seen.add((str(name).lower(), headers[-1][1]))
+    for name, value in _map(result, "headers").items():
+        text = _header_text(value)
+        if (str(name).lower(), text) not in seen:
+            headers.append((str(name), text))
+    return _finish(status, headers, _body_bytes(result), content_type)
