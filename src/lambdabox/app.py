@@ -24,7 +24,9 @@ from lambdabox.clock import Clock, SystemClock
 from lambdabox.config import Settings
 from lambdabox.edge import Edge, Service
 from lambdabox.gateway import store as gateway_store
+from lambdabox.gateway import usage_store
 from lambdabox.gateway.dataplane import HttpApiDataPlane, Invoked, InvokeFunction
+from lambdabox.gateway.usage_plans import UsagePlansService
 from lambdabox.gateway.v2_api import ApiGatewayV2Service
 from lambdabox.http_limits import HttpLimits
 from lambdabox.http_server import HttpServer
@@ -65,6 +67,7 @@ class _Parts:
     iam: IamService
     sts: StsService
     gateway: HttpApiDataPlane
+    usage_plans: UsagePlansService
     http: HttpServer  # the public port
     env_http: HttpServer  # the AWS endpoint as served inside environments
 
@@ -139,6 +142,7 @@ class App:
         store.migrate("iam", IamService.SCHEMA)
         store.migrate("sts", StsService.SCHEMA)
         store.migrate("gateway", gateway_store.SCHEMA)
+        store.migrate("gateway_usage", usage_store.SCHEMA)
         sdk = await asyncio.to_thread(find_runtime_sdk, s.runtime_sdk_dir)
         if (warning := sdk.missing_warning()) is not None:
             log.warning("%s", warning)
@@ -219,6 +223,8 @@ class App:
         apis = ApiGatewayV2Service(store, self.clock, self.endpoint_url)
         await apis.load()
         gateway = HttpApiDataPlane(apis.api, _invoke_through(lambda_), self.clock)
+        usage_plans = UsagePlansService(store, self.clock)  # (REST API stages: not checked yet)
+        await usage_plans.load()
 
         async def find_key(access_key_id: str) -> KnownKey | None:
             """A key the server knows: a root key, an STS session's or an IAM user's."""
@@ -253,6 +259,7 @@ class App:
                 Service("iam", ServiceProtocol("iam"), iam),
                 Service("sts", ServiceProtocol("sts"), sts),
                 Service("apigatewayv2", ServiceProtocol("apigatewayv2"), apis),
+                Service("apigateway", ServiceProtocol("apigateway"), usage_plans),
             ],
             data_planes=[gateway.route],
             region=s.region,
@@ -289,6 +296,7 @@ class App:
             iam,
             sts,
             gateway,
+            usage_plans,
             http,
             env_http[0],
         )
@@ -308,6 +316,7 @@ class App:
         with contextlib.suppress(Exception):
             await parts.env_http.close()
         await parts.gateway.close()
+        await parts.usage_plans.ledger.close()
         await parts.invoker.close()
         await parts.code_gc.close()
         await parts.runtime_api.close()

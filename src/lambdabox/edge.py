@@ -106,13 +106,13 @@ class Edge:
         """`is_environment(uid)`: whether that uid runs an execution environment (the sandbox knows);
         `authenticator`: checks each request's credentials (default: none known, none verified)."""
         self._services = services
-        self._by_signing: dict[str, Service] = {}
+        self._by_signing: dict[str, list[Service]] = {}
         self._by_target: dict[str, Service] = {}
         self._query = [s for s in services if "query" in s.protocol.protocols]
         self._rest = [s for s in services if s.protocol.protocol == "rest-json"]
         for svc in services:
-            self._by_signing[svc.protocol.signing_name] = svc
-            self._by_signing[svc.protocol.endpoint_prefix] = svc
+            for name in {svc.protocol.signing_name, svc.protocol.endpoint_prefix}:
+                self._by_signing.setdefault(name, []).append(svc)
             if svc.protocol.target_prefix:
                 self._by_target[svc.protocol.target_prefix] = svc
         self._region = region
@@ -276,7 +276,10 @@ class Edge:
             if svc is not None:
                 return svc
         if caller.service is not None:
-            return self._by_signing.get(caller.service)
+            # one signing name can stand for several services (apigateway: v1 and v2), told
+            # apart by their REST paths then
+            named = self._by_signing.get(caller.service) or []
+            return named[0] if len(named) == 1 else None
         return None
 
     def _match(self, wire: WireRequest, *, fallback: bool = True) -> Service | None:
