@@ -86,21 +86,21 @@ class UsageState:
         self.keys: dict[str, ApiKey] = {}
         self.plans: dict[str, UsagePlan] = {}
         self.plan_keys: dict[str, set[str]] = {}  # plan id -> key ids
+        self._by_value: dict[tuple[str, str, str], str] = {}  # (region, account, value) -> key id
         self.ledger = Ledger(store)
 
     async def load(self) -> None:
         loaded = await self._store.read(sql.load_all)
         self.keys = {k.key_id: k for k in loaded.keys}
+        self._by_value = {(k.region, k.account, k.value): k.key_id for k in loaded.keys}
         self.plans = {p.plan_id: p for p in loaded.plans}
         for plan_id, key_id in loaded.plan_keys:
             self.plan_keys.setdefault(plan_id, set()).add(key_id)
 
     # -- for the data plane ---------------------------------------------------------------
     def key_by_value(self, region: str, account: str, value: str) -> ApiKey | None:
-        for key in self.keys.values():
-            if key.value == value and key.region == region and key.account == account:
-                return key
-        return None
+        key_id = self._by_value.get((region, account, value))
+        return self.keys.get(key_id) if key_id is not None else None
 
     def plans_of(self, key_id: str) -> list[UsagePlan]:
         return [self.plans[p] for p, keys in self.plan_keys.items() if key_id in keys and p in self.plans]
@@ -137,7 +137,13 @@ class UsageState:
             description=params.get("description"), customer_id=params.get("customerId"),
             stage_keys=self._stage_keys(ctx, params.get("stageKeys")), tags=dict(params.get("tags") or {}),
         )  # fmt: skip
-        await self._store.write(sql.put_key(key))
+        slot = (key.region, key.account, key.value)
+        self._by_value[slot] = key.key_id  # (taken before the write: a concurrent create conflicts)
+        try:
+            await self._store.write(sql.put_key(key))
+        except BaseException:
+            self._by_value.pop(slot, None)
+            raise
         self.keys[key.key_id] = key
         return key.to_api(include_value=True)
 
@@ -185,6 +191,7 @@ class UsageState:
         key = self._key(ctx, params["apiKey"])
         await self._store.write(sql.delete_key(key.key_id))
         self.keys.pop(key.key_id, None)
+        self._by_value.pop((key.region, key.account, key.value), None)
         for keys in self.plan_keys.values():
             keys.discard(key.key_id)
         self.ledger.forget_key(key.key_id)

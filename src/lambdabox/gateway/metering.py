@@ -58,9 +58,9 @@ class Metering:
         self._clock = clock
         self._buckets = Buckets(clock)
 
-    def _plan(self, key_id: str, api_id: str, stage: str) -> UsagePlan | None:
+    def _plan(self, account: str, key_id: str, api_id: str, stage: str) -> UsagePlan | None:
         for plan in self._plans.plans_of(key_id):
-            if plan.stage(api_id, stage) is not None:
+            if plan.account == account and plan.stage(api_id, stage) is not None:
                 return plan
         return None
 
@@ -74,7 +74,7 @@ class Metering:
         key = self._plans.key_by_value(region, account, api_key)
         if key is None or not key.enabled:
             return FORBIDDEN
-        plan = self._plan(key.key_id, api_id, stage)
+        plan = self._plan(account, key.key_id, api_id, stage)
         if plan is None:
             return FORBIDDEN
         api_stage = plan.stage(api_id, stage)

@@ -38,18 +38,13 @@ class Ledger:
         """Requests of the key in the quota period [start, end) (counted ones included)."""
         slot = (plan_id, key_id, start.isoformat())
         if slot not in self._periods:
+            await self.flush()  # (counts of this period not in memory any more are in the store)
             last = (end - dt.timedelta(days=1)).isoformat()
             stored = await self._store.read(sql.usage(plan_id, start.isoformat(), last))
-            counted = sum(n for (k, _), n in stored.items() if k == key_id)
-            pending = sum(
-                n
-                for (p, k, d), n in self._pending.items()
-                if p == plan_id and k == key_id and start.isoformat() <= d <= last
-            )
             if slot not in self._periods:  # (another request may have read it meanwhile)
                 if len(self._periods) > 100_000:
                     self._periods.clear()
-                self._periods[slot] = counted + pending
+                self._periods[slot] = sum(n for (k, _), n in stored.items() if k == key_id)
         return self._periods[slot]
 
     def count(self, plan_id: str, key_id: str, period_start: dt.date, day: dt.date) -> None:
