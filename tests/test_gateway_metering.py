@@ -16,6 +16,7 @@ from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError
 from lambdabox.clock import ManualClock
 from lambdabox.gateway import usage_store
+from lambdabox.gateway.api_keys import stage_lookup
 from lambdabox.gateway.metering import FORBIDDEN, LIMIT_EXCEEDED, TOO_MANY_REQUESTS, Metering, Refusal
 from lambdabox.gateway.usage_models import period_end, period_start
 from lambdabox.gateway.usage_plans import UsagePlansService
@@ -250,3 +251,33 @@ async def test_counts_reach_the_store_without_close(world: World) -> None:
     await world.plans.ledger.flush()
     stored = await world.store.read(usage_store.usage(plan["id"], "2026-12-02", "2026-12-02"))
     assert stored == {(key["id"], "2026-12-02"): 7}
+
+
+def test_api_stages_are_checked_by_the_injected_lookup(tmp_path: Path) -> None:
+    async def go() -> None:
+        store = Store(tmp_path / "db.sqlite")
+        store.open()
+        store.migrate("gateway_usage", usage_store.SCHEMA)
+        apis = {(REGION, ACCOUNT, "api1"): {"prod"}}
+        plans = UsagePlansService(
+            store, ManualClock(start=NOON), stage_lookup(lambda r, a, i: apis.get((r, a, i)))
+        )
+        try:
+            await plans.CreateUsagePlan(
+                ctx(), {"name": "ok", "apiStages": [{"apiId": "api1", "stage": "prod"}]}
+            )
+            for stage, message in (
+                ({"apiId": "nope", "stage": "prod"}, f"Invalid API identifier specified {ACCOUNT}:nope"),
+                ({"apiId": "api1", "stage": "dev"}, "Invalid stage identifier specified"),
+            ):
+                with pytest.raises(ServiceError) as exc:
+                    await plans.CreateUsagePlan(ctx(), {"name": "bad", "apiStages": [stage]})
+                assert (exc.value.code, exc.value.message) == ("NotFoundException", message)
+            with pytest.raises(ServiceError):  # another account's API of that id is not found
+                await plans.CreateUsagePlan(
+                    ctx("999999999999"), {"name": "x", "apiStages": [{"apiId": "api1", "stage": "prod"}]}
+                )
+        finally:
+            await asyncio.to_thread(store.close)
+
+    asyncio.run(go())

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from lambdabox.aws.context import RequestContext
@@ -37,6 +37,21 @@ StageLookup = Callable[[str, str, str, str], ServiceError | None]
 
 def accept_any_stage(region: str, account: str, api_id: str, stage: str) -> ServiceError | None:
     return None
+
+
+def stage_lookup(stages: Callable[[str, str, str], Collection[str] | None]) -> StageLookup:
+    """A `StageLookup` from `stages(region, account, api id)`: the names of that REST API's
+    stages, None when the account has no such API in the region."""
+
+    def lookup(region: str, account: str, api_id: str, stage: str) -> ServiceError | None:
+        names = stages(region, account, api_id)
+        if names is None:
+            return not_found(f"Invalid API identifier specified {account}:{api_id}")
+        if stage not in names:
+            return not_found("Invalid stage identifier specified")
+        return None
+
+    return lookup
 
 
 def new_id(n: int) -> str:

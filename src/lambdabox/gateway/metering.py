@@ -38,7 +38,7 @@ class Refusal:
 
 FORBIDDEN = Refusal(403, "Forbidden", "ForbiddenException")
 LIMIT_EXCEEDED = Refusal(429, "Limit Exceeded", "LimitExceededException")
-TOO_MANY_REQUESTS = Refusal(429, "Too Many Requests", "TooManyRequestsException")
+TOO_MANY_REQUESTS = Refusal(429, "Too Many Requests", "ThrottlingException")
 
 
 def _limits(throttle: Throttle | None) -> tuple[float, float] | None:
@@ -48,6 +48,12 @@ def _limits(throttle: Throttle | None) -> tuple[float, float] | None:
     rate = throttle.rate if throttle.rate is not None else 10_000.0
     burst = throttle.burst if throttle.burst is not None else max(1.0, rate)
     return float(rate), float(burst)
+
+
+def method_key(resource_path: str, http_method: str) -> str:
+    """How a usage plan's API stage names a method in its throttle: `/pets/GET`, `//GET` for the
+    root resource's."""
+    return f"{resource_path}/{http_method}"
 
 
 class Metering:
