@@ -184,6 +184,26 @@ def test_failures_get_api_gateways_answers(lbx: LocalLambdabox, fn: str) -> None
     assert send(lbx, "GET", "/fine", host=host)[0] == 201
 
 
+def test_a_function_timing_out_before_the_integration_gets_500(lbx: LocalLambdabox) -> None:
+    # the function's own timeout (2 s) ends the invocation long before the integration's 30 s: the
+    # invocation is a timed-out function error, which an HTTP API answers with 500
+    lam = lbx.client("lambda")
+    name = deploy(lam, ECHO, Timeout=2)
+    arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    api_id = lbx.client("apigatewayv2").create_api(Name="short", ProtocolType="HTTP", Target=arn)["ApiId"]
+    host = host_of(lbx, api_id)
+    assert send(lbx, "GET", "/fine", host=host)[0] == 201  # warm
+    before = lbx.call(_inflight(lbx))  # (an earlier test's hanging invocation may still run)
+    result: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: result.update(r=send(lbx, "GET", "/hang", host=host)))
+    worker.start()
+    wait_until(lambda: lbx.call(_inflight(lbx)) > before)
+    lbx.advance(2.5)
+    worker.join(30)
+    assert result["r"][0:3:2] == (500, b'{"message":"Internal Server Error"}')
+    assert send(lbx, "GET", "/fine", host=host)[0] == 201
+
+
 def _inflight(lbx: LocalLambdabox) -> Any:
     async def count() -> int:
         parts = lbx.app._parts

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from lambdabox.aws import ids
 from lambdabox.aws.context import RequestContext
+from lambdabox.aws.errors import ServiceError
 from lambdabox.aws.keys import KnownKey
 from lambdabox.aws.protocol import ServiceProtocol
 from lambdabox.aws.verify import Authenticator
@@ -25,7 +26,7 @@ from lambdabox.config import Settings
 from lambdabox.edge import Edge, Service
 from lambdabox.gateway import store as gateway_store
 from lambdabox.gateway import usage_store
-from lambdabox.gateway.dataplane import HttpApiDataPlane, Invoked, InvokeFunction
+from lambdabox.gateway.dataplane import HttpApiDataPlane, Invoked, InvokeFunction, LongestInvocation
 from lambdabox.gateway.usage_plans import UsagePlansService
 from lambdabox.gateway.v2_api import ApiGatewayV2Service
 from lambdabox.http_limits import HttpLimits
@@ -222,7 +223,7 @@ class App:
 
         apis = ApiGatewayV2Service(store, self.clock, self.endpoint_url)
         await apis.load()
-        gateway = HttpApiDataPlane(apis.api, _invoke_through(lambda_), self.clock)
+        gateway = HttpApiDataPlane(apis.api, _invoke_through(lambda_), self.clock, _longest_through(lambda_))
         usage_plans = UsagePlansService(store, self.clock)  # (REST API stages: not checked yet)
         await usage_plans.load()
 
@@ -412,7 +413,20 @@ def _invoke_through(lambda_: LambdaService) -> InvokeFunction:
 
     async def invoke(region: str, account: str, function_arn: str, payload: bytes) -> Invoked:
         ctx = RequestContext(ids.request_id(), region, account, "lambda", "Invoke")
-        out = await lambda_.Invoke(ctx, {"FunctionName": function_arn, "Payload": payload})
+        out = await lambda_.invoke_event(ctx, function_arn, payload)
         return Invoked(bytes(out["Payload"]), "FunctionError" in out)
 
     return invoke
+
+
+def _longest_through(lambda_: LambdaService) -> LongestInvocation:
+    """How long an invocation API Gateway makes can take (None for a function that is not there)."""
+
+    def longest(region: str, account: str, function_arn: str) -> float | None:
+        ctx = RequestContext("", region, account, "lambda", "Invoke")
+        try:
+            return lambda_.longest_invocation(ctx, function_arn)
+        except ServiceError:
+            return None
+
+    return longest

@@ -65,6 +65,13 @@ class Invoked:
 
 #: invoke(region, account, function ARN (maybe qualified), event JSON): raises on a refused invoke
 InvokeFunction = Callable[[str, str, str, bytes], Coroutine[Any, Any, Invoked]]
+#: longest(region, account, function ARN): the longest (s) an invocation of it can take, cold start
+#: included; None when that cannot be known
+LongestInvocation = Callable[[str, str, str], float | None]
+
+
+def _unknown(region: str, account: str, function_arn: str) -> float | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -100,9 +107,12 @@ def _http(resp: GatewayResponse, request_id: str) -> Response:
 class HttpApiDataPlane:
     """Serves the HTTP APIs of the control plane through Lambda."""
 
-    def __init__(self, apis: ApiLookup, invoke: InvokeFunction, clock: Clock) -> None:
+    def __init__(
+        self, apis: ApiLookup, invoke: InvokeFunction, clock: Clock, longest: LongestInvocation = _unknown
+    ) -> None:
         self._apis = apis
         self._invoke = invoke
+        self._longest = longest
         self._clock = clock
         self._running: set[asyncio.Task[Invoked]] = set()  # invocations that outlived their timeout
         self._throttle = throttle.Throttle(clock)
@@ -205,6 +215,15 @@ class HttpApiDataPlane:
         self, api: HttpApi, target: str, event: object, timeout: float
     ) -> Invoked | GatewayResponse:
         payload = json.dumps(event, separators=(",", ":")).encode()
+        longest = self._longest(api.region, api.account, target)
+        if longest is not None and longest < timeout:
+            # the invocation ends (answer, error or its own timeout) before the integration's
+            # timeout could: awaited in this task, with no timer and no task of its own
+            try:
+                return await self._invoke(api.region, api.account, target, payload)
+            except Exception as exc:  # a refused invoke (throttled, …)
+                log.info("API %s: invoking %s failed: %s", api.api_id, target, exc)
+                return error_response(500, "Internal Server Error")
         loop = asyncio.get_running_loop()
         task: asyncio.Task[Invoked] = loop.create_task(self._invoke(api.region, api.account, target, payload))
         settled: asyncio.Future[None] = loop.create_future()

@@ -175,8 +175,7 @@ class Environment:
         self._exit_task = loop.create_task(self._watch_exit(self._proc))
         # 5. the init phase: until its first /next, an /init/error, its exit or the time limit
         limit = max(INIT_LIMIT, self.spec.timeout)
-        timer = loop.create_task(self._clock.sleep(limit))
-        timer.add_done_callback(lambda t: _expire(t, init_done))
+        timer = self._clock.call_later(limit, lambda: _expire(init_done))
         self.state = State.STARTING
         try:
             result = await init_done
@@ -322,14 +321,12 @@ class Environment:
     async def invoke(self, inv: Invocation) -> Outcome:
         """Run one invocation in this (idle) environment."""
         assert self.state is State.IDLE, self.state
-        loop = asyncio.get_running_loop()
         self.state = State.BUSY
         self.invocations += 1
         tail = self._logs.tail = LogTail()  # from START on, lines are this invocation's
         done = self._runtime.deliver(inv)
         t0 = self._clock.monotonic()
-        timer = loop.create_task(self._clock.sleep(inv.timeout))
-        timer.add_done_callback(lambda t: _expire(t, done))
+        timer = self._clock.call_later(inv.timeout, lambda: _expire(done))
         try:
             result = await done
         finally:
@@ -409,7 +406,7 @@ class Environment:
         self._logs.tail = None  # (the init tail is gone: init succeeded before any invocation)
 
 
-def _expire(timer: asyncio.Task[None], fut: asyncio.Future[Result]) -> None:
-    """A time limit's timer ended: unless it was cancelled, what waits on `fut` timed out."""
-    if not timer.cancelled() and not fut.done():
+def _expire(fut: asyncio.Future[Result]) -> None:
+    """A time limit passed: what waits on `fut` timed out (unless it has its answer already)."""
+    if not fut.done():
         fut.set_result(TIMEOUT)
