@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from lambdabox.aws import ids
+from lambdabox.aws.composite import Operations
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError
 from lambdabox.aws.keys import KnownKey
@@ -24,11 +25,15 @@ from lambdabox.aws.verify import Authenticator
 from lambdabox.clock import Clock, SystemClock
 from lambdabox.config import Settings
 from lambdabox.edge import Edge, Service
-from lambdabox.gateway import rest_store
+from lambdabox.gateway import rest_store, usage_store
 from lambdabox.gateway import store as gateway_store
+from lambdabox.gateway.api_keys import stage_lookup
 from lambdabox.gateway.dataplane import HttpApiDataPlane, Invoked, InvokeFunction, LongestInvocation
+from lambdabox.gateway.metering import Metering
 from lambdabox.gateway.rest_dataplane import RestApiDataPlane
+from lambdabox.gateway.rest_keys import metered
 from lambdabox.gateway.rest_service import ApiGatewayService
+from lambdabox.gateway.usage_plans import UsagePlansService
 from lambdabox.gateway.v2_api import ApiGatewayV2Service
 from lambdabox.http_limits import HttpLimits
 from lambdabox.http_server import HttpServer
@@ -70,6 +75,7 @@ class _Parts:
     sts: StsService
     gateway: HttpApiDataPlane
     rest_gateway: RestApiDataPlane
+    usage_plans: UsagePlansService
     http: HttpServer  # the public port
     env_http: HttpServer  # the AWS endpoint as served inside environments
 
@@ -145,6 +151,7 @@ class App:
         store.migrate("sts", StsService.SCHEMA)
         store.migrate("gateway", gateway_store.SCHEMA)
         store.migrate("gateway_rest", rest_store.SCHEMA)
+        store.migrate("gateway_usage", usage_store.SCHEMA)
         sdk = await asyncio.to_thread(find_runtime_sdk, s.runtime_sdk_dir)
         if (warning := sdk.missing_warning()) is not None:
             log.warning("%s", warning)
@@ -228,7 +235,19 @@ class App:
         # REST and HTTP APIs share one id space: a REST API never takes an HTTP API's id
         rest_apis = ApiGatewayService(store, self.clock, taken=lambda api_id: apis.api(api_id) is not None)
         await rest_apis.load()
-        rest_gateway = RestApiDataPlane(rest_apis.api, _invoke_through(lambda_), self.clock)
+
+        def rest_stages(region: str, account: str, api_id: str) -> list[str] | None:
+            """The stage names of an account's REST API (what usage plans may name)."""
+            api = rest_apis.api(api_id)
+            if api is None or (api.region, api.account) != (region, account):
+                return None
+            return list(api.stages)
+
+        usage_plans = UsagePlansService(store, self.clock, stage_lookup(rest_stages))
+        await usage_plans.load()
+        rest_gateway = RestApiDataPlane(
+            rest_apis.api, _invoke_through(lambda_), self.clock, metered(Metering(usage_plans, self.clock))
+        )
 
         async def find_key(access_key_id: str) -> KnownKey | None:
             """A key the server knows: a root key, an STS session's or an IAM user's."""
@@ -263,7 +282,7 @@ class App:
                 Service("iam", ServiceProtocol("iam"), iam),
                 Service("sts", ServiceProtocol("sts"), sts),
                 Service("apigatewayv2", ServiceProtocol("apigatewayv2"), apis),
-                Service("apigateway", ServiceProtocol("apigateway"), rest_apis),
+                Service("apigateway", ServiceProtocol("apigateway"), Operations(rest_apis, usage_plans)),
             ],
             # REST APIs' plane answers its own ids only; the HTTP APIs' answers the rest (404)
             data_planes=[rest_gateway.route, gateway.route],
@@ -302,6 +321,7 @@ class App:
             sts,
             gateway,
             rest_gateway,
+            usage_plans,
             http,
             env_http[0],
         )
@@ -322,6 +342,7 @@ class App:
             await parts.env_http.close()
         await parts.gateway.close()
         await parts.rest_gateway.close()
+        await parts.usage_plans.ledger.close()
         await parts.invoker.close()
         await parts.code_gc.close()
         await parts.runtime_api.close()
