@@ -25,6 +25,8 @@ from lambdabox.config import Settings
 from lambdabox.edge import Edge, Service
 from lambdabox.gateway import store as gateway_store
 from lambdabox.gateway.dataplane import HttpApiDataPlane, Invoked, InvokeFunction
+from lambdabox.gateway.iam_auth import IamAuthorizer, Identify, Principal
+from lambdabox.gateway.route_auth import RouteAuth
 from lambdabox.gateway.v2_api import ApiGatewayV2Service
 from lambdabox.http_limits import HttpLimits
 from lambdabox.http_server import HttpServer
@@ -218,7 +220,6 @@ class App:
 
         apis = ApiGatewayV2Service(store, self.clock, self.endpoint_url)
         await apis.load()
-        gateway = HttpApiDataPlane(apis.api, _invoke_through(lambda_), self.clock)
 
         async def find_key(access_key_id: str) -> KnownKey | None:
             """A key the server knows: a root key, an STS session's or an IAM user's."""
@@ -246,6 +247,13 @@ class App:
                 )  # fmt: skip
             return None
 
+        gateway = HttpApiDataPlane(
+            apis.api, _invoke_through(lambda_), self.clock,
+            RouteAuth(self.clock, IamAuthorizer(
+                Authenticator(find_key, verify=True, now=self.clock.now, wall=time.time),
+                _principals(sts, _iam_key_users(iam)),
+            )),
+        )  # fmt: skip
         edge = Edge(
             [
                 Service("lambda", ServiceProtocol("lambda"), lambda_, lambda_limits),
@@ -386,6 +394,20 @@ def _iam_key_users(iam: IamService) -> Callable[[str], Awaitable[Identity | None
         return Identity(key.user_id, key.account, key.user_arn)
 
     return key_user
+
+
+def _principals(sts: StsService, key_user: Callable[[str], Awaitable[Identity | None]]) -> Identify:
+    """Who holds a key, for IAM-authorized routes: an IAM user, an STS session's identity, or
+    (None) a root key."""
+
+    async def identify(access_key_id: str, account: str) -> Principal | None:
+        if access_key_id.startswith("ASIA"):
+            session = await sts.session(access_key_id)
+            return None if session is None else Principal(session.identity.user_id, session.identity.arn)
+        user = await key_user(access_key_id)
+        return None if user is None else Principal(user.user_id, user.arn)
+
+    return identify
 
 
 def _bind(host: str, port: int) -> socket.socket:

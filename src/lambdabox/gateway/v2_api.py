@@ -123,11 +123,12 @@ class ApiGatewayV2Service(AuthorizersMixin, IntegrationsMixin, StagesMixin):
             if any(r.route_key == key for r in api.routes.values()):
                 raise conflict(f"Route with key {key} already exists for this API")
             self._check_target(api, params.get("Target"))
-            auth_type, authorizer_id = self._authorization(api, params)
+            auth_type, authorizer_id, scopes = self._authorization(api, params)
             route = Route(
                 new_id(7), key, target=params.get("Target"), authorization_type=auth_type,
                 api_key_required=bool(params.get("ApiKeyRequired", False)),
                 operation_name=params.get("OperationName"), authorizer_id=authorizer_id,
+                authorization_scopes=scopes,
             )  # fmt: skip
             api.routes[route.route_id] = route
             await self._commit(api, redeploy=True)
@@ -154,12 +155,18 @@ class ApiGatewayV2Service(AuthorizersMixin, IntegrationsMixin, StagesMixin):
             if "Target" in params:
                 self._check_target(api, params["Target"])
                 changes["target"] = params["Target"]
-            if "AuthorizationType" in params or "AuthorizerId" in params:
+            if {"AuthorizationType", "AuthorizerId", "AuthorizationScopes"} & params.keys():
                 merged = {
                     "AuthorizationType": params.get("AuthorizationType", route.authorization_type),
                     "AuthorizerId": params.get("AuthorizerId", route.authorizer_id),
+                    "AuthorizationScopes": params.get("AuthorizationScopes", route.authorization_scopes),
                 }
-                changes["authorization_type"], changes["authorizer_id"] = self._authorization(api, merged)
+                if merged["AuthorizationType"] != "JWT" and "AuthorizationScopes" not in params:
+                    merged["AuthorizationScopes"] = ()  # scopes belong to JWT routes
+                checked = self._authorization(api, merged)
+                changes["authorization_type"], changes["authorizer_id"], changes["authorization_scopes"] = (
+                    checked
+                )
             if "OperationName" in params:
                 changes["operation_name"] = params["OperationName"]
             route = dataclasses.replace(route, **changes)
