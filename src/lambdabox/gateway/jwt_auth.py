@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from jwt.algorithms import RSAAlgorithm
 
 from lambdabox.clock import Clock
 
@@ -176,6 +175,9 @@ async def judge(
     jwk = await keys.key(issuer, kid)
     if jwk is None or jwk.get("kty") != "RSA":
         return _invalid(scopes, f"unable to find a signing key that matches '{kid}'")
+    # (needs cryptography, PyJWT[crypto]: imported here so that a server without it still starts)
+    from jwt.algorithms import RSAAlgorithm
+
     try:
         public = RSAAlgorithm.from_jwk(jwk)
         claims = jwt.decode(
