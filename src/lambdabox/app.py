@@ -29,10 +29,12 @@ from lambdabox.gateway import rest_store, usage_store
 from lambdabox.gateway import store as gateway_store
 from lambdabox.gateway.api_keys import stage_lookup
 from lambdabox.gateway.dataplane import HttpApiDataPlane, Invoked, InvokeFunction, LongestInvocation
+from lambdabox.gateway.iam_auth import IamAuthorizer, Identify, Principal
 from lambdabox.gateway.metering import Metering
 from lambdabox.gateway.rest_dataplane import RestApiDataPlane
 from lambdabox.gateway.rest_keys import metered
 from lambdabox.gateway.rest_service import ApiGatewayService
+from lambdabox.gateway.route_auth import RouteAuth
 from lambdabox.gateway.usage_plans import UsagePlansService
 from lambdabox.gateway.v2_api import ApiGatewayV2Service
 from lambdabox.http_limits import HttpLimits
@@ -231,7 +233,6 @@ class App:
 
         apis = ApiGatewayV2Service(store, self.clock, self.endpoint_url)
         await apis.load()
-        gateway = HttpApiDataPlane(apis.api, _invoke_through(lambda_), self.clock, _longest_through(lambda_))
         # REST and HTTP APIs share one id space: a REST API never takes an HTTP API's id
         rest_apis = ApiGatewayService(store, self.clock, taken=lambda api_id: apis.api(api_id) is not None)
         await rest_apis.load()
@@ -275,6 +276,14 @@ class App:
                 )  # fmt: skip
             return None
 
+        gateway = HttpApiDataPlane(
+            apis.api, _invoke_through(lambda_), self.clock,
+            RouteAuth(self.clock, IamAuthorizer(
+                Authenticator(find_key, verify=True, now=self.clock.now, wall=time.time),
+                _principals(sts, _iam_key_users(iam)),
+            )),
+            longest=_longest_through(lambda_),
+        )  # fmt: skip
         edge = Edge(
             [
                 Service("lambda", ServiceProtocol("lambda"), lambda_, lambda_limits),
@@ -421,6 +430,20 @@ def _iam_key_users(iam: IamService) -> Callable[[str], Awaitable[Identity | None
         return Identity(key.user_id, key.account, key.user_arn)
 
     return key_user
+
+
+def _principals(sts: StsService, key_user: Callable[[str], Awaitable[Identity | None]]) -> Identify:
+    """Who holds a key, for IAM-authorized routes: an IAM user, an STS session's identity, or
+    (None) a root key."""
+
+    async def identify(access_key_id: str, account: str) -> Principal | None:
+        if access_key_id.startswith("ASIA"):
+            session = await sts.session(access_key_id)
+            return None if session is None else Principal(session.identity.user_id, session.identity.arn)
+        user = await key_user(access_key_id)
+        return None if user is None else Principal(user.user_id, user.arn)
+
+    return identify
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -41,6 +41,7 @@ from lambdabox.gateway.proxy import (
     response_v1,
     response_v2,
 )
+from lambdabox.gateway.route_auth import Grant, RouteAuth
 from lambdabox.gateway.routing import match_route
 from lambdabox.gateway.v2_api import ApiLookup, lambda_target, with_stage_variables
 from lambdabox.http_messages import BodyTooLarge, Request, RequestAborted, Response
@@ -108,9 +109,16 @@ class HttpApiDataPlane:
     """Serves the HTTP APIs of the control plane through Lambda."""
 
     def __init__(
-        self, apis: ApiLookup, invoke: InvokeFunction, clock: Clock, longest: LongestInvocation = _unknown
+        self,
+        apis: ApiLookup,
+        invoke: InvokeFunction,
+        clock: Clock,
+        route_auth: RouteAuth | None = None,
+        *,
+        longest: LongestInvocation = _unknown,
     ) -> None:
         self._apis = apis
+        self._route_auth = route_auth or RouteAuth(clock, None)  # JWT and AWS_IAM routes
         self._invoke = invoke
         self._longest = longest
         self._clock = clock
@@ -194,10 +202,18 @@ class HttpApiDataPlane:
             if isinstance(verdict, GatewayResponse):
                 return _http(verdict, request_id)
             granted = verdict
+        grant: Grant | None = None
+        if route.authorization_type in ("JWT", "AWS_IAM"):
+            checked = await self._route_auth.check(api, route, greq, request.raw_path, request.headers)
+            if isinstance(checked, GatewayResponse):
+                return _http(checked, request_id)
+            grant = checked
         v1 = integration.payload_format_version == "1.0"
         event = event_v1(greq) if v1 else event_v2(greq)
         if granted is not None:  # what the authorizer said, for the function
             event["requestContext"]["authorizer"] = {"lambda": granted}
+        if grant is not None:
+            grant.apply(event, v1)
         target = lambda_target(with_stage_variables(integration.integration_uri, stage.variables))
         if target is None:  # a stage variable made it name no function
             return _http(error_response(500, "Internal Server Error"), request_id)

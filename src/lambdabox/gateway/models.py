@@ -30,6 +30,8 @@ class Route:
     operation_name: str | None = None
     managed: bool = False  # made by quick create (ApiGatewayManaged)
     authorizer_id: str | None = None
+    #: the scopes a JWT route asks for (the token must hold one of them)
+    authorization_scopes: tuple[str, ...] = ()
 
     def to_api(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -44,6 +46,8 @@ class Route:
             out["OperationName"] = self.operation_name
         if self.authorizer_id is not None:
             out["AuthorizerId"] = self.authorizer_id
+        if self.authorization_scopes:
+            out["AuthorizationScopes"] = list(self.authorization_scopes)
         if self.managed:
             out["ApiGatewayManaged"] = True
         return out
@@ -81,7 +85,8 @@ class Integration:
 
 @dataclass(frozen=True)
 class Authorizer:
-    """A Lambda REQUEST authorizer of an HTTP API."""
+    """An authorizer of an HTTP API: a Lambda REQUEST authorizer, or a JWT authorizer (its issuer
+    and audiences; `authorizer_uri` is empty)."""
 
     authorizer_id: str
     name: str
@@ -90,8 +95,19 @@ class Authorizer:
     simple_responses: bool = False
     identity_source: tuple[str, ...] = ()
     ttl: int = 0
+    authorizer_type: str = "REQUEST"
+    jwt_issuer: str | None = None
+    jwt_audience: tuple[str, ...] = ()
 
     def to_api(self) -> dict[str, Any]:
+        if self.authorizer_type == "JWT":
+            return {
+                "AuthorizerId": self.authorizer_id,
+                "AuthorizerType": "JWT",
+                "IdentitySource": list(self.identity_source),
+                "JwtConfiguration": {"Audience": list(self.jwt_audience), "Issuer": self.jwt_issuer},
+                "Name": self.name,
+            }
         return {
             "AuthorizerId": self.authorizer_id,
             "AuthorizerPayloadFormatVersion": self.payload_format_version,
@@ -214,21 +230,31 @@ class HttpApi:
     @classmethod
     def from_row(cls, d: dict[str, Any]) -> HttpApi:
         d = dict(d)
-        d["routes"] = {k: Route(**v) for k, v in d["routes"].items()}
+        d["routes"] = {k: _route(v) for k, v in d["routes"].items()}
         d["integrations"] = {k: Integration(**v) for k, v in d["integrations"].items()}
         d["stages"] = {k: Stage(**v) for k, v in d["stages"].items()}
         d["authorizers"] = {
-            k: Authorizer(**{**v, "identity_source": tuple(v["identity_source"])})
+            k: Authorizer(
+                **{
+                    **v,
+                    "identity_source": tuple(v["identity_source"]),
+                    "jwt_audience": tuple(v.get("jwt_audience", ())),
+                }
+            )
             for k, v in d.get("authorizers", {}).items()
         }
         d["deployments"] = {
             k: Deployment(
                 **{
                     **v,
-                    "routes": tuple(Route(**r) for r in v["routes"]),
+                    "routes": tuple(_route(r) for r in v["routes"]),
                     "integrations": tuple(Integration(**i) for i in v["integrations"]),
                 }
             )
             for k, v in d["deployments"].items()
         }
         return cls(**d)
+
+
+def _route(d: dict[str, Any]) -> Route:
+    return Route(**{**d, "authorization_scopes": tuple(d.get("authorization_scopes", ()))})

@@ -1,0 +1,78 @@
+"""IAM authorization of HTTP API routes (AuthorizationType AWS_IAM): the request must carry a
+valid SigV4 signature for the service `execute-api`, made with a key the server knows
+(https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-access-control-iam.html).
+
+The signature is checked by the edge's own verifier (`lambdabox.aws.verify`), always, whether or
+not the server verifies signatures of AWS API calls: a route that asks for IAM is never open. The
+caller's identity reaches the function as `requestContext.authorizer.iam`. IAM policies are not
+evaluated: a verified signature of any known key is let through (AWS would also require an
+identity policy allowing `execute-api:Invoke` on the route).
+
+Refusals are 403, with API Gateway's messages: unsigned `Missing Authentication Token`, a
+signature that does not match AWS's `The request signature we calculated does not match …`, an
+unknown or revoked key `The security token included in the request is invalid.`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from lambdabox.aws.sigv4 import parse_caller
+from lambdabox.aws.verify import Authenticator, AuthFailure, SignedRequest
+from lambdabox.gateway.proxy import GatewayResponse, error_response
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who holds an access key: its user id and ARN (GetCallerIdentity's UserId and Arn)."""
+
+    user_id: str
+    arn: str
+
+
+#: identify(access key id, account) -> the key's principal (None: a root key of that account)
+Identify = Callable[[str, str], Awaitable[Principal | None]]
+
+
+class IamAuthorizer:
+    """Checks AWS_IAM routes' signatures and names their callers."""
+
+    def __init__(self, authenticator: Authenticator, identify: Identify) -> None:
+        self._auth = authenticator
+        self._identify = identify
+
+    async def check(
+        self, method: str, raw_target: str, headers: Any, body: bytes, region: str
+    ) -> dict[str, Any] | GatewayResponse:
+        """The `iam` identity for the function, or API Gateway's 403. `raw_target`: the request
+        target as sent (percent-encoded path and query: what was signed)."""
+        raw_path, _, raw_query = raw_target.partition("?")
+        caller = parse_caller(headers, parse_qs(raw_query, keep_blank_values=True))
+        if caller.access_key_id is None:
+            return error_response(403, "Missing Authentication Token")
+        if caller.region != region:
+            return error_response(
+                403, f"Credential should be scoped to a valid region, not '{caller.region}'. "
+            )
+        signed = SignedRequest(method, raw_path, raw_query, headers, body)
+        try:
+            key = await self._auth.authenticate(caller, signed, unsigned_ok=False, services=("execute-api",))
+        except AuthFailure as failure:
+            return error_response(403, failure.message)
+        if key is None:  # (a verifying authenticator answers a key or fails)
+            return error_response(403, "Missing Authentication Token")
+        principal = await self._identify(key.access_key_id, key.account)
+        user_id = principal.user_id if principal else key.account
+        arn = principal.arn if principal else f"arn:aws:iam::{key.account}:root"
+        return {
+            "accessKey": key.access_key_id,
+            "accountId": key.account,
+            "callerId": user_id,
+            "cognitoIdentity": None,
+            "principalOrgId": None,
+            "userArn": arn,
+            "userId": user_id,
+        }
