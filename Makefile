@@ -9,7 +9,7 @@ RUNTIME_SDK_PINS := runtime-sdk/python/requirements.txt runtime-sdk/nodejs/packa
 	runtime-sdk/nodejs/package-lock.json scripts/install-runtime-sdks.sh
 PYTEST_ARGS ?=
 
-.PHONY: run test lint types pytest tools bench clean
+.PHONY: run test lint types pytest tools bench bench-http-api-vs-offline clean
 
 $(STAMP): pyproject.toml scripts/install-system-packages.sh $(RUNTIME_SDK_PINS)
 	@echo "==> creating $(VENV) and installing lambdabox with its test dependencies"
@@ -41,6 +41,10 @@ test: lint types pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/invoke.py
+
+# not part of make test: installs serverless@3 + serverless-offline@13 (~280 MB) on first run
+bench-http-api-vs-offline: $(STAMP) tools
+	$(BIN)/python benchmarks/http_api_vs_offline.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
