@@ -176,10 +176,13 @@ async def judge(
     if jwk is None or jwk.get("kty") != "RSA":
         return _invalid(scopes, f"unable to find a signing key that matches '{kid}'")
     # (needs cryptography, PyJWT[crypto]: imported here so that a server without it still starts)
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
     from jwt.algorithms import RSAAlgorithm
 
     try:
         public = RSAAlgorithm.from_jwk(jwk)
+        if not isinstance(public, RSAPublicKey):  # a JWKS entry with private parts is no public key
+            return _invalid(scopes, "the token signature is invalid")
         claims = jwt.decode(
             token, public, algorithms=[alg],
             options={"verify_exp": False, "verify_nbf": False, "verify_iat": False,

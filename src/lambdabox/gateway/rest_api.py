@@ -24,7 +24,7 @@ from lambdabox.clock import Clock
 from lambdabox.gateway import rest_patch
 from lambdabox.gateway import rest_store as sql
 from lambdabox.gateway.rest_models import RestApi, RestResource
-from lambdabox.gateway.v2_api import new_id
+from lambdabox.gateway.v2_base import new_id
 from lambdabox.store.db import Store
 
 Params = dict[str, Any]

@@ -20,7 +20,8 @@ from lambdabox.aws.context import RequestContext
 from lambdabox.gateway import rest_patch
 from lambdabox.gateway.rest_api import Params, RestApiCore, Result, bad, conflict, not_found, page
 from lambdabox.gateway.rest_models import RestApi, RestAuthorizer, RestDeployment, RestStage
-from lambdabox.gateway.v2_api import lambda_target, new_id
+from lambdabox.gateway.v2_api import lambda_target
+from lambdabox.gateway.v2_base import new_id
 
 _STAGE_NAME = re.compile(r"[a-zA-Z0-9_-]{1,128}")
 _IDENTITY_SOURCE = re.compile(
