@@ -3,7 +3,7 @@
 Runs tests/apps/express-http (Express 5 + serverless-http) behind an HTTP API (payload 2.0) on a
 fresh `lambdabox serve`, and the same app under serverless@3 + serverless-offline@13 (pinned in
 benchmarks/reference/serverless-offline, installed here with `npm ci` if missing; defaults as a user
-runs it). wrk drives `GET /hello/world` on 127.0.0.1 at c=1 and c=10, alternating which side goes
+runs it). wrk drives `GET /hi/world` on 127.0.0.1 at c=1 and c=10, alternating which side goes
 first in each round; prints JSON lines: each measurement, then medians over rounds, the ratios and
 whether the targets (>= 1.5x throughput at c10, <= p99 at both) hold.
 
@@ -89,7 +89,7 @@ def start_offline() -> tuple[subprocess.Popen[bytes], str]:
     cmd = [str(REF / "node_modules" / ".bin" / "serverless"), "offline", "--noPrependStageInUrl",
            "--host", "127.0.0.1", "--httpPort", str(port), "--lambdaPort", str(lambda_port)]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=REF, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/hello/world"
+    url = f"http://127.0.0.1:{port}/hi/world"
     for _ in range(300):
         try:
             with urllib.request.urlopen(url, timeout=5) as resp:
@@ -123,7 +123,7 @@ def main() -> None:
         api_id = gw.create_api(Name="bench", ProtocolType="HTTP", Target=arn)["ApiId"]
         port = url.rsplit(":", 1)[1]
         sides = {
-            "lambdabox": (f"http://127.0.0.1:{port}/hello/world", f"{api_id}.execute-api.localhost:{port}"),
+            "lambdabox": (f"http://127.0.0.1:{port}/hi/world", f"{api_id}.execute-api.localhost:{port}"),
         }
         offline, offline_url = start_offline()
         sides["serverless_offline"] = (offline_url, None)

@@ -105,18 +105,28 @@ def test_update_and_delete_api_key(apigw: Any) -> None:
     assert aws_error(exc)[0] == "NotFoundException"
 
 
-PLAN = {
-    "description": "gold",
-    "apiStages": [
-        {"apiId": "abc123", "stage": "prod", "throttle": {"/pets/GET": {"burstLimit": 5, "rateLimit": 2.0}}}
-    ],
-    "throttle": {"burstLimit": 10, "rateLimit": 5.0},
-    "quota": {"limit": 100, "offset": 0, "period": "DAY"},
-    "tags": {"tier": "gold"},
-}
+def rest_api(apigw: Any, *stages: str) -> str:
+    """A REST API with the given stages (a MOCK method on its root): what usage plans may name."""
+    api_id: str = apigw.create_rest_api(name=unique("rest"))["id"]
+    root = apigw.get_resources(restApiId=api_id)["items"][0]["id"]
+    apigw.put_method(restApiId=api_id, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    apigw.put_integration(restApiId=api_id, resourceId=root, httpMethod="GET", type="MOCK")
+    for stage in stages:
+        apigw.create_deployment(restApiId=api_id, stageName=stage)
+    return api_id
 
 
 def test_usage_plan_shapes_and_updates(apigw: Any) -> None:
+    abc123, def456 = rest_api(apigw, "prod"), rest_api(apigw, "dev")
+    PLAN = {
+        "description": "gold",
+        "apiStages": [
+            {"apiId": abc123, "stage": "prod", "throttle": {"/pets/GET": {"burstLimit": 5, "rateLimit": 2.0}}}
+        ],
+        "throttle": {"burstLimit": 10, "rateLimit": 5.0},
+        "quota": {"limit": 100, "offset": 0, "period": "DAY"},
+        "tags": {"tier": "gold"},
+    }
     plan = apigw.create_usage_plan(name=unique("plan"), **PLAN)
     assert plan["ResponseMetadata"]["HTTPStatusCode"] == 201 and len(plan["id"]) == 6
     got = apigw.get_usage_plan(usagePlanId=plan["id"])
@@ -130,16 +140,20 @@ def test_usage_plan_shapes_and_updates(apigw: Any) -> None:
             {"op": "replace", "path": "/throttle/rateLimit", "value": "50"},
             {"op": "replace", "path": "/throttle/burstLimit", "value": "100"},
             {"op": "replace", "path": "/name", "value": "renamed"},
-            {"op": "add", "path": "/apiStages", "value": "def456:dev"},
-            {"op": "remove", "path": "/apiStages", "value": "abc123:prod"},
-            {"op": "replace", "path": "/apiStages/def456:dev/throttle/~1items/POST/rateLimit", "value": "3"},
+            {"op": "add", "path": "/apiStages", "value": f"{def456}:dev"},
+            {"op": "remove", "path": "/apiStages", "value": f"{abc123}:prod"},
+            {
+                "op": "replace",
+                "path": f"/apiStages/{def456}:dev/throttle/~1items/POST/rateLimit",
+                "value": "3",
+            },
         ],
     )
     assert updated["quota"] == {"limit": 1000, "offset": 0, "period": "MONTH"}
     assert updated["throttle"] == {"burstLimit": 100, "rateLimit": 50.0}
     assert updated["name"] == "renamed"
     assert updated["apiStages"] == [
-        {"apiId": "def456", "stage": "dev", "throttle": {"/items/POST": {"rateLimit": 3.0}}}
+        {"apiId": def456, "stage": "dev", "throttle": {"/items/POST": {"rateLimit": 3.0}}}
     ]
     with pytest.raises(ClientError) as exc:
         apigw.update_usage_plan(
@@ -153,7 +167,9 @@ def test_usage_plan_shapes_and_updates(apigw: Any) -> None:
 
 
 def test_usage_plan_keys(apigw: Any) -> None:
-    plan = apigw.create_usage_plan(name=unique("plan"), apiStages=[{"apiId": unique("api"), "stage": "prod"}])
+    plan = apigw.create_usage_plan(
+        name=unique("plan"), apiStages=[{"apiId": rest_api(apigw, "prod"), "stage": "prod"}]
+    )
     other = apigw.create_usage_plan(name=unique("plan"))
     key = apigw.create_api_key(name=unique("key"), enabled=True)
     assert apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"] == []
@@ -180,7 +196,7 @@ def test_usage_plan_keys(apigw: Any) -> None:
 
 
 def test_a_key_serves_one_plan_per_api_stage(apigw: Any) -> None:
-    stage = {"apiId": unique("api"), "stage": "prod"}
+    stage = {"apiId": rest_api(apigw, "prod"), "stage": "prod"}
     first = apigw.create_usage_plan(name=unique("plan"), apiStages=[stage])
     second = apigw.create_usage_plan(name=unique("plan"), apiStages=[stage])
     key = apigw.create_api_key(name=unique("key"))
