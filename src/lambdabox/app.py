@@ -246,9 +246,6 @@ class App:
 
         usage_plans = UsagePlansService(store, self.clock, stage_lookup(rest_stages))
         await usage_plans.load()
-        rest_gateway = RestApiDataPlane(
-            rest_apis.api, _invoke_through(lambda_), self.clock, metered(Metering(usage_plans, self.clock))
-        )
 
         async def find_key(access_key_id: str) -> KnownKey | None:
             """A key the server knows: a root key, an STS session's or an IAM user's."""
@@ -276,14 +273,22 @@ class App:
                 )  # fmt: skip
             return None
 
+        # AWS_IAM routes and methods: signatures always verified, whatever --verify-signatures says
+        signed = IamAuthorizer(
+            Authenticator(find_key, verify=True, now=self.clock.now, wall=time.time),
+            _principals(sts, _iam_key_users(iam)),
+        )
         gateway = HttpApiDataPlane(
-            apis.api, _invoke_through(lambda_), self.clock,
-            RouteAuth(self.clock, IamAuthorizer(
-                Authenticator(find_key, verify=True, now=self.clock.now, wall=time.time),
-                _principals(sts, _iam_key_users(iam)),
-            )),
+            apis.api, _invoke_through(lambda_), self.clock, RouteAuth(self.clock, signed),
             longest=_longest_through(lambda_),
         )  # fmt: skip
+        rest_gateway = RestApiDataPlane(
+            rest_apis.api,
+            _invoke_through(lambda_),
+            self.clock,
+            metered(Metering(usage_plans, self.clock)),
+            signed,
+        )
         edge = Edge(
             [
                 Service("lambda", ServiceProtocol("lambda"), lambda_, lambda_limits),

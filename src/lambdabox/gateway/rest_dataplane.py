@@ -19,8 +19,9 @@ an API key without a valid one → 403 `{"message":"Forbidden"}`; throttled → 
 bytes.` (text, as observed on AWS); a function error or a malformed result → 502 `{"message":
 "Internal server error"}`; a refused invoke → 500 `{"message": "Internal server error"}`; no answer
 within the integration's timeout → 504 `{"message": "Endpoint request timed out"}` (the
-invocation runs on, as on AWS). AWS_IAM methods need a SigV4-signed request (the signature itself
-is not verified here).
+invocation runs on, as on AWS). AWS_IAM methods need a request SigV4-signed for `execute-api` with
+a key the server knows (checked as HTTP APIs' AWS_IAM routes are, gateway/iam_auth.py); the caller
+reaches the function in `requestContext.identity`. IAM policies are not evaluated.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from lambdabox.clock import Clock
 from lambdabox.gateway import rest_authorizer, throttle
 from lambdabox.gateway.authorizer import route_arn
 from lambdabox.gateway.dataplane import MAX_BODY, Addressed, Invoked, InvokeFunction, _forwarded, addressed
+from lambdabox.gateway.iam_auth import IamAuthorizer
 from lambdabox.gateway.proxy import GatewayResponse, MalformedResult
 from lambdabox.gateway.rest_models import (
     METHOD_SETTING_DEFAULTS,
@@ -126,8 +128,15 @@ class RestApiDataPlane:
     """Serves the REST APIs of the control plane through Lambda."""
 
     def __init__(
-        self, apis: RestApiLookup, invoke: InvokeFunction, clock: Clock, api_keys: ApiKeys = refuse_api_keys
+        self,
+        apis: RestApiLookup,
+        invoke: InvokeFunction,
+        clock: Clock,
+        api_keys: ApiKeys = refuse_api_keys,
+        iam: IamAuthorizer | None = None,
     ) -> None:
+        """`iam`: checks AWS_IAM methods' signatures (without it they refuse every request)."""
+        self._iam = iam
         self._apis = apis
         self._invoke = invoke
         self._clock = clock
@@ -200,8 +209,16 @@ class RestApiDataPlane:
         )  # fmt: skip
         granted: dict[str, Any] | None = None
         usage_key: str | None = None
-        if method.authorization_type == "AWS_IAM" and not _signed(request):
-            return MISSING_TOKEN
+        caller: dict[str, Any] | None = None
+        if method.authorization_type == "AWS_IAM":
+            if self._iam is None:
+                return MISSING_TOKEN
+            checked = await self._iam.check(
+                request.method, request.raw_path, request.headers, body, api.region
+            )
+            if isinstance(checked, GatewayResponse):
+                return checked
+            caller = checked
         if method.authorization_type == "CUSTOM":
             verdict = await self._authorize(api, stage, deployment, method, req)
             if isinstance(verdict, GatewayResponse):
@@ -220,7 +237,13 @@ class RestApiDataPlane:
         target = lambda_target(with_stage_variables(integration.uri or "", stage.variables))
         if target is None:  # a stage variable made it name no function
             return INTERNAL
-        outcome = await self._run(api, target, event(req, granted), integration.timeout_ms / 1000)
+        ev = event(req, granted)
+        if caller is not None:  # who signed, as REST APIs put it in the event
+            ev["requestContext"]["identity"].update(
+                accessKey=caller["accessKey"], accountId=caller["accountId"], caller=caller["callerId"],
+                user=caller["userId"], userArn=caller["userArn"],
+            )  # fmt: skip
+        outcome = await self._run(api, target, ev, integration.timeout_ms / 1000)
         if isinstance(outcome, GatewayResponse):
             return outcome
         if outcome.function_error:
@@ -314,11 +337,6 @@ def _select(
         return None
     resource, chosen = by_key[match.route_key]
     return resource, chosen, match.path_parameters
-
-
-def _signed(request: Request) -> bool:
-    auth = request.headers.get("Authorization", "")
-    return auth.startswith("AWS4-HMAC-SHA256 ") or "X-Amz-Signature=" in request.query_string
 
 
 def _mock(integration: RestIntegration) -> GatewayResponse:
