@@ -28,8 +28,9 @@ from lambdabox.edge import Edge, Service
 from lambdabox.gateway import rest_store, usage_store
 from lambdabox.gateway import store as gateway_store
 from lambdabox.gateway.api_keys import stage_lookup
-from lambdabox.gateway.dataplane import HttpApiDataPlane, Invoked, InvokeFunction, LongestInvocation
+from lambdabox.gateway.dataplane import HttpApiDataPlane
 from lambdabox.gateway.iam_auth import IamAuthorizer, Identify, Principal
+from lambdabox.gateway.lambda_run import Invoked, InvokeFunction, LambdaRunner, LongestInvocation
 from lambdabox.gateway.metering import Metering
 from lambdabox.gateway.rest_dataplane import RestApiDataPlane
 from lambdabox.gateway.rest_keys import metered
@@ -75,8 +76,7 @@ class _Parts:
     lambda_: LambdaService
     iam: IamService
     sts: StsService
-    gateway: HttpApiDataPlane
-    rest_gateway: RestApiDataPlane
+    runner: LambdaRunner  # the API Gateway data planes' invocations
     usage_plans: UsagePlansService
     http: HttpServer  # the public port
     env_http: HttpServer  # the AWS endpoint as served inside environments
@@ -278,16 +278,10 @@ class App:
             Authenticator(find_key, verify=True, now=self.clock.now, wall=time.time),
             _principals(sts, _iam_key_users(iam)),
         )
-        gateway = HttpApiDataPlane(
-            apis.api, _invoke_through(lambda_), self.clock, RouteAuth(self.clock, signed),
-            longest=_longest_through(lambda_),
-        )  # fmt: skip
+        runner = LambdaRunner(_invoke_through(lambda_), self.clock, _longest_through(lambda_))
+        gateway = HttpApiDataPlane(apis.api, runner, self.clock, RouteAuth(self.clock, signed))
         rest_gateway = RestApiDataPlane(
-            rest_apis.api,
-            _invoke_through(lambda_),
-            self.clock,
-            metered(Metering(usage_plans, self.clock)),
-            signed,
+            rest_apis.api, runner, self.clock, metered(Metering(usage_plans, self.clock)), signed
         )
         edge = Edge(
             [
@@ -333,8 +327,7 @@ class App:
             lambda_,
             iam,
             sts,
-            gateway,
-            rest_gateway,
+            runner,
             usage_plans,
             http,
             env_http[0],
@@ -354,8 +347,7 @@ class App:
             await parts.http.close()
         with contextlib.suppress(Exception):
             await parts.env_http.close()
-        await parts.gateway.close()
-        await parts.rest_gateway.close()
+        await parts.runner.close()
         await parts.usage_plans.ledger.close()
         await parts.invoker.close()
         await parts.code_gc.close()

@@ -16,12 +16,9 @@ Server Error"}`; no answer within the integration's timeout (30 s at most) → 5
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -31,6 +28,7 @@ from multidict import CIMultiDict
 from lambdabox.aws import ids
 from lambdabox.clock import Clock
 from lambdabox.gateway import authorizer, cors, throttle
+from lambdabox.gateway.lambda_run import Failed, Invoked, LambdaRunner
 from lambdabox.gateway.models import DEFAULT_STAGE, Authorizer, HttpApi, Route, Stage
 from lambdabox.gateway.proxy import (
     GatewayRequest,
@@ -54,25 +52,6 @@ MAX_BODY = 10 * 1024 * 1024
 _AUTHORIZER_TIMEOUT = 10.0
 _HOST = re.compile(r"(?P<id>[a-z0-9]{10})\.execute-api(?:\.[a-z0-9-]+)?\.localhost\.?(?::\d+)?", re.I | re.A)
 _PATH_FORM = re.compile(r"/_apis/(?P<id>[a-z0-9]{10})(?P<rest>/.*|)", re.A)
-
-
-@dataclass(frozen=True)
-class Invoked:
-    """What an invocation gave: the function's payload, and whether it was a function error."""
-
-    payload: bytes
-    function_error: bool
-
-
-#: invoke(region, account, function ARN (maybe qualified), event JSON): raises on a refused invoke
-InvokeFunction = Callable[[str, str, str, bytes], Coroutine[Any, Any, Invoked]]
-#: longest(region, account, function ARN): the longest (s) an invocation of it can take, cold start
-#: included; None when that cannot be known
-LongestInvocation = Callable[[str, str, str], float | None]
-
-
-def _unknown(region: str, account: str, function_arn: str) -> float | None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -111,18 +90,14 @@ class HttpApiDataPlane:
     def __init__(
         self,
         apis: ApiLookup,
-        invoke: InvokeFunction,
+        runner: LambdaRunner,
         clock: Clock,
         route_auth: RouteAuth | None = None,
-        *,
-        longest: LongestInvocation = _unknown,
     ) -> None:
         self._apis = apis
         self._route_auth = route_auth or RouteAuth(clock, None)  # JWT and AWS_IAM routes
-        self._invoke = invoke
-        self._longest = longest
+        self._runner = runner
         self._clock = clock
-        self._running: set[asyncio.Task[Invoked]] = set()  # invocations that outlived their timeout
         self._throttle = throttle.Throttle(clock)
         #: cached authorizer answers: (api, stage, authorizer, identity) -> (expiry, answer)
         self._verdicts: dict[
@@ -230,39 +205,12 @@ class HttpApiDataPlane:
     async def _run(
         self, api: HttpApi, target: str, event: object, timeout: float
     ) -> Invoked | GatewayResponse:
-        payload = json.dumps(event, separators=(",", ":")).encode()
-        longest = self._longest(api.region, api.account, target)
-        if longest is not None and longest < timeout:
-            # the invocation ends (answer, error or its own timeout) before the integration's
-            # timeout could: awaited in this task, with no timer and no task of its own
-            try:
-                return await self._invoke(api.region, api.account, target, payload)
-            except Exception as exc:  # a refused invoke (throttled, …)
-                log.info("API %s: invoking %s failed: %s", api.api_id, target, exc)
-                return error_response(500, "Internal Server Error")
-        loop = asyncio.get_running_loop()
-        task: asyncio.Task[Invoked] = loop.create_task(self._invoke(api.region, api.account, target, payload))
-        settled: asyncio.Future[None] = loop.create_future()
-
-        def settle(*_: object) -> None:
-            if not settled.done():
-                settled.set_result(None)
-
-        task.add_done_callback(settle)
-        timer = self._clock.call_later(timeout, settle)  # the integration's timeout, on the one clock
-        try:
-            await settled
-        finally:
-            timer.cancel()
-        if not task.done():  # the invocation runs on; its answer is dropped
-            self._running.add(task)
-            task.add_done_callback(self._finished)
+        outcome = await self._runner.run(api.region, api.account, target, event, timeout)
+        if outcome is Failed.TIMED_OUT:
             return error_response(503, "Service Unavailable")
-        try:
-            return task.result()
-        except Exception as exc:  # a refused invoke (no function, throttled, …)
-            log.info("API %s: invoking %s failed: %s", api.api_id, target, exc)
+        if outcome is Failed.REFUSED:
             return error_response(500, "Internal Server Error")
+        return outcome
 
     async def _authorize(
         self, api: HttpApi, stage: Stage, route: Route, greq: GatewayRequest
@@ -304,15 +252,6 @@ class HttpApiDataPlane:
         if not allowed:
             return error_response(403, "Forbidden")
         return context
-
-    def _finished(self, task: asyncio.Task[Invoked]) -> None:
-        self._running.discard(task)
-        with contextlib.suppress(BaseException):
-            task.result()
-
-    async def close(self) -> None:
-        for task in list(self._running):
-            task.cancel()
 
 
 def _forwarded(

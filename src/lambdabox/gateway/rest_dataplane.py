@@ -26,7 +26,6 @@ reaches the function in `requestContext.identity`. IAM policies are not evaluate
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
@@ -43,8 +42,9 @@ from lambdabox.aws import ids
 from lambdabox.clock import Clock
 from lambdabox.gateway import rest_authorizer, throttle
 from lambdabox.gateway.authorizer import route_arn
-from lambdabox.gateway.dataplane import MAX_BODY, Addressed, Invoked, InvokeFunction, _forwarded, addressed
+from lambdabox.gateway.dataplane import MAX_BODY, Addressed, _forwarded, addressed
 from lambdabox.gateway.iam_auth import IamAuthorizer
+from lambdabox.gateway.lambda_run import Failed, Invoked, LambdaRunner
 from lambdabox.gateway.proxy import GatewayResponse, MalformedResult
 from lambdabox.gateway.rest_models import (
     METHOD_SETTING_DEFAULTS,
@@ -130,7 +130,7 @@ class RestApiDataPlane:
     def __init__(
         self,
         apis: RestApiLookup,
-        invoke: InvokeFunction,
+        runner: LambdaRunner,
         clock: Clock,
         api_keys: ApiKeys = refuse_api_keys,
         iam: IamAuthorizer | None = None,
@@ -138,10 +138,9 @@ class RestApiDataPlane:
         """`iam`: checks AWS_IAM methods' signatures (without it they refuse every request)."""
         self._iam = iam
         self._apis = apis
-        self._invoke = invoke
+        self._runner = runner
         self._clock = clock
         self._api_keys = api_keys
-        self._running: set[asyncio.Task[Invoked]] = set()  # invocations that outlived their timeout
         self._throttle = throttle.Throttle(clock)
         #: cached authorizer answers: (api, stage, authorizer, identity) -> (expiry, grant)
         self._grants: dict[
@@ -292,39 +291,12 @@ class RestApiDataPlane:
     async def _run(
         self, api: RestApi, target: str, body: object, timeout: float
     ) -> Invoked | GatewayResponse:
-        payload = json.dumps(body, separators=(",", ":")).encode()
-        loop = asyncio.get_running_loop()
-        task: asyncio.Task[Invoked] = loop.create_task(self._invoke(api.region, api.account, target, payload))
-        settled: asyncio.Future[None] = loop.create_future()
-
-        def settle(*_: object) -> None:
-            if not settled.done():
-                settled.set_result(None)
-
-        task.add_done_callback(settle)
-        timer = self._clock.call_later(timeout, settle)  # the integration's timeout, on the one clock
-        try:
-            await settled
-        finally:
-            timer.cancel()
-        if not task.done():  # the invocation runs on; its answer is dropped
-            self._running.add(task)
-            task.add_done_callback(self._finished)
+        outcome = await self._runner.run(api.region, api.account, target, body, timeout)
+        if outcome is Failed.TIMED_OUT:
             return TIMED_OUT
-        try:
-            return task.result()
-        except Exception as exc:  # a refused invoke (no function, throttled, …)
-            log.info("REST API %s: invoking %s failed: %s", api.api_id, target, exc)
+        if outcome is Failed.REFUSED:
             return INTERNAL
-
-    def _finished(self, task: asyncio.Task[Invoked]) -> None:
-        self._running.discard(task)
-        with contextlib.suppress(BaseException):
-            task.result()
-
-    async def close(self) -> None:
-        for task in list(self._running):
-            task.cancel()
+        return outcome
 
 
 def _select(
