@@ -1,0 +1,22 @@
+"""Deploying projects (serverless.yml, SAM templates) into a running lambdabox.
+
+The pipeline, one module per step; every front end compiles to a plain CloudFormation template,
+as the Serverless Framework and SAM do themselves, so one engine deploys both:
+
+    yamlfile.py     YAML with CloudFormation's short tags (!Ref, !Sub, ...) and line numbers
+    project.py      the compiled project every front end returns (`Project`, `Artifact`, `Problem`)
+    serverless.py   serverless.yml -> Project (variables, functions, httpApi/http events)
+    sam.py          a SAM / CloudFormation template -> Project (aws-sam-translator does the Transform)
+    package.py      code artifacts: zips of a directory with include/exclude patterns,
+                    Python requirements installed once per requirements.txt
+    intrinsics.py   Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::If and Conditions, pseudo parameters
+    resources/      one module per AWS service: how a resource type is read, created, updated and
+                    deleted through the public AWS API (boto3 against the endpoint)
+    plan.py         desired (the template) vs deployed (found by the aws:cloudformation:* tags) ->
+                    a Plan of frozen records: create / update / delete / unchanged
+    apply.py        runs a Plan in dependency order, with progress lines; a failure leaves the
+                    previous deployment serving
+    watch.py        --watch: redeploy code on save (watchfiles)
+
+Deploy never reaches into the server: it is an AWS client like any other.
+"""
