@@ -80,7 +80,12 @@ def wrk(url: str, host: str | None, connections: int, seconds: int) -> dict[str,
 
 def start_offline() -> tuple[subprocess.Popen[bytes], str]:
     if not (REF / "node_modules" / "serverless-offline").is_dir():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=warn"], cwd=REF, check=True)
+        subprocess.run(  # its output on stderr: stdout carries only the JSON lines
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=warn"],
+            cwd=REF,
+            check=True,
+            stdout=sys.stderr,
+        )
     port, lambda_port = free_port(), free_port()
     env = {
         **os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",

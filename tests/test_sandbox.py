@@ -335,6 +335,11 @@ def test_cgroup_limits_follow_the_spec(tmp_path: Path, code_dir: Path) -> None:
                 assert int((d / "cpu.shares").read_text()) == 2048  # two vCPUs' worth
             if (d / "cpu.weight").exists():
                 assert int((d / "cpu.weight").read_text()) == 200
+            # all environments together outweigh one server thread eight to one
+            if (d.parent / "cpu.shares").exists():
+                assert int((d.parent / "cpu.shares").read_text()) == 8192
+            if (d.parent / "cpu.weight").exists():
+                assert int((d.parent / "cpu.weight").read_text()) == 800
         assert proc.pid in cg.pids()
         proc.kill()
         await Output(proc).finish()

@@ -40,7 +40,14 @@ CPU: shares proportional to memory as on Lambda, where 1769 MB is one vCPU: ``cp
 machine fairly under contention. The hard quota defaults to whole vCPUs (``ceil(memory_mb / 1769)``,
 so at most 6 vCPUs at 10240 MB as on Lambda): it stops a runaway environment from taking every core
 without making a 128 MB function fourteen times slower on an idle laptop. ``cpu_quota="fraction"``
-enforces Lambda's exact fraction; ``"none"`` sets no quota. ``pids.max = 1024`` (Lambda's
+enforces Lambda's exact fraction; ``"none"`` sets no quota. The parent of all environments weighs
+`ENVS_CPU_WEIGHT` times a single task or cgroup at the default weight (``cpu.shares = 8192`` /
+``cpu.weight = 800``): on Lambda the front end runs elsewhere, here it shares the cores, and at the
+default weight the server's threads (the store writer above all) left busy environments waiting
+(an Express route behind an HTTP API at c=10 on 2 cores: p99 75 ms, 15-25 ms at this weight;
+benchmarks/http_api_vs_offline.py). The server still gets a ninth of the CPU against any number of
+spinning environments (ten of them on 2 cores: ListFunctions p50 6 ms, 1 ms at equal weight), and
+each environment keeps its own quota. ``pids.max = 1024`` (Lambda's
 processes/threads quota) where the pids controller exists.
 """
 
@@ -70,6 +77,7 @@ VCPU_MB = 1769  # Lambda: 1769 MB of memory = one vCPU
 MAX_VCPUS = 6
 PIDS_MAX = 1024  # Lambda quota: processes/threads per environment
 CPU_PERIOD_US = 100_000
+ENVS_CPU_WEIGHT = 8  # the environments' parent, in default weights (see Limits)
 
 CgroupMode = Literal["cgroup2", "cgroup1"]
 
@@ -269,6 +277,9 @@ class CgroupsV1(Cgroups):
                 continue
             self._adopt(parent)
             self.controllers.append(ctl)
+            if ctl == "cpu":
+                with contextlib.suppress(OSError):
+                    self.fs.write(parent / "cpu.shares", str(1024 * ENVS_CPU_WEIGHT))
 
     def create(self, env_id: str, memory_mb: int) -> EnvCgroup:
         dirs: list[Path] = []
@@ -356,6 +367,9 @@ class CgroupsV2(Cgroups):
         self._adopt(parent)
         self.fs.write(parent / "cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
         self.controllers = wanted
+        if "cpu" in wanted:
+            with contextlib.suppress(OSError):
+                self.fs.write(parent / "cpu.weight", str(100 * ENVS_CPU_WEIGHT))
 
     def _move_self_to_leaf(self, base: Path) -> None:
         """Our cgroup holds processes, so controllers cannot be enabled for its children: move
