@@ -44,6 +44,7 @@ bench: $(STAMP)
 
 # not part of make test: installs serverless@3 + serverless-offline@13 (~280 MB) on first run
 bench-http-api-vs-offline: $(STAMP) tools
+	@command -v wrk >/dev/null || { echo "==> installing wrk (apt-get)"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python benchmarks/http_api_vs_offline.py
 
 clean:

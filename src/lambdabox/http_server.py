@@ -46,6 +46,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import cast
+from urllib.parse import urlsplit
 
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -65,6 +66,18 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
 MAX_PIPELINED = 1024
 _FILE_CHUNK = 256 * 1024
 _NEVER = math.inf
+
+
+def _origin_form(target: str, headers: CIMultiDict[str]) -> str:
+    """An absolute-form target (`GET http://host/path`) as the origin form everything downstream
+    reads, its host replacing the Host field (RFC 9112 3.2.2: a server MUST ignore Host then);
+    any other form is refused."""
+    parts = urlsplit(target)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
+        raise _Refuse(400, "request target is neither origin- nor absolute-form")
+    headers.popall("Host", None)
+    headers["Host"] = parts.netloc
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
 class _Refuse(Exception):
@@ -322,9 +335,12 @@ class _Connection(asyncio.Protocol):
             raise _Refuse(400, "request target not ASCII") from None
         if self._current is not None and len(self._queue) >= MAX_PIPELINED:
             raise _Refuse(400, "too many pipelined requests")
-        headers = CIMultiDictProxy(CIMultiDict(self._headers))
-        if len(headers.getall("Host", ())) > 1:  # RFC 9112 3.2: one Host, or 400
+        raw_headers = CIMultiDict(self._headers)
+        if len(raw_headers.getall("Host", ())) > 1:  # RFC 9112 3.2: one Host, or 400
             raise _Refuse(400, "more than one Host header")
+        if not target.startswith("/") and target != "*":
+            target = _origin_form(target, raw_headers)
+        headers = CIMultiDictProxy(raw_headers)
         length_header = headers.get("Content-Length")
         length = int(length_header) if length_header is not None else None  # llhttp checked it
         has_body = (length is not None and length > 0) or "Transfer-Encoding" in headers

@@ -357,6 +357,13 @@ class RestJsonCodec:
             if "InvalidRequestContentException" in self._errors
             else "SerializationException"
         )
+        # constraint failures: a ValidationException where the service models one, else its own
+        # client error (API Gateway's BadRequestException), so the SDK's modeled class catches it
+        self._validation_code = (
+            "ValidationException"
+            if "ValidationException" in self._errors or "BadRequestException" not in self._errors
+            else "BadRequestException"
+        )
 
     def match(self, req: WireRequest) -> str | None:
         found = self._router.route(req.method, req.path, req.query)
@@ -386,7 +393,12 @@ class RestJsonCodec:
                 self._values.decode_members(plan.shape, load_json_object(req.body), params)
         except MalformedInput as exc:
             raise self._bad_content(f"Could not parse request body into json: {exc}") from exc
-        self._validator.validate(plan.shape, params)
+        try:
+            self._validator.validate(plan.shape, params)
+        except ServiceError as exc:
+            if exc.code == "ValidationException" and self._validation_code != exc.code:
+                raise ServiceError(exc.message, code=self._validation_code, status=exc.status) from None
+            raise
         return route.operation, params
 
     def _bad_content(self, message: str) -> ServiceError:

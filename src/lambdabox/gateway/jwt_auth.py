@@ -127,7 +127,7 @@ class KeyCache:
         self._fetching[issuer] = done
         try:
             keys = await asyncio.to_thread(_fetch_keys, self._fetch, issuer)
-        except (OSError, ValueError, KeyError, TypeError):  # unreachable or not a JWKS: no keys
+        except Exception:  # unreachable or not a JWKS (RecursionError: JSON nested too deep): no keys
             keys = {}
         finally:
             del self._fetching[issuer]
@@ -164,7 +164,7 @@ async def judge(
     token = token_of(value)
     try:
         header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
+    except (jwt.PyJWTError, RecursionError):  # (RecursionError: JSON nested too deep)
         return _invalid(scopes, "the token is malformed")
     alg = header.get("alg")
     if alg not in ALGORITHMS:
@@ -190,7 +190,7 @@ async def judge(
         )  # fmt: skip
     except jwt.InvalidSignatureError:
         return _invalid(scopes, "the token signature is invalid")
-    except (jwt.PyJWTError, ValueError, KeyError, TypeError):
+    except (jwt.PyJWTError, ValueError, KeyError, TypeError, RecursionError):
         return _invalid(scopes, "the token is malformed")
     refusal = _claims_refusal(claims, issuer, audience, scopes, now)
     if refusal is not None:

@@ -70,6 +70,11 @@ class Metering:
                 return plan
         return None
 
+    def key_id(self, region: str, account: str, api_key: str) -> str | None:
+        """The id of the API key whose value is `api_key`."""
+        key = self._plans.key_by_value(region, account, api_key)
+        return None if key is None else key.key_id
+
     async def check(
         self, region: str, account: str, api_id: str, stage: str, method_key: str, api_key: str | None
     ) -> Refusal | None:

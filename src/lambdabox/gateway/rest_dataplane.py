@@ -16,9 +16,9 @@ no such resource or method → 403 `{"message":"Missing Authentication Token"}` 
 no such stage or a disabled default endpoint → 403 `{"message":"Forbidden"}`; a method that needs
 an API key without a valid one → 403 `{"message":"Forbidden"}`; throttled → 429
 `{"message":"Too Many Requests"}`; a body over 10 MB → 413 `HTTP content length exceeded 10485760
-bytes.` (text, as observed on AWS); a function error or a malformed result → 502 `{"message":
-"Internal server error"}`; a refused invoke → 500 `{"message": "Internal server error"}`; no answer
-within the integration's timeout → 504 `{"message": "Endpoint request timed out"}` (the
+bytes.` (text, as observed on AWS); a function error or a malformed result → 502
+`{"message":"Internal server error"}`; a refused invoke → 500 `{"message":"Internal server error"}`; no answer
+within the integration's timeout → 504 `{"message":"Endpoint request timed out"}` (the
 invocation runs on, as on AWS). AWS_IAM methods need a request SigV4-signed for `execute-api` with
 a key the server knows (checked as HTTP APIs' AWS_IAM routes are, gateway/iam_auth.py); the caller
 reaches the function in `requestContext.identity`. IAM policies are not evaluated.
@@ -88,11 +88,19 @@ class ApiKeyCheck:
     authorizer_key: str | None
 
 
-#: the API key check: None lets the request through, else the answer it gets
-ApiKeys = Callable[[ApiKeyCheck], Awaitable[GatewayResponse | None]]
+@dataclass(frozen=True)
+class ApiKeyUsed:
+    """The key a request was let through with: requestContext.identity's apiKey and apiKeyId."""
+
+    value: str
+    key_id: str
 
 
-async def refuse_api_keys(check: ApiKeyCheck) -> GatewayResponse | None:
+#: the API key check: the key that lets the request through, else the answer it gets
+ApiKeys = Callable[[ApiKeyCheck], Awaitable[GatewayResponse | ApiKeyUsed]]
+
+
+async def refuse_api_keys(check: ApiKeyCheck) -> GatewayResponse | ApiKeyUsed:
     """Without API keys served, a method that requires one refuses every request, as AWS refuses
     a request without a valid key: 403 Forbidden."""
     return FORBIDDEN
@@ -223,11 +231,13 @@ class RestApiDataPlane:
             if isinstance(verdict, GatewayResponse):
                 return verdict
             granted, usage_key = verdict
+        key_used: ApiKeyUsed | None = None
         if method.api_key_required:  # the API key check (API keys and usage plans hook in here)
             check = ApiKeyCheck(api, stage, method, resource.path, req.headers, usage_key)
-            refusal = await self._api_keys(check)
-            if refusal is not None:
-                return refusal
+            checked_key = await self._api_keys(check)
+            if isinstance(checked_key, GatewayResponse):
+                return checked_key
+            key_used = checked_key
         integration = method.integration
         if integration is None:
             return INTERNAL
@@ -237,6 +247,8 @@ class RestApiDataPlane:
         if target is None:  # a stage variable made it name no function
             return INTERNAL
         ev = event(req, granted)
+        if key_used is not None:
+            ev["requestContext"]["identity"].update(apiKey=key_used.value, apiKeyId=key_used.key_id)
         if caller is not None:  # who signed, as REST APIs put it in the event
             ev["requestContext"]["identity"].update(
                 accessKey=caller["accessKey"], accountId=caller["accountId"], caller=caller["callerId"],

@@ -21,7 +21,7 @@ from lambdabox.gateway import rest_patch
 from lambdabox.gateway.rest_api import Params, RestApiCore, Result, bad, conflict, not_found, page
 from lambdabox.gateway.rest_models import RestApi, RestAuthorizer, RestDeployment, RestStage
 from lambdabox.gateway.v2_api import lambda_target
-from lambdabox.gateway.v2_base import new_id
+from lambdabox.gateway.v2_base import new_id, stage_variables
 
 _STAGE_NAME = re.compile(r"[a-zA-Z0-9_-]{1,128}")
 _IDENTITY_SOURCE = re.compile(
@@ -80,7 +80,7 @@ class StageOps(RestApiCore):
             api.deployments[deployment.deployment_id] = deployment
             if name is not None:
                 old = api.stages.get(name)
-                variables = {**(old.variables if old else {}), **(params.get("variables") or {})}
+                variables = {**(old.variables if old else {}), **stage_variables(params.get("variables"))}
                 if old is None:
                     stage = RestStage(
                         name, deployment.deployment_id, now, now, description=params.get("stageDescription"),
@@ -134,7 +134,7 @@ class StageOps(RestApiCore):
             now = self._clock.now()
             stage = RestStage(
                 name, params["deploymentId"], now, now, description=params.get("description"),
-                variables=dict(params.get("variables") or {}), tags=dict(params.get("tags") or {}),
+                variables=stage_variables(params.get("variables")), tags=dict(params.get("tags") or {}),
                 tracing_enabled=bool(params.get("tracingEnabled", False)),
                 cache_cluster_enabled=bool(params.get("cacheClusterEnabled", False)),
             )  # fmt: skip
@@ -186,7 +186,11 @@ class StageOps(RestApiCore):
                 else:
                     raise rest_patch.invalid(patch.op, patch.path)
             stage = dataclasses.replace(
-                stage, variables=variables, method_settings=settings, updated=self._clock.now(), **changes
+                stage,
+                variables=stage_variables(variables),
+                method_settings=settings,
+                updated=self._clock.now(),
+                **changes,
             )
             api.stages[stage.name] = stage
             await self._commit(api)

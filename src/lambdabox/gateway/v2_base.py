@@ -48,6 +48,26 @@ def new_id(n: int) -> str:
 STAGE_VARIABLE = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]+)\}")
 
 
+_VARIABLE_NAME = re.compile(r"[A-Za-z0-9_]+")
+# the API reference's pattern for values ([A-Za-z0-9-._~:/?#&=,]+), and the space AWS's message allows
+_VARIABLE_VALUE = re.compile(r"[A-Za-z0-9\-._~:/?#&=, ]+")
+
+
+def stage_variables(given: object) -> dict[str, str]:
+    """Stage variables as given, or BadRequestException in API Gateway's words for a name or value
+    it does not take (both API types answer so)."""
+    out: dict[str, str] = dict(given) if isinstance(given, dict) else {}
+    for name, value in out.items():
+        if not _VARIABLE_NAME.fullmatch(name):
+            raise bad(f"Invalid stage variable name: {name}.  Please use names with only word characters.")
+        if not isinstance(value, str) or not _VARIABLE_VALUE.fullmatch(value):
+            raise bad(
+                f"Invalid stage variable value: {value}.  Please use values with alphanumeric characters "
+                "and the symbols ' ', -', '.', '_', ':', '/', '?', '&', '=', and ','."
+            )
+    return out
+
+
 def with_stage_variables(uri: str, variables: dict[str, str]) -> str:
     """An integration URI with its `${stageVariables.name}` references filled in, as AWS does (a
     variable the stage lacks becomes empty)."""
@@ -153,6 +173,11 @@ class V2Base:
         if redeploy:
             for stage in [s for s in api.stages.values() if s.auto_deploy]:
                 self._deploy(api, stage.name, auto=True)
+        # An automatic deployment no stage serves any more is history nobody asked for: kept, every
+        # change of an auto-deployed API would add a copy of all its routes to the API's row.
+        serving = {s.deployment_id for s in api.stages.values()}
+        for dep_id in [k for k, d in api.deployments.items() if d.auto_deployed and k not in serving]:
+            del api.deployments[dep_id]
         await self._store.write(sql.put(api))
         self._apis[api.api_id] = api
 

@@ -19,6 +19,7 @@ from lambdabox.gateway.v2_base import (
     not_found,
     page,
     route_settings,
+    stage_variables,
 )
 
 
@@ -58,7 +59,7 @@ class StagesMixin(V2Base):
             api.stages[name] = Stage(
                 name, now, now, auto_deploy=bool(params.get("AutoDeploy", False)),
                 deployment_id=params.get("DeploymentId"), description=params.get("Description"),
-                variables=dict(params.get("StageVariables") or {}), tags=dict(params.get("Tags") or {}),
+                variables=stage_variables(params.get("StageVariables")), tags=dict(params.get("Tags") or {}),
                 default_route_settings=route_settings(params.get("DefaultRouteSettings")),
                 route_settings=self._route_settings_map(api, params.get("RouteSettings")),
             )  # fmt: skip
@@ -89,7 +90,7 @@ class StagesMixin(V2Base):
                 if param in params:
                     changes[attr] = params[param]
             if "StageVariables" in params:
-                changes["variables"] = dict(params["StageVariables"] or {})
+                changes["variables"] = stage_variables(params["StageVariables"])
             if "DefaultRouteSettings" in params:
                 changes["default_route_settings"] = route_settings(params["DefaultRouteSettings"])
             if "RouteSettings" in params:
