@@ -446,6 +446,37 @@ def test_default_code_uri_is_the_template_directory(tmp_path: Path) -> None:
     assert names(artifact.zip_bytes) == ["app.py"]  # not the template, SAM's build dir, samconfig.toml
 
 
+def test_layers_and_build_methods(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "layers",
+        """
+        Resources:
+          Shared:
+            Type: AWS::Serverless::LayerVersion
+            Properties: {ContentUri: layer/, CompatibleRuntimes: [python3.12]}
+          Plain:
+            Type: AWS::Lambda::LayerVersion
+            Properties: {Content: layer}
+          Fn:
+            Type: AWS::Serverless::Function
+            Metadata: {BuildMethod: esbuild}
+            Properties: {CodeUri: src, Handler: app.handler, Runtime: nodejs20.x, Layers: [!Ref Shared]}
+        """,
+        code={"src/app.js": "exports.handler = async () => 1;\n", "layer/python/lib.py": "X = 1\n"},
+    )
+    project = compile_(path)
+    [layer_id] = [k for k, v in resources(project).items() if k.startswith("Shared")]
+    content = resources(project)[layer_id]["Properties"]["Content"]
+    assert content["S3Bucket"] == ARTIFACT_BUCKET
+    assert names(project.artifacts[content["S3Key"]].zip_bytes) == ["python/lib.py"]
+    assert resources(project)["Plain"]["Properties"]["Content"] == content  # one directory, one artifact
+    assert resources(project)["Fn"]["Properties"]["Layers"] == [{"Ref": layer_id}]
+    assert [str(p) for p in project.problems] == [
+        "template.yaml:13: Resources.Fn.Metadata.BuildMethod: warning: BuildMethod esbuild is not supported: "
+        "the code directory is packaged as it is"
+    ]
+
+
 def test_unsupported_events_are_warnings_and_left_out(tmp_path: Path) -> None:
     path = write(
         tmp_path / "events",

@@ -168,6 +168,11 @@ def _keep_out_unsupported(doc: yamlfile.Document, template: dict[str, Any]) -> l
                     f"{kind} is not yet supported: its resources may not deploy",
                 )
             )
+        build_method = _dict(resource.get("Metadata")).get("BuildMethod")
+        if build_method is not None:
+            where = ("Resources", logical_id, "Metadata", "BuildMethod")
+            message = f"BuildMethod {build_method} is not supported: the code directory is packaged as it is"
+            warnings.append(_warning(doc, where, message))
         props = resource.get("Properties")
         events = props.get("Events") if isinstance(props, dict) else None
         if kind != "AWS::Serverless::Function" or not isinstance(events, dict):
@@ -177,16 +182,19 @@ def _keep_out_unsupported(doc: yamlfile.Document, template: dict[str, Any]) -> l
             event_type = event.get("Type") if isinstance(event, dict) else None
             if isinstance(event_type, str) and event_type not in SUPPORTED_EVENTS:
                 del events[name]
-                where = ("Resources", logical_id, "Properties", "Events", name)
-                warnings.append(
-                    _warning(doc, where, f"event type {event_type} is not yet supported: not deployed")
-                )
+                event_path = ("Resources", logical_id, "Properties", "Events", name)
+                message = f"event type {event_type} is not yet supported: not deployed"
+                warnings.append(_warning(doc, event_path, message))
         if not events:
             del props["Events"]
     return warnings
 
 
-def _warning(doc: yamlfile.Document, path: tuple[str, ...], message: str) -> Problem:
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _warning(doc: yamlfile.Document, path: tuple[str | int, ...], message: str) -> Problem:
     return Problem("warning", doc.where(path), message)
 
 

@@ -1,12 +1,15 @@
 """Local code in a SAM / CloudFormation template -> artifacts, as `sam package` does before deploying.
 
-Each AWS::Serverless::Function's CodeUri (default ".", the template's directory, as SAM CLI takes it;
-else Globals.Function.CodeUri), AWS::Serverless::LayerVersion's ContentUri and AWS::Lambda::Function's
-Code given as a local path (a directory, or a .zip file taken as is) become an artifact, built once
-per (path, runtime) by package.py, and the template names it as S3 code would be named:
-`s3://lambdabox-deploy-artifacts/<sha256>.zip` for SAM (the Transform turns it into
-{"S3Bucket", "S3Key"}), {"S3Bucket": ..., "S3Key": ...} for AWS::Lambda::Function. Code already
-in S3 ({Bucket, Key}, s3://...), InlineCode and ZipFile are left as written.
+The properties SAM CLI uploads (https://docs.aws.amazon.com/serverless-application-model/latest/
+developerguide/deploy-upload-local-files.html; relative paths resolve from the template's directory,
+as `sam sync --base-dir` documents): AWS::Serverless::Function CodeUri (default ".", the template's
+directory, else Globals.Function.CodeUri), AWS::Serverless::LayerVersion ContentUri,
+AWS::Lambda::Function Code and AWS::Lambda::LayerVersion Content. A local path there (a directory,
+or a .zip file taken as is) becomes an artifact, built once per (path, runtime) by package.py, and
+the template names it as S3 code would be named: `s3://lambdabox-deploy-artifacts/<sha256>.zip`
+for SAM (the Transform turns it into {"S3Bucket", "S3Key"}), {"S3Bucket": ..., "S3Key": ...} for
+the plain resources. Code already in S3 ({Bucket, Key}, s3://...), InlineCode and ZipFile are left
+as written.
 """
 
 from __future__ import annotations
@@ -75,6 +78,10 @@ class CodePackager:
                 path = ("Resources", logical_id, "Properties", "Code")
                 artifact = self._build(str(props["Code"]), self._runtime(props.get("Runtime")), path)
                 props["Code"] = {"S3Bucket": ARTIFACT_BUCKET, "S3Key": artifact.key}
+            elif kind == "AWS::Lambda::LayerVersion" and _is_local(props.get("Content")):
+                path = ("Resources", logical_id, "Properties", "Content")
+                artifact = self._build(str(props["Content"]), None, path)
+                props["Content"] = {"S3Bucket": ARTIFACT_BUCKET, "S3Key": artifact.key}
         if _is_local(global_uri):  # every function now names its own artifact
             del globals_fn["CodeUri"]
         if self.errors:
