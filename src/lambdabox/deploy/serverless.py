@@ -123,7 +123,7 @@ def compile_serverless(
         stack_name=stack if isinstance(stack, str) else f"{service}-{ctx.stage}",
         template=template,
         artifacts=artifacts,
-        problems=ctx.warnings,
+        problems=sorted(ctx.warnings, key=lambda w: (w.where.file != ctx.doc.name, w.where.line or 0)),
         source=path,
         watch=[root],
         region=ctx.region,
