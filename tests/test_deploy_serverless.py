@@ -25,7 +25,9 @@ def compile_example(**kw: Any) -> Project:
 
 def project(tmp_path: Path, yml: str, files: dict[str, str] | None = None, **kw: Any) -> Project:
     (tmp_path / "serverless.yml").write_text(yml)
-    for rel, text in (files if files is not None else {"handler.js": "exports.main = async () => 1;"}).items():
+    for rel, text in (
+        files if files is not None else {"handler.js": "exports.main = async () => 1;"}
+    ).items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(text)
     return compile_serverless(
@@ -57,7 +59,9 @@ def test_example_function_role_and_logs() -> None:
     assert role["RoleName"] == {
         "Fn::Join": ["-", ["express-http-api", "dev", {"Ref": "AWS::Region"}, "lambdaRole"]]
     }
-    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": ["lambda.amazonaws.com"]}
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": ["lambda.amazonaws.com"]
+    }
     versions = [k for k, v in res.items() if v["Type"] == "AWS::Lambda::Version"]
     assert len(versions) == 1 and versions[0].startswith("ApiLambdaVersion")
     assert p.template["Outputs"]["ApiLambdaFunctionQualifiedArn"]["Value"] == {"Ref": versions[0]}
@@ -95,7 +99,9 @@ def test_example_http_api() -> None:
         "AutoDeploy": True,
         "DefaultRouteSettings": {"DetailedMetricsEnabled": False},
     }
-    routes = {k: v["Properties"]["RouteKey"] for k, v in res.items() if v["Type"] == "AWS::ApiGatewayV2::Route"}
+    routes = {
+        k: v["Properties"]["RouteKey"] for k, v in res.items() if v["Type"] == "AWS::ApiGatewayV2::Route"
+    }
     assert routes == {
         "HttpApiRouteGetHello": "GET /hello",
         "HttpApiRouteGetUsersIdVar": "GET /users/{id}",
@@ -104,7 +110,9 @@ def test_example_http_api() -> None:
         "HttpApiRouteGetPrivate": "GET /private",
     }
     hello = res["HttpApiRouteGetHello"]
-    assert hello["Properties"]["Target"] == {"Fn::Join": ["/", ["integrations", {"Ref": "HttpApiIntegrationApi"}]]}
+    assert hello["Properties"]["Target"] == {
+        "Fn::Join": ["/", ["integrations", {"Ref": "HttpApiIntegrationApi"}]]
+    }
     assert "AuthorizationType" not in hello["Properties"]
     integration = res["HttpApiIntegrationApi"]["Properties"]
     assert integration["IntegrationType"] == "AWS_PROXY"
@@ -213,7 +221,9 @@ functions:
 
 
 def test_role_arn_means_no_generated_role(tmp_path: Path) -> None:
-    yml = MINIMAL.replace("  runtime: nodejs20.x\n", "  runtime: nodejs20.x\n  iam:\n    role: arn:aws:iam::1:role/r\n")
+    yml = MINIMAL.replace(
+        "  runtime: nodejs20.x\n", "  runtime: nodejs20.x\n  iam:\n    role: arn:aws:iam::1:role/r\n"
+    )
     res = project(tmp_path, yml).template["Resources"]
     assert "IamRoleLambdaExecution" not in res
     assert res["HelloLambdaFunction"]["Properties"]["Role"] == "arn:aws:iam::1:role/r"
@@ -234,7 +244,9 @@ def test_handler_left_out_by_patterns(tmp_path: Path) -> None:
 
 
 def test_missing_handler_and_bad_provider(tmp_path: Path) -> None:
-    with pytest.raises(ProjectError, match=r"serverless.yml:6: functions.hello.handler: error: handler is required"):
+    with pytest.raises(
+        ProjectError, match=r"serverless.yml:6: functions.hello.handler: error: handler is required"
+    ):
         project(tmp_path, MINIMAL.replace("    handler: handler.main\n", "    memorySize: 128\n"))
     with pytest.raises(ProjectError, match=r"provider 'google' is not supported"):
         project(tmp_path, MINIMAL.replace("name: aws", "name: google"))
