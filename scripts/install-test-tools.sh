@@ -84,15 +84,16 @@ else
     log "npm ci done"
 fi
 
-# --- 4. the Express app the HTTP API tests deploy (its own project, as a user's would be) ----
-APP_DIR="$(dirname "$TOOLS_DIR")/apps/express-http"
-APP_STAMP="$APP_DIR/node_modules/.lambdabox-stamp"
-app_want=$(sha256sum "$APP_DIR/package-lock.json" "$APP_DIR/package.json" | sha256sum | cut -d' ' -f1)
-if [ "$app_want" != "$(cat "$APP_STAMP" 2>/dev/null || true)" ]; then
-    log "running npm ci in tests/apps/express-http"
-    (cd "$APP_DIR" && npm ci --no-audit --no-fund --loglevel=warn </dev/null) >&2 || die "npm ci failed in $APP_DIR"
-    printf '%s\n' "$app_want" >"$APP_STAMP"
-fi
+# --- 4. the Express apps: the HTTP API tests' and examples/express-http-api (their own projects, as a user's would be) ----
+for APP_DIR in "$(dirname "$TOOLS_DIR")/apps/express-http" "$ROOT/examples/express-http-api"; do
+    APP_STAMP="$APP_DIR/node_modules/.lambdabox-stamp"
+    app_want=$(sha256sum "$APP_DIR/package-lock.json" "$APP_DIR/package.json" | sha256sum | cut -d' ' -f1)
+    if [ "$app_want" != "$(cat "$APP_STAMP" 2>/dev/null || true)" ]; then
+        log "running npm ci in ${APP_DIR#"$ROOT"/}"
+        (cd "$APP_DIR" && npm ci --no-audit --no-fund --loglevel=warn </dev/null) >&2 || die "npm ci failed in $APP_DIR"
+        printf '%s\n' "$app_want" >"$APP_STAMP"
+    fi
+done
 
 # The addon reads AWS_LAMBDA_RUNTIME_API when loaded (aborts if unset); no connection is made.
 AWS_LAMBDA_RUNTIME_API=127.0.0.1:9 node -e 'require(process.argv[1])' "$ADDON" || die "cannot load $ADDON"
