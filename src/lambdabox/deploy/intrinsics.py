@@ -13,96 +13,27 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from lambdabox.deploy.graph import DependencyGraph
+from lambdabox.deploy.parameters import parameter_values
 from lambdabox.deploy.project import Problem, ProjectError, Where
-
-
-class _Unknown:
-    """A value known only after apply (the physical id of a resource not yet created)."""
-
-    _instance: _Unknown | None = None
-
-    def __new__(cls) -> _Unknown:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "(known after apply)"
-
-
-UNKNOWN: Any = _Unknown()
-
-
-class _NoValue:
-    def __repr__(self) -> str:
-        return "AWS::NoValue"
-
-
-NO_VALUE: Any = _NoValue()
-
-Lookup = Callable[[str, "str | None"], Any]
-
-PSEUDO = (
-    "AWS::Region",
-    "AWS::AccountId",
-    "AWS::StackName",
-    "AWS::StackId",
-    "AWS::Partition",
-    "AWS::URLSuffix",
-    "AWS::NoValue",
-    "AWS::NotificationARNs",
+from lambdabox.deploy.template_syntax import (
+    LOGICAL_ID,
+    NO_VALUE,
+    PSEUDO,
+    SUB_VAR,
+    UNKNOWN,
+    Lookup,
+    contains_unknown,
+    intrinsic,
 )
-INTRINSICS = frozenset(
-    [
-        "Ref",
-        "Fn::GetAtt",
-        "Fn::Sub",
-        "Fn::Join",
-        "Fn::Select",
-        "Fn::Split",
-        "Fn::If",
-        "Fn::Equals",
-        "Fn::And",
-        "Fn::Or",
-        "Fn::Not",
-        "Condition",
-        "Fn::GetAZs",
-        "Fn::Base64",
-        "Fn::FindInMap",
-    ]
-)
-_SUB_VAR = re.compile(r"\$\{([^}]*)\}")
-_LOGICAL_ID = re.compile(r"^[A-Za-z0-9]+$")
+
+__all__ = ["NO_VALUE", "UNKNOWN", "Template", "contains_unknown"]
 
 
-def contains_unknown(value: Any) -> bool:
-    if value is UNKNOWN:
-        return True
-    if isinstance(value, dict):
-        return any(contains_unknown(v) for v in value.values())
-    if isinstance(value, list):
-        return any(contains_unknown(v) for v in value)
-    return False
-
-
-def _intrinsic(value: Any) -> tuple[str, Any] | None:
-    if isinstance(value, dict) and len(value) == 1:
-        ((k, v),) = value.items()
-        if k in INTRINSICS:
-            return k, v
-    return None
-
-
-def _sub_names(text: str) -> Iterator[str]:
-    for m in _SUB_VAR.finditer(text):
-        if not m.group(1).startswith("!"):
-            yield m.group(1).strip()
-
-
-class Template:
+class Template(DependencyGraph):
     """A checked template for one stack; raises ProjectError naming each problem's key."""
 
     def __init__(
@@ -125,7 +56,9 @@ class Template:
             raise ProjectError([self._problem("error", "", "a template is a mapping")])
         self.raw = template
         self.mappings: dict[str, Any] = dict(template.get("Mappings") or {})
-        self.params = self._parameters(dict(template.get("Parameters") or {}), parameters)
+        param_errors: list[tuple[str, str]] = []
+        self.params = parameter_values(dict(template.get("Parameters") or {}), parameters, param_errors)
+        self.errors += [self._problem("error", k, m) for k, m in param_errors]
         self._cond_defs: dict[str, Any] = dict(template.get("Conditions") or {})
         self._cond_values: dict[str, bool] = {}
         all_resources = template.get("Resources")
@@ -134,7 +67,7 @@ class Template:
             all_resources = {}
         self.all_resources: dict[str, dict[str, Any]] = {}
         for lid, res in all_resources.items():
-            if not _LOGICAL_ID.match(str(lid)):
+            if not LOGICAL_ID.match(str(lid)):
                 self.errors.append(self._problem("error", f"Resources.{lid}", "logical ids are alphanumeric"))
             if not isinstance(res, Mapping) or not isinstance(res.get("Type"), str):
                 self.errors.append(self._problem("error", f"Resources.{lid}", "a resource needs a Type"))
@@ -178,63 +111,6 @@ class Template:
         return ProjectError([self._problem("error", key, message)])
 
     # -- parameters -------------------------------------------------------------------------
-    def _parameters(self, decls: dict[str, Any], given: Mapping[str, str]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name in given:
-            if name not in decls:
-                self.errors.append(
-                    self._problem("error", f"Parameters.{name}", "no such parameter in the template")
-                )
-        for name, decl in decls.items():
-            key = f"Parameters.{name}"
-            decl = decl if isinstance(decl, Mapping) else {}
-            ptype = str(decl.get("Type", ""))
-            if name in given:
-                raw: Any = given[name]
-            elif "Default" in decl:
-                raw = decl["Default"]
-            else:
-                self.errors.append(self._problem("error", key, "no value given and no Default"))
-                continue
-            value = ",".join(str(x) for x in raw) if isinstance(raw, list) else str(raw)
-            problem = self._check_parameter(ptype, value, decl)
-            if problem:
-                self.errors.append(self._problem("error", key, problem))
-                continue
-            if ptype.startswith("AWS::SSM::"):
-                self.errors.append(self._problem("error", key, f"parameter type {ptype} is not supported"))
-                continue
-            is_list = ptype in ("CommaDelimitedList", "List<Number>") or ptype.startswith("List<")
-            out[name] = [v.strip() for v in value.split(",")] if is_list else value
-        return out
-
-    @staticmethod
-    def _check_parameter(ptype: str, value: str, decl: Mapping[str, Any]) -> str | None:
-        known = ("String", "Number", "CommaDelimitedList", "List<Number>")
-        if ptype not in known and not ptype.startswith(("AWS::", "List<AWS::")):
-            return f"Type {ptype!r} is not a parameter type"
-        items = value.split(",") if ptype in ("CommaDelimitedList", "List<Number>") else [value]
-        for item in items:
-            if ptype in ("Number", "List<Number>"):
-                try:
-                    number = float(item)
-                except ValueError:
-                    return f"{item!r} is not a Number"
-                if "MinValue" in decl and number < float(decl["MinValue"]):
-                    return f"{item} is less than MinValue {decl['MinValue']}"
-                if "MaxValue" in decl and number > float(decl["MaxValue"]):
-                    return f"{item} is greater than MaxValue {decl['MaxValue']}"
-        allowed = decl.get("AllowedValues")
-        if allowed is not None and value not in [str(a) for a in allowed]:
-            return f"{value!r} is not one of AllowedValues {[str(a) for a in allowed]}"
-        if "AllowedPattern" in decl and not re.fullmatch(str(decl["AllowedPattern"]), value):
-            return str(decl.get("ConstraintDescription") or f"{value!r} does not match AllowedPattern")
-        if "MinLength" in decl and len(value) < int(decl["MinLength"]):
-            return f"{value!r} is shorter than MinLength {decl['MinLength']}"
-        if "MaxLength" in decl and len(value) > int(decl["MaxLength"]):
-            return f"{value!r} is longer than MaxLength {decl['MaxLength']}"
-        return None
-
     def pseudo(self, name: str) -> Any:
         return {
             "AWS::Region": self.region,
@@ -263,7 +139,7 @@ class Template:
         return value
 
     def _cond_eval(self, expr: Any, key: str, seen: tuple[str, ...]) -> bool:
-        fn = _intrinsic(expr)
+        fn = intrinsic(expr)
         if fn is None:
             if isinstance(expr, bool):
                 return expr
@@ -285,132 +161,6 @@ class Template:
         self.errors.append(self._problem("error", key, f"malformed {name} in a condition"))
         return False
 
-    # -- dependencies -----------------------------------------------------------------------
-    def _pruned(self, value: Any, key: str) -> Any:
-        """`value` with Fn::If replaced by its taken branch (what Ref/GetAtt deps are taken from)."""
-        fn = _intrinsic(value)
-        if fn and fn[0] == "Fn::If" and isinstance(fn[1], list) and len(fn[1]) == 3:
-            taken = self.condition(str(fn[1][0]), key)
-            return self._pruned(fn[1][1] if taken else fn[1][2], key)
-        if isinstance(value, dict):
-            return {k: self._pruned(v, key) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._pruned(v, key) for v in value]
-        return value
-
-    def _dependencies(
-        self, lid: str, res: dict[str, Any], attributes: Callable[[str], frozenset[str] | None]
-    ) -> set[str]:
-        key = f"Resources.{lid}"
-        deps: set[str] = set()
-        depends_on = res.get("DependsOn", [])
-        for dep in [depends_on] if isinstance(depends_on, str) else list(depends_on):
-            if dep not in self.all_resources:
-                self.errors.append(
-                    self._problem("error", f"{key}.DependsOn", f"DependsOn {dep}: no such resource")
-                )
-            elif dep in self.resources:
-                deps.add(dep)
-        props = self._pruned(res.get("Properties") or {}, key)
-        self._refs(props, f"{key}.Properties", deps, attributes)
-        return deps
-
-    def _refs(
-        self, value: Any, key: str, deps: set[str], attributes: Callable[[str], frozenset[str] | None]
-    ) -> None:
-        fn = _intrinsic(value)
-        if fn is None:
-            if isinstance(value, dict):
-                for k, v in value.items():
-                    self._refs(v, f"{key}.{k}", deps, attributes)
-            elif isinstance(value, list):
-                for i, v in enumerate(value):
-                    self._refs(v, f"{key}[{i}]", deps, attributes)
-            return
-        name, arg = fn
-        if name == "Ref":
-            self._ref_target(str(arg), None, key, deps, attributes)
-        elif name == "Fn::GetAtt":
-            parts = arg.split(".", 1) if isinstance(arg, str) else arg
-            if not isinstance(parts, list) or len(parts) != 2:
-                self.errors.append(self._problem("error", key, "Fn::GetAtt takes [LogicalId, Attribute]"))
-                return
-            attr = parts[1]
-            if not isinstance(attr, str):
-                self._refs(attr, key, deps, attributes)
-                attr = None
-            self._ref_target(str(parts[0]), attr or "*", key, deps, attributes)
-        elif name == "Fn::Sub":
-            text, variables = (
-                (arg, {})
-                if isinstance(arg, str)
-                else (arg[0], arg[1])
-                if isinstance(arg, list) and len(arg) == 2
-                else ("", None)
-            )
-            if not isinstance(text, str) or not isinstance(variables, dict):
-                self.errors.append(
-                    self._problem("error", key, "Fn::Sub takes a string or [string, {variables}]")
-                )
-                return
-            self._refs(variables, key, deps, attributes)
-            for var in _sub_names(text):
-                if var in variables:
-                    continue
-                target, _, attr = var.partition(".")
-                self._ref_target(target, attr or None, key, deps, attributes)
-        else:
-            self._refs(arg, key, deps, attributes)
-
-    def _ref_target(
-        self,
-        target: str,
-        attr: str | None,
-        key: str,
-        deps: set[str],
-        attributes: Callable[[str], frozenset[str] | None],
-    ) -> None:
-        if attr is None and (target in self.params or target in PSEUDO):
-            return
-        if target not in self.all_resources:
-            what = "resource" if attr else "resource or parameter"
-            self.errors.append(self._problem("error", key, f"{target} is no {what} of the template"))
-            return
-        if target not in self.resources:
-            self.errors.append(
-                self._problem("error", key, f"{target} is not created (its Condition is false)")
-            )
-            return
-        known = attributes(self.resources[target]["Type"])
-        if attr not in (None, "*") and known is not None and attr not in known:
-            self.errors.append(
-                self._problem(
-                    "error", key, f"{target} ({self.resources[target]['Type']}) has no attribute {attr}"
-                )
-            )
-        deps.add(target)
-
-    def _topological(self) -> list[str]:
-        order: list[str] = []
-        state: dict[str, int] = {}  # 1 visiting, 2 done
-
-        def visit(lid: str, path: list[str]) -> None:
-            if state.get(lid) == 2:
-                return
-            if state.get(lid) == 1:
-                cycle = [*path[path.index(lid) :], lid]
-                raise self.error(f"Resources.{lid}", "circular dependency: " + " -> ".join(cycle))
-            state[lid] = 1
-            for dep in sorted(self.deps[lid]):
-                visit(dep, [*path, lid])
-            state[lid] = 2
-            order.append(lid)
-
-        for lid in self.resources:
-            visit(lid, [])
-        return order
-
-    # -- resolution -------------------------------------------------------------------------
     def properties(self, lid: str, lookup: Lookup) -> dict[str, Any]:
         """A resource's Properties with every intrinsic resolved (AWS::NoValue keys dropped)."""
         value = self.resolve(
@@ -427,7 +177,7 @@ class Template:
         }
 
     def resolve(self, value: Any, key: str, lookup: Lookup) -> Any:
-        fn = _intrinsic(value)
+        fn = intrinsic(value)
         if fn is not None:
             return self._call(fn[0], fn[1], key, lookup)
         if isinstance(value, dict):
@@ -524,7 +274,7 @@ class Template:
                 return ""
             return _text(value)
 
-        out = _SUB_VAR.sub(one, text)
+        out = SUB_VAR.sub(one, text)
         return UNKNOWN if unknown else out
 
 
