@@ -237,6 +237,14 @@ def test_deploy_serve_redeploy_update_remove(server: Server, stack: str) -> None
     plan = plan_project(project(stack, "one"), server.url)
     assert {r.action for r in plan.records} == {"create"}
     assert "Fn" in plan.table() and "create" in plan.table()
+    assert plan.table().splitlines()[-1] == f"{stack}: {len(plan.records)} create"
+    assert plan.to_json()["resources"][0] == {
+        "action": "create",
+        "logical_id": "Role",
+        "type": "AWS::IAM::Role",
+        "physical_id": None,
+        "changes": [],
+    }
     applied = apply_plan(plan, project(stack, "one"), server.url, lines.append)
     assert {line.logical_id for line in lines} >= {"Role", "Fn", "HttpApi", "HelloRoute", "Live"}
     assert all(line.status == "done" for line in lines)

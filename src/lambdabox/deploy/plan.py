@@ -82,6 +82,24 @@ class Plan:
             out[r.action] = out.get(r.action, 0) + 1
         return out
 
+    def to_json(self) -> dict[str, Any]:
+        """The plan for --json: each record's action, logical id, type, physical id and changes."""
+        return {
+            "stack": self.stack_name,
+            "region": self.region,
+            "resources": [
+                {
+                    "action": r.action,
+                    "logical_id": r.logical_id,
+                    "type": r.type,
+                    "physical_id": r.physical_id,
+                    "changes": list(r.changes),
+                }
+                for r in self.records
+            ],
+            "problems": [str(p) for p in self.problems],
+        }
+
     def table(self) -> str:
         """The plan as a text table: action, logical id, type, physical id, changed properties."""
         rows = [("ACTION", "RESOURCE", "TYPE", "PHYSICAL ID", "CHANGES")]
