@@ -10,6 +10,7 @@ as the Serverless Framework and SAM do themselves, so one engine deploys both:
     package.py      code artifacts: zips of a directory with include/exclude patterns,
                     Python requirements installed once per requirements.txt
     intrinsics.py   Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::If and Conditions, pseudo parameters
+                    (with parameters.py, graph.py: dependency order and cycles, template_syntax.py)
     resources/      one module per AWS service: how a resource type is read, created, updated and
                     deleted through the public AWS API (boto3 against the endpoint)
     plan.py         desired (the template) vs deployed (found by the aws:cloudformation:* tags) ->

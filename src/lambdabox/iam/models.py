@@ -32,6 +32,9 @@ MAX_ACCESS_KEYS = 2
 ID_CHARS = string.ascii_uppercase + "234567"
 #: tag keys IAM refuses to create: the prefix is reserved for AWS's own use
 RESERVED_TAG_PREFIX = "aws:"
+#: ... but for CloudFormation's own `aws:cloudformation:stack-name` / `logical-id` tags, which
+#: AWS sets on a stack's resources and lambdabox's deployer (src/lambdabox/deploy) sets in its place
+CLOUDFORMATION_TAG_PREFIX = "aws:cloudformation:"
 _SECRET_CHARS = string.ascii_letters + string.digits + "+/"
 _WHITESPACE = re.compile(r"\s+")
 
@@ -62,10 +65,11 @@ def limit_exceeded(message: str) -> ServiceError:
 
 def check_tags(tags: Tags | None) -> list[dict[str, str]]:
     """Tags as given (the model checks lengths); duplicates, keys in AWS's reserved `aws:` space
-    and more than 50 refused as IAM does."""
+    (but CloudFormation's `aws:cloudformation:`) and more than 50 refused as IAM does."""
     out = [{"Key": str(t["Key"]), "Value": str(t.get("Value", ""))} for t in tags or ()]
     for t in out:
-        if t["Key"].lower().startswith(RESERVED_TAG_PREFIX):
+        key = t["Key"].lower()
+        if key.startswith(RESERVED_TAG_PREFIX) and not key.startswith(CLOUDFORMATION_TAG_PREFIX):
             raise client_error(
                 "InvalidInput",
                 f"Tag key {t['Key']} is not valid: tag keys that begin with aws: are reserved for AWS "

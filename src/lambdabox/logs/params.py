@@ -84,14 +84,20 @@ def int_param(params: dict[str, Any], member: str, *, lo: int, hi: int | None = 
     return value
 
 
+def _reserved(key: str) -> bool:
+    return key.startswith("aws:") and not key.startswith("aws:cloudformation:")
+
+
 def check_tags(member: str, value: Any) -> dict[str, str]:
-    """A tag map of 1-50 entries, keys 1-128 characters not starting with ``aws:``, values ≤ 256."""
+    """A tag map of 1-50 entries, keys 1-128 characters not starting with ``aws:`` (but for
+    CloudFormation's own ``aws:cloudformation:`` tags, which lambdabox's deployer sets in its
+    place), values ≤ 256."""
     if not isinstance(value, dict) or not value:
         raise constraint(member, value, "Member must have length greater than or equal to 1")
     if len(value) > 50:
         raise constraint(member, value, "Member must have length less than or equal to 50")
     for k, v in value.items():
-        if not isinstance(k, str) or not 1 <= len(k) <= 128 or k.startswith("aws:"):
+        if not isinstance(k, str) or not 1 <= len(k) <= 128 or _reserved(k):
             raise constraint(
                 member,
                 value,

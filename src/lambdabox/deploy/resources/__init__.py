@@ -1,0 +1,28 @@
+"""The resource types the deploy engine deploys, one module per AWS service; `HANDLERS` by type."""
+
+from __future__ import annotations
+
+from lambdabox.deploy.resources import apigateway, apigatewayv2, iam, lambda_, lambda_children, logs
+from lambdabox.deploy.resources.base import Handler
+
+HANDLERS: dict[str, Handler] = {
+    h.type: h
+    for h in (
+        lambda_.Function(),
+        lambda_children.Version(),
+        lambda_children.Alias(),
+        lambda_children.Permission(),
+        iam.Role(),
+        logs.LogGroup(),
+        apigatewayv2.Api(),
+        apigatewayv2.Route(),
+        apigatewayv2.Integration(),
+        apigatewayv2.Stage(),
+        apigatewayv2.Authorizer(),
+        apigateway.RestApi(),
+        apigateway.Resource(),
+        apigateway.Method(),
+        apigateway.Deployment(),
+        apigateway.Stage(),
+    )
+}

@@ -1,0 +1,382 @@
+"""REST APIs through the apigateway (v1) API: AWS::ApiGateway::RestApi (tagged with the stack) and
+its Resource, Method, Deployment and Stage, found through the API and matched by natural key: a
+resource by (parent id, PathPart), a method by (resource id, HttpMethod), a stage by StageName, a
+deployment by its Description (the logical id when the template gives none). A Deployment is a
+snapshot of the API's methods: the plan replaces it when a Resource or Method of its API changes
+(CloudFormation needs a new logical id for that). CloudFormation's names are the API's, capitalised.
+https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/AWS_ApiGateway.html
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from lambdabox.deploy.resources.base import (
+    LOGICAL_TAG,
+    STACK_TAG,
+    Clients,
+    Deployed,
+    Handler,
+    Props,
+    same,
+    stack_tags,
+    tag_map,
+)
+
+
+def _pages(call: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    while True:
+        page = call(**kwargs)
+        yield from page.get("items", [])
+        if not page.get("position"):
+            return
+        kwargs["position"] = page["position"]
+
+
+def _camel(name: str) -> str:
+    """The API's name of a CloudFormation property (ApiKeySourceType is the API's apiKeySource)."""
+    return "apiKeySource" if name == "ApiKeySourceType" else name[:1].lower() + name[1:]
+
+
+def _replace(path: str, value: Any) -> dict[str, str]:
+    return {"op": "replace", "path": path, "value": str(value)}
+
+
+class RestApi(Handler):
+    type = "AWS::ApiGateway::RestApi"
+    properties = frozenset(
+        [
+            "Name",
+            "Description",
+            "BinaryMediaTypes",
+            "EndpointConfiguration",
+            "Tags",
+            "ApiKeySourceType",
+            "MinimumCompressionSize",
+            "DisableExecuteApiEndpoint",
+        ]
+    )
+    attributes = frozenset(["RootResourceId", "RestApiId"])
+    immutable = frozenset(
+        [
+            "BinaryMediaTypes",
+            "EndpointConfiguration",
+            "ApiKeySourceType",
+            "MinimumCompressionSize",
+            "DisableExecuteApiEndpoint",
+        ]
+    )
+    delete_rank = 75
+
+    def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
+        return [
+            self._deployed(c, api)
+            for api in _pages(c("apigateway").get_rest_apis)
+            if api.get("tags", {}).get(STACK_TAG) == stack and LOGICAL_TAG in api.get("tags", {})
+        ]
+
+    def _deployed(self, c: Clients, api: dict[str, Any]) -> Deployed:
+        root = next(
+            r["id"] for r in _pages(c("apigateway").get_resources, restApiId=api["id"]) if r["path"] == "/"
+        )
+        tags = dict(api.get("tags", {}))
+        return Deployed(
+            self.type,
+            api["id"],
+            tags.get(LOGICAL_TAG),
+            observed=api,
+            tags=tags,
+            attributes={"RootResourceId": root, "RestApiId": api["id"]},
+        )
+
+    def changes(self, props: Props, deployed: Deployed) -> list[str]:
+        fields = ("Name", "Description", "BinaryMediaTypes", "MinimumCompressionSize", "ApiKeySourceType")
+        return sorted(f for f in fields if not same(props.get(f), deployed.observed.get(_camel(f))))
+
+    def create(self, c: Clients, stack: str, logical_id: str, props: Props) -> Deployed:
+        args = {_camel(k): v for k, v in props.items() if k not in ("Tags", "DisableExecuteApiEndpoint")}
+        if "DisableExecuteApiEndpoint" in props:
+            args["disableExecuteApiEndpoint"] = props["DisableExecuteApiEndpoint"]
+        tags = {**tag_map(props.get("Tags")), **stack_tags(stack, logical_id)}
+        return self._deployed(c, c("apigateway").create_rest_api(tags=tags, **args))
+
+    def update(
+        self, c: Clients, stack: str, deployed: Deployed, props: Props, props_tag: str | None = None
+    ) -> Deployed:
+        ops = [_replace("/name", props["Name"]), _replace("/description", props.get("Description", ""))]
+        api = c("apigateway").update_rest_api(restApiId=deployed.physical_id, patchOperations=ops)
+        return self._deployed(c, api)
+
+    def snapshot(self, c: Clients, deployed: Deployed) -> Props:
+        o = deployed.observed
+        return {"Name": o["name"], "Description": o.get("description", "")}
+
+    def delete(self, c: Clients, deployed: Deployed) -> None:
+        c("apigateway").delete_rest_api(restApiId=deployed.physical_id)
+
+
+class Resource(Handler):
+    type = "AWS::ApiGateway::Resource"
+    properties = frozenset(["RestApiId", "ParentId", "PathPart"])
+    attributes = frozenset(["ResourceId"])
+    immutable = frozenset(["RestApiId", "ParentId", "PathPart"])
+    tagged = False
+    parent_type = "AWS::ApiGateway::RestApi"
+    delete_rank = 45
+
+    def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
+        return [
+            self._deployed(api.physical_id, r)
+            for api in parents
+            for r in _pages(c("apigateway").get_resources, restApiId=api.physical_id)
+            if r["path"] != "/"
+        ]
+
+    def _deployed(self, api_id: str, r: dict[str, Any]) -> Deployed:
+        return Deployed(
+            self.type,
+            r["id"],
+            key=(api_id, r["parentId"], r["pathPart"]),
+            parent=api_id,
+            attributes={"ResourceId": r["id"]},
+            observed=r,
+        )
+
+    def key(self, c: Clients, logical_id: str, props: Props) -> tuple[str, ...] | None:
+        return (str(props["RestApiId"]), str(props["ParentId"]), str(props["PathPart"]))
+
+    def changes(self, props: Props, deployed: Deployed) -> list[str]:
+        return []
+
+    def create(self, c: Clients, stack: str, logical_id: str, props: Props) -> Deployed:
+        r = c("apigateway").create_resource(
+            restApiId=props["RestApiId"], parentId=props["ParentId"], pathPart=props["PathPart"]
+        )
+        return self._deployed(str(props["RestApiId"]), r)
+
+    def delete(self, c: Clients, deployed: Deployed) -> None:
+        c("apigateway").delete_resource(restApiId=deployed.parent, resourceId=deployed.physical_id)
+
+
+_METHOD_FIELDS = (
+    "AuthorizationType",
+    "AuthorizerId",
+    "ApiKeyRequired",
+    "OperationName",
+    "RequestParameters",
+    "AuthorizationScopes",
+)
+_INTEGRATION_FIELDS = (
+    "Type",
+    "IntegrationHttpMethod",
+    "Uri",
+    "TimeoutInMillis",
+    "RequestParameters",
+    "RequestTemplates",
+    "PassthroughBehavior",
+    "ContentHandling",
+    "Credentials",
+)
+
+
+class Method(Handler):
+    type = "AWS::ApiGateway::Method"
+    properties = frozenset(["RestApiId", "ResourceId", "HttpMethod", "Integration", *_METHOD_FIELDS])
+    immutable = frozenset(["RestApiId", "ResourceId", "HttpMethod"])
+    tagged = False
+    parent_type = "AWS::ApiGateway::RestApi"
+    delete_rank = 40
+
+    def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
+        out = []
+        for api in parents:
+            for r in _pages(c("apigateway").get_resources, restApiId=api.physical_id, embed=["methods"]):
+                for verb, m in (r.get("resourceMethods") or {}).items():
+                    out.append(self._deployed(api.physical_id, r["id"], verb, m))
+        return out
+
+    def _deployed(self, api_id: str, resource_id: str, verb: str, m: dict[str, Any]) -> Deployed:
+        return Deployed(
+            self.type,
+            f"{api_id}|{resource_id}|{verb}",
+            key=(api_id, resource_id, verb),
+            parent=api_id,
+            observed=m,
+        )
+
+    def key(self, c: Clients, logical_id: str, props: Props) -> tuple[str, ...] | None:
+        return (str(props["RestApiId"]), str(props["ResourceId"]), str(props["HttpMethod"]).upper())
+
+    def changes(self, props: Props, deployed: Deployed) -> list[str]:
+        o = deployed.observed
+        want = {"AuthorizationType": "NONE", "ApiKeyRequired": False, **props}
+        changed = [f for f in _METHOD_FIELDS if not same(want.get(f), o.get(_camel(f)))]
+        integration = props.get("Integration") or {}
+        have = o.get("methodIntegration") or {}
+        names = {"Type": "type", "Uri": "uri", "IntegrationHttpMethod": "httpMethod"}
+        if bool(integration) != bool(have) or any(
+            not same(str(integration.get(f, "")).upper() if f == "Type" else integration.get(f), have.get(n))
+            for f, n in names.items()
+        ):
+            changed.append("Integration")
+        return sorted(changed)
+
+    def create(self, c: Clients, stack: str, logical_id: str, props: Props) -> Deployed:
+        v1 = c("apigateway")
+        api, resource, verb = self.key(c, logical_id, props) or ("", "", "")
+        args = {_camel(k): props[k] for k in _METHOD_FIELDS if k in props}
+        args.setdefault("authorizationType", "NONE")
+        m = v1.put_method(restApiId=api, resourceId=resource, httpMethod=verb, **args)
+        integration = props.get("Integration")
+        if integration:
+            i_args = {_camel(k): integration[k] for k in _INTEGRATION_FIELDS if k in integration}
+            i_args["type"] = str(i_args.get("type", "")).upper()
+            m["methodIntegration"] = v1.put_integration(
+                restApiId=api, resourceId=resource, httpMethod=verb, **i_args
+            )
+        return self._deployed(api, resource, verb, m)
+
+    def update(
+        self, c: Clients, stack: str, deployed: Deployed, props: Props, props_tag: str | None = None
+    ) -> Deployed:
+        self.delete(c, deployed)  # a stage serves its deployment's snapshot meanwhile
+        return self.create(c, stack, "", props)
+
+    def snapshot(self, c: Clients, deployed: Deployed) -> Props:
+        api, resource, verb = deployed.key or ("", "", "")
+        o = deployed.observed
+        props: Props = {"RestApiId": api, "ResourceId": resource, "HttpMethod": verb}
+        props.update({f: o[_camel(f)] for f in _METHOD_FIELDS if _camel(f) in o})
+        if o.get("methodIntegration"):
+            i = o["methodIntegration"]
+            props["Integration"] = {f: i[_camel(f)] for f in _INTEGRATION_FIELDS if _camel(f) in i}
+            if "httpMethod" in i:
+                props["Integration"]["IntegrationHttpMethod"] = i["httpMethod"]
+        return props
+
+    def delete(self, c: Clients, deployed: Deployed) -> None:
+        api, resource, verb = deployed.key or ("", "", "")
+        c("apigateway").delete_method(restApiId=api, resourceId=resource, httpMethod=verb)
+
+
+class Deployment(Handler):
+    type = "AWS::ApiGateway::Deployment"
+    properties = frozenset(["RestApiId", "Description", "StageName"])
+    attributes = frozenset(["DeploymentId"])
+    immutable = frozenset(["RestApiId", "Description", "StageName"])
+    tagged = False
+    parent_type = "AWS::ApiGateway::RestApi"
+    delete_rank = 60
+
+    def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
+        return [
+            self._deployed(api.physical_id, d)
+            for api in parents
+            for d in _pages(c("apigateway").get_deployments, restApiId=api.physical_id)
+        ]
+
+    def _deployed(self, api_id: str, d: dict[str, Any]) -> Deployed:
+        return Deployed(
+            self.type,
+            d["id"],
+            key=(api_id, str(d.get("description", ""))),
+            parent=api_id,
+            attributes={"DeploymentId": d["id"]},
+            observed=d,
+        )
+
+    def key(self, c: Clients, logical_id: str, props: Props) -> tuple[str, ...] | None:
+        return (str(props["RestApiId"]), str(props.get("Description") or logical_id))
+
+    def changes(self, props: Props, deployed: Deployed) -> list[str]:
+        return []
+
+    def create(self, c: Clients, stack: str, logical_id: str, props: Props) -> Deployed:
+        api, description = self.key(c, logical_id, props) or ("", "")
+        args = {"stageName": props["StageName"]} if props.get("StageName") else {}
+        d = c("apigateway").create_deployment(restApiId=api, description=description, **args)
+        return self._deployed(api, d)
+
+    def delete(self, c: Clients, deployed: Deployed) -> None:
+        v1 = c("apigateway")
+        for stage in v1.get_stages(restApiId=deployed.parent, deploymentId=deployed.physical_id).get(
+            "item", []
+        ):
+            v1.delete_stage(restApiId=deployed.parent, stageName=stage["stageName"])  # its StageName's
+        v1.delete_deployment(restApiId=deployed.parent, deploymentId=deployed.physical_id)
+
+
+class Stage(Handler):
+    type = "AWS::ApiGateway::Stage"
+    properties = frozenset(["RestApiId", "StageName", "DeploymentId", "Description", "Variables", "Tags"])
+    immutable = frozenset(["RestApiId", "StageName"])
+    tagged = False
+    parent_type = "AWS::ApiGateway::RestApi"
+    delete_rank = 50
+
+    def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
+        return [
+            self._deployed(api.physical_id, s)
+            for api in parents
+            for s in c("apigateway").get_stages(restApiId=api.physical_id).get("item", [])
+            if s.get("tags", {}).get(STACK_TAG) == stack
+        ]
+
+    def _deployed(self, api_id: str, s: dict[str, Any]) -> Deployed:
+        return Deployed(
+            self.type,
+            s["stageName"],
+            key=(api_id, s["stageName"]),
+            parent=api_id,
+            observed=s,
+            tags=dict(s.get("tags", {})),
+        )
+
+    def key(self, c: Clients, logical_id: str, props: Props) -> tuple[str, ...] | None:
+        return (str(props["RestApiId"]), str(props["StageName"]))
+
+    def changes(self, props: Props, deployed: Deployed) -> list[str]:
+        fields = ("DeploymentId", "Description", "Variables")
+        return sorted(f for f in fields if not same(props.get(f), deployed.observed.get(_camel(f))))
+
+    def create(self, c: Clients, stack: str, logical_id: str, props: Props) -> Deployed:
+        args = {_camel(k): props[k] for k in ("Description", "Variables") if k in props}
+        tags = {**tag_map(props.get("Tags")), **stack_tags(stack, logical_id)}
+        s = c("apigateway").create_stage(
+            restApiId=props["RestApiId"],
+            stageName=props["StageName"],
+            deploymentId=props["DeploymentId"],
+            tags=tags,
+            **args,
+        )
+        return self._deployed(str(props["RestApiId"]), s)
+
+    def update(
+        self, c: Clients, stack: str, deployed: Deployed, props: Props, props_tag: str | None = None
+    ) -> Deployed:
+        ops = [
+            _replace("/deploymentId", props["DeploymentId"]),
+            _replace("/description", props.get("Description", "")),
+        ]
+        old = dict(deployed.observed.get("variables") or {})
+        new = dict(props.get("Variables") or {})
+        ops += [{"op": "remove", "path": f"/variables/{k}"} for k in old if k not in new]
+        ops += [_replace(f"/variables/{k}", v) for k, v in new.items()]
+        s = c("apigateway").update_stage(
+            restApiId=deployed.parent, stageName=deployed.physical_id, patchOperations=ops
+        )
+        return self._deployed(str(deployed.parent), s)
+
+    def snapshot(self, c: Clients, deployed: Deployed) -> Props:
+        o = deployed.observed
+        return {
+            "RestApiId": deployed.parent,
+            "StageName": o["stageName"],
+            "DeploymentId": o.get("deploymentId"),
+            "Description": o.get("description", ""),
+            "Variables": o.get("variables", {}),
+        }
+
+    def delete(self, c: Clients, deployed: Deployed) -> None:
+        c("apigateway").delete_stage(restApiId=deployed.parent, stageName=deployed.physical_id)
