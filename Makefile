@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml scripts/install-system-packages.sh $(RUNTIME_SDK_PINS)
 	PYTHON=$(BIN)/python bash scripts/install-runtime-sdks.sh $(RUNTIME_SDK_DIR)
 	@touch $@
 
-run: $(STAMP)
-	$(BIN)/lambdabox serve --demo
+# serves examples/express-http-api (its node_modules come from `tools`) and the demo function 'hello'
+run: $(STAMP) tools
+	$(BIN)/lambdabox up -f examples/express-http-api/serverless.yml --demo
 
 tools:
 	@bash scripts/install-test-tools.sh

@@ -7,11 +7,15 @@ import asyncio
 import logging
 import signal
 import sys
+import threading
 import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from lambdabox import __version__
 from lambdabox.config import Settings
+from lambdabox.deploy.command import DeployOptions
 from lambdabox.logs.tail import SINCE, tail
 from lambdabox.target import Target
 
@@ -111,7 +115,78 @@ def _parser() -> argparse.ArgumentParser:
     )
     apis.add_argument("--endpoint-url", default=None, metavar="URL", help="the server (as for `logs`)")
     apis.add_argument("--region", default=None, help="region (as for `logs`)")
+
+    deploy = sub.add_parser(
+        "deploy",
+        help="deploy a serverless.yml or SAM template into a running server",
+        description="Compile a Serverless Framework serverless.yml or an AWS SAM / CloudFormation template, "
+        "show the plan (create / update / delete / unchanged per resource) and apply it through the AWS APIs "
+        "of a running lambdabox, as a user's own calls would. Applying it again changes nothing; a failed "
+        "apply is rolled back and the previous deployment keeps serving.",
+    )
+    _project_flags(deploy)
+    deploy.add_argument("--endpoint-url", default=None, metavar="URL", help="the server (as for `logs`)")
+    deploy.add_argument("--region", default=None, help="region (as for `logs`)")
+    up = sub.add_parser(
+        "up",
+        help="serve and deploy a project in one command",
+        description="Start a server (as `serve`) and deploy the project into it (as `deploy`).",
+    )
+    _project_flags(up)
+    up.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    up.add_argument("--port", type=int, help="port to listen on (default 4566)")
+    up.add_argument("--data-dir", help="where state is kept (default ~/.local/share/lambdabox)")
+    up.add_argument("--region", help="region (default us-east-1)")
+    up.add_argument("--log-level", help="server log level (default WARNING)")
+    up.add_argument(
+        "--demo", action="store_true", help="also deploy the demo function 'hello' (as `serve --demo`)"
+    )
+    remove = sub.add_parser(
+        "remove",
+        help="delete a deployed stack",
+        description="Delete every resource of a stack deployed by `deploy` or `up` (found by their "
+        "aws:cloudformation:stack-name tag): the stack of the project file, or --stack-name.",
+    )
+    remove.add_argument(
+        "-f", "--file", type=Path, help="the project file (default: serverless.yml or template.yaml here)"
+    )
+    remove.add_argument("--stage", help="the serverless.yml stage (default: the file's, else dev)")
+    remove.add_argument("--stack-name", help="the stack to delete")
+    remove.add_argument("--json", action="store_true", help="progress as JSON lines")
+    remove.add_argument("--endpoint-url", default=None, metavar="URL", help="the server (as for `logs`)")
+    remove.add_argument("--region", default=None, help="region (as for `logs`)")
     return p
+
+
+def _project_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-f", "--file", type=Path,
+        help="serverless.yml or a SAM template (default: serverless.yml, template.yaml, ... here)",
+    )  # fmt: skip
+    p.add_argument("--stage", help="the serverless.yml stage (default: the file's provider.stage, else dev)")
+    p.add_argument("--stack-name", help="a SAM template's stack name (default: the project directory's name)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a template Parameter's value (repeatable)",
+    )
+    p.add_argument("--watch", action="store_true", help="redeploy the code on every save")
+    p.add_argument("--json", action="store_true", help="progress as JSON lines, for tools")
+
+
+def _deploy_options(args: argparse.Namespace) -> DeployOptions:
+    params: dict[str, str] = {}
+    for given in getattr(args, "param", []):
+        key, sep, value = given.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--param {given!r}: expected KEY=VALUE")
+        params[key] = value
+    return DeployOptions(
+        file=args.file, stage=args.stage, region=args.region, stack_name=args.stack_name, parameters=params,
+        watch=getattr(args, "watch", False), as_json=args.json,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,12 +212,30 @@ def main(argv: list[str] | None = None) -> int:
             print(f"lambdabox: {exc}", file=sys.stderr)
             return 2
         return api_urls.show(target)
+    if args.command in ("deploy", "remove"):
+        from lambdabox.deploy.command import deploy_command, remove_command
+
+        try:
+            options = _deploy_options(args)
+            target = Target.resolve("Lambda", endpoint_url=args.endpoint_url, region=args.region)
+        except ValueError as exc:
+            print(f"lambdabox: {exc}", file=sys.stderr)
+            return 2
+        return (
+            deploy_command(options, target) if args.command == "deploy" else remove_command(options, target)
+        )
+    if args.command == "up":
+        return _up(args)
     _parser().print_help()
     return 2
 
 
 def _serve(args: argparse.Namespace) -> int:
-    flags: dict[str, Any] = {
+    return _start(_serve_flags(args), demo=args.demo)
+
+
+def _serve_flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {
         "host": args.host,
         "port": args.port,
         "data_dir": args.data_dir,
@@ -158,6 +251,24 @@ def _serve(args: argparse.Namespace) -> int:
         "root_keys": args.root_keys,
         "check_roles": args.check_roles,
     }
+
+
+def _up(args: argparse.Namespace) -> int:
+    """`serve` with the project deployed once the server is ready (and redeployed on save)."""
+    from lambdabox.deploy.command import find_project_file
+
+    try:
+        options = _deploy_options(args)
+        path = find_project_file(options.file)
+    except Exception as exc:  # (NoProjectFile, ValueError)
+        print(f"lambdabox: {exc}", file=sys.stderr)
+        return 2
+    flags = {"host": args.host, "port": args.port, "data_dir": args.data_dir, "region": args.region,
+             "log_level": args.log_level or "WARNING"}  # fmt: skip
+    return _start(flags, demo=args.demo, project=(path, options))
+
+
+def _start(flags: dict[str, Any], *, demo: bool, project: tuple[Path, DeployOptions] | None = None) -> int:
     try:
         settings = Settings.resolve(flags)
     except ValueError as exc:
@@ -174,13 +285,40 @@ def _serve(args: argparse.Namespace) -> int:
     except ImportError:
         pass
     try:
-        return asyncio.run(_run(settings, demo=args.demo))
+        after = None if project is None else _deployer(settings, *project)
+        return asyncio.run(_run(settings, demo=demo, after_ready=after))
     except OSError as exc:
         print(f"lambdabox: cannot start: {exc}", file=sys.stderr)
         return 1
 
 
-async def _run(settings: Settings, *, demo: bool) -> int:
+def _deployer(settings: Settings, path: Path, options: DeployOptions) -> Callable[[str], Awaitable[None]]:
+    """What `up` does once its server answers: deploy (in a thread: deploy is a blocking AWS
+    client), then watch for saves until the server stops."""
+    from lambdabox.deploy.command import Printer, deploy_once, watch_loop
+
+    stop = threading.Event()
+
+    async def after_ready(endpoint_url: str) -> None:
+        key = next(iter(settings.root_keys.split(",")), "test:test").split(":")
+        target = Target(endpoint_url, settings.region, key[0], key[1] if len(key) > 1 else "test")
+        printer = Printer(options.as_json)
+        ok = await asyncio.to_thread(deploy_once, path, options, target, printer)
+        if not ok and not options.watch:
+            print("lambdabox: the project did not deploy (the server keeps serving; fix it and run "
+                  "`lambdabox deploy`, or use --watch)", file=sys.stderr, flush=True)  # fmt: skip
+        if options.watch:
+            try:
+                await asyncio.to_thread(watch_loop, path, options, target, printer, stop)
+            finally:
+                stop.set()
+
+    return after_ready
+
+
+async def _run(
+    settings: Settings, *, demo: bool, after_ready: Callable[[str], Awaitable[None]] | None = None
+) -> int:
     from lambdabox import demo as demo_mod
     from lambdabox.app import App
 
@@ -208,7 +346,10 @@ async def _run(settings: Settings, *, demo: bool) -> int:
                 app.endpoint_url, settings.region, command, python=python, aws=aws, key=key
             )
             print(text, flush=True)
+        follow = None if after_ready is None else asyncio.ensure_future(after_ready(app.endpoint_url))
         await stop.wait()
+        if follow is not None:
+            follow.cancel()
         print("lambdabox: shutting down", flush=True)
     finally:
         await app.close()

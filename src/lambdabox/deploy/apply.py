@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.session
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdabox.api_urls import urls
 from lambdabox.deploy.plan import Plan, PlanRecord, desired_properties, lookup_in, scan
@@ -65,7 +65,8 @@ class Applied:
     stack_name: str
     physical_ids: dict[str, str]  # logical id -> physical id
     outputs: dict[str, Any]
-    endpoints: list[str]  # each stage's URL, by path (<endpoint>/_apis/<id>/<stage>/)
+    #: each stage's URLs: (by host <id>.execute-api.localhost:<port>/<stage>/, by path <endpoint>/_apis/<id>/<stage>/)
+    endpoints: list[tuple[str, str]]
     lines: list[ProgressLine] = field(default_factory=list)
 
 
@@ -126,7 +127,7 @@ def apply_plan(
                     old_halves.append(record)
             if record.type == "AWS::Lambda::Function":
                 remember_code(c, props, d)
-        except (ClientError, ProjectError, RuntimeError, ValueError, KeyError) as exc:
+        except (ClientError, BotoCoreError, ProjectError, RuntimeError, ValueError, KeyError) as exc:
             message = error_message(exc) if not isinstance(exc, KeyError) else f"missing property {exc}"
             emit(
                 ProgressLine(
@@ -209,7 +210,7 @@ def _delete(c: Clients, d: Deployed, label: str) -> ProgressLine:
     return ProgressLine("delete", label, d.type, status, time.monotonic() - started, d.physical_id, message)
 
 
-def _endpoints(endpoint_url: str, known: dict[str, Any]) -> list[str]:
+def _endpoints(endpoint_url: str, known: dict[str, Any]) -> list[tuple[str, str]]:
     out = []
     for d in known.values():
         if (
@@ -217,7 +218,7 @@ def _endpoints(endpoint_url: str, known: dict[str, Any]) -> list[str]:
             and d.parent
             and d.type in ("AWS::ApiGatewayV2::Stage", "AWS::ApiGateway::Stage")
         ):
-            out.append(urls(endpoint_url, d.parent, d.physical_id)[1])
+            out.append(urls(endpoint_url, d.parent, d.physical_id))
         elif isinstance(d, Deployed) and d.type == "AWS::ApiGateway::Deployment" and d.parent:
             pass  # a Deployment's StageName: its stage is not a resource of the template
     return sorted(set(out))

@@ -1,14 +1,18 @@
 """HTTP APIs through the apigatewayv2 API: AWS::ApiGatewayV2::Api (tagged with the stack), and its
 Route, Integration, Stage and Authorizer, found through the API and matched by natural key: a
 route by RouteKey, an integration by (IntegrationType, IntegrationUri, PayloadFormatVersion), a
-stage by StageName, an authorizer by Name. apigatewayv2 cannot change tags after CreateApi, so
-these resources are compared with what GetApis / GetRoutes / ... answer rather than fingerprinted.
+stage by StageName, an authorizer by Name. These resources are compared with what GetApis /
+GetRoutes / ... answer rather than fingerprinted; an API defined by an OpenAPI `Body` (SAM's) is
+imported (ImportApi, then TagResource, as CloudFormation does), reimported when the document's
+fingerprint in its `lambdabox:body-sha` tag differs, and its routes are the import's.
 CloudFormation's property names are the API's own here.
 https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/AWS_ApiGatewayV2.html
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -34,6 +38,22 @@ def _pages(call: Any, items: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         kwargs["NextToken"] = page["NextToken"]
 
 
+BODY_TAG = "lambdabox:body-sha"  # the OpenAPI document an imported API was last imported from
+
+
+def _body_text(body: Any) -> str:
+    return body if isinstance(body, str) else json.dumps(body)
+
+
+def _body_sha(body: Any) -> str:
+    text = body if isinstance(body, str) else json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _arn(c: Clients, api_id: str) -> str:
+    return f"arn:aws:apigateway:{c.region}::/apis/{api_id}"
+
+
 def _changed(props: Props, observed: dict[str, Any] | Any, fields: Sequence[str]) -> list[str]:
     return sorted(f for f in fields if not same(props.get(f), observed.get(f)))
 
@@ -48,7 +68,19 @@ class Api(Handler):
         "DisableExecuteApiEndpoint",
         "RouteSelectionExpression",
     )
-    properties = frozenset([*_updatable, "ProtocolType", "Tags", "Target", "RouteKey", "CredentialsArn"])
+    properties = frozenset(
+        [
+            *_updatable,
+            "ProtocolType",
+            "Tags",
+            "Target",
+            "RouteKey",
+            "CredentialsArn",
+            "Body",
+            "FailOnWarnings",
+            "Basepath",
+        ]
+    )
     attributes = frozenset(["ApiEndpoint", "ApiId"])
     immutable = frozenset(["ProtocolType", "Target", "RouteKey", "CredentialsArn"])
     delete_rank = 70
@@ -72,6 +104,12 @@ class Api(Handler):
         )
 
     def changes(self, props: Props, deployed: Deployed) -> list[str]:
+        if "Body" in props:  # an imported API: its OpenAPI document decides (fingerprinted in a tag)
+            given = [
+                f for f in self._updatable if f in props and not same(props[f], deployed.observed.get(f))
+            ]
+            body = [] if deployed.tags.get(BODY_TAG) == _body_sha(props["Body"]) else ["Body"]
+            return sorted(body + given)
         want = {
             "RouteSelectionExpression": "$request.method $request.path",
             "DisableExecuteApiEndpoint": False,
@@ -80,6 +118,19 @@ class Api(Handler):
         return _changed(want, deployed.observed, self._updatable)
 
     def create(self, c: Clients, stack: str, logical_id: str, props: Props) -> Deployed:
+        if "Body" in props:  # as CloudFormation does: ImportApi, then the tags
+            v2 = c("apigatewayv2")
+            made = v2.import_api(
+                Body=_body_text(props["Body"]), FailOnWarnings=bool(props.get("FailOnWarnings", False)),
+                **({"Basepath": props["Basepath"]} if "Basepath" in props else {}),
+            )  # fmt: skip
+            tags = {
+                **tag_map(props.get("Tags")),
+                **stack_tags(stack, logical_id),
+                BODY_TAG: _body_sha(props["Body"]),
+            }
+            v2.tag_resource(ResourceArn=_arn(c, made["ApiId"]), Tags=tags)
+            return self._deployed(v2.get_api(ApiId=made["ApiId"]))
         args = {k: v for k, v in props.items() if k != "Tags"}
         args.setdefault("ProtocolType", "HTTP")
         tags = {**tag_map(props.get("Tags")), **stack_tags(stack, logical_id)}
@@ -90,6 +141,10 @@ class Api(Handler):
     ) -> Deployed:
         v2 = c("apigatewayv2")
         api_id = deployed.physical_id
+        if "Body" in props:
+            v2.reimport_api(ApiId=api_id, Body=_body_text(props["Body"]))
+            v2.tag_resource(ResourceArn=_arn(c, api_id), Tags={BODY_TAG: _body_sha(props["Body"])})
+            return self._deployed(v2.get_api(ApiId=api_id))
         args = {k: props[k] for k in self._updatable if k in props and k != "CorsConfiguration"}
         if "CorsConfiguration" in props:
             args["CorsConfiguration"] = props["CorsConfiguration"]

@@ -1,0 +1,227 @@
+"""`lambdabox deploy`, `lambdabox remove` and the deploying half of `lambdabox up`: find and compile
+the project file, show the plan, apply it with a line per resource, print endpoints and Outputs
+(or JSON lines with `--json`), and with `--watch` do it again on every save."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from lambdabox.deploy.project import Project, ProjectError
+from lambdabox.target import Target
+
+#: the files `-f` defaults to, in the order they are looked for
+PROJECT_FILES = ("serverless.yml", "serverless.yaml", "template.yaml", "template.yml", "template.json")
+
+
+@dataclass
+class DeployOptions:
+    """What `deploy` and `up` were asked for."""
+
+    file: Path | None = None
+    stage: str | None = None
+    region: str | None = None
+    stack_name: str | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
+    watch: bool = False
+    as_json: bool = False
+
+
+class NoProjectFile(Exception):
+    """The project file named is not there, or none was named and none is here."""
+
+
+def find_project_file(given: Path | None, cwd: Path | None = None) -> Path:
+    """The project file: `given`, else the first of `PROJECT_FILES` in `cwd`."""
+    if given is not None:
+        if not given.is_file():
+            raise NoProjectFile(f"{given}: no such file")
+        return given
+    here = cwd or Path.cwd()
+    for name in PROJECT_FILES:
+        if (here / name).is_file():
+            return here / name
+    raise NoProjectFile(f"no project file here ({', '.join(PROJECT_FILES)}); name one with -f FILE")
+
+
+def is_serverless(path: Path) -> bool:
+    """A Serverless Framework file (by name, else by its `service:` key), not a SAM template."""
+    if path.name.startswith("serverless."):
+        return True
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:65536]
+    except OSError:
+        return False
+    return "AWSTemplateFormatVersion" not in head and "Resources:" not in head and "\nservice:" in "\n" + head
+
+
+def compile_project(path: Path, options: DeployOptions, region: str) -> Project:
+    """The project file compiled by its front end (ProjectError names file, line and key)."""
+    import os
+
+    if is_serverless(path):
+        from lambdabox.deploy.serverless import compile_serverless
+
+        opts = {"stage": options.stage} if options.stage else {}
+        return compile_serverless(path, stage=options.stage, region=region, options=opts, env=os.environ)
+    from lambdabox.deploy.sam import compile_sam
+
+    return compile_sam(path, stack_name=options.stack_name, parameters=options.parameters, region=region)
+
+
+class Printer:
+    """Progress for a person (lines) or for tools (`--json`: one JSON object per line)."""
+
+    def __init__(self, as_json: bool, out: TextIO | None = None) -> None:
+        self.as_json = as_json
+        self.out = out or sys.stdout
+
+    def say(self, text: str, **fields: Any) -> None:
+        if self.as_json:
+            if fields:
+                print(json.dumps(fields, default=str), file=self.out, flush=True)
+        else:
+            print(text, file=self.out, flush=True)
+
+
+def deploy_once(path: Path, options: DeployOptions, target: Target, printer: Printer) -> bool:
+    """Compile, plan and apply once; False (with the reasons printed) when nothing was deployed."""
+    from lambdabox.deploy.apply import ApplyError, apply_plan
+    from lambdabox.deploy.plan import plan_project
+
+    t0 = time.monotonic()
+    try:
+        project = compile_project(path, options, target.region)
+    except ProjectError as exc:
+        for p in exc.problems:
+            printer.say(str(p), event="problem", level=p.level, where=str(p.where), message=p.message)
+        return False
+    for p in project.problems:
+        printer.say(str(p), event="problem", level=p.level, where=str(p.where), message=p.message)
+    try:
+        plan = plan_project(project, target.endpoint_url, region=target.region)
+    except ProjectError as exc:
+        for p in exc.problems:
+            printer.say(str(p), event="problem", level=p.level, where=str(p.where), message=p.message)
+        return False
+    for p in plan.problems[len(project.problems) :]:  # the engine's own warnings
+        printer.say(str(p), event="problem", level=p.level, where=str(p.where), message=p.message)
+    printer.say(f"stack {project.stack_name}: plan\n{plan.table()}", event="plan", **plan.to_json())
+    try:
+        applied = apply_plan(
+            plan, project, target.endpoint_url,
+            progress=lambda line: printer.say(str(line), event="applied", **line.to_json()),
+        )  # fmt: skip
+    except ApplyError as exc:
+        printer.say(f"deploy failed: {exc} (rolled back: the previous deployment still serves)",
+                    event="failed", message=str(exc))  # fmt: skip
+        return False
+    elapsed = time.monotonic() - t0
+    for by_host, by_path in applied.endpoints:
+        printer.say(
+            f"endpoint: {by_host}  (or {by_path})", event="endpoint", by_host=by_host, by_path=by_path
+        )
+    for key, value in applied.outputs.items():
+        printer.say(f"output {key}: {value}", event="output", key=key, value=value)
+    printer.say(f"stack {project.stack_name}: deployed in {elapsed:.2f}s", event="deployed",
+                stack=project.stack_name, seconds=round(elapsed, 3))  # fmt: skip
+    return True
+
+
+def try_lines(target: Target, by_path: str) -> list[str]:
+    """A curl command per route of the HTTP API at `by_path` (`<server>/_apis/<id>/[<stage>/]`), to
+    try it; nothing for a REST API or when the routes cannot be read."""
+    import botocore.session
+
+    api_id = by_path.split("/_apis/", 1)[1].split("/", 1)[0]
+    try:
+        gw = botocore.session.get_session().create_client("apigatewayv2", **target.client_args())
+        routes = gw.get_routes(ApiId=api_id).get("Items", [])
+    except Exception:  # (a REST API, or the server went away): no hints, the deploy stands
+        return []
+    out = []
+    for key in sorted(r["RouteKey"] for r in routes):
+        method, _, path = key.partition(" ")
+        if not path:
+            continue
+        flag = "" if method in ("GET", "ANY") else f"-X {method} "
+        out.append(f"curl -s {flag}{by_path.rstrip('/')}{path}")
+    return out
+
+
+def watch_loop(
+    path: Path,
+    options: DeployOptions,
+    target: Target,
+    printer: Printer,
+    stop: threading.Event | None = None,
+    redeploy: Callable[[Path, DeployOptions, Target, Printer], bool] = deploy_once,
+) -> None:
+    """Redeploy on every save under the project's directories until `stop` (or Ctrl-C)."""
+    from lambdabox.deploy.watch import watch
+
+    try:
+        project = compile_project(path, options, target.region)
+        roots = project.watch or [path.parent]
+    except ProjectError:
+        roots = [path.parent]
+    printer.say(f"watching {', '.join(str(r) for r in roots)} (Ctrl-C to stop)", event="watching",
+                paths=[str(r) for r in roots])  # fmt: skip
+
+    def changed(files: set[Path]) -> None:
+        t0 = time.monotonic()
+        names = ", ".join(sorted(f.name for f in files))[:200]
+        printer.say(f"changed: {names}", event="changed", files=sorted(str(f) for f in files))
+        ok = redeploy(path, options, target, printer)
+        ms = (time.monotonic() - t0) * 1000
+        printer.say(
+            f"{'reloaded' if ok else 'reload failed'} in {ms:.0f} ms", event="reloaded", ok=ok, ms=round(ms)
+        )
+
+    watch([*roots, path], changed, stop=stop)
+
+
+def deploy_command(options: DeployOptions, target: Target) -> int:
+    printer = Printer(options.as_json)
+    try:
+        path = find_project_file(options.file)
+    except NoProjectFile as exc:
+        print(f"lambdabox: {exc}", file=sys.stderr)
+        return 2
+    ok = deploy_once(path, options, target, printer)
+    if options.watch:
+        try:
+            watch_loop(path, options, target, printer)
+        except KeyboardInterrupt:
+            return 0
+    return 0 if ok else 1
+
+
+def remove_command(options: DeployOptions, target: Target) -> int:
+    from lambdabox.deploy.apply import ApplyError, remove_stack
+
+    printer = Printer(options.as_json)
+    stack = options.stack_name
+    if stack is None:
+        try:
+            path = find_project_file(options.file)
+            stack = compile_project(path, options, target.region).stack_name
+        except (NoProjectFile, ProjectError) as exc:
+            print(f"lambdabox: {exc}", file=sys.stderr)
+            return 2
+    try:
+        remove_stack(
+            stack, target.endpoint_url, region=target.region,
+            progress=lambda line: printer.say(str(line), event="removed_resource", **line.to_json()),
+        )  # fmt: skip
+    except ApplyError as exc:
+        printer.say(f"remove failed: {exc}", event="failed", message=str(exc))
+        return 1
+    printer.say(f"stack {stack}: removed", event="removed", stack=stack)
+    return 0

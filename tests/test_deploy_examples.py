@@ -1,0 +1,167 @@
+"""The examples deployed as a user deploys them: `lambdabox deploy` (the real CLI, as a process) into
+a running server, real HTTP to the APIs it made, an unchanged redeploy that changes nothing, a
+code change that updates only what changed, `lambdabox remove`; and `lambdabox up --watch`, whose
+reload serves the saved code."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from conftest import Server, start_server
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    s = start_server(tmp_path_factory.mktemp("deploy") / "data")
+    yield s
+    s.stop()
+
+
+def copy_example(name: str, dest: Path) -> Path:
+    src = EXAMPLES / name
+    if name.startswith("express") and not (src / "node_modules" / "express").is_dir():
+        pytest.fail("run `make tools` first: it installs the example's node_modules")
+    shutil.copytree(src, dest / name, symlinks=True, ignore=shutil.ignore_patterns(".lambdabox"))
+    return dest / name
+
+
+def lambdabox(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> tuple[int, list[dict[str, Any]], str]:
+    """Run the CLI with --json: (exit code, its JSON lines, stderr)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "lambdabox", *args, "--json"],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    return proc.returncode, events, proc.stderr + proc.stdout
+
+
+def request(
+    url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    u = urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    try:
+        conn.request(method, u.path + (f"?{u.query}" if u.query else ""), body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def plan_of(events: list[dict[str, Any]]) -> dict[str, str]:
+    """logical id -> planned action."""
+    plan = next(e for e in events if e.get("event") == "plan")
+    return {r["logical_id"]: r["action"] for r in plan["resources"]}
+
+
+def endpoint(events: list[dict[str, Any]]) -> str:
+    """The first API stage's URL by path (<server>/_apis/<id>/[<stage>/])."""
+    return str(next(e["by_path"] for e in events if e.get("event") == "endpoint")).rstrip("/")
+
+
+def test_the_express_example_deploys_serves_redeploys_and_is_removed(srv: Server, tmp_path: Path) -> None:
+    project = copy_example("express-http-api", tmp_path)
+    code, events, out = lambdabox("deploy", "-f", str(project / "serverless.yml"), "--endpoint-url", srv.url)
+    assert code == 0, out
+    assert set(plan_of(events).values()) == {"create"}
+    api = endpoint(events)
+    status, _, body = request(f"{api}/hello")
+    assert (status, json.loads(body)) == (200, {"message": "Hello from Express on lambdabox", "stage": "dev"})
+    status, _, body = request(f"{api}/users/42?tab=posts")
+    assert (status, json.loads(body)) == (200, {"id": "42", "query": {"tab": "posts"}})
+    status, _, body = request(f"{api}/echo", "POST", b'{"a":1}', {"content-type": "application/json"})
+    assert (status, json.loads(body)) == (201, {"received": {"a": 1}, "contentType": "application/json"})
+    status, _, body = request(f"{api}/error")
+    assert (status, json.loads(body)) == (500, {"message": "Internal Server Error"})
+    status, headers, _ = request(
+        f"{api}/hello",
+        "OPTIONS",
+        headers={"Origin": "http://example.com", "Access-Control-Request-Method": "GET"},
+    )
+    assert status == 204 and headers.get("access-control-allow-origin") == "*"
+    status, _, body = request(f"{api}/private")
+    assert (status, json.loads(body)) == (401, {"message": "Unauthorized"})
+    lam = srv.client("lambda")
+    fn = lam.get_function(FunctionName="express-http-api-dev-api")["Configuration"]
+    assert (fn["Runtime"], fn["MemorySize"], fn["Timeout"]) == ("nodejs20.x", 256, 10)
+
+    # the same project again: nothing to do
+    code, events, out = lambdabox("deploy", "-f", str(project / "serverless.yml"), "--endpoint-url", srv.url)
+    assert code == 0, out
+    assert set(plan_of(events).values()) == {"unchanged"}, plan_of(events)
+
+    # new code: the function (and its published version) change, nothing else
+    app = project / "app.js"
+    app.write_text(app.read_text().replace("Hello from Express on lambdabox", "Hello again"))
+    code, events, out = lambdabox("deploy", "-f", str(project / "serverless.yml"), "--endpoint-url", srv.url)
+    assert code == 0, out
+    plan = next(e for e in events if e.get("event") == "plan")["resources"]
+    changed = {(r["type"], r["action"]) for r in plan if r["action"] != "unchanged"}
+    # the function's code, and the version published from it (the old one deleted)
+    assert changed == {
+        ("AWS::Lambda::Function", "update"),
+        ("AWS::Lambda::Version", "create"),
+        ("AWS::Lambda::Version", "delete"),
+    }, plan
+    assert json.loads(request(f"{api}/hello")[2])["message"] == "Hello again"
+
+    code, events, out = lambdabox("remove", "-f", str(project / "serverless.yml"), "--endpoint-url", srv.url)
+    assert code == 0, out
+    assert request(f"{api}/hello")[0] in (403, 404)
+    assert not [
+        f for f in lam.list_functions()["Functions"] if f["FunctionName"].startswith("express-http-api-")
+    ]
+
+
+def test_up_watch_serves_saved_code(tmp_path: Path) -> None:
+    project = copy_example("express-http-api", tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lambdabox", "up", "-f", str(project / "serverless.yml"), "--port", "0",
+         "--data-dir", str(tmp_path / "data"), "--watch", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    seen: list[str] = []
+
+    def until(event: str, limit: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            seen.append(line)
+            if line.startswith("{") and json.loads(line).get("event") == event:
+                return dict(json.loads(line))
+        raise AssertionError(f"no {event!r} event; output:\n{''.join(seen)}")
+
+    try:
+        ep = until("endpoint")
+        until("deployed")
+        api = str(ep["by_path"]).rstrip("/")
+        assert json.loads(request(f"{api}/hello")[2])["message"] == "Hello from Express on lambdabox"
+        until("watching")
+        app = project / "app.js"
+        app.write_text(app.read_text().replace("Hello from Express on lambdabox", "Saved and served"))
+        reloaded = until("reloaded")
+        assert reloaded["ok"] is True
+        assert json.loads(request(f"{api}/hello")[2])["message"] == "Saved and served"
+    finally:
+        proc.terminate()
+        proc.wait(60)
