@@ -2,7 +2,7 @@
 stages and deployments, durable in the store, as async methods over boto3-shaped params.
 
 This module holds the APIs and routes; the other groups of operations are mixins of their own
-modules (v2_integrations, v2_authorizers, v2_stages) over the shared state of v2_base.
+modules (v2_integrations, v2_authorizers, v2_stages, v2_import) over the shared state of v2_base.
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ from lambdabox.gateway.v2_base import (
     page,
     with_stage_variables,
 )
+from lambdabox.gateway.v2_import import ImportMixin
 from lambdabox.gateway.v2_integrations import IntegrationsMixin
 from lambdabox.gateway.v2_stages import StagesMixin
 
 __all__ = ["ApiGatewayV2Service", "ApiLookup", "lambda_target", "with_stage_variables"]
 
 
-class ApiGatewayV2Service(AuthorizersMixin, IntegrationsMixin, StagesMixin):
+class ApiGatewayV2Service(ImportMixin, AuthorizersMixin, IntegrationsMixin, StagesMixin):
     """HTTP APIs of every account and region of one server."""
 
     # -- APIs ------------------------------------------------------------------------------
