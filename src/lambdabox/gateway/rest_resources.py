@@ -76,34 +76,33 @@ class ResourceOps(RestApiCore):
         embed = "methods" in (params.get("embed") or [])
         return self._resource(api, params["resourceId"]).to_api(embed)
 
+    def _new_resource(self, api: RestApi, parent: RestResource, part: str) -> RestResource:
+        """A child of `parent` named `part`, checked as CreateResource checks it (not yet added)."""
+        if not _PATH_PART.fullmatch(part):
+            raise bad(
+                "Resource's path part only allow a-zA-Z0-9._- and curly braces at the beginning and "
+                "the end and an optional plus sign before the closing brace."
+            )
+        if parent.path_part is not None and parent.path_part.endswith("+}"):
+            raise bad(f"Cannot create a child of a resource with a greedy path variable: {parent.path_part}")
+        siblings = [r for r in api.resources.values() if r.parent_id == parent.resource_id]
+        if any(r.path_part == part for r in siblings):
+            raise conflict(f"Another resource with the same parent already has this name: {part}")
+        if _is_variable(part):
+            other = next((r for r in siblings if _is_variable(r.path_part)), None)
+            if other is not None:
+                raise bad(
+                    f"A sibling ({other.path_part}) of this resource already has a variable path part -- "
+                    "only one is allowed"
+                )
+        path = f"{parent.path.rstrip('/')}/{part}"
+        return RestResource(self._new_child_id(api.resources.__contains__), parent.resource_id, part, path)
+
     async def CreateResource(self, ctx: RequestContext, params: Params) -> Result:
         api = self._get(ctx, params["restApiId"])
         async with self._lock(api.api_id):
             parent = self._resource(api, params["parentId"])
-            part = params["pathPart"]
-            if not _PATH_PART.fullmatch(part):
-                raise bad(
-                    "Resource's path part only allow a-zA-Z0-9._- and curly braces at the beginning and "
-                    "the end and an optional plus sign before the closing brace."
-                )
-            if parent.path_part is not None and parent.path_part.endswith("+}"):
-                raise bad(
-                    f"Cannot create a child of a resource with a greedy path variable: {parent.path_part}"
-                )
-            siblings = [r for r in api.resources.values() if r.parent_id == parent.resource_id]
-            if any(r.path_part == part for r in siblings):
-                raise conflict(f"Another resource with the same parent already has this name: {part}")
-            if _is_variable(part):
-                other = next((r for r in siblings if _is_variable(r.path_part)), None)
-                if other is not None:
-                    raise bad(
-                        f"A sibling ({other.path_part}) of this resource already has a variable path part -- "
-                        "only one is allowed"
-                    )
-            path = f"{parent.path.rstrip('/')}/{part}"
-            resource = RestResource(
-                self._new_child_id(api.resources.__contains__), parent.resource_id, part, path
-            )
+            resource = self._new_resource(api, parent, params["pathPart"])
             api.resources[resource.resource_id] = resource
             await self._commit(api)
         return resource.to_api()

@@ -1,11 +1,11 @@
 """The apigateway (v1) service served at the edge: REST APIs with their resources, methods,
-integrations (`rest_resources`), deployments, stages and authorizers (`rest_stages`)."""
+integrations (`rest_resources`), deployments, stages and authorizers (`rest_stages`), and their
+import from OpenAPI definitions (`rest_import`)."""
 
 from __future__ import annotations
 
-from lambdabox.gateway.rest_resources import ResourceOps
-from lambdabox.gateway.rest_stages import StageOps
+from lambdabox.gateway.rest_import import ImportOps
 
 
-class ApiGatewayService(ResourceOps, StageOps):
+class ApiGatewayService(ImportOps):
     """Every apigateway operation lambdabox serves, over one store of REST APIs."""

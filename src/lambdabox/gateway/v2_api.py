@@ -2,7 +2,8 @@
 stages and deployments, durable in the store, as async methods over boto3-shaped params.
 
 This module holds the APIs and routes; the other groups of operations are mixins of their own
-modules (v2_integrations, v2_authorizers, v2_stages, v2_tags) over the shared state of v2_base.
+modules (v2_integrations, v2_authorizers, v2_stages, v2_tags, v2_import) over the shared state of
+v2_base.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from lambdabox.gateway.v2_base import (
     page,
     with_stage_variables,
 )
+from lambdabox.gateway.v2_import import ImportMixin
 from lambdabox.gateway.v2_integrations import IntegrationsMixin
 from lambdabox.gateway.v2_stages import StagesMixin
 from lambdabox.gateway.v2_tags import TagsMixin
@@ -34,7 +36,7 @@ from lambdabox.gateway.v2_tags import TagsMixin
 __all__ = ["ApiGatewayV2Service", "ApiLookup", "lambda_target", "with_stage_variables"]
 
 
-class ApiGatewayV2Service(AuthorizersMixin, IntegrationsMixin, StagesMixin, TagsMixin):
+class ApiGatewayV2Service(ImportMixin, AuthorizersMixin, IntegrationsMixin, StagesMixin, TagsMixin):
     """HTTP APIs of every account and region of one server."""
 
     # -- APIs ------------------------------------------------------------------------------
