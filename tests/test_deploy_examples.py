@@ -130,6 +130,31 @@ def test_the_express_example_deploys_serves_redeploys_and_is_removed(srv: Server
     ]
 
 
+def test_the_python_sam_example_deploys_and_serves(srv: Server, tmp_path: Path) -> None:
+    project = copy_example("python-sam-http", tmp_path)
+    code, events, out = lambdabox(
+        "deploy", "-f", str(project / "template.yaml"), "--endpoint-url", srv.url, "--param", "Greeting=Hi"
+    )
+    assert code == 0, out
+    api = endpoint(events)
+    status, _, body = request(f"{api}/hello")
+    assert status == 200 and "Hi" in body.decode(), body
+    status, _, body = request(f"{api}/items", "POST", b'{"name":"x"}', {"content-type": "application/json"})
+    assert status in (200, 201), body
+    assert request(f"{api}/items/7")[0] == 200
+    code, events, out = lambdabox(
+        "deploy", "-f", str(project / "template.yaml"), "--endpoint-url", srv.url, "--param", "Greeting=Hi"
+    )
+    assert code == 0, out
+    assert set(plan_of(events).values()) == {"unchanged"}, [
+        r
+        for r in next(e for e in events if e.get("event") == "plan")["resources"]
+        if r["action"] != "unchanged"
+    ]
+    code, _, out = lambdabox("remove", "-f", str(project / "template.yaml"), "--endpoint-url", srv.url)
+    assert code == 0, out
+
+
 def test_up_watch_serves_saved_code(tmp_path: Path) -> None:
     project = copy_example("express-http-api", tmp_path)
     proc = subprocess.Popen(

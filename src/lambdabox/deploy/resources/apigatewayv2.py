@@ -177,6 +177,8 @@ class _Child(Handler):
         list_call = getattr(v2, f"get_{self.noun.lower()}s")
         out = []
         for api in parents:
+            if BODY_TAG in api.tags and self.noun != "Stage":
+                continue  # an imported API's routes, integrations and authorizers are its document's
             for item in _pages(list_call, "Items", ApiId=api.physical_id):
                 if not item.get("ApiGatewayManaged"):
                     out.append(self._deployed(api.physical_id, item))
