@@ -155,6 +155,71 @@ def test_the_python_sam_example_deploys_and_serves(srv: Server, tmp_path: Path) 
     assert code == 0, out
 
 
+def test_the_asgi_example_installs_its_requirements_once_and_serves(srv: Server, tmp_path: Path) -> None:
+    project = copy_example("python-asgi", tmp_path)
+    code, events, out = lambdabox("deploy", "-f", str(project / "template.yaml"), "--endpoint-url", srv.url)
+    assert code == 0, out
+    api = endpoint(events)
+    status, _, body = request(f"{api}/hello/ada")
+    assert (status, json.loads(body)) == (200, {"message": "Hello, ada!"})
+    status, _, body = request(f"{api}/notes", "POST", b'{"text":"hi"}', {"content-type": "application/json"})
+    assert (status, json.loads(body)) == (201, {"id": "1", "text": "hi"})
+    installed = sorted((project / "src" / ".lambdabox" / "requirements").iterdir())
+    code, events, out = lambdabox("deploy", "-f", str(project / "template.yaml"), "--endpoint-url", srv.url)
+    assert code == 0, out
+    assert set(plan_of(events).values()) == {"unchanged"}, out
+    assert sorted((project / "src" / ".lambdabox" / "requirements").iterdir()) == installed  # reused
+    code, _, out = lambdabox("remove", "-f", str(project / "template.yaml"), "--endpoint-url", srv.url)
+    assert code == 0, out
+
+
+REST_SAM = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: app.handler
+      Runtime: python3.11
+      Events:
+        Hello:
+          Type: Api
+          Properties: {Path: /hello, Method: get}
+"""
+REST_APP = "import json\ndef handler(event, context):\n    return {'statusCode': 200, 'body': json.dumps({'path': event['path'], 'resource': event['resource']})}\n"
+
+
+def test_a_sam_rest_api_is_imported_served_and_reimported(srv: Server, tmp_path: Path) -> None:
+    (tmp_path / "rest" / "src").mkdir(parents=True)
+    template = tmp_path / "rest" / "template.yaml"
+    template.write_text(REST_SAM)
+    (tmp_path / "rest" / "src" / "app.py").write_text(REST_APP)
+    code, events, out = lambdabox("deploy", "-f", str(template), "--endpoint-url", srv.url)
+    assert code == 0, out
+    api = endpoint(events)
+    assert api.endswith("/Prod"), api
+    status, _, body = request(f"{api}/hello")
+    assert (status, json.loads(body)) == (200, {"path": "/hello", "resource": "/hello"})
+    code, events, out = lambdabox("deploy", "-f", str(template), "--endpoint-url", srv.url)
+    assert code == 0, out
+    assert set(plan_of(events).values()) == {"unchanged"}, out
+    # a second route: the API is imported again and the stage serves a new deployment of it
+    template.write_text(
+        REST_SAM
+        + '        Bye:\n          Type: Api\n          Properties: {Path: "/bye/{name}", Method: get}\n'
+    )
+    code, events, out = lambdabox("deploy", "-f", str(template), "--endpoint-url", srv.url)
+    assert code == 0, out
+    status, _, body = request(f"{api}/bye/x")
+    assert (status, json.loads(body)) == (200, {"path": "/bye/x", "resource": "/bye/{name}"})
+    assert request(f"{api}/hello")[0] == 200
+    code, _, out = lambdabox("remove", "-f", str(template), "--endpoint-url", srv.url)
+    assert code == 0, out
+    assert request(f"{api}/hello")[0] in (403, 404)  # (no such API any more)
+
+
 def test_up_watch_serves_saved_code(tmp_path: Path) -> None:
     project = copy_example("express-http-api", tmp_path)
     proc = subprocess.Popen(

@@ -39,3 +39,23 @@ def test_tags_of_apis_and_stages_by_arn(lbx: LocalLambdabox) -> None:
         with pytest.raises(ClientError) as exc:
             gw.get_tags(ResourceArn=bad_arn)
         assert aws_error(exc)[0] == code
+
+
+def test_tags_of_rest_apis_and_stages_by_arn(lbx: LocalLambdabox) -> None:
+    gw = lbx.client("apigateway")
+    api_id = gw.create_rest_api(name="t", tags={"a": "1"})["id"]
+    root = gw.get_resources(restApiId=api_id)["items"][0]["id"]
+    gw.put_method(restApiId=api_id, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    gw.put_integration(restApiId=api_id, resourceId=root, httpMethod="GET", type="MOCK")
+    gw.create_deployment(restApiId=api_id, stageName="dev")
+    arn = f"arn:aws:apigateway:us-east-1::/restapis/{api_id}"
+    gw.tag_resource(resourceArn=arn, tags={"b": "2"})
+    assert gw.get_tags(resourceArn=arn)["tags"] == {"a": "1", "b": "2"}
+    assert gw.get_rest_api(restApiId=api_id)["tags"] == {"a": "1", "b": "2"}
+    gw.untag_resource(resourceArn=arn, tagKeys=["a"])
+    assert gw.get_tags(resourceArn=arn)["tags"] == {"b": "2"}
+    gw.tag_resource(resourceArn=f"{arn}/stages/dev", tags={"s": "x"})
+    assert gw.get_stage(restApiId=api_id, stageName="dev")["tags"] == {"s": "x"}
+    with pytest.raises(ClientError) as exc:
+        gw.get_tags(resourceArn="arn:aws:apigateway:us-east-1::/restapis/nope")
+    assert aws_error(exc)[0] == "NotFoundException"

@@ -13,12 +13,15 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from lambdabox.deploy.resources.base import (
+    BODY_TAG,
     LOGICAL_TAG,
     STACK_TAG,
     Clients,
     Deployed,
     Handler,
     Props,
+    body_sha,
+    body_text,
     same,
     stack_tags,
     tag_map,
@@ -55,6 +58,10 @@ class RestApi(Handler):
             "ApiKeySourceType",
             "MinimumCompressionSize",
             "DisableExecuteApiEndpoint",
+            "Body",
+            "FailOnWarnings",
+            "Parameters",
+            "Mode",
         ]
     )
     attributes = frozenset(["RootResourceId", "RestApiId"])
@@ -92,9 +99,40 @@ class RestApi(Handler):
 
     def changes(self, props: Props, deployed: Deployed) -> list[str]:
         fields = ("Name", "Description", "BinaryMediaTypes", "MinimumCompressionSize", "ApiKeySourceType")
+        if "Body" in props:  # an imported API: its OpenAPI document decides (fingerprinted in a tag)
+            given = [f for f in fields if f in props and not same(props[f], deployed.observed.get(_camel(f)))]
+            body = [] if deployed.tags.get(BODY_TAG) == body_sha(props["Body"]) else ["Body"]
+            return sorted(body + given)
         return sorted(f for f in fields if not same(props.get(f), deployed.observed.get(_camel(f))))
 
+    def _import(self, c: Clients, api_id: str, props: Props) -> None:
+        """The API's resources and methods from its OpenAPI `Body` (PutRestApi, overwrite), as
+        CloudFormation imports a RestApi with a Body; then the document's fingerprint tag."""
+        gw = c("apigateway")
+        gw.put_rest_api(
+            restApiId=api_id, mode=str(props.get("Mode", "overwrite")), body=body_text(props["Body"]).encode(),
+            failOnWarnings=bool(props.get("FailOnWarnings", False)),
+            **({"parameters": dict(props["Parameters"])} if props.get("Parameters") else {}),
+        )  # fmt: skip
+        gw.tag_resource(
+            resourceArn=f"arn:aws:apigateway:{c.region}::/restapis/{api_id}",
+            tags={BODY_TAG: body_sha(props["Body"])},
+        )
+
     def create(self, c: Clients, stack: str, logical_id: str, props: Props) -> Deployed:
+        if "Body" in props:
+            body = props["Body"]
+            title = body.get("info", {}).get("title") if isinstance(body, dict) else None
+            tags = {**tag_map(props.get("Tags")), **stack_tags(stack, logical_id)}
+            made = c("apigateway").create_rest_api(
+                name=str(props.get("Name") or title or logical_id), tags=tags
+            )
+            try:
+                self._import(c, made["id"], props)
+            except Exception:
+                c("apigateway").delete_rest_api(restApiId=made["id"])  # nothing half-made is left
+                raise
+            return self._deployed(c, c("apigateway").get_rest_api(restApiId=made["id"]))
         args = {_camel(k): v for k, v in props.items() if k not in ("Tags", "DisableExecuteApiEndpoint")}
         if "DisableExecuteApiEndpoint" in props:
             args["disableExecuteApiEndpoint"] = props["DisableExecuteApiEndpoint"]
@@ -104,6 +142,9 @@ class RestApi(Handler):
     def update(
         self, c: Clients, stack: str, deployed: Deployed, props: Props, props_tag: str | None = None
     ) -> Deployed:
+        if "Body" in props:
+            self._import(c, deployed.physical_id, props)
+            return self._deployed(c, c("apigateway").get_rest_api(restApiId=deployed.physical_id))
         ops = [_replace("/name", props["Name"]), _replace("/description", props.get("Description", ""))]
         api = c("apigateway").update_rest_api(restApiId=deployed.physical_id, patchOperations=ops)
         return self._deployed(c, api)
@@ -129,6 +170,7 @@ class Resource(Handler):
         return [
             self._deployed(api.physical_id, r)
             for api in parents
+            if BODY_TAG not in api.tags  # an imported API's resources are its document's
             for r in _pages(c("apigateway").get_resources, restApiId=api.physical_id)
             if r["path"] != "/"
         ]
@@ -191,6 +233,8 @@ class Method(Handler):
     def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
         out = []
         for api in parents:
+            if BODY_TAG in api.tags:  # an imported API's methods are its document's
+                continue
             for r in _pages(c("apigateway").get_resources, restApiId=api.physical_id, embed=["methods"]):
                 for verb, m in (r.get("resourceMethods") or {}).items():
                     out.append(self._deployed(api.physical_id, r["id"], verb, m))

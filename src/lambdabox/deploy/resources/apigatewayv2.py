@@ -11,18 +11,19 @@ https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/AWS_ApiGatewayV2.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from lambdabox.deploy.resources.base import (
+    BODY_TAG,
     LOGICAL_TAG,
     STACK_TAG,
     Clients,
     Deployed,
     Handler,
     Props,
+    body_sha,
+    body_text,
     same,
     stack_tags,
     tag_map,
@@ -36,18 +37,6 @@ def _pages(call: Any, items: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         if not page.get("NextToken"):
             return
         kwargs["NextToken"] = page["NextToken"]
-
-
-BODY_TAG = "lambdabox:body-sha"  # the OpenAPI document an imported API was last imported from
-
-
-def _body_text(body: Any) -> str:
-    return body if isinstance(body, str) else json.dumps(body)
-
-
-def _body_sha(body: Any) -> str:
-    text = body if isinstance(body, str) else json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _arn(c: Clients, api_id: str) -> str:
@@ -108,7 +97,7 @@ class Api(Handler):
             given = [
                 f for f in self._updatable if f in props and not same(props[f], deployed.observed.get(f))
             ]
-            body = [] if deployed.tags.get(BODY_TAG) == _body_sha(props["Body"]) else ["Body"]
+            body = [] if deployed.tags.get(BODY_TAG) == body_sha(props["Body"]) else ["Body"]
             return sorted(body + given)
         want = {
             "RouteSelectionExpression": "$request.method $request.path",
@@ -121,13 +110,13 @@ class Api(Handler):
         if "Body" in props:  # as CloudFormation does: ImportApi, then the tags
             v2 = c("apigatewayv2")
             made = v2.import_api(
-                Body=_body_text(props["Body"]), FailOnWarnings=bool(props.get("FailOnWarnings", False)),
+                Body=body_text(props["Body"]), FailOnWarnings=bool(props.get("FailOnWarnings", False)),
                 **({"Basepath": props["Basepath"]} if "Basepath" in props else {}),
             )  # fmt: skip
             tags = {
                 **tag_map(props.get("Tags")),
                 **stack_tags(stack, logical_id),
-                BODY_TAG: _body_sha(props["Body"]),
+                BODY_TAG: body_sha(props["Body"]),
             }
             v2.tag_resource(ResourceArn=_arn(c, made["ApiId"]), Tags=tags)
             return self._deployed(v2.get_api(ApiId=made["ApiId"]))
@@ -142,8 +131,8 @@ class Api(Handler):
         v2 = c("apigatewayv2")
         api_id = deployed.physical_id
         if "Body" in props:
-            v2.reimport_api(ApiId=api_id, Body=_body_text(props["Body"]))
-            v2.tag_resource(ResourceArn=_arn(c, api_id), Tags={BODY_TAG: _body_sha(props["Body"])})
+            v2.reimport_api(ApiId=api_id, Body=body_text(props["Body"]))
+            v2.tag_resource(ResourceArn=_arn(c, api_id), Tags={BODY_TAG: body_sha(props["Body"])})
             return self._deployed(v2.get_api(ApiId=api_id))
         args = {k: props[k] for k in self._updatable if k in props and k != "CorsConfiguration"}
         if "CorsConfiguration" in props:

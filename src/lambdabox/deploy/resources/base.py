@@ -25,6 +25,7 @@ from lambdabox.target import Target
 STACK_TAG = "aws:cloudformation:stack-name"
 LOGICAL_TAG = "aws:cloudformation:logical-id"
 PROPS_TAG = "lambdabox:properties-sha"
+BODY_TAG = "lambdabox:body-sha"  # the OpenAPI document an imported API was last imported from
 
 Props = dict[str, Any]
 
@@ -122,6 +123,17 @@ def fingerprint_changes(props: Mapping[str, Any], tag: str | None) -> list[str]:
 
 def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def body_text(body: Any) -> str:
+    """An OpenAPI `Body` (an object in the template, or a string) as the import operations take it."""
+    return body if isinstance(body, str) else json.dumps(body)
+
+
+def body_sha(body: Any) -> str:
+    """A short fingerprint of an OpenAPI `Body`, for the BODY_TAG."""
+    text = body if isinstance(body, str) else json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def stack_tags(stack: str, logical_id: str, props: Mapping[str, Any] | None = None) -> dict[str, str]:
