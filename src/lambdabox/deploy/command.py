@@ -4,6 +4,7 @@ the project file, show the plan, apply it with a line per resource, print endpoi
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import threading
@@ -12,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+
+import botocore.session
 
 from lambdabox.deploy.project import Project, ProjectError
 from lambdabox.target import Target
@@ -90,6 +93,13 @@ class Printer:
             print(text, file=self.out, flush=True)
 
 
+@functools.lru_cache(maxsize=1)
+def shared_session() -> botocore.session.Session:
+    """One botocore session for every deploy of this process: it loads each service model once
+    (a new session per reload spent ~0.2 s of a hot reload reading the models again)."""
+    return botocore.session.get_session()
+
+
 def deploy_once(path: Path, options: DeployOptions, target: Target, printer: Printer) -> bool:
     """Compile, plan and apply once; False (with the reasons printed) when nothing was deployed."""
     from lambdabox.deploy.apply import ApplyError, apply_plan
@@ -105,7 +115,7 @@ def deploy_once(path: Path, options: DeployOptions, target: Target, printer: Pri
     for p in project.problems:
         printer.say(str(p), event="problem", level=p.level, where=str(p.where), message=p.message)
     try:
-        plan = plan_project(project, target.endpoint_url, region=target.region)
+        plan = plan_project(project, target.endpoint_url, region=target.region, session=shared_session())
     except ProjectError as exc:
         for p in exc.problems:
             printer.say(str(p), event="problem", level=p.level, where=str(p.where), message=p.message)
@@ -115,7 +125,7 @@ def deploy_once(path: Path, options: DeployOptions, target: Target, printer: Pri
     printer.say(f"stack {project.stack_name}: plan\n{plan.table()}", event="plan", **plan.to_json())
     try:
         applied = apply_plan(
-            plan, project, target.endpoint_url,
+            plan, project, target.endpoint_url, session=shared_session(),
             progress=lambda line: printer.say(str(line), event="applied", **line.to_json()),
         )  # fmt: skip
     except ApplyError as exc:
@@ -137,11 +147,9 @@ def deploy_once(path: Path, options: DeployOptions, target: Target, printer: Pri
 def try_lines(target: Target, by_path: str) -> list[str]:
     """A curl command per route of the HTTP API at `by_path` (`<server>/_apis/<id>/[<stage>/]`), to
     try it; nothing for a REST API or when the routes cannot be read."""
-    import botocore.session
-
     api_id = by_path.split("/_apis/", 1)[1].split("/", 1)[0]
     try:
-        gw = botocore.session.get_session().create_client("apigatewayv2", **target.client_args())
+        gw = shared_session().create_client("apigatewayv2", **target.client_args())
         routes = gw.get_routes(ApiId=api_id).get("Items", [])
     except Exception:  # (a REST API, or the server went away): no hints, the deploy stands
         return []
@@ -217,7 +225,7 @@ def remove_command(options: DeployOptions, target: Target) -> int:
             return 2
     try:
         remove_stack(
-            stack, target.endpoint_url, region=target.region,
+            stack, target.endpoint_url, region=target.region, session=shared_session(),
             progress=lambda line: printer.say(str(line), event="removed_resource", **line.to_json()),
         )  # fmt: skip
     except ApplyError as exc:

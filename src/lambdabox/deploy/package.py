@@ -187,7 +187,7 @@ def _walk(root: Path) -> Iterable[str]:
 
 def _zip(entries: dict[str, Path]) -> bytes:
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         for rel in sorted(entries):
             path = entries[rel]
             info = zipfile.ZipInfo(rel, date_time=_ZIP_TIME)
@@ -195,7 +195,7 @@ def _zip(entries: dict[str, Path]) -> bytes:
             mode = 0o755 if os.access(path, os.X_OK) else 0o644
             info.external_attr = (0o100000 | mode) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, path.read_bytes())
+            zf.writestr(info, path.read_bytes(), compresslevel=1)  # fast: the zip is rebuilt on every save
     return buf.getvalue()
 
 
