@@ -146,12 +146,13 @@ def check_template(project: Project, account_id: str, region: str) -> tuple[Temp
     for lid in template.order:
         res = template.resources[lid]
         key = f"Resources.{lid}"
+        line = project.lines.get(lid)
         handler = HANDLERS.get(res["Type"])
         if handler is None:
             warnings.append(
                 Problem(
                     "warning",
-                    Where(file, None, key),
+                    Where(file, line, key),
                     f"resource type {res['Type']} is not supported: not deployed",
                 )
             )
@@ -159,14 +160,14 @@ def check_template(project: Project, account_id: str, region: str) -> tuple[Temp
         for dep in template.deps[lid]:
             if template.resources[dep]["Type"] not in HANDLERS:
                 errors.append(
-                    Problem("error", Where(file, None, key), f"refers to {dep}, whose type is not supported")
+                    Problem("error", Where(file, line, key), f"refers to {dep}, whose type is not supported")
                 )
         for prop in res.get("Properties") or {}:
             if prop not in handler.properties:
                 warnings.append(
                     Problem(
                         "warning",
-                        Where(file, None, f"{key}.Properties.{prop}"),
+                        Where(file, line, f"{key}.Properties.{prop}"),
                         f"{res['Type']} property {prop} is not supported: ignored",
                     )
                 )
@@ -175,14 +176,14 @@ def check_template(project: Project, account_id: str, region: str) -> tuple[Temp
                 warnings.append(
                     Problem(
                         "warning",
-                        Where(file, None, f"{key}.{other}"),
+                        Where(file, line, f"{key}.{other}"),
                         f"{other} {res[other]} is not supported: resources are deleted",
                     )
                 )
             elif other not in _IGNORED_KEYS | {"DeletionPolicy", "UpdateReplacePolicy"}:
                 warnings.append(
                     Problem(
-                        "warning", Where(file, None, f"{key}.{other}"), f"{other} is not supported: ignored"
+                        "warning", Where(file, line, f"{key}.{other}"), f"{other} is not supported: ignored"
                     )
                 )
     if errors:

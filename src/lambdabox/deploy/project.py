@@ -67,3 +67,22 @@ class Project:
     source: Path | None = None  # the project file
     watch: list[Path] = field(default_factory=list)  # directories whose changes mean new code
     region: str = "us-east-1"
+    #: logical id -> the line of the project file it comes from (for the engine's messages)
+    lines: dict[str, int] = field(default_factory=dict)
+
+
+def source_lines(logical_ids: list[str], known: dict[str, int]) -> dict[str, int]:
+    """The line of each logical id: its own (`known`: what the file names, e.g. `Resources.X` or a
+    function), else that of the longest known name it starts with (case-insensitive), as generated
+    resources are named after what generated them (`HelloFunctionRole`, `ApiLambdaFunction`)."""
+    by_len = sorted(known, key=len, reverse=True)
+    out: dict[str, int] = {}
+    for lid in logical_ids:
+        if lid in known:
+            out[lid] = known[lid]
+            continue
+        low = lid.lower()
+        found = next((k for k in by_len if k and low.startswith(k.lower())), None)
+        if found is not None:
+            out[lid] = known[found]
+    return out

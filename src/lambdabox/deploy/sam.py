@@ -18,7 +18,7 @@ from typing import Any
 
 from lambdabox.config import Settings
 from lambdabox.deploy import yamlfile
-from lambdabox.deploy.project import Problem, Project, ProjectError, Where
+from lambdabox.deploy.project import Problem, Project, ProjectError, Where, source_lines
 from lambdabox.deploy.sam_code import CodePackager
 
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
@@ -60,6 +60,7 @@ def compile_sam(
         template = _transform(doc, template, values=values, region=region, account_id=account_id, stack=stack)
     else:
         template.pop("Transform", None)
+    known = {lid: line for lid in doc.data.get("Resources") or {} if (line := doc.line(("Resources", lid)))}
     return Project(
         stack_name=stack,
         template=template,
@@ -69,6 +70,7 @@ def compile_sam(
         source=path,
         watch=packager.watch,
         region=region,
+        lines=source_lines(list(template.get("Resources") or {}), known),
     )
 
 

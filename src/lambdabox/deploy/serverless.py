@@ -29,7 +29,15 @@ from typing import Any
 
 from lambdabox.deploy import yamlfile
 from lambdabox.deploy.package import artifact_from_zip, build_artifact
-from lambdabox.deploy.project import ARTIFACT_BUCKET, Artifact, Problem, Project, ProjectError, Where
+from lambdabox.deploy.project import (
+    ARTIFACT_BUCKET,
+    Artifact,
+    Problem,
+    Project,
+    ProjectError,
+    Where,
+    source_lines,
+)
 from lambdabox.deploy.serverless_httpapi import compile_http_api
 from lambdabox.deploy.serverless_model import Context, Function, lambda_logical_id, normalized_function_name
 from lambdabox.deploy.serverless_resources import iam_role, merge_resources
@@ -119,6 +127,12 @@ def compile_serverless(
     if ctx.conditions:
         template["Conditions"] = ctx.conditions
     stack = ctx.provider.get("stackName")
+    known = {
+        name: line
+        for section in (("functions",), ("resources", "Resources"))
+        for name in _mapping(ctx.config, section)
+        if (line := ctx.doc.line((*section, name)))
+    }
     return Project(
         stack_name=stack if isinstance(stack, str) else f"{service}-{ctx.stage}",
         template=template,
@@ -127,7 +141,16 @@ def compile_serverless(
         source=path,
         watch=[root],
         region=ctx.region,
+        lines=source_lines(list(template.get("Resources") or {}), known),
     )
+
+
+def _mapping(config: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    """The mapping at `path` in the configuration ({} when there is none)."""
+    node: Any = config
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
 
 
 def _top_level(ctx: Context) -> None:
