@@ -82,6 +82,8 @@ def test_the_express_example_deploys_serves_redeploys_and_is_removed(srv: Server
     assert code == 0, out
     assert set(plan_of(events).values()) == {"create"}
     api = endpoint(events)
+    tries = [e["command"] for e in events if e.get("event") == "try"]
+    assert f"curl -s {api}/hello" in tries and f"curl -s -X POST {api}/echo" in tries, tries
     status, _, body = request(f"{api}/hello")
     assert (status, json.loads(body)) == (200, {"message": "Hello from Express on lambdabox", "stage": "dev"})
     status, _, body = request(f"{api}/users/42?tab=posts")

@@ -137,6 +137,8 @@ def deploy_once(path: Path, options: DeployOptions, target: Target, printer: Pri
         printer.say(
             f"endpoint: {by_host}  (or {by_path})", event="endpoint", by_host=by_host, by_path=by_path
         )
+        for line in try_lines(target, by_path):
+            printer.say(f"  {line}", event="try", command=line)
     for key, value in applied.outputs.items():
         printer.say(f"output {key}: {value}", event="output", key=key, value=value)
     printer.say(f"stack {project.stack_name}: deployed in {elapsed:.2f}s", event="deployed",
