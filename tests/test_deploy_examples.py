@@ -222,6 +222,50 @@ def test_a_sam_rest_api_is_imported_served_and_reimported(srv: Server, tmp_path:
     assert request(f"{api}/hello")[0] in (403, 404)  # (no such API any more)
 
 
+SLS_REST = """\
+service: rest-demo
+provider:
+  name: aws
+  runtime: python3.11
+functions:
+  hello:
+    handler: handler.hello
+    events:
+      - http: GET hello
+      - http:
+          path: items/{id}
+          method: post
+          cors: true
+"""
+SLS_APP = "import json\ndef hello(event, context):\n    return {'statusCode': 200, 'body': json.dumps({'resource': event['resource'], 'stage': event['requestContext']['stage']})}\n"
+
+
+def test_a_serverless_rest_api_deploys_and_serves(srv: Server, tmp_path: Path) -> None:
+    (tmp_path / "sls").mkdir()
+    (tmp_path / "sls" / "serverless.yml").write_text(SLS_REST)
+    (tmp_path / "sls" / "handler.py").write_text(SLS_APP)
+    path = str(tmp_path / "sls" / "serverless.yml")
+    code, events, out = lambdabox("deploy", "-f", path, "--endpoint-url", srv.url)
+    assert code == 0, out
+    api = endpoint(events)
+    assert api.endswith("/dev"), api
+    status, _, body = request(f"{api}/hello")
+    assert (status, json.loads(body)) == (200, {"resource": "/hello", "stage": "dev"})
+    status, _, body = request(f"{api}/items/7", "POST", b"{}")
+    assert (status, json.loads(body)) == (200, {"resource": "/items/{id}", "stage": "dev"})
+    status, headers, _ = request(
+        f"{api}/items/7",
+        "OPTIONS",
+        headers={"Origin": "http://x.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert status == 200 and headers.get("access-control-allow-origin") == "*", headers
+    code, events, out = lambdabox("deploy", "-f", path, "--endpoint-url", srv.url)
+    assert code == 0, out
+    assert set(plan_of(events).values()) == {"unchanged"}, out
+    code, _, out = lambdabox("remove", "-f", path, "--endpoint-url", srv.url)
+    assert code == 0, out
+
+
 def test_up_watch_serves_saved_code(tmp_path: Path) -> None:
     project = copy_example("express-http-api", tmp_path)
     proc = subprocess.Popen(

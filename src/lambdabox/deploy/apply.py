@@ -159,7 +159,15 @@ def apply_plan(
         emit(_delete(c, record.deployed, record.logical_id))
     outputs = template.output_values(lookup)
     ids = {lid: d.physical_id for lid, d in known.items() if isinstance(d, Deployed)}
-    return Applied(plan.stack_name, ids, outputs, _endpoints(endpoint_url, known), lines)
+    stages = [  # a REST Deployment's StageName makes a stage that is no resource of the template
+        (d.parent, str(desired_properties(template, lid, lookup)["StageName"]))
+        for lid, d in known.items()
+        if isinstance(d, Deployed)
+        and d.type == "AWS::ApiGateway::Deployment"
+        and d.parent
+        and "StageName" in (template.resources[lid].get("Properties") or {})
+    ]
+    return Applied(plan.stack_name, ids, outputs, _endpoints(endpoint_url, known, stages), lines)
 
 
 def _update(
@@ -210,7 +218,10 @@ def _delete(c: Clients, d: Deployed, label: str) -> ProgressLine:
     return ProgressLine("delete", label, d.type, status, time.monotonic() - started, d.physical_id, message)
 
 
-def _endpoints(endpoint_url: str, known: dict[str, Any]) -> list[tuple[str, str]]:
+def _endpoints(
+    endpoint_url: str, known: dict[str, Any], more: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """Each stage's URLs: the template's Stage resources, and `more` (API id, stage name)."""
     out = []
     for d in known.values():
         if (
@@ -219,8 +230,7 @@ def _endpoints(endpoint_url: str, known: dict[str, Any]) -> list[tuple[str, str]
             and d.type in ("AWS::ApiGatewayV2::Stage", "AWS::ApiGateway::Stage")
         ):
             out.append(urls(endpoint_url, d.parent, d.physical_id))
-        elif isinstance(d, Deployed) and d.type == "AWS::ApiGateway::Deployment" and d.parent:
-            pass  # a Deployment's StageName: its stage is not a resource of the template
+    out += [urls(endpoint_url, api, stage) for api, stage in more]
     return sorted(set(out))
 
 

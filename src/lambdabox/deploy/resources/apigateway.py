@@ -133,7 +133,13 @@ class RestApi(Handler):
                 c("apigateway").delete_rest_api(restApiId=made["id"])  # nothing half-made is left
                 raise
             return self._deployed(c, c("apigateway").get_rest_api(restApiId=made["id"]))
-        args = {_camel(k): v for k, v in props.items() if k not in ("Tags", "DisableExecuteApiEndpoint")}
+        args = {
+            _camel(k): v
+            for k, v in props.items()
+            if k not in ("Tags", "DisableExecuteApiEndpoint", "EndpointConfiguration")
+        }
+        if isinstance(props.get("EndpointConfiguration"), dict):  # {Types, VpcEndpointIds}: the API's case
+            args["endpointConfiguration"] = {_camel(k): v for k, v in props["EndpointConfiguration"].items()}
         if "DisableExecuteApiEndpoint" in props:
             args["disableExecuteApiEndpoint"] = props["DisableExecuteApiEndpoint"]
         tags = {**tag_map(props.get("Tags")), **stack_tags(stack, logical_id)}
@@ -222,9 +228,30 @@ _INTEGRATION_FIELDS = (
 )
 
 
+def _responses(given: Any) -> dict[str, dict[str, Any]]:
+    """MethodResponses / IntegrationResponses of a template, by status code, in the API's names
+    (ResponseParameters, ResponseTemplates, SelectionPattern, ContentHandling, ResponseModels)."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in given if isinstance(given, list) else []:
+        if isinstance(r, dict) and "StatusCode" in r:
+            out[str(r["StatusCode"])] = {
+                _camel(k): v for k, v in r.items() if k != "StatusCode" and v is not None
+            }
+    return out
+
+
+def _observed(found: Any) -> dict[str, dict[str, Any]]:
+    """What GetMethod answers for a method's or integration's responses, as `_responses` reads a template."""
+    if not isinstance(found, dict):
+        return {}
+    return {str(k): {f: v for f, v in dict(v).items() if f != "statusCode"} for k, v in found.items()}
+
+
 class Method(Handler):
     type = "AWS::ApiGateway::Method"
-    properties = frozenset(["RestApiId", "ResourceId", "HttpMethod", "Integration", *_METHOD_FIELDS])
+    properties = frozenset(
+        ["RestApiId", "ResourceId", "HttpMethod", "Integration", "MethodResponses", *_METHOD_FIELDS]
+    )
     immutable = frozenset(["RestApiId", "ResourceId", "HttpMethod"])
     tagged = False
     parent_type = "AWS::ApiGateway::RestApi"
@@ -264,6 +291,12 @@ class Method(Handler):
             for f, n in names.items()
         ):
             changed.append("Integration")
+        elif _responses(integration.get("IntegrationResponses")) != _observed(
+            have.get("integrationResponses")
+        ):
+            changed.append("Integration")
+        if _responses(props.get("MethodResponses")) != _observed(o.get("methodResponses")):
+            changed.append("MethodResponses")
         return sorted(changed)
 
     def create(self, c: Clients, stack: str, logical_id: str, props: Props) -> Deployed:
@@ -279,7 +312,13 @@ class Method(Handler):
             m["methodIntegration"] = v1.put_integration(
                 restApiId=api, resourceId=resource, httpMethod=verb, **i_args
             )
-        return self._deployed(api, resource, verb, m)
+        where = {"restApiId": api, "resourceId": resource, "httpMethod": verb}
+        for status, given in _responses(props.get("MethodResponses")).items():
+            v1.put_method_response(**where, statusCode=status, **given)
+        for status, given in _responses((integration or {}).get("IntegrationResponses")).items():
+            v1.put_integration_response(**where, statusCode=status, **given)
+        fresh = v1.get_method(**where)  # with its responses, as a later plan reads it
+        return self._deployed(api, resource, verb, fresh)
 
     def update(
         self, c: Clients, stack: str, deployed: Deployed, props: Props, props_tag: str | None = None
