@@ -352,6 +352,26 @@ def test_failed_update_is_restored(server: Server, stack: str) -> None:
     assert {r.logical_id: r.changes for r in after.records if r.action != "unchanged"} == {}
 
 
+def test_an_apply_interrupted_midway_is_rolled_back(server: Server, stack: str) -> None:
+    """Ctrl-C, or a closed pipe under the progress lines: what was updated is put back."""
+    first = project(stack, "one")
+    applied = apply_plan(plan_project(first, server.url), first, server.url)
+    http, _ = urls(server, applied)
+    second = project(stack, "two")
+    for interruption in (BrokenPipeError(32, "Broken pipe"), KeyboardInterrupt()):
+        plan = plan_project(second, server.url)
+
+        def progress(line: ProgressLine, exc: BaseException = interruption) -> None:
+            if line.status == "done" and line.type == "AWS::Lambda::Function":
+                raise exc  # right after the new code went in
+
+        with pytest.raises((ApplyError, KeyboardInterrupt)):
+            apply_plan(plan, second, server.url, progress)
+        assert get_json(f"{http}/hello")[1]["v"] == "one"
+        after = plan_project(first, server.url)
+        assert {r.logical_id: r.changes for r in after.records if r.action != "unchanged"} == {}
+
+
 def test_circular_reference_names_the_cycle(server: Server) -> None:
     proj = Project(
         "cyc",

@@ -10,6 +10,7 @@ warning (the new deployment serves already). `remove_stack` deletes everything t
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,48 +112,56 @@ def apply_plan(
     lookup = lookup_in(template, known)
     undo: list[_Undo] = []
     old_halves: list[PlanRecord] = []
-    for record in plan.records:
-        if record.action in ("unchanged", "delete"):
-            continue
-        handler = HANDLERS[record.type]
-        started = time.monotonic()
-        try:
-            props = desired_properties(template, record.logical_id, lookup)
-            if record.action == "update" and record.deployed is not None:
-                d = _update(c, plan.stack_name, handler, record, props, undo)
-            else:
-                d = handler.create(c, plan.stack_name, record.logical_id, props)
-                undo.append(_Undo(handler, record.logical_id, d))
-                if record.action == "replace":
-                    old_halves.append(record)
-            if record.type == "AWS::Lambda::Function":
-                remember_code(c, props, d)
-        except (ClientError, BotoCoreError, ProjectError, RuntimeError, ValueError, KeyError) as exc:
-            message = error_message(exc) if not isinstance(exc, KeyError) else f"missing property {exc}"
+    try:
+        for record in plan.records:
+            if record.action in ("unchanged", "delete"):
+                continue
+            handler = HANDLERS[record.type]
+            started = time.monotonic()
+            try:
+                props = desired_properties(template, record.logical_id, lookup)
+                if record.action == "update" and record.deployed is not None:
+                    d = _update(c, plan.stack_name, handler, record, props, undo)
+                else:
+                    d = handler.create(c, plan.stack_name, record.logical_id, props)
+                    undo.append(_Undo(handler, record.logical_id, d))
+                    if record.action == "replace":
+                        old_halves.append(record)
+                if record.type == "AWS::Lambda::Function":
+                    remember_code(c, props, d)
+            except (ClientError, BotoCoreError, ProjectError, RuntimeError, ValueError, KeyError) as exc:
+                message = error_message(exc) if not isinstance(exc, KeyError) else f"missing property {exc}"
+                emit(
+                    ProgressLine(
+                        record.action,
+                        record.logical_id,
+                        record.type,
+                        "failed",
+                        time.monotonic() - started,
+                        record.physical_id,
+                        message,
+                    )
+                )
+                _rollback(c, plan.stack_name, undo, emit)
+                raise ApplyError(record.logical_id, record.type, message, lines) from exc
+            known[record.logical_id] = d
             emit(
                 ProgressLine(
                     record.action,
                     record.logical_id,
                     record.type,
-                    "failed",
+                    "done",
                     time.monotonic() - started,
-                    record.physical_id,
-                    message,
+                    d.physical_id,
                 )
             )
-            _rollback(c, plan.stack_name, undo, emit)
-            raise ApplyError(record.logical_id, record.type, message, lines) from exc
-        known[record.logical_id] = d
-        emit(
-            ProgressLine(
-                record.action,
-                record.logical_id,
-                record.type,
-                "done",
-                time.monotonic() - started,
-                d.physical_id,
-            )
-        )
+    except ApplyError:
+        raise
+    except BaseException as exc:  # interrupted (Ctrl-C, a closed pipe, a bug): undo what this apply did
+        _rollback(c, plan.stack_name, undo, _quiet(emit))
+        if isinstance(exc, Exception):
+            raise ApplyError("(apply)", "-", f"interrupted: {type(exc).__name__}: {exc}", lines) from exc
+        raise
     deletes = [r for r in plan.records if r.action == "delete"] + old_halves
     for record in sorted(deletes, key=lambda r: HANDLERS[r.type].delete_rank):
         assert record.deployed is not None
@@ -183,6 +192,16 @@ def _update(
     return d
 
 
+def _quiet(emit: Progress) -> Progress:
+    """`emit` that cannot fail: a rollback goes on when its progress cannot be printed."""
+
+    def quiet(line: ProgressLine) -> None:
+        with contextlib.suppress(Exception):  # (a closed pipe: `emit` collected the line first)
+            emit(line)
+
+    return quiet
+
+
 def _rollback(c: Clients, stack: str, undo: list[_Undo], emit: Progress) -> None:
     for u in reversed(undo):
         started = time.monotonic()
@@ -192,7 +211,7 @@ def _rollback(c: Clients, stack: str, undo: list[_Undo], emit: Progress) -> None
             else:
                 u.handler.update(c, stack, u.now, u.before, props_tag=u.props_tag or "")
             status, message = "rolled back", ""
-        except (ClientError, RuntimeError, ValueError) as exc:
+        except (ClientError, BotoCoreError, RuntimeError, ValueError) as exc:
             status, message = "warning", f"could not roll back: {error_message(exc)}"
         emit(
             ProgressLine(

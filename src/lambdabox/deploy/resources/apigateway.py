@@ -286,13 +286,16 @@ class Method(Handler):
         integration = props.get("Integration") or {}
         have = o.get("methodIntegration") or {}
         names = {"Type": "type", "Uri": "uri", "IntegrationHttpMethod": "httpMethod"}
-        if bool(integration) != bool(have) or any(
-            not same(str(integration.get(f, "")).upper() if f == "Type" else integration.get(f), have.get(n))
-            for f, n in names.items()
-        ):
-            changed.append("Integration")
-        elif _responses(integration.get("IntegrationResponses")) != _observed(
-            have.get("integrationResponses")
+        if (
+            bool(integration) != bool(have)
+            or any(
+                not same(
+                    str(integration.get(f, "")).upper() if f == "Type" else integration.get(f), have.get(n)
+                )
+                for f, n in names.items()
+            )
+            or _responses(integration.get("IntegrationResponses"))
+            != _observed(have.get("integrationResponses"))
         ):
             changed.append("Integration")
         if _responses(props.get("MethodResponses")) != _observed(o.get("methodResponses")):
