@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import aws_error
+from conftest import aws_error, deploy
 from lambdabox.testing import LocalLambdabox
 
 
@@ -59,3 +59,27 @@ def test_tags_of_rest_apis_and_stages_by_arn(lbx: LocalLambdabox) -> None:
     with pytest.raises(ClientError) as exc:
         gw.get_tags(resourceArn="arn:aws:apigateway:us-east-1::/restapis/nope")
     assert aws_error(exc)[0] == "NotFoundException"
+
+
+def test_aws_tag_keys_are_reserved_but_cloudformation_s(lbx: LocalLambdabox) -> None:
+    v2, v1, lam = lbx.client("apigatewayv2"), lbx.client("apigateway"), lbx.client("lambda")
+    message = "Invalid tag key. Tag keys cannot start with 'aws:' (case insensitive)"
+    with pytest.raises(ClientError) as exc:
+        v2.create_api(Name="t", ProtocolType="HTTP", Tags={"AWS:owner": "me"})
+    assert aws_error(exc) == ("BadRequestException", message, 400)
+    with pytest.raises(ClientError) as exc:
+        v1.create_rest_api(name="t", tags={"aws:x": "1"})
+    assert aws_error(exc) == ("BadRequestException", message, 400)
+    api_id = v2.create_api(Name="t", ProtocolType="HTTP", Tags={"aws:cloudformation:stack-name": "s"})[
+        "ApiId"
+    ]
+    with pytest.raises(ClientError) as exc:
+        v2.tag_resource(ResourceArn=f"arn:aws:apigateway:us-east-1::/apis/{api_id}", Tags={"aws:x": "1"})
+    assert aws_error(exc)[0] == "BadRequestException"
+    name = deploy(lam, {"app.py": "def handler(e, c):\n    return 1\n"})
+    arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    with pytest.raises(ClientError) as exc:
+        lam.tag_resource(Resource=arn, Tags={"aws:x": "1"})
+    assert aws_error(exc)[0::2] == ("InvalidParameterValueException", 400)
+    lam.tag_resource(Resource=arn, Tags={"aws:cloudformation:logical-id": "Fn"})
+    assert lam.list_tags(Resource=arn)["Tags"] == {"aws:cloudformation:logical-id": "Fn"}

@@ -19,7 +19,7 @@ from typing import Any
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.clock import Clock
-from lambdabox.gateway import rest_patch
+from lambdabox.gateway import rest_patch, tag_arns
 from lambdabox.gateway import usage_store as sql
 from lambdabox.gateway.usage_ledger import Ledger
 from lambdabox.gateway.usage_models import ApiKey, UsagePlan
@@ -150,7 +150,7 @@ class UsageState:
             key_id=new_id(10), region=ctx.region, account=ctx.account_id, value=value,
             name=params.get("name"), enabled=bool(params.get("enabled", False)), created=now, updated=now,
             description=params.get("description"), customer_id=params.get("customerId"),
-            stage_keys=self._stage_keys(ctx, params.get("stageKeys")), tags=dict(params.get("tags") or {}),
+            stage_keys=self._stage_keys(ctx, params.get("stageKeys")), tags=tag_arns.checked(params.get("tags")),
         )  # fmt: skip
         slot = (key.region, key.account, key.value)
         self._by_value[slot] = key.key_id  # (taken before the write: a concurrent create conflicts)

@@ -21,7 +21,7 @@ from typing import Any
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.clock import Clock
-from lambdabox.gateway import rest_patch
+from lambdabox.gateway import rest_patch, tag_arns
 from lambdabox.gateway import rest_store as sql
 from lambdabox.gateway.rest_models import RestApi, RestResource
 from lambdabox.gateway.v2_base import new_id
@@ -134,7 +134,7 @@ class RestApiCore:
             api_key_source=params.get("apiKeySource") or "HEADER",
             minimum_compression_size=params.get("minimumCompressionSize"),
             policy=params.get("policy"),
-            tags=dict(params.get("tags") or {}),
+            tags=tag_arns.checked(params.get("tags")),
             resources={root_id: RestResource(root_id, None, None, "/")},
         )
         await self._commit(api)

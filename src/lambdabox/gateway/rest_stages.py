@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from lambdabox.aws.context import RequestContext
-from lambdabox.gateway import rest_patch
+from lambdabox.gateway import rest_patch, tag_arns
 from lambdabox.gateway.rest_api import Params, RestApiCore, Result, bad, conflict, not_found, page
 from lambdabox.gateway.rest_models import RestApi, RestAuthorizer, RestDeployment, RestStage
 from lambdabox.gateway.v2_api import lambda_target
@@ -134,7 +134,7 @@ class StageOps(RestApiCore):
             now = self._clock.now()
             stage = RestStage(
                 name, params["deploymentId"], now, now, description=params.get("description"),
-                variables=stage_variables(params.get("variables")), tags=dict(params.get("tags") or {}),
+                variables=stage_variables(params.get("variables")), tags=tag_arns.checked(params.get("tags")),
                 tracing_enabled=bool(params.get("tracingEnabled", False)),
                 cache_cluster_enabled=bool(params.get("cacheClusterEnabled", False)),
             )  # fmt: skip

@@ -36,7 +36,7 @@ class TagOps(RestApiCore):
             await self._commit(api)
 
     async def TagResource(self, ctx: RequestContext, params: Params) -> Result:
-        await self._retag(ctx, params["resourceArn"], dict(params.get("tags") or {}), set())
+        await self._retag(ctx, params["resourceArn"], tag_arns.checked(params.get("tags")), set())
         return {}
 
     async def UntagResource(self, ctx: RequestContext, params: Params) -> Result:

@@ -17,7 +17,7 @@ import datetime as dt
 from typing import Any
 
 from lambdabox.aws.context import RequestContext
-from lambdabox.gateway import rest_patch
+from lambdabox.gateway import rest_patch, tag_arns
 from lambdabox.gateway import usage_store as sql
 from lambdabox.gateway.api_keys import (
     KEY_NOT_FOUND,
@@ -111,7 +111,7 @@ class UsagePlansService(UsageState):
             created=self._clock.now(), description=params.get("description"),
             api_stages=self._api_stages(ctx, params.get("apiStages") or []),
             throttle=Throttle.from_api(params.get("throttle")), quota=_quota(params.get("quota")),
-            tags=dict(params.get("tags") or {}),
+            tags=tag_arns.checked(params.get("tags")),
         )  # fmt: skip
         await self._store.write(sql.put_plan(plan))
         self.plans[plan.plan_id] = plan

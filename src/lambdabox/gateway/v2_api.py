@@ -13,6 +13,7 @@ from typing import Any
 
 from lambdabox.aws.context import RequestContext
 from lambdabox.gateway import store as sql
+from lambdabox.gateway import tag_arns
 from lambdabox.gateway.models import DEFAULT_STAGE, HttpApi, Route, Stage
 from lambdabox.gateway.v2_authorizers import AuthorizersMixin
 from lambdabox.gateway.v2_base import (
@@ -56,7 +57,7 @@ class ApiGatewayV2Service(ImportMixin, AuthorizersMixin, IntegrationsMixin, Stag
             ),
             disable_execute_api_endpoint=bool(params.get("DisableExecuteApiEndpoint", False)),
             cors=params.get("CorsConfiguration"),
-            tags=dict(params.get("Tags") or {}),
+            tags=tag_arns.checked(params.get("Tags")),
         )
         target = params.get("Target")
         if target is not None:  # quick create: a Lambda proxy integration, its route, $default stage

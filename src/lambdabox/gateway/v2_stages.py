@@ -8,6 +8,7 @@ import dataclasses
 from typing import Any
 
 from lambdabox.aws.context import RequestContext
+from lambdabox.gateway import tag_arns
 from lambdabox.gateway.models import HttpApi, Stage
 from lambdabox.gateway.v2_base import (
     STAGE_NAME,
@@ -59,7 +60,7 @@ class StagesMixin(V2Base):
             api.stages[name] = Stage(
                 name, now, now, auto_deploy=bool(params.get("AutoDeploy", False)),
                 deployment_id=params.get("DeploymentId"), description=params.get("Description"),
-                variables=stage_variables(params.get("StageVariables")), tags=dict(params.get("Tags") or {}),
+                variables=stage_variables(params.get("StageVariables")), tags=tag_arns.checked(params.get("Tags")),
                 default_route_settings=route_settings(params.get("DefaultRouteSettings")),
                 route_settings=self._route_settings_map(api, params.get("RouteSettings")),
             )  # fmt: skip

@@ -36,7 +36,7 @@ class TagsMixin(V2Base):
             await self._commit(api)
 
     async def TagResource(self, ctx: RequestContext, params: Params) -> Result:
-        await self._retag(ctx, params["ResourceArn"], dict(params.get("Tags") or {}), set())
+        await self._retag(ctx, params["ResourceArn"], tag_arns.checked(params.get("Tags")), set())
         return {}
 
     async def UntagResource(self, ctx: RequestContext, params: Params) -> Result:

@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from lambdabox.aws import tag_keys
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.aws.validation import failure, validation_error
 from lambdabox.lambda_.invoker import RESERVED_ENV
@@ -29,6 +30,11 @@ def validation(value: Any, member: str, constraint: str) -> ServiceError:
 
 
 def check_tag_count(tags: Mapping[str, str]) -> None:
+    """At most 50 tags, none in AWS's reserved `aws:` space (aws/tag_keys.py)."""
+    if tag_keys.reserved(tags) is not None:
+        raise client_error(
+            "InvalidParameterValueException", "Tag keys starting with 'aws:' are reserved for internal use."
+        )
     if len(tags) > 50:
         raise client_error("InvalidParameterValueException", "Number of tags exceeds resource tag limit.")
 

@@ -153,6 +153,15 @@ class Function(Handler):
                     found.append(self._deployed(fn, tags))
         return found
 
+    def changes(self, props: Props, deployed: Deployed) -> list[str]:
+        """As recorded in the fingerprint tag, and the name itself: a function found by its tags
+        under another name than the template's is not the template's (it is replaced)."""
+        changed = super().changes(props, deployed)
+        name = props.get("FunctionName")
+        if name is not None and name != deployed.physical_id and "FunctionName" not in changed:
+            changed = sorted([*changed, "FunctionName"])
+        return changed
+
     def _deployed(self, cfg: dict[str, Any], tags: dict[str, str]) -> Deployed:
         return Deployed(
             self.type,
