@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
+from lambdabox.aws import tag_keys
 from lambdabox.aws.errors import ServiceError, client_error
 
 AWS_POLICY_PREFIX = "arn:aws:iam::aws:policy/"
@@ -30,11 +31,6 @@ MAX_ACCESS_KEYS = 2
 
 #: AWS's alphabet for access key ids and unique ids (base32: capitals and the digits 2-7)
 ID_CHARS = string.ascii_uppercase + "234567"
-#: tag keys IAM refuses to create: the prefix is reserved for AWS's own use
-RESERVED_TAG_PREFIX = "aws:"
-#: ... but for CloudFormation's own `aws:cloudformation:stack-name` / `logical-id` tags, which
-#: AWS sets on a stack's resources and lambdabox's deployer (src/lambdabox/deploy) sets in its place
-CLOUDFORMATION_TAG_PREFIX = "aws:cloudformation:"
 _SECRET_CHARS = string.ascii_letters + string.digits + "+/"
 _WHITESPACE = re.compile(r"\s+")
 
@@ -68,8 +64,7 @@ def check_tags(tags: Tags | None) -> list[dict[str, str]]:
     (but CloudFormation's `aws:cloudformation:`) and more than 50 refused as IAM does."""
     out = [{"Key": str(t["Key"]), "Value": str(t.get("Value", ""))} for t in tags or ()]
     for t in out:
-        key = t["Key"].lower()
-        if key.startswith(RESERVED_TAG_PREFIX) and not key.startswith(CLOUDFORMATION_TAG_PREFIX):
+        if tag_keys.reserved([t["Key"]]) is not None:
             raise client_error(
                 "InvalidInput",
                 f"Tag key {t['Key']} is not valid: tag keys that begin with aws: are reserved for AWS "

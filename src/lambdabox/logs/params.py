@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any, Literal
 
+from lambdabox.aws import tag_keys
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.logs.models import POSITION_DIGITS
 
@@ -84,10 +85,6 @@ def int_param(params: dict[str, Any], member: str, *, lo: int, hi: int | None = 
     return value
 
 
-def _reserved(key: str) -> bool:
-    return key.startswith("aws:") and not key.startswith("aws:cloudformation:")
-
-
 def check_tags(member: str, value: Any) -> dict[str, str]:
     """A tag map of 1-50 entries, keys 1-128 characters not starting with ``aws:`` (but for
     CloudFormation's own ``aws:cloudformation:`` tags, which lambdabox's deployer sets in its
@@ -97,7 +94,7 @@ def check_tags(member: str, value: Any) -> dict[str, str]:
     if len(value) > 50:
         raise constraint(member, value, "Member must have length less than or equal to 50")
     for k, v in value.items():
-        if not isinstance(k, str) or not 1 <= len(k) <= 128 or _reserved(k):
+        if not isinstance(k, str) or not 1 <= len(k) <= 128 or tag_keys.reserved([k]) is not None:
             raise constraint(
                 member,
                 value,
