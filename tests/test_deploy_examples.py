@@ -155,6 +155,8 @@ def test_the_python_sam_example_deploys_and_serves(srv: Server, tmp_path: Path) 
     ]
     code, _, out = lambdabox("remove", "-f", str(project / "template.yaml"), "--endpoint-url", srv.url)
     assert code == 0, out
+    code, events, out = lambdabox("remove", "--stack-name", "python-sam-http", "--endpoint-url", srv.url)
+    assert code == 1 and "Stack with id python-sam-http does not exist" in out, out
 
 
 def test_the_asgi_example_installs_its_requirements_once_and_serves(srv: Server, tmp_path: Path) -> None:

@@ -79,6 +79,10 @@ class ApplyError(Exception):
         super().__init__(f"{logical_id} ({rtype}): {message}; the previous deployment was restored")
 
 
+class NoSuchStack(Exception):
+    """`remove` of a stack nothing is tagged with."""
+
+
 @dataclass
 class _Undo:
     handler: Handler
@@ -270,7 +274,10 @@ def remove_stack(
     """Delete every resource of the stack (found by its tags), children before parents."""
     c = Clients(endpoint_url, region, session)
     lines = []
-    for d in sorted(scan(c, stack_name), key=lambda d: HANDLERS[d.type].delete_rank):
+    found = scan(c, stack_name) if stack_name else []
+    if not found:  # as `sam delete` / `sls remove` answer a stack that is not there
+        raise NoSuchStack(f"Stack with id {stack_name} does not exist")
+    for d in sorted(found, key=lambda d: HANDLERS[d.type].delete_rank):
         line = _delete(c, d, d.label())
         lines.append(line)
         progress(line)

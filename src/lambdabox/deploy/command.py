@@ -214,7 +214,7 @@ def deploy_command(options: DeployOptions, target: Target) -> int:
 
 
 def remove_command(options: DeployOptions, target: Target) -> int:
-    from lambdabox.deploy.apply import ApplyError, remove_stack
+    from lambdabox.deploy.apply import ApplyError, NoSuchStack, remove_stack
 
     printer = Printer(options.as_json)
     stack = options.stack_name
@@ -230,7 +230,7 @@ def remove_command(options: DeployOptions, target: Target) -> int:
             stack, target.endpoint_url, region=target.region, session=shared_session(),
             progress=lambda line: printer.say(str(line), event="removed_resource", **line.to_json()),
         )  # fmt: skip
-    except ApplyError as exc:
+    except (ApplyError, NoSuchStack) as exc:
         printer.say(f"remove failed: {exc}", event="failed", message=str(exc))
         return 1
     printer.say(f"stack {stack}: removed", event="removed", stack=stack)
