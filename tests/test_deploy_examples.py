@@ -124,6 +124,17 @@ def test_the_express_example_deploys_serves_redeploys_and_is_removed(srv: Server
     }, plan
     assert json.loads(request(f"{api}/hello")[2])["message"] == "Hello again"
 
+    # new configuration: the function is updated and a version of it published (the Framework
+    # names its Version after the function's properties, so a new one is made)
+    yml = project / "serverless.yml"
+    yml.write_text(yml.read_text().replace("memorySize: 256", "memorySize: 512"))
+    code, events, out = lambdabox("deploy", "-f", str(yml), "--endpoint-url", srv.url)
+    assert code == 0, out
+    plan = next(e for e in events if e.get("event") == "plan")["resources"]
+    assert ("AWS::Lambda::Version", "create") in {(r["type"], r["action"]) for r in plan}, plan
+    qualified = next(e["value"] for e in events if e.get("key") == "ApiLambdaFunctionQualifiedArn")
+    assert lam.get_function_configuration(FunctionName=qualified)["MemorySize"] == 512
+
     code, events, out = lambdabox("remove", "-f", str(project / "serverless.yml"), "--endpoint-url", srv.url)
     assert code == 0, out
     assert request(f"{api}/hello")[0] in (403, 404)

@@ -62,6 +62,8 @@ class Clients:
         self.artifacts: dict[str, bytes] = {}
         #: function ARN -> the CodeSha256 its template code has (what a Version there publishes)
         self.expected_code: dict[str, str] = {}
+        #: function ARN -> the fingerprint of the configuration its template gives (`version_config`)
+        self.expected_config: dict[str, str] = {}
 
     def __call__(self, service: str) -> Any:
         if service not in self._made:
@@ -123,6 +125,22 @@ def fingerprint_changes(props: Mapping[str, Any], tag: str | None) -> list[str]:
 
 def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def version_config(cfg: Mapping[str, Any]) -> str:
+    """A short fingerprint of what a published version snapshots of its function's configuration
+    (handler, runtime, memory, timeout, environment), from a template's function properties or
+    from a version as Lambda lists it, defaults filled in alike."""
+    env = cfg.get("Environment")
+    variables = env.get("Variables") if isinstance(env, Mapping) else None
+    seen = {
+        "Handler": cfg.get("Handler"),
+        "Runtime": cfg.get("Runtime"),
+        "MemorySize": int(cfg.get("MemorySize") or 128),
+        "Timeout": int(cfg.get("Timeout") or 3),
+        "Environment": {str(k): str(v) for k, v in (variables or {}).items()},
+    }
+    return _digest(seen)[:12]
 
 
 def body_text(body: Any) -> str:

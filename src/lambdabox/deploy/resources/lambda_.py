@@ -30,6 +30,7 @@ from lambdabox.deploy.resources.base import (
     generated_name,
     stack_tags,
     tag_map,
+    version_config,
     wait_for,
 )
 
@@ -81,11 +82,12 @@ def code_bytes(c: Clients, props: Props) -> bytes:
 
 
 def remember_code(c: Clients, props: Props, deployed: Deployed | None) -> None:
-    """Note the CodeSha256 a function's template code has, under its ARN when that is known (what
-    a Version of it will publish: the Versions' natural key)."""
+    """Note the CodeSha256 a function's template code has and the configuration it gives, under its
+    ARN when that is known (what a Version of it will publish: the Versions' natural key)."""
     name = deployed.attributes["Arn"] if deployed is not None else props.get("FunctionName")
     if not isinstance(name, str):
         return
+    c.expected_config[c.function_arn(name)] = version_config(props)
     try:
         c.expected_code[c.function_arn(name)] = code_sha256(code_bytes(c, props))
     except ValueError:

@@ -1,9 +1,10 @@
 """AWS::Lambda::Version, AWS::Lambda::Alias and AWS::Lambda::Permission: parts of a function that
 carry no tags, found through the stack's functions and matched by natural key.
 
-- Version: (function ARN, CodeSha256, Description). The CodeSha256 a Version publishes is that of
-  its function's code in the template, so a Version whose function's code changed is published
-  anew and the old one deleted (CloudFormation publishes only when the Version's properties
+- Version: (function ARN, CodeSha256, Description, configuration). The CodeSha256 a Version
+  publishes is that of its function's code in the template, and it snapshots the function's
+  configuration (handler, runtime, memory, timeout, environment: `version_config`), so a Version
+  whose function's code or configuration changed is published anew and the old one deleted (CloudFormation publishes only when the Version's properties
   change; SAM's AutoPublishAlias renames the Version for that). Versions are immutable.
 - Alias: (function ARN, Name); FunctionVersion, Description and RoutingConfig update in place.
 - Permission: (function ARN with qualifier, statement id), the statement id being the logical id;
@@ -26,6 +27,7 @@ from lambdabox.deploy.resources.base import (
     Props,
     is_not_found,
     same,
+    version_config,
     wait_for,
 )
 
@@ -60,7 +62,7 @@ class Version(Handler):
         return [*found.values(), *extra]
 
     def _deployed(self, v: dict[str, Any], fn_arn: str) -> Deployed:
-        key = (fn_arn, str(v.get("CodeSha256", "")), str(v.get("Description", "")))
+        key = (fn_arn, str(v.get("CodeSha256", "")), str(v.get("Description", "")), version_config(v))
         return Deployed(
             self.type,
             v["FunctionArn"],
@@ -73,7 +75,10 @@ class Version(Handler):
     def key(self, c: Clients, logical_id: str, props: Props) -> tuple[str, ...] | None:
         fn = _unqualified(c.function_arn(str(props["FunctionName"])))
         sha = props.get("CodeSha256") or c.expected_code.get(fn)
-        return None if sha is None else (fn, str(sha), str(props.get("Description", "")))
+        config = c.expected_config.get(fn)
+        if sha is None or config is None:
+            return None
+        return (fn, str(sha), str(props.get("Description", "")), config)
 
     def changes(self, props: Props, deployed: Deployed) -> list[str]:
         return []  # matched by every property it has
