@@ -116,12 +116,10 @@ def test_the_express_example_deploys_serves_redeploys_and_is_removed(srv: Server
     assert code == 0, out
     plan = next(e for e in events if e.get("event") == "plan")["resources"]
     changed = {(r["type"], r["action"]) for r in plan if r["action"] != "unchanged"}
-    # the function's code, and the version published from it (the old one deleted)
-    assert changed == {
-        ("AWS::Lambda::Function", "update"),
-        ("AWS::Lambda::Version", "create"),
-        ("AWS::Lambda::Version", "delete"),
-    }, plan
+    # the function's code, and the version published from it (the old one stays: Retain)
+    assert changed == {("AWS::Lambda::Function", "update"), ("AWS::Lambda::Version", "create")}, plan
+    versions = lam.list_versions_by_function(FunctionName="express-http-api-dev-api")["Versions"]
+    assert [v["Version"] for v in versions] == ["$LATEST", "1", "2"]
     assert json.loads(request(f"{api}/hello")[2])["message"] == "Hello again"
 
     # new configuration: the function is updated and a version of it published (the Framework

@@ -172,7 +172,12 @@ def check_template(project: Project, account_id: str, region: str) -> tuple[Temp
                     )
                 )
         for other in res:
-            if other in ("DeletionPolicy", "UpdateReplacePolicy") and res[other] != "Delete":
+            retained_version = res["Type"] == "AWS::Lambda::Version" and res[other] == "Retain"
+            if (
+                other in ("DeletionPolicy", "UpdateReplacePolicy")
+                and res[other] != "Delete"
+                and not retained_version
+            ):
                 warnings.append(
                     Problem(
                         "warning",
@@ -279,9 +284,27 @@ def _plan_pass(
         if lid in force and not changed:
             changed = ["(its API's methods)"]
         records.append(PlanRecord(action, lid, rtype, match.physical_id, tuple(changed), match))
-    gone = sorted(left.values(), key=lambda d: HANDLERS[d.type].delete_rank)
+    kept = _retained_versions(c, template, lookup)
+    gone = sorted(
+        (d for d in left.values() if not (d.type == "AWS::Lambda::Version" and d.parent in kept)),
+        key=lambda d: HANDLERS[d.type].delete_rank,
+    )
     records += [PlanRecord("delete", d.label(), d.type, d.physical_id, (), d) for d in gone]
     return records
+
+
+def _retained_versions(c: Clients, template: Template, lookup: Callable[[str, str | None], Any]) -> set[str]:
+    """The functions whose earlier versions stay: those whose template Versions say
+    `DeletionPolicy: Retain` (as the Serverless Framework's do: CloudFormation keeps a Version
+    the template no longer has, so every deploy's version stays published)."""
+    out: set[str] = set()
+    for lid, res in template.resources.items():
+        if res.get("Type") != "AWS::Lambda::Version" or res.get("DeletionPolicy") != "Retain":
+            continue
+        name = desired_properties(template, lid, lookup).get("FunctionName")
+        if isinstance(name, str) and not contains_unknown(name):
+            out.add(":".join(c.function_arn(name).split(":")[:7]))
+    return out
 
 
 def _match(
