@@ -682,3 +682,31 @@ def test_the_engine_s_warnings_name_the_line_of_the_resource(tmp_path: Path) -> 
     (table,) = [w for w in warnings if w.where.key == "Resources.Table"]
     assert table.where.line == project.lines["Table"]
     assert str(table).startswith(f"template.yaml:{project.lines['Table']}: Resources.Table: warning:")
+
+
+def test_a_circular_reference_names_the_line_of_the_resource(tmp_path: Path) -> None:
+    from lambdabox.deploy.plan import check_template
+
+    path = write(
+        tmp_path,
+        """
+        Resources:
+          A:
+            Type: AWS::IAM::Role
+            Properties:
+              RoleName: !GetAtt B.Arn
+              AssumeRolePolicyDocument: {}
+          B:
+            Type: AWS::IAM::Role
+            Properties:
+              RoleName: !GetAtt A.Arn
+              AssumeRolePolicyDocument: {}
+        """,
+    )
+    project = compile_(path)
+    with pytest.raises(ProjectError) as exc:
+        check_template(project, "000000000000", "us-east-1")
+    (problem,) = exc.value.problems
+    assert (
+        "circular" in problem.message and problem.where.line == project.lines[problem.where.key.split(".")[1]]
+    )

@@ -47,8 +47,10 @@ class Template(DependencyGraph):
         file: str = "template",
         attributes: Callable[[str], frozenset[str] | None] = lambda _t: None,
         extra_deps: Mapping[str, set[str]] | None = None,
+        lines: Mapping[str, int] | None = None,
     ) -> None:
         self.file = file
+        self.lines = dict(lines or {})  # logical id -> its line in the project file
         self.stack_name, self.region, self.account_id = stack_name, region, account_id
         self.errors: list[Problem] = []
         self.warnings: list[Problem] = []
@@ -103,8 +105,10 @@ class Template(DependencyGraph):
 
     # -- problems ---------------------------------------------------------------------------
     def _problem(self, level: str, key: str, message: str) -> Problem:
+        parts = key.split(".")
+        line = self.lines.get(parts[1]) if len(parts) > 1 and parts[0] == "Resources" else None
         return Problem(
-            "error" if level == "error" else "warning", Where(self.file, None, key or None), message
+            "error" if level == "error" else "warning", Where(self.file, line, key or None), message
         )
 
     def error(self, key: str, message: str) -> ProjectError:

@@ -138,6 +138,7 @@ def check_template(project: Project, account_id: str, region: str) -> tuple[Temp
         region=region,
         account_id=account_id,
         file=file,
+        lines=project.lines,
         extra_deps=extra,
         attributes=lambda t: HANDLERS[t].attributes if t in HANDLERS else None,
     )
