@@ -163,8 +163,8 @@ def check_template(project: Project, account_id: str, region: str) -> tuple[Temp
                 errors.append(
                     Problem("error", Where(file, line, key), f"refers to {dep}, whose type is not supported")
                 )
-        for prop in res.get("Properties") or {}:
-            if prop not in handler.properties:
+        for prop, value in (res.get("Properties") or {}).items():
+            if prop not in handler.properties and value not in ("", None, {}, []):  # (empty: no setting)
                 warnings.append(
                     Problem(
                         "warning",
