@@ -312,3 +312,41 @@ def test_up_watch_serves_saved_code(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(60)
+
+
+@pytest.mark.parametrize(
+    ("example", "path", "answer"),
+    [
+        ("python-sam-http", "/hello", b"Hello"),
+        ("python-asgi", "/hello/ann", b"Hello, ann!"),
+    ],
+)
+def test_up_serves_each_sam_example(tmp_path: Path, example: str, path: str, answer: bytes) -> None:
+    project = copy_example(example, tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lambdabox", "up", "-f", str(project / "template.yaml"), "--port", "0",
+         "--data-dir", str(tmp_path / "data"), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    seen: list[str] = []
+    api = None
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            event = json.loads(line) if line.startswith("{") else {}
+            if event.get("event") == "endpoint":
+                api = str(event["by_path"]).rstrip("/")
+            if event.get("event") in ("deployed", "failed"):
+                assert event["event"] == "deployed", "".join(seen)
+                break
+        assert api is not None, "".join(seen)
+        status, _, body = request(f"{api}{path}")
+        assert status == 200 and answer in body, body
+    finally:
+        proc.terminate()
+        proc.wait(60)
