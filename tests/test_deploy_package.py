@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lambdabox.deploy.package import artifact_from_zip, build_artifact, glob_regex
-from lambdabox.deploy.project import ProjectError
+from lambdabox.deploy.project import ProjectError, Where
 
 
 def write(root: Path, files: dict[str, str]) -> None:
@@ -167,3 +167,66 @@ def test_prebuilt_artifact(tmp_path: Path) -> None:
         zf.writestr("index.js", "")
     (tmp_path / "b.zip").write_bytes(buf.getvalue())
     assert artifact_from_zip(tmp_path / "b.zip").zip_bytes == buf.getvalue()
+
+
+def test_symlinked_directories_are_packaged_under_every_path_and_cycles_skipped(tmp_path: Path) -> None:
+    outside = tmp_path / "shared"
+    write(outside, {"helpers.py": "X = 1\n"})
+    app = tmp_path / "app"
+    store = "node_modules/.pnpm/leftpad@1.0.0/node_modules/leftpad"
+    write(
+        app,
+        {
+            f"{store}/index.js": "module.exports = (s) => s;\n",
+            f"{store}/package.json": '{"name": "leftpad", "main": "index.js"}',
+            "real/inner.py": "",
+            "h.js": "",
+        },
+    )
+    (app / "node_modules" / "leftpad").symlink_to(".pnpm/leftpad@1.0.0/node_modules/leftpad")  # as pnpm does
+    (app / "inlink").symlink_to("real")
+    (app / "real" / "back").symlink_to("..")  # a cycle: the project's own root
+    (app / "real" / "self").symlink_to(".")  # a cycle: real itself
+    (app / "shared").symlink_to(outside)  # outside the project: followed, as the Framework does
+    got = names(build_artifact(app, [], "nodejs20.x").zip_bytes)
+    assert got == [
+        "h.js",
+        "inlink/inner.py",
+        f"{store}/index.js",
+        f"{store}/package.json",
+        "node_modules/leftpad/index.js",
+        "node_modules/leftpad/package.json",
+        "real/inner.py",
+        "shared/helpers.py",
+    ]
+
+
+def sparse(path: Path, size: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        f.truncate(size)  # no disk blocks: the size is what the packager sees
+
+
+def test_code_over_lambda_s_unzipped_limit_is_an_error_naming_the_place(tmp_path: Path) -> None:
+    write(tmp_path, {"app.py": "def handler(e, c):\n    return 1\n"})
+    sparse(tmp_path / "data" / "a.bin", 150_000_000)
+    sparse(tmp_path / "data" / "b.bin", 150_000_000)
+    where = Where("serverless.yml", 7, "functions.f.handler")
+    with pytest.raises(ProjectError) as e:
+        build_artifact(tmp_path, [], "python3.12", where=where)
+    [problem] = e.value.problems
+    assert problem.where == where
+    assert problem.message == (
+        f"the code in {tmp_path.resolve()} is more than Lambda's limit of 262,144,000 bytes unzipped "
+        "(CodeSizeUnzipped): at least 300,000,032 bytes once data/b.bin (150,000,000 bytes) is in; "
+        "leave files out of the package or package a smaller directory"
+    )
+    # what patterns leave out does not count
+    assert names(build_artifact(tmp_path, ["!data/b.bin"], "python3.12").zip_bytes) == [
+        "app.py",
+        "data/a.bin",
+    ]
+    # without a place, the directory is named
+    with pytest.raises(ProjectError) as e:
+        build_artifact(tmp_path, [], "python3.12")
+    assert e.value.problems[0].where == Where(str(tmp_path.resolve()))

@@ -710,3 +710,129 @@ def test_a_circular_reference_names_the_line_of_the_resource(tmp_path: Path) -> 
     assert (
         "circular" in problem.message and problem.where.line == project.lines[problem.where.key.split(".")[1]]
     )
+
+
+def test_a_handler_whose_file_is_not_in_the_code_is_an_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "h",
+        """
+        Globals:
+          Function: {Handler: gone.handler, Runtime: python3.12}
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: src
+              Handler: nothere.handler
+          FromGlobals:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: src}
+          Node:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: web, Handler: lib/index.handler, Runtime: nodejs20.x}
+          Plain:
+            Type: AWS::Lambda::Function
+            Properties: {Code: src, Handler: pkg.mod.handler, Runtime: python3.12, Role: arn:aws:iam::1:role/r}
+          Layered:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: src, Handler: fromlayer.handler, Layers: [arn:aws:lambda:us-east-1:1:layer:l:1]}
+          Good:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: src, Handler: app.handler}
+          Package:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: src, Handler: tool.main.handler}
+          Mjs:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: web, Handler: app.handler, Runtime: nodejs20.x}
+          Java:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: src, Handler: com.example.Handler::handleRequest, Runtime: java21}
+        """,
+        code={
+            "src/app.py": "def handler(e, c):\n    return 1\n",
+            "src/tool/main/__init__.py": "def handler(e, c):\n    return 1\n",
+            "web/app.mjs": "export const handler = async () => 1;\n",
+        },
+    )
+    with pytest.raises(ProjectError) as e:
+        compile_(path)
+    assert errors(e) == [
+        "template.yaml:11: Resources.Fn.Properties.Handler: error: handler file not found: "
+        "nothere.py or nothere/__init__.py",
+        "template.yaml:5: Globals.Function.Handler: error: handler file not found: gone.py or gone/__init__.py",
+        "template.yaml:17: Resources.Node.Properties.Handler: error: handler file not found: "
+        "lib/index.js or lib/index.mjs or lib/index.cjs",
+        "template.yaml:20: Resources.Plain.Properties.Handler: error: handler file not found: "
+        "pkg/mod.py or pkg/mod/__init__.py",
+    ]
+    # a handler a layer may provide is deployed, with a warning
+    layered = write(
+        tmp_path / "layered",
+        """
+        Resources:
+          Layered:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: src
+              Handler: fromlayer.handler
+              Runtime: python3.12
+              Layers: [arn:aws:lambda:us-east-1:123456789012:layer:shared:1]
+        """,
+    )
+    project = compile_(layered)
+    assert [str(p) for p in project.problems] == [
+        "template.yaml:9: Resources.Layered.Properties.Handler: warning: handler file not found: "
+        "fromlayer.py or fromlayer/__init__.py: deployed all the same, as one of its Layers may provide it"
+    ]
+
+
+def test_code_over_lambda_s_size_limit_names_the_code_uri(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "big",
+        """
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties:
+              Handler: app.handler
+              Runtime: python3.12
+              CodeUri: src
+        """,
+    )
+    with (tmp_path / "big" / "src" / "data.bin").open("wb") as f:
+        f.truncate(262_144_001)  # sparse: no disk blocks
+    with pytest.raises(ProjectError) as e:
+        compile_(path)
+    [message] = errors(e)
+    assert message.startswith(
+        "template.yaml:10: Resources.Fn.Properties.CodeUri: error: the code in "
+        f"{(tmp_path / 'big' / 'src').resolve()} is more than Lambda's limit of 262,144,000 bytes unzipped"
+    )
+
+
+def test_a_template_nested_too_deeply_is_an_error_and_one_at_the_limit_compiles(tmp_path: Path) -> None:
+    path = write(tmp_path / "deep", "Metadata:\n  Deep: " + "[" * 5000 + "1" + "]" * 5000 + "\n")
+    with pytest.raises(ProjectError) as e:
+        compile_(path)
+    assert errors(e) == [
+        "template.yaml:4: error: invalid YAML: nested too deeply: more than 100 levels of mappings and lists"
+    ]
+    deep = "[" * 94 + "x" + "]" * 94  # the variable A is 100 levels deep
+    path = write(
+        tmp_path / "limit",
+        f"""
+        Metadata:
+          Deep: {deep}
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Metadata: {{Deep: {deep}}}
+            Properties:
+              CodeUri: src
+              Handler: app.handler
+              Runtime: python3.12
+              Environment: {{Variables: {{A: {deep}}}}}
+        """,
+    )
+    assert "Fn" in resources(compile_(path))

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from lambdabox.deploy.project import ProjectError
+from lambdabox.deploy.serverless import compile_serverless
 from lambdabox.deploy.yamlfile import load, loads
 
 TEMPLATE = """\
@@ -107,3 +108,57 @@ def test_duplicate_key_and_unknown_tag_are_errors(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ProjectError, match="cannot read"):
         load(tmp_path / "nope.yml")
+
+
+BOMB = 'service: bl\na: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+)  # 9**9 = 387 million strings once expanded
+
+
+def test_an_alias_bomb_is_refused_at_the_first_alias(tmp_path: Path) -> None:
+    with pytest.raises(ProjectError) as e:
+        loads(BOMB, file=tmp_path / "serverless.yml")
+    assert [str(p) for p in e.value.problems] == [
+        "serverless.yml:3: error: invalid YAML: aliases (*name) expand this file to more than 1,000,000 values "
+        "(an alias bomb?): refused"
+    ]
+    with pytest.raises(ProjectError) as e:
+        loads("x: 1\na: &a [1, *a]\n", file=tmp_path / "s.yml")  # an alias inside what it names
+    assert [str(p) for p in e.value.problems] == [
+        "s.yml:2: error: invalid YAML: an alias refers to the mapping or list that contains it: "
+        "it would expand without end"
+    ]
+    # anchors used as people use them are fine, shared many times over
+    many = "base: &b {x: 1, y: [1, 2, 3]}\n" + "".join(f"k{i}: {{<<: *b, z: *b}}\n" for i in range(2000))
+    doc = loads(many, file=tmp_path / "ok.yml")
+    assert doc.data["k1999"] == {"x": 1, "y": [1, 2, 3], "z": {"x": 1, "y": [1, 2, 3]}}
+
+
+def test_nesting_deeper_than_100_levels_is_an_error_with_its_line(tmp_path: Path) -> None:
+    deep = "Metadata:\n  Deep: " + "[" * 5000 + "1" + "]" * 5000 + "\n"
+    with pytest.raises(ProjectError) as e:
+        loads(deep, file=tmp_path / "template.yaml")
+    assert [str(p) for p in e.value.problems] == [
+        "template.yaml:2: error: invalid YAML: nested too deeply: more than 100 levels of mappings and lists"
+    ]
+    assert loads("a: " + "[" * 99 + "1" + "]" * 99 + "\n", file=tmp_path / "t.yml").data["a"]  # 100 levels
+    # aliases nest too: fifty lists of fifty levels, each holding the previous one
+    chain = "a0: &a0 " + "[" * 50 + "1" + "]" * 50 + "\n"
+    chain += "".join(f"a{i}: &a{i} " + "[" * 50 + f"*a{i - 1}" + "]" * 50 + "\n" for i in range(1, 50))
+    with pytest.raises(ProjectError, match=r"t.yml:2: error: invalid YAML: nested too deeply"):
+        loads(chain, file=tmp_path / "t.yml")
+
+
+def test_a_serverless_yml_nested_to_the_limit_compiles(tmp_path: Path) -> None:
+    (tmp_path / "h.py").write_text("def handler(e, c):\n    return 1\n")
+    deep = "[" * 98 + "1" + "]" * 98  # with custom: and the root, 100 levels
+    (tmp_path / "serverless.yml").write_text(
+        "service: deep\nprovider: {name: aws, runtime: python3.12}\n"
+        f"custom:\n  deep: {deep}\n"
+        "functions:\n  f:\n    handler: h.handler\n    environment:\n      X: ${self:custom.deep}\n"
+    )
+    project = compile_serverless(tmp_path / "serverless.yml")
+    assert "FLambdaFunction" in project.template["Resources"]
+    (tmp_path / "serverless.yml").write_text(f"service: deep\ncustom:\n  deep: [{deep}]\n")
+    with pytest.raises(ProjectError, match=r"serverless.yml:3: error: invalid YAML: nested too deeply"):
+        compile_serverless(tmp_path / "serverless.yml")

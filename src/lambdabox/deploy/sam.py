@@ -66,7 +66,7 @@ def compile_sam(
         template=template,
         parameters=values,
         artifacts=packager.artifacts,
-        problems=problems,
+        problems=problems + packager.warnings,
         source=path,
         watch=packager.watch,
         region=region,

@@ -10,6 +10,10 @@ the template names it as S3 code would be named: `s3://lambdabox-deploy-artifact
 for SAM (the Transform turns it into {"S3Bucket", "S3Key"}), {"S3Bucket": ..., "S3Key": ...} for
 the plain resources. Code already in S3 ({Bucket, Key}, s3://...), InlineCode and ZipFile are left
 as written.
+
+The Handler of a function with local code and a Node.js or Python runtime must name a module file
+that is in its package (package.handler_problem, the check serverless.yml functions get): an error
+naming the Handler's line, or a warning when the function has Layers (a layer may provide it).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import Any
 from lambdabox.deploy import package
 from lambdabox.deploy.project import ARTIFACT_BUCKET, Artifact, Problem, ProjectError
 from lambdabox.deploy.yamlfile import Document
+
+_LEFT_OUT_HINT = " (SAM leaves out .aws-sam/, .venv/, venv/, __pycache__/, *.pyc and the like)"
 
 # What a SAM build leaves out of a code directory (aws-lambda-builders' excludes, and SAM's own
 # build output), as package.py patterns; the template itself is left out too.
@@ -51,6 +57,7 @@ class CodePackager:
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     watch: list[Path] = field(default_factory=list)
     errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
     _built: dict[tuple[Path, str | None], Artifact] = field(default_factory=dict)
 
     @property
@@ -76,8 +83,11 @@ class CodePackager:
                 props["ContentUri"] = _s3_uri(self._build(str(props["ContentUri"]), None, path))
             elif kind == "AWS::Lambda::Function" and _is_local(props.get("Code")):
                 path = ("Resources", logical_id, "Properties", "Code")
-                artifact = self._build(str(props["Code"]), self._runtime(props.get("Runtime")), path)
+                runtime = self._runtime(props.get("Runtime"))
+                artifact = self._build(str(props["Code"]), runtime, path)
                 props["Code"] = {"S3Bucket": ARTIFACT_BUCKET, "S3Key": artifact.key}
+                handler = ("Resources", logical_id, "Properties", "Handler")
+                self._check_handler(props.get("Handler"), handler, runtime, artifact, props.get("Layers"))
             elif kind == "AWS::Lambda::LayerVersion" and _is_local(props.get("Content")):
                 path = ("Resources", logical_id, "Properties", "Content")
                 artifact = self._build(str(props["Content"]), None, path)
@@ -113,7 +123,31 @@ class CodePackager:
                 )
             return
         runtime = self._runtime(props.get("Runtime", globals_fn.get("Runtime")))
-        props["CodeUri"] = _s3_uri(self._build(str(uri), runtime, path))
+        artifact = self._build(str(uri), runtime, path)
+        props["CodeUri"] = _s3_uri(artifact)
+        fn_path = ("Resources", logical_id, "Properties")
+        handler_path = (*fn_path, "Handler") if "Handler" in props else ("Globals", "Function", "Handler")
+        layers = props.get("Layers") or globals_fn.get("Layers")  # SAM adds the Globals' to a function's
+        self._check_handler(
+            props.get("Handler", globals_fn.get("Handler")), handler_path, runtime, artifact, layers
+        )
+
+    def _check_handler(
+        self, handler: Any, path: tuple[str, ...], runtime: str | None, artifact: Artifact, layers: Any
+    ) -> None:
+        """An error if `handler`'s file is not in `artifact` (a warning if Layers may provide it)."""
+        if not isinstance(handler, str) or not runtime or not artifact.sha256:
+            return  # an intrinsic, no runtime known, or code that could not be built (already an error)
+        problem = package.handler_problem(
+            handler, runtime, artifact, artifact.source, left_out_hint=_LEFT_OUT_HINT
+        )
+        if problem is None:
+            return
+        if layers:
+            message = f"{problem}: deployed all the same, as one of its Layers may provide it"
+            self.warnings.append(Problem("warning", self.doc.where(path), message))
+        else:
+            self.errors.append(Problem("error", self.doc.where(path), problem))
 
     def _runtime(self, value: Any) -> str | None:
         if isinstance(value, dict) and isinstance(value.get("Ref"), str):
@@ -130,13 +164,19 @@ class CodePackager:
             self.errors.append(Problem("error", where, f"{uri}: no such file or directory ({source})"))
             return _placeholder(source)
         template = self.doc.file.resolve()
-        if source.is_dir():
-            exclude = [template.relative_to(source).as_posix()] if template.is_relative_to(source) else []
-            artifact = package.build_artifact(source, list(EXCLUDES), runtime or "", exclude=exclude)
-        elif source.suffix.lower() in {".zip", ".jar"}:
-            artifact = package.artifact_from_zip(source)
-        else:
-            self.errors.append(Problem("error", where, f"{uri}: code must be a directory or a .zip file"))
+        try:
+            if source.is_dir():
+                exclude = [template.relative_to(source).as_posix()] if template.is_relative_to(source) else []
+                artifact = package.build_artifact(
+                    source, list(EXCLUDES), runtime or "", exclude=exclude, where=where
+                )
+            elif source.suffix.lower() in {".zip", ".jar"}:
+                artifact = package.artifact_from_zip(source)
+            else:
+                self.errors.append(Problem("error", where, f"{uri}: code must be a directory or a .zip file"))
+                return _placeholder(source)
+        except ProjectError as e:  # collected, so that every function's problems are reported at once
+            self.errors.extend(e.problems)
             return _placeholder(source)
         self._built[(source, runtime)] = artifact
         self.artifacts[artifact.key] = artifact

@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import re
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from lambdabox.deploy import yamlfile
-from lambdabox.deploy.package import artifact_from_zip, build_artifact
+from lambdabox.deploy.package import artifact_from_zip, build_artifact, handler_problem
 from lambdabox.deploy.project import (
     ARTIFACT_BUCKET,
     Artifact,
@@ -301,7 +299,10 @@ def _artifact(
     cache_key = (runtime, *patterns)
     if cache_key not in built:
         try:
-            built[cache_key] = build_artifact(root, patterns, runtime, exclude=[ctx.doc.file.name])
+            where = ctx.doc.where(("functions", key, "handler"))  # where a package too big is reported
+            built[cache_key] = build_artifact(
+                root, patterns, runtime, exclude=[ctx.doc.file.name], where=where
+            )
         except ProjectError as e:
             ctx.errors.extend(e.problems)
             return None
@@ -316,24 +317,9 @@ def _patterns(pkg: dict[str, Any]) -> list[str]:
 def _check_handler(
     ctx: Context, root: Path, handler: str, runtime: str, artifact: Artifact, path: KeyPath
 ) -> None:
-    module, dot, _ = handler.rpartition(".")
-    if not dot or not module:
-        ctx.error(path, f"handler {handler!r} must be file.export (e.g. handler.main)")
-        return
-    if runtime.startswith("nodejs"):
-        candidates = [f"{module}{ext}" for ext in (".js", ".mjs", ".cjs")]
-    elif runtime.startswith("python"):
-        stem = module.replace(".", "/") if "/" not in module else module
-        candidates = [f"{stem}.py", f"{stem}/__init__.py"]
-    else:
-        return  # provided.*, java, ...: the handler is not a file
-    names = set(zipfile.ZipFile(io.BytesIO(artifact.zip_bytes)).namelist())
-    if any(c in names for c in candidates):
-        return
-    if any((root / c).is_file() for c in candidates) and artifact.source == root.resolve():
-        ctx.error(path, f"handler file {candidates[0]} is left out of the package (see package.patterns)")
-    else:
-        ctx.error(path, f"handler file not found: {' or '.join(candidates)}")
+    problem = handler_problem(handler, runtime, artifact, root, left_out_hint=" (see package.patterns)")
+    if problem is not None:
+        ctx.error(path, problem)
 
 
 def _version(ctx: Context, key: str, props: dict[str, Any], artifact: Artifact) -> None:

@@ -14,6 +14,13 @@ Mapping keys are kept as written (`on:` stays "on", `200:` becomes "200"), as JS
 YAML loaders see them. Merge keys (`<<: *anchor`) and anchors work; a duplicated key is an error
 (as in the Serverless Framework's js-yaml and in CloudFormation). Syntax errors raise `ProjectError`
 naming the file and line.
+
+Two bounds keep a hostile or broken file from exhausting the deployer, each a `ProjectError` with a
+line: mappings and lists nested more than `MAX_DEPTH` levels deep (real templates use a dozen; Python
+would run out of stack on a few thousand), and aliases that expand the document to more than
+`MAX_NODES` values (a "billion laughs": nine lists of nine aliases to the previous one, nine levels
+deep, are 387 million strings from a dozen lines). Both are measured on the composed node graph, where
+every alias is the node it names, so measuring costs one visit per node, not per expanded value.
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ import yaml
 from lambdabox.deploy.project import Problem, ProjectError, Where
 
 KeyPath = tuple[str | int, ...]
+
+MAX_DEPTH = 100  # levels of nested mappings and lists, aliases expanded
+MAX_NODES = 1_000_000  # values (scalars, mappings, lists) of the document, aliases expanded
 
 # CloudFormation's short-form intrinsic functions (the `Fn::` prefix is added), plus the two that
 # are not `Fn::`: !Ref and !Condition.
@@ -92,9 +102,11 @@ def load(path: Path, *, name: str | None = None) -> Document:
 def loads(text: str, *, file: Path, name: str | None = None) -> Document:
     """Parses YAML text as if read from `file`."""
     shown = name or file.name
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         root = loader.get_single_node()
+        if root is not None and loader.first_alias is not None:
+            _check_expansion(root, loader.first_alias)
         builder = _Builder(loader, shown)
         data = None if root is None else builder.build(root, ())
     except yaml.MarkedYAMLError as e:
@@ -109,6 +121,81 @@ def loads(text: str, *, file: Path, name: str | None = None) -> Document:
     lines = builder.lines if root is not None else {}
     lines.setdefault((), 1)
     return Document(file=file, name=shown, data=data, lines=lines)
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing to compose more than MAX_DEPTH levels (its composer recurses),
+    and noting where the first alias is (only then can the document expand beyond its text)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.depth = 0
+        self.first_alias: yaml.Mark | None = None
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            if self.first_alias is None:
+                self.first_alias = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
+        if not self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):
+            return super().compose_node(parent, index)
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _too_deep(self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _too_deep(mark: yaml.Mark) -> yaml.MarkedYAMLError:
+    return yaml.MarkedYAMLError(
+        problem=f"nested too deeply: more than {MAX_DEPTH} levels of mappings and lists", problem_mark=mark
+    )
+
+
+def _check_expansion(root: yaml.Node, first_alias: yaml.Mark) -> None:
+    """Refuses (MarkedYAMLError at the first alias) a node graph whose aliases expand it beyond
+    MAX_NODES values or MAX_DEPTH levels, or make it infinite (an alias inside the node it names).
+    Each node's expanded size and height are memoized, so shared nodes are measured once."""
+    measured: dict[int, tuple[int, int]] = {}  # id(node) -> (values, levels) once expanded
+    active: set[int] = set()  # the nodes being measured: the path from the root
+
+    def measure(node: yaml.Node, depth: int) -> tuple[int, int]:
+        key = id(node)
+        known = measured.get(key)
+        if known is None:
+            if key in active:
+                raise yaml.MarkedYAMLError(
+                    problem="an alias refers to the mapping or list that contains it: "
+                    "it would expand without end",
+                    problem_mark=first_alias,
+                )
+            if depth > MAX_DEPTH:
+                raise _too_deep(first_alias)
+            active.add(key)
+            size, height = 1, 0
+            if isinstance(node, yaml.CollectionNode):
+                pairs = node.value if isinstance(node, yaml.MappingNode) else [(c,) for c in node.value]
+                for pair in pairs:
+                    for child in pair:
+                        child_size, child_height = measure(child, depth + 1)
+                        size += child_size
+                        height = max(height, child_height + 1)
+            active.discard(key)
+            known = measured[key] = (size, height)
+        size, height = known
+        if size > MAX_NODES:
+            raise yaml.MarkedYAMLError(
+                problem=f"aliases (*name) expand this file to more than {MAX_NODES:,} values "
+                "(an alias bomb?): refused",
+                problem_mark=first_alias,
+            )
+        if depth + height > MAX_DEPTH:
+            raise _too_deep(first_alias)
+        return known
+
+    measure(root, 0)
 
 
 class _Builder:
