@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from lambdabox.deploy.resources import apigateway, apigatewayv2, iam, lambda_, lambda_children, logs
+from lambdabox.deploy.resources import (
+    apigateway,
+    apigateway_methods,
+    apigatewayv2,
+    iam,
+    lambda_,
+    lambda_children,
+    logs,
+)
 from lambdabox.deploy.resources.base import Handler
 
 HANDLERS: dict[str, Handler] = {
@@ -21,7 +29,7 @@ HANDLERS: dict[str, Handler] = {
         apigatewayv2.Authorizer(),
         apigateway.RestApi(),
         apigateway.Resource(),
-        apigateway.Method(),
+        apigateway_methods.Method(),
         apigateway.Deployment(),
         apigateway.Stage(),
     )

@@ -28,7 +28,7 @@ from lambdabox.deploy.resources.base import (
 )
 
 
-def _pages(call: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+def pages(call: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
     while True:
         page = call(**kwargs)
         yield from page.get("items", [])
@@ -37,7 +37,7 @@ def _pages(call: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
         kwargs["position"] = page["position"]
 
 
-def _camel(name: str) -> str:
+def api_name(name: str) -> str:
     """The API's name of a CloudFormation property (ApiKeySourceType is the API's apiKeySource)."""
     return "apiKeySource" if name == "ApiKeySourceType" else name[:1].lower() + name[1:]
 
@@ -79,13 +79,13 @@ class RestApi(Handler):
     def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
         return [
             self._deployed(c, api)
-            for api in _pages(c("apigateway").get_rest_apis)
+            for api in pages(c("apigateway").get_rest_apis)
             if api.get("tags", {}).get(STACK_TAG) == stack and LOGICAL_TAG in api.get("tags", {})
         ]
 
     def _deployed(self, c: Clients, api: dict[str, Any]) -> Deployed:
         root = next(
-            r["id"] for r in _pages(c("apigateway").get_resources, restApiId=api["id"]) if r["path"] == "/"
+            r["id"] for r in pages(c("apigateway").get_resources, restApiId=api["id"]) if r["path"] == "/"
         )
         tags = dict(api.get("tags", {}))
         return Deployed(
@@ -100,10 +100,12 @@ class RestApi(Handler):
     def changes(self, props: Props, deployed: Deployed) -> list[str]:
         fields = ("Name", "Description", "BinaryMediaTypes", "MinimumCompressionSize", "ApiKeySourceType")
         if "Body" in props:  # an imported API: its OpenAPI document decides (fingerprinted in a tag)
-            given = [f for f in fields if f in props and not same(props[f], deployed.observed.get(_camel(f)))]
+            given = [
+                f for f in fields if f in props and not same(props[f], deployed.observed.get(api_name(f)))
+            ]
             body = [] if deployed.tags.get(BODY_TAG) == body_sha(props["Body"]) else ["Body"]
             return sorted(body + given)
-        return sorted(f for f in fields if not same(props.get(f), deployed.observed.get(_camel(f))))
+        return sorted(f for f in fields if not same(props.get(f), deployed.observed.get(api_name(f))))
 
     def _import(self, c: Clients, api_id: str, props: Props) -> None:
         """The API's resources and methods from its OpenAPI `Body` (PutRestApi, overwrite), as
@@ -134,12 +136,14 @@ class RestApi(Handler):
                 raise
             return self._deployed(c, c("apigateway").get_rest_api(restApiId=made["id"]))
         args = {
-            _camel(k): v
+            api_name(k): v
             for k, v in props.items()
             if k not in ("Tags", "DisableExecuteApiEndpoint", "EndpointConfiguration")
         }
         if isinstance(props.get("EndpointConfiguration"), dict):  # {Types, VpcEndpointIds}: the API's case
-            args["endpointConfiguration"] = {_camel(k): v for k, v in props["EndpointConfiguration"].items()}
+            args["endpointConfiguration"] = {
+                api_name(k): v for k, v in props["EndpointConfiguration"].items()
+            }
         if "DisableExecuteApiEndpoint" in props:
             args["disableExecuteApiEndpoint"] = props["DisableExecuteApiEndpoint"]
         tags = {**tag_map(props.get("Tags")), **stack_tags(stack, logical_id)}
@@ -177,7 +181,7 @@ class Resource(Handler):
             self._deployed(api.physical_id, r)
             for api in parents
             if BODY_TAG not in api.tags  # an imported API's resources are its document's
-            for r in _pages(c("apigateway").get_resources, restApiId=api.physical_id)
+            for r in pages(c("apigateway").get_resources, restApiId=api.physical_id)
             if r["path"] != "/"
         ]
 
@@ -207,145 +211,6 @@ class Resource(Handler):
         c("apigateway").delete_resource(restApiId=deployed.parent, resourceId=deployed.physical_id)
 
 
-_METHOD_FIELDS = (
-    "AuthorizationType",
-    "AuthorizerId",
-    "ApiKeyRequired",
-    "OperationName",
-    "RequestParameters",
-    "AuthorizationScopes",
-)
-_INTEGRATION_FIELDS = (
-    "Type",
-    "IntegrationHttpMethod",
-    "Uri",
-    "TimeoutInMillis",
-    "RequestParameters",
-    "RequestTemplates",
-    "PassthroughBehavior",
-    "ContentHandling",
-    "Credentials",
-)
-
-
-def _responses(given: Any) -> dict[str, dict[str, Any]]:
-    """MethodResponses / IntegrationResponses of a template, by status code, in the API's names
-    (ResponseParameters, ResponseTemplates, SelectionPattern, ContentHandling, ResponseModels)."""
-    out: dict[str, dict[str, Any]] = {}
-    for r in given if isinstance(given, list) else []:
-        if isinstance(r, dict) and "StatusCode" in r:
-            out[str(r["StatusCode"])] = {
-                _camel(k): v for k, v in r.items() if k != "StatusCode" and v is not None
-            }
-    return out
-
-
-def _observed(found: Any) -> dict[str, dict[str, Any]]:
-    """What GetMethod answers for a method's or integration's responses, as `_responses` reads a template."""
-    if not isinstance(found, dict):
-        return {}
-    return {str(k): {f: v for f, v in dict(v).items() if f != "statusCode"} for k, v in found.items()}
-
-
-class Method(Handler):
-    type = "AWS::ApiGateway::Method"
-    properties = frozenset(
-        ["RestApiId", "ResourceId", "HttpMethod", "Integration", "MethodResponses", *_METHOD_FIELDS]
-    )
-    immutable = frozenset(["RestApiId", "ResourceId", "HttpMethod"])
-    tagged = False
-    parent_type = "AWS::ApiGateway::RestApi"
-    delete_rank = 40
-
-    def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
-        out = []
-        for api in parents:
-            if BODY_TAG in api.tags:  # an imported API's methods are its document's
-                continue
-            for r in _pages(c("apigateway").get_resources, restApiId=api.physical_id, embed=["methods"]):
-                for verb, m in (r.get("resourceMethods") or {}).items():
-                    out.append(self._deployed(api.physical_id, r["id"], verb, m))
-        return out
-
-    def _deployed(self, api_id: str, resource_id: str, verb: str, m: dict[str, Any]) -> Deployed:
-        return Deployed(
-            self.type,
-            f"{api_id}|{resource_id}|{verb}",
-            key=(api_id, resource_id, verb),
-            parent=api_id,
-            observed=m,
-        )
-
-    def key(self, c: Clients, logical_id: str, props: Props) -> tuple[str, ...] | None:
-        return (str(props["RestApiId"]), str(props["ResourceId"]), str(props["HttpMethod"]).upper())
-
-    def changes(self, props: Props, deployed: Deployed) -> list[str]:
-        o = deployed.observed
-        want = {"AuthorizationType": "NONE", "ApiKeyRequired": False, **props}
-        changed = [f for f in _METHOD_FIELDS if not same(want.get(f), o.get(_camel(f)))]
-        integration = props.get("Integration") or {}
-        have = o.get("methodIntegration") or {}
-        names = {"Type": "type", "Uri": "uri", "IntegrationHttpMethod": "httpMethod"}
-        if (
-            bool(integration) != bool(have)
-            or any(
-                not same(
-                    str(integration.get(f, "")).upper() if f == "Type" else integration.get(f), have.get(n)
-                )
-                for f, n in names.items()
-            )
-            or _responses(integration.get("IntegrationResponses"))
-            != _observed(have.get("integrationResponses"))
-        ):
-            changed.append("Integration")
-        if _responses(props.get("MethodResponses")) != _observed(o.get("methodResponses")):
-            changed.append("MethodResponses")
-        return sorted(changed)
-
-    def create(self, c: Clients, stack: str, logical_id: str, props: Props) -> Deployed:
-        v1 = c("apigateway")
-        api, resource, verb = self.key(c, logical_id, props) or ("", "", "")
-        args = {_camel(k): props[k] for k in _METHOD_FIELDS if k in props}
-        args.setdefault("authorizationType", "NONE")
-        m = v1.put_method(restApiId=api, resourceId=resource, httpMethod=verb, **args)
-        integration = props.get("Integration")
-        if integration:
-            i_args = {_camel(k): integration[k] for k in _INTEGRATION_FIELDS if k in integration}
-            i_args["type"] = str(i_args.get("type", "")).upper()
-            m["methodIntegration"] = v1.put_integration(
-                restApiId=api, resourceId=resource, httpMethod=verb, **i_args
-            )
-        where = {"restApiId": api, "resourceId": resource, "httpMethod": verb}
-        for status, given in _responses(props.get("MethodResponses")).items():
-            v1.put_method_response(**where, statusCode=status, **given)
-        for status, given in _responses((integration or {}).get("IntegrationResponses")).items():
-            v1.put_integration_response(**where, statusCode=status, **given)
-        fresh = v1.get_method(**where)  # with its responses, as a later plan reads it
-        return self._deployed(api, resource, verb, fresh)
-
-    def update(
-        self, c: Clients, stack: str, deployed: Deployed, props: Props, props_tag: str | None = None
-    ) -> Deployed:
-        self.delete(c, deployed)  # a stage serves its deployment's snapshot meanwhile
-        return self.create(c, stack, "", props)
-
-    def snapshot(self, c: Clients, deployed: Deployed) -> Props:
-        api, resource, verb = deployed.key or ("", "", "")
-        o = deployed.observed
-        props: Props = {"RestApiId": api, "ResourceId": resource, "HttpMethod": verb}
-        props.update({f: o[_camel(f)] for f in _METHOD_FIELDS if _camel(f) in o})
-        if o.get("methodIntegration"):
-            i = o["methodIntegration"]
-            props["Integration"] = {f: i[_camel(f)] for f in _INTEGRATION_FIELDS if _camel(f) in i}
-            if "httpMethod" in i:
-                props["Integration"]["IntegrationHttpMethod"] = i["httpMethod"]
-        return props
-
-    def delete(self, c: Clients, deployed: Deployed) -> None:
-        api, resource, verb = deployed.key or ("", "", "")
-        c("apigateway").delete_method(restApiId=api, resourceId=resource, httpMethod=verb)
-
-
 class Deployment(Handler):
     type = "AWS::ApiGateway::Deployment"
     properties = frozenset(["RestApiId", "Description", "StageName"])
@@ -359,7 +224,7 @@ class Deployment(Handler):
         return [
             self._deployed(api.physical_id, d)
             for api in parents
-            for d in _pages(c("apigateway").get_deployments, restApiId=api.physical_id)
+            for d in pages(c("apigateway").get_deployments, restApiId=api.physical_id)
         ]
 
     def _deployed(self, api_id: str, d: dict[str, Any]) -> Deployed:
@@ -424,10 +289,10 @@ class Stage(Handler):
 
     def changes(self, props: Props, deployed: Deployed) -> list[str]:
         fields = ("DeploymentId", "Description", "Variables")
-        return sorted(f for f in fields if not same(props.get(f), deployed.observed.get(_camel(f))))
+        return sorted(f for f in fields if not same(props.get(f), deployed.observed.get(api_name(f))))
 
     def create(self, c: Clients, stack: str, logical_id: str, props: Props) -> Deployed:
-        args = {_camel(k): props[k] for k in ("Description", "Variables") if k in props}
+        args = {api_name(k): props[k] for k in ("Description", "Variables") if k in props}
         tags = {**tag_map(props.get("Tags")), **stack_tags(stack, logical_id)}
         s = c("apigateway").create_stage(
             restApiId=props["RestApiId"],

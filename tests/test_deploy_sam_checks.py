@@ -1,0 +1,309 @@
+"""The SAM front end refusing what SAM and CloudFormation refuse: translator errors, bad Globals and
+missing code, other transforms and image functions, handlers whose file is missing, code over
+Lambda's size limit, templates nested too deep; each named by file, line and key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lambdabox.deploy.project import ProjectError
+from test_deploy_sam import compile_, errors, resources, write
+
+
+def test_translator_errors_name_file_line_and_key(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "bad",
+        """
+        Resources:
+          NoHandler:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: src
+              Runtime: python3.12
+        """,
+    )
+    with pytest.raises(ProjectError) as e:
+        compile_(path)
+    assert errors(e) == [
+        "template.yaml:5: Resources.NoHandler: error: Resource with id [NoHandler] is invalid. "
+        "Runtime and Handler needs to be present when PackageType is of type `Zip`",
+    ]
+    path = write(
+        tmp_path / "bad",
+        """
+        Resources:
+          BadEvent:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: src
+              Handler: app.handler
+              Runtime: python3.12
+              Events:
+                Get:
+                  Type: HttpApi
+                  Properties: {Path: /x, Method: GET, ApiId: !Ref Missing}
+        """,
+    )
+    with pytest.raises(ProjectError) as e:
+        compile_(path)
+    assert errors(e) == [
+        "template.yaml:12: Resources.BadEvent.Properties.Events.Get: error: Resource with id [BadEvent] is invalid. "
+        "Event with id [Get] is invalid. ApiId must be a valid reference to an 'AWS::Serverless::HttpApi' resource in same template.",
+    ]
+
+
+def test_globals_errors_and_missing_code(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "bad",
+        """
+        Globals:
+          Function:
+            Colour: blue
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: src, Handler: app.handler, Runtime: python3.12}
+        """,
+    )
+    with pytest.raises(ProjectError) as e:
+        compile_(path)
+    [message] = errors(e)
+    assert message.startswith(
+        "template.yaml:4: Globals: error: 'Globals' section is invalid. 'Colour' is not a supported property of 'Function'."
+    )
+    missing = write(
+        tmp_path / "missing",
+        """
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties:
+              Handler: app.handler
+              Runtime: python3.12
+              CodeUri: nowhere/
+        """,
+    )
+    with pytest.raises(ProjectError) as e:
+        compile_(missing)
+    [message] = errors(e)
+    assert message.startswith(
+        "template.yaml:10: Resources.Fn.Properties.CodeUri: error: nowhere/: no such file or directory"
+    )
+
+
+def test_other_transforms_and_image_functions_are_errors(tmp_path: Path) -> None:
+    path = write(tmp_path / "t", "Resources: {}\n", header=False)
+    path.write_text("Transform: [AWS::LanguageExtensions, AWS::Serverless-2016-10-31]\nResources: {}\n")
+    with pytest.raises(ProjectError) as e:
+        compile_(path)
+    assert errors(e) == [
+        "template.yaml:1: Transform: error: Transform 'AWS::LanguageExtensions' is not supported"
+    ]
+    image = write(
+        tmp_path / "img",
+        """
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties: {PackageType: Image, ImageUri: repo/fn:latest}
+        """,
+    )
+    with pytest.raises(ProjectError) as e:
+        compile_(image)
+    assert errors(e) == [
+        "template.yaml:7: Resources.Fn.Properties.PackageType: error: container images are not supported: zip packages only"
+    ]
+
+
+def test_importing_the_front_end_does_not_import_the_translator() -> None:
+    code = (
+        "import sys, lambdabox.deploy.sam; print('samtranslator' in sys.modules, 'pydantic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_the_engine_s_warnings_name_the_line_of_the_resource(tmp_path: Path) -> None:
+    from lambdabox.deploy.plan import check_template
+
+    path = write(
+        tmp_path,
+        """
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: src/
+              Handler: app.handler
+              Runtime: python3.11
+          Table:
+            Type: AWS::DynamoDB::Table
+            Properties:
+              BillingMode: PAY_PER_REQUEST
+        """,
+    )
+    project = compile_(path)
+    assert project.lines["Fn"] < project.lines["Table"]
+    assert project.lines["FnRole"] == project.lines["Fn"]  # generated by the transform from Fn
+    _, warnings = check_template(project, "000000000000", "us-east-1")
+    (table,) = [w for w in warnings if w.where.key == "Resources.Table"]
+    assert table.where.line == project.lines["Table"]
+    assert str(table).startswith(f"template.yaml:{project.lines['Table']}: Resources.Table: warning:")
+
+
+def test_a_circular_reference_names_the_line_of_the_resource(tmp_path: Path) -> None:
+    from lambdabox.deploy.plan import check_template
+
+    path = write(
+        tmp_path,
+        """
+        Resources:
+          A:
+            Type: AWS::IAM::Role
+            Properties:
+              RoleName: !GetAtt B.Arn
+              AssumeRolePolicyDocument: {}
+          B:
+            Type: AWS::IAM::Role
+            Properties:
+              RoleName: !GetAtt A.Arn
+              AssumeRolePolicyDocument: {}
+        """,
+    )
+    project = compile_(path)
+    with pytest.raises(ProjectError) as exc:
+        check_template(project, "000000000000", "us-east-1")
+    (problem,) = exc.value.problems
+    assert (
+        "circular" in problem.message and problem.where.line == project.lines[problem.where.key.split(".")[1]]
+    )
+
+
+def test_a_handler_whose_file_is_not_in_the_code_is_an_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "h",
+        """
+        Globals:
+          Function: {Handler: gone.handler, Runtime: python3.12}
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: src
+              Handler: nothere.handler
+          FromGlobals:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: src}
+          Node:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: web, Handler: lib/index.handler, Runtime: nodejs20.x}
+          Plain:
+            Type: AWS::Lambda::Function
+            Properties: {Code: src, Handler: pkg.mod.handler, Runtime: python3.12, Role: arn:aws:iam::1:role/r}
+          Layered:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: src, Handler: fromlayer.handler, Layers: [arn:aws:lambda:us-east-1:1:layer:l:1]}
+          Good:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: src, Handler: app.handler}
+          Package:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: src, Handler: tool.main.handler}
+          Mjs:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: web, Handler: app.handler, Runtime: nodejs20.x}
+          Java:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: src, Handler: com.example.Handler::handleRequest, Runtime: java21}
+        """,
+        code={
+            "src/app.py": "def handler(e, c):\n    return 1\n",
+            "src/tool/main/__init__.py": "def handler(e, c):\n    return 1\n",
+            "web/app.mjs": "export const handler = async () => 1;\n",
+        },
+    )
+    with pytest.raises(ProjectError) as e:
+        compile_(path)
+    assert errors(e) == [
+        "template.yaml:11: Resources.Fn.Properties.Handler: error: handler file not found: "
+        "nothere.py or nothere/__init__.py",
+        "template.yaml:5: Globals.Function.Handler: error: handler file not found: gone.py or gone/__init__.py",
+        "template.yaml:17: Resources.Node.Properties.Handler: error: handler file not found: "
+        "lib/index.js or lib/index.mjs or lib/index.cjs",
+        "template.yaml:20: Resources.Plain.Properties.Handler: error: handler file not found: "
+        "pkg/mod.py or pkg/mod/__init__.py",
+    ]
+    # a handler a layer may provide is deployed, with a warning
+    layered = write(
+        tmp_path / "layered",
+        """
+        Resources:
+          Layered:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: src
+              Handler: fromlayer.handler
+              Runtime: python3.12
+              Layers: [arn:aws:lambda:us-east-1:123456789012:layer:shared:1]
+        """,
+    )
+    project = compile_(layered)
+    assert [str(p) for p in project.problems] == [
+        "template.yaml:9: Resources.Layered.Properties.Handler: warning: handler file not found: "
+        "fromlayer.py or fromlayer/__init__.py: deployed all the same, as one of its Layers may provide it"
+    ]
+
+
+def test_code_over_lambda_s_size_limit_names_the_code_uri(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "big",
+        """
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties:
+              Handler: app.handler
+              Runtime: python3.12
+              CodeUri: src
+        """,
+    )
+    with (tmp_path / "big" / "src" / "data.bin").open("wb") as f:
+        f.truncate(262_144_001)  # sparse: no disk blocks
+    with pytest.raises(ProjectError) as e:
+        compile_(path)
+    [message] = errors(e)
+    assert message.startswith(
+        "template.yaml:10: Resources.Fn.Properties.CodeUri: error: the code in "
+        f"{(tmp_path / 'big' / 'src').resolve()} is more than Lambda's limit of 262,144,000 bytes unzipped"
+    )
+
+
+def test_a_template_nested_too_deeply_is_an_error_and_one_at_the_limit_compiles(tmp_path: Path) -> None:
+    path = write(tmp_path / "deep", "Metadata:\n  Deep: " + "[" * 5000 + "1" + "]" * 5000 + "\n")
+    with pytest.raises(ProjectError) as e:
+        compile_(path)
+    assert errors(e) == [
+        "template.yaml:4: error: invalid YAML: nested too deeply: more than 100 levels of mappings and lists"
+    ]
+    deep = "[" * 94 + "x" + "]" * 94  # the variable A is 100 levels deep
+    path = write(
+        tmp_path / "limit",
+        f"""
+        Metadata:
+          Deep: {deep}
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Metadata: {{Deep: {deep}}}
+            Properties:
+              CodeUri: src
+              Handler: app.handler
+              Runtime: python3.12
+              Environment: {{Variables: {{A: {deep}}}}}
+        """,
+    )
+    assert "Fn" in resources(compile_(path))
