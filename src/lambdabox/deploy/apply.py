@@ -76,7 +76,14 @@ class ApplyError(Exception):
 
     def __init__(self, logical_id: str, rtype: str, message: str, lines: list[ProgressLine]) -> None:
         self.logical_id, self.type, self.message, self.lines = logical_id, rtype, message, lines
-        super().__init__(f"{logical_id} ({rtype}): {message}; the previous deployment was restored")
+        #: every change this apply made was undone (else: CloudFormation's UPDATE_ROLLBACK_FAILED)
+        self.restored = not any(x.action == "rollback" and x.status != "rolled back" for x in lines)
+        outcome = (
+            "the previous deployment was restored"
+            if self.restored
+            else "the rollback failed too: the stack is left partly changed (deploy again to converge)"
+        )
+        super().__init__(f"{logical_id} ({rtype}): {message}; {outcome}")
 
 
 class NoSuchStack(Exception):

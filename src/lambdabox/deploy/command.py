@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import botocore.session
+from botocore.exceptions import BotoCoreError
 
+from lambdabox.deploy import previous_params, source_check, stack_lock
 from lambdabox.deploy.project import Project, ProjectError
 from lambdabox.target import Target
 
@@ -73,9 +75,11 @@ def compile_project(path: Path, options: DeployOptions, region: str) -> Project:
 
         opts = {"stage": options.stage} if options.stage else {}
         return compile_serverless(path, stage=options.stage, region=region, options=opts, env=os.environ)
-    from lambdabox.deploy.sam import compile_sam
+    from lambdabox.deploy.sam import compile_sam, default_stack_name
 
-    return compile_sam(path, stack_name=options.stack_name, parameters=options.parameters, region=region)
+    stack = options.stack_name or default_stack_name(path)
+    given = {**previous_params.load(path, stack), **options.parameters}  # as sam deploy: the last values
+    return compile_sam(path, stack_name=options.stack_name, parameters=given, region=region)
 
 
 class Printer:
@@ -102,9 +106,6 @@ def shared_session() -> botocore.session.Session:
 
 def deploy_once(path: Path, options: DeployOptions, target: Target, printer: Printer) -> bool:
     """Compile, plan and apply once; False (with the reasons printed) when nothing was deployed."""
-    from lambdabox.deploy.apply import ApplyError, apply_plan
-    from lambdabox.deploy.plan import plan_project
-
     t0 = time.monotonic()
     try:
         project = compile_project(path, options, target.region)
@@ -112,8 +113,30 @@ def deploy_once(path: Path, options: DeployOptions, target: Target, printer: Pri
         for p in exc.problems:
             printer.say(str(p), event="problem", level=p.level, where=str(p.where), message=p.message)
         return False
+    if options.parameters and is_serverless(path):
+        printer.say(f"{path.name}: warning: --param is for SAM / CloudFormation templates; serverless.yml "
+                    "reads ${opt:...} and ${env:...} variables", event="problem", level="warning",
+                    where=path.name, message="--param ignored")  # fmt: skip
     for p in project.problems:
         printer.say(str(p), event="problem", level=p.level, where=str(p.where), message=p.message)
+    try:
+        with stack_lock.held(target.endpoint_url, target.region, project.stack_name):
+            return _plan_and_apply(path, project, options, target, printer, t0)
+    except stack_lock.StackBusy as exc:
+        printer.say(f"deploy refused: {exc}", event="failed", message=str(exc))
+        return False
+    except BotoCoreError as exc:  # (the server is not there, or went away)
+        message = f"cannot reach lambdabox at {target.endpoint_url}: {exc}"
+        printer.say(f"deploy failed: {message}", event="failed", message=message)
+        return False
+
+
+def _plan_and_apply(
+    path: Path, project: Project, options: DeployOptions, target: Target, printer: Printer, t0: float
+) -> bool:
+    from lambdabox.deploy.apply import ApplyError, apply_plan
+    from lambdabox.deploy.plan import plan_project
+
     try:
         plan = plan_project(project, target.endpoint_url, region=target.region, session=shared_session())
     except ProjectError as exc:
@@ -129,9 +152,12 @@ def deploy_once(path: Path, options: DeployOptions, target: Target, printer: Pri
             progress=lambda line: printer.say(str(line), event="applied", **line.to_json()),
         )  # fmt: skip
     except ApplyError as exc:
-        printer.say(f"deploy failed: {exc} (rolled back: the previous deployment still serves)",
-                    event="failed", message=str(exc))  # fmt: skip
+        printer.say(f"deploy failed: {exc}", event="failed", message=str(exc), restored=exc.restored)
         return False
+    if not is_serverless(path):  # the values given now or before, not the defaults (they may change)
+        given = set(previous_params.load(path, project.stack_name)) | set(options.parameters)
+        kept = {k: v for k, v in project.parameters.items() if k in given}
+        previous_params.save(path, project.stack_name, kept)
     elapsed = time.monotonic() - t0
     for by_host, by_path in applied.endpoints:
         printer.say(
@@ -186,8 +212,16 @@ def watch_loop(
 
     def changed(files: set[Path]) -> None:
         t0 = time.monotonic()
+        files = {f for f in files if f.exists()} or files  # (an editor's temporary files are gone)
         names = ", ".join(sorted(f.name for f in files))[:200]
         printer.say(f"changed: {names}", event="changed", files=sorted(str(f) for f in files))
+        broken = source_check.problems(files)
+        if broken:
+            for line in broken:
+                printer.say(f"error: {line}", event="problem", level="error", where=line.rsplit(": ", 1)[0],
+                            message=line.rsplit(": ", 1)[-1])  # fmt: skip
+            printer.say("not deployed: the last good code keeps serving", event="reloaded", ok=False, ms=0)
+            return
         ok = redeploy(path, options, target, printer)
         ms = (time.monotonic() - t0) * 1000
         printer.say(
@@ -226,12 +260,17 @@ def remove_command(options: DeployOptions, target: Target) -> int:
             print(f"lambdabox: {exc}", file=sys.stderr)
             return 2
     try:
-        remove_stack(
-            stack, target.endpoint_url, region=target.region, session=shared_session(),
-            progress=lambda line: printer.say(str(line), event="removed_resource", **line.to_json()),
-        )  # fmt: skip
-    except (ApplyError, NoSuchStack) as exc:
+        with stack_lock.held(target.endpoint_url, target.region, stack):
+            remove_stack(
+                stack, target.endpoint_url, region=target.region, session=shared_session(),
+                progress=lambda line: printer.say(str(line), event="removed_resource", **line.to_json()),
+            )  # fmt: skip
+    except (ApplyError, NoSuchStack, stack_lock.StackBusy) as exc:
         printer.say(f"remove failed: {exc}", event="failed", message=str(exc))
+        return 1
+    except BotoCoreError as exc:
+        message = f"cannot reach lambdabox at {target.endpoint_url}: {exc}"
+        printer.say(f"remove failed: {message}", event="failed", message=message)
         return 1
     printer.say(f"stack {stack}: removed", event="removed", stack=stack)
     return 0

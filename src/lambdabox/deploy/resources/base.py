@@ -20,6 +20,7 @@ import botocore.config
 import botocore.session
 from botocore.exceptions import ClientError
 
+from lambdabox.deploy.resources.coerce import coerce
 from lambdabox.target import Target
 
 STACK_TAG = "aws:cloudformation:stack-name"
@@ -69,7 +70,9 @@ class Clients:
         if service not in self._made:
             target = Target.resolve(service, endpoint_url=self.endpoint_url, region=self.region)
             config = botocore.config.Config(retries={"max_attempts": 2}, read_timeout=120)
-            self._made[service] = self._session.create_client(service, config=config, **target.client_args())
+            client = self._session.create_client(service, config=config, **target.client_args())
+            client.meta.events.register("before-parameter-build", coerce)  # CloudFormation's types
+            self._made[service] = client
         return self._made[service]
 
     def function_arn(self, name: str) -> str:
