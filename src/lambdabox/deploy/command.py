@@ -85,9 +85,10 @@ def compile_project(path: Path, options: DeployOptions, region: str) -> Project:
 class Printer:
     """Progress for a person (lines) or for tools (`--json`: one JSON object per line)."""
 
-    def __init__(self, as_json: bool, out: TextIO | None = None) -> None:
+    def __init__(self, as_json: bool, out: TextIO | None = None, *, compact: bool = False) -> None:
         self.as_json = as_json
         self.out = out or sys.stdout
+        self.compact = compact  # a reload's plan: only what changes
 
     def say(self, text: str, **fields: Any) -> None:
         if self.as_json:
@@ -145,7 +146,8 @@ def _plan_and_apply(
         return False
     for p in plan.problems[len(project.problems) :]:  # the engine's own warnings
         printer.say(str(p), event="problem", level=p.level, where=str(p.where), message=p.message)
-    printer.say(f"stack {project.stack_name}: plan\n{plan.table()}", event="plan", **plan.to_json())
+    table = plan.table(changed_only=printer.compact)
+    printer.say(f"stack {project.stack_name}: plan\n{table}", event="plan", **plan.to_json())
     try:
         applied = apply_plan(
             plan, project, target.endpoint_url, session=shared_session(),
@@ -222,7 +224,7 @@ def watch_loop(
                             message=line.rsplit(": ", 1)[-1])  # fmt: skip
             printer.say("not deployed: the last good code keeps serving", event="reloaded", ok=False, ms=0)
             return
-        ok = redeploy(path, options, target, printer)
+        ok = redeploy(path, options, target, Printer(printer.as_json, printer.out, compact=True))
         ms = (time.monotonic() - t0) * 1000
         printer.say(
             f"{'reloaded' if ok else 'reload failed'} in {ms:.0f} ms", event="reloaded", ok=ok, ms=round(ms)

@@ -100,12 +100,14 @@ class Plan:
             "problems": [str(p) for p in self.problems],
         }
 
-    def table(self) -> str:
-        """The plan as a text table: action, logical id, type, physical id, changed properties."""
+    def table(self, *, changed_only: bool = False) -> str:
+        """The plan as a text table: action, logical id, type, physical id, changed properties
+        (`changed_only`: without the unchanged rows, as a reload shows it)."""
         rows = [("ACTION", "RESOURCE", "TYPE", "PHYSICAL ID", "CHANGES")]
         rows += [
             (r.action, r.logical_id, r.type, r.physical_id or "-", ", ".join(r.changes) or "-")
             for r in self.records
+            if not (changed_only and r.action == "unchanged")
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         lines = [
