@@ -283,7 +283,9 @@ def test_aws_managed_policies(iam: Any) -> None:
         "AWSXRayDaemonWriteAccess",
         "AdministratorAccess",
     }
-    listed = {p["Arn"] for p in iam.list_policies(Scope="AWS", MaxItems=1000)["Policies"]}
+    listed = {
+        p["Arn"] for pg in iam.get_paginator("list_policies").paginate(Scope="AWS") for p in pg["Policies"]
+    }
     assert {f"arn:aws:iam::aws:policy/{n}" for n in names} <= listed
     policy = iam.get_policy(PolicyArn=BASIC)["Policy"]
     assert policy["Path"] == "/service-role/" and policy["DefaultVersionId"] == "v1"
@@ -314,7 +316,7 @@ def test_aws_managed_policies(iam: Any) -> None:
     with pytest.raises(ClientError) as exc:
         iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/NoSuchPolicy")
     assert aws_error(exc)[0] == "NoSuchEntity"
-    pages = list(iam.get_paginator("list_policies").paginate(Scope="AWS", PaginationConfig={"PageSize": 2}))
+    pages = list(iam.get_paginator("list_policies").paginate(Scope="AWS", PaginationConfig={"PageSize": 400}))
     assert len(pages) >= 3 and {p["Arn"] for pg in pages for p in pg["Policies"]} == listed
 
 

@@ -1,7 +1,9 @@
-"""The AWS-managed policies lambdabox knows (`arn:aws:iam::aws:policy/...`): read-only, their real documents.
+"""The AWS-managed policies lambdabox has the real documents of (`arn:aws:iam::aws:policy/...`).
 
 Documents, default versions and dates as AWS's managed policy reference gives them. Each is
-served with its default version only (earlier versions are not listed).
+served with its default version only (earlier versions are not listed). The rest of AWS's managed
+policies, known by name and path only, are in `aws_policies.py`, which is also what IAM looks
+policies up in.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """IAM managed policies and their versions: the operations, and the lookups roles share.
 
-A caller sees its own account's policies and AWS's (`managed.py`), which are read-only and whose
+A caller sees its own account's policies and AWS's (`aws_policies.py`), which are read-only and whose
 AttachmentCount is the caller's account's. `visible_policy` is the lookup attaching a policy to a
 role uses too, `boundary_policy` the one setting a permissions boundary uses. ListEntitiesForPolicy
 answers from the caller's account: the roles a policy is attached to and the roles and users it
@@ -16,10 +16,10 @@ from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.iam import paging
 from lambdabox.iam import store as sql
+from lambdabox.iam.aws_policies import aws_policies, aws_policy
 from lambdabox.iam.base import IamOperations, Params, Result
 from lambdabox.iam.documents import check_document
 from lambdabox.iam.errors import check_size, conflict, no_boundary, no_policy, not_found
-from lambdabox.iam.managed import AWS_MANAGED
 from lambdabox.iam.models import (
     MANAGED_POLICY_SIZE,
     MAX_POLICY_VERSIONS,
@@ -43,7 +43,7 @@ def visible_policy(c: sqlite3.Connection, ctx: RequestContext, arn: str) -> Mana
     if m is None:
         raise client_error("InvalidInput", f"ARN {arn} is not valid.", 400)
     if m["account"] == "aws":
-        found = AWS_MANAGED.get(arn)
+        found = aws_policy(arn)
         if found is None:
             raise no_policy(arn)
         return found[0]
@@ -78,7 +78,8 @@ def _local_policy(c: sqlite3.Connection, ctx: RequestContext, op: str, arn: str)
 
 def _versions(c: sqlite3.Connection, policy: ManagedPolicy) -> list[PolicyVersion]:
     if policy.aws_managed:
-        return [AWS_MANAGED[policy.arn][1]]
+        found = aws_policy(policy.arn)
+        return [found[1]] if found is not None else []
     return sql.versions(c, policy)
 
 
@@ -140,7 +141,7 @@ class PolicyOperations(IamOperations):
         def fn(c: sqlite3.Connection) -> tuple[list[ManagedPolicy], dict[str, int]]:
             found: list[ManagedPolicy] = []
             if scope in ("All", "AWS"):
-                found.extend(p for p, _ in AWS_MANAGED.values())
+                found.extend(aws_policies())
             if scope in ("All", "Local"):
                 found.extend(sql.list_policies(c, ctx.account_id))
             return found, sql.attachment_counts(c, ctx.account_id)

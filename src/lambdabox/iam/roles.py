@@ -224,11 +224,16 @@ class RoleOperations(IamOperations):
         def fn(c: sqlite3.Connection) -> None:
             role = _role_or_404(c, ctx.account_id, role_name)
             try:
-                visible_policy(c, ctx, arn)
+                policy = visible_policy(c, ctx, arn)
             except ServiceError as err:
                 if err.code == "NoSuchEntity":
                     raise not_found(f"Policy {arn} does not exist or is not attachable.") from None
                 raise
+            # service-linked roles' policies: AWS refuses them for any other role (aws/aws-cdk#6131)
+            if policy.aws_managed and policy.path == "/aws-service-role/":
+                raise client_error(
+                    "PolicyNotAttachable", "Cannot attach a Service Role Policy to a Customer Role.", 400
+                )
             attached = sql.attached_arns(c, role.pk)
             if arn not in attached and len(attached) >= MAX_ATTACHED_PER_ROLE:
                 raise limit_exceeded(f"Cannot exceed quota for PoliciesPerRole: {MAX_ATTACHED_PER_ROLE}")
