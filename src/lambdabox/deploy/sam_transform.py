@@ -10,6 +10,7 @@ imported inside `transform`, so a process that never deploys a SAM template neve
 from __future__ import annotations
 
 import copy
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,6 +114,8 @@ def transform(
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
 
+    # its notes ("Feature ... not available": toggles it reads without AWS AppConfig) are no one's business
+    logging.getLogger("samtranslator").setLevel(logging.ERROR)
     values = {**parameters, **pseudo_parameters(region=region, account_id=account_id, stack_name=stack_name)}
     policies = managed_policy_map(values["AWS::Partition"])
     get_map: Callable[[], dict[str, str]] = lambda: policies  # noqa: E731
