@@ -291,7 +291,7 @@ def test_deploy_serve_redeploy_update_remove(server: Server, stack: str) -> None
     # a route dropped from the template is deleted
     dropped = plan_project(project(stack, "two", other_route=False), server.url)
     assert [(r.action, r.logical_id) for r in dropped.records if r.action != "unchanged"] == [
-        ("delete", "GET /other")
+        ("delete", "Route GET /other")
     ]
     apply_plan(dropped, project(stack, "two", other_route=False), server.url)
     assert get_json(f"{http}/other")[0] == 404

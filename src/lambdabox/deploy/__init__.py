@@ -23,6 +23,7 @@ as the Serverless Framework and SAM do themselves, so one engine deploys both:
                     previous deployment serving
     watch.py        --watch: the changed files of each save (watchfiles)
     command.py      `lambdabox deploy` / `remove` and the deploying half of `up`: what is printed
+                    (try_lines.py: a curl command per route of each API stage deployed)
 
 Deploy never reaches into the server: it is an AWS client like any other.
 """

@@ -69,6 +69,8 @@ class Applied:
     #: each stage's URLs: (by host <id>.execute-api.localhost:<port>/<stage>/, by path <endpoint>/_apis/<id>/<stage>/)
     endpoints: list[tuple[str, str]]
     lines: list[ProgressLine] = field(default_factory=list)
+    #: the stack's API keys, name -> value (the Serverless Framework prints them as `api keys:`)
+    api_keys: dict[str, str] = field(default_factory=dict)
 
 
 class ApplyError(Exception):
@@ -187,7 +189,12 @@ def apply_plan(
         and d.parent
         and "StageName" in (template.resources[lid].get("Properties") or {})
     ]
-    return Applied(plan.stack_name, ids, outputs, _endpoints(endpoint_url, known, stages), lines)
+    keys = {
+        str(d.observed.get("name") or lid): str(d.observed["value"])
+        for lid, d in sorted(known.items())
+        if isinstance(d, Deployed) and d.type == "AWS::ApiGateway::ApiKey" and "value" in d.observed
+    }
+    return Applied(plan.stack_name, ids, outputs, _endpoints(endpoint_url, known, stages), lines, keys)
 
 
 def _update(
@@ -285,7 +292,7 @@ def remove_stack(
     if not found:  # as `sam delete` / `sls remove` answer a stack that is not there
         raise NoSuchStack(f"Stack with id {stack_name} does not exist")
     for d in sorted(found, key=lambda d: HANDLERS[d.type].delete_rank):
-        line = _delete(c, d, d.label())
+        line = _delete(c, d, HANDLERS[d.type].describe(d))
         lines.append(line)
         progress(line)
     return Removed(stack_name, lines)

@@ -3,12 +3,12 @@ records, one per resource: create, update, replace, delete or unchanged.
 
 Where the state lives: where AWS keeps it, on the resources themselves. Every taggable resource
 the engine creates (Lambda functions, IAM roles, log groups, HTTP APIs and their stages, REST APIs
-and their stages) carries CloudFormation's own tags `aws:cloudformation:stack-name` and
+and their stages, API keys and usage plans) carries CloudFormation's own tags `aws:cloudformation:stack-name` and
 `aws:cloudformation:logical-id`; functions, roles and log groups (whose tags can change after
 creation) also carry `lambdabox:properties-sha`, a short hash per resolved property
 (`Code=1a2b3c4d Handler=...`), so an unchanged resource is seen to be unchanged with reads only
 and a changed one names the properties that changed. apigateway and apigatewayv2 cannot retag, so
-APIs and stages are compared with what GetApis / GetStages answer.
+APIs, stages, keys and plans are compared with what GetApis / GetStages / ... answer.
 
 Untaggable children are found through their parent (the stack's tagged resources) and matched by
 a natural key computed from the desired, resolved properties:
@@ -21,6 +21,8 @@ a natural key computed from the desired, resolved properties:
     AWS::ApiGateway::Method          (RestApiId, ResourceId, HttpMethod)
     AWS::ApiGateway::Deployment      (RestApiId, Description or the logical id)
     AWS::ApiGateway::Stage           (RestApiId, StageName)         -- also tagged, at creation
+    AWS::ApiGateway::Authorizer      (RestApiId, Name)
+    AWS::ApiGateway::UsagePlanKey    (UsagePlanId, KeyId)
     AWS::Lambda::Version             (function ARN, CodeSha256 of the template's code, Description)
     AWS::Lambda::Alias               (function ARN, Name)
     AWS::Lambda::Permission          (function ARN [:qualifier], statement id = the logical id)
@@ -28,10 +30,12 @@ a natural key computed from the desired, resolved properties:
 A key whose parts are not known yet (the parent is to be created or replaced) matches nothing: the
 child is created. A deployed child that no desired one matches is deleted. A changed key is a
 delete of the old child and a create of the new (an integration pointed at a new function). A REST
-Deployment is replaced when any Resource or Method of its API changes, so that its stage serves
-the new methods. Consequences worth knowing: children of resources outside the stack (a
-Permission on a function the stack does not own) are not found again once the template drops them;
-and what is deployed by the engine is told apart from what was made by hand only by the tags above.
+Deployment is replaced when any Resource, Method or Authorizer of its API changes, so that its
+stage serves the new methods. A deleted resource's row names it by its logical id, or for an
+untaggable child as its handler's `describe` does (`Route GET /old`, `Version 3 of fn`).
+Consequences worth knowing: children of resources outside the stack (a Permission on a function
+the stack does not own) are not found again once the template drops them; and what is deployed by
+the engine is told apart from what was made by hand only by the tags above.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ from lambdabox.deploy.resources.lambda_ import remember_code
 
 Action = Literal["create", "update", "replace", "delete", "unchanged"]
 _IGNORED_KEYS = frozenset(["Type", "Properties", "DependsOn", "Condition", "Metadata"])
+#: what a REST Deployment snapshots of its API
+_SNAPSHOTTED = ("AWS::ApiGateway::Method", "AWS::ApiGateway::Resource", "AWS::ApiGateway::Authorizer")
 
 
 @dataclass(frozen=True)
@@ -130,7 +136,7 @@ def check_template(project: Project, account_id: str, region: str) -> tuple[Temp
                 other
                 for other, r in resources.items()
                 if isinstance(r, dict)
-                and r.get("Type") == "AWS::ApiGateway::Method"
+                and r.get("Type") in _SNAPSHOTTED
                 and json.dumps((r.get("Properties") or {}).get("RestApiId"), sort_keys=True) == api
             }
     template = Template(
@@ -174,6 +180,10 @@ def check_template(project: Project, account_id: str, region: str) -> tuple[Temp
                         f"{res['Type']} property {prop} is not supported: ignored",
                     )
                 )
+        properties = res.get("Properties") or {}
+        for level, prop, message in handler.check(properties if isinstance(properties, dict) else {}):
+            problem = Problem(level, Where(file, line, f"{key}.Properties.{prop}"), message)
+            (errors if level == "error" else warnings).append(problem)
         for other in res:
             retained_version = res["Type"] == "AWS::Lambda::Version" and res[other] == "Retain"
             if (
@@ -285,14 +295,16 @@ def _plan_pass(
         action: Action = "replace" if replace else "update" if changed else "unchanged"
         known[lid] = UNKNOWN if replace else match
         if lid in force and not changed:
-            changed = ["(its API's methods)"]
+            changed = ["(its API's methods or authorizers)"]
         records.append(PlanRecord(action, lid, rtype, match.physical_id, tuple(changed), match))
     kept = _retained_versions(c, template, lookup)
     gone = sorted(
         (d for d in left.values() if not (d.type == "AWS::Lambda::Version" and d.parent in kept)),
         key=lambda d: HANDLERS[d.type].delete_rank,
     )
-    records += [PlanRecord("delete", d.label(), d.type, d.physical_id, (), d) for d in gone]
+    records += [
+        PlanRecord("delete", HANDLERS[d.type].describe(d), d.type, d.physical_id, (), d) for d in gone
+    ]
     return records
 
 
@@ -330,10 +342,10 @@ def _match(
 
 
 def _stale_deployments(template: Template, records: list[PlanRecord]) -> set[str]:
-    """REST Deployments whose API has a Resource or Method that changes."""
+    """REST Deployments whose API has a Resource, Method or Authorizer that changes."""
     changed_apis: set[str] = set()
     for r in records:
-        if r.type in ("AWS::ApiGateway::Method", "AWS::ApiGateway::Resource") and r.action != "unchanged":
+        if r.type in _SNAPSHOTTED and r.action != "unchanged":
             if r.deployed is not None and r.deployed.parent:
                 changed_apis.add(r.deployed.parent)
             elif r.action == "create" and r.logical_id in template.resources:

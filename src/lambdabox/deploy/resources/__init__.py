@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from lambdabox.deploy.resources import (
     apigateway,
+    apigateway_authorizers,
+    apigateway_keys,
     apigateway_methods,
     apigatewayv2,
     iam,
@@ -32,5 +34,9 @@ HANDLERS: dict[str, Handler] = {
         apigateway_methods.Method(),
         apigateway.Deployment(),
         apigateway.Stage(),
+        apigateway_authorizers.Authorizer(),
+        apigateway_keys.ApiKey(),
+        apigateway_keys.UsagePlan(),
+        apigateway_keys.UsagePlanKey(),
     )
 }

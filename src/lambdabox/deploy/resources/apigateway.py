@@ -176,6 +176,9 @@ class Resource(Handler):
     parent_type = "AWS::ApiGateway::RestApi"
     delete_rank = 45
 
+    def describe(self, deployed: Deployed) -> str:
+        return f"Resource {deployed.observed.get('path', deployed.physical_id)}"
+
     def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
         return [
             self._deployed(api.physical_id, r)
@@ -219,6 +222,9 @@ class Deployment(Handler):
     tagged = False
     parent_type = "AWS::ApiGateway::RestApi"
     delete_rank = 60
+
+    def describe(self, deployed: Deployed) -> str:
+        return f"Deployment {deployed.observed.get('description') or deployed.physical_id}"
 
     def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
         return [
@@ -265,6 +271,9 @@ class Stage(Handler):
     tagged = False
     parent_type = "AWS::ApiGateway::RestApi"
     delete_rank = 50
+
+    def describe(self, deployed: Deployed) -> str:
+        return deployed.tags.get(LOGICAL_TAG) or f"Stage {deployed.physical_id}"
 
     def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
         return [

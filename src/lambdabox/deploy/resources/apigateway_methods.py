@@ -62,6 +62,10 @@ class Method(Handler):
     parent_type = "AWS::ApiGateway::RestApi"
     delete_rank = 40
 
+    def describe(self, deployed: Deployed) -> str:
+        verb = deployed.key[2] if deployed.key else "?"
+        return f"Method {verb} {deployed.attributes.get('Path') or deployed.physical_id}"
+
     def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
         out = []
         for api in parents:
@@ -69,16 +73,19 @@ class Method(Handler):
                 continue
             for r in pages(c("apigateway").get_resources, restApiId=api.physical_id, embed=["methods"]):
                 for verb, m in (r.get("resourceMethods") or {}).items():
-                    out.append(self._deployed(api.physical_id, r["id"], verb, m))
+                    out.append(self._deployed(api.physical_id, r["id"], verb, m, r.get("path")))
         return out
 
-    def _deployed(self, api_id: str, resource_id: str, verb: str, m: dict[str, Any]) -> Deployed:
+    def _deployed(
+        self, api_id: str, resource_id: str, verb: str, m: dict[str, Any], path: str | None = None
+    ) -> Deployed:
         return Deployed(
             self.type,
             f"{api_id}|{resource_id}|{verb}",
             key=(api_id, resource_id, verb),
             parent=api_id,
             observed=m,
+            attributes={"Path": path} if path else {},  # (for `describe`: no Fn::GetAtt of a Method)
         )
 
     def key(self, c: Clients, logical_id: str, props: Props) -> tuple[str, ...] | None:

@@ -24,6 +24,7 @@ from lambdabox.deploy.resources.base import (
     Props,
     body_sha,
     body_text,
+    function_name,
     same,
     stack_tags,
     tag_map,
@@ -161,6 +162,9 @@ class _Child(Handler):
     updatable: ClassVar[tuple[str, ...]]
     defaults: ClassVar[dict[str, Any]] = {}
 
+    def describe(self, deployed: Deployed) -> str:
+        return f"{self.noun} {' '.join(deployed.key[1:]) if deployed.key else deployed.physical_id}"
+
     def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
         v2 = c("apigatewayv2")
         list_call = getattr(v2, f"get_{self.noun.lower()}s")
@@ -252,6 +256,13 @@ class Integration(_Child):
     immutable = frozenset(["ApiId"])
     delete_rank = 25
 
+    def describe(self, deployed: Deployed) -> str:
+        o = deployed.observed
+        uri = str(o.get("IntegrationUri", ""))
+        if str(o.get("IntegrationType", "")).upper() == "AWS_PROXY" and ":lambda:" in uri:
+            return f"Integration → {function_name(uri)}"
+        return f"Integration {o.get('IntegrationType', '')} {uri}".rstrip()
+
 
 class Authorizer(_Child):
     type = "AWS::ApiGatewayV2::Authorizer"
@@ -287,6 +298,9 @@ class Stage(_Child):
     properties = frozenset(["ApiId", "StageName", "Tags", *updatable])
     immutable = frozenset(["ApiId", "StageName"])
     delete_rank = 35
+
+    def describe(self, deployed: Deployed) -> str:
+        return deployed.tags.get(LOGICAL_TAG) or f"Stage {deployed.physical_id}"
 
     def changes(self, props: Props, deployed: Deployed) -> list[str]:
         fields = [f for f in self.updatable if f != "DeploymentId" or not props.get("AutoDeploy")]

@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import botocore.config
 import botocore.session
@@ -29,6 +29,7 @@ PROPS_TAG = "lambdabox:properties-sha"
 BODY_TAG = "lambdabox:body-sha"  # the OpenAPI document an imported API was last imported from
 
 Props = dict[str, Any]
+Severity = Literal["warning", "error"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,16 @@ class Clients:
         if self._account is None:
             self._account = str(self("sts").get_caller_identity()["Account"])
         return self._account
+
+
+def function_name(arn_or_uri: Any) -> str:
+    """The function an ARN, a qualified ARN or an API Gateway invocation URI
+    (`arn:aws:apigateway:<region>:lambda:path/2015-03-31/functions/<arn>/invocations`) names."""
+    text = str(arn_or_uri)
+    if "/functions/" in text:
+        text = text.split("/functions/", 1)[1].split("/invocations", 1)[0]
+    parts = text.split(":")
+    return parts[6] if len(parts) >= 7 and parts[5] == "function" else text
 
 
 def error_message(exc: BaseException) -> str:
@@ -244,6 +255,16 @@ class Handler:
 
     def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
         raise NotImplementedError
+
+    def check(self, props: Mapping[str, Any]) -> list[tuple[Severity, str, str]]:
+        """What the template's (unresolved) properties ask for that cannot be deployed as asked:
+        (level, property, message) each, for the plan's problems naming file, line and key."""
+        return []
+
+    def describe(self, deployed: Deployed) -> str:
+        """How a plan row names a deployed resource the template no longer has: its logical id,
+        or for an untaggable child something a person recognises (`Route GET /old`)."""
+        return deployed.label()
 
     def key(self, c: Clients, logical_id: str, props: Props) -> tuple[str, ...] | None:
         """An untaggable child's natural key from its desired properties (its parent's id first)."""

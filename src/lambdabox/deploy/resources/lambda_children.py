@@ -25,6 +25,7 @@ from lambdabox.deploy.resources.base import (
     Deployed,
     Handler,
     Props,
+    function_name,
     is_not_found,
     same,
     version_config,
@@ -44,6 +45,9 @@ class Version(Handler):
     tagged = False
     parent_type = "AWS::Lambda::Function"
     delete_rank = 30
+
+    def describe(self, deployed: Deployed) -> str:
+        return f"Version {deployed.attributes.get('Version', '?')} of {function_name(deployed.parent)}"
 
     def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
         lam = c("lambda")
@@ -108,6 +112,9 @@ class Alias(Handler):
     tagged = False
     parent_type = "AWS::Lambda::Function"
     delete_rank = 20
+
+    def describe(self, deployed: Deployed) -> str:
+        return f"Alias {deployed.observed.get('Name', '?')} of {function_name(deployed.parent)}"
 
     def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
         lam = c("lambda")
@@ -184,6 +191,11 @@ class Permission(Handler):
     tagged = False
     parent_type = "AWS::Lambda::Function"
     delete_rank = 10
+
+    def describe(self, deployed: Deployed) -> str:
+        target, sid = deployed.key or (str(deployed.parent), deployed.physical_id)
+        qualifier = f":{target.split(':')[7]}" if target.count(":") == 7 else ""
+        return f"Permission {sid} of {function_name(target)}{qualifier}"
 
     def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
         lam = c("lambda")
