@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError
 
 from lambdabox.deploy import previous_params, source_check, stack_lock
 from lambdabox.deploy.project import Project, ProjectError
+from lambdabox.deploy.try_lines import try_lines
 from lambdabox.target import Target
 
 #: the files `-f` defaults to, in the order they are looked for
@@ -165,32 +166,15 @@ def _plan_and_apply(
         printer.say(
             f"endpoint: {by_host}  (or {by_path})", event="endpoint", by_host=by_host, by_path=by_path
         )
-        for line in try_lines(target, by_path):
+        for line in try_lines(target, by_path, shared_session()):
             printer.say(f"  {line}", event="try", command=line)
+    for name, value in applied.api_keys.items():  # as the Framework prints its "api keys:"
+        printer.say(f"api key {name}: {value}", event="api_key", name=name, value=value)
     for key, value in applied.outputs.items():
         printer.say(f"output {key}: {value}", event="output", key=key, value=value)
     printer.say(f"stack {project.stack_name}: deployed in {elapsed:.2f}s", event="deployed",
                 stack=project.stack_name, seconds=round(elapsed, 3))  # fmt: skip
     return True
-
-
-def try_lines(target: Target, by_path: str) -> list[str]:
-    """A curl command per route of the HTTP API at `by_path` (`<server>/_apis/<id>/[<stage>/]`), to
-    try it; nothing for a REST API or when the routes cannot be read."""
-    api_id = by_path.split("/_apis/", 1)[1].split("/", 1)[0]
-    try:
-        gw = shared_session().create_client("apigatewayv2", **target.client_args())
-        routes = gw.get_routes(ApiId=api_id).get("Items", [])
-    except Exception:  # (a REST API, or the server went away): no hints, the deploy stands
-        return []
-    out = []
-    for key in sorted(r["RouteKey"] for r in routes):
-        method, _, path = key.partition(" ")
-        if not path:
-            continue
-        flag = "" if method in ("GET", "ANY") else f"-X {method} "
-        out.append(f"curl -s {flag}{by_path.rstrip('/')}{path}")
-    return out
 
 
 def watch_loop(
