@@ -147,5 +147,19 @@ def test_unsigned_and_badly_signed_requests_are_403(lbx: LocalLambdabox, api: di
     resp = conn.getresponse()
     assert (resp.status, resp.read()) == (403, MISMATCH)
     conn.close()
+    # an Authorization header that is no SigV4 signature: IncompleteSignatureException's words
+    for value, message in (
+        ("Bearer sometoken",
+         "'sometoken' not a valid key=value pair (missing equal-sign) in Authorization header: 'Bearer sometoken'."),
+        ("eyJ0eXAi.x.y",
+         "Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' "
+         "parameter. Authorization header requires 'SignedHeaders' parameter. Authorization header requires "
+         "existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=eyJ0eXAi.x.y"),
+    ):  # fmt: skip
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+        conn.request("POST", "/signed", headers={"Host": host, "Authorization": value})
+        resp = conn.getresponse()
+        assert (resp.status, json.loads(resp.read())) == (403, {"message": message})
+        conn.close()
     # a route without IAM authorization needs no signature
     assert call(lbx, host, "GET", "/open", key=None)[0] == 200

@@ -8,7 +8,10 @@ caller's identity reaches the function as `requestContext.authorizer.iam`. IAM p
 evaluated: a verified signature of any known key is let through (AWS would also require an
 identity policy allowing `execute-api:Invoke` on the route).
 
-Refusals are 403, with API Gateway's messages: unsigned `Missing Authentication Token`, a
+Refusals are 403, with API Gateway's messages: unsigned `Missing Authentication Token`, an
+Authorization header that is no SigV4 signature (`Bearer ...`) IncompleteSignatureException's
+`Authorization header requires 'Credential' parameter. ...` / `'x' not a valid key=value pair
+(missing equal-sign) ...`, a
 signature that does not match AWS's `The request signature we calculated does not match …`, an
 unknown or revoked key `The security token included in the request is invalid.`.
 """
@@ -23,6 +26,25 @@ from urllib.parse import parse_qs
 from lambdabox.aws.sigv4 import parse_caller
 from lambdabox.aws.verify import Authenticator, AuthFailure, SignedRequest
 from lambdabox.gateway.proxy import GatewayResponse, error_response
+
+
+def incomplete_signature(value: str, headers: Any) -> str:
+    """API Gateway's IncompleteSignatureException message for an Authorization header that is no
+    SigV4 signature: a part of it that is no `key=value` pair is named, else what is missing."""
+    _scheme, _, rest = value.partition(" ")
+    pairs = [p.strip() for p in rest.split(",") if p.strip()] if rest else []
+    for part in pairs:
+        if "=" not in part:
+            return f"'{part}' not a valid key=value pair (missing equal-sign) in Authorization header: '{value}'."
+    names = {p.split("=", 1)[0].strip() for p in pairs}
+    missing = [
+        f"Authorization header requires '{name}' parameter."
+        for name in ("Credential", "Signature", "SignedHeaders")
+        if name not in names
+    ]
+    if not headers.get("X-Amz-Date") and not headers.get("Date"):
+        missing.append("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+    return " ".join([*missing, f"Authorization={value}"])
 
 
 @dataclass(frozen=True)
@@ -52,6 +74,9 @@ class IamAuthorizer:
         raw_path, _, raw_query = raw_target.partition("?")
         caller = parse_caller(headers, parse_qs(raw_query, keep_blank_values=True))
         if caller.access_key_id is None:
+            given = headers.get("Authorization")
+            if given:  # something else than a SigV4 signature
+                return error_response(403, incomplete_signature(given, headers))
             return error_response(403, "Missing Authentication Token")
         if caller.region != region:
             return error_response(
