@@ -114,3 +114,20 @@ def test_a_saved_file_that_does_not_parse_is_reported_not_deployed(tmp_path: Pat
     if shutil.which("node"):
         assert by_file[str(js)].startswith(f"{js}:2: SyntaxError"), found
     assert source_check.problems({good}) == []
+
+
+def test_samconfig_toml_names_the_stack_and_its_parameters(srv: Server, tmp_path: Path) -> None:
+    path = project(tmp_path)
+    path.with_name("samconfig.toml").write_text(
+        'version = 0.1\n[default.deploy.parameters]\nstack_name = "from-config"\nparameter_overrides = "Mem=256"\n'
+    )
+    code, events, out = lambdabox("deploy", "-f", str(path), "--endpoint-url", srv.url)
+    assert code == 0, out
+    assert next(e for e in events if e["event"] == "plan")["stack"] == "from-config"
+    lam = srv.client("lambda")
+    assert lam.get_function_configuration(FunctionName="robust-fn")["MemorySize"] == 256
+    code, _, out = lambdabox("deploy", "-f", str(path), "--endpoint-url", srv.url, "--param", "Mem=1024")
+    assert code == 0, out  # the command line wins
+    assert lam.get_function_configuration(FunctionName="robust-fn")["MemorySize"] == 1024
+    code, _, out = lambdabox("remove", "-f", str(path), "--endpoint-url", srv.url)
+    assert code == 0 and "from-config" in out, out

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import botocore.session
 from botocore.exceptions import BotoCoreError
 
-from lambdabox.deploy import previous_params, source_check, stack_lock
+from lambdabox.deploy import previous_params, samconfig, source_check, stack_lock
 from lambdabox.deploy.project import Project, ProjectError
 from lambdabox.deploy.try_lines import try_lines
 from lambdabox.target import Target
@@ -78,9 +78,11 @@ def compile_project(path: Path, options: DeployOptions, region: str) -> Project:
         return compile_serverless(path, stage=options.stage, region=region, options=opts, env=os.environ)
     from lambdabox.deploy.sam import compile_sam, default_stack_name
 
-    stack = options.stack_name or default_stack_name(path)
-    given = {**previous_params.load(path, stack), **options.parameters}  # as sam deploy: the last values
-    return compile_sam(path, stack_name=options.stack_name, parameters=given, region=region)
+    config = samconfig.read(path)  # the command line wins over samconfig.toml
+    stack = options.stack_name or config.stack_name or default_stack_name(path)
+    # as sam deploy: the values of the last deploy, then samconfig.toml's, then the command line's
+    given = {**previous_params.load(path, stack), **config.parameters, **options.parameters}
+    return compile_sam(path, stack_name=stack, parameters=given, region=region)
 
 
 class Printer:
