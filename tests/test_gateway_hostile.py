@@ -237,3 +237,17 @@ def test_a_rest_method_s_api_key_reaches_the_function(lbx: LocalLambdabox, fn: s
     _, _, body = send(lbx, "GET", "/ok/x", host=host_of(lbx, proxy_api(gw, fn, stage="ok")[0]))
     identity = json.loads(body)["event"]["requestContext"]["identity"]
     assert (identity["apiKey"], identity["apiKeyId"]) == (None, None)
+
+
+def test_an_openapi_body_with_yaml_aliases_is_refused_not_expanded(lbx: LocalLambdabox) -> None:
+    levels = ['a0: &a0 ["x","x","x","x","x","x","x","x","x"]']
+    levels += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    bomb = 'openapi: "3.0.1"\ninfo: {title: bomb, version: "1"}\npaths: {}\n' + "\n".join(levels) + "\n"
+    v2, v1 = lbx.client("apigatewayv2"), lbx.client("apigateway")
+    with pytest.raises(ClientError) as exc:
+        v2.import_api(Body=bomb)
+    assert aws_error(exc)[0::2] == ("BadRequestException", 400)
+    with pytest.raises(ClientError) as exc:
+        v1.import_rest_api(body=bomb.encode())
+    assert aws_error(exc)[0::2] == ("BadRequestException", 400)
+    assert v2.get_apis()["Items"] is not None  # still serving
