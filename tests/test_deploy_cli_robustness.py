@@ -73,8 +73,11 @@ def test_numbers_as_strings_and_parameters_kept_for_the_next_deploy(srv: Server,
     assert code == 0, out
     plan = next(e for e in events if e["event"] == "plan")
     assert {r["action"] for r in plan["resources"]} == {"unchanged"}, plan
+    kept = path.parent / ".lambdabox" / "parameters-robust.json"
+    assert json.loads(kept.read_text()) == {"Mem": "512"}
     code, _, out = lambdabox("remove", "-f", str(path), "--endpoint-url", srv.url)
     assert code == 0, out
+    assert not kept.exists()  # removed with its stack
 
 
 def test_no_server_is_a_message_not_a_traceback(tmp_path: Path) -> None:

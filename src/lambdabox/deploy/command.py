@@ -235,15 +235,25 @@ def deploy_command(options: DeployOptions, target: Target) -> int:
     return 0 if ok else 1
 
 
+def _stack_name(path: Path, options: DeployOptions, region: str) -> str:
+    """The stack a project deploys to: a SAM template's without packaging its code; a
+    serverless.yml's needs its variables resolved, so it is compiled."""
+    if is_serverless(path):
+        return compile_project(path, options, region).stack_name
+    from lambdabox.deploy.sam import default_stack_name
+
+    return options.stack_name or samconfig.read(path).stack_name or default_stack_name(path)
+
+
 def remove_command(options: DeployOptions, target: Target) -> int:
     from lambdabox.deploy.apply import ApplyError, NoSuchStack, remove_stack
 
     printer = Printer(options.as_json)
-    stack = options.stack_name
+    stack, path = options.stack_name, None
     if stack is None:
         try:
             path = find_project_file(options.file)
-            stack = compile_project(path, options, target.region).stack_name
+            stack = _stack_name(path, options, target.region)
         except (NoProjectFile, ProjectError) as exc:
             print(f"lambdabox: {exc}", file=sys.stderr)
             return 2
@@ -260,5 +270,7 @@ def remove_command(options: DeployOptions, target: Target) -> int:
         message = f"cannot reach lambdabox at {target.endpoint_url}: {exc}"
         printer.say(f"remove failed: {message}", event="failed", message=message)
         return 1
+    if path is not None:
+        previous_params.forget(path, stack)  # a new stack of that name starts from the defaults
     printer.say(f"stack {stack}: removed", event="removed", stack=stack)
     return 0

@@ -32,3 +32,8 @@ def save(project_file: Path, stack: str, values: dict[str, str]) -> None:
         path.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
     except OSError:
         pass
+
+
+def forget(project_file: Path, stack: str) -> None:
+    """Forget them (the stack was removed)."""
+    _file(project_file, stack).unlink(missing_ok=True)
