@@ -42,8 +42,10 @@ from lambdabox.http_limits import HttpLimits
 from lambdabox.http_server import HttpServer
 from lambdabox.iam.api import IamService
 from lambdabox.iam.trust import allows_caller, allows_service, allows_web_identity
+from lambdabox.lambda_ import async_store
 from lambdabox.lambda_ import store as lambda_store
 from lambdabox.lambda_.api import LambdaDeps, LambdaService
+from lambdabox.lambda_.async_engine import AsyncEngine
 from lambdabox.lambda_.code import CodeStore
 from lambdabox.lambda_.code_gc import CodeCollector
 from lambdabox.lambda_.code_url import CodeUrls, load_or_create_key
@@ -74,6 +76,7 @@ class _Parts:
     invoker: Invoker
     code_gc: CodeCollector
     lambda_: LambdaService
+    async_engine: AsyncEngine
     iam: IamService
     sts: StsService
     runner: LambdaRunner  # the API Gateway data planes' invocations
@@ -101,6 +104,11 @@ class App:
         self._http_limits = http_limits or HttpLimits()
         self._parts: _Parts | None = None
         self.port: int = settings.port
+
+    @property
+    def async_engine(self) -> AsyncEngine:
+        assert self._parts is not None, "start() first"
+        return self._parts.async_engine
 
     @property
     def lambda_service(self) -> LambdaService:
@@ -148,6 +156,7 @@ class App:
         store = Store(data / "lambdabox.db", sync=s.sync)
         store.open()
         store.migrate("lambda", lambda_store.SCHEMA)
+        store.migrate("lambda_async", async_store.SCHEMA)
         store.migrate("logs", LogsService.SCHEMA)
         store.migrate("iam", IamService.SCHEMA)
         store.migrate("sts", StsService.SCHEMA)
@@ -213,6 +222,7 @@ class App:
             serve_endpoint=serve_endpoint,
         )
         await invoker.start()
+        async_engine = AsyncEngine(store, self.clock)
         lambda_ = LambdaService(
             LambdaDeps(
                 store=store,
@@ -224,6 +234,7 @@ class App:
                 endpoint_url=self.endpoint_url,
                 concurrency_limit=s.concurrency_limit,
                 role_assumable=_lambda_can_assume(iam) if s.check_roles else None,
+                async_engine=async_engine,
             )
         )
         await lambda_.load()
@@ -316,6 +327,7 @@ class App:
         http = HttpServer(edge.handle, clock=self.clock, limits=self._http_limits)
         await http.serve(sock)
         retention.start()
+        await async_engine.start(lambda_.run_async_event)  # what the store holds runs again
         self._parts = _Parts(
             store,
             sandbox,
@@ -325,6 +337,7 @@ class App:
             invoker,
             code_gc,
             lambda_,
+            async_engine,
             iam,
             sts,
             runner,
@@ -348,6 +361,7 @@ class App:
         with contextlib.suppress(Exception):
             await parts.env_http.close()
         await parts.runner.close()
+        await parts.async_engine.close()
         await parts.usage_plans.ledger.close()
         await parts.invoker.close()
         await parts.code_gc.close()

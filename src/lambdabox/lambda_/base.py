@@ -21,6 +21,7 @@ from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.clock import Clock
 from lambdabox.lambda_ import store as sql
+from lambdabox.lambda_.async_engine import AsyncEngine
 from lambdabox.lambda_.code import CodeStore
 from lambdabox.lambda_.code_gc import CodeCollector
 from lambdabox.lambda_.code_url import CodeUrls
@@ -100,6 +101,8 @@ class LambdaDeps:
     role_assumable: RoleAssumable | None = None
     #: draws in [0, 1) choosing the version of a weighted alias
     draw: Callable[[], float] = random.random
+    #: accepts and runs InvocationType Event invocations (None: refused)
+    async_engine: AsyncEngine | None = None
 
 
 class LambdaOperations:

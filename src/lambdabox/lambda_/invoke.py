@@ -6,8 +6,10 @@ from __future__ import annotations
 import base64
 
 from lambdabox.aws.context import RequestContext
-from lambdabox.aws.errors import client_error
+from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.lambda_ import checks
+from lambdabox.lambda_.async_engine import Attempt
+from lambdabox.lambda_.async_store import AsyncEvent
 from lambdabox.lambda_.base import LambdaOperations, Params, Result, Target
 from lambdabox.lambda_.environment import INIT_LIMIT
 
@@ -16,7 +18,7 @@ _START_MARGIN = 1.0
 
 
 class InvokeOperations(LambdaOperations):
-    """Synchronous invocation."""
+    """Synchronous invocation, and the acceptance of asynchronous events (run by async_engine.py)."""
 
     def longest_invocation(self, ctx: RequestContext, function_name: str) -> float:
         """The longest (seconds) an Invoke of `function_name` can take, a cold start included: the
@@ -44,13 +46,44 @@ class InvokeOperations(LambdaOperations):
         if itype == "DryRun":
             return {"StatusCode": 204, "Payload": b""}
         if itype == "Event":
-            raise client_error(
-                "InvalidParameterValueException",
-                "lambdabox does not run asynchronous (Event) invocations yet; use RequestResponse.",
-            )
+            return await self._accept_event(ctx, params, payload)
         return await self._run_target(
             ctx, target, payload, client_context, tail=params.get("LogType") == "Tail"
         )
+
+    async def _accept_event(self, ctx: RequestContext, params: Params, payload: bytes) -> Result:
+        """InvocationType Event: 202 once the event is committed in the store (async_engine.py);
+        its 1 MB payload limit is the edge's (limits.py)."""
+        if self._deps.async_engine is None:
+            raise client_error("ServiceException", "Asynchronous invocation is not available.", 500)
+        target = self._target(ctx, params["FunctionName"], params.get("Qualifier"))
+        ref = self._ref(ctx, params["FunctionName"], params.get("Qualifier"))
+        cfg = target.config
+        await self._deps.async_engine.accept(
+            AsyncEvent(
+                ctx.request_id, cfg.region, cfg.account, cfg.name, ref.qualifier, payload, self._clock.now()
+            )
+        )
+        return {"StatusCode": 202, "Payload": b""}
+
+    async def run_async_event(self, ev: AsyncEvent) -> Attempt:
+        """One attempt of an accepted event, through the synchronous path with its request id."""
+        ctx = RequestContext(ev.request_id, ev.region, ev.account, "lambda", "Invoke")
+        try:
+            target = self._target(ctx, ev.function_name, ev.qualifier)
+        except ServiceError as exc:
+            if exc.code == "ResourceNotFoundException":
+                return Attempt.GONE
+            raise
+        try:
+            result = await self._run_target(ctx, target, ev.payload, None, tail=False)
+        except ServiceError as exc:
+            if exc.code == "TooManyRequestsException":
+                return Attempt.THROTTLED
+            if exc.code == "ResourceNotFoundException":
+                return Attempt.GONE
+            return Attempt.FAILED
+        return Attempt.FAILED if result.get("FunctionError") else Attempt.SUCCEEDED
 
     async def invoke_event(self, ctx: RequestContext, function_name: str, event: bytes) -> Result:
         """A synchronous invocation one of lambdabox's own services makes (API Gateway's): the

@@ -1,0 +1,77 @@
+"""The SQL of asynchronous invocations: one row per accepted event until it is done with (run,
+or given up), holding what the next attempt needs; `attempts` and `due` change as it is retried."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+SCHEMA = [
+    """
+    CREATE TABLE lambda_async_events (
+        id INTEGER PRIMARY KEY,
+        request_id TEXT NOT NULL,
+        region TEXT NOT NULL,
+        account TEXT NOT NULL,
+        function_name TEXT NOT NULL,
+        qualifier TEXT,
+        payload BLOB NOT NULL,
+        received REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        due REAL NOT NULL
+    )
+    """,
+]
+
+
+@dataclass
+class AsyncEvent:
+    """An accepted event: who it is for, its payload, how often it ran and when it runs next."""
+
+    request_id: str
+    region: str
+    account: str
+    function_name: str
+    qualifier: str | None
+    payload: bytes
+    received: float
+    attempts: int = 0
+    due: float = 0.0
+    id: int = 0
+
+
+def insert(ev: AsyncEvent) -> Callable[[sqlite3.Connection], int]:
+    def run(conn: sqlite3.Connection) -> int:
+        cur = conn.execute(
+            "INSERT INTO lambda_async_events (request_id, region, account, function_name, qualifier, "
+            "payload, received, attempts, due) VALUES (?,?,?,?,?,?,?,?,?)",
+            (ev.request_id, ev.region, ev.account, ev.function_name, ev.qualifier, ev.payload,
+             ev.received, ev.attempts, ev.due),
+        )  # fmt: skip
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    return run
+
+
+def reschedule(event_id: int, attempts: int, due: float) -> Callable[[sqlite3.Connection], None]:
+    def run(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE lambda_async_events SET attempts=?, due=? WHERE id=?", (attempts, due, event_id))
+
+    return run
+
+
+def delete(event_id: int) -> Callable[[sqlite3.Connection], None]:
+    def run(conn: sqlite3.Connection) -> None:
+        conn.execute("DELETE FROM lambda_async_events WHERE id=?", (event_id,))
+
+    return run
+
+
+def load_all(conn: sqlite3.Connection) -> list[AsyncEvent]:
+    rows = conn.execute(
+        "SELECT request_id, region, account, function_name, qualifier, payload, received, attempts, due, id "
+        "FROM lambda_async_events ORDER BY id"
+    )
+    return [AsyncEvent(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), r[6], r[7], r[8], r[9]) for r in rows]
