@@ -141,4 +141,5 @@ class AliasOperations(LambdaOperations):
                 await self._store.write(sql.delete_alias(alias))
                 del rec.aliases[alias.name]
                 rec.policies.pop(alias.name, None)
+                rec.event_configs.pop(alias.name, None)
         return {}

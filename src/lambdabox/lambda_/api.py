@@ -5,7 +5,7 @@ output dict the protocol layer serializes (the edge finds an operation as the at
 name). The operations live with what they act on and share one state (`base.py`):
 `functions.py` (create, read, list, update, delete; the account's settings), `versions.py`
 (publishing and listing versions), `aliases.py`, `permissions.py` (resource-based policies),
-`tags.py` and `invoke.py`; `paging.py` pages their List answers. What Lambda itself checks in a request, beyond the model the protocol
+`tags.py`, `invoke.py` and `event_configs.py` (asynchronous invocation configurations); `paging.py` pages their List answers. What Lambda itself checks in a request, beyond the model the protocol
 layer has checked it against, is in `checks.py`.
 
 A FunctionName may be a name, a partial or a full ARN, qualified or not (`name:3`,
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from lambdabox.lambda_.aliases import AliasOperations
 from lambdabox.lambda_.base import LambdaDeps
+from lambdabox.lambda_.event_configs import EventInvokeConfigOperations
 from lambdabox.lambda_.functions import FunctionOperations
 from lambdabox.lambda_.invoke import InvokeOperations
 from lambdabox.lambda_.permissions import PermissionOperations
@@ -26,6 +27,11 @@ __all__ = ["LambdaDeps", "LambdaService"]
 
 
 class LambdaService(
-    FunctionOperations, AliasOperations, PermissionOperations, TagOperations, InvokeOperations
+    FunctionOperations,
+    AliasOperations,
+    PermissionOperations,
+    TagOperations,
+    InvokeOperations,
+    EventInvokeConfigOperations,
 ):
     """The Lambda API of one lambdabox server."""

@@ -326,6 +326,7 @@ class FunctionOperations(VersionOperations):
             await self._store.write(sql.delete_version(*key, version.version))
             del rec.versions[int(version.version)]
             rec.policies.pop(version.version, None)
+            rec.event_configs.pop(version.version, None)
             await self._invoker.retire(version)
         await self._code_gc.collect([version.code_key])
         return {"StatusCode": 204}

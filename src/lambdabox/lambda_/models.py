@@ -205,6 +205,54 @@ class Alias:
         return cls(**d)
 
 
+@dataclass(frozen=True)
+class EventInvokeConfig:
+    """How asynchronous invocations of one qualifier (`$LATEST`, a version or an alias) are
+    handled: retries, the age past which an event is dropped, and where records go. A setting
+    left out is None (AWS's default applies: 2 retries, 6 hours)."""
+
+    region: str
+    account: str
+    function: str
+    qualifier: str
+    last_modified: float  # epoch seconds
+    maximum_retry_attempts: int | None = None
+    maximum_event_age: int | None = None
+    on_success: str | None = None
+    on_failure: str | None = None
+
+    @property
+    def arn(self) -> str:
+        return function_arn(self.region, self.account, self.function, self.qualifier)
+
+    def replace(self, **changes: Any) -> EventInvokeConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_api(self) -> dict[str, Any]:
+        """As AWS answers it: DestinationConfig always there (empty members for no destination),
+        settings never set left out."""
+        out: dict[str, Any] = {
+            "FunctionArn": self.arn,
+            "LastModified": self.last_modified,
+            "DestinationConfig": {
+                "OnSuccess": {"Destination": self.on_success} if self.on_success else {},
+                "OnFailure": {"Destination": self.on_failure} if self.on_failure else {},
+            },
+        }
+        if self.maximum_retry_attempts is not None:
+            out["MaximumRetryAttempts"] = self.maximum_retry_attempts
+        if self.maximum_event_age is not None:
+            out["MaximumEventAgeInSeconds"] = self.maximum_event_age
+        return out
+
+    def to_row(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_row(cls, d: dict[str, Any]) -> EventInvokeConfig:
+        return cls(**d)
+
+
 @dataclass
 class Invocation:
     """One invoke as handed to an execution environment."""

@@ -1,4 +1,5 @@
-"""The in-memory view of one function: `$LATEST`, published versions, aliases, policies and tags.
+"""The in-memory view of one function: `$LATEST`, published versions, aliases, policies, tags and
+asynchronous invocation configurations.
 
 `LambdaService` keeps one `FunctionRecord` per function, written through to the store (the
 truth) and rebuilt from it at start, so that reading a function or resolving a qualifier never
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambdabox.lambda_.models import LATEST, Alias, FunctionConfig
+from lambdabox.lambda_.models import LATEST, Alias, EventInvokeConfig, FunctionConfig
 from lambdabox.lambda_.store import StoredFunction
 
 
@@ -32,6 +33,8 @@ class FunctionRecord:
     aliases: dict[str, Alias] = field(default_factory=dict)
     #: qualifier ("" for the function itself) → its policy statements, in order
     policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: qualifier (`$LATEST`, a version number or an alias name) → its event invoke configuration
+    event_configs: dict[str, EventInvokeConfig] = field(default_factory=dict)
 
     @classmethod
     def from_stored(cls, stored: StoredFunction) -> FunctionRecord:
@@ -42,6 +45,7 @@ class FunctionRecord:
             versions={int(v.version): v for v in stored.versions},
             aliases={a.name: a for a in stored.aliases},
             policies={q: list(s) for q, s in stored.policies.items()},
+            event_configs={c.qualifier: c for c in stored.event_configs},
         )
 
     @property

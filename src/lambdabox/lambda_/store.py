@@ -1,8 +1,11 @@
-"""Lambda's SQL: functions, their published versions, aliases and resource policies.
+"""Lambda's SQL: functions, their published versions, aliases, resource policies and
+asynchronous invocation configurations.
 
 A function row holds its `$LATEST` configuration, its tags and the last version number ever
-published (numbers are never reused, even after the version is deleted). Versions, aliases and
-policies are rows of their own, keyed by the function; deleting a function deletes them all.
+published (numbers are never reused, even after the version is deleted). Versions, aliases,
+policies and event invoke configurations are rows of their own, keyed by the function (the last
+two also by qualifier); deleting a function deletes them all, deleting a version or an alias
+deletes its policy and its event invoke configuration.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambdabox.lambda_.models import Alias, FunctionConfig
+from lambdabox.lambda_.models import Alias, EventInvokeConfig, FunctionConfig
 
 SCHEMA = [
     """
@@ -53,7 +56,20 @@ SCHEMA = [
         PRIMARY KEY (region, account, name, qualifier)
     )
     """,
+    """
+    CREATE TABLE function_event_invoke_configs (
+        region TEXT NOT NULL,
+        account TEXT NOT NULL,
+        name TEXT NOT NULL,
+        qualifier TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (region, account, name, qualifier)
+    )
+    """,
 ]
+
+#: the tables of what belongs to one qualifier of a function (deleted with it)
+_QUALIFIED = ("function_policies", "function_event_invoke_configs")
 
 Write = Callable[[sqlite3.Connection], Any]
 _KEY = "region=? AND account=? AND name=?"
@@ -70,6 +86,7 @@ class StoredFunction:
     aliases: list[Alias] = field(default_factory=list)
     #: qualifier ("" for the function itself) → its statements, in the order they were added
     policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    event_configs: list[EventInvokeConfig] = field(default_factory=list)
 
 
 def all_of(*writes: Write) -> Write:
@@ -132,9 +149,10 @@ def delete_version(region: str, account: str, name: str, version: str) -> Write:
         conn.execute(
             f"DELETE FROM function_versions WHERE {_KEY} AND version=?", (region, account, name, int(version))
         )
-        conn.execute(
-            f"DELETE FROM function_policies WHERE {_KEY} AND qualifier=?", (region, account, name, version)
-        )
+        for table in _QUALIFIED:
+            conn.execute(
+                f"DELETE FROM {table} WHERE {_KEY} AND qualifier=?", (region, account, name, version)
+            )
 
     return run
 
@@ -153,7 +171,8 @@ def delete_alias(alias: Alias) -> Write:
     def run(conn: sqlite3.Connection) -> None:
         key = (alias.region, alias.account, alias.function)
         conn.execute(f"DELETE FROM function_aliases WHERE {_KEY} AND alias=?", (*key, alias.name))
-        conn.execute(f"DELETE FROM function_policies WHERE {_KEY} AND qualifier=?", (*key, alias.name))
+        for table in _QUALIFIED:
+            conn.execute(f"DELETE FROM {table} WHERE {_KEY} AND qualifier=?", (*key, alias.name))
 
     return run
 
@@ -177,6 +196,27 @@ def set_policy(
     return run
 
 
+def put_event_config(config: EventInvokeConfig) -> Write:
+    def run(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO function_event_invoke_configs(region, account, name, qualifier, body) "
+            "VALUES (?,?,?,?,?)",
+            (config.region, config.account, config.function, config.qualifier, json.dumps(config.to_row())),
+        )
+
+    return run
+
+
+def delete_event_config(region: str, account: str, name: str, qualifier: str) -> Write:
+    def run(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            f"DELETE FROM function_event_invoke_configs WHERE {_KEY} AND qualifier=?",
+            (region, account, name, qualifier),
+        )
+
+    return run
+
+
 def set_tags(
     region: str, account: str, name: str, tags: dict[str, str]
 ) -> Callable[[sqlite3.Connection], None]:
@@ -187,11 +227,11 @@ def set_tags(
 
 
 def delete(region: str, account: str, name: str) -> Callable[[sqlite3.Connection], bool]:
-    """Delete a function with its versions, aliases and policies."""
+    """Delete a function with its versions, aliases, policies and event invoke configurations."""
 
     def run(conn: sqlite3.Connection) -> bool:
         key = (region, account, name)
-        for table in ("function_versions", "function_aliases", "function_policies"):
+        for table in ("function_versions", "function_aliases", *_QUALIFIED):
             conn.execute(f"DELETE FROM {table} WHERE {_KEY}", key)
         cur = conn.execute(f"DELETE FROM functions WHERE {_KEY}", key)
         return cur.rowcount == 1
@@ -222,6 +262,11 @@ def load_all(conn: sqlite3.Connection) -> list[StoredFunction]:
     ):
         if (fn := out.get((region, account, name))) is not None:
             fn.policies[qualifier] = json.loads(statements)
+    for region, account, name, body in conn.execute(
+        "SELECT region, account, name, body FROM function_event_invoke_configs"
+    ):
+        if (fn := out.get((region, account, name))) is not None:
+            fn.event_configs.append(EventInvokeConfig.from_row(json.loads(body)))
     return list(out.values())
 
 
