@@ -94,3 +94,24 @@ def test_an_event_for_no_such_function_is_refused(lbx: LocalLambdabox) -> None:
     lam = lbx.client("lambda")
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         lam.invoke(FunctionName="nope", InvocationType="Event", Payload=b"{}")
+
+
+def test_the_function_s_event_invoke_config_limits_its_retries_and_age(lbx: LocalLambdabox) -> None:
+    lam = lbx.client("lambda")
+    name = deploy(lam, FAILS)
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
+    rid = invoke_event(lbx, name)
+    wait_until(lambda: starts(lbx, name, rid) == 1 and settled(lbx))
+    wait_until(lambda: lbx.app.async_engine.backlog == 0)  # no retry at all: given up
+    lbx.advance(600)
+    wait_until(lambda: settled(lbx))
+    assert starts(lbx, name, rid) == 1
+    # an event older than its maximum age is not run again: retried once, then 70 s > 60 s
+    lam.put_function_event_invoke_config(
+        FunctionName=name, MaximumRetryAttempts=2, MaximumEventAgeInSeconds=60
+    )
+    rid = invoke_event(lbx, name)
+    wait_until(lambda: starts(lbx, name, rid) == 1 and settled(lbx))
+    lbx.advance(70)
+    wait_until(lambda: settled(lbx) and lbx.app.async_engine.backlog == 0)
+    assert starts(lbx, name, rid) == 1  # EventAgeExceeded before the first retry ran

@@ -327,7 +327,11 @@ class App:
         http = HttpServer(edge.handle, clock=self.clock, limits=self._http_limits)
         await http.serve(sock)
         retention.start()
-        await async_engine.start(lambda_.run_async_event)  # what the store holds runs again
+        # what the store holds runs again; each event under its function's EventInvokeConfig
+        await async_engine.start(
+            lambda_.run_async_event,
+            lambda ev: lambda_.async_limits(ev.region, ev.account, ev.function_name, ev.qualifier),
+        )
         self._parts = _Parts(
             store,
             sandbox,

@@ -51,7 +51,8 @@ class Attempt(enum.Enum):
 
 #: run(event) -> how the attempt ended
 Run = Callable[[AsyncEvent], Awaitable[Attempt]]
-#: limits(event) -> (maximum retry attempts, maximum event age in seconds)
+#: limits(event) -> (maximum retry attempts, maximum event age in seconds): the function's
+#: EventInvokeConfig (Put/UpdateFunctionEventInvokeConfig), else AWS's defaults
 Limits = Callable[[AsyncEvent], tuple[int, float]]
 
 
