@@ -324,14 +324,15 @@ class App:
             },
         )
         env_http.append(HttpServer(edge.handle_from_environment, clock=self.clock, limits=self._http_limits))
-        http = HttpServer(edge.handle, clock=self.clock, limits=self._http_limits)
-        await http.serve(sock)
-        retention.start()
-        # what the store holds runs again; each event under its function's EventInvokeConfig
+        # what the store holds runs again, before anything new is accepted (each event once in
+        # the queue), each under its function's EventInvokeConfig
         await async_engine.start(
             lambda_.run_async_event,
             lambda ev: lambda_.async_limits(ev.region, ev.account, ev.function_name, ev.qualifier),
         )
+        http = HttpServer(edge.handle, clock=self.clock, limits=self._http_limits)
+        await http.serve(sock)
+        retention.start()
         self._parts = _Parts(
             store,
             sandbox,

@@ -144,7 +144,7 @@ class AsyncEngine:
         max_retries, max_age = self._limits(ev)
         if self._clock.now() - ev.received >= max_age:
             log.info("event %s for %s dropped: EventAgeExceeded", ev.request_id, ev.function_name)
-            await self._store.write(sql.delete(ev.id))
+            await self._finish(ev)
             return
         try:
             outcome = await self._run(ev)
@@ -153,8 +153,7 @@ class AsyncEngine:
             outcome = Attempt.FAILED
         now = self._clock.now()
         if outcome in (Attempt.SUCCEEDED, Attempt.GONE):
-            self._throttled.pop(ev.id, None)
-            await self._store.write(sql.delete(ev.id))
+            await self._finish(ev)
             return
         if outcome is Attempt.THROTTLED:
             backoff = min(self._throttled.get(ev.id, THROTTLE_FIRST / 2) * 2, THROTTLE_MAX)
@@ -164,9 +163,14 @@ class AsyncEngine:
         attempts = ev.attempts + 1
         if attempts > max_retries:
             log.info("event %s for %s dropped: RetriesExhausted", ev.request_id, ev.function_name)
-            await self._store.write(sql.delete(ev.id))
+            await self._finish(ev)
             return
         await self._requeue(ev, attempts, now + RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1])
+
+    async def _finish(self, ev: AsyncEvent) -> None:
+        """Done with the event (run, or given up): its row goes."""
+        self._throttled.pop(ev.id, None)
+        await self._store.write(sql.delete(ev.id))
 
     async def _requeue(self, ev: AsyncEvent, attempts: int, due: float) -> None:
         await self._store.write(sql.reschedule(ev.id, attempts, due))
