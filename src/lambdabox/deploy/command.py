@@ -67,11 +67,14 @@ def is_serverless(path: Path) -> bool:
     return "AWSTemplateFormatVersion" not in head and "Resources:" not in head and "\nservice:" in "\n" + head
 
 
-def compile_project(path: Path, options: DeployOptions, region: str) -> Project:
-    """The project file compiled by its front end (ProjectError names file, line and key)."""
+def compile_project(
+    path: Path, options: DeployOptions, region: str, serverless: bool | None = None
+) -> Project:
+    """The project file compiled by its front end (ProjectError names file, line and key);
+    `serverless`: which front end, when the caller has looked already."""
     import os
 
-    if is_serverless(path):
+    if is_serverless(path) if serverless is None else serverless:
         from lambdabox.deploy.serverless import compile_serverless
 
         opts = {"stage": options.stage} if options.stage else {}
@@ -111,13 +114,14 @@ def shared_session() -> botocore.session.Session:
 def deploy_once(path: Path, options: DeployOptions, target: Target, printer: Printer) -> bool:
     """Compile, plan and apply once; False (with the reasons printed) when nothing was deployed."""
     t0 = time.monotonic()
+    serverless = is_serverless(path)
     try:
-        project = compile_project(path, options, target.region)
+        project = compile_project(path, options, target.region, serverless)
     except ProjectError as exc:
         for p in exc.problems:
             printer.say(str(p), event="problem", level=p.level, where=str(p.where), message=p.message)
         return False
-    if options.parameters and is_serverless(path):
+    if options.parameters and serverless:
         printer.say(f"{path.name}: warning: --param is for SAM / CloudFormation templates; serverless.yml "
                     "reads ${opt:...} and ${env:...} variables", event="problem", level="warning",
                     where=path.name, message="--param ignored")  # fmt: skip
@@ -125,7 +129,7 @@ def deploy_once(path: Path, options: DeployOptions, target: Target, printer: Pri
         printer.say(str(p), event="problem", level=p.level, where=str(p.where), message=p.message)
     try:
         with stack_lock.held(target.endpoint_url, target.region, project.stack_name):
-            return _plan_and_apply(path, project, options, target, printer, t0)
+            return _plan_and_apply(path, project, options, target, printer, t0, serverless)
     except stack_lock.StackBusy as exc:
         printer.say(f"deploy refused: {exc}", event="failed", message=str(exc))
         return False
@@ -136,7 +140,13 @@ def deploy_once(path: Path, options: DeployOptions, target: Target, printer: Pri
 
 
 def _plan_and_apply(
-    path: Path, project: Project, options: DeployOptions, target: Target, printer: Printer, t0: float
+    path: Path,
+    project: Project,
+    options: DeployOptions,
+    target: Target,
+    printer: Printer,
+    t0: float,
+    serverless: bool,
 ) -> bool:
     from lambdabox.deploy.apply import ApplyError, apply_plan
     from lambdabox.deploy.plan import plan_project
@@ -159,7 +169,7 @@ def _plan_and_apply(
     except ApplyError as exc:
         printer.say(f"deploy failed: {exc}", event="failed", message=str(exc), restored=exc.restored)
         return False
-    if not is_serverless(path):  # the values given now or before, not the defaults (they may change)
+    if not serverless:  # the values given now or before, not the defaults (they may change)
         given = set(previous_params.load(path, project.stack_name)) | set(options.parameters)
         kept = {k: v for k, v in project.parameters.items() if k in given}
         previous_params.save(path, project.stack_name, kept)

@@ -22,6 +22,7 @@ from lambdabox.deploy.resources.base import (
     Props,
     body_sha,
     body_text,
+    of_stack,
     same,
     stack_tags,
     tag_map,
@@ -80,7 +81,7 @@ class RestApi(Handler):
         return [
             self._deployed(c, api)
             for api in pages(c("apigateway").get_rest_apis)
-            if api.get("tags", {}).get(STACK_TAG) == stack and LOGICAL_TAG in api.get("tags", {})
+            if of_stack(api.get("tags"), stack)
         ]
 
     def _deployed(self, c: Clients, api: dict[str, Any]) -> Deployed:

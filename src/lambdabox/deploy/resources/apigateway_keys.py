@@ -19,12 +19,12 @@ from typing import Any
 from lambdabox.deploy.resources.apigateway import pages
 from lambdabox.deploy.resources.base import (
     LOGICAL_TAG,
-    STACK_TAG,
     Clients,
     Deployed,
     Handler,
     Props,
     generated_name,
+    of_stack,
     same,
     stack_tags,
     tag_map,
@@ -37,11 +37,6 @@ def _replace(path: str, value: Any) -> dict[str, str]:
         "path": path,
         "value": str(value).lower() if isinstance(value, bool) else str(value),
     }
-
-
-def _ours(item: dict[str, Any], stack: str) -> bool:
-    tags = item.get("tags") or {}
-    return bool(tags.get(STACK_TAG) == stack and LOGICAL_TAG in tags)
 
 
 def _limits(given: Any, names: Sequence[str]) -> dict[str, Any]:
@@ -77,7 +72,7 @@ class ApiKey(Handler):
 
     def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
         keys = pages(c("apigateway").get_api_keys, includeValues=True)
-        return [self._deployed(k) for k in keys if _ours(k, stack)]
+        return [self._deployed(k) for k in keys if of_stack(k.get("tags"), stack)]
 
     def _deployed(self, k: dict[str, Any]) -> Deployed:
         tags = dict(k.get("tags") or {})
@@ -152,7 +147,11 @@ class UsagePlan(Handler):
     delete_rank = 7
 
     def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
-        return [self._deployed(p) for p in pages(c("apigateway").get_usage_plans) if _ours(p, stack)]
+        return [
+            self._deployed(p)
+            for p in pages(c("apigateway").get_usage_plans)
+            if of_stack(p.get("tags"), stack)
+        ]
 
     def _deployed(self, p: dict[str, Any]) -> Deployed:
         tags = dict(p.get("tags") or {})

@@ -25,6 +25,7 @@ from lambdabox.deploy.resources.base import (
     body_sha,
     body_text,
     function_name,
+    of_stack,
     same,
     stack_tags,
     tag_map,
@@ -79,7 +80,7 @@ class Api(Handler):
         return [
             self._deployed(api)
             for api in _pages(c("apigatewayv2").get_apis, "Items")
-            if api.get("Tags", {}).get(STACK_TAG) == stack and LOGICAL_TAG in api.get("Tags", {})
+            if of_stack(api.get("Tags"), stack)
         ]
 
     def _deployed(self, api: dict[str, Any]) -> Deployed:

@@ -168,6 +168,11 @@ def body_sha(body: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def of_stack(tags: Mapping[str, str] | None, stack: str) -> bool:
+    """Whether a resource's tags say the deploy engine made it for `stack` (as one of its logical ids)."""
+    return tags is not None and tags.get(STACK_TAG) == stack and LOGICAL_TAG in tags
+
+
 def stack_tags(stack: str, logical_id: str, props: Mapping[str, Any] | None = None) -> dict[str, str]:
     tags = {STACK_TAG: stack, LOGICAL_TAG: logical_id}
     if props is not None:

@@ -17,6 +17,7 @@ from lambdabox.deploy.resources.base import (
     Handler,
     Props,
     generated_name,
+    of_stack,
     stack_tags,
     tag_list,
     tag_map,
@@ -52,7 +53,7 @@ class Role(Handler):
         for page in iam.get_paginator("list_roles").paginate():
             for role in page["Roles"]:
                 tags = tag_map(iam.list_role_tags(RoleName=role["RoleName"]).get("Tags", []))
-                if tags.get(STACK_TAG) == stack and LOGICAL_TAG in tags:
+                if of_stack(tags, stack):
                     out.append(self._deployed(role, tags))
         return out
 

@@ -29,6 +29,7 @@ from lambdabox.deploy.resources.base import (
     Props,
     Severity,
     generated_name,
+    of_stack,
     stack_tags,
     tag_map,
     version_config,
@@ -157,7 +158,7 @@ class Function(Handler):
         for page in lam.get_paginator("list_functions").paginate():
             for fn in page["Functions"]:
                 tags = lam.list_tags(Resource=fn["FunctionArn"]).get("Tags", {})
-                if tags.get(STACK_TAG) == stack and LOGICAL_TAG in tags:
+                if of_stack(tags, stack):
                     found.append(self._deployed(fn, tags))
         return found
 

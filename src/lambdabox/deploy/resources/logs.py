@@ -16,6 +16,7 @@ from lambdabox.deploy.resources.base import (
     Handler,
     Props,
     generated_name,
+    of_stack,
     stack_tags,
     tag_map,
 )
@@ -34,7 +35,7 @@ class LogGroup(Handler):
         for page in logs.get_paginator("describe_log_groups").paginate():
             for group in page["logGroups"]:
                 tags = logs.list_tags_log_group(logGroupName=group["logGroupName"]).get("tags", {})
-                if tags.get(STACK_TAG) == stack and LOGICAL_TAG in tags:
+                if of_stack(tags, stack):
                     out.append(self._deployed(group, tags))
         return out
 
