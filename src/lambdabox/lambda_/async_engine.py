@@ -37,8 +37,9 @@ log = logging.getLogger("lambdabox.lambda.async")
 #: AWS: "Lambda retries ... with a delay of one minute before the first retry and two minutes
 #: between the first and second" (Lambda developer guide, asynchronous invocation)
 RETRY_DELAYS = (60.0, 120.0)
+#: AWS's defaults for an invocation whose qualifier has no EventInvokeConfig (or leaves one out)
 DEFAULT_MAX_RETRIES = 2
-DEFAULT_MAX_AGE = 21600.0
+DEFAULT_MAX_AGE = 21600
 THROTTLE_FIRST, THROTTLE_MAX = 1.0, 300.0
 
 

@@ -21,14 +21,11 @@ from lambdabox.aws.arns import function_arn
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.lambda_ import store as sql
+from lambdabox.lambda_.async_engine import DEFAULT_MAX_AGE, DEFAULT_MAX_RETRIES
 from lambdabox.lambda_.base import LambdaOperations, Params, Result
 from lambdabox.lambda_.models import LATEST, EventInvokeConfig
 from lambdabox.lambda_.paging import page
 from lambdabox.lambda_.records import FunctionRecord, is_version_number
-
-#: AWS's defaults for an invocation whose qualifier has no configuration (or leaves one out)
-DEFAULT_RETRY_ATTEMPTS = 2
-DEFAULT_EVENT_AGE = 21600
 
 _ARN = re.compile(
     r"arn:aws[a-zA-Z0-9-]*:(?P<service>[a-zA-Z0-9-]+):(?P<region>[^:]*):(?P<account>[^:]*):(?P<resource>.*)",
@@ -111,8 +108,8 @@ class EventInvokeConfigOperations(LambdaOperations):
         retries = config.maximum_retry_attempts if config is not None else None
         age = config.maximum_event_age if config is not None else None
         return (
-            DEFAULT_RETRY_ATTEMPTS if retries is None else retries,
-            DEFAULT_EVENT_AGE if age is None else age,
+            DEFAULT_MAX_RETRIES if retries is None else retries,
+            DEFAULT_MAX_AGE if age is None else age,
         )
 
     def destinations(

@@ -46,22 +46,26 @@ class InvokeOperations(LambdaOperations):
         if itype == "DryRun":
             return {"StatusCode": 204, "Payload": b""}
         if itype == "Event":
-            return await self._accept_event(ctx, params, payload)
+            return await self._accept_event(ctx, target, payload)
         return await self._run_target(
             ctx, target, payload, client_context, tail=params.get("LogType") == "Tail"
         )
 
-    async def _accept_event(self, ctx: RequestContext, params: Params, payload: bytes) -> Result:
+    async def _accept_event(self, ctx: RequestContext, target: Target, payload: bytes) -> Result:
         """InvocationType Event: 202 once the event is committed in the store (async_engine.py);
         its 1 MB payload limit is the edge's (limits.py)."""
         if self._deps.async_engine is None:
             raise client_error("ServiceException", "Asynchronous invocation is not available.", 500)
-        target = self._target(ctx, params["FunctionName"], params.get("Qualifier"))
-        ref = self._ref(ctx, params["FunctionName"], params.get("Qualifier"))
         cfg = target.config
         await self._deps.async_engine.accept(
             AsyncEvent(
-                ctx.request_id, cfg.region, cfg.account, cfg.name, ref.qualifier, payload, self._clock.now()
+                ctx.request_id,
+                cfg.region,
+                cfg.account,
+                cfg.name,
+                target.qualifier,
+                payload,
+                self._clock.now(),
             )
         )
         return {"StatusCode": 202, "Payload": b""}
