@@ -24,7 +24,7 @@ from lambdabox.aws.protocol import ServiceProtocol
 from lambdabox.aws.verify import Authenticator
 from lambdabox.clock import Clock, SystemClock
 from lambdabox.config import Settings
-from lambdabox.edge import Edge, Service
+from lambdabox.edge import AdminEndpoint, Edge, Service
 from lambdabox.gateway import rest_store, usage_store
 from lambdabox.gateway import store as gateway_store
 from lambdabox.gateway.api_keys import stage_lookup
@@ -294,6 +294,8 @@ class App:
         rest_gateway = RestApiDataPlane(
             rest_apis.api, runner, self.clock, metered(Metering(usage_plans, self.clock)), signed
         )
+        # lambdabox's own endpoints, /_lambdabox/<name> (environments are refused them)
+        admin: dict[str, AdminEndpoint] = {}
         edge = Edge(
             [
                 Service("lambda", ServiceProtocol("lambda"), lambda_, lambda_limits),
@@ -305,6 +307,7 @@ class App:
             ],
             # REST APIs' plane answers its own ids only; the HTTP APIs' answers the rest (404)
             data_planes=[rest_gateway.route, gateway.route],
+            admin=admin,
             region=s.region,
             account_id=s.account_id,
             code_dir=code.root,

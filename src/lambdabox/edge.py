@@ -74,6 +74,9 @@ async def _no_keys(access_key_id: str) -> KnownKey | None:
 #: a data plane (an API's endpoint, a function URL): the answer to a request addressed to it, None
 #: for other requests (routed by host first, before the AWS APIs)
 DataPlane = Callable[[Request], Awaitable[Response] | None]
+#: one of lambdabox's own endpoints, `/_lambdabox/<name>[/...]` (the clock, faults, metrics): the
+#: answer to any request under its name (it checks the method and the rest of the path itself)
+AdminEndpoint = Callable[[Request], Awaitable[Response]]
 
 
 @dataclass(frozen=True)
@@ -102,9 +105,11 @@ class Edge:
         stats: Callable[[], dict[str, Any]] | None = None,
         authenticator: Authenticator | None = None,
         data_planes: Sequence[DataPlane] = (),
+        admin: Mapping[str, AdminEndpoint] | None = None,
     ) -> None:
         """`is_environment(uid)`: whether that uid runs an execution environment (the sandbox knows);
-        `authenticator`: checks each request's credentials (default: none known, none verified)."""
+        `authenticator`: checks each request's credentials (default: none known, none verified);
+        `admin`: lambdabox's own endpoints by name (`/_lambdabox/<name>`), refused to environments."""
         self._services = services
         self._by_signing: dict[str, list[Service]] = {}
         self._by_target: dict[str, Service] = {}
@@ -124,6 +129,7 @@ class Edge:
         self._auth = authenticator or Authenticator(_no_keys, verify=False, now=time.time, wall=time.time)
         self._unserved: dict[str, ServiceProtocol | None] = {}
         self._data_planes = tuple(data_planes)
+        self._admin = dict(admin or {})
 
     async def handle(self, request: Request) -> Response | FileResponse:
         """Serve a request from any client (the connecting socket's owner decides internal access)."""
@@ -311,6 +317,9 @@ class Edge:
             if self._stats is not None:
                 body.update(self._stats())
             return json_response(body)
+        endpoint = self._admin.get(path[len("/_lambdabox/") :].split("/", 1)[0])
+        if endpoint is not None:
+            return await endpoint(request)
         m = _CODE.fullmatch(path)
         if m and request.method == "GET":
             code_key = m.group(1)
