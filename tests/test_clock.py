@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from lambdabox.clock import ManualClock, SystemClock
+from lambdabox.clock import ManualClock, SystemClock, sleep_either
 
 
 def test_manual_clock_call_later_fires_in_order_and_can_be_cancelled() -> None:
@@ -37,3 +37,16 @@ def test_system_clock_call_later() -> None:
         return fired
 
     assert asyncio.run(go()) == ["x"]
+
+
+def test_sleep_either_ends_on_a_paused_clock_in_real_time_and_on_an_advance() -> None:
+    async def go() -> tuple[bool, bool]:
+        clock = ManualClock()
+        await asyncio.wait_for(sleep_either(clock, 0.05), 10)  # paused: real time ends it
+        waiting = asyncio.ensure_future(sleep_either(clock, 3600))
+        await asyncio.sleep(0)
+        clock.advance(3600)  # an hour on the clock ends it at once
+        await asyncio.wait_for(waiting, 10)
+        return waiting.done(), not clock._sleepers or all(f.done() for _, _, f in clock._sleepers)
+
+    assert asyncio.run(go()) == (True, True)

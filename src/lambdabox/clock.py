@@ -89,3 +89,17 @@ class ManualClock:
             _, _, fut = heapq.heappop(self._sleepers)
             if not fut.done():
                 fut.set_result(None)
+
+
+async def sleep_either(clock: Clock, seconds: float) -> None:
+    """Wait until `seconds` have passed on `clock` or in real time, whichever comes first: for
+    waits a client is blocked on (a long poll, a synchronous invocation's deadline), so nothing
+    hangs on a paused manual clock, while advancing it still ends the wait at once."""
+    if seconds <= 0:
+        await asyncio.sleep(0)
+        return
+    on_clock = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait({on_clock}, timeout=seconds)
+    finally:
+        on_clock.cancel()
