@@ -98,8 +98,11 @@ async def sleep_either(clock: Clock, seconds: float) -> None:
     if seconds <= 0:
         await asyncio.sleep(0)
         return
-    on_clock = asyncio.ensure_future(clock.sleep(seconds))
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    # registered before this returns to the loop: an advance right after the call still counts
+    timer = clock.call_later(seconds, lambda: None if done.done() else done.set_result(None))
     try:
-        await asyncio.wait({on_clock}, timeout=seconds)
+        await asyncio.wait({done}, timeout=seconds)
     finally:
-        on_clock.cancel()
+        timer.cancel()
+        done.cancel()
