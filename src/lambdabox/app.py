@@ -42,7 +42,7 @@ from lambdabox.http_limits import HttpLimits
 from lambdabox.http_server import HttpServer
 from lambdabox.iam.api import IamService
 from lambdabox.iam.trust import allows_caller, allows_service, allows_web_identity
-from lambdabox.lambda_ import async_store
+from lambdabox.lambda_ import async_store, outbox_store
 from lambdabox.lambda_ import store as lambda_store
 from lambdabox.lambda_.api import LambdaDeps, LambdaService
 from lambdabox.lambda_.async_engine import AsyncEngine
@@ -52,6 +52,8 @@ from lambdabox.lambda_.code_url import CodeUrls, load_or_create_key
 from lambdabox.lambda_.credentials import IssueRoleCredentials, RoleCredentials, RoleCredentialsCache
 from lambdabox.lambda_.invoker import Invoker, InvokerSettings
 from lambdabox.lambda_.limits import request_limit as lambda_limits
+from lambdabox.lambda_.outbox import Deliver, Delivery, Outbox
+from lambdabox.lambda_.outbox_store import OutboxItem
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
 from lambdabox.lambda_.runtime_catalog import RUNTIMES_DIR, RuntimeCatalog
 from lambdabox.lambda_.runtime_sdk import find_runtime_sdk
@@ -77,6 +79,7 @@ class _Parts:
     code_gc: CodeCollector
     lambda_: LambdaService
     async_engine: AsyncEngine
+    outbox: Outbox
     iam: IamService
     sts: StsService
     runner: LambdaRunner  # the API Gateway data planes' invocations
@@ -109,6 +112,11 @@ class App:
     def async_engine(self) -> AsyncEngine:
         assert self._parts is not None, "start() first"
         return self._parts.async_engine
+
+    @property
+    def outbox(self) -> Outbox:
+        assert self._parts is not None, "start() first"
+        return self._parts.outbox
 
     @property
     def lambda_service(self) -> LambdaService:
@@ -157,6 +165,7 @@ class App:
         store.open()
         store.migrate("lambda", lambda_store.SCHEMA)
         store.migrate("lambda_async", async_store.SCHEMA)
+        store.migrate("lambda_outbox", outbox_store.SCHEMA)
         store.migrate("logs", LogsService.SCHEMA)
         store.migrate("iam", IamService.SCHEMA)
         store.migrate("sts", StsService.SCHEMA)
@@ -222,7 +231,8 @@ class App:
             serve_endpoint=serve_endpoint,
         )
         await invoker.start()
-        async_engine = AsyncEngine(store, self.clock)
+        outbox = Outbox(store, self.clock)
+        async_engine = AsyncEngine(store, self.clock, outbox)
         lambda_ = LambdaService(
             LambdaDeps(
                 store=store,
@@ -332,7 +342,9 @@ class App:
         await async_engine.start(
             lambda_.run_async_event,
             lambda ev: lambda_.async_limits(ev.region, ev.account, ev.function_name, ev.qualifier),
+            lambda_.settle_async_event,
         )
+        await outbox.start(_deliveries(lambda_))
         http = HttpServer(edge.handle, clock=self.clock, limits=self._http_limits)
         await http.serve(sock)
         retention.start()
@@ -346,6 +358,7 @@ class App:
             code_gc,
             lambda_,
             async_engine,
+            outbox,
             iam,
             sts,
             runner,
@@ -370,6 +383,7 @@ class App:
             await parts.env_http.close()
         await parts.runner.close()
         await parts.async_engine.close()
+        await parts.outbox.close()
         await parts.usage_plans.ledger.close()
         await parts.invoker.close()
         await parts.code_gc.close()
@@ -378,6 +392,19 @@ class App:
         await parts.retention.close()
         await parts.logs.close()
         await asyncio.to_thread(parts.store.close)
+
+
+def _deliveries(lambda_: LambdaService) -> Deliver:
+    """The outbox's delivery of destination records and dead-letter messages, by the target's
+    service; a service lambdabox does not serve yet keeps its rows parked."""
+
+    async def deliver(item: OutboxItem) -> Delivery:
+        if item.service == "lambda":
+            await lambda_.deliver_to_function(item)
+            return Delivery.DELIVERED
+        return Delivery.PARKED
+
+    return deliver
 
 
 def _iam_roles(iam: IamService) -> Callable[[str], Awaitable[RoleInfo | None]]:

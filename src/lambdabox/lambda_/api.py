@@ -5,7 +5,8 @@ output dict the protocol layer serializes (the edge finds an operation as the at
 name). The operations live with what they act on and share one state (`base.py`):
 `functions.py` (create, read, list, update, delete; the account's settings), `versions.py`
 (publishing and listing versions), `aliases.py`, `permissions.py` (resource-based policies),
-`tags.py`, `invoke.py` and `event_configs.py` (asynchronous invocation configurations); `paging.py` pages their List answers. What Lambda itself checks in a request, beyond the model the protocol
+`tags.py`, `invoke.py`, `event_configs.py` (asynchronous invocation configurations) and
+`async_results.py` (destination records and dead-letter messages); `paging.py` pages their List answers. What Lambda itself checks in a request, beyond the model the protocol
 layer has checked it against, is in `checks.py`.
 
 A FunctionName may be a name, a partial or a full ARN, qualified or not (`name:3`,
@@ -16,6 +17,7 @@ another account's ARN (403) and another region's (404).
 from __future__ import annotations
 
 from lambdabox.lambda_.aliases import AliasOperations
+from lambdabox.lambda_.async_results import AsyncResultOperations
 from lambdabox.lambda_.base import LambdaDeps
 from lambdabox.lambda_.event_configs import EventInvokeConfigOperations
 from lambdabox.lambda_.functions import FunctionOperations
@@ -32,6 +34,7 @@ class LambdaService(
     PermissionOperations,
     TagOperations,
     InvokeOperations,
+    AsyncResultOperations,
     EventInvokeConfigOperations,
 ):
     """The Lambda API of one lambdabox server."""

@@ -3,9 +3,14 @@ or given up), holding what the next attempt needs; `attempts` and `due` change a
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from lambdabox.aws.arns import function_arn
+from lambdabox.lambda_.invocation_record import AttemptResponse
 
 SCHEMA = [
     """
@@ -22,6 +27,8 @@ SCHEMA = [
         due REAL NOT NULL
     )
     """,
+    # how the last attempt answered (JSON), for the invocation record of a destination
+    "ALTER TABLE lambda_async_events ADD COLUMN last_response TEXT",
 ]
 
 
@@ -39,6 +46,12 @@ class AsyncEvent:
     attempts: int = 0
     due: float = 0.0
     id: int = 0
+    last_response: AttemptResponse | None = None
+
+    @property
+    def function_arn(self) -> str:
+        """The function as invoked (`:$LATEST` when unqualified), as an invocation record names it."""
+        return function_arn(self.region, self.account, self.function_name, self.qualifier or "$LATEST")
 
 
 def insert(ev: AsyncEvent) -> Callable[[sqlite3.Connection], int]:
@@ -55,9 +68,16 @@ def insert(ev: AsyncEvent) -> Callable[[sqlite3.Connection], int]:
     return run
 
 
-def reschedule(event_id: int, attempts: int, due: float) -> Callable[[sqlite3.Connection], None]:
+def reschedule(
+    event_id: int, attempts: int, due: float, response: AttemptResponse | None
+) -> Callable[[sqlite3.Connection], None]:
+    last = None if response is None else json.dumps(response.to_row())
+
     def run(conn: sqlite3.Connection) -> None:
-        conn.execute("UPDATE lambda_async_events SET attempts=?, due=? WHERE id=?", (attempts, due, event_id))
+        conn.execute(
+            "UPDATE lambda_async_events SET attempts=?, due=?, last_response=? WHERE id=?",
+            (attempts, due, last, event_id),
+        )
 
     return run
 
@@ -71,7 +91,12 @@ def delete(event_id: int) -> Callable[[sqlite3.Connection], None]:
 
 def load_all(conn: sqlite3.Connection) -> list[AsyncEvent]:
     rows = conn.execute(
-        "SELECT request_id, region, account, function_name, qualifier, payload, received, attempts, due, id "
-        "FROM lambda_async_events ORDER BY id"
+        "SELECT request_id, region, account, function_name, qualifier, payload, received, attempts, due, id, "
+        "last_response FROM lambda_async_events ORDER BY id"
     )
-    return [AsyncEvent(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), r[6], r[7], r[8], r[9]) for r in rows]
+    return [_event(r) for r in rows]
+
+
+def _event(r: tuple[Any, ...]) -> AsyncEvent:
+    last = None if r[10] is None else AttemptResponse.from_row(json.loads(r[10]))
+    return AsyncEvent(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), r[6], r[7], r[8], r[9], last)

@@ -22,7 +22,7 @@ from lambdabox.aws.arns import function_arn
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import client_error
 from lambdabox.aws.protocol import load_service_model
-from lambdabox.lambda_ import checks
+from lambdabox.lambda_ import checks, dead_letter
 from lambdabox.lambda_ import store as sql
 from lambdabox.lambda_.base import Key, Params, Result
 from lambdabox.lambda_.code import MAX_UNZIPPED, MAX_ZIPPED, CodeInfo, inspect_zip
@@ -140,6 +140,7 @@ class FunctionOperations(VersionOperations):
                 environment_given=checks.variables_sent(params.get("Environment")),
                 architectures=tuple(params.get("Architectures") or ["x86_64"]),
                 tracing_mode=(params.get("TracingConfig") or {}).get("Mode", "PassThrough"),
+                dead_letter_arn=dead_letter.target_of(params.get("DeadLetterConfig"), ctx.region),
                 log_format=logging_cfg.get("LogFormat", "Text"),
                 log_group=logging_cfg.get("LogGroup"),
                 application_log_level=logging_cfg.get("ApplicationLogLevel"),
@@ -380,6 +381,8 @@ def _changes(cfg: FunctionConfig, params: Params) -> dict[str, Any]:
         changes["environment_given"] = checks.variables_sent(params["Environment"])
     if "EphemeralStorage" in params:
         changes["ephemeral_storage"] = int(params["EphemeralStorage"]["Size"])
+    if "DeadLetterConfig" in params:
+        changes["dead_letter_arn"] = dead_letter.target_of(params["DeadLetterConfig"], cfg.region)
     if "TracingConfig" in params:
         changes["tracing_mode"] = params["TracingConfig"].get("Mode", cfg.tracing_mode)
     if "LoggingConfig" in params:

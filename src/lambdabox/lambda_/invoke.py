@@ -8,10 +8,11 @@ import base64
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.lambda_ import checks
-from lambdabox.lambda_.async_engine import Attempt
+from lambdabox.lambda_.async_engine import Attempt, AttemptResult
 from lambdabox.lambda_.async_store import AsyncEvent
 from lambdabox.lambda_.base import LambdaOperations, Params, Result, Target
 from lambdabox.lambda_.environment import INIT_LIMIT
+from lambdabox.lambda_.invocation_record import AttemptResponse
 
 #: what a cold start may add to the init and invoke phases' limits (the process, its credentials)
 _START_MARGIN = 1.0
@@ -70,24 +71,29 @@ class InvokeOperations(LambdaOperations):
         )
         return {"StatusCode": 202, "Payload": b""}
 
-    async def run_async_event(self, ev: AsyncEvent) -> Attempt:
+    async def run_async_event(self, ev: AsyncEvent) -> AttemptResult:
         """One attempt of an accepted event, through the synchronous path with its request id."""
         ctx = RequestContext(ev.request_id, ev.region, ev.account, "lambda", "Invoke")
         try:
             target = self._target(ctx, ev.function_name, ev.qualifier)
         except ServiceError as exc:
             if exc.code == "ResourceNotFoundException":
-                return Attempt.GONE
+                return AttemptResult(Attempt.GONE)
             raise
         try:
             result = await self._run_target(ctx, target, ev.payload, None, tail=False)
         except ServiceError as exc:
-            if exc.code == "TooManyRequestsException":
-                return Attempt.THROTTLED
+            if exc.code == "TooManyRequestsException" or exc.status >= 500:
+                # AWS: throttles and system errors put the event back, for up to its maximum age
+                return AttemptResult(Attempt.THROTTLED)
             if exc.code == "ResourceNotFoundException":
-                return Attempt.GONE
-            return Attempt.FAILED
-        return Attempt.FAILED if result.get("FunctionError") else Attempt.SUCCEEDED
+                return AttemptResult(Attempt.GONE)
+            return AttemptResult(
+                Attempt.FAILED, AttemptResponse(exc.status, target.config.version, None, b"")
+            )
+        error = result.get("FunctionError")
+        response = AttemptResponse(200, str(result["ExecutedVersion"]), error, bytes(result["Payload"]))
+        return AttemptResult(Attempt.FAILED if error else Attempt.SUCCEEDED, response)
 
     async def invoke_event(self, ctx: RequestContext, function_name: str, event: bytes) -> Result:
         """A synchronous invocation one of lambdabox's own services makes (API Gateway's): the

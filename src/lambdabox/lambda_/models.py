@@ -43,6 +43,7 @@ class FunctionConfig:
     environment_given: bool = False
     architectures: tuple[str, ...] = ("x86_64",)
     tracing_mode: str = "PassThrough"
+    dead_letter_arn: str | None = None  # DeadLetterConfig.TargetArn: an SQS queue or SNS topic
     log_format: str = "Text"
     log_group: str | None = None
     application_log_level: str | None = None  # JSON log format only (AWS default INFO)
@@ -110,6 +111,8 @@ class FunctionConfig:
             out["RuntimeVersionConfig"] = {"RuntimeVersionArn": self.runtime_version_arn}
         if self.handler is not None:
             out["Handler"] = self.handler
+        if self.dead_letter_arn is not None:
+            out["DeadLetterConfig"] = {"TargetArn": self.dead_letter_arn}
         if self.environment or self.environment_given:
             out["Environment"] = {"Variables": dict(self.environment)}
         return out
