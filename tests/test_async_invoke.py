@@ -115,3 +115,13 @@ def test_the_function_s_event_invoke_config_limits_its_retries_and_age(lbx: Loca
     lbx.advance(70)
     wait_until(lambda: settled(lbx) and lbx.app.async_engine.backlog == 0)
     assert starts(lbx, name, rid) == 1  # EventAgeExceeded before the first retry ran
+
+
+def test_a_paused_dispatcher_stores_events_that_a_running_one_then_runs(tmp_path: Path) -> None:
+    with LocalLambdabox(tmp_path / "data", manual_clock=True, async_dispatch="paused") as paused:
+        name = deploy(paused.client("lambda"), OK)
+        rid = invoke_event(paused, name)
+        paused.advance(3600)
+        assert (paused.app.async_engine.backlog, starts(paused, name, rid)) == (1, 0)
+    with LocalLambdabox(tmp_path / "data", manual_clock=True) as running:
+        wait_until(lambda: starts(running, name, rid) == 1)

@@ -329,6 +329,11 @@ class App:
             stats=lambda: {
                 "environments": dict(invoker.environment_states()),
                 "inflight": invoker.inflight,
+                "async": {
+                    "queued": async_engine.backlog,
+                    "running": async_engine.running,
+                    "outbox": outbox.backlog,
+                },
                 "sandbox": sandbox.mode,
                 "isolation": sandbox.isolation,
                 "function_network": sandbox.network,
@@ -343,6 +348,7 @@ class App:
             lambda_.run_async_event,
             lambda ev: lambda_.async_limits(ev.region, ev.account, ev.function_name, ev.qualifier),
             lambda_.settle_async_event,
+            paused=s.async_dispatch == "paused",
         )
         await outbox.start(_deliveries(lambda_))
         http = HttpServer(edge.handle, clock=self.clock, limits=self._http_limits)

@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
         "and lambdabox's AWS endpoint)",
     )
     serve.add_argument(
+        "--async-dispatch",
+        choices=["run", "paused"],
+        help="asynchronous invocations: run (default) or paused (accepted and stored, not run)",
+    )
+    serve.add_argument(
         "--runtime-sdk-dir",
         help="where the AWS SDK sets bundled for functions are (default <venv>/share/lambdabox/runtime-sdk)",
     )
@@ -250,6 +255,7 @@ def _serve_flags(args: argparse.Namespace) -> dict[str, Any]:
         "verify_signatures": args.verify_signatures,
         "root_keys": args.root_keys,
         "check_roles": args.check_roles,
+        "async_dispatch": args.async_dispatch,
     }
 
 

@@ -48,6 +48,10 @@ class Settings:
     #: refuse (CreateFunction, UpdateFunctionConfiguration) execution roles that do not exist in IAM
     #: or whose trust policy does not let lambda.amazonaws.com assume them, as AWS does
     check_roles: bool = False
+    #: asynchronous invocations: "run" (default) or "paused" (events are accepted and stored, and
+    #: run once a server with "run" starts on the data dir: to inspect a queue, or to measure
+    #: the acceptance path alone)
+    async_dispatch: str = "run"
 
     @classmethod
     def resolve(
@@ -69,6 +73,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.function_network not in ("host", "none"):
             raise ValueError(f"function_network must be 'host' or 'none', not {self.function_network!r}")
+        if self.async_dispatch not in ("run", "paused"):
+            raise ValueError(f"async_dispatch must be 'run' or 'paused', not {self.async_dispatch!r}")
         RootKeys(self.root_keys, self.account_id)  # raises ValueError naming what is wrong
 
     def root_key_set(self) -> RootKeys:

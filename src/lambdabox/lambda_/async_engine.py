@@ -103,15 +103,24 @@ class AsyncEngine:
             clock, self._attempt, concurrency=concurrency, name="lambda-async"
         )
 
-    async def start(self, run: Run, limits: Limits = default_limits, settle: Settle = _owes_nothing) -> None:
-        """Load what the store holds and start dispatching."""
+    async def start(
+        self,
+        run: Run,
+        limits: Limits = default_limits,
+        settle: Settle = _owes_nothing,
+        *,
+        paused: bool = False,
+    ) -> None:
+        """Load what the store holds and start dispatching (`paused`: accept and store events,
+        run none)."""
         self._run, self._limits, self._settle = run, limits, settle
         events = await self._store.read(sql.load_all)
         for ev in events:
             self._queue.push(ev, ev.due)
         if events:
             log.info("%d asynchronous events to run from the store", len(events))
-        self._queue.start()
+        if not paused:
+            self._queue.start()
 
     async def accept(self, ev: AsyncEvent) -> AsyncEvent:
         """Store the event (committed before this returns) and queue it."""
