@@ -73,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
         "lambda.amazonaws.com, as AWS does (default: any well-formed role ARN is accepted)",
     )
     serve.add_argument(
+        "--clock",
+        choices=["system", "manual"],
+        help="system (default: real time) or manual: starts at the current time, paused, and moves only "
+        "through POST /_lambdabox/clock (retries, timeouts, expiry testable in milliseconds)",
+    )
+    serve.add_argument(
         "--demo", action="store_true", help="deploy the demo function 'hello' and print how to call it"
     )
 
@@ -250,6 +256,7 @@ def _serve_flags(args: argparse.Namespace) -> dict[str, Any]:
         "verify_signatures": args.verify_signatures,
         "root_keys": args.root_keys,
         "check_roles": args.check_roles,
+        "clock": args.clock,
     }
 
 

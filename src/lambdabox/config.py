@@ -48,6 +48,9 @@ class Settings:
     #: refuse (CreateFunction, UpdateFunctionConfiguration) execution roles that do not exist in IAM
     #: or whose trust policy does not let lambda.amazonaws.com assume them, as AWS does
     check_roles: bool = False
+    #: the server's clock: "system" (real time) or "manual" (starts at the current time, paused,
+    #: and moves only through POST /_lambdabox/clock: tests make minutes pass in milliseconds)
+    clock: str = "system"
 
     @classmethod
     def resolve(
@@ -69,6 +72,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.function_network not in ("host", "none"):
             raise ValueError(f"function_network must be 'host' or 'none', not {self.function_network!r}")
+        if self.clock not in ("system", "manual"):
+            raise ValueError(f"clock must be 'system' or 'manual', not {self.clock!r}")
         RootKeys(self.root_keys, self.account_id)  # raises ValueError naming what is wrong
 
     def root_key_set(self) -> RootKeys:
