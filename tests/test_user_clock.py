@@ -6,8 +6,10 @@ deadline in real time on a paused clock, and at once when it is advanced past it
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import threading
 import time
 import urllib.error
@@ -212,13 +214,16 @@ def test_a_sync_invoke_ends_at_its_timeout_in_real_time_on_a_paused_clock(lbx: L
     name = deploy(lam, SLEEPS, Timeout=1)
     lam.invoke(FunctionName=name, Payload=b'{"s": 0}')  # warm
     before, t0 = lbx.now(), time.monotonic()
-    out = lam.invoke(FunctionName=name, Payload=b'{"s": 30}')
+    out = lam.invoke(FunctionName=name, Payload=b'{"s": 30}', LogType="Tail")
     took = time.monotonic() - t0
     body = json.loads(out["Payload"].read())
     assert out["FunctionError"] == "Unhandled" and body["errorType"] == "Sandbox.Timedout", body
     assert "Task timed out after 1.00 seconds" in body["errorMessage"]
     assert 0.9 <= took < 10, took
     assert lbx.now() == before  # the clock did not move: real time ended it
+    report = base64.b64decode(out["LogResult"]).decode()
+    duration = float(re.search(r"\tDuration: ([0-9.]+) ms", report).group(1))  # type: ignore[union-attr]
+    assert 900 <= duration < 10_000, report  # the real time it took, not the paused clock's 0
 
 
 def test_advancing_the_clock_ends_a_sync_invoke_at_once(lbx: LocalLambdabox) -> None:
