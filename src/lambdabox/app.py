@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from lambdabox.admin.clock import ClockControl, clock_endpoint
 from lambdabox.aws import ids
 from lambdabox.aws.composite import Operations
 from lambdabox.aws.context import RequestContext
@@ -22,7 +23,7 @@ from lambdabox.aws.errors import ServiceError
 from lambdabox.aws.keys import KnownKey
 from lambdabox.aws.protocol import ServiceProtocol
 from lambdabox.aws.verify import Authenticator
-from lambdabox.clock import Clock, SystemClock
+from lambdabox.clock import Clock, ManualClock, SystemClock
 from lambdabox.config import Settings
 from lambdabox.edge import AdminEndpoint, Edge, Service
 from lambdabox.gateway import rest_store, usage_store
@@ -86,6 +87,7 @@ class _Parts:
     usage_plans: UsagePlansService
     http: HttpServer  # the public port
     env_http: HttpServer  # the AWS endpoint as served inside environments
+    clock_control: ClockControl  # /_lambdabox/clock's
 
 
 class App:
@@ -99,10 +101,13 @@ class App:
         catalog: RuntimeCatalog | None = None,
         http_limits: HttpLimits | None = None,
     ) -> None:
-        """`http_limits`: what clients of the HTTP front may send, and how slowly (its timeouts run
-        on `clock`)."""
+        """`clock`: the one clock (default: as `settings.clock` says, a manual one starting at the
+        current time, paused, or the system's); `http_limits`: what clients of the HTTP front may
+        send, and how slowly (its timeouts run on `clock`)."""
         self.settings = settings
-        self.clock: Clock = clock or SystemClock()
+        if clock is None:
+            clock = ManualClock(start=time.time()) if settings.clock == "manual" else SystemClock()
+        self.clock: Clock = clock
         self._catalog = catalog or RuntimeCatalog()
         self._http_limits = http_limits or HttpLimits()
         self._parts: _Parts | None = None
@@ -117,6 +122,12 @@ class App:
     def outbox(self) -> Outbox:
         assert self._parts is not None, "start() first"
         return self._parts.outbox
+
+    @property
+    def clock_control(self) -> ClockControl:
+        """Reads and moves the clock as `/_lambdabox/clock` does (firing what becomes due)."""
+        assert self._parts is not None, "start() first"
+        return self._parts.clock_control
 
     @property
     def lambda_service(self) -> LambdaService:
@@ -306,6 +317,8 @@ class App:
         )
         # lambdabox's own endpoints, /_lambdabox/<name> (environments are refused them)
         admin: dict[str, AdminEndpoint] = {}
+        clock_control = ClockControl(self.clock, lambda: (async_engine.activity(), outbox.activity()))
+        admin["clock"] = clock_endpoint(clock_control)
         edge = Edge(
             [
                 Service("lambda", ServiceProtocol("lambda"), lambda_, lambda_limits),
@@ -338,6 +351,7 @@ class App:
                 "isolation": sandbox.isolation,
                 "function_network": sandbox.network,
                 "verifySignatures": s.verify_signatures,
+                "clock": clock_control.mode,
                 "runtimeSdk": sdk.versions(),
             },
         )
@@ -371,11 +385,12 @@ class App:
             usage_plans,
             http,
             env_http[0],
+            clock_control,
         )
         log.info(
             "lambdabox listening on %s (data in %s, isolation %s, cgroups %s, function network %s, "
-            "signatures %s)", self.endpoint_url, data, sandbox.isolation, sandbox.mode, sandbox.network,
-            "verified" if s.verify_signatures else "not verified",
+            "signatures %s, %s clock)", self.endpoint_url, data, sandbox.isolation, sandbox.mode,
+            sandbox.network, "verified" if s.verify_signatures else "not verified", clock_control.mode,
         )  # fmt: skip
 
     async def close(self) -> None:

@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
         "lambda.amazonaws.com, as AWS does (default: any well-formed role ARN is accepted)",
     )
     serve.add_argument(
+        "--clock",
+        choices=["system", "manual"],
+        help="system (default: real time) or manual: starts at the current time, paused, and moves only "
+        "through POST /_lambdabox/clock (retries, timeouts, expiry testable in milliseconds)",
+    )
+    serve.add_argument(
         "--demo", action="store_true", help="deploy the demo function 'hello' and print how to call it"
     )
 
@@ -256,6 +262,7 @@ def _serve_flags(args: argparse.Namespace) -> dict[str, Any]:
         "root_keys": args.root_keys,
         "check_roles": args.check_roles,
         "async_dispatch": args.async_dispatch,
+        "clock": args.clock,
     }
 
 

@@ -52,6 +52,9 @@ class Settings:
     #: run once a server with "run" starts on the data dir: to inspect a queue, or to measure
     #: the acceptance path alone)
     async_dispatch: str = "run"
+    #: the server's clock: "system" (real time) or "manual" (starts at the current time, paused,
+    #: and moves only through POST /_lambdabox/clock: tests make minutes pass in milliseconds)
+    clock: str = "system"
 
     @classmethod
     def resolve(
@@ -75,6 +78,8 @@ class Settings:
             raise ValueError(f"function_network must be 'host' or 'none', not {self.function_network!r}")
         if self.async_dispatch not in ("run", "paused"):
             raise ValueError(f"async_dispatch must be 'run' or 'paused', not {self.async_dispatch!r}")
+        if self.clock not in ("system", "manual"):
+            raise ValueError(f"clock must be 'system' or 'manual', not {self.clock!r}")
         RootKeys(self.root_keys, self.account_id)  # raises ValueError naming what is wrong
 
     def root_key_set(self) -> RootKeys:

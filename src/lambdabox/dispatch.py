@@ -14,12 +14,24 @@ import heapq
 import itertools
 import logging
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from lambdabox.clock import Cancellable, Clock
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What a dispatcher is doing at one moment: items being handled, items due on the clock but
+    not handled yet, and whether any of those could start now (a free slot: it is only waiting
+    for the event loop to take its turn)."""
+
+    running: int
+    due: int
+    behind: bool
 
 
 class Dispatcher(Generic[T]):
@@ -55,6 +67,12 @@ class Dispatcher(Generic[T]):
     def running(self) -> int:
         """Items being handled now."""
         return len(self._running)
+
+    def activity(self) -> Activity:
+        """Running and due items now (counting the due ones walks the queue: not for hot paths)."""
+        now = self._clock.now()
+        due = sum(1 for at, _, _ in self._heap if at <= now)
+        return Activity(len(self._running), due, due > 0 and len(self._running) < self._concurrency)
 
     async def close(self) -> None:
         """Stop; handlers still running are cancelled (their items' durable state decides what

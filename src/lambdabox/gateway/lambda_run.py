@@ -1,5 +1,6 @@
 """How the data planes (HTTP APIs and REST APIs) run a Lambda integration or authorizer: the
-event as JSON, the invocation bounded by the integration's timeout on the one clock, and an
+event as JSON, the invocation bounded by the integration's timeout (on the one clock, or in real
+time if that passes first: a paused manual clock never hangs a client), and an
 invocation that outlives it left to run on with its answer dropped, as API Gateway leaves it.
 
 An invocation that must end before the timeout could pass (the function's timeout plus its init
@@ -17,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from lambdabox.clock import Clock
+from lambdabox.clock import Clock, call_later_either
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,9 @@ class LambdaRunner:
                 settled.set_result(None)
 
         task.add_done_callback(settle)
-        timer = self._clock.call_later(timeout, settle)  # the integration's timeout, on the one clock
+        # the integration's timeout, on the clock or in real time (whichever passes first: the
+        # client waits for it)
+        timer = call_later_either(self._clock, timeout, settle)
         try:
             await settled
         finally:

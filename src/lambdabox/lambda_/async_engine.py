@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdabox.clock import Clock
-from lambdabox.dispatch import Dispatcher
+from lambdabox.dispatch import Activity, Dispatcher
 from lambdabox.lambda_ import async_store as sql
 from lambdabox.lambda_ import outbox_store
 from lambdabox.lambda_.async_store import AsyncEvent
@@ -138,6 +138,10 @@ class AsyncEngine:
     def running(self) -> int:
         """Attempts running now."""
         return self._queue.running
+
+    def activity(self) -> Activity:
+        """What its dispatcher is doing now (the clock endpoint waits on it)."""
+        return self._queue.activity()
 
     async def close(self) -> None:
         """Stop dispatching; attempts still running are cancelled (their rows stay: they run again)."""

@@ -8,7 +8,9 @@
 as this environment answers it) and its `LogCapture` (the process's stdout/stderr as log lines).
 It wraps each invocation in START/END/REPORT and turns every way an init phase or an invocation
 can end (response, function error, oversize response, timeout, crash, out-of-memory) into an
-`Outcome`. It is started with its execution role's credentials, which its process carries as
+`Outcome`. Its time limits (init, invocation) pass when they have passed on the clock or in real
+time, whichever comes first (the process runs in real time: a paused clock never hangs it), and
+durations are the longer of the two. It is started with its execution role's credentials, which its process carries as
 environment variables for its whole life: `credentials_outlast(now)` says whether they still cover
 an invocation starting now.
 """
@@ -26,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambdabox.clock import Clock
+from lambdabox.clock import Clock, Stopwatch, call_later_either
 from lambdabox.lambda_ import logs as platform_log
 from lambdabox.lambda_.credentials import RoleCredentials
 from lambdabox.lambda_.log_capture import LogCapture, LogTail
@@ -146,7 +148,7 @@ class Environment:
         for line in self.spec.init_lines:
             self._logs.emit(line)
         # 2. the process
-        t0 = self._clock.monotonic()
+        init_watch = Stopwatch(self._clock)
         try:
             self._proc = await self._sandbox.spawn(
                 SandboxSpec(
@@ -173,15 +175,16 @@ class Environment:
         # 3. its output, 4. its exit
         self._logs.attach(self._proc.stdout_fd, self._proc.stderr_fd)
         self._exit_task = loop.create_task(self._watch_exit(self._proc))
-        # 5. the init phase: until its first /next, an /init/error, its exit or the time limit
+        # 5. the init phase: until its first /next, an /init/error, its exit or the time limit (on
+        # the clock or in real time, whichever passes first: a paused clock never hangs a caller)
         limit = max(INIT_LIMIT, self.spec.timeout)
-        timer = self._clock.call_later(limit, lambda: _expire(init_done))
+        timer = call_later_either(self._clock, limit, lambda: _expire(init_done))
         self.state = State.STARTING
         try:
             result = await init_done
         finally:
             timer.cancel()
-        init_ms = (self._clock.monotonic() - t0) * 1000.0
+        init_ms = init_watch.elapsed() * 1000.0
         self.init_duration_ms = init_ms
         if result.kind is ResultKind.READY:
             self._init_tail = self._logs.tail = None  # only a failed init reports its lines
@@ -325,8 +328,9 @@ class Environment:
         self.invocations += 1
         tail = self._logs.tail = LogTail()  # from START on, lines are this invocation's
         done = self._runtime.deliver(inv)
-        t0 = self._clock.monotonic()
-        timer = self._clock.call_later(inv.timeout, lambda: _expire(done))
+        watch = Stopwatch(self._clock)
+        # the function's timeout, on the clock or in real time, whichever passes first
+        timer = call_later_either(self._clock, inv.timeout, lambda: _expire(done))
         try:
             result = await done
         finally:
@@ -336,7 +340,7 @@ class Environment:
             self._end_invocation()
             await self.stop()
             raise Undelivered(inv.request_id)
-        duration = (self._clock.monotonic() - t0) * 1000.0
+        duration = watch.elapsed() * 1000.0
         self._logs.drain()
         init_ms = self.init_duration_ms if self.invocations == 1 else None
         status: str | None = None

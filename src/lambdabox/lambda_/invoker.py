@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -97,11 +99,14 @@ class Invoker:
         credentials: CredentialsProvider,
         code_holds: CodeHolds,
         serve_endpoint: ServeEndpoint | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         """`credentials(fn)`: the credentials of `fn`'s execution role for a new environment;
         `serve_endpoint`: serves lambdabox's AWS endpoint on a listener made inside an
-        environment's own network namespace (``--function-network none``)."""
+        environment's own network namespace (``--function-network none``); `wall`: the time
+        functions read, that their deadline (Lambda-Runtime-Deadline-Ms) is given in."""
         self._settings = settings
+        self._wall = wall
         self._credentials = credentials
         self._code_holds = code_holds
         self._serve_endpoint = serve_endpoint
@@ -184,7 +189,7 @@ class Invoker:
                 request_id=request_id or ids.request_id(),
                 payload=payload,
                 function_arn=invoked_arn,
-                deadline_ms=int((now + fn.timeout) * 1000),
+                deadline_ms=self._deadline_ms(fn),
                 timeout=float(fn.timeout),
                 trace_id=ids.trace_id(now),
                 client_context=client_context,
@@ -218,12 +223,16 @@ class Invoker:
                 if failure is not None:
                     return env.fail_invocation(inv, failure)
                 # the deadline counts from the invoke phase, after init
-                inv.deadline_ms = int((self._clock.now() + fn.timeout) * 1000)
+                inv.deadline_ms = self._deadline_ms(fn)
             return await env.invoke(inv)
         finally:
             await pool.release(env)
             if pool.retired and pool.size == 0:
                 self._retired.discard(pool)
+
+    def _deadline_ms(self, fn: FunctionConfig) -> int:
+        """Epoch ms on the wall clock the function reads (its remaining time is right on a manual clock too)."""
+        return int((self._wall() + fn.timeout) * 1000)
 
     def _pool(self, fn: FunctionConfig) -> Pool:
         pool = self._pools.get(fn.version_arn)

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 
 from lambdabox.clock import Clock
-from lambdabox.dispatch import Dispatcher
+from lambdabox.dispatch import Activity, Dispatcher
 from lambdabox.lambda_ import outbox_store as sql
 from lambdabox.lambda_.outbox_store import OutboxItem
 from lambdabox.store.db import Store
@@ -72,6 +72,10 @@ class Outbox:
     def backlog(self) -> int:
         """Rows waiting for delivery or being delivered (parked ones not counted)."""
         return self._queue.waiting + self._queue.running
+
+    def activity(self) -> Activity:
+        """What its dispatcher is doing now (the clock endpoint waits on it)."""
+        return self._queue.activity()
 
     async def close(self) -> None:
         await self._queue.close()
