@@ -36,11 +36,15 @@ class LocalLambdabox:
         *,
         manual_clock: bool = False,
         catalog: RuntimeCatalog | None = None,
+        fault_draw: Callable[[], float] | None = None,
         **settings: Any,
     ) -> None:
+        """`fault_draw`: numbers in [0, 1) deciding whether a fault with a probability hits an
+        invocation (random by default; a fixed sequence makes such tests deterministic)."""
         self.clock: Clock = ManualClock(start=time.time()) if manual_clock else SystemClock()
         self.settings = Settings.resolve({"data_dir": data_dir, "port": 0, **settings}, env={})
-        self.app = App(self.settings, self.clock, catalog=catalog)
+        extra: dict[str, Any] = {} if fault_draw is None else {"fault_draw": fault_draw}
+        self.app = App(self.settings, self.clock, catalog=catalog, **extra)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="lambdabox", daemon=True)
 
