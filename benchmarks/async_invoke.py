@@ -145,7 +145,9 @@ def main() -> None:
             })  # fmt: skip
             noop(url, "burst")
             t0 = time.monotonic()
-            burst = accept_rate(url, "burst", args.connections, 3600, BURST.replace("{limit}", str(args.burst)))
+            burst = accept_rate(
+                url, "burst", args.connections, 3600, BURST.replace("{limit}", str(args.burst))
+            )
             waited = drain(url)
             ran = started(lam, "burst")
             emit({

@@ -17,13 +17,16 @@ from typing import Any
 import aiohttp
 
 from conftest import make_zip
+from lambdabox.admin.faults import faults_endpoint
+from lambdabox.aws.arns import FunctionRef
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.protocol import ServiceProtocol
 from lambdabox.clock import ManualClock
-from lambdabox.edge import REFUSED_MESSAGE, Edge, Service
+from lambdabox.edge import REFUSED_MESSAGE, AdminEndpoint, Edge, Service
 from lambdabox.http_server import HttpServer
 from lambdabox.lambda_.code import inspect_zip
 from lambdabox.lambda_.code_url import CodeUrls
+from lambdabox.lambda_.faults import FaultBook
 
 ZIP = make_zip({"app.py": "def handler(e, c):\n    return 1\n"})
 
@@ -41,6 +44,7 @@ def serve(
     *,
     is_environment: Callable[[int], bool] | None = None,
     from_environment: bool = False,
+    admin: dict[str, AdminEndpoint] | None = None,
 ) -> None:
     """Run an Edge on a loopback port and `await check(base_url, presigned_code_url)`."""
     code_dir = tmp_path / "code"
@@ -49,6 +53,8 @@ def serve(
     (code_dir / f"{info.key}.zip").write_bytes(ZIP)
     urls = CodeUrls(b"k" * 32, ManualClock())
     kw: dict[str, Any] = {} if is_environment is None else {"is_environment": is_environment}
+    if admin is not None:
+        kw["admin"] = admin
     edge = Edge(
         [Service("lambda", ServiceProtocol("lambda"), FakeLambda())],
         region="us-east-1",
@@ -113,3 +119,27 @@ def test_other_clients_reach_internal_endpoints(tmp_path: Path) -> None:
 
     serve(tmp_path, check)  # the default predicate: nobody is an environment
     serve(tmp_path, check, is_environment=lambda uid: uid != os.getuid())
+
+
+def test_an_environment_cannot_inject_faults(tmp_path: Path) -> None:
+    book = FaultBook(ManualClock())
+    endpoint = faults_endpoint(book, lambda fn: FunctionRef(fn, "us-east-1", "000000000000", None))
+    fault = json.dumps({"function": "victim", "kind": "error"}).encode()
+
+    async def post(url: str) -> tuple[int, Any]:
+        async with aiohttp.ClientSession() as session, session.post(url, data=fault) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+    async def refused(base: str, code_url: str) -> None:
+        assert await post(base + "/_lambdabox/faults") == (403, {"message": REFUSED_MESSAGE})
+        assert (await get(base + "/_lambdabox/faults"))[0] == 403
+
+    async def served(base: str, code_url: str) -> None:
+        status, body = await post(base + "/_lambdabox/faults")
+        assert status == 201 and body["function"].endswith(":function:victim")
+
+    serve(tmp_path, refused, is_environment=is_me, admin={"faults": endpoint})
+    serve(tmp_path, refused, from_environment=True, admin={"faults": endpoint})
+    assert book.faults() == []
+    serve(tmp_path, served, admin={"faults": endpoint})  # anyone else may
+    assert len(book.faults()) == 1

@@ -77,7 +77,7 @@ def test_readme_examples_run_as_written(fresh: Server, tmp_path: Path) -> None:
     assert """b'{"hi": {"x": 1}}'""" in run.stdout
 
     shell = [b for b in _blocks("sh") if README_URL in b]
-    assert len(shell) == 5
+    assert len(shell) == 6
     # `--follow` never ends: the same command without it prints what it would print first
     port = urlsplit(fresh.url).port
     script = "set -euo pipefail\n" + "\n".join(shell).replace(README_URL, fresh.url).replace(" --follow", "")
@@ -102,4 +102,8 @@ def test_readme_examples_run_as_written(fresh: Server, tmp_path: Path) -> None:
     assert out.count('"rawPath": "/hello"') == 2, out
     # the REST API, by path and by host: the function's answer to a REST proxy event
     assert out.count('{"path": "/hello", "resource": "/{proxy+}"}') == 2, out
+    # fault injection: an injected error, what is left of its count, the faults deleted
+    assert '"FunctionError": "Unhandled"' in out, out
+    assert '{"errorType": "InjectedFault", "errorMessage": "disk full"}' in out, out
+    assert '"remaining": 1' in out and '{"deleted": 1}' in out, out
     assert sorted(p.name for p in checkout.iterdir()) == [".venv"]  # nothing left in the checkout

@@ -10,12 +10,14 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from lambdabox.admin.clock import ClockControl, clock_endpoint
+from lambdabox.admin.faults import faults_endpoint
 from lambdabox.aws import ids
 from lambdabox.aws.composite import Operations
 from lambdabox.aws.context import RequestContext
@@ -51,6 +53,8 @@ from lambdabox.lambda_.code import CodeStore
 from lambdabox.lambda_.code_gc import CodeCollector
 from lambdabox.lambda_.code_url import CodeUrls, load_or_create_key
 from lambdabox.lambda_.credentials import IssueRoleCredentials, RoleCredentials, RoleCredentialsCache
+from lambdabox.lambda_.fault_runs import FaultInjector
+from lambdabox.lambda_.faults import FaultBook
 from lambdabox.lambda_.invoker import Invoker, InvokerSettings
 from lambdabox.lambda_.limits import request_limit as lambda_limits
 from lambdabox.lambda_.outbox import Deliver, Delivery, Outbox
@@ -100,11 +104,14 @@ class App:
         *,
         catalog: RuntimeCatalog | None = None,
         http_limits: HttpLimits | None = None,
+        fault_draw: Callable[[], float] = random.random,
     ) -> None:
         """`clock`: the one clock (default: as `settings.clock` says, a manual one starting at the
         current time, paused, or the system's); `http_limits`: what clients of the HTTP front may
-        send, and how slowly (its timeouts run on `clock`)."""
+        send, and how slowly (its timeouts run on `clock`); `fault_draw`: numbers in [0, 1)
+        deciding whether an injected fault with a probability hits an invocation."""
         self.settings = settings
+        self._fault_draw = fault_draw
         if clock is None:
             clock = ManualClock(start=time.time()) if settings.clock == "manual" else SystemClock()
         self.clock: Clock = clock
@@ -243,6 +250,7 @@ class App:
         )
         await invoker.start()
         outbox = Outbox(store, self.clock)
+        fault_book = FaultBook(self.clock, self._fault_draw)  # /_lambdabox/faults
         async_engine = AsyncEngine(store, self.clock, outbox)
         lambda_ = LambdaService(
             LambdaDeps(
@@ -256,6 +264,7 @@ class App:
                 concurrency_limit=s.concurrency_limit,
                 role_assumable=_lambda_can_assume(iam) if s.check_roles else None,
                 async_engine=async_engine,
+                faults=FaultInjector(fault_book, logs, self.clock),
             )
         )
         await lambda_.load()
@@ -319,6 +328,9 @@ class App:
         admin: dict[str, AdminEndpoint] = {}
         clock_control = ClockControl(self.clock, lambda: (async_engine.activity(), outbox.activity()))
         admin["clock"] = clock_endpoint(clock_control)
+        admin["faults"] = faults_endpoint(
+            fault_book, lambda function: lambda_.fault_function(function, s.region, s.account_id)
+        )
         edge = Edge(
             [
                 Service("lambda", ServiceProtocol("lambda"), lambda_, lambda_limits),

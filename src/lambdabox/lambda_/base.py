@@ -25,6 +25,7 @@ from lambdabox.lambda_.async_engine import AsyncEngine
 from lambdabox.lambda_.code import CodeStore
 from lambdabox.lambda_.code_gc import CodeCollector
 from lambdabox.lambda_.code_url import CodeUrls
+from lambdabox.lambda_.fault_runs import FaultInjector
 from lambdabox.lambda_.invoker import Invoker
 from lambdabox.lambda_.models import Alias, FunctionConfig
 from lambdabox.lambda_.records import FunctionRecord
@@ -103,6 +104,8 @@ class LambdaDeps:
     draw: Callable[[], float] = random.random
     #: accepts and runs InvocationType Event invocations (None: refused)
     async_engine: AsyncEngine | None = None
+    #: the faults injected into invocations (POST /_lambdabox/faults); None: none ever are
+    faults: FaultInjector | None = None
 
 
 class LambdaOperations:

@@ -1,10 +1,13 @@
 """Invoke: the payload checked as Lambda checks it, the version chosen (an alias's weights drawn
-per invocation), the invocation run by the invoker, and the answer with X-Amz-Executed-Version."""
+per invocation), the invocation run by the invoker (through the fault injector, `fault_runs.py`,
+when one is wired), and the answer with X-Amz-Executed-Version."""
 
 from __future__ import annotations
 
 import base64
+import functools
 
+from lambdabox.aws.arns import FunctionRef, parse_function_ref
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.lambda_ import checks
@@ -23,8 +26,8 @@ class InvokeOperations(LambdaOperations):
 
     def longest_invocation(self, ctx: RequestContext, function_name: str) -> float:
         """The longest (seconds) an Invoke of `function_name` can take, a cold start included: the
-        init phase's limit and the function's timeout (of every version an alias may run); raises
-        as Invoke would for no such function."""
+        init phase's limit and the function's timeout (of every version an alias may run), and
+        what an injected latency fault adds; raises as Invoke would for no such function."""
         target = self._target(ctx, function_name)
         timeouts = [target.config.timeout]
         if target.alias is not None:
@@ -32,7 +35,18 @@ class InvokeOperations(LambdaOperations):
                 cfg = target.record.version(version)
                 timeouts.append(cfg.timeout if cfg is not None else 0)
         longest = float(max(timeouts))
-        return max(INIT_LIMIT, longest) + longest + _START_MARGIN
+        injected = self._deps.faults.longest_latency(target.config) if self._deps.faults else 0.0
+        return max(INIT_LIMIT, longest) + longest + injected + _START_MARGIN
+
+    def fault_function(self, function: str, region: str, account: str) -> FunctionRef:
+        """What a fault's `function` names: a name (in `region` and `account`), a partial or full
+        ARN, maybe qualified (`name:alias`, `name:3`); raises Invoke's ResourceNotFoundException
+        when there is no such function, version or alias."""
+        ref = parse_function_ref(function)
+        ctx = RequestContext("", ref.region or region, ref.account or account, "lambda", "Invoke")
+        target = self._target(ctx, function)
+        cfg = target.record.latest
+        return FunctionRef(cfg.name, cfg.region, cfg.account, target.qualifier)
 
     async def Invoke(self, ctx: RequestContext, params: Params) -> Result:
         target = self._target(ctx, params["FunctionName"], params.get("Qualifier"))
@@ -109,8 +123,17 @@ class InvokeOperations(LambdaOperations):
         if target.alias is not None and target.alias.weights:
             version = target.record.version(target.alias.pick(self._deps.draw()))
             cfg = version if version is not None else cfg
-        outcome = await self._invoker.invoke(
-            cfg, payload, invoked_arn=target.arn, request_id=ctx.request_id, client_context=client_context
+        run = functools.partial(
+            self._invoker.invoke,
+            cfg,
+            payload,
+            invoked_arn=target.arn,
+            request_id=ctx.request_id,
+            client_context=client_context,
+        )
+        faults = self._deps.faults
+        outcome = await (
+            run() if faults is None else faults.invoke(cfg, target.qualifier, ctx.request_id, run)
         )
         out: Result = {"StatusCode": 200, "ExecutedVersion": cfg.version, "Payload": outcome.payload}
         if outcome.error_type:

@@ -39,14 +39,18 @@ class LocalLambdabox(Handle):
         *,
         manual_clock: bool = False,
         catalog: RuntimeCatalog | None = None,
+        fault_draw: Callable[[], float] | None = None,
         **settings: Any,
     ) -> None:
         """`manual_clock`: the server's clock starts at the current time, paused, and moves only
-        through `advance`/`set`; `settings`: any `Settings` field (idle_timeout=…, …)."""
+        through `advance`/`set`; `fault_draw`: numbers in [0, 1) deciding whether a fault with a
+        probability hits an invocation (random by default; a fixed sequence makes such tests
+        deterministic); `settings`: any `Settings` field (idle_timeout=…, …)."""
         given = {"data_dir": data_dir, "port": 0, **({"clock": "manual"} if manual_clock else {}), **settings}
         self.settings = Settings.resolve(given, env={})
         self.region = self.settings.region
-        self.app = App(self.settings, catalog=catalog)
+        extra: dict[str, Any] = {} if fault_draw is None else {"fault_draw": fault_draw}
+        self.app = App(self.settings, catalog=catalog, **extra)
         self.clock: Clock = self.app.clock
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="lambdabox", daemon=True)
