@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import random
 import uuid
+
+#: request ids identify, they guard nothing (they are shown to functions and in logs): a
+#: non-cryptographic generator, seeded from the OS, saves a system call on every request
+_random = random.Random(os.urandom(32))
+_VERSION_4 = (0x4 << 76) | (0x2 << 62)
+_CLEAR = ~((0xF << 76) | (0x3 << 62))
 
 
 def request_id() -> str:
     """A request id as AWS prints it: a random (version 4) UUID, built without uuid.UUID's overhead."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    x = b.hex()
+    x = f"{(_random.getrandbits(128) & _CLEAR) | _VERSION_4:032x}"
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 

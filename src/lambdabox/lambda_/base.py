@@ -171,9 +171,8 @@ class LambdaOperations:
         ref = self._ref(ctx, name, qualifier)
         rec = self._functions.get((ctx.region, ctx.account_id, ref.name))
         q = ref.qualifier
-        missing = not_found(function_arn(ctx.region, ctx.account_id, ref.name, q))
         if rec is None:
-            raise missing
+            raise not_found(function_arn(ctx.region, ctx.account_id, ref.name, q))
         if q is None:
             return Target(rec, None, rec.latest)
         cfg = rec.version(q)
@@ -181,10 +180,10 @@ class LambdaOperations:
             return Target(rec, q, cfg)
         alias = rec.aliases.get(q)
         if alias is None:
-            raise missing
+            raise not_found(function_arn(ctx.region, ctx.account_id, ref.name, q))
         cfg = rec.version(alias.function_version)
         if cfg is None:  # its version was deleted: AWS refuses that while an alias names it
-            raise missing
+            raise not_found(function_arn(ctx.region, ctx.account_id, ref.name, q))
         return Target(rec, q, cfg, alias)
 
     def _unqualified(self, ctx: RequestContext, name: str, qualifier: str | None = None) -> FunctionRecord:

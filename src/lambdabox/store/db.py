@@ -165,11 +165,16 @@ class Store:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
                 results = [(False, exc)] * len(batch)
+            # one wake-up per event loop for the whole group, not one per write
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, bool, Any]]] = {}
             for (_, loop, fut, _), (ok, value) in zip(batch, results, strict=True):
                 if loop is None:
                     fut(ok, value)
                 else:
-                    loop.call_soon_threadsafe(_settle, fut, ok, value)
+                    by_loop.setdefault(loop, []).append((fut, ok, value))
+            for loop, settled in by_loop.items():
+                with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                    loop.call_soon_threadsafe(_settle_all, settled)
             if stop:
                 return
 
@@ -191,13 +196,14 @@ class Store:
         return self._reader.submit(lambda: fn(self._rconn())).result()
 
 
-def _settle(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if fut.done():
-        return
-    if ok:
-        fut.set_result(value)
-    else:
-        fut.set_exception(value)
+def _settle_all(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for fut, ok, value in settled:
+        if fut.done():
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
 
 
 def _split_sql(script: str) -> list[str]:
