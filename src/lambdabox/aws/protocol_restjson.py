@@ -75,11 +75,18 @@ def _segments(path: str) -> list[str]:
     return stripped.split("/") if stripped else []
 
 
+#: at most this many remembered routes (then forgotten all at once, and learnt again)
+_SEEN_MAX = 4096
+
+
 class Router:
     """(method, raw path, query) -> (operation, raw label values), most specific template first."""
 
     def __init__(self, operations: Sequence[OperationModel]) -> None:
         self._roots: dict[str, _Node] = {}
+        #: answers for requests without a query string (most of them), by (method, path): a
+        #: client calling the same operation on the same resource is routed once
+        self._seen: dict[tuple[str, str], tuple[_Route, list[str]] | None] = {}
         for op in operations:
             self._add(op.http.get("method", "POST"), op.http.get("requestUri", "/"), op.name)
 
@@ -113,6 +120,19 @@ class Router:
         node.routes.sort(key=lambda r: -len(r.query))
 
     def route(
+        self, method: str, path: str, query: Mapping[str, list[str]]
+    ) -> tuple[_Route, list[str]] | None:
+        if not query:
+            key = (method, path)
+            if key in self._seen:
+                return self._seen[key]
+            if len(self._seen) >= _SEEN_MAX:
+                self._seen.clear()
+            found = self._seen[key] = self._route(method, path, query)
+            return found
+        return self._route(method, path, query)
+
+    def _route(
         self, method: str, path: str, query: Mapping[str, list[str]]
     ) -> tuple[_Route, list[str]] | None:
         root = self._roots.get(method.upper())
