@@ -180,3 +180,42 @@ def test_dead_letter_config_is_checked_kept_and_removed(lbx: LocalLambdabox) -> 
     wait_until(lambda: lam.get_function_configuration(FunctionName=name)["LastUpdateStatus"] == "Successful")
     lam.update_function_configuration(FunctionName=name, DeadLetterConfig={"TargetArn": ""})
     assert "DeadLetterConfig" not in lam.get_function_configuration(FunctionName=name)
+
+
+EVENTS = Path(__file__).parent / "events"
+EXITS = {"app.py": "import os\ndef handler(event, context):\n    os._exit(1)\n"}
+
+
+def skeleton(value: Any) -> Any:
+    """Keys (in order) and value types, without the values."""
+    if isinstance(value, dict):
+        return [(k, skeleton(v)) for k, v in value.items()]
+    return type(value).__name__
+
+
+def test_the_record_of_a_crashed_function_has_the_shape_of_aws_s_documented_example(
+    lbx: LocalLambdabox,
+) -> None:
+    documented = json.loads((EVENTS / "lambda-destination-retries-exhausted.json").read_text())
+    lam = lbx.client("lambda")
+    dest = deploy(lam, RECORDS)
+    name = deploy(lam, EXITS)
+    lam.put_function_event_invoke_config(
+        FunctionName=name,
+        MaximumRetryAttempts=0,
+        DestinationConfig={"OnFailure": {"Destination": arn(lbx, dest)}},
+    )
+    payload = documented["requestPayload"]
+    rid = invoke_event(lbx, name, json.dumps(payload).encode())
+    wait_until(lambda: len(records(lbx, dest)) == 1)
+    (rec,) = records(lbx, dest)
+    # (the payload is the runtime's error object: today's runtimes add errorType Runtime.ExitError
+    # to the 2019 example's errorMessage)
+    assert skeleton({**rec, "responsePayload": {}}) == skeleton({**documented, "responsePayload": {}})
+    assert rec["responsePayload"]["errorType"] == "Runtime.ExitError"
+    assert rec["requestPayload"] == payload
+    assert rec["requestContext"]["requestId"] == rid
+    assert rec["requestContext"]["condition"] == "RetriesExhausted"
+    assert rec["responseContext"] == documented["responseContext"]
+    assert rec["responsePayload"]["errorMessage"].startswith(f"RequestId: {rid} Error: Runtime exited")
+    assert _ISO_MS.fullmatch(rec["timestamp"]) and _ISO_MS.fullmatch(documented["timestamp"])
