@@ -52,6 +52,7 @@ from lambdabox.lambda_.async_engine import AsyncEngine
 from lambdabox.lambda_.code import CodeStore
 from lambdabox.lambda_.code_gc import CodeCollector
 from lambdabox.lambda_.code_url import CodeUrls, load_or_create_key
+from lambdabox.lambda_.concurrency import Concurrency
 from lambdabox.lambda_.credentials import IssueRoleCredentials, RoleCredentials, RoleCredentialsCache
 from lambdabox.lambda_.fault_runs import FaultInjector
 from lambdabox.lambda_.faults import FaultBook
@@ -232,9 +233,9 @@ class App:
             other_key_account=long_term_key_account,
             key_user=_iam_key_users(iam),
         )
+        concurrency = Concurrency(s.concurrency_limit)  # the invoker counts, the Lambda API reserves
         invoker = Invoker(
             InvokerSettings(
-                concurrency_limit=s.concurrency_limit,
                 idle_timeout=s.idle_timeout,
                 endpoint_url=self.endpoint_url,
             ),
@@ -246,6 +247,7 @@ class App:
             code_root=code.root,
             credentials=RoleCredentialsCache(_role_credentials(sts), self.clock),
             code_holds=code_gc,
+            concurrency=concurrency,
             serve_endpoint=serve_endpoint,
         )
         await invoker.start()
@@ -261,7 +263,7 @@ class App:
                 invoker=invoker,
                 clock=self.clock,
                 endpoint_url=self.endpoint_url,
-                concurrency_limit=s.concurrency_limit,
+                concurrency=concurrency,
                 role_assumable=_lambda_can_assume(iam) if s.check_roles else None,
                 async_engine=async_engine,
                 faults=FaultInjector(fault_book, logs, self.clock),

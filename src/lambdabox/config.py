@@ -80,6 +80,8 @@ class Settings:
             raise ValueError(f"async_dispatch must be 'run' or 'paused', not {self.async_dispatch!r}")
         if self.clock not in ("system", "manual"):
             raise ValueError(f"clock must be 'system' or 'manual', not {self.clock!r}")
+        if self.concurrency_limit < 1:
+            raise ValueError(f"concurrency_limit must be at least 1, not {self.concurrency_limit}")
         RootKeys(self.root_keys, self.account_id)  # raises ValueError naming what is wrong
 
     def root_key_set(self) -> RootKeys:

@@ -25,6 +25,7 @@ from lambdabox.lambda_.async_engine import AsyncEngine
 from lambdabox.lambda_.code import CodeStore
 from lambdabox.lambda_.code_gc import CodeCollector
 from lambdabox.lambda_.code_url import CodeUrls
+from lambdabox.lambda_.concurrency import Concurrency
 from lambdabox.lambda_.fault_runs import FaultInjector
 from lambdabox.lambda_.invoker import Invoker
 from lambdabox.lambda_.models import Alias, FunctionConfig
@@ -97,7 +98,8 @@ class LambdaDeps:
     invoker: Invoker
     clock: Clock
     endpoint_url: str
-    concurrency_limit: int
+    #: the account limits and reserved concurrency invocations count against (shared with the invoker)
+    concurrency: Concurrency
     #: when given, functions may only name roles for which it answers True (`--check-roles`)
     role_assumable: RoleAssumable | None = None
     #: draws in [0, 1) choosing the version of a weighted alias
@@ -126,6 +128,8 @@ class LambdaOperations:
         for stored in await self._store.read(sql.load_all):
             rec = FunctionRecord.from_stored(stored)
             self._functions[rec.key] = rec
+            if stored.reserved is not None:
+                self._deps.concurrency.set_reserved(*rec.key, stored.reserved)
         # make sure all code is unpacked (a crash may have interrupted it)
         keys = {cfg.code_key for rec in self._functions.values() for cfg in rec.all_versions()}
         for code_key in keys:

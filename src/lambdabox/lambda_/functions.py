@@ -197,6 +197,8 @@ class FunctionOperations(VersionOperations):
         }
         if target.record.tags:
             out["Tags"] = dict(target.record.tags)
+        if (reserved := self._deps.concurrency.reserved(*target.key)) is not None:
+            out["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
         return out
 
     async def ListFunctions(self, ctx: RequestContext, params: Params) -> Result:
@@ -304,6 +306,7 @@ class FunctionOperations(VersionOperations):
             rec = self._current(key, function_arn(*key))
             await self._store.write(sql.delete(*key))
             self._functions.pop(key, None)
+            self._deps.concurrency.set_reserved(*key, None)  # a new function of its name has none
             for cfg in rec.all_versions():
                 await self._invoker.retire(cfg)
         # kept while another function or an environment uses it
@@ -335,14 +338,15 @@ class FunctionOperations(VersionOperations):
     # -- the account -----------------------------------------------------------------------
     async def GetAccountSettings(self, ctx: RequestContext, params: Params) -> Result:
         mine = self._region_records(ctx)
-        limit = self._deps.concurrency_limit
+        concurrency = self._deps.concurrency
+        limit = concurrency.limit
         return {
             "AccountLimit": {
                 "TotalCodeSize": TOTAL_CODE_LIMIT,
                 "CodeSizeUnzipped": MAX_UNZIPPED,
                 "CodeSizeZipped": MAX_ZIPPED,
                 "ConcurrentExecutions": limit,
-                "UnreservedConcurrentExecutions": limit,
+                "UnreservedConcurrentExecutions": concurrency.unreserved(ctx.region, ctx.account_id),
             },
             "AccountUsage": {"TotalCodeSize": sum(r.code_size() for r in mine), "FunctionCount": len(mine)},
         }

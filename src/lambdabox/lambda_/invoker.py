@@ -2,7 +2,8 @@
 
 The invoker is the data-plane core: given a function's configuration and an event, it finds or
 starts an environment, runs the invocation and returns the `Outcome`. It enforces the account
-concurrency limit (TooManyRequestsException, as AWS) and never lets one bad function affect others.
+concurrency limits (`concurrency.py`: the account's, a function's reserved concurrency;
+TooManyRequestsException, as AWS) and never lets one bad function affect others.
 A cold start asks the injected `credentials` provider for the function's execution-role credentials,
 which the new environment carries. Code is held (`code_holds`) from the start of an invocation until
 it ends and by every environment until it stops, so that code a function no longer names is not
@@ -22,9 +23,10 @@ from pathlib import Path
 from typing import Protocol
 
 from lambdabox.aws import ids
-from lambdabox.aws.errors import client_error, server_error
+from lambdabox.aws.errors import server_error
 from lambdabox.clock import Clock
 from lambdabox.lambda_ import logs as platform_log
+from lambdabox.lambda_.concurrency import Concurrency
 from lambdabox.lambda_.credentials import CredentialsProvider
 from lambdabox.lambda_.environment import Environment, EnvSpec, ServeEndpoint, Undelivered
 from lambdabox.lambda_.models import FunctionConfig, Invocation, Outcome
@@ -78,7 +80,6 @@ class _StreamSink:
 
 @dataclass(frozen=True)
 class InvokerSettings:
-    concurrency_limit: int
     idle_timeout: float
     endpoint_url: str
 
@@ -98,14 +99,17 @@ class Invoker:
         code_root: Path,
         credentials: CredentialsProvider,
         code_holds: CodeHolds,
+        concurrency: Concurrency,
         serve_endpoint: ServeEndpoint | None = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
         """`credentials(fn)`: the credentials of `fn`'s execution role for a new environment;
-        `serve_endpoint`: serves lambdabox's AWS endpoint on a listener made inside an
+        `concurrency`: the limits invocations are counted against (shared with the Lambda API,
+        which sets reservations); `serve_endpoint`: serves lambdabox's AWS endpoint on a listener made inside an
         environment's own network namespace (``--function-network none``); `wall`: the time
         functions read, that their deadline (Lambda-Runtime-Deadline-Ms) is given in."""
         self._settings = settings
+        self._concurrency = concurrency
         self._wall = wall
         self._credentials = credentials
         self._code_holds = code_holds
@@ -174,13 +178,7 @@ class Invoker:
 
         `request_id` is the Invoke API request's id: Lambda uses the same id for the invocation
         (context.aws_request_id, START/REPORT) and the response's x-amzn-RequestId."""
-        if self._inflight >= self._settings.concurrency_limit:
-            raise client_error(
-                "TooManyRequestsException",
-                "Rate Exceeded.",
-                429,
-                Reason="ConcurrentInvocationLimitExceeded",
-            )
+        slot = self._concurrency.acquire(fn.region, fn.account, fn.name)  # or 429
         self._inflight += 1
         self._code_holds.hold(fn.code_key)  # before any await: the code stays until this ends
         try:
@@ -202,6 +200,7 @@ class Invoker:
                     continue
             raise server_error("ServiceException", "No execution environment could take the invocation.")
         finally:
+            slot.release()
             self._inflight -= 1
             self._code_holds.release(fn.code_key)
 

@@ -66,6 +66,8 @@ SCHEMA = [
         PRIMARY KEY (region, account, name, qualifier)
     )
     """,
+    # a function's reserved concurrency (NULL: none)
+    "ALTER TABLE functions ADD COLUMN reserved INTEGER",
 ]
 
 #: the tables of what belongs to one qualifier of a function (deleted with it)
@@ -87,6 +89,7 @@ class StoredFunction:
     #: qualifier ("" for the function itself) → its statements, in the order they were added
     policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     event_configs: list[EventInvokeConfig] = field(default_factory=list)
+    reserved: int | None = None
 
 
 def all_of(*writes: Write) -> Write:
@@ -226,6 +229,15 @@ def set_tags(
     return run
 
 
+def set_reserved(region: str, account: str, name: str, value: int | None) -> Write:
+    """A function's reserved concurrency (None: removed)."""
+
+    def run(conn: sqlite3.Connection) -> None:
+        conn.execute(f"UPDATE functions SET reserved=? WHERE {_KEY}", (value, region, account, name))
+
+    return run
+
+
 def delete(region: str, account: str, name: str) -> Callable[[sqlite3.Connection], bool]:
     """Delete a function with its versions, aliases, policies and event invoke configurations."""
 
@@ -241,11 +253,11 @@ def delete(region: str, account: str, name: str) -> Callable[[sqlite3.Connection
 
 def load_all(conn: sqlite3.Connection) -> list[StoredFunction]:
     out: dict[tuple[str, str, str], StoredFunction] = {}
-    for region, account, name, config, tags, last in conn.execute(
-        "SELECT region, account, name, config, tags, last_version FROM functions"
+    for region, account, name, config, tags, last, reserved in conn.execute(
+        "SELECT region, account, name, config, tags, last_version, reserved FROM functions"
     ):
         out[(region, account, name)] = StoredFunction(
-            FunctionConfig.from_row(json.loads(config)), json.loads(tags), int(last)
+            FunctionConfig.from_row(json.loads(config)), json.loads(tags), int(last), reserved=reserved
         )
     for region, account, name, config in conn.execute(
         "SELECT region, account, name, config FROM function_versions ORDER BY version"
