@@ -67,6 +67,7 @@ from lambdabox.lambda_.sandbox import Sandbox
 from lambdabox.lambda_.sandbox.rootfs import RuntimeSources
 from lambdabox.logs.api import LogsService
 from lambdabox.logs.retention import RetentionSweep
+from lambdabox.sqs.api import SqsService
 from lambdabox.store.db import Store
 from lambdabox.sts.api import StsService
 from lambdabox.sts.models import LAMBDA_PRINCIPAL, Identity, RoleInfo, Session, derived_role_id
@@ -191,6 +192,7 @@ class App:
         store.migrate("gateway", gateway_store.SCHEMA)
         store.migrate("gateway_rest", rest_store.SCHEMA)
         store.migrate("gateway_usage", usage_store.SCHEMA)
+        store.migrate("sqs", SqsService.SCHEMA)
         sdk = await asyncio.to_thread(find_runtime_sdk, s.runtime_sdk_dir)
         if (warning := sdk.missing_warning()) is not None:
             log.warning("%s", warning)
@@ -214,6 +216,7 @@ class App:
         code_gc = CodeCollector(code, lambda: store.read(lambda_store.code_keys))
         code_urls = CodeUrls(await asyncio.to_thread(load_or_create_key, data), self.clock)
         iam = IamService(store, self.clock)
+        sqs = SqsService(store, self.clock, self.endpoint_url)
 
         root_keys = s.root_key_set()
 
@@ -339,6 +342,7 @@ class App:
                 Service("logs", ServiceProtocol("logs"), logs),
                 Service("iam", ServiceProtocol("iam"), iam),
                 Service("sts", ServiceProtocol("sts"), sts),
+                Service("sqs", ServiceProtocol("sqs"), sqs),
                 Service("apigatewayv2", ServiceProtocol("apigatewayv2"), apis),
                 Service("apigateway", ServiceProtocol("apigateway"), Operations(rest_apis, usage_plans)),
             ],
@@ -378,7 +382,7 @@ class App:
             lambda_.settle_async_event,
             paused=s.async_dispatch == "paused",
         )
-        await outbox.start(_deliveries(lambda_))
+        await outbox.start(_deliveries(lambda_, sqs))
         http = HttpServer(edge.handle, clock=self.clock, limits=self._http_limits)
         await http.serve(sock)
         retention.start()
@@ -429,13 +433,16 @@ class App:
         await asyncio.to_thread(parts.store.close)
 
 
-def _deliveries(lambda_: LambdaService) -> Deliver:
+def _deliveries(lambda_: LambdaService, sqs: SqsService) -> Deliver:
     """The outbox's delivery of destination records and dead-letter messages, by the target's
     service; a service lambdabox does not serve yet keeps its rows parked."""
 
     async def deliver(item: OutboxItem) -> Delivery:
         if item.service == "lambda":
             await lambda_.deliver_to_function(item)
+            return Delivery.DELIVERED
+        if item.service == "sqs":
+            await sqs.deliver(item.target_arn, item.body, item.attributes)
             return Delivery.DELIVERED
         return Delivery.PARKED
 

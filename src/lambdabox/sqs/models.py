@@ -1,0 +1,136 @@
+"""SQS's data: queues and messages as stored, the attributes a queue is configured with, and the
+MD5 digests AWS documents for a message's body and attributes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+#: attribute name -> (lowest, highest, default): what CreateQueue configures and stores
+CONFIGURABLE: dict[str, tuple[int, int, int]] = {
+    "VisibilityTimeout": (0, 43_200, 30),
+    "DelaySeconds": (0, 900, 0),
+    "MessageRetentionPeriod": (60, 1_209_600, 345_600),
+    "MaximumMessageSize": (1_024, 1_048_576, 262_144),
+    "ReceiveMessageWaitTimeSeconds": (0, 20, 0),
+}
+#: attributes kept as given, not acted on (an access policy is not enforced)
+OPAQUE = ("Policy",)
+#: attributes GetQueueAttributes computes
+COMPUTED = (
+    "QueueArn",
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+    "CreatedTimestamp",
+    "LastModifiedTimestamp",
+)
+#: the message system attributes ReceiveMessage returns
+SYSTEM_ATTRIBUTES = ("SenderId", "SentTimestamp", "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp")
+MAX_MESSAGE_ATTRIBUTES = 10
+
+#: message attribute name -> {"DataType": ..., "StringValue": ... | "BinaryValue": bytes}
+MessageAttributes = dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Queue:
+    id: int
+    region: str
+    account: str
+    name: str
+    attributes: dict[str, str]  # the configured ones, every CONFIGURABLE name present
+    created: float
+    modified: float
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:sqs:{self.region}:{self.account}:{self.name}"
+
+    def setting(self, name: str) -> int:
+        return int(self.attributes[name])
+
+
+@dataclass(frozen=True)
+class Counts:
+    visible: int
+    in_flight: int
+    delayed: int
+
+
+@dataclass
+class Message:
+    """A stored message; `receipt` is the token of its latest receive."""
+
+    queue_id: int
+    message_id: str
+    body: str
+    attributes: MessageAttributes
+    md5_body: str
+    md5_attributes: str | None
+    sender_id: str
+    sent: float
+    visible: float
+    expires: float
+    receive_count: int = 0
+    first_receive: float | None = None
+    receipt: str = ""
+    seq: int = field(default=0)
+
+
+def md5_of_body(body: str) -> str:
+    return hashlib.md5(body.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def md5_of_attributes(attributes: MessageAttributes) -> str | None:
+    """AWS's digest of message attributes: by name, each as length-prefixed name, data type, a
+    transport byte (1 string, 2 binary) and length-prefixed value. None without attributes."""
+    if not attributes:
+        return None
+    out = bytearray()
+
+    def chunk(data: bytes) -> None:
+        out.extend(struct.pack(">I", len(data)))
+        out.extend(data)
+
+    for name in sorted(attributes):
+        value = attributes[name]
+        chunk(name.encode("utf-8"))
+        chunk(str(value["DataType"]).encode("utf-8"))
+        if "BinaryValue" in value:
+            out.append(2)
+            chunk(bytes(value["BinaryValue"]))
+        else:
+            out.append(1)
+            chunk(str(value["StringValue"]).encode("utf-8"))
+    return hashlib.md5(bytes(out), usedforsecurity=False).hexdigest()
+
+
+def receipt_handle(message_id: str, token: str) -> str:
+    return base64.urlsafe_b64encode(f"{message_id}:{token}".encode()).decode()
+
+
+def parse_receipt_handle(handle: str) -> tuple[str, str] | None:
+    """(message id, receive token) of a handle this server gave, None if it is not one."""
+    try:
+        text = base64.urlsafe_b64decode(handle.encode("ascii")).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        return None
+    message_id, sep, token = text.partition(":")
+    return (message_id, token) if sep and message_id and token else None
+
+
+def attributes_size(attributes: MessageAttributes) -> int:
+    """What attributes count towards a message's size: names, data types and values."""
+    total = 0
+    for name, value in attributes.items():
+        total += len(name.encode()) + len(str(value["DataType"]).encode())
+        if "BinaryValue" in value:
+            total += len(bytes(value["BinaryValue"]))
+        else:
+            total += len(str(value.get("StringValue", "")).encode())
+    return total
