@@ -271,12 +271,12 @@ class SqsService:
                 break
             if nxt is not None:
                 left = min(left, max(nxt - now, 0.001))
-            waiter = asyncio.ensure_future(event.wait())
+            waiters = {asyncio.ensure_future(event.wait()), asyncio.ensure_future(sleep_either(self._clock, left))}
             try:
-                await asyncio.wait({waiter, asyncio.ensure_future(sleep_either(self._clock, left))},
-                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                waiter.cancel()
+                for w in waiters:
+                    w.cancel()
             if await self._store.read(lambda c: sql.get_queue(c, q.region, q.account, q.name)) is None:
                 raise _no_queue()
         system = _names(params.get("AttributeNames"), params.get("MessageSystemAttributeNames"))
