@@ -101,7 +101,9 @@ def test_an_unacknowledged_message_comes_back_after_its_visibility_timeout(lbx: 
     counted = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
     assert counted["Attributes"] == {"ApproximateNumberOfMessagesNotVisible": "1"}
     lbx.advance(31)
-    (m,) = sqs.receive_message(QueueUrl=url, MessageSystemAttributeNames=["ApproximateReceiveCount"])["Messages"]
+    (m,) = sqs.receive_message(QueueUrl=url, MessageSystemAttributeNames=["ApproximateReceiveCount"])[
+        "Messages"
+    ]
     assert m["Attributes"]["ApproximateReceiveCount"] == "2"
     sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
     assert len(sqs.receive_message(QueueUrl=url)["Messages"]) == 1

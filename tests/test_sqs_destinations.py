@@ -71,7 +71,9 @@ def test_a_record_for_a_queue_created_later_is_delivered_once_it_exists(lbx: Loc
     account = lbx.client("sts").get_caller_identity()["Account"]
     arn = f"arn:aws:sqs:{region}:{account}:later"
     name = deploy(lam, OK)
-    lam.put_function_event_invoke_config(FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": arn}})
+    lam.put_function_event_invoke_config(
+        FunctionName=name, DestinationConfig={"OnSuccess": {"Destination": arn}}
+    )
     invoke_event(lbx, name)
     wait_until(lambda: lbx.app.outbox.backlog == 1 and lbx.app.async_engine.backlog == 0)
     url = sqs.create_queue(QueueName="later")["QueueUrl"]

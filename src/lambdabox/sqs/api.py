@@ -16,6 +16,7 @@ dead-letter message in a queue, raising LookupError while there is no such queue
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import re
 import time
@@ -68,7 +69,9 @@ def _bad_value(param: str, value: object, reason: str) -> ServiceError:
 
 
 def _bad_handle(handle: str) -> ServiceError:
-    return client_error("ReceiptHandleIsInvalid", f'The input receipt handle "{handle}" is not a valid receipt handle.')
+    return client_error(
+        "ReceiptHandleIsInvalid", f'The input receipt handle "{handle}" is not a valid receipt handle.'
+    )
 
 
 class SqsService:
@@ -217,7 +220,9 @@ class SqsService:
         _check_attributes(attributes)
         limit = q.setting("MaximumMessageSize")
         if len(body.encode()) + attributes_size(attributes) > limit:
-            raise _invalid(f"One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes.")
+            raise _invalid(
+                f"One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes."
+            )
         m = await self._put(q, body, attributes, ctx.account_id, delay)
         out: Result = {"MD5OfMessageBody": m.md5_body, "MessageId": m.message_id}
         if m.md5_attributes is not None:
@@ -265,13 +270,18 @@ class SqsService:
         while True:
             event = self._arrivals.setdefault(q.id, asyncio.Event())
             now = self._clock.now()
-            got, nxt = await self._store.write(lambda c, now=now: sql.receive(c, q.id, now, limit, hidden))
+            got, nxt = await self._store.write(
+                functools.partial(sql.receive, queue_id=q.id, now=now, limit=limit, visibility=hidden)
+            )
             left = min(clock_end - self._clock.monotonic(), wall_end - time.monotonic())
             if got or left <= 0:
                 break
             if nxt is not None:
                 left = min(left, max(nxt - now, 0.001))
-            waiters = {asyncio.ensure_future(event.wait()), asyncio.ensure_future(sleep_either(self._clock, left))}
+            waiters = {
+                asyncio.ensure_future(event.wait()),
+                asyncio.ensure_future(sleep_either(self._clock, left)),
+            }
             try:
                 await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -303,10 +313,14 @@ class SqsService:
         if not 0 <= seconds <= 43_200:
             raise _bad_value("VisibilityTimeout", seconds, "VisibilityTimeout must be >= 0 and <= 43200.")
         now = self._clock.now()
-        outcome = await self._store.write(lambda c: sql.set_visible(c, q.id, parsed[0], parsed[1], now, now + seconds))
+        outcome = await self._store.write(
+            lambda c: sql.set_visible(c, q.id, parsed[0], parsed[1], now, now + seconds)
+        )
         if outcome == "gone":
             raise _bad_value(
-                "ReceiptHandle", handle, "Message does not exist or is not available for visibility timeout change."
+                "ReceiptHandle",
+                handle,
+                "Message does not exist or is not available for visibility timeout change.",
             )
         if outcome == "not-in-flight":
             raise client_error("MessageNotInflight", "The message referred to isn't in flight.")
@@ -363,11 +377,15 @@ def _check_attributes(attributes: MessageAttributes) -> None:
             raise _invalid(f"Message (user) attribute '{name}' uses list values, which SQS does not support.")
         if kind[1] == "Binary":
             if "BinaryValue" not in value or value.get("StringValue") is not None:
-                raise _invalid(f"Message (user) attribute '{name}' must contain a non-empty value of type 'Binary'.")
+                raise _invalid(
+                    f"Message (user) attribute '{name}' must contain a non-empty value of type 'Binary'."
+                )
         else:
             text = value.get("StringValue")
             if not text or "BinaryValue" in value:
-                raise _invalid(f"Message (user) attribute '{name}' must contain a non-empty message attribute value.")
+                raise _invalid(
+                    f"Message (user) attribute '{name}' must contain a non-empty message attribute value."
+                )
             if kind[1] == "Number" and (not _NUMBER.fullmatch(text) or not math.isfinite(float(text))):
                 raise _invalid(f"Can't cast the value of message (user) attribute '{name}' to a number.")
         value.pop("StringListValues", None)

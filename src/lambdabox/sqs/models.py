@@ -30,7 +30,12 @@ COMPUTED = (
     "LastModifiedTimestamp",
 )
 #: the message system attributes ReceiveMessage returns
-SYSTEM_ATTRIBUTES = ("SenderId", "SentTimestamp", "ApproximateReceiveCount", "ApproximateFirstReceiveTimestamp")
+SYSTEM_ATTRIBUTES = (
+    "SenderId",
+    "SentTimestamp",
+    "ApproximateReceiveCount",
+    "ApproximateFirstReceiveTimestamp",
+)
 MAX_MESSAGE_ATTRIBUTES = 10
 
 #: message attribute name -> {"DataType": ..., "StringValue": ... | "BinaryValue": bytes}

@@ -178,7 +178,9 @@ def delete_message(conn: sqlite3.Connection, queue_id: int, message_id: str) -> 
     conn.execute("DELETE FROM sqs_messages WHERE queue_id=? AND message_id=?", (queue_id, message_id))
 
 
-def set_visible(conn: sqlite3.Connection, queue_id: int, message_id: str, token: str, now: float, at: float) -> str:
+def set_visible(
+    conn: sqlite3.Connection, queue_id: int, message_id: str, token: str, now: float, at: float
+) -> str:
     """Hide an in-flight message until `at`: "ok", "gone" (no such message, or received again
     since this receipt) or "not-in-flight"."""
     m = message(conn, queue_id, message_id)
