@@ -1,0 +1,280 @@
+"""The CloudWatch metrics API: GetMetricStatistics, GetMetricData, ListMetrics, PutMetricData over
+the recorder's per-minute aggregates (AWS/Lambda's own, and custom namespaces put by clients).
+
+What is kept per minute is SampleCount, Sum, Minimum and Maximum, so the statistics answered are
+those and Average; percentiles (ExtendedStatistics, `p99` Stats) and metric math expressions are
+not computed. Errors are AWS's: InvalidParameterValue, InvalidParameterCombination and
+MissingParameter for GetMetricStatistics and PutMetricData, ValidationError for GetMetricData.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from datetime import datetime
+from typing import Any
+
+from lambdabox.aws.context import RequestContext
+from lambdabox.aws.errors import ServiceError, client_error
+from lambdabox.clock import Clock
+from lambdabox.metrics import statistics as stats
+from lambdabox.metrics.models import Aggregate, Dimensions, MetricKey, dimensions
+from lambdabox.metrics.recorder import Recorder
+
+Params = dict[str, Any]
+Result = dict[str, Any]
+
+#: AWS: at most 1,440 datapoints in one GetMetricStatistics answer
+MAX_DATAPOINTS = 1440
+#: ListMetrics' page
+LIST_PAGE = 500
+#: metrics ListMetrics lists: those with data in the last two weeks (RecentlyActive PT3H: three hours)
+LISTED_FOR, RECENT = 14 * 86400, 3 * 3600
+#: PutMetricData: a timestamp at most two weeks old and two hours ahead
+PUT_PAST, PUT_FUTURE = 14 * 86400, 2 * 3600
+
+
+def _invalid(message: str) -> ServiceError:
+    return client_error("InvalidParameterValueException", message)
+
+
+def _combination(message: str) -> ServiceError:
+    return client_error("InvalidParameterCombinationException", message)
+
+
+def _missing(message: str) -> ServiceError:
+    return client_error("MissingRequiredParameterException", message)
+
+
+def _validation(message: str) -> ServiceError:
+    return client_error("ValidationError", message)
+
+
+def _epoch(value: Any) -> float:
+    return value.timestamp() if isinstance(value, datetime) else float(value)
+
+
+def _dims(params: list[dict[str, str]] | None) -> Dimensions:
+    return dimensions([(d["Name"], d["Value"]) for d in params or []])
+
+
+def _wire_dims(dims: Dimensions) -> list[dict[str, str]]:
+    return [{"Name": n, "Value": v} for n, v in dims]
+
+
+class CloudWatchService:
+    """CloudWatch's metric operations."""
+
+    def __init__(self, recorder: Recorder, clock: Clock) -> None:
+        self._recorder = recorder
+        self._clock = clock
+
+    async def GetMetricStatistics(self, ctx: RequestContext, params: Params) -> Result:
+        wanted = params.get("Statistics") or []
+        extended = params.get("ExtendedStatistics") or []
+        if not wanted and not extended:
+            raise _combination("Must specify either Statistics or ExtendedStatistics.")
+        start, end = _epoch(params["StartTime"]), _epoch(params["EndTime"])
+        period = int(params["Period"])
+        if not stats.valid_period(period):
+            raise _invalid("The parameter Period must be a multiple of 60.")
+        if start >= end:
+            raise _invalid("The parameter StartTime must be less than the parameter EndTime.")
+        count = stats.datapoint_count(start, end, period)
+        if count > MAX_DATAPOINTS:
+            raise _combination(
+                f"You have requested up to {count:,} datapoints, which exceeds the limit of "
+                f"{MAX_DATAPOINTS:,}. You may reduce the datapoints requested by increasing Period, "
+                "or decreasing the time range."
+            )
+        name = params["MetricName"]
+        points = await self._recorder.points(
+            ctx.region, ctx.account_id, params["Namespace"], name, stats.aligned_start(start, period), end
+        )
+        by_period = stats.periods(
+            points, _dims(params.get("Dimensions")), start, end, period, params.get("Unit")
+        )
+        datapoints = []
+        for at, agg in sorted(by_period.items()):
+            point: Result = {"Timestamp": float(at), "Unit": agg.unit}
+            for statistic in wanted:
+                point[statistic] = agg.statistic(statistic)
+            datapoints.append(point)
+        return {"Label": name, "Datapoints": datapoints}
+
+    async def GetMetricData(self, ctx: RequestContext, params: Params) -> Result:
+        if params.get("NextToken"):
+            raise client_error("InvalidNextToken", "The service cannot process the token.")
+        start, end = _epoch(params["StartTime"]), _epoch(params["EndTime"])
+        if start >= end:
+            raise _validation("The parameter StartTime must be less than the parameter EndTime.")
+        queries = params["MetricDataQueries"]
+        seen: set[str] = set()
+        for n, query in enumerate(queries, start=1):
+            _check_query(query, n, seen)
+        ascending = params.get("ScanBy") == "TimestampAscending"
+        results = []
+        for query in queries:
+            if query.get("ReturnData") is False:
+                continue
+            stat_params = query["MetricStat"]
+            metric = stat_params["Metric"]
+            period = int(stat_params["Period"])
+            points = await self._recorder.points(
+                ctx.region, ctx.account_id, metric.get("Namespace", ""), metric.get("MetricName", ""),
+                stats.aligned_start(start, period), end,
+            )  # fmt: skip
+            by_period = stats.periods(
+                points, _dims(metric.get("Dimensions")), start, end, period, stat_params.get("Unit")
+            )
+            ordered = sorted(by_period.items(), reverse=not ascending)
+            results.append(
+                {
+                    "Id": query["Id"],
+                    "Label": query.get("Label") or metric.get("MetricName", ""),
+                    "Timestamps": [float(at) for at, _ in ordered],
+                    "Values": [agg.statistic(stat_params["Stat"]) for _, agg in ordered],
+                    "StatusCode": "Complete",
+                }
+            )
+        return {"MetricDataResults": results, "Messages": []}
+
+    async def ListMetrics(self, ctx: RequestContext, params: Params) -> Result:
+        offset = _page_offset(params.get("NextToken"))
+        now = self._clock.now()
+        since = now - (RECENT if params.get("RecentlyActive") == "PT3H" else LISTED_FOR)
+        namespace, name = params.get("Namespace"), params.get("MetricName")
+        filters = [(f["Name"], f.get("Value")) for f in params.get("Dimensions") or []]
+        found = []
+        for key in await self._recorder.metrics(ctx.region, ctx.account_id, since):
+            if namespace is not None and key.namespace != namespace:
+                continue
+            if name is not None and key.name != name:
+                continue
+            have = dict(key.dims)
+            if all(d in have and (v is None or have[d] == v) for d, v in filters):
+                found.append(key)
+        found.sort(key=lambda k: (k.namespace, k.name, k.dims))
+        page = found[offset : offset + LIST_PAGE]
+        out: Result = {
+            "Metrics": [
+                {"Namespace": k.namespace, "MetricName": k.name, "Dimensions": _wire_dims(k.dims)}
+                for k in page
+            ]
+        }
+        if offset + LIST_PAGE < len(found):
+            out["NextToken"] = base64.urlsafe_b64encode(str(offset + LIST_PAGE).encode()).decode()
+        return out
+
+    async def PutMetricData(self, ctx: RequestContext, params: Params) -> Result:
+        namespace: str = params["Namespace"]
+        if namespace.startswith("AWS/"):
+            raise _invalid(f"The value {namespace} for parameter Namespace is invalid.")
+        data = params.get("MetricData")
+        if not data:
+            raise _missing("The parameter MetricData is required.")
+        now = self._clock.now()
+        added: list[tuple[MetricKey, Aggregate, float]] = []
+        for n, datum in enumerate(data, start=1):
+            key = MetricKey(
+                ctx.region, ctx.account_id, namespace, datum["MetricName"], _dims(datum.get("Dimensions"))
+            )
+            at = _epoch(datum["Timestamp"]) if "Timestamp" in datum else now
+            if at < now - PUT_PAST or at > now + PUT_FUTURE:
+                raise _invalid(
+                    f"The parameter MetricData.member.{n}.Timestamp must specify a time no more than two weeks "
+                    "in the past and no more than two hours in the future."
+                )
+            added.extend((key, agg, at) for agg in _datum_aggregates(datum, n))
+        for key, agg, at in added:
+            self._recorder.add(key, agg, at)
+        return {}
+
+
+def _check_query(query: Params, n: int, seen: set[str]) -> None:
+    """AWS's refusals of one MetricDataQuery (the `n`th)."""
+    qid = query["Id"]
+    if qid in seen:
+        raise _validation(f"The value {qid} for parameter MetricDataQueries.member.{n}.Id is duplicated.")
+    seen.add(qid)
+    has_stat, has_expr = "MetricStat" in query, "Expression" in query
+    if has_stat and has_expr:
+        raise _validation(
+            f"The parameter MetricDataQueries.member.{n}.MetricStat and MetricDataQueries.member.{n}.Expression "
+            "are mutually exclusive."
+        )
+    if has_expr:
+        raise _validation(
+            f"Error in expression '{qid}': metric math expressions are not supported by lambdabox."
+        )
+    if not has_stat:
+        raise _validation(
+            f"The parameter MetricDataQueries.member.{n}.MetricStat is required when Expression is not specified."
+        )
+    stat_params = query["MetricStat"]
+    period = int(stat_params["Period"])
+    if not stats.valid_period(period):
+        raise _validation(
+            f"The value {period} for parameter MetricDataQueries.member.{n}.MetricStat.Period must be a "
+            "multiple of 60."
+        )
+    if stat_params["Stat"] not in stats.STATISTICS:
+        raise _validation(
+            f"The value {stat_params['Stat']} for parameter MetricDataQueries.member.{n}.MetricStat.Stat is "
+            "not supported by lambdabox (SampleCount, Average, Sum, Minimum, Maximum)."
+        )
+
+
+def _datum_aggregates(datum: Params, n: int) -> list[Aggregate]:
+    """What one MetricDatum adds: a Value, a StatisticSet, or Values with their Counts."""
+    unit = datum.get("Unit") or "None"
+    given = [f for f in ("Value", "StatisticValues", "Values") if f in datum]
+    if len(given) > 1:
+        a, b = given[0], given[1]
+        raise _combination(
+            f"The parameters MetricData.member.{n}.{a} and MetricData.member.{n}.{b} are mutually exclusive "
+            "and you have specified both."
+        )
+    if "StatisticValues" in datum:
+        s = datum["StatisticValues"]
+        values = [s["SampleCount"], s["Sum"], s["Minimum"], s["Maximum"]]
+        _check_finite(values, f"MetricData.member.{n}.StatisticValues")
+        if s["SampleCount"] <= 0:
+            raise _invalid(
+                f"The parameter MetricData.member.{n}.StatisticValues.SampleCount must be greater than 0."
+            )
+        if s["Minimum"] > s["Maximum"]:
+            raise _invalid(
+                f"The parameter MetricData.member.{n}.StatisticValues.Minimum must be less than or equal to "
+                f"MetricData.member.{n}.StatisticValues.Maximum."
+            )
+        return [Aggregate(s["SampleCount"], s["Sum"], s["Minimum"], s["Maximum"], unit)]
+    if "Values" in datum:
+        values, counts = datum["Values"], datum.get("Counts")
+        if counts is not None and len(counts) != len(values):
+            raise _invalid(
+                f"The parameters MetricData.member.{n}.Values and MetricData.member.{n}.Counts must be of the same size."
+            )
+        _check_finite(values, f"MetricData.member.{n}.Values")
+        weights = counts if counts is not None else [1.0] * len(values)
+        return [Aggregate(c, v * c, v, v, unit) for v, c in zip(values, weights, strict=True)]
+    if "Value" not in datum:
+        raise _missing(f"The parameter MetricData.member.{n}.Value is required.")
+    _check_finite([datum["Value"]], f"MetricData.member.{n}.Value")
+    return [Aggregate.of(float(datum["Value"]), unit)]
+
+
+def _check_finite(values: list[float], field: str) -> None:
+    for v in values:
+        if not math.isfinite(v):
+            raise _invalid(f"The value {v} for parameter {field} is invalid.")
+
+
+def _page_offset(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(token.encode()).decode())
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise _invalid("Invalid NextToken.") from exc
