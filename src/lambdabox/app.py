@@ -360,7 +360,7 @@ class App:
             [
                 Service("lambda", ServiceProtocol("lambda"), lambda_, lambda_limits),
                 Service("logs", ServiceProtocol("logs"), logs),
-                Service("monitoring", ServiceProtocol("monitoring"), CloudWatchService(metrics, self.clock)),
+                Service("monitoring", ServiceProtocol("cloudwatch"), CloudWatchService(metrics, self.clock)),
                 Service("iam", ServiceProtocol("iam"), iam),
                 Service("sts", ServiceProtocol("sts"), sts),
                 Service("apigatewayv2", ServiceProtocol("apigatewayv2"), apis),

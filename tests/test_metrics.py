@@ -1,0 +1,291 @@
+"""Lambda's CloudWatch metrics: what invocations (errors, throttles, aliases), asynchronous events
+and failed destination deliveries record under AWS/Lambda, read back with GetMetricStatistics,
+GetMetricData and ListMetrics, custom metrics through PutMetricData, AWS's errors for bad input,
+the Prometheus text of /_lambdabox/metrics, and all of it after a restart."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import aws_error, deploy, wait_until
+from lambdabox.testing import LocalLambdabox
+from test_async_invoke import FAILS, OK, invoke_event, settled
+
+ACCOUNT = "000000000000"
+
+
+@pytest.fixture
+def lbx(tmp_path: Path) -> Iterator[LocalLambdabox]:
+    with LocalLambdabox(tmp_path / "data", manual_clock=True) as server:
+        yield server
+
+
+def window(lbx: LocalLambdabox) -> dict[str, datetime]:
+    now = lbx.now()
+    return {
+        "StartTime": datetime.fromtimestamp(now - 1800, UTC),
+        "EndTime": datetime.fromtimestamp(now + 600, UTC),
+    }
+
+
+def statistic(
+    lbx: LocalLambdabox, metric: str, dims: dict[str, str], stat: str = "Sum", namespace: str = "AWS/Lambda"
+) -> float:
+    """The statistic of a metric over the last half hour, in one period (0 when there is no data)."""
+    got = lbx.client("cloudwatch").get_metric_statistics(
+        Namespace=namespace,
+        MetricName=metric,
+        Dimensions=[{"Name": k, "Value": v} for k, v in dims.items()],
+        Period=3600,
+        Statistics=[stat],
+        **window(lbx),
+    )
+    points = got["Datapoints"]
+    assert len(points) <= 1
+    return float(points[0][stat]) if points else 0.0
+
+
+def prometheus(lbx: LocalLambdabox) -> tuple[str, str]:
+    with urllib.request.urlopen(lbx.url + "/_lambdabox/metrics", timeout=30) as resp:
+        return resp.headers["Content-Type"], resp.read().decode()
+
+
+def test_invocations_errors_throttles_and_durations_are_recorded_and_survive_a_restart(
+    tmp_path: Path,
+) -> None:
+    with LocalLambdabox(tmp_path / "data", manual_clock=True) as lbx:
+        lam = lbx.client("lambda")
+        ok = deploy(lam, OK)
+        fails = deploy(lam, FAILS)
+        version = lam.publish_version(FunctionName=ok)["Version"]
+        lam.create_alias(FunctionName=ok, Name="live", FunctionVersion=version)
+        lam.invoke(FunctionName=ok)
+        lam.invoke(FunctionName=ok)
+        lam.invoke(FunctionName=ok, Qualifier="live")
+        assert lam.invoke(FunctionName=fails)["FunctionError"] == "Unhandled"
+        lbx.inject_fault(function=ok, kind="throttle", count=1)
+        with pytest.raises(ClientError) as exc:
+            lam.invoke(FunctionName=ok)
+        assert aws_error(exc)[0] == "TooManyRequestsException"
+
+        assert statistic(lbx, "Invocations", {"FunctionName": ok}) == 3
+        assert statistic(lbx, "Errors", {"FunctionName": ok}) == 0
+        assert statistic(lbx, "Throttles", {"FunctionName": ok}) == 1
+        assert statistic(lbx, "Invocations", {"FunctionName": fails}) == 1
+        assert statistic(lbx, "Errors", {"FunctionName": fails}) == 1
+        assert statistic(lbx, "Invocations", {}) == 4  # the account's aggregate
+        assert statistic(lbx, "Duration", {"FunctionName": ok}, "SampleCount") == 3
+        assert statistic(lbx, "Duration", {"FunctionName": ok}, "Maximum") > 0
+        assert statistic(lbx, "ConcurrentExecutions", {"FunctionName": ok}, "Maximum") == 1
+        resource = {"FunctionName": ok, "Resource": f"{ok}:live"}
+        assert statistic(lbx, "Invocations", resource) == 1
+        assert statistic(lbx, "Invocations", {**resource, "ExecutedVersion": version}) == 1
+
+        cw = lbx.client("cloudwatch")
+        data = cw.get_metric_data(
+            MetricDataQueries=[
+                {
+                    "Id": "inv",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "AWS/Lambda",
+                            "MetricName": "Invocations",
+                            "Dimensions": [{"Name": "FunctionName", "Value": ok}],
+                        },
+                        "Period": 60,
+                        "Stat": "Sum",
+                    },
+                },
+                {
+                    "Id": "err",
+                    "Label": "fails' errors",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "AWS/Lambda",
+                            "MetricName": "Errors",
+                            "Dimensions": [{"Name": "FunctionName", "Value": fails}],
+                        },
+                        "Period": 60,
+                        "Stat": "Sum",
+                    },
+                },
+            ],
+            ScanBy="TimestampAscending",
+            **window(lbx),
+        )
+        by_id = {r["Id"]: r for r in data["MetricDataResults"]}
+        assert sum(by_id["inv"]["Values"]) == 3 and by_id["inv"]["StatusCode"] == "Complete"
+        assert by_id["inv"]["Label"] == "Invocations"
+        assert len(by_id["inv"]["Timestamps"]) == len(by_id["inv"]["Values"]) >= 1
+        assert (by_id["err"]["Values"], by_id["err"]["Label"]) == ([1.0], "fails' errors")
+
+        listed = cw.list_metrics(Namespace="AWS/Lambda", Dimensions=[{"Name": "FunctionName", "Value": ok}])
+        names = {
+            (m["MetricName"], tuple(sorted(d["Name"] for d in m["Dimensions"]))) for m in listed["Metrics"]
+        }
+        assert {
+            ("Invocations", ("FunctionName",)),
+            ("Throttles", ("FunctionName",)),
+            ("Duration", ("FunctionName",)),
+            ("ConcurrentExecutions", ("FunctionName",)),
+            ("Invocations", ("FunctionName", "Resource")),
+            ("Invocations", ("ExecutedVersion", "FunctionName", "Resource")),
+        } <= names
+        assert all(m["Namespace"] == "AWS/Lambda" for m in listed["Metrics"])
+        only_errors = cw.list_metrics(
+            MetricName="Errors", Dimensions=[{"Name": "FunctionName", "Value": fails}]
+        )
+        assert [m["Dimensions"] for m in only_errors["Metrics"]] == [
+            [{"Name": "FunctionName", "Value": fails}]
+        ]
+
+        content_type, text = prometheus(lbx)
+        assert content_type.startswith("text/plain; version=0.0.4")
+        labels = f'{{region="us-east-1",account="{ACCOUNT}",function="{ok}"}}'
+        assert f"lambdabox_lambda_invocations_total{labels} 3\n" in text
+        assert f"lambdabox_lambda_throttles_total{labels} 1\n" in text
+        assert f"lambdabox_lambda_duration_milliseconds_count{labels} 3\n" in text
+        assert (
+            f'lambdabox_lambda_errors_total{{region="us-east-1",account="{ACCOUNT}",function="{fails}"}} 1\n'
+            in text
+        )
+        assert "# TYPE lambdabox_lambda_invocations_total counter\n" in text
+
+    with LocalLambdabox(tmp_path / "data", manual_clock=True) as again:
+        assert statistic(again, "Invocations", {"FunctionName": ok}) == 3
+        assert statistic(again, "Errors", {"FunctionName": fails}) == 1
+        _, text = prometheus(again)
+        assert f"lambdabox_lambda_invocations_total{labels} 3\n" in text
+        again.client("lambda").invoke(FunctionName=ok)
+        assert statistic(again, "Invocations", {"FunctionName": ok}) == 4
+        assert f"lambdabox_lambda_invocations_total{labels} 4\n" in prometheus(again)[1]
+
+
+def test_async_events_their_age_drops_and_a_failed_destination_delivery(lbx: LocalLambdabox) -> None:
+    lam = lbx.client("lambda")
+    dest = deploy(lam, OK)
+    dest_arn = lam.get_function(FunctionName=dest)["Configuration"]["FunctionArn"]
+    ok = deploy(lam, OK)
+    lam.put_function_event_invoke_config(
+        FunctionName=ok, DestinationConfig={"OnSuccess": {"Destination": dest_arn}}
+    )
+    lam.delete_function(FunctionName=dest)
+    fails = deploy(lam, FAILS)
+    lam.put_function_event_invoke_config(FunctionName=fails, MaximumRetryAttempts=0)
+
+    invoke_event(lbx, ok)
+    invoke_event(lbx, fails)
+    wait_until(lambda: settled(lbx) and lbx.app.async_engine.backlog == 0)
+    wait_until(lambda: statistic(lbx, "DestinationDeliveryFailures", {"FunctionName": ok}) >= 1)
+
+    assert statistic(lbx, "AsyncEventsReceived", {"FunctionName": ok}) == 1
+    assert statistic(lbx, "AsyncEventsReceived", {}) == 2
+    assert statistic(lbx, "AsyncEventAge", {"FunctionName": ok}, "SampleCount") == 1
+    assert statistic(lbx, "Invocations", {"FunctionName": ok}) == 1
+    assert statistic(lbx, "AsyncEventsDropped", {"FunctionName": ok}) == 0
+    assert statistic(lbx, "AsyncEventsDropped", {"FunctionName": fails}) == 1
+    assert statistic(lbx, "Errors", {"FunctionName": fails}) == 1
+    text = prometheus(lbx)[1]
+    labels = f'{{region="us-east-1",account="{ACCOUNT}",function="{ok}"}}'
+    assert f"lambdabox_lambda_async_events_received_total{labels} 1\n" in text
+    assert f"lambdabox_lambda_destination_delivery_failures_total{labels} " in text
+
+
+def test_put_metric_data_is_read_back_and_listed(lbx: LocalLambdabox) -> None:
+    cw = lbx.client("cloudwatch")
+    now = datetime.fromtimestamp(lbx.now(), UTC)
+    dims = [{"Name": "Shop", "Value": "north"}]
+    cw.put_metric_data(
+        Namespace="Shop/Orders",
+        MetricData=[
+            {"MetricName": "Placed", "Dimensions": dims, "Value": 3, "Unit": "Count", "Timestamp": now},
+            {
+                "MetricName": "Placed",
+                "Dimensions": dims,
+                "StatisticValues": {"SampleCount": 2, "Sum": 10, "Minimum": 1, "Maximum": 9},
+                "Unit": "Count",
+            },
+            {"MetricName": "Placed", "Dimensions": dims, "Values": [4, 5], "Counts": [1, 2], "Unit": "Count"},
+            {"MetricName": "Latency", "Value": 12.5, "Unit": "Milliseconds"},
+        ],
+    )
+    shop = {"Shop": "north"}
+    assert statistic(lbx, "Placed", shop, "Sum", "Shop/Orders") == 3 + 10 + 4 + 10
+    assert statistic(lbx, "Placed", shop, "SampleCount", "Shop/Orders") == 1 + 2 + 1 + 2
+    assert statistic(lbx, "Placed", shop, "Minimum", "Shop/Orders") == 1
+    assert statistic(lbx, "Placed", shop, "Maximum", "Shop/Orders") == 9
+    assert statistic(lbx, "Latency", {}, "Average", "Shop/Orders") == 12.5
+    assert statistic(lbx, "Placed", {}, "Sum", "Shop/Orders") == 0  # another dimension set
+    got = cw.get_metric_statistics(
+        Namespace="Shop/Orders",
+        MetricName="Latency",
+        Period=60,
+        Statistics=["Sum"],
+        Unit="Seconds",
+        **window(lbx),
+    )
+    assert got["Datapoints"] == []  # the unit filters
+    listed = cw.list_metrics(Namespace="Shop/Orders")["Metrics"]
+    assert sorted((m["MetricName"], str(m["Dimensions"])) for m in listed) == [
+        ("Latency", "[]"),
+        ("Placed", str(dims)),
+    ]
+
+
+def error_of(call: Any, **kw: Any) -> tuple[str, str, int]:
+    with pytest.raises(ClientError) as exc:
+        call(**kw)
+    return aws_error(exc)
+
+
+def test_bad_input_gets_aws_s_errors(lbx: LocalLambdabox) -> None:
+    cw = lbx.client("cloudwatch")
+    span = window(lbx)
+    base = {"Namespace": "AWS/Lambda", "MetricName": "Invocations", **span}
+    code, message, status = error_of(cw.get_metric_statistics, Period=61, Statistics=["Sum"], **base)
+    assert (code, status) == ("InvalidParameterValue", 400) and "Period" in message
+    code, _, _ = error_of(cw.get_metric_statistics, Period=60, **base)
+    assert code == "InvalidParameterCombination"
+    reversed_span = {"StartTime": span["EndTime"], "EndTime": span["StartTime"]}
+    code, message, _ = error_of(
+        cw.get_metric_statistics,
+        Namespace="AWS/Lambda", MetricName="Invocations", Period=60, Statistics=["Sum"], **reversed_span,
+    )  # fmt: skip
+    assert code == "InvalidParameterValue" and "StartTime" in message
+    code, message, _ = error_of(cw.get_metric_statistics, Period=1, Statistics=["Sum"], **base)
+    assert code == "InvalidParameterCombination" and "1,440" in message
+
+    code, message, status = error_of(
+        cw.get_metric_data, MetricDataQueries=[{"Id": "e1", "Expression": "SUM(METRICS())"}], **span
+    )
+    assert (code, status) == ("ValidationError", 400) and "e1" in message
+
+    code, message, _ = error_of(
+        cw.put_metric_data, Namespace="AWS/Lambda", MetricData=[{"MetricName": "X", "Value": 1}]
+    )
+    assert (code, message) == (
+        "InvalidParameterValue",
+        "The value AWS/Lambda for parameter Namespace is invalid.",
+    )
+    code, _, _ = error_of(
+        cw.put_metric_data,
+        Namespace="Mine",
+        MetricData=[
+            {
+                "MetricName": "X",
+                "Value": 1,
+                "StatisticValues": {"SampleCount": 1, "Sum": 1, "Minimum": 1, "Maximum": 1},
+            }
+        ],
+    )
+    assert code == "InvalidParameterCombination"
+    code, _, _ = error_of(cw.put_metric_data, Namespace="Mine")
+    assert code == "MissingParameter"
+    assert cw.list_metrics(Namespace="Mine")["Metrics"] == []  # nothing of a refused request was kept
