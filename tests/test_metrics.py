@@ -11,11 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import aws_error, deploy, wait_until
 from lambdabox.testing import LocalLambdabox
+from protocol_helpers import session_speaking
 from test_async_invoke import FAILS, OK, invoke_event, settled
 
 ACCOUNT = "000000000000"
@@ -289,3 +292,30 @@ def test_bad_input_gets_aws_s_errors(lbx: LocalLambdabox) -> None:
     code, _, _ = error_of(cw.put_metric_data, Namespace="Mine")
     assert code == "MissingParameter"
     assert cw.list_metrics(Namespace="Mine")["Metrics"] == []  # nothing of a refused request was kept
+
+
+@pytest.mark.parametrize("protocol", ["query", "smithy-rpc-v2-cbor"])
+def test_the_other_protocols_cloudwatch_speaks_are_answered_in_kind(
+    lbx: LocalLambdabox, tmp_path: Path, protocol: str
+) -> None:
+    session = session_speaking("cloudwatch", protocol, tmp_path / "models")
+    cw = boto3.Session(botocore_session=session).client(
+        "cloudwatch",
+        region_name="us-east-1",
+        endpoint_url=lbx.url,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    cw.put_metric_data(Namespace="Mine", MetricData=[{"MetricName": "Hits", "Value": 2, "Unit": "Count"}])
+    got = cw.get_metric_statistics(
+        Namespace="Mine", MetricName="Hits", Period=60, Statistics=["Sum", "Average"], **window(lbx)
+    )
+    ((point,),) = [got["Datapoints"]]
+    assert (point["Sum"], point["Average"], point["Unit"]) == (2.0, 2.0, "Count")
+    assert isinstance(point["Timestamp"], datetime)
+    assert [m["MetricName"] for m in cw.list_metrics(Namespace="Mine")["Metrics"]] == ["Hits"]
+    code, _, status = error_of(
+        cw.put_metric_data, Namespace="AWS/X", MetricData=[{"MetricName": "X", "Value": 1}]
+    )
+    assert (code, status) == ("InvalidParameterValue", 400)
