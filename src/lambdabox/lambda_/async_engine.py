@@ -23,6 +23,7 @@ Every delay is on the one clock, so a manual clock makes the two-minute retry im
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from collections.abc import Awaitable, Callable
@@ -118,6 +119,9 @@ class AsyncEngine:
         self._limits: Limits = default_limits
         self._settle: Settle = _owes_nothing
         self._throttled: dict[int, float] = {}  # event id -> its current throttle backoff
+        # events accepted in this turn of the event loop, stored together by one write
+        self._pending: list[tuple[AsyncEvent, asyncio.Future[None]]] = []
+        self._storing: set[asyncio.Task[None]] = set()
         self._queue: Dispatcher[AsyncEvent] = Dispatcher(
             clock, self._attempt, concurrency=concurrency, name="lambda-async"
         )
@@ -142,12 +146,40 @@ class AsyncEngine:
             self._queue.start()
 
     async def accept(self, ev: AsyncEvent) -> AsyncEvent:
-        """Store the event (committed before this returns) and queue it."""
+        """Store the event (committed before this returns) and queue it. Events accepted in the
+        same turn of the event loop share one write (one transaction of the group commit)."""
         ev.due = ev.received
-        ev.id = await self._store.write(sql.insert(ev))
-        self._metrics.count(ASYNC_EVENTS_RECEIVED, _subject(ev))
-        self._queue.push(ev, ev.due)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._pending.append((ev, done))
+        if len(self._pending) == 1:
+            loop.call_soon(self._store_pending)
+        await done
         return ev
+
+    def _store_pending(self) -> None:
+        batch, self._pending = self._pending, []
+        task = asyncio.get_running_loop().create_task(self._store_batch(batch))
+        self._storing.add(task)
+        task.add_done_callback(self._storing.discard)
+
+    async def _store_batch(self, batch: list[tuple[AsyncEvent, asyncio.Future[None]]]) -> None:
+        events = [ev for ev, _ in batch]
+        try:
+            ids = await self._store.write(sql.insert_all(events))
+        except BaseException as exc:  # none of them is stored: each accept raises it
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(exc if isinstance(exc, Exception) else RuntimeError("store closed"))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (ev, done), event_id in zip(batch, ids, strict=True):
+            ev.id = event_id
+            self._metrics.count(ASYNC_EVENTS_RECEIVED, _subject(ev))
+            self._queue.push(ev, ev.due)  # stored: it runs even if its caller went away
+            if not done.done():
+                done.set_result(None)
 
     @property
     def backlog(self) -> int:
@@ -164,7 +196,10 @@ class AsyncEngine:
         return self._queue.activity()
 
     async def close(self) -> None:
-        """Stop dispatching; attempts still running are cancelled (their rows stay: they run again)."""
+        """Stop dispatching; attempts still running are cancelled (their rows stay: they run again).
+        Events being stored are stored first."""
+        if self._storing:
+            await asyncio.gather(*self._storing, return_exceptions=True)
         await self._queue.close()
 
     # -- one attempt ----------------------------------------------------------------------------

@@ -54,16 +54,26 @@ class AsyncEvent:
         return function_arn(self.region, self.account, self.function_name, self.qualifier or "$LATEST")
 
 
-def insert(ev: AsyncEvent) -> Callable[[sqlite3.Connection], int]:
-    def run(conn: sqlite3.Connection) -> int:
-        cur = conn.execute(
-            "INSERT INTO lambda_async_events (request_id, region, account, function_name, qualifier, "
-            "payload, received, attempts, due) VALUES (?,?,?,?,?,?,?,?,?)",
-            (ev.request_id, ev.region, ev.account, ev.function_name, ev.qualifier, ev.payload,
-             ev.received, ev.attempts, ev.due),
-        )  # fmt: skip
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+_INSERT = (
+    "INSERT INTO lambda_async_events (request_id, region, account, function_name, qualifier, "
+    "payload, received, attempts, due) VALUES (?,?,?,?,?,?,?,?,?)"
+)
+
+
+def insert_all(events: list[AsyncEvent]) -> Callable[[sqlite3.Connection], list[int]]:
+    """Insert events (one transaction); returns their row ids, in order."""
+
+    def run(conn: sqlite3.Connection) -> list[int]:
+        ids = []
+        for ev in events:
+            cur = conn.execute(
+                _INSERT,
+                (ev.request_id, ev.region, ev.account, ev.function_name, ev.qualifier, ev.payload,
+                 ev.received, ev.attempts, ev.due),
+            )  # fmt: skip
+            assert cur.lastrowid is not None
+            ids.append(cur.lastrowid)
+        return ids
 
     return run
 
