@@ -1,9 +1,10 @@
 """The CloudWatch metrics API: GetMetricStatistics, GetMetricData, ListMetrics, PutMetricData over
 the recorder's per-minute aggregates (AWS/Lambda's own, and custom namespaces put by clients).
 
-What is kept per minute is SampleCount, Sum, Minimum and Maximum, so the statistics answered are
-those and Average; percentiles (ExtendedStatistics, `p99` Stats) and metric math expressions are
-not computed. Errors are AWS's: InvalidParameterValue, InvalidParameterCombination and
+What is kept per minute is SampleCount, Sum, Minimum, Maximum and a histogram of the values, so
+the statistics answered are those, Average and percentiles (ExtendedStatistics, `p99` Stats;
+within 1 %, see `percentiles.py`); metric math expressions are refused. GetMetricData pages by
+MaxDatapoints. Errors are AWS's: InvalidParameterValue, InvalidParameterCombination and
 MissingParameter for GetMetricStatistics and PutMetricData, ValidationError for GetMetricData.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.clock import Clock
+from lambdabox.metrics import percentiles
 from lambdabox.metrics import statistics as stats
 from lambdabox.metrics.models import Aggregate, Dimensions, MetricKey, dimensions
 from lambdabox.metrics.recorder import Recorder
@@ -27,6 +29,8 @@ Result = dict[str, Any]
 
 #: AWS: at most 1,440 datapoints in one GetMetricStatistics answer
 MAX_DATAPOINTS = 1440
+#: GetMetricData's default MaxDatapoints
+MAX_DATA_POINTS = 100_800
 #: ListMetrics' page
 LIST_PAGE = 500
 #: metrics ListMetrics lists: those with data in the last two weeks (RecentlyActive PT3H: three hours)
@@ -75,6 +79,13 @@ class CloudWatchService:
         extended = params.get("ExtendedStatistics") or []
         if not wanted and not extended:
             raise _combination("Must specify either Statistics or ExtendedStatistics.")
+        if wanted and extended:
+            raise _combination("Must specify either Statistics or ExtendedStatistics, but not both.")
+        for name in extended:
+            if percentiles.percentile_of(name) is None:
+                raise _invalid(
+                    f"The value {name} for parameter ExtendedStatistics is not a valid percentile."
+                )
         start, end = _epoch(params["StartTime"]), _epoch(params["EndTime"])
         period = int(params["Period"])
         if not stats.valid_period(period):
@@ -100,12 +111,13 @@ class CloudWatchService:
             point: Result = {"Timestamp": float(at), "Unit": agg.unit}
             for statistic in wanted:
                 point[statistic] = agg.statistic(statistic)
+            if extended:
+                point["ExtendedStatistics"] = {p: v for p in extended if (v := agg.statistic(p)) is not None}
             datapoints.append(point)
         return {"Label": name, "Datapoints": datapoints}
 
     async def GetMetricData(self, ctx: RequestContext, params: Params) -> Result:
-        if params.get("NextToken"):
-            raise client_error("InvalidNextToken", "The service cannot process the token.")
+        offset = _data_offset(params.get("NextToken"))
         start, end = _epoch(params["StartTime"]), _epoch(params["EndTime"])
         if start >= end:
             raise _validation("The parameter StartTime must be less than the parameter EndTime.")
@@ -129,16 +141,11 @@ class CloudWatchService:
                 points, _dims(metric.get("Dimensions")), start, end, period, stat_params.get("Unit")
             )
             ordered = sorted(by_period.items(), reverse=not ascending)
-            results.append(
-                {
-                    "Id": query["Id"],
-                    "Label": query.get("Label") or metric.get("MetricName", ""),
-                    "Timestamps": [float(at) for at, _ in ordered],
-                    "Values": [agg.statistic(stat_params["Stat"]) for _, agg in ordered],
-                    "StatusCode": "Complete",
-                }
-            )
-        return {"MetricDataResults": results, "Messages": []}
+            values = [
+                (float(at), v) for at, agg in ordered if (v := agg.statistic(stat_params["Stat"])) is not None
+            ]
+            results.append((query["Id"], query.get("Label") or metric.get("MetricName", ""), values))
+        return _data_page(results, offset, int(params.get("MaxDatapoints") or MAX_DATA_POINTS))
 
     async def ListMetrics(self, ctx: RequestContext, params: Params) -> Result:
         offset = _page_offset(params.get("NextToken"))
@@ -219,11 +226,56 @@ def _check_query(query: Params, n: int, seen: set[str]) -> None:
             f"The value {period} for parameter MetricDataQueries.member.{n}.MetricStat.Period must be a "
             "multiple of 60."
         )
-    if stat_params["Stat"] not in stats.STATISTICS:
+    stat = stat_params["Stat"]
+    if stat not in stats.STATISTICS and percentiles.percentile_of(stat) is None:
         raise _validation(
-            f"The value {stat_params['Stat']} for parameter MetricDataQueries.member.{n}.MetricStat.Stat is "
-            "not supported by lambdabox (SampleCount, Average, Sum, Minimum, Maximum)."
+            f"The value {stat} for parameter MetricDataQueries.member.{n}.MetricStat.Stat is not supported by "
+            "lambdabox (SampleCount, Average, Sum, Minimum, Maximum, pNN.NN)."
         )
+
+
+def _data_page(results: list[tuple[str, str, list[tuple[float, float]]]], offset: int, size: int) -> Result:
+    """One page of GetMetricData's answer: the datapoints of every query, in order, from the
+    `offset`th on, at most `size` of them; a query cut short is PartialData and a NextToken
+    follows."""
+    out: list[Result] = []
+    end, first, more = offset + size, 0, False
+    for qid, label, values in results:
+        lo, hi = first, first + len(values)
+        first = hi
+        if (offset > 0 and hi <= offset) or (not values and offset > 0):
+            continue  # given on an earlier page (a query without datapoints: on the first)
+        if values and lo >= end:
+            more = True  # on a later page
+            continue
+        taken = values[max(offset, lo) - lo : min(end, hi) - lo]
+        partial = hi > end
+        more = more or partial
+        out.append(
+            {
+                "Id": qid,
+                "Label": label,
+                "Timestamps": [at for at, _ in taken],
+                "Values": [v for _, v in taken],
+                "StatusCode": "PartialData" if partial else "Complete",
+            }
+        )
+    page: Result = {"MetricDataResults": out, "Messages": []}
+    if more:
+        page["NextToken"] = base64.urlsafe_b64encode(f"data:{offset + size}".encode()).decode()
+    return page
+
+
+def _data_offset(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        kind, _, n = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if kind == "data" and n.isdigit():
+            return int(n)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        pass
+    raise client_error("InvalidNextToken", "The service cannot process the token.")
 
 
 def _datum_aggregates(datum: Params, n: int) -> list[Aggregate]:
@@ -249,7 +301,15 @@ def _datum_aggregates(datum: Params, n: int) -> list[Aggregate]:
                 f"The parameter MetricData.member.{n}.StatisticValues.Minimum must be less than or equal to "
                 f"MetricData.member.{n}.StatisticValues.Maximum."
             )
-        return [Aggregate(s["SampleCount"], s["Sum"], s["Minimum"], s["Maximum"], unit)]
+        known = (
+            s["SampleCount"] == 1 or s["Minimum"] == s["Maximum"]
+        )  # percentiles as AWS: the values are known
+        return [
+            Aggregate(
+                s["SampleCount"], s["Sum"], s["Minimum"], s["Maximum"], unit,
+                percentiles.of(s["Minimum"], s["SampleCount"]) if known else None,
+            )
+        ]  # fmt: skip
     if "Values" in datum:
         values, counts = datum["Values"], datum.get("Counts")
         if counts is not None and len(counts) != len(values):
@@ -258,7 +318,7 @@ def _datum_aggregates(datum: Params, n: int) -> list[Aggregate]:
             )
         _check_finite(values, f"MetricData.member.{n}.Values")
         weights = counts if counts is not None else [1.0] * len(values)
-        return [Aggregate(c, v * c, v, v, unit) for v, c in zip(values, weights, strict=True)]
+        return [Aggregate.of(v, unit, c) for v, c in zip(values, weights, strict=True)]
     if "Value" not in datum:
         raise _missing(f"The parameter MetricData.member.{n}.Value is required.")
     _check_finite([datum["Value"]], f"MetricData.member.{n}.Value")

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
+
+from lambdabox.metrics import percentiles
+from lambdabox.metrics.percentiles import Buckets
 
 #: dimensions as (name, value) pairs sorted by name: one metric has one spelling
 Dimensions = tuple[tuple[str, str], ...]
@@ -40,17 +44,26 @@ class MetricKey:
 
 @dataclass(slots=True)
 class Aggregate:
-    """SampleCount, Sum, Minimum and Maximum of the values of one metric in one minute."""
+    """SampleCount, Sum, Minimum and Maximum of the values of one metric in one minute, and their
+    histogram for percentiles (`percentiles.py`; None when the values are not known: a statistic
+    set, a negative value)."""
 
     count: float
     total: float
     minimum: float
     maximum: float
     unit: str = "None"
+    buckets: Buckets | None = None
 
     @classmethod
-    def of(cls, value: float, unit: str = "None") -> Aggregate:
-        return cls(1.0, value, value, value, unit)
+    def of(cls, value: float, unit: str = "None", count: float = 1.0) -> Aggregate:
+        """`count` times one value."""
+        return cls(count, value * count, value, value, unit, percentiles.of(value, count))
+
+    @classmethod
+    def empty(cls) -> Aggregate:
+        """No values yet (adding to it gives the other's aggregate)."""
+        return cls(0.0, 0.0, math.inf, -math.inf, "None", {})
 
     def add(self, other: Aggregate) -> None:
         self.count += other.count
@@ -59,12 +72,24 @@ class Aggregate:
         self.maximum = max(self.maximum, other.maximum)
         if other.unit != "None":
             self.unit = other.unit
+        self.buckets = percentiles.merged(self.buckets, other.buckets)
 
     def copy(self) -> Aggregate:
-        return Aggregate(self.count, self.total, self.minimum, self.maximum, self.unit)
+        buckets = None if self.buckets is None else dict(self.buckets)
+        return Aggregate(self.count, self.total, self.minimum, self.maximum, self.unit, buckets)
 
-    def statistic(self, name: str) -> float:
-        """One of CloudWatch's statistics: SampleCount, Average, Sum, Minimum, Maximum."""
+    def percentile(self, percent: float) -> float | None:
+        """The value at `percent` of this aggregate's values, None when they are not known."""
+        if self.buckets is None or self.count <= 0:
+            return None
+        return percentiles.value_at(self.buckets, percent, self.minimum, self.maximum)
+
+    def statistic(self, name: str) -> float | None:
+        """One of CloudWatch's statistics: SampleCount, Average, Sum, Minimum, Maximum, or a
+        percentile (`p99`; None when this aggregate has none)."""
+        percent = percentiles.percentile_of(name)
+        if percent is not None:
+            return self.percentile(percent)
         if name == "SampleCount":
             return self.count
         if name == "Average":

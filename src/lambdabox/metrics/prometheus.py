@@ -1,12 +1,13 @@
 """`GET /_lambdabox/metrics`: Lambda's metrics in Prometheus' text exposition format (0.0.4).
 
 Per function (labels region, account, function), over the server's whole life (the totals
-survive a restart, being summed from the stored minutes):
+survive a restart, kept in the store apart from the minutes, which are pruned):
 
     lambdabox_lambda_invocations_total, _errors_total, _throttles_total,
     _async_events_received_total, _async_events_dropped_total, _dead_letter_errors_total,
     _destination_delivery_failures_total                                  counters
-    lambdabox_lambda_duration_milliseconds, _async_event_age_milliseconds  summaries (_sum, _count)
+    lambdabox_lambda_duration_milliseconds, _async_event_age_milliseconds  summaries (quantiles 0.5,
+                                                                           0.9, 0.99, _sum, _count)
     lambdabox_lambda_concurrent_executions                                 gauge: running now
 """
 
@@ -55,8 +56,13 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _labels(region: str, account: str, function: str) -> str:
-    return f'{{region="{_label(region)}",account="{_label(account)}",function="{_label(function)}"}}'
+#: the quantiles of each summary
+QUANTILES = (0.5, 0.9, 0.99)
+
+
+def _labels(region: str, account: str, function: str, quantile: float | None = None) -> str:
+    extra = "" if quantile is None else f',quantile="{quantile}"'
+    return f'{{region="{_label(region)}",account="{_label(account)}",function="{_label(function)}"{extra}}}'
 
 
 def _number(value: float) -> str:
@@ -65,21 +71,25 @@ def _number(value: float) -> str:
 
 def exposition(totals: Mapping[MetricKey, Aggregate], running: Mapping[tuple[str, str, str], int]) -> str:
     """The text of every per-function total and running count."""
-    per_function: dict[str, list[tuple[str, Aggregate]]] = {}
+    per_function: dict[str, list[tuple[tuple[str, str, str], Aggregate]]] = {}
     for key, agg in totals.items():
         if len(key.dims) == 1 and key.dims[0][0] == "FunctionName":
-            per_function.setdefault(key.name, []).append(
-                (_labels(key.region, key.account, key.dims[0][1]), agg)
-            )
+            per_function.setdefault(key.name, []).append(((key.region, key.account, key.dims[0][1]), agg))
     lines: list[str] = []
     for metric, (prom, help_text) in COUNTERS.items():
         lines += [f"# HELP {prom} {help_text}", f"# TYPE {prom} counter"]
         lines += [
-            f"{prom}{labels} {_number(agg.total)}" for labels, agg in sorted(per_function.get(metric, []))
+            f"{prom}{_labels(*where)} {_number(agg.total)}"
+            for where, agg in sorted(per_function.get(metric, []), key=lambda x: x[0])
         ]
     for metric, (prom, help_text) in SUMMARIES.items():
         lines += [f"# HELP {prom} {help_text}", f"# TYPE {prom} summary"]
-        for labels, agg in sorted(per_function.get(metric, []), key=lambda x: x[0]):
+        for where, agg in sorted(per_function.get(metric, []), key=lambda x: x[0]):
+            for q in QUANTILES:
+                value = agg.percentile(q * 100)
+                if value is not None:
+                    lines.append(f"{prom}{_labels(*where, q)} {_number(value)}")
+            labels = _labels(*where)
             lines += [
                 f"{prom}_sum{labels} {_number(agg.total)}",
                 f"{prom}_count{labels} {_number(agg.count)}",

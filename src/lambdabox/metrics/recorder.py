@@ -5,7 +5,11 @@ minute read from the injected clock (a manual clock's time is respected). What w
 written every `FLUSH_INTERVAL` seconds of real time (an I/O batch, not an AWS-visible delay),
 before every query and on close, with `sync=False`: platform data nobody was promised, in the WAL
 at once, on disk with the next synced commit. Lifetime totals of the namespaces named in
-`counted` are kept in memory too (loaded from the store on start) for the Prometheus endpoint.
+`counted` are kept in memory too (loaded from the store on start, written with the minutes) for
+the Prometheus endpoint.
+
+Minutes older than `RETENTION` (15 days, as CloudWatch keeps one-minute data) on the clock are
+dropped at start and by a flush once an hour of the clock has passed since the last drop.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from lambdabox.store.db import Store
 log = logging.getLogger("lambdabox.metrics")
 
 FLUSH_INTERVAL = 2.0
+#: how long a minute is kept, and how often (clock time) older ones are dropped
+RETENTION, PRUNE_EVERY = 15 * 86400, 3600
 
 
 class Recorder:
@@ -34,6 +40,8 @@ class Recorder:
         self._pending: dict[tuple[MetricKey, int], Aggregate] = {}
         self._counted = frozenset(counted)
         self._totals: dict[MetricKey, Aggregate] = {}
+        self._pending_totals: dict[MetricKey, Aggregate] = {}
+        self._pruned_at: float | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -42,6 +50,7 @@ class Recorder:
         for namespace in self._counted:
             for key, agg in await self._store.read(sql.totals(namespace)):
                 self._totals[key] = agg
+        await self._prune()
         self._task = asyncio.create_task(self._flush_loop(), name="metrics-flush")
 
     def record(
@@ -67,11 +76,12 @@ class Recorder:
         else:
             slot.add(agg)
         if key.namespace in self._counted:
-            total = self._totals.get(key)
-            if total is None:
-                self._totals[key] = agg.copy()
-            else:
-                total.add(agg)
+            for totals in (self._totals, self._pending_totals):
+                total = totals.get(key)
+                if total is None:
+                    totals[key] = agg.copy()
+                else:
+                    total.add(agg)
 
     def totals(self, namespace: str) -> dict[MetricKey, Aggregate]:
         """Every metric of a counted namespace with its lifetime aggregate."""
@@ -91,20 +101,33 @@ class Recorder:
         return await self._store.read(sql.metrics(region, account, int(since // MINUTE * MINUTE)))
 
     async def flush(self) -> None:
-        """Write what was added so far."""
+        """Write what was added so far (and drop old minutes when it is time)."""
         async with self._lock:
-            if not self._pending:
-                return
-            batch, self._pending = self._pending, {}
-            try:
-                await self._store.write(
-                    sql.merge((key, minute, agg) for (key, minute), agg in batch.items()), sync=False
-                )
-            except Exception:
-                for (key, minute), agg in batch.items():  # kept for the next flush
-                    slot = self._pending.setdefault((key, minute), Aggregate(0, 0, agg.minimum, agg.maximum))
-                    slot.add(agg)
-                raise
+            if self._pending or self._pending_totals:
+                batch, self._pending = self._pending, {}
+                totals, self._pending_totals = self._pending_totals, {}
+                try:
+                    await self._store.write(
+                        sql.merge(
+                            ((key, minute, agg) for (key, minute), agg in batch.items()), totals.items()
+                        ),
+                        sync=False,
+                    )
+                except Exception:
+                    for (key, minute), agg in batch.items():  # kept for the next flush
+                        self._pending.setdefault((key, minute), Aggregate.empty()).add(agg)
+                    for key, agg in totals.items():
+                        self._pending_totals.setdefault(key, Aggregate.empty()).add(agg)
+                    raise
+            if self._pruned_at is None or self._clock.now() - self._pruned_at >= PRUNE_EVERY:
+                await self._prune()
+
+    async def _prune(self) -> None:
+        now = self._clock.now()
+        dropped = await self._store.write(sql.prune(int(now - RETENTION)), sync=False)
+        self._pruned_at = now
+        if dropped:
+            log.info("dropped %d metric minutes older than %d days", dropped, RETENTION // 86400)
 
     async def close(self) -> None:
         """Stop the flusher and write what is left."""
