@@ -5,6 +5,8 @@ the Prometheus text of /_lambdabox/metrics, and all of it after a restart."""
 
 from __future__ import annotations
 
+import base64
+import re
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -187,6 +189,11 @@ def test_async_events_their_age_drops_and_a_failed_destination_delivery(lbx: Loc
     invoke_event(lbx, fails)
     wait_until(lambda: settled(lbx) and lbx.app.async_engine.backlog == 0)
     wait_until(lambda: statistic(lbx, "DestinationDeliveryFailures", {"FunctionName": ok}) >= 1)
+    failures = statistic(lbx, "DestinationDeliveryFailures", {"FunctionName": ok})
+    assert lbx.app.outbox.backlog == 1  # the record is kept, to be tried again
+    lbx.advance(600)  # its retries come due (1 s doubling)
+    wait_until(lambda: statistic(lbx, "DestinationDeliveryFailures", {"FunctionName": ok}) > failures)
+    assert lbx.app.outbox.backlog == 1  # retried, still not lost
 
     assert statistic(lbx, "AsyncEventsReceived", {"FunctionName": ok}) == 1
     assert statistic(lbx, "AsyncEventsReceived", {}) == 2
@@ -319,3 +326,172 @@ def test_the_other_protocols_cloudwatch_speaks_are_answered_in_kind(
         cw.put_metric_data, Namespace="AWS/X", MetricData=[{"MetricName": "X", "Value": 1}]
     )
     assert (code, status) == ("InvalidParameterValue", 400)
+
+
+def extended(lbx: LocalLambdabox, namespace: str, metric: str, *percentiles: str) -> dict[str, float]:
+    got = lbx.client("cloudwatch").get_metric_statistics(
+        Namespace=namespace,
+        MetricName=metric,
+        Period=3600,
+        ExtendedStatistics=list(percentiles),
+        **window(lbx),
+    )
+    ((point,),) = [got["Datapoints"]]
+    return {k: float(v) for k, v in point["ExtendedStatistics"].items()}
+
+
+def test_percentiles_of_values_and_of_lambda_durations(lbx: LocalLambdabox) -> None:
+    cw = lbx.client("cloudwatch")
+    cw.put_metric_data(
+        Namespace="Mine",
+        MetricData=[
+            {"MetricName": "Latency", "Values": [float(v) for v in range(1, 101)], "Unit": "Milliseconds"}
+        ],
+    )
+    got = extended(lbx, "Mine", "Latency", "p50", "p90", "p99.9", "p100")
+    assert got["p100"] == 100
+    for name, exact in (("p50", 50), ("p90", 90), ("p99.9", 100)):
+        assert abs(got[name] - exact) <= exact * 0.01, (name, got[name])
+    data = cw.get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "p90",
+                "MetricStat": {
+                    "Metric": {"Namespace": "Mine", "MetricName": "Latency"},
+                    "Period": 3600,
+                    "Stat": "p90",
+                },
+            }
+        ],
+        **window(lbx),
+    )
+    ((value,),) = [data["MetricDataResults"][0]["Values"]]
+    assert abs(value - 90) <= 0.9
+
+    # a statistic set's values are unknown (SampleCount > 1, Minimum < Maximum): no percentiles
+    cw.put_metric_data(
+        Namespace="Mine",
+        MetricData=[
+            {"MetricName": "Set", "StatisticValues": {"SampleCount": 2, "Sum": 3, "Minimum": 1, "Maximum": 2}}
+        ],
+    )
+    assert extended(lbx, "Mine", "Set", "p50") == {}
+
+    lam = lbx.client("lambda")
+    ok = deploy(lam, OK)
+    for _ in range(3):
+        lam.invoke(FunctionName=ok)
+    p99 = extended(lbx, "AWS/Lambda", "Duration", "p99")["p99"]
+    assert 0 < p99 <= statistic(lbx, "Duration", {}, "Maximum")
+    assert re.search(
+        rf'lambdabox_lambda_duration_milliseconds{{region="us-east-1",account="{ACCOUNT}",function="{ok}",'
+        r'quantile="0.99"} [0-9.e+-]+\n',
+        prometheus(lbx)[1],
+    )
+
+    base = {"Namespace": "Mine", "MetricName": "Latency", "Period": 60, **window(lbx)}
+    code, _, _ = error_of(
+        lbx.client("cloudwatch").get_metric_statistics, Statistics=["Sum"], ExtendedStatistics=["p50"], **base
+    )
+    assert code == "InvalidParameterCombination"
+    code, message, _ = error_of(
+        lbx.client("cloudwatch").get_metric_statistics, ExtendedStatistics=["p101"], **base
+    )
+    assert code == "InvalidParameterValue" and "p101" in message
+
+
+def test_get_metric_data_pages_by_max_datapoints(lbx: LocalLambdabox) -> None:
+    cw = lbx.client("cloudwatch")
+    now = lbx.now()
+    cw.put_metric_data(
+        Namespace="Mine",
+        MetricData=[
+            {"MetricName": "Hits", "Value": n, "Timestamp": datetime.fromtimestamp(now - 60 * n, UTC)}
+            for n in range(1, 6)
+        ],
+    )
+    query = {
+        "MetricDataQueries": [
+            {
+                "Id": "hits",
+                "MetricStat": {
+                    "Metric": {"Namespace": "Mine", "MetricName": "Hits"},
+                    "Period": 60,
+                    "Stat": "Sum",
+                },
+            },
+            {
+                "Id": "none",
+                "MetricStat": {
+                    "Metric": {"Namespace": "Mine", "MetricName": "Nothing"},
+                    "Period": 60,
+                    "Stat": "Sum",
+                },
+            },
+        ],
+        "MaxDatapoints": 2,
+        **window(lbx),
+    }
+    pages = [cw.get_metric_data(**query)]
+    while "NextToken" in pages[-1]:
+        pages.append(cw.get_metric_data(NextToken=pages[-1]["NextToken"], **query))
+    assert len(pages) == 3
+    hits = [r for page in pages for r in page["MetricDataResults"] if r["Id"] == "hits"]
+    assert [r["StatusCode"] for r in hits] == ["PartialData", "PartialData", "Complete"]
+    assert [v for r in hits for v in r["Values"]] == [1.0, 2.0, 3.0, 4.0, 5.0]  # newest first
+    assert [r["Values"] for page in pages for r in page["MetricDataResults"] if r["Id"] == "none"] == [[]]
+    everything = cw.get_paginator("get_metric_data").paginate(**{**query, "MaxDatapoints": 3})
+    assert sum(len(r["Values"]) for page in everything for r in page["MetricDataResults"]) == 5
+
+    bad = base64.urlsafe_b64encode(b"nonsense").decode()
+    code, _, status = error_of(cw.get_metric_data, NextToken=bad, **query)
+    assert (code, status) == ("InvalidNextToken", 400)
+
+
+#: one sample line of the text format: a name, optional labels, a number
+SAMPLE = re.compile(
+    r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"'
+    r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")*\})? (?:[-+]?[0-9.]+(?:e[-+]?[0-9]+)?|[-+]Inf|NaN)$'
+)
+
+
+def test_the_prometheus_text_is_well_formed(lbx: LocalLambdabox) -> None:
+    lam = lbx.client("lambda")
+    ok = deploy(lam, OK)
+    lam.invoke(FunctionName=ok)
+    _, text = prometheus(lbx)
+    assert text.endswith("\n")
+    typed: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert kind in ("counter", "gauge", "summary") and name not in typed
+            typed[name] = kind
+        elif line.startswith("# HELP "):
+            assert len(line.split(" ", 3)) == 4
+        else:
+            assert SAMPLE.match(line), line
+            name = line.split("{")[0].split(" ")[0]
+            family = re.sub(r"_(sum|count)$", "", name) if name not in typed else name
+            assert family in typed, line
+    assert typed["lambdabox_lambda_invocations_total"] == "counter"
+    assert typed["lambdabox_lambda_duration_milliseconds"] == "summary"
+
+
+def test_minutes_older_than_fifteen_days_are_dropped_but_the_totals_stay(tmp_path: Path) -> None:
+    with LocalLambdabox(tmp_path / "data", manual_clock=True) as lbx:
+        lam = lbx.client("lambda")
+        ok = deploy(lam, OK)
+        lam.invoke(FunctionName=ok)
+        then = window(lbx)
+        assert statistic(lbx, "Invocations", {"FunctionName": ok}) == 1
+        lbx.advance(16 * 86400)
+        got = lbx.client("cloudwatch").get_metric_statistics(
+            Namespace="AWS/Lambda", MetricName="Invocations", Period=3600, Statistics=["Sum"], **then
+        )
+        assert got["Datapoints"] == []
+        assert lbx.client("cloudwatch").list_metrics(Namespace="AWS/Lambda")["Metrics"] == []
+        labels = f'{{region="us-east-1",account="{ACCOUNT}",function="{ok}"}}'
+        assert f"lambdabox_lambda_invocations_total{labels} 1\n" in prometheus(lbx)[1]
+    with LocalLambdabox(tmp_path / "data", manual_clock=True) as again:
+        assert f"lambdabox_lambda_invocations_total{labels} 1\n" in prometheus(again)[1]
