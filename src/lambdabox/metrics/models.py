@@ -45,7 +45,7 @@ class MetricKey:
 @dataclass(slots=True)
 class Aggregate:
     """SampleCount, Sum, Minimum and Maximum of the values of one metric in one minute, and their
-    histogram for percentiles (`percentiles.py`; None when the values are not known: a statistic
+    values for percentiles (`percentiles.py`; None when the values are not known: a statistic
     set, a negative value)."""
 
     count: float
@@ -63,7 +63,7 @@ class Aggregate:
     @classmethod
     def empty(cls) -> Aggregate:
         """No values yet (adding to it gives the other's aggregate)."""
-        return cls(0.0, 0.0, math.inf, -math.inf, "None", {})
+        return cls(0.0, 0.0, math.inf, -math.inf, "None", percentiles.EMPTY)
 
     def add(self, other: Aggregate) -> None:
         self.count += other.count
@@ -75,8 +75,7 @@ class Aggregate:
         self.buckets = percentiles.merged(self.buckets, other.buckets)
 
     def copy(self) -> Aggregate:
-        buckets = None if self.buckets is None else dict(self.buckets)
-        return Aggregate(self.count, self.total, self.minimum, self.maximum, self.unit, buckets)
+        return Aggregate(self.count, self.total, self.minimum, self.maximum, self.unit, self.buckets)
 
     def percentile(self, percent: float) -> float | None:
         """The value at `percent` of this aggregate's values, None when they are not known."""
