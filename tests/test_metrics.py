@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import re
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -503,3 +504,28 @@ def test_minutes_older_than_fifteen_days_are_dropped_but_the_totals_stay(tmp_pat
         assert f"lambdabox_lambda_invocations_total{labels} 1\n" in prometheus(lbx)[1]
     with LocalLambdabox(tmp_path / "data", manual_clock=True) as again:
         assert f"lambdabox_lambda_invocations_total{labels} 1\n" in prometheus(again)[1]
+
+
+def test_a_gzipped_put_is_verified_as_sent_and_read_decompressed(tmp_path: Path) -> None:
+    with LocalLambdabox(
+        tmp_path / "data", manual_clock=True, verify_signatures=True, root_keys="test:test"
+    ) as lbx:
+        cw = lbx.client("cloudwatch")
+        values = [n / 3 for n in range(2000)]  # over 10 KiB: botocore gzips it, then signs
+        cw.put_metric_data(Namespace="Mine", MetricData=[{"MetricName": "Many", "Values": values}])
+        assert statistic(lbx, "Many", {}, "SampleCount", "Mine") == 2000
+
+        req = urllib.request.Request(
+            lbx.url + "/",
+            data=b"not gzip at all",
+            method="POST",
+            headers={
+                "Content-Encoding": "gzip",
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Authorization": "AWS4-HMAC-SHA256 Credential=test/20250101/us-east-1/monitoring/aws4_request, "
+                "SignedHeaders=host, Signature=00",
+            },
+        )
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(req, timeout=30)
+        assert exc.value.code == 400 and b"not valid gzip" in exc.value.read()
