@@ -47,7 +47,7 @@ SCHEMA = [
     ) WITHOUT ROWID;
     INSERT INTO metric_totals
         SELECT region, account, namespace, name, dims, SUM(count), SUM(total), MIN(minimum),
-               MAX(maximum), MAX(unit), NULL
+               MAX(maximum), MAX(unit), '{"b":[]}'
         FROM metric_points WHERE namespace = 'AWS/Lambda'
         GROUP BY region, account, namespace, name, dims
     """,
