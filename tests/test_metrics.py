@@ -5,6 +5,7 @@ the Prometheus text of /_lambdabox/metrics, and all of it after a restart."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import urllib.error
@@ -20,6 +21,12 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import aws_error, deploy, wait_until
+from lambdabox.clock import ManualClock
+from lambdabox.lambda_.metric_hooks import Subject
+from lambdabox.metrics import store as metrics_store
+from lambdabox.metrics.lambda_metrics import LambdaRecorder
+from lambdabox.metrics.recorder import Recorder
+from lambdabox.store.db import Store
 from lambdabox.testing import LocalLambdabox
 from protocol_helpers import session_speaking
 from test_async_invoke import FAILS, OK, invoke_event, settled
@@ -529,3 +536,41 @@ def test_a_gzipped_put_is_verified_as_sent_and_read_decompressed(tmp_path: Path)
         with pytest.raises(urllib.error.HTTPError) as exc:
             urllib.request.urlopen(req, timeout=30)
         assert exc.value.code == 400 and b"not valid gzip" in exc.value.read()
+
+
+def test_a_long_invocation_shows_in_every_minute_of_concurrent_executions(tmp_path: Path) -> None:
+    """The sampler of a running count, over a real store and the manual clock (no server: a
+    function held running for minutes of the clock is the case)."""
+
+    async def go() -> list[tuple[int, float, float]]:
+        store = Store(tmp_path / "metrics.sqlite")
+        store.open()
+        store.migrate("metrics", metrics_store.SCHEMA)
+        clock = ManualClock(start=1_800_000_000.0)
+        recorder = Recorder(store, clock)
+        running = LambdaRecorder(recorder)
+        subject = Subject("us-east-1", ACCOUNT, "slow")
+        running.running(subject, 1)  # minute 0: begins
+        clock.advance(30)
+        running.running(subject, 1)  # minute 0: a second one
+        await recorder.flush()
+        clock.advance(60)  # minute 1: both still running, no start
+        await recorder.flush()
+        await recorder.flush()  # sampled once a minute
+        running.running(subject, -1)
+        clock.advance(60)  # minute 2: one left
+        await recorder.flush()
+        running.running(subject, -1)
+        clock.advance(60)  # minute 3: none
+        await recorder.flush()
+        points = await recorder.points("us-east-1", ACCOUNT, "AWS/Lambda", "ConcurrentExecutions", 0, 2e9)
+        await recorder.close()
+        store.close()
+        return sorted(
+            (minute, agg.maximum, agg.count)
+            for key, minute, agg in points
+            if key.dims == (("FunctionName", "slow"),)
+        )
+
+    start = 1_800_000_000 // 60 * 60
+    assert asyncio.run(go()) == [(start, 2, 2), (start + 60, 2, 1), (start + 120, 1, 1)]

@@ -3,13 +3,14 @@ recorded in namespace AWS/Lambda under every dimension set AWS gives it: none (t
 aggregate), FunctionName, FunctionName + Resource (`name:qualifier`) for an invocation with a
 qualifier, and FunctionName + Resource + ExecutedVersion for one through an alias.
 ConcurrentExecutions is the number running, sampled each time one begins (so its Maximum per
-minute is the peak)."""
+minute is the peak) and, while any runs, once in each minute that saw no start (before each of
+the recorder's flushes), so a long invocation shows in every minute it spans."""
 
 from __future__ import annotations
 
 from lambdabox.lambda_ import metric_hooks as names
 from lambdabox.lambda_.metric_hooks import Subject
-from lambdabox.metrics.models import Dimensions
+from lambdabox.metrics.models import MINUTE, Dimensions
 from lambdabox.metrics.recorder import Recorder
 
 NAMESPACE = "AWS/Lambda"
@@ -36,6 +37,9 @@ class LambdaRecorder:
     def __init__(self, recorder: Recorder) -> None:
         self._recorder = recorder
         self._running: dict[tuple[str, str, Dimensions], int] = {}
+        #: the last minute (epoch seconds) each running count was recorded in
+        self._sampled: dict[tuple[str, str, Dimensions], int] = {}
+        recorder.on_flush(self.sample)
 
     def count(self, metric: str, subject: Subject, value: float = 1.0) -> None:
         unit = _UNITS.get(metric, "Count")
@@ -50,16 +54,21 @@ class LambdaRecorder:
                 self._running[key] = now
             else:
                 self._running.pop(key, None)
+                self._sampled.pop(key, None)
             if delta > 0:
-                self._recorder.record(
-                    subject.region,
-                    subject.account,
-                    NAMESPACE,
-                    names.CONCURRENT_EXECUTIONS,
-                    dims,
-                    now,
-                    "Count",
-                )
+                self._record(key, now, None)
+
+    def sample(self, now: float) -> None:
+        """Record each running count not recorded yet in the minute of `now`."""
+        minute = int(now // MINUTE * MINUTE)
+        for key, n in self._running.items():
+            if self._sampled.get(key, -1) < minute:
+                self._record(key, n, now)
+
+    def _record(self, key: tuple[str, str, Dimensions], n: int, at: float | None) -> None:
+        region, account, dims = key
+        self._recorder.record(region, account, NAMESPACE, names.CONCURRENT_EXECUTIONS, dims, n, "Count", at)
+        self._sampled[key] = int(self._recorder.minute(at))
 
     def running_now(self) -> dict[tuple[str, str, str], int]:
         """(region, account, function) -> its invocations running now."""

@@ -1,7 +1,8 @@
 """The recorder: aggregates values per metric and minute in memory and writes them to the store.
 
 A value is added to its minute's aggregate (SampleCount, Sum, Minimum, Maximum) at once, the
-minute read from the injected clock (a manual clock's time is respected). What was added is
+minute read from the injected clock (a manual clock's time is respected); gauges are sampled by
+the callbacks given to `on_flush`, run before each flush. What was added is
 written every `FLUSH_INTERVAL` seconds of real time (an I/O batch, not an AWS-visible delay),
 before every query and on close, with `sync=False`: platform data nobody was promised, in the WAL
 at once, on disk with the next synced commit. Lifetime totals of the namespaces named in
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from lambdabox.clock import Clock
 from lambdabox.metrics import store as sql
@@ -42,6 +43,7 @@ class Recorder:
         self._totals: dict[MetricKey, Aggregate] = {}
         self._pending_totals: dict[MetricKey, Aggregate] = {}
         self._pruned_at: float | None = None
+        self._samplers: list[Callable[[float], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -67,9 +69,13 @@ class Recorder:
         """Add one value to the metric's minute (`at`, epoch seconds, default now)."""
         self.add(MetricKey(region, account, namespace, name, dims), Aggregate.of(value, unit), at)
 
+    def minute(self, at: float | None = None) -> int:
+        """The minute (its first second) of `at`, default now."""
+        return int((self._clock.now() if at is None else at) // MINUTE * MINUTE)
+
     def add(self, key: MetricKey, agg: Aggregate, at: float | None = None) -> None:
         """Add an aggregate (a statistic set, or one value) to the metric's minute."""
-        minute = int((self._clock.now() if at is None else at) // MINUTE * MINUTE)
+        minute = self.minute(at)
         slot = self._pending.get((key, minute))
         if slot is None:
             self._pending[(key, minute)] = agg.copy()
@@ -82,6 +88,10 @@ class Recorder:
                     totals[key] = agg.copy()
                 else:
                     total.add(agg)
+
+    def on_flush(self, sampler: Callable[[float], None]) -> None:
+        """Have `sampler(now)` record what it samples (a gauge) before each flush."""
+        self._samplers.append(sampler)
 
     def totals(self, namespace: str) -> dict[MetricKey, Aggregate]:
         """Every metric of a counted namespace with its lifetime aggregate."""
@@ -103,6 +113,9 @@ class Recorder:
     async def flush(self) -> None:
         """Write what was added so far (and drop old minutes when it is time)."""
         async with self._lock:
+            now = self._clock.now()
+            for sample in self._samplers:
+                sample(now)
             if self._pending or self._pending_totals:
                 batch, self._pending = self._pending, {}
                 totals, self._pending_totals = self._pending_totals, {}
@@ -119,7 +132,7 @@ class Recorder:
                     for key, agg in totals.items():
                         self._pending_totals.setdefault(key, Aggregate.empty()).add(agg)
                     raise
-            if self._pruned_at is None or self._clock.now() - self._pruned_at >= PRUNE_EVERY:
+            if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
                 await self._prune()
 
     async def _prune(self) -> None:
