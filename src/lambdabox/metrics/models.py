@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from lambdabox.metrics import percentiles
-from lambdabox.metrics.percentiles import Buckets
+from lambdabox.metrics.percentiles import SAME, Buckets
 
 #: dimensions as (name, value) pairs sorted by name: one metric has one spelling
 Dimensions = tuple[tuple[str, str], ...]
@@ -58,30 +58,47 @@ class Aggregate:
     @classmethod
     def of(cls, value: float, unit: str = "None", count: float = 1.0) -> Aggregate:
         """`count` times one value."""
-        return cls(count, value * count, value, value, unit, percentiles.of(value, count))
+        return cls(count, value * count, value, value, unit, None if value < 0 else SAME)
 
     @classmethod
     def empty(cls) -> Aggregate:
         """No values yet (adding to it gives the other's aggregate)."""
-        return cls(0.0, 0.0, math.inf, -math.inf, "None", percentiles.EMPTY)
+        return cls(0.0, 0.0, math.inf, -math.inf, "None", Buckets())
+
+    def values(self) -> Buckets | None:
+        """The values percentiles are read from (None when they are not known)."""
+        return Buckets.one(self.minimum, self.count) if self.buckets is SAME else self.buckets
 
     def add(self, other: Aggregate) -> None:
+        mine, theirs = self.buckets, other.buckets
+        if mine is None or theirs is None:
+            self.buckets = None  # some values unknown: no percentiles
+        elif mine is SAME and theirs is SAME and other.minimum == self.minimum:
+            pass  # still all one value
+        else:
+            if mine is SAME:
+                mine = self.buckets = Buckets.one(self.minimum, self.count)
+            if theirs is SAME:
+                mine.add_value(other.minimum, other.count)
+            else:
+                mine.add(theirs)
         self.count += other.count
         self.total += other.total
         self.minimum = min(self.minimum, other.minimum)
         self.maximum = max(self.maximum, other.maximum)
         if other.unit != "None":
             self.unit = other.unit
-        self.buckets = percentiles.merged(self.buckets, other.buckets)
 
     def copy(self) -> Aggregate:
-        return Aggregate(self.count, self.total, self.minimum, self.maximum, self.unit, self.buckets)
+        buckets = self.buckets if self.buckets is None or self.buckets is SAME else self.buckets.copy()
+        return Aggregate(self.count, self.total, self.minimum, self.maximum, self.unit, buckets)
 
     def percentile(self, percent: float) -> float | None:
         """The value at `percent` of this aggregate's values, None when they are not known."""
-        if self.buckets is None or self.count <= 0:
+        values = self.values()
+        if values is None or self.count <= 0:
             return None
-        return percentiles.value_at(self.buckets, percent, self.minimum, self.maximum)
+        return percentiles.value_at(values, percent, self.minimum, self.maximum)
 
     def statistic(self, name: str) -> float | None:
         """One of CloudWatch's statistics: SampleCount, Average, Sum, Minimum, Maximum, or a

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
 
 #: bucket i holds values in (GAMMA**(i-1), GAMMA**i]; its midpoint is within 1 % of them all
 GAMMA = 1.02
 _LOG_GAMMA = math.log(GAMMA)
+_PER_LOG_GAMMA = 1 / _LOG_GAMMA
 #: the bucket of 0 (no logarithm)
 ZERO = -(2**31)
 #: distinct values kept as they are before they are bucketed
@@ -26,24 +26,82 @@ EXACT_MAX = 100
 _PERCENTILE = re.compile(r"^p(\d{1,2}(\.\d{1,10})?|100(\.0{1,10})?)$")
 
 
-@dataclass(frozen=True, slots=True)
 class Buckets:
-    """The values (`exact`: value -> count) or, once there were many, their histogram (`bucketed`:
-    bucket -> count). Never changed once made."""
+    """The values (`exact`: value -> count) or, once there were many, their histogram
+    (`bucketed`: bucket -> count); `add` merges another in place, in the other's size (one
+    value added is a dict update: this is on every invocation's path)."""
 
-    exact: dict[float, float] | None = field(default_factory=dict)
-    bucketed: dict[int, float] = field(default_factory=dict)
+    __slots__ = ("bucketed", "exact")
+
+    def __init__(
+        self, exact: dict[float, float] | None = None, bucketed: dict[int, float] | None = None
+    ) -> None:
+        self.exact: dict[float, float] | None = {} if exact is None and bucketed is None else exact
+        self.bucketed: dict[int, float] = bucketed if bucketed is not None else {}
+
+    @classmethod
+    def one(cls, value: float, count: float) -> Buckets:
+        """`count` times one value."""
+        out = cls.__new__(cls)
+        out.exact = {value: count}
+        out.bucketed = _NONE  # never changed: replaced when these become a histogram
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Buckets) and (self.exact, self.bucketed) == (other.exact, other.bucketed)
+
+    def __repr__(self) -> str:
+        return f"Buckets(exact={self.exact!r}, bucketed={self.bucketed!r})"
 
     def histogram(self) -> dict[int, float]:
         if self.exact is None:
             return self.bucketed
         out: dict[int, float] = {}
         for v, n in self.exact.items():
-            out[bucket(v)] = out.get(bucket(v), 0.0) + n
+            i = bucket(v)
+            out[i] = out.get(i, 0.0) + n
         return out
 
+    def add(self, other: Buckets) -> None:
+        """Add the other's values to these."""
+        exact, theirs = self.exact, other.exact
+        if exact is not None and theirs is not None:
+            for v, n in theirs.items():
+                exact[v] = exact.get(v, 0.0) + n
+            if len(exact) > EXACT_MAX:
+                self.bucketed, self.exact = self.histogram(), None
+            return
+        if exact is not None:
+            self.bucketed, self.exact = self.histogram(), None
+        mine = self.bucketed
+        if theirs is not None:
+            for v, n in theirs.items():
+                i = ZERO if v <= 0 else math.ceil(math.log(v) * _PER_LOG_GAMMA)
+                mine[i] = mine.get(i, 0.0) + n
+        else:
+            for i, n in other.bucketed.items():
+                mine[i] = mine.get(i, 0.0) + n
 
-EMPTY = Buckets()
+    def add_value(self, value: float, count: float) -> None:
+        """Add `count` times one value."""
+        exact = self.exact
+        if exact is not None:
+            exact[value] = exact.get(value, 0.0) + count
+            if len(exact) > EXACT_MAX:
+                self.bucketed, self.exact = self.histogram(), None
+            return
+        i = bucket(value)
+        self.bucketed[i] = self.bucketed.get(i, 0.0) + count
+
+    def copy(self) -> Buckets:
+        return Buckets(None if self.exact is None else dict(self.exact), dict(self.bucketed))
+
+
+_NONE: dict[int, float] = {}
+
+#: the values of an aggregate whose values all equal its Minimum (`Aggregate.of`: one value, the
+#: common case on every invocation's path), read from the aggregate when needed; never changed
+SAME = Buckets(None, _NONE)
 
 
 def bucket(value: float) -> int:
@@ -57,30 +115,7 @@ def _mid(i: int) -> float:
 
 def of(value: float, count: float = 1.0) -> Buckets | None:
     """`count` times one value (None for a negative value: no percentiles)."""
-    return None if value < 0 else Buckets({float(value): count})
-
-
-def _added(a: dict[float, float], b: dict[float, float]) -> dict[float, float]:
-    out = dict(a)
-    for k, n in b.items():
-        out[k] = out.get(k, 0.0) + n
-    return out
-
-
-def merged(a: Buckets | None, b: Buckets | None) -> Buckets | None:
-    """Both's values (None when either has none to give)."""
-    if a is None or b is None:
-        return None
-    if a.exact is not None and b.exact is not None:
-        exact = _added(a.exact, b.exact)
-        if len(exact) <= EXACT_MAX:
-            return Buckets(exact)
-        return Buckets(None, Buckets(exact).histogram())
-    hist = a.histogram()
-    out = dict(hist)
-    for i, n in b.histogram().items():
-        out[i] = out.get(i, 0.0) + n
-    return Buckets(None, out)
+    return None if value < 0 else Buckets.one(value, count)
 
 
 def percentile_of(name: str) -> float | None:

@@ -76,7 +76,7 @@ def _add(conn: sqlite3.Connection, table: str, key: dict[str, object], agg: Aggr
         agg = stored
     cols = [*key, *_AGG.split(", ")]
     values = (*key.values(), agg.count, agg.total, agg.minimum, agg.maximum, agg.unit,
-              percentiles.to_text(agg.buckets))  # fmt: skip
+              percentiles.to_text(agg.values()))  # fmt: skip
     conn.execute(
         f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
         values,
