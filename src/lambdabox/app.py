@@ -384,6 +384,7 @@ class App:
                     "queued": async_engine.backlog,
                     "running": async_engine.running,
                     "outbox": outbox.backlog,
+                    "parked": outbox.parked,  # kept for a service lambdabox does not serve yet
                 },
                 "sandbox": sandbox.mode,
                 "isolation": sandbox.isolation,
