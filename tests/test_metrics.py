@@ -250,6 +250,16 @@ def test_put_metric_data_is_read_back_and_listed(lbx: LocalLambdabox) -> None:
         **window(lbx),
     )
     assert got["Datapoints"] == []  # the unit filters
+    cw.put_metric_data(
+        Namespace="Shop/Orders",
+        EntityMetricData=[
+            {
+                "Entity": {"KeyAttributes": {"Type": "Service", "Name": "shop", "Environment": "test"}},
+                "MetricData": [{"MetricName": "Placed", "Dimensions": dims, "Value": 1, "Unit": "Count"}],
+            }
+        ],
+    )
+    assert statistic(lbx, "Placed", shop, "Sum", "Shop/Orders") == 3 + 10 + 4 + 10 + 1
     listed = cw.list_metrics(Namespace="Shop/Orders")["Metrics"]
     assert sorted((m["MetricName"], str(m["Dimensions"])) for m in listed) == [
         ("Latency", "[]"),
@@ -306,6 +316,20 @@ def test_bad_input_gets_aws_s_errors(lbx: LocalLambdabox) -> None:
     assert code == "InvalidParameterCombination"
     code, _, _ = error_of(cw.put_metric_data, Namespace="Mine")
     assert code == "MissingParameter"
+    code, message, _ = error_of(
+        cw.put_metric_data, Namespace="Mine", MetricData=[{"MetricName": "X", "Values": [1.0] * 151}]
+    )
+    assert code == "InvalidParameterValue" and "MetricData.member.1.Values" in message
+    code, _, _ = error_of(
+        cw.put_metric_data, Namespace="Mine", MetricData=[{"MetricName": "X", "Value": 1}] * 1001
+    )
+    assert code == "InvalidParameterValue"
+    code, message, _ = error_of(
+        cw.put_metric_data,
+        Namespace="Mine",
+        MetricData=[{"MetricName": "X", "Value": 1}, {"MetricName": "X", "Value": 2.0**400}],
+    )
+    assert code == "InvalidParameterValue" and "MetricData.member.2.Value" in message
     assert cw.list_metrics(Namespace="Mine")["Metrics"] == []  # nothing of a refused request was kept
 
 
@@ -331,7 +355,7 @@ def test_the_other_protocols_cloudwatch_speaks_are_answered_in_kind(
     assert isinstance(point["Timestamp"], datetime)
     assert [m["MetricName"] for m in cw.list_metrics(Namespace="Mine")["Metrics"]] == ["Hits"]
     values = [n / 3 for n in range(1000)]  # over 10 KiB: botocore gzips the body
-    cw.put_metric_data(Namespace="Mine", MetricData=[{"MetricName": "Many", "Values": values}])
+    cw.put_metric_data(Namespace="Mine", MetricData=chunked("Many", values))
     got = cw.get_metric_statistics(
         Namespace="Mine", MetricName="Many", Period=3600, Statistics=["SampleCount"], **window(lbx)
     )
@@ -340,6 +364,11 @@ def test_the_other_protocols_cloudwatch_speaks_are_answered_in_kind(
         cw.put_metric_data, Namespace="AWS/X", MetricData=[{"MetricName": "X", "Value": 1}]
     )
     assert (code, status) == ("InvalidParameterValue", 400)
+
+
+def chunked(name: str, values: list[float]) -> list[dict[str, Any]]:
+    """`values` as data of at most 150 values each (AWS's limit)."""
+    return [{"MetricName": name, "Values": values[i : i + 150]} for i in range(0, len(values), 150)]
 
 
 def extended(lbx: LocalLambdabox, namespace: str, metric: str, *percentiles: str) -> dict[str, float]:
@@ -365,8 +394,8 @@ def test_percentiles_of_values_and_of_lambda_durations(lbx: LocalLambdabox) -> N
     got = extended(lbx, "Mine", "Latency", "p50", "p90", "p99.9", "p100")
     assert got == {"p50": 50, "p90": 90, "p99.9": 100, "p100": 100}  # few values: exact
     many = [v / 7 for v in range(1, 1001)]  # many: within 1 %
-    cw.put_metric_data(Namespace="Mine", MetricData=[{"MetricName": "Many", "Values": many[:150]}])
-    cw.put_metric_data(Namespace="Mine", MetricData=[{"MetricName": "Many", "Values": many[150:]}])
+    cw.put_metric_data(Namespace="Mine", MetricData=chunked("Many", many[:150]))
+    cw.put_metric_data(Namespace="Mine", MetricData=chunked("Many", many[150:]))  # gzipped: over 10 KiB
     got = extended(lbx, "Mine", "Many", "p50", "p99")
     assert abs(got["p50"] - 500 / 7) <= 500 / 7 * 0.01 and abs(got["p99"] - 990 / 7) <= 990 / 7 * 0.01
     data = cw.get_metric_data(
@@ -519,7 +548,7 @@ def test_a_gzipped_put_is_verified_as_sent_and_read_decompressed(tmp_path: Path)
     ) as lbx:
         cw = lbx.client("cloudwatch")
         values = [n / 3 for n in range(2000)]  # over 10 KiB: botocore gzips it, then signs
-        cw.put_metric_data(Namespace="Mine", MetricData=[{"MetricName": "Many", "Values": values}])
+        cw.put_metric_data(Namespace="Mine", MetricData=chunked("Many", values))
         assert statistic(lbx, "Many", {}, "SampleCount", "Mine") == 2000
 
         req = urllib.request.Request(

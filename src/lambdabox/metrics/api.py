@@ -35,6 +35,9 @@ MAX_DATA_POINTS = 100_800
 LIST_PAGE = 500
 #: metrics ListMetrics lists: those with data in the last two weeks (RecentlyActive PT3H: three hours)
 LISTED_FOR, RECENT = 14 * 86400, 3 * 3600
+#: PutMetricData: at most 1,000 metrics a request, 150 values a datum, values within AWS's range
+MAX_METRICS, MAX_VALUES = 1000, 150
+VALUE_MIN, VALUE_MAX = 2.0**-260, 2.0**360
 #: PutMetricData: a timestamp at most two weeks old and two hours ahead
 PUT_PAST, PUT_FUTURE = 14 * 86400, 2 * 3600
 
@@ -178,22 +181,30 @@ class CloudWatchService:
         namespace: str = params["Namespace"]
         if namespace.startswith("AWS/"):
             raise _invalid(f"The value {namespace} for parameter Namespace is invalid.")
-        data = params.get("MetricData")
+        # each datum with its parameter name (the entity of an EntityMetricData item is not kept)
+        data = [(d, f"MetricData.member.{n}") for n, d in enumerate(params.get("MetricData") or [], start=1)]
+        for e, entity in enumerate(params.get("EntityMetricData") or [], start=1):
+            data += [
+                (d, f"EntityMetricData.member.{e}.MetricData.member.{n}")
+                for n, d in enumerate(entity.get("MetricData") or [], start=1)
+            ]
         if not data:
             raise _missing("The parameter MetricData is required.")
+        if len(data) > MAX_METRICS:
+            raise _invalid(f"The collection MetricData must not have a size greater than {MAX_METRICS}.")
         now = self._clock.now()
         added: list[tuple[MetricKey, Aggregate, float]] = []
-        for n, datum in enumerate(data, start=1):
+        for datum, where in data:
             key = MetricKey(
                 ctx.region, ctx.account_id, namespace, datum["MetricName"], _dims(datum.get("Dimensions"))
             )
             at = _epoch(datum["Timestamp"]) if "Timestamp" in datum else now
             if at < now - PUT_PAST or at > now + PUT_FUTURE:
                 raise _invalid(
-                    f"The parameter MetricData.member.{n}.Timestamp must specify a time no more than two weeks "
+                    f"The parameter {where}.Timestamp must specify a time no more than two weeks "
                     "in the past and no more than two hours in the future."
                 )
-            added.extend((key, agg, at) for agg in _datum_aggregates(datum, n))
+            added.extend((key, agg, at) for agg in _datum_aggregates(datum, where))
         for key, agg, at in added:
             self._recorder.add(key, agg, at)
         return {}
@@ -278,28 +289,26 @@ def _data_offset(token: str | None) -> int:
     raise client_error("InvalidNextToken", "The service cannot process the token.")
 
 
-def _datum_aggregates(datum: Params, n: int) -> list[Aggregate]:
-    """What one MetricDatum adds: a Value, a StatisticSet, or Values with their Counts."""
+def _datum_aggregates(datum: Params, where: str) -> list[Aggregate]:
+    """What one MetricDatum (`where`: its parameter name, `MetricData.member.1`) adds: a Value, a
+    StatisticSet, or Values with their Counts."""
     unit = datum.get("Unit") or "None"
     given = [f for f in ("Value", "StatisticValues", "Values") if f in datum]
     if len(given) > 1:
         a, b = given[0], given[1]
         raise _combination(
-            f"The parameters MetricData.member.{n}.{a} and MetricData.member.{n}.{b} are mutually exclusive "
-            "and you have specified both."
+            f"The parameters {where}.{a} and {where}.{b} are mutually exclusive and you have specified both."
         )
     if "StatisticValues" in datum:
         s = datum["StatisticValues"]
         values = [s["SampleCount"], s["Sum"], s["Minimum"], s["Maximum"]]
-        _check_finite(values, f"MetricData.member.{n}.StatisticValues")
+        _check_finite(values, f"{where}.StatisticValues")
         if s["SampleCount"] <= 0:
-            raise _invalid(
-                f"The parameter MetricData.member.{n}.StatisticValues.SampleCount must be greater than 0."
-            )
+            raise _invalid(f"The parameter {where}.StatisticValues.SampleCount must be greater than 0.")
         if s["Minimum"] > s["Maximum"]:
             raise _invalid(
-                f"The parameter MetricData.member.{n}.StatisticValues.Minimum must be less than or equal to "
-                f"MetricData.member.{n}.StatisticValues.Maximum."
+                f"The parameter {where}.StatisticValues.Minimum must be less than or equal to "
+                f"{where}.StatisticValues.Maximum."
             )
         known = (
             s["SampleCount"] == 1 or s["Minimum"] == s["Maximum"]
@@ -312,22 +321,23 @@ def _datum_aggregates(datum: Params, n: int) -> list[Aggregate]:
         ]  # fmt: skip
     if "Values" in datum:
         values, counts = datum["Values"], datum.get("Counts")
+        if len(values) > MAX_VALUES:
+            raise _invalid(f"The collection {where}.Values must not have a size greater than {MAX_VALUES}.")
         if counts is not None and len(counts) != len(values):
-            raise _invalid(
-                f"The parameters MetricData.member.{n}.Values and MetricData.member.{n}.Counts must be of the same size."
-            )
-        _check_finite(values, f"MetricData.member.{n}.Values")
+            raise _invalid(f"The parameters {where}.Values and {where}.Counts must be of the same size.")
+        _check_finite(values, f"{where}.Values")
         weights = counts if counts is not None else [1.0] * len(values)
         return [Aggregate.of(v, unit, c) for v, c in zip(values, weights, strict=True)]
     if "Value" not in datum:
-        raise _missing(f"The parameter MetricData.member.{n}.Value is required.")
-    _check_finite([datum["Value"]], f"MetricData.member.{n}.Value")
+        raise _missing(f"The parameter {where}.Value is required.")
+    _check_finite([datum["Value"]], f"{where}.Value")
     return [Aggregate.of(float(datum["Value"]), unit)]
 
 
 def _check_finite(values: list[float], field: str) -> None:
+    """AWS's range of a value: finite, of magnitude 2**-260 to 2**360 (or 0)."""
     for v in values:
-        if not math.isfinite(v):
+        if not math.isfinite(v) or abs(v) > VALUE_MAX or (v != 0 and abs(v) < VALUE_MIN):
             raise _invalid(f"The value {v} for parameter {field} is invalid.")
 
 
