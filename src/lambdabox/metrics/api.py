@@ -310,9 +310,8 @@ def _datum_aggregates(datum: Params, where: str) -> list[Aggregate]:
                 f"The parameter {where}.StatisticValues.Minimum must be less than or equal to "
                 f"{where}.StatisticValues.Maximum."
             )
-        known = (
-            s["SampleCount"] == 1 or s["Minimum"] == s["Maximum"]
-        )  # percentiles as AWS: the values are known
+        # as on AWS, a statistic set has percentiles only when its values are known: one, or all equal
+        known = s["SampleCount"] == 1 or s["Minimum"] == s["Maximum"]
         return [
             Aggregate(
                 s["SampleCount"], s["Sum"], s["Minimum"], s["Maximum"], unit,
