@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -180,6 +181,25 @@ def test_dead_letter_config_is_checked_kept_and_removed(lbx: LocalLambdabox) -> 
     wait_until(lambda: lam.get_function_configuration(FunctionName=name)["LastUpdateStatus"] == "Successful")
     lam.update_function_configuration(FunctionName=name, DeadLetterConfig={"TargetArn": ""})
     assert "DeadLetterConfig" not in lam.get_function_configuration(FunctionName=name)
+
+
+def health(lbx: LocalLambdabox) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{lbx.url}/_lambdabox/health", timeout=30) as r:
+        return dict(json.load(r)["async"])
+
+
+def test_a_dead_letter_message_for_a_service_not_served_yet_is_kept_and_counted_as_parked(
+    tmp_path: Path,
+) -> None:
+    with LocalLambdabox(tmp_path / "data", manual_clock=True) as lbx:
+        lam = lbx.client("lambda")
+        name = deploy(lam, FAILS, DeadLetterConfig={"TargetArn": "arn:aws:sqs:us-east-1:000000000000:dlq"})
+        lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
+        rid = invoke_event(lbx, name)
+        wait_until(lambda: starts(lbx, name, rid) == 1 and quiet(lbx) and health(lbx)["parked"] == 1)
+        assert health(lbx) == {"queued": 0, "running": 0, "outbox": 0, "parked": 1}
+    with LocalLambdabox(tmp_path / "data", manual_clock=True) as again:  # kept in the store
+        wait_until(lambda: health(again)["parked"] == 1)
 
 
 EVENTS = Path(__file__).parent / "events"

@@ -211,7 +211,7 @@ def test_services_not_served_answer_501_in_their_own_protocol(tmp_path: Path) ->
 
     with LocalLambdabox(tmp_path) as lbx:
         cases = {
-            "cloudwatch": lambda c: c.list_metrics(),  # smithy-rpc-v2-cbor or json, as botocore picks
+            "kinesis": lambda c: c.list_streams(),  # json (CloudWatch, once here, is served now)
             "sqs": lambda c: c.list_queues(),  # json, query-compatible
             "dynamodb": lambda c: c.list_tables(),
             "sns": lambda c: c.list_topics(),  # query

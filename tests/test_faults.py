@@ -315,6 +315,11 @@ def test_bad_requests_are_answered_with_what_is_wrong(lbx: LocalLambdabox) -> No
         ({"function": name, "kind": "error", "latencyMs": 5}, "latencyMs applies to kind latency only"),
         ({"function": name, "kind": "timeout", "errorType": "X"}, "errorType applies to kind error only"),
         ({"function": name, "kind": "error", "durationSeconds": 0}, "durationSeconds must be a positive"),
+        # too far to be a date (the review found these stored, then answered 500 on every GET)
+        ({"function": name, "kind": "error", "durationSeconds": 1e300}, "durationSeconds must be a positive"),
+        ({"function": name, "kind": "error", "durationSeconds": 3e11}, "durationSeconds must be a positive"),
+        ({"function": name, "kind": "error", "probability": 10**400}, "probability must be a finite number"),
+        (b"[" * 30_000 + b"]" * 30_000, "the request body is not JSON"),
         ({"function": name, "kind": "error", "colour": 1}, "unknown field(s): colour"),
     ]
     for body, message in bad:

@@ -170,6 +170,18 @@ def test_invalid_json_payload(lam: Any, create_fn: Any) -> None:
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
+def test_a_payload_nested_too_deeply_is_not_parseable_json(lam: Any, create_fn: Any) -> None:
+    # the outside-in review found 500 ServiceException (a RecursionError) for depth >= 1000
+    name = create_fn({"app.py": PY_ECHO})
+    deep = b"[" * 5000 + b"]" * 5000
+    for kind in ("RequestResponse", "Event"):
+        with pytest.raises(ClientError) as exc:
+            lam.invoke(FunctionName=name, Payload=deep, InvocationType=kind)
+        assert exc.value.response["Error"]["Code"] == "InvalidRequestContentException"
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert lam.invoke(FunctionName=name, Payload=b"[[[1]]]")["StatusCode"] == 200
+
+
 def test_request_too_large(lam: Any, create_fn: Any) -> None:
     name = create_fn({"app.py": PY_ECHO})
     big = json.dumps({"x": "a" * (6 * 1024 * 1024 + 10)}).encode()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from lambdabox.admin.clock import ClockControl, clock_endpoint
 from lambdabox.admin.faults import faults_endpoint
 from lambdabox.aws import ids
+from lambdabox.aws.arns import parse_function_ref
 from lambdabox.aws.composite import Operations
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError
@@ -58,7 +59,13 @@ from lambdabox.lambda_.fault_runs import FaultInjector
 from lambdabox.lambda_.faults import FaultBook
 from lambdabox.lambda_.invoker import Invoker, InvokerSettings
 from lambdabox.lambda_.limits import request_limit as lambda_limits
-from lambdabox.lambda_.outbox import Deliver, Delivery, Outbox
+from lambdabox.lambda_.metric_hooks import (
+    DEAD_LETTER_ERRORS,
+    DESTINATION_DELIVERY_FAILURES,
+    LambdaMetrics,
+    Subject,
+)
+from lambdabox.lambda_.outbox import Deliver, Delivery, OnFailure, Outbox
 from lambdabox.lambda_.outbox_store import OutboxItem
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
 from lambdabox.lambda_.runtime_catalog import RUNTIMES_DIR, RuntimeCatalog
@@ -67,6 +74,12 @@ from lambdabox.lambda_.sandbox import Sandbox
 from lambdabox.lambda_.sandbox.rootfs import RuntimeSources
 from lambdabox.logs.api import LogsService
 from lambdabox.logs.retention import RetentionSweep
+from lambdabox.metrics import store as metrics_store
+from lambdabox.metrics.api import CloudWatchService
+from lambdabox.metrics.lambda_metrics import NAMESPACE as LAMBDA_NAMESPACE
+from lambdabox.metrics.lambda_metrics import LambdaRecorder
+from lambdabox.metrics.prometheus import metrics_endpoint
+from lambdabox.metrics.recorder import Recorder
 from lambdabox.sqs.api import SqsService
 from lambdabox.store.db import Store
 from lambdabox.sts.api import StsService
@@ -87,6 +100,7 @@ class _Parts:
     lambda_: LambdaService
     async_engine: AsyncEngine
     outbox: Outbox
+    metrics: Recorder
     iam: IamService
     sts: StsService
     runner: LambdaRunner  # the API Gateway data planes' invocations
@@ -193,6 +207,7 @@ class App:
         store.migrate("gateway_rest", rest_store.SCHEMA)
         store.migrate("gateway_usage", usage_store.SCHEMA)
         store.migrate("sqs", SqsService.SCHEMA)
+        store.migrate("metrics", metrics_store.SCHEMA)
         sdk = await asyncio.to_thread(find_runtime_sdk, s.runtime_sdk_dir)
         if (warning := sdk.missing_warning()) is not None:
             log.warning("%s", warning)
@@ -210,6 +225,9 @@ class App:
             return await env_http[0].serve(listener)
 
         runtime_api = RuntimeApiServer()
+        metrics = Recorder(store, self.clock, counted=[LAMBDA_NAMESPACE])  # CloudWatch's, /_lambdabox/metrics
+        await metrics.start()
+        lambda_metrics = LambdaRecorder(metrics)
         logs = LogsService(store, self.clock)
         retention = RetentionSweep(logs.expire, self.clock)
         code = CodeStore(data / "code")
@@ -252,11 +270,12 @@ class App:
             code_holds=code_gc,
             concurrency=concurrency,
             serve_endpoint=serve_endpoint,
+            metrics=lambda_metrics,
         )
         await invoker.start()
         outbox = Outbox(store, self.clock)
         fault_book = FaultBook(self.clock, self._fault_draw)  # /_lambdabox/faults
-        async_engine = AsyncEngine(store, self.clock, outbox)
+        async_engine = AsyncEngine(store, self.clock, outbox, metrics=lambda_metrics)
         lambda_ = LambdaService(
             LambdaDeps(
                 store=store,
@@ -270,6 +289,7 @@ class App:
                 role_assumable=_lambda_can_assume(iam) if s.check_roles else None,
                 async_engine=async_engine,
                 faults=FaultInjector(fault_book, logs, self.clock),
+                metrics=lambda_metrics,
             )
         )
         await lambda_.load()
@@ -336,10 +356,14 @@ class App:
         admin["faults"] = faults_endpoint(
             fault_book, lambda function: lambda_.fault_function(function, s.region, s.account_id)
         )
+        admin["metrics"] = metrics_endpoint(
+            lambda: metrics.totals(LAMBDA_NAMESPACE), lambda_metrics.running_now
+        )
         edge = Edge(
             [
                 Service("lambda", ServiceProtocol("lambda"), lambda_, lambda_limits),
                 Service("logs", ServiceProtocol("logs"), logs),
+                Service("monitoring", ServiceProtocol("cloudwatch"), CloudWatchService(metrics, self.clock)),
                 Service("iam", ServiceProtocol("iam"), iam),
                 Service("sts", ServiceProtocol("sts"), sts),
                 Service("sqs", ServiceProtocol("sqs"), sqs),
@@ -364,6 +388,7 @@ class App:
                     "queued": async_engine.backlog,
                     "running": async_engine.running,
                     "outbox": outbox.backlog,
+                    "parked": outbox.parked,  # kept for a service lambdabox does not serve yet
                 },
                 "sandbox": sandbox.mode,
                 "isolation": sandbox.isolation,
@@ -382,7 +407,7 @@ class App:
             lambda_.settle_async_event,
             paused=s.async_dispatch == "paused",
         )
-        await outbox.start(_deliveries(lambda_, sqs))
+        await outbox.start(_deliveries(lambda_, sqs), _delivery_failures(lambda_metrics))
         http = HttpServer(edge.handle, clock=self.clock, limits=self._http_limits)
         await http.serve(sock)
         retention.start()
@@ -397,6 +422,7 @@ class App:
             lambda_,
             async_engine,
             outbox,
+            metrics,
             iam,
             sts,
             runner,
@@ -426,6 +452,7 @@ class App:
         await parts.usage_plans.ledger.close()
         await parts.invoker.close()
         await parts.code_gc.close()
+        await parts.metrics.close()
         await parts.runtime_api.close()
         await parts.sandbox.close()
         await parts.retention.close()
@@ -447,6 +474,20 @@ def _deliveries(lambda_: LambdaService, sqs: SqsService) -> Deliver:
         return Delivery.PARKED
 
     return deliver
+
+
+def _delivery_failures(metrics: LambdaMetrics) -> OnFailure:
+    """A failed delivery of the outbox, counted as Lambda's DeadLetterErrors (a dead-letter
+    message) or DestinationDeliveryFailures (a destination's record) of the function."""
+
+    def on_failure(item: OutboxItem, error: Exception) -> None:
+        ref = parse_function_ref(item.function_arn)
+        metric = (
+            DEAD_LETTER_ERRORS if item.kind == outbox_store.DEAD_LETTER else DESTINATION_DELIVERY_FAILURES
+        )
+        metrics.count(metric, Subject(item.region, item.account, ref.name, ref.qualifier))
+
+    return on_failure
 
 
 def _iam_roles(iam: IamService) -> Callable[[str], Awaitable[RoleInfo | None]]:

@@ -39,6 +39,7 @@ from xml.sax.saxutils import escape
 
 from lambdabox import __version__
 from lambdabox.aws import ids
+from lambdabox.aws.compression import decoded_body
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import InternalError, ServiceError, client_error
 from lambdabox.aws.keys import KnownKey
@@ -196,12 +197,14 @@ class Edge:
         limit = svc.limits(named, headers) if svc is not None else default_limit(None, headers)
         try:
             body = await request.read(limit.size)
-        except BodyTooLarge as exc:
-            err = limit.error(exc.size)
+            # signed as sent, parsed as meant (a service whose operations clients may gzip)
+            decoded = decoded_body(headers, body, limit) if svc and svc.protocol.compressed_requests else body
+        except (BodyTooLarge, ServiceError) as exc:
+            err = limit.error(exc.size) if isinstance(exc, BodyTooLarge) else exc
             if svc is None:
                 return _plain_error(request_id, err)
             return _to_response(svc.protocol.serialize_error(err, request_id, named, req=head))
-        wire = WireRequest(method=head.method, path=head.path, query=query, headers=headers, body=body)
+        wire = WireRequest(method=head.method, path=head.path, query=query, headers=headers, body=decoded)
         if svc is None:
             svc = self._match(wire, fallback=unsigned)
         if svc is None:
@@ -210,7 +213,9 @@ class Edge:
         try:
             if named is None:
                 named = svc.protocol.match(wire)
-            large = len(body) > _LARGE_BODY  # hashed and parsed in a thread: the loop serves others
+            large = (
+                max(len(body), len(wire.body)) > _LARGE_BODY
+            )  # hashed and parsed in a thread: the loop serves others
             digest = await asyncio.to_thread(_sha256, body) if large and caller.signed else None
             signed = SignedRequest(request.method, wire.path, _raw_query(request), headers, body, digest)
             unsigned_ok = named is not None and svc.protocol.unsigned(named)

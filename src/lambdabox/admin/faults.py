@@ -35,6 +35,8 @@ PREFIX = "/_lambdabox/faults"
 MAX_BODY = 64 * 1024
 #: the longest latency a fault may add: Lambda's longest function timeout
 MAX_LATENCY_MS = 900_000
+#: the longest a fault may last (a year)
+MAX_DURATION_SECONDS = 366 * 86_400
 FIELDS = (
     "function",
     "kind",
@@ -118,7 +120,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
     try:
         data = json.loads(body, parse_constant=refuse_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # (nested too deeply)
         raise BadRequest(f"the request body is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise BadRequest("the request body must be a JSON object")
@@ -160,8 +162,11 @@ def parse_spec(data: dict[str, Any], resolve: ResolveFunction) -> FaultSpec:
     duration: float | None = None
     if data.get("durationSeconds") is not None:
         duration = _number(data, "durationSeconds", 0.0)
-        if duration <= 0:
-            raise BadRequest("durationSeconds must be a positive number (how long the fault lasts)")
+        if not 0 < duration <= MAX_DURATION_SECONDS:
+            raise BadRequest(
+                f"durationSeconds must be a positive number of at most {MAX_DURATION_SECONDS} "
+                "(how long the fault lasts)"
+            )
     ref = _resolve(resolve, function)
     assert ref.region is not None and ref.account is not None
     return FaultSpec(
@@ -183,9 +188,15 @@ def _number(data: dict[str, Any], name: str, default: float) -> float:
     value = data.get(name, default)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadRequest(f"{name} must be a number")
-    return float(value)
+    try:
+        number = float(value)  # an integer too large for a float overflows
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise BadRequest(f"{name} must be a finite number")
+    return number
 
 
 def _resolve(resolve: ResolveFunction, function: str) -> FunctionRef:

@@ -134,6 +134,10 @@ class ServiceProtocol:
         self.protocols: tuple[str, ...] = (chosen, *(p for p in spoken if p != chosen))
         self._codecs: dict[str, ProtocolCodec] = {p: _make_codec(p, self.model) for p in self.protocols}
         self._codec = self._codecs[chosen]
+        #: whether clients may gzip request bodies (an operation with the `requestcompression` trait)
+        self.compressed_requests: bool = any(
+            self.model.operation_model(op).request_compression for op in self.model.operation_names
+        )
 
     def codec_for(self, req: WireRequest | None) -> ProtocolCodec:
         """The codec `req` is written in: the one that knows its operation, else the one whose

@@ -41,6 +41,14 @@ from lambdabox.lambda_.invocation_record import (
     SUCCESS,
     AttemptResponse,
 )
+from lambdabox.lambda_.metric_hooks import (
+    ASYNC_EVENT_AGE,
+    ASYNC_EVENTS_DROPPED,
+    ASYNC_EVENTS_RECEIVED,
+    NO_METRICS,
+    LambdaMetrics,
+    Subject,
+)
 from lambdabox.lambda_.outbox import Outbox
 from lambdabox.lambda_.outbox_store import OutboxItem
 from lambdabox.store.db import Store
@@ -92,7 +100,18 @@ def _owes_nothing(_ev: AsyncEvent, _condition: str, _count: int) -> list[OutboxI
 class AsyncEngine:
     """Accepts events durably and runs them at least once."""
 
-    def __init__(self, store: Store, clock: Clock, outbox: Outbox, *, concurrency: int = 64) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        outbox: Outbox,
+        *,
+        concurrency: int = 64,
+        metrics: LambdaMetrics = NO_METRICS,
+    ) -> None:
+        """`metrics`: told of each event accepted, its age when an attempt runs, and each one
+        dropped (given up, or its function gone)."""
+        self._metrics = metrics
         self._store = store
         self._clock = clock
         self._outbox = outbox
@@ -157,6 +176,7 @@ class AsyncEngine:
             return
         for (ev, done), event_id in zip(batch, ids, strict=True):
             ev.id = event_id
+            self._metrics.count(ASYNC_EVENTS_RECEIVED, _subject(ev))
             self._queue.push(ev, ev.due)  # stored: it runs even if its caller went away
             if not done.done():
                 done.set_result(None)
@@ -189,6 +209,7 @@ class AsyncEngine:
         if self._clock.now() - ev.received >= max_age:
             await self._give_up(ev, EVENT_AGE_EXCEEDED)
             return
+        age_ms = (self._clock.now() - ev.received) * 1000
         try:
             result = await self._run(ev)
         except Exception:  # a bug of ours: retried like a failed attempt, never lost
@@ -196,8 +217,11 @@ class AsyncEngine:
             result = AttemptResult(Attempt.FAILED)
         now = self._clock.now()
         if result.outcome is Attempt.GONE:
+            self._metrics.count(ASYNC_EVENTS_DROPPED, _subject(ev))
             await self._finish(ev, [])
             return
+        if result.outcome is not Attempt.THROTTLED:
+            self._metrics.count(ASYNC_EVENT_AGE, _subject(ev), age_ms)
         if result.response is not None:
             ev.last_response = result.response
         if result.outcome is Attempt.SUCCEEDED:
@@ -217,6 +241,7 @@ class AsyncEngine:
 
     async def _give_up(self, ev: AsyncEvent, condition: str) -> None:
         log.info("event %s for %s dropped: %s", ev.request_id, ev.function_name, condition)
+        self._metrics.count(ASYNC_EVENTS_DROPPED, _subject(ev))
         await self._finish(ev, self._settle(ev, condition, ev.attempts))
 
     async def _finish(self, ev: AsyncEvent, owed: list[OutboxItem]) -> None:
@@ -238,3 +263,7 @@ class AsyncEngine:
         await self._store.write(sql.reschedule(ev.id, attempts, due, ev.last_response))
         ev.attempts, ev.due = attempts, due
         self._queue.push(ev, due)
+
+
+def _subject(ev: AsyncEvent) -> Subject:
+    return Subject(ev.region, ev.account, ev.function_name, ev.qualifier)

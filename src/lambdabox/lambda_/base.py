@@ -28,6 +28,7 @@ from lambdabox.lambda_.code_url import CodeUrls
 from lambdabox.lambda_.concurrency import Concurrency
 from lambdabox.lambda_.fault_runs import FaultInjector
 from lambdabox.lambda_.invoker import Invoker
+from lambdabox.lambda_.metric_hooks import NO_METRICS, LambdaMetrics
 from lambdabox.lambda_.models import Alias, FunctionConfig
 from lambdabox.lambda_.records import FunctionRecord
 from lambdabox.store.db import Store
@@ -108,6 +109,8 @@ class LambdaDeps:
     async_engine: AsyncEngine | None = None
     #: the faults injected into invocations (POST /_lambdabox/faults); None: none ever are
     faults: FaultInjector | None = None
+    #: told of every invocation (Invocations, Errors, Throttles, Duration)
+    metrics: LambdaMetrics = NO_METRICS
 
 
 class LambdaOperations:

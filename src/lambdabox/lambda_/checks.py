@@ -124,7 +124,7 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 def check_json(payload: bytes) -> None:
     try:  # what json.loads does with bytes: UTF-8, -16 or -32, told apart by their first bytes
         _DECODER.decode(payload.decode(json.detect_encoding(payload), "surrogatepass"))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # (nested too deeply)
         raise client_error(
             "InvalidRequestContentException",
             f"Could not parse request body into json: Could not parse payload into json: {exc}",

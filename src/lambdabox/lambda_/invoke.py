@@ -16,6 +16,7 @@ from lambdabox.lambda_.async_store import AsyncEvent
 from lambdabox.lambda_.base import LambdaOperations, Params, Result, Target
 from lambdabox.lambda_.environment import INIT_LIMIT
 from lambdabox.lambda_.invocation_record import AttemptResponse
+from lambdabox.lambda_.metric_hooks import DURATION, ERRORS, INVOCATIONS, THROTTLES, Subject
 
 #: what a cold start may add to the init and invoke phases' limits (the process, its credentials)
 _START_MARGIN = 1.0
@@ -132,9 +133,22 @@ class InvokeOperations(LambdaOperations):
             client_context=client_context,
         )
         faults = self._deps.faults
-        outcome = await (
-            run() if faults is None else faults.invoke(cfg, target.qualifier, ctx.request_id, run)
+        metrics, subject = (
+            self._deps.metrics,
+            Subject(cfg.region, cfg.account, cfg.name, target.qualifier, cfg.version),
         )
+        try:
+            outcome = await (
+                run() if faults is None else faults.invoke(cfg, target.qualifier, ctx.request_id, run)
+            )
+        except ServiceError as exc:
+            if exc.code == "TooManyRequestsException":
+                metrics.count(THROTTLES, subject)
+            raise
+        metrics.count(INVOCATIONS, subject)
+        metrics.count(DURATION, subject, outcome.duration_ms)
+        if outcome.error_type:
+            metrics.count(ERRORS, subject)
         out: Result = {"StatusCode": 200, "ExecutedVersion": cfg.version, "Payload": outcome.payload}
         if outcome.error_type:
             out["FunctionError"] = outcome.error_type

@@ -29,6 +29,7 @@ from lambdabox.lambda_ import logs as platform_log
 from lambdabox.lambda_.concurrency import Concurrency
 from lambdabox.lambda_.credentials import CredentialsProvider
 from lambdabox.lambda_.environment import Environment, EnvSpec, ServeEndpoint, Undelivered
+from lambdabox.lambda_.metric_hooks import NO_METRICS, LambdaMetrics, Subject, qualifier_of
 from lambdabox.lambda_.models import FunctionConfig, Invocation, Outcome
 from lambdabox.lambda_.pool import Pool
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
@@ -102,12 +103,15 @@ class Invoker:
         concurrency: Concurrency,
         serve_endpoint: ServeEndpoint | None = None,
         wall: Callable[[], float] = time.time,
+        metrics: LambdaMetrics = NO_METRICS,
     ) -> None:
         """`credentials(fn)`: the credentials of `fn`'s execution role for a new environment;
         `concurrency`: the limits invocations are counted against (shared with the Lambda API,
         which sets reservations); `serve_endpoint`: serves lambdabox's AWS endpoint on a listener made inside an
         environment's own network namespace (``--function-network none``); `wall`: the time
-        functions read, that their deadline (Lambda-Runtime-Deadline-Ms) is given in."""
+        functions read, that their deadline (Lambda-Runtime-Deadline-Ms) is given in; `metrics`:
+        told of every invocation running (ConcurrentExecutions)."""
+        self._metrics = metrics
         self._settings = settings
         self._concurrency = concurrency
         self._wall = wall
@@ -180,6 +184,8 @@ class Invoker:
         (context.aws_request_id, START/REPORT) and the response's x-amzn-RequestId."""
         slot = self._concurrency.acquire(fn.region, fn.account, fn.name)  # or 429
         self._inflight += 1
+        running = Subject(fn.region, fn.account, fn.name, qualifier_of(invoked_arn), fn.version)
+        self._metrics.running(running, 1)
         self._code_holds.hold(fn.code_key)  # before any await: the code stays until this ends
         try:
             now = self._clock.now()
@@ -202,6 +208,7 @@ class Invoker:
         finally:
             slot.release()
             self._inflight -= 1
+            self._metrics.running(running, -1)
             self._code_holds.release(fn.code_key)
 
     async def _run(self, fn: FunctionConfig, inv: Invocation) -> Outcome:
