@@ -193,7 +193,7 @@ def test_a_dead_letter_message_for_a_service_not_served_yet_is_kept_and_counted_
 ) -> None:
     with LocalLambdabox(tmp_path / "data", manual_clock=True) as lbx:
         lam = lbx.client("lambda")
-        name = deploy(lam, FAILS, DeadLetterConfig={"TargetArn": "arn:aws:sqs:us-east-1:000000000000:dlq"})
+        name = deploy(lam, FAILS, DeadLetterConfig={"TargetArn": "arn:aws:sns:us-east-1:000000000000:dlq"})
         lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
         rid = invoke_event(lbx, name)
         wait_until(lambda: starts(lbx, name, rid) == 1 and quiet(lbx) and health(lbx)["parked"] == 1)
