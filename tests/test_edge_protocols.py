@@ -212,7 +212,7 @@ def test_services_not_served_answer_501_in_their_own_protocol(tmp_path: Path) ->
     with LocalLambdabox(tmp_path) as lbx:
         cases = {
             "kinesis": lambda c: c.list_streams(),  # json (CloudWatch, once here, is served now)
-            "sqs": lambda c: c.list_queues(),  # json, query-compatible
+            "secretsmanager": lambda c: c.list_secrets(),  # json (SQS, once here, is served now)
             "dynamodb": lambda c: c.list_tables(),
             "sns": lambda c: c.list_topics(),  # query
         }

@@ -32,7 +32,7 @@ def sqs_fixture() -> ServiceProtocol:
 
 
 def test_sqs_error_carries_its_query_code(sqs: ServiceProtocol) -> None:
-    assert "awsQueryCompatible" in sqs.model.metadata and sqs.protocols == ("json",)
+    assert "awsQueryCompatible" in sqs.model.metadata and sqs.protocols == ("json", "query")
     req = botocore_request(sqs.model, "GetQueueUrl", {"QueueName": "nope"})
     err = client_error("QueueDoesNotExist", "The specified queue does not exist.")
     resp = sqs.serialize_error(err, "rid", "GetQueueUrl", req=req)

@@ -4,13 +4,18 @@ roundtrip with attributes and AWS's MD5s, visibility on the manual clock, long p
 from __future__ import annotations
 
 import hashlib
+import http.client
 import struct
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from lambdabox.testing import LocalLambdabox
@@ -134,3 +139,27 @@ def test_messages_survive_a_restart(tmp_path: Path) -> None:
         sqs = second.client("sqs")
         url = sqs.get_queue_url(QueueName="kept")["QueueUrl"]
         assert [m["Body"] for m in sqs.receive_message(QueueUrl=url)["Messages"]] == ["durable"]
+
+
+def test_a_query_protocol_send_is_answered_in_xml_and_received_by_boto3(lbx: LocalLambdabox) -> None:
+    sqs = lbx.client("sqs")
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    form = urlencode({"Action": "SendMessage", "Version": "2012-11-05", "QueueUrl": url, "MessageBody": "hi"})
+    request = AWSRequest(
+        "POST",
+        lbx.url + "/",
+        data=form.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    SigV4Auth(Credentials("test", "test"), "sqs", "us-east-1").add_auth(request)
+    split = urlsplit(lbx.url)
+    conn = http.client.HTTPConnection(split.hostname, split.port, timeout=30)
+    try:
+        conn.request("POST", "/", form.encode(), dict(request.prepare().headers))
+        resp = conn.getresponse()
+        status, answer = resp.status, resp.read().decode()
+    finally:
+        conn.close()
+    assert status == 200, answer
+    assert "<SendMessageResponse" in answer and hashlib.md5(b"hi").hexdigest() in answer
+    assert [m["Body"] for m in sqs.receive_message(QueueUrl=url)["Messages"]] == ["hi"]

@@ -119,6 +119,8 @@ class ServiceProtocol:
         self.model = load_service_model(service_name, api_version)
         meta = self.model.metadata
         offered = list(meta.get("protocols") or [meta["protocol"]])
+        if "awsQueryCompatible" in meta and "query" not in offered:
+            offered.append("query")  # such a service (SQS) still answers its query-era clients
         spoken = [p for p in offered if p in SUPPORTED_PROTOCOLS]
         if not spoken:
             raise ValueError(f"{service_name}: none of its protocols {offered} is supported")
