@@ -81,3 +81,22 @@ def test_a_record_for_a_queue_created_later_is_delivered_once_it_exists(lbx: Loc
     out: list[dict[str, Any]] = []
     wait_until(lambda: out.extend(_drain(sqs, url)) or out)
     assert json.loads(out[0]["Body"])["requestContext"]["condition"] == "Success"
+
+
+def test_a_dead_letter_queue_of_another_account_never_receives_the_event(tmp_path: Path) -> None:
+    # resource policies are not enforced: a function must not write into another tenant's queue
+    with LocalLambdabox(
+        tmp_path / "data", manual_clock=True, root_keys="test:test,other:other:222222222222"
+    ) as lbx:
+        victim = lbx.client("sqs", key="other", secret="other")
+        url = victim.create_queue(QueueName="private")["QueueUrl"]
+        lam = lbx.client("lambda")
+        name = deploy(lam, FAILS, DeadLetterConfig={"TargetArn": _arn(victim, url)})
+        lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
+        invoke_event(lbx, name, b'{"spy": 1}')
+        wait_until(lambda: quiet(lbx) or lbx.app.outbox.backlog > 0)
+        for _ in range(3):
+            lbx.advance(60)
+            lbx.settle()
+        assert _drain(victim, url) == []
+        assert lbx.app.outbox.backlog == 1  # kept, retried: never delivered into the other account
