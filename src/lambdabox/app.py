@@ -74,6 +74,8 @@ from lambdabox.metrics.lambda_metrics import LambdaRecorder
 from lambdabox.metrics.prometheus import metrics_endpoint
 from lambdabox.metrics.recorder import Recorder
 from lambdabox.sqs.api import SqsService
+from lambdabox.sqs.batches import Batches as SqsBatches
+from lambdabox.sqs.queue_config import QueueConfig as SqsQueueConfig
 from lambdabox.store.db import Store
 from lambdabox.sts.api import StsService
 from lambdabox.sts.models import LAMBDA_PRINCIPAL, Identity, RoleInfo, Session, derived_role_id
@@ -365,7 +367,7 @@ class App:
                 Service("monitoring", ServiceProtocol("cloudwatch"), CloudWatchService(metrics, self.clock)),
                 Service("iam", ServiceProtocol("iam"), iam),
                 Service("sts", ServiceProtocol("sts"), sts),
-                Service("sqs", ServiceProtocol("sqs"), sqs),
+                Service("sqs", ServiceProtocol("sqs"), Operations(sqs, SqsBatches(sqs), SqsQueueConfig(sqs))),
                 Service("apigatewayv2", ServiceProtocol("apigatewayv2"), apis),
                 Service("apigateway", ServiceProtocol("apigateway"), Operations(rest_apis, usage_plans)),
             ],

@@ -34,6 +34,7 @@ import botocore.loaders
 import botocore.model
 
 from lambdabox.aws.errors import ServiceError
+from lambdabox.aws.query_names import query_model
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,9 @@ class ServiceProtocol:
         self.signing_name: str = meta.get("signingName") or self.endpoint_prefix
         #: every protocol of the model we speak, the default (`protocol`) first
         self.protocols: tuple[str, ...] = (chosen, *(p for p in spoken if p != chosen))
-        self._codecs: dict[str, ProtocolCodec] = {p: _make_codec(p, self.model) for p in self.protocols}
+        self._codecs: dict[str, ProtocolCodec] = {
+            p: _make_codec(p, query_model(self.model) if p == "query" else self.model) for p in self.protocols
+        }
         self._codec = self._codecs[chosen]
         #: whether clients may gzip request bodies (an operation with the `requestcompression` trait)
         self.compressed_requests: bool = any(

@@ -18,8 +18,8 @@ CONFIGURABLE: dict[str, tuple[int, int, int]] = {
     "MaximumMessageSize": (1_024, 1_048_576, 262_144),
     "ReceiveMessageWaitTimeSeconds": (0, 20, 0),
 }
-#: attributes kept as given, not acted on (an access policy is not enforced)
-OPAQUE = ("Policy",)
+#: the JSON-valued attributes: an access policy (kept, not enforced) and the redrive policies
+POLICIES = ("Policy", "RedrivePolicy", "RedriveAllowPolicy")
 #: attributes GetQueueAttributes computes
 COMPUTED = (
     "QueueArn",
@@ -35,8 +35,10 @@ SYSTEM_ATTRIBUTES = (
     "SentTimestamp",
     "ApproximateReceiveCount",
     "ApproximateFirstReceiveTimestamp",
+    "DeadLetterQueueSourceArn",
 )
 MAX_MESSAGE_ATTRIBUTES = 10
+MAX_TAGS = 50
 
 #: message attribute name -> {"DataType": ..., "StringValue": ... | "BinaryValue": bytes}
 MessageAttributes = dict[str, dict[str, Any]]
@@ -51,6 +53,9 @@ class Queue:
     attributes: dict[str, str]  # the configured ones, every CONFIGURABLE name present
     created: float
     modified: float
+    tags: dict[str, str] = field(default_factory=dict)
+    #: when PurgeQueue last ran (None: never)
+    purged: float | None = None
 
     @property
     def arn(self) -> str:
@@ -85,6 +90,8 @@ class Message:
     first_receive: float | None = None
     receipt: str = ""
     seq: int = field(default=0)
+    #: the ARN of the queue a dead-letter queue's message was moved from
+    dead_letter_source: str | None = None
 
 
 def md5_of_body(body: str) -> str:
