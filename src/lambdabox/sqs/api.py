@@ -7,7 +7,12 @@ against botocore's model) and returns each operation's result dict. Every messag
 name in its path: a URL naming another account never reaches that account's queue. Visibility
 timeouts, delays and retention read the injected clock; a long poll ends when a message arrives
 (one `asyncio.Event` per queue), when a hidden one becomes visible, or at its deadline on the clock
-or in real time, whichever comes first. FIFO queues are not served (UnsupportedOperation).
+or in real time, whichever comes first. A receive from a queue with a RedrivePolicy first moves its
+dead letters (`redrive.py`), in the same write. FIFO queues are not served (UnsupportedOperation).
+
+The rest of SQS is served over this core by `batches.py` (the batch operations) and
+`queue_config.py` (SetQueueAttributes, PurgeQueue, tags, ListDeadLetterSourceQueues), through
+`queue()`, `new_message()`, `put()`, `notify()`, `store` and `clock`; app.py serves the three as one.
 
 For the outbox (app.py): `deliver(queue_arn, body, attributes)` puts a destination record or a
 dead-letter message in a queue, raising LookupError while there is no such queue.
