@@ -41,7 +41,7 @@ def _query(lbx: LocalLambdabox, form: str) -> tuple[int, str]:
     )
     SigV4Auth(Credentials("test", "test"), "sqs", "us-east-1").add_auth(request)
     split = urlsplit(lbx.url)
-    conn = http.client.HTTPConnection(split.hostname, split.port, timeout=30)
+    conn = http.client.HTTPConnection(split.hostname or "127.0.0.1", split.port, timeout=30)
     try:
         conn.request("POST", "/", form.encode(), dict(request.prepare().headers))
         resp = conn.getresponse()
