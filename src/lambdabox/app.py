@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from lambdabox.admin.clock import ClockControl, clock_endpoint
 from lambdabox.admin.faults import faults_endpoint
 from lambdabox.aws import ids
-from lambdabox.aws.arns import parse_function_ref
 from lambdabox.aws.composite import Operations
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError
@@ -28,6 +27,7 @@ from lambdabox.aws.protocol import ServiceProtocol
 from lambdabox.aws.verify import Authenticator
 from lambdabox.clock import Clock, ManualClock, SystemClock
 from lambdabox.config import Settings
+from lambdabox.deliveries import deliveries, delivery_failures
 from lambdabox.edge import AdminEndpoint, Edge, Service
 from lambdabox.gateway import rest_store, usage_store
 from lambdabox.gateway import store as gateway_store
@@ -59,14 +59,7 @@ from lambdabox.lambda_.fault_runs import FaultInjector
 from lambdabox.lambda_.faults import FaultBook
 from lambdabox.lambda_.invoker import Invoker, InvokerSettings
 from lambdabox.lambda_.limits import request_limit as lambda_limits
-from lambdabox.lambda_.metric_hooks import (
-    DEAD_LETTER_ERRORS,
-    DESTINATION_DELIVERY_FAILURES,
-    LambdaMetrics,
-    Subject,
-)
-from lambdabox.lambda_.outbox import Deliver, Delivery, OnFailure, Outbox
-from lambdabox.lambda_.outbox_store import OutboxItem
+from lambdabox.lambda_.outbox import Outbox
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
 from lambdabox.lambda_.runtime_catalog import RUNTIMES_DIR, RuntimeCatalog
 from lambdabox.lambda_.runtime_sdk import find_runtime_sdk
@@ -121,16 +114,22 @@ class App:
         catalog: RuntimeCatalog | None = None,
         http_limits: HttpLimits | None = None,
         fault_draw: Callable[[], float] = random.random,
+        transport_on_clock: bool = False,
     ) -> None:
         """`clock`: the one clock (default: as `settings.clock` says, a manual one starting at the
         current time, paused, or the system's); `http_limits`: what clients of the HTTP front may
-        send, and how slowly (its timeouts run on `clock`); `fault_draw`: numbers in [0, 1)
-        deciding whether an injected fault with a probability hits an invocation."""
+        send, and how slowly; `fault_draw`: numbers in [0, 1) deciding whether an injected fault
+        with a probability hits an invocation; `transport_on_clock`: the HTTP fronts' connection
+        timeouts (slow or silent clients, idle keep-alive) run on `clock` too. By default they run
+        on the system's clock whatever `clock` is: a connection lives in real time, and moving a
+        manual clock by an hour must not cut a request in transit or every idle keep-alive
+        connection (tests of those timeouts turn this on)."""
         self.settings = settings
         self._fault_draw = fault_draw
         if clock is None:
             clock = ManualClock(start=time.time()) if settings.clock == "manual" else SystemClock()
         self.clock: Clock = clock
+        self._transport_clock: Clock = clock if transport_on_clock else SystemClock()
         self._catalog = catalog or RuntimeCatalog()
         self._http_limits = http_limits or HttpLimits()
         self._parts: _Parts | None = None
@@ -398,7 +397,14 @@ class App:
                 "runtimeSdk": sdk.versions(),
             },
         )
-        env_http.append(HttpServer(edge.handle_from_environment, clock=self.clock, limits=self._http_limits))
+        env_http.append(
+            HttpServer(
+                edge.handle_from_environment,
+                clock=self.clock,
+                timeouts=self._transport_clock,
+                limits=self._http_limits,
+            )
+        )
         # what the store holds runs again, before anything new is accepted (each event once in
         # the queue), each under its function's EventInvokeConfig
         await async_engine.start(
@@ -407,8 +413,10 @@ class App:
             lambda_.settle_async_event,
             paused=s.async_dispatch == "paused",
         )
-        await outbox.start(_deliveries(lambda_, sqs), _delivery_failures(lambda_metrics))
-        http = HttpServer(edge.handle, clock=self.clock, limits=self._http_limits)
+        await outbox.start(deliveries(lambda_, sqs), delivery_failures(lambda_metrics))
+        http = HttpServer(
+            edge.handle, clock=self.clock, timeouts=self._transport_clock, limits=self._http_limits
+        )
         await http.serve(sock)
         retention.start()
         self._parts = _Parts(
@@ -458,40 +466,6 @@ class App:
         await parts.retention.close()
         await parts.logs.close()
         await asyncio.to_thread(parts.store.close)
-
-
-def _deliveries(lambda_: LambdaService, sqs: SqsService) -> Deliver:
-    """The outbox's delivery of destination records and dead-letter messages, by the target's
-    service; a service lambdabox does not serve yet keeps its rows parked."""
-
-    async def deliver(item: OutboxItem) -> Delivery:
-        if item.service == "lambda":
-            await lambda_.deliver_to_function(item)
-            return Delivery.DELIVERED
-        if item.service == "sqs":
-            if item.target_arn.split(":")[4:5] != [item.account]:
-                # resource policies are not enforced yet: a function writes only to its own account's
-                # queues (on AWS another account's queue refuses it unless its policy allows it)
-                raise PermissionError(f"{item.target_arn} is not a queue of account {item.account}")
-            await sqs.deliver(item.target_arn, item.body, item.attributes)
-            return Delivery.DELIVERED
-        return Delivery.PARKED
-
-    return deliver
-
-
-def _delivery_failures(metrics: LambdaMetrics) -> OnFailure:
-    """A failed delivery of the outbox, counted as Lambda's DeadLetterErrors (a dead-letter
-    message) or DestinationDeliveryFailures (a destination's record) of the function."""
-
-    def on_failure(item: OutboxItem, error: Exception) -> None:
-        ref = parse_function_ref(item.function_arn)
-        metric = (
-            DEAD_LETTER_ERRORS if item.kind == outbox_store.DEAD_LETTER else DESTINATION_DELIVERY_FAILURES
-        )
-        metrics.count(metric, Subject(item.region, item.account, ref.name, ref.qualifier))
-
-    return on_failure
 
 
 def _iam_roles(iam: IamService) -> Callable[[str], Awaitable[RoleInfo | None]]:

@@ -201,6 +201,17 @@ class LambdaOperations:
             raise not_found(target.arn)
         return target.record
 
+    def _function_only(self, ctx: RequestContext, name: str, refusal: str) -> Key:
+        """The key of the function itself for an operation AWS refuses on versions and aliases
+        (with InvalidParameterValueException `refusal`); a function that is not there is not found."""
+        ref = self._ref(ctx, name)
+        if ref.qualifier is not None:
+            raise client_error("InvalidParameterValueException", refusal, Type="User")
+        key = (ctx.region, ctx.account_id, ref.name)
+        if key not in self._functions:
+            raise not_found(function_arn(*key))
+        return key
+
     def _lock(self, key: Key) -> asyncio.Lock:
         lock = self._locks.get(key)
         if lock is None:

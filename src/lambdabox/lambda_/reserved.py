@@ -9,28 +9,20 @@ from __future__ import annotations
 
 from lambdabox.aws.arns import function_arn
 from lambdabox.aws.context import RequestContext
-from lambdabox.aws.errors import client_error
 from lambdabox.lambda_ import store as sql
-from lambdabox.lambda_.base import Key, LambdaOperations, Params, Result, not_found
+from lambdabox.lambda_.base import Key, LambdaOperations, Params, Result
+
+_FUNCTIONS_ONLY = (
+    "This operation is permitted on Lambda functions only. Aliases and versions do not support "
+    "this operation. Please specify either a function name or an unqualified function ARN."
+)
 
 
 class ReservedConcurrencyOperations(LambdaOperations):
     """A function's reserved concurrency."""
 
     def _reserving(self, ctx: RequestContext, name: str) -> Key:
-        ref = self._ref(ctx, name)
-        if ref.qualifier is not None:
-            raise client_error(
-                "InvalidParameterValueException",
-                "This operation is permitted on Lambda functions only. Aliases and versions do not "
-                "support this operation. Please specify either a function name or an unqualified "
-                "function ARN.",
-                Type="User",
-            )
-        key = (ctx.region, ctx.account_id, ref.name)
-        if key not in self._functions:
-            raise not_found(function_arn(*key))
-        return key
+        return self._function_only(ctx, name, _FUNCTIONS_ONLY)
 
     async def PutFunctionConcurrency(self, ctx: RequestContext, params: Params) -> Result:
         key = self._reserving(ctx, params["FunctionName"])

@@ -5,27 +5,20 @@ from __future__ import annotations
 
 from lambdabox.aws.arns import function_arn
 from lambdabox.aws.context import RequestContext
-from lambdabox.aws.errors import client_error
 from lambdabox.lambda_ import checks
 from lambdabox.lambda_ import store as sql
-from lambdabox.lambda_.base import Key, LambdaOperations, Params, Result, not_found
+from lambdabox.lambda_.base import Key, LambdaOperations, Params, Result
 
 
 class TagOperations(LambdaOperations):
     """A function's tags."""
 
     def _tagged(self, ctx: RequestContext, arn: str) -> Key:
-        ref = self._ref(ctx, arn)
-        if ref.qualifier is not None:
-            raise client_error(
-                "InvalidParameterValueException",
-                "Tags on function aliases and versions are not supported. Please specify a function ARN.",
-                Type="User",
-            )
-        key = (ctx.region, ctx.account_id, ref.name)
-        if key not in self._functions:
-            raise not_found(function_arn(*key))
-        return key
+        return self._function_only(
+            ctx,
+            arn,
+            "Tags on function aliases and versions are not supported. Please specify a function ARN.",
+        )
 
     async def TagResource(self, ctx: RequestContext, params: Params) -> Result:
         key = self._tagged(ctx, params["Resource"])

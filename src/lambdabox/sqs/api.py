@@ -332,13 +332,20 @@ class SqsService:
     # for the outbox
     # ============================================================================================
 
-    async def deliver(self, queue_arn: str, body: bytes, attributes: dict[str, tuple[str, str]]) -> None:
+    async def deliver(
+        self, queue_arn: str, body: bytes, attributes: dict[str, tuple[str, str]], sender: str
+    ) -> None:
         """Send `body` with string `attributes` (name -> (DataType, value)) to the queue `queue_arn`
-        names, as its own account's sender; LookupError while there is no such queue."""
+        names, on behalf of the account `sender`; LookupError while there is no such queue,
+        PermissionError for another account's queue (resource policies are not enforced yet, so
+        a sender writes only to its own account's queues; on AWS another account's queue refuses
+        it unless the queue's policy allows it)."""
         parts = queue_arn.split(":")
         if len(parts) != 6 or parts[2] != "sqs":
             raise LookupError(f"not a queue ARN: {queue_arn}")
         region, account, name = parts[3], parts[4], parts[5]
+        if account != sender:
+            raise PermissionError(f"{queue_arn} is not a queue of account {sender}")
         q = await self._store.read(lambda c: sql.get_queue(c, region, account, name))
         if q is None:
             raise LookupError(f"no queue {queue_arn}")
