@@ -267,7 +267,6 @@ def _window(lbx: LocalLambdabox) -> tuple[dt.datetime, dt.datetime]:
     return now - dt.timedelta(hours=1), now + dt.timedelta(minutes=5)
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 8")
 def test_put_metric_data_refuses_negative_counts(lbx: LocalLambdabox) -> None:
     cw = lbx.client("cloudwatch")
     with pytest.raises(ClientError) as exc:
@@ -277,7 +276,6 @@ def test_put_metric_data_refuses_negative_counts(lbx: LocalLambdabox) -> None:
     assert exc.value.response["Error"]["Code"] == "InvalidParameterValue"
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 9")
 def test_put_metric_data_refuses_a_storage_resolution_other_than_1_or_60(lbx: LocalLambdabox) -> None:
     cw = lbx.client("cloudwatch")
     with pytest.raises(ClientError) as exc:
@@ -287,7 +285,6 @@ def test_put_metric_data_refuses_a_storage_resolution_other_than_1_or_60(lbx: Lo
     assert exc.value.response["Error"]["Code"] == "InvalidParameterValue"
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 10")
 def test_get_metric_data_refuses_an_id_not_starting_with_a_lowercase_letter(lbx: LocalLambdabox) -> None:
     cw = lbx.client("cloudwatch")
     start, end = _window(lbx)
@@ -300,7 +297,6 @@ def test_get_metric_data_refuses_an_id_not_starting_with_a_lowercase_letter(lbx:
     assert exc.value.response["Error"]["Code"] == "ValidationError"
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 10")
 def test_get_metric_data_refuses_more_than_500_queries(lbx: LocalLambdabox) -> None:
     cw = lbx.client("cloudwatch")
     start, end = _window(lbx)
