@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from conftest import aws_error, deploy, wait_until
 from lambdabox.lambda_.lineage import MAX_ENTRIES, Lineage, function_hash
 from lambdabox.testing import LocalLambdabox
-from sdk_helpers import needs_python_sdk
+from sdk_helpers import needs_node_sdk, needs_python_sdk
 from test_async_invoke import invoke_event
 from test_destinations import arn, quiet
 from test_metrics import statistic
@@ -39,6 +39,18 @@ def handler(event, context):
             Payload=json.dumps({"n": n, "stop": event.get("stop", 100)}),
         )
     return n
+"""
+#: SELF in Node.js, through the bundled JavaScript SDK v3
+NODE_SELF = """\
+const { LambdaClient, InvokeCommand } = require("@aws-sdk/client-lambda");
+exports.handler = async (event, context) => {
+  const n = (event.n || 0) + 1;
+  console.log(`RUN ${n} TRACE ${process.env._X_AMZN_TRACE_ID}`);
+  await new LambdaClient({}).send(new InvokeCommand({
+    FunctionName: context.functionName, InvocationType: "Event", Payload: JSON.stringify({ n }),
+  }));
+  return n;
+};
 """
 #: logs each run; its OnSuccess destination gets the record
 PING = {"app.py": "def handler(event, context):\n    print('RUN')\n    return 'ok'\n"}
@@ -148,6 +160,23 @@ def test_a_function_allowing_recursion_runs_past_16(lbx: LocalLambdabox) -> None
     assert dropped(lbx, name) == 0
     (mine,) = lineage_of(runs(lbx, name)[-1].split("TRACE ", 1)[1]).items()
     assert mine[1] == 20
+
+
+@needs_node_sdk
+def test_a_node_function_invoking_itself_with_the_javascript_sdk_is_stopped_too(lbx: LocalLambdabox) -> None:
+    lam = lbx.client("lambda")
+    name = deploy(
+        lam,
+        {"index.js": NODE_SELF},
+        runtime="nodejs20.x",
+        handler="index.handler",
+        Timeout=30,
+        MemorySize=256,
+    )
+    invoke_event(lbx, name, b"{}")
+    wait_until(lambda: dropped(lbx, name) == 1, limit=180)
+    wait_until(lambda: quiet(lbx))
+    assert len(runs(lbx, name)) == 16
 
 
 def test_two_functions_whose_on_success_destinations_name_each_other_are_stopped(lbx: LocalLambdabox) -> None:
