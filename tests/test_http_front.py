@@ -408,7 +408,9 @@ class Tracebacks(logging.Handler):
 
 @pytest.fixture(scope="module")
 def lbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLambdabox]:
-    with LocalLambdabox(tmp_path_factory.mktemp("http-front") / "data", manual_clock=True) as server:
+    with LocalLambdabox(
+        tmp_path_factory.mktemp("http-front") / "data", manual_clock=True, transport_on_clock=True
+    ) as server:
         yield server
 
 

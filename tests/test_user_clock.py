@@ -291,3 +291,28 @@ def test_advancing_fires_the_retries_of_an_async_event(lbx: LocalLambdabox) -> N
 
 def test_max_epoch_is_a_date() -> None:
     assert time.gmtime(MAX_EPOCH).tm_year == 9999
+
+
+def test_advancing_the_clock_keeps_clients_connections_open(shared: LocalLambdabox) -> None:
+    """Connection timeouts run in real time: an advance of a day neither closes an idle keep-alive
+    connection nor cuts a request whose head is still arriving."""
+    import http.client
+
+    host, port = shared.url.removeprefix("http://").split(":")
+    idle = http.client.HTTPConnection(host, int(port), timeout=10)
+    idle.request("GET", "/_lambdabox/health")
+    assert idle.getresponse().read() and True
+    partial = http.client.HTTPConnection(host, int(port), timeout=10)
+    partial.connect()
+    assert partial.sock is not None
+    partial.sock.sendall(b"GET /_lambdabox/health HTTP/1.1\r\nHost: x\r\n")  # the head, half sent
+    shared.advance("P1D")
+    shared.advance(600)
+    partial.sock.sendall(b"\r\n")
+    reply = partial.sock.recv(65536)
+    assert reply.startswith(b"HTTP/1.1 200 "), reply[:80]
+    idle.request("GET", "/_lambdabox/health")  # the same socket, answered
+    response = idle.getresponse()
+    assert response.status == 200 and response.read()
+    idle.close()
+    partial.close()

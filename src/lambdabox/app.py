@@ -114,16 +114,22 @@ class App:
         catalog: RuntimeCatalog | None = None,
         http_limits: HttpLimits | None = None,
         fault_draw: Callable[[], float] = random.random,
+        transport_on_clock: bool = False,
     ) -> None:
         """`clock`: the one clock (default: as `settings.clock` says, a manual one starting at the
         current time, paused, or the system's); `http_limits`: what clients of the HTTP front may
-        send, and how slowly (its timeouts run on `clock`); `fault_draw`: numbers in [0, 1)
-        deciding whether an injected fault with a probability hits an invocation."""
+        send, and how slowly; `fault_draw`: numbers in [0, 1) deciding whether an injected fault
+        with a probability hits an invocation; `transport_on_clock`: the HTTP fronts' connection
+        timeouts (slow or silent clients, idle keep-alive) run on `clock` too. By default they run
+        on the system's clock whatever `clock` is: a connection lives in real time, and moving a
+        manual clock by an hour must not cut a request in transit or every idle keep-alive
+        connection (tests of those timeouts turn this on)."""
         self.settings = settings
         self._fault_draw = fault_draw
         if clock is None:
             clock = ManualClock(start=time.time()) if settings.clock == "manual" else SystemClock()
         self.clock: Clock = clock
+        self._transport_clock: Clock = clock if transport_on_clock else SystemClock()
         self._catalog = catalog or RuntimeCatalog()
         self._http_limits = http_limits or HttpLimits()
         self._parts: _Parts | None = None
@@ -391,7 +397,14 @@ class App:
                 "runtimeSdk": sdk.versions(),
             },
         )
-        env_http.append(HttpServer(edge.handle_from_environment, clock=self.clock, limits=self._http_limits))
+        env_http.append(
+            HttpServer(
+                edge.handle_from_environment,
+                clock=self.clock,
+                timeouts=self._transport_clock,
+                limits=self._http_limits,
+            )
+        )
         # what the store holds runs again, before anything new is accepted (each event once in
         # the queue), each under its function's EventInvokeConfig
         await async_engine.start(
@@ -401,7 +414,9 @@ class App:
             paused=s.async_dispatch == "paused",
         )
         await outbox.start(deliveries(lambda_, sqs), delivery_failures(lambda_metrics))
-        http = HttpServer(edge.handle, clock=self.clock, limits=self._http_limits)
+        http = HttpServer(
+            edge.handle, clock=self.clock, timeouts=self._transport_clock, limits=self._http_limits
+        )
         await http.serve(sock)
         retention.start()
         self._parts = _Parts(

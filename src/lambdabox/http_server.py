@@ -23,9 +23,11 @@ bad clients cannot hurt the server or anyone else on it:
   so that the client sees the answer rather than a reset.
 
 Every connection is its own protocol instance on the event loop: a slow or stalled client holds
-nothing but its socket. Timeouts run on the injected clock: one sweeper per server wakes every
-`tick` seconds and closes the connections whose deadline passed, which keeps the hot path to a
-few attribute writes per request and lets tests move time by hand.
+nothing but its socket. Timeouts run on an injected clock of their own (`timeouts`: real time
+when lambdabox runs on a manual clock, so moving that clock never cuts a connection; the manual
+clock itself in tests of the timeouts): one sweeper per server wakes every `tick` seconds and
+closes the connections whose deadline passed, which keeps the hot path to a few attribute writes
+per request and lets tests move time by hand. The Date header reads the one clock.
 
 The handler gets a `Request` as soon as its headers are in and returns a `Response` or a
 `FileResponse`. A `RequestAborted` it lets through is answered by the server (or not, when the
@@ -123,9 +125,19 @@ class _Deadline:
 class HttpServer:
     """Serves `handler` on listening sockets; `close()` stops them and their connections."""
 
-    def __init__(self, handler: Handler, *, clock: Clock, limits: HttpLimits | None = None) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        clock: Clock,
+        timeouts: Clock | None = None,
+        limits: HttpLimits | None = None,
+    ) -> None:
+        """`clock`: the one clock (the Date header); `timeouts`: what connection deadlines run on
+        (default `clock`)."""
         self.handler = handler
         self.clock = clock
+        self.timeouts = timeouts or clock
         self.limits = limits or HttpLimits()
         self._servers: set[asyncio.Server] = set()
         self._connections: set[_Connection] = set()
@@ -184,8 +196,8 @@ class HttpServer:
     async def _sweep(self) -> None:
         tick = self.limits.tick
         while True:
-            await self.clock.sleep(tick)
-            now = self.clock.monotonic()
+            await self.timeouts.sleep(tick)
+            now = self.timeouts.monotonic()
             for conn in list(self._connections):
                 if conn.deadline <= now or conn.send_stalled(now):
                     conn.expire(now)
@@ -197,7 +209,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self, server: HttpServer) -> None:
         self._server = server
         self._limits = server.limits
-        self._clock = server.clock
+        self._clock = server.timeouts
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         # the message being parsed

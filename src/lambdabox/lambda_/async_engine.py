@@ -27,6 +27,7 @@ Every delay is on the one clock, so a manual clock makes the two-minute retry im
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import logging
 from collections.abc import Awaitable, Callable
@@ -178,12 +179,15 @@ class AsyncEngine:
             if not isinstance(exc, Exception):
                 raise
             return
+        received: collections.Counter[Subject] = collections.Counter()
         for (ev, done), event_id in zip(batch, ids, strict=True):
             ev.id = event_id
-            self._metrics.count(ASYNC_EVENTS_RECEIVED, _subject(ev))
+            received[_subject(ev)] += 1
             self._queue.push(ev, ev.due)  # stored: it runs even if its caller went away
             if not done.done():
                 done.set_result(None)
+        for subject, n in received.items():
+            self._metrics.count(ASYNC_EVENTS_RECEIVED, subject, times=n)
 
     @property
     def backlog(self) -> int:

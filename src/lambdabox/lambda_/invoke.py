@@ -14,6 +14,7 @@ from lambdabox.aws.arns import FunctionRef, parse_function_ref
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.lambda_ import checks
+from lambdabox.lambda_ import limits as lambda_limits
 from lambdabox.lambda_.async_engine import Attempt, AttemptResult
 from lambdabox.lambda_.async_store import AsyncEvent
 from lambdabox.lambda_.base import LambdaOperations, Params, Result, Target
@@ -185,10 +186,6 @@ class InvokeOperations(LambdaOperations):
 
 
 def _check_size(payload: bytes) -> None:
+    """The synchronous payload quota, refused in the words the edge uses for a body over it."""
     if len(payload) > checks.MAX_PAYLOAD:
-        raise client_error(
-            "RequestTooLargeException",
-            f"Request must be smaller than {checks.MAX_PAYLOAD} bytes for the InvokeFunction operation",
-            413,
-            Type="User",
-        )
+        raise lambda_limits.request_limit("Invoke", {}).error(len(payload))

@@ -40,16 +40,20 @@ class LocalLambdabox(Handle):
         manual_clock: bool = False,
         catalog: RuntimeCatalog | None = None,
         fault_draw: Callable[[], float] | None = None,
+        transport_on_clock: bool = False,
         **settings: Any,
     ) -> None:
         """`manual_clock`: the server's clock starts at the current time, paused, and moves only
         through `advance`/`set`; `fault_draw`: numbers in [0, 1) deciding whether a fault with a
         probability hits an invocation (random by default; a fixed sequence makes such tests
-        deterministic); `settings`: any `Settings` field (idle_timeout=…, …)."""
+        deterministic); `transport_on_clock`: the HTTP front's connection timeouts run on the
+        manual clock too (by default on real time, so advancing never cuts a connection); `settings`: any `Settings` field (idle_timeout=…, …)."""
         given = {"data_dir": data_dir, "port": 0, **({"clock": "manual"} if manual_clock else {}), **settings}
         self.settings = Settings.resolve(given, env={})
         self.region = self.settings.region
-        extra: dict[str, Any] = {} if fault_draw is None else {"fault_draw": fault_draw}
+        extra: dict[str, Any] = {"transport_on_clock": transport_on_clock}
+        if fault_draw is not None:
+            extra["fault_draw"] = fault_draw
         self.app = App(self.settings, catalog=catalog, **extra)
         self.clock: Clock = self.app.clock
         self._loop = asyncio.new_event_loop()
