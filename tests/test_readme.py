@@ -88,7 +88,10 @@ def test_readme_examples_run_as_written(fresh: Server, tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
     assert '"FunctionName": "hi2"' in out and '"StatusCode": 200' in out
-    assert '"State": "Creating"' in out and '"EventSourceArn": "arn:aws:sqs:us-east-1:000000000000:orders"' in out
+    assert (
+        '"State": "Creating"' in out
+        and '"EventSourceArn": "arn:aws:sqs:us-east-1:000000000000:orders"' in out
+    )
     assert "REPORT RequestId:" in out  # lambdabox logs
     assert '"Arn": "arn:aws:iam::000000000000:root"' in out
     assert '"FunctionName": "hello-role"' in out
