@@ -178,20 +178,24 @@ def sqs_client(url: str) -> Any:
     )  # fmt: skip
 
 
+#: the queue's visibility timeout: messages a consumer held when wrk stopped are back after it
+VISIBILITY = 5
+
+
 def drain(sqs: Any, queue_url: str) -> int:
-    """Receive and delete what is left; how many messages that was."""
+    """Receive and delete what is left, including what consumers held when they stopped (back
+    after the visibility timeout); how many messages that was."""
     left = 0
-    empty = 0
-    while empty < 3:
+    until = time.time() + VISIBILITY + 2
+    while True:
         got = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=60
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=60
         )
         messages = got.get("Messages", [])
         if not messages:
-            empty += 1
-            time.sleep(0.2)
+            if time.time() > until:
+                break
             continue
-        empty = 0
         left += len(messages)
         sqs.delete_message_batch(
             QueueUrl=queue_url,
@@ -203,7 +207,7 @@ def drain(sqs: Any, queue_url: str) -> int:
 def run(name: str, url: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     sqs = sqs_client(url)
     queue_url = sqs.create_queue(
-        QueueName=f"bench-{int(time.time() * 1000)}", Attributes={"VisibilityTimeout": "60"}
+        QueueName=f"bench-{int(time.time() * 1000)}", Attributes={"VisibilityTimeout": str(VISIBILITY)}
     )["QueueUrl"]
     producer, consumer = scripts(url, queue_url, workdir)
     start = time.perf_counter()
