@@ -17,6 +17,7 @@ ASYNC_EVENT_AGE = "AsyncEventAge"
 ASYNC_EVENTS_DROPPED = "AsyncEventsDropped"
 DEAD_LETTER_ERRORS = "DeadLetterErrors"
 DESTINATION_DELIVERY_FAILURES = "DestinationDeliveryFailures"
+RECURSIVE_INVOCATIONS_DROPPED = "RecursiveInvocationsDropped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,15 +33,16 @@ class Subject:
 
 
 class LambdaMetrics(Protocol):
-    def count(self, metric: str, subject: Subject, value: float = 1.0) -> None:
-        """One value of `metric` (a count of 1, a duration or an age in milliseconds)."""
+    def count(self, metric: str, subject: Subject, value: float = 1.0, times: int = 1) -> None:
+        """One value of `metric` (a count of 1, a duration or an age in milliseconds), `times`
+        times over."""
 
     def running(self, subject: Subject, delta: int) -> None:
         """An invocation of `subject` began (+1) or ended (-1): its ConcurrentExecutions."""
 
 
 class _NoMetrics:
-    def count(self, metric: str, subject: Subject, value: float = 1.0) -> None:
+    def count(self, metric: str, subject: Subject, value: float = 1.0, times: int = 1) -> None:
         return None
 
     def running(self, subject: Subject, delta: int) -> None:

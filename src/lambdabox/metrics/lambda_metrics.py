@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from lambdabox.lambda_ import metric_hooks as names
 from lambdabox.lambda_.metric_hooks import Subject
-from lambdabox.metrics.models import MINUTE, Dimensions
+from lambdabox.metrics.models import MINUTE, Aggregate, Dimensions, MetricKey
 from lambdabox.metrics.recorder import Recorder
 
 NAMESPACE = "AWS/Lambda"
@@ -41,10 +41,11 @@ class LambdaRecorder:
         self._sampled: dict[tuple[str, str, Dimensions], int] = {}
         recorder.on_flush(self.sample)
 
-    def count(self, metric: str, subject: Subject, value: float = 1.0) -> None:
+    def count(self, metric: str, subject: Subject, value: float = 1.0, times: int = 1) -> None:
         unit = _UNITS.get(metric, "Count")
         for dims in dimension_sets(subject):
-            self._recorder.record(subject.region, subject.account, NAMESPACE, metric, dims, value, unit)
+            key = MetricKey(subject.region, subject.account, NAMESPACE, metric, dims)
+            self._recorder.add(key, Aggregate.of(value, unit, times))
 
     def running(self, subject: Subject, delta: int) -> None:
         for dims in dimension_sets(subject):
