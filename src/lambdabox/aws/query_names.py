@@ -4,7 +4,8 @@ SQS moved from the query protocol to json; botocore's json model of it kept `fla
 lists and maps but dropped their `locationName`s, which only the query wire needs. AWS still
 speaks those names to query clients: `SendMessageBatchRequestEntry.1.Id`, `AttributeName.1`,
 `Attribute.1.Name` / `Attribute.1.Value`, `MessageAttribute.1.Value.StringValue`, `Tag.1.Key`,
-and `<SendMessageBatchResultEntry>`, `<Message>`, `<QueueUrl>` in the XML it answers. `QUERY_NAMES`
+and `<SendMessageBatchResultEntry>`, `<Message>`, `<QueueUrl>` in the XML it answers, each
+operation's result inside `<{Operation}Result>` (the lost `resultWrapper`). `QUERY_NAMES`
 restores them from the service's query-era model, keyed by the model's `serviceId` and the shape;
 `query_model` gives the query codec its own copy of the model with them (the json codec keeps the
 model as botocore ships it, since json reads `locationName` too).
@@ -67,4 +68,7 @@ def query_model(model: botocore.model.ServiceModel) -> botocore.model.ServiceMod
             shape["member"]["locationName"] = given
         else:
             shape["locationName"], shape["key"]["locationName"], shape["value"]["locationName"] = given
+    for op_name, op in data["operations"].items():
+        if "output" in op:  # query answers wrap a result: <CreateQueueResult>…</CreateQueueResult>
+            op["output"]["resultWrapper"] = f"{op_name}Result"
     return botocore.model.ServiceModel(data, service_name=model.service_name)
