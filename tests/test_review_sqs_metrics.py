@@ -123,7 +123,6 @@ def test_query_protocol_receive_message_answers_message_elements(lbx: LocalLambd
 # ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 2")
 def test_a_forged_receipt_token_does_not_delete_an_in_flight_message(lbx: LocalLambdabox) -> None:
     sqs = lbx.client("sqs")
     url = sqs.create_queue(QueueName="q")["QueueUrl"]
@@ -137,7 +136,6 @@ def test_a_forged_receipt_token_does_not_delete_an_in_flight_message(lbx: LocalL
     assert attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 2")
 def test_a_receipt_handle_of_another_queue_is_refused(lbx: LocalLambdabox) -> None:
     sqs = lbx.client("sqs")
     a = sqs.create_queue(QueueName="a")["QueueUrl"]

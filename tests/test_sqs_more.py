@@ -191,6 +191,26 @@ def test_batches_answer_entry_by_entry(lbx: LocalLambdabox) -> None:
     assert "Messages" not in sqs.receive_message(QueueUrl=url)
 
 
+def test_an_earlier_receives_handle_still_deletes_but_a_handle_of_another_queue_does_not(
+    lbx: LocalLambdabox,
+) -> None:
+    sqs = lbx.client("sqs")
+    url = sqs.create_queue(QueueName="q", Attributes={"VisibilityTimeout": "5"})["QueueUrl"]
+    other = sqs.create_queue(QueueName="other")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+    first = sqs.receive_message(QueueUrl=url)["Messages"][0]["ReceiptHandle"]
+    lbx.advance(6)
+    second = sqs.receive_message(QueueUrl=url)["Messages"][0]["ReceiptHandle"]
+    assert first != second
+    with pytest.raises(sqs.exceptions.ReceiptHandleIsInvalid):
+        sqs.delete_message(QueueUrl=other, ReceiptHandle=second)
+    out = sqs.delete_message_batch(QueueUrl=other, Entries=[{"Id": "a", "ReceiptHandle": second}])
+    assert [f["Code"] for f in out["Failed"]] == ["ReceiptHandleIsInvalid"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first)  # as on AWS's standard queues
+    lbx.advance(60)
+    assert "Messages" not in sqs.receive_message(QueueUrl=url)
+
+
 def test_a_batch_is_refused_whole_as_aws_does(lbx: LocalLambdabox) -> None:
     sqs = lbx.client("sqs")
     url = sqs.create_queue(QueueName="q")["QueueUrl"]
@@ -431,6 +451,9 @@ def test_redriven_purged_and_tagged_state_survives_a_restart(tmp_path: Path) -> 
         assert len(sqs.receive_message(QueueUrl=src)["Messages"]) == 1
         first.advance(6)
         assert "Messages" not in sqs.receive_message(QueueUrl=src)  # moved to dlq
+        held = sqs.create_queue(QueueName="held")["QueueUrl"]
+        sqs.send_message(QueueUrl=held, MessageBody="in flight")
+        handle = sqs.receive_message(QueueUrl=held, VisibilityTimeout=43_200)["Messages"][0]["ReceiptHandle"]
         purged = sqs.create_queue(QueueName="purged")["QueueUrl"]
         sqs.send_message(QueueUrl=purged, MessageBody="gone")
         purged_at = first.advance(3600)  # later than the next server's clock starts
@@ -447,5 +470,10 @@ def test_redriven_purged_and_tagged_state_survives_a_restart(tmp_path: Path) -> 
         assert "Messages" not in sqs.receive_message(QueueUrl=purged)
         with pytest.raises(sqs.exceptions.PurgeQueueInProgress):
             sqs.purge_queue(QueueUrl=purged)
+        sqs.delete_message(QueueUrl=held, ReceiptHandle=handle)  # handles outlive a restart
+        counted = sqs.get_queue_attributes(
+            QueueUrl=held, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+        )
+        assert counted["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "0"
         second.set(purged_at + 61)
         sqs.purge_queue(QueueUrl=purged)

@@ -43,8 +43,8 @@ from lambdabox.sqs.models import (
     Queue,
     md5_of_attributes,
     md5_of_body,
-    parse_receipt_handle,
 )
+from lambdabox.sqs.receipts import Receipts, load_key
 from lambdabox.sqs.redrive import move_dead_letters, redrive_of, target_refusal
 from lambdabox.store.db import Store
 
@@ -73,6 +73,8 @@ class SqsService:
         self.store = store
         self.clock = clock
         self._endpoint = endpoint_url.rstrip("/")
+        #: signs and checks receipt handles (the key is made by the schema, read once at start-up)
+        self.receipts = Receipts(store.read_sync(load_key))
         #: queue id -> the event set (and replaced) when a message may have become receivable
         self._arrivals: dict[int, asyncio.Event] = {}
 
@@ -280,13 +282,15 @@ class SqsService:
                 raise no_queue()
         system = system_names(params.get("AttributeNames"), params.get("MessageSystemAttributeNames"))
         selectors = list(params.get("MessageAttributeNames") or [])
-        out = [received(m, system, selectors) for m in got]
+        out = [
+            received(m, self.receipts.handle(q.id, m.message_id, m.receipt), system, selectors) for m in got
+        ]
         return {"Messages": out} if out else {}
 
     async def DeleteMessage(self, ctx: RequestContext, params: Params) -> Result:
         q = await self.queue(ctx, params["QueueUrl"])
         handle: str = params["ReceiptHandle"]
-        parsed = parse_receipt_handle(handle)
+        parsed = self.receipts.parse(q.id, handle)
         if parsed is None:
             raise bad_handle(handle)
         await self.store.write(lambda c: sql.delete_messages(c, q.id, [parsed[0]]))
@@ -296,7 +300,7 @@ class SqsService:
         q = await self.queue(ctx, params["QueueUrl"])
         handle: str = params["ReceiptHandle"]
         seconds: int = params["VisibilityTimeout"]
-        parsed = parse_receipt_handle(handle)
+        parsed = self.receipts.parse(q.id, handle)
         if parsed is None:
             raise bad_handle(handle)
         if not 0 <= seconds <= 43_200:

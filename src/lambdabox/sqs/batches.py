@@ -16,7 +16,7 @@ from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.sqs import store as sql
 from lambdabox.sqs.api import SqsService, bad_handle
 from lambdabox.sqs.messages import bad_value, check_message, message_size
-from lambdabox.sqs.models import Message, parse_receipt_handle
+from lambdabox.sqs.models import Message
 
 Params = dict[str, Any]
 Result = dict[str, Any]
@@ -98,7 +98,7 @@ class Batches:
         failed: list[Result] = []
         deleting: list[tuple[str, str]] = []
         for e in entries:
-            parsed = parse_receipt_handle(e["ReceiptHandle"])
+            parsed = self._core.receipts.parse(q.id, e["ReceiptHandle"])
             if parsed is None:
                 failed.append(_failed(e["Id"], bad_handle(e["ReceiptHandle"])))
             else:
@@ -115,7 +115,7 @@ class Batches:
         for e in entries:
             handle: str = e["ReceiptHandle"]
             seconds: int = e.get("VisibilityTimeout", 0)
-            parsed = parse_receipt_handle(handle)
+            parsed = self._core.receipts.parse(q.id, handle)
             if parsed is None:
                 failed[e["Id"]] = _failed(e["Id"], bad_handle(handle))
             elif not 0 <= seconds <= 43_200:

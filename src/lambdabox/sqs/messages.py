@@ -16,7 +16,6 @@ from lambdabox.sqs.models import (
     Queue,
     attributes_size,
     md5_of_attributes,
-    receipt_handle,
 )
 
 _ATTR_NAME = re.compile(r"[A-Za-z0-9_.-]{1,256}")
@@ -114,12 +113,12 @@ def _selected(name: str, selectors: list[str]) -> bool:
     return False
 
 
-def received(m: Message, system: set[str], selectors: list[str]) -> dict[str, Any]:
-    """One message of ReceiveMessage's answer, with the system attributes `system` and the message
-    attributes `selectors` ask for."""
+def received(m: Message, handle: str, system: set[str], selectors: list[str]) -> dict[str, Any]:
+    """One message of ReceiveMessage's answer (its receipt `handle`), with the system attributes
+    `system` and the message attributes `selectors` ask for."""
     out: dict[str, Any] = {
         "MessageId": m.message_id,
-        "ReceiptHandle": receipt_handle(m.message_id, m.receipt),
+        "ReceiptHandle": handle,
         "MD5OfBody": m.md5_body,
         "Body": m.body,
     }

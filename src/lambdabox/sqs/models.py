@@ -3,8 +3,6 @@ MD5 digests AWS documents for a message's body and attributes."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import struct
 from dataclasses import dataclass, field
@@ -120,20 +118,6 @@ def md5_of_attributes(attributes: MessageAttributes) -> str | None:
             out.append(1)
             chunk(str(value["StringValue"]).encode("utf-8"))
     return hashlib.md5(bytes(out), usedforsecurity=False).hexdigest()
-
-
-def receipt_handle(message_id: str, token: str) -> str:
-    return base64.urlsafe_b64encode(f"{message_id}:{token}".encode()).decode()
-
-
-def parse_receipt_handle(handle: str) -> tuple[str, str] | None:
-    """(message id, receive token) of a handle this server gave, None if it is not one."""
-    try:
-        text = base64.urlsafe_b64decode(handle.encode("ascii")).decode("utf-8")
-    except (binascii.Error, UnicodeError, ValueError):
-        return None
-    message_id, sep, token = text.partition(":")
-    return (message_id, token) if sep and message_id and token else None
 
 
 def attributes_size(attributes: MessageAttributes) -> int:

@@ -46,6 +46,10 @@ SCHEMA: list[str] = [
     ALTER TABLE sqs_queues ADD COLUMN purged REAL;
     ALTER TABLE sqs_messages ADD COLUMN dead_letter_source TEXT
     """,
+    """
+    CREATE TABLE sqs_secret (key BLOB NOT NULL);
+    INSERT INTO sqs_secret (key) VALUES (randomblob(32))
+    """,
 ]
 
 _QCOLS = "id, region, account, name, attributes, created, modified, tags, purged"
