@@ -164,7 +164,6 @@ def test_get_queue_attributes_with_an_unknown_name_is_invalid_attribute_name(lbx
     assert exc.value.response["Error"]["Message"] == "Unknown Attribute Bogus."
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 4")
 def test_sqs_managed_sse_is_accepted_and_reported(lbx: LocalLambdabox) -> None:
     sqs = lbx.client("sqs")
     url = sqs.create_queue(QueueName="q", Attributes={"SqsManagedSseEnabled": "true"})["QueueUrl"]
@@ -172,7 +171,6 @@ def test_sqs_managed_sse_is_accepted_and_reported(lbx: LocalLambdabox) -> None:
     assert attrs["SqsManagedSseEnabled"] == "true"
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 5")
 def test_an_empty_binary_attribute_is_refused(lbx: LocalLambdabox) -> None:
     sqs = lbx.client("sqs")
     url = sqs.create_queue(QueueName="q")["QueueUrl"]
@@ -183,7 +181,6 @@ def test_an_empty_binary_attribute_is_refused(lbx: LocalLambdabox) -> None:
     assert _code(exc) == "InvalidParameterValue"
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 6")
 def test_a_string_attribute_value_with_invalid_characters_is_refused(lbx: LocalLambdabox) -> None:
     sqs = lbx.client("sqs")
     url = sqs.create_queue(QueueName="q")["QueueUrl"]
@@ -196,7 +193,6 @@ def test_a_string_attribute_value_with_invalid_characters_is_refused(lbx: LocalL
     assert _code(exc) in ("InvalidParameterValue", "InvalidMessageContents")
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 7")
 def test_an_aws_trace_header_comes_back_as_a_system_attribute(lbx: LocalLambdabox) -> None:
     sqs = lbx.client("sqs")
     url = sqs.create_queue(QueueName="q")["QueueUrl"]

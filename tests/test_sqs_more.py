@@ -438,6 +438,34 @@ def test_receive_message_takes_system_attribute_names_in_the_legacy_attribute_na
         sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateReceiveCount"])
 
 
+def test_the_trace_header_is_kept_from_the_system_attribute_or_the_request(lbx: LocalLambdabox) -> None:
+    sqs = lbx.client("sqs")
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    given = "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"
+    out = sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[
+            {
+                "Id": "a",
+                "MessageBody": "x",
+                "MessageSystemAttributes": {"AWSTraceHeader": {"DataType": "String", "StringValue": given}},
+            }
+        ],
+    )
+    assert out["Successful"][0]["MD5OfMessageSystemAttributes"]
+    traced = lbx.client("sqs")
+    header = "Root=1-67891233-abcdef012345678912345678;Lineage=1:a87bb23b:1"
+    traced.meta.events.register(
+        "before-sign.sqs.SendMessage",
+        lambda request, **_: request.headers.__setitem__("X-Amzn-Trace-Id", header),
+    )
+    traced.send_message(QueueUrl=url, MessageBody="y")
+    got = sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["AWSTraceHeader"]
+    )
+    assert sorted(m["Attributes"]["AWSTraceHeader"] for m in got["Messages"]) == sorted([given, header])
+
+
 def test_redriven_purged_and_tagged_state_survives_a_restart(tmp_path: Path) -> None:
     with LocalLambdabox(tmp_path / "data", manual_clock=True) as first:
         sqs = first.client("sqs")

@@ -33,11 +33,20 @@ from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.clock import Clock, sleep_either
 from lambdabox.sqs import attributes as qattrs
 from lambdabox.sqs import store as sql
-from lambdabox.sqs.messages import bad_value, check_message, invalid, received, system_names
+from lambdabox.sqs.messages import (
+    bad_value,
+    check_message,
+    invalid,
+    received,
+    sent,
+    system_names,
+    trace_header,
+)
 from lambdabox.sqs.models import (
     COMPUTED,
     CONFIGURABLE,
     POLICIES,
+    SWITCHES,
     Message,
     MessageAttributes,
     Queue,
@@ -116,7 +125,7 @@ class SqsService:
         given.pop("FifoQueue", None)
         wanted = qattrs.checked(given)
         tags = qattrs.check_tags(name, {}, dict(params.get("tags") or {}))
-        defaults = {a: str(d) for a, (_, _, d) in CONFIGURABLE.items()}
+        defaults = {**{a: str(d) for a, (_, _, d) in CONFIGURABLE.items()}, **SWITCHES}
         attributes = qattrs.applied(defaults, wanted)
         redrive = attributes.get("RedrivePolicy")
         now = self.clock.now()
@@ -172,7 +181,7 @@ class SqsService:
     async def GetQueueAttributes(self, ctx: RequestContext, params: Params) -> Result:
         q = await self.queue(ctx, params["QueueUrl"])
         asked: list[str] = list(params.get("AttributeNames") or [])
-        known = (*CONFIGURABLE, *POLICIES, *COMPUTED)
+        known = (*CONFIGURABLE, *SWITCHES, *POLICIES, *COMPUTED)
         for name in asked:
             if name != "All" and name not in known:
                 raise client_error("InvalidAttributeName", f"Unknown Attribute {name}.")
@@ -202,14 +211,18 @@ class SqsService:
         attributes: MessageAttributes = dict(params.get("MessageAttributes") or {})
         delay = params.get("DelaySeconds")
         check_message(q, body, attributes, delay)
-        (m,) = await self.put(q, [self.new_message(q, body, attributes, ctx.account_id, delay)])
-        out: Result = {"MD5OfMessageBody": m.md5_body, "MessageId": m.message_id}
-        if m.md5_attributes is not None:
-            out["MD5OfMessageAttributes"] = m.md5_attributes
-        return out
+        trace = trace_header(dict(params.get("MessageSystemAttributes") or {})) or ctx.trace_header
+        (m,) = await self.put(q, [self.new_message(q, body, attributes, ctx.account_id, delay, trace)])
+        return sent(m)
 
     def new_message(
-        self, q: Queue, body: str, attributes: MessageAttributes, sender: str, delay: int | None
+        self,
+        q: Queue,
+        body: str,
+        attributes: MessageAttributes,
+        sender: str,
+        delay: int | None,
+        trace: str | None = None,
     ) -> Message:
         """A message (checked) about to be sent to `q` now."""
         now = self.clock.now()
@@ -225,6 +238,7 @@ class SqsService:
             sent=now,
             visible=now + wait,
             expires=now + q.setting("MessageRetentionPeriod"),
+            trace_header=trace,
         )
 
     async def put(self, q: Queue, ms: list[Message]) -> list[Message]:

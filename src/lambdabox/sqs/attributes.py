@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdabox.aws.errors import ServiceError, client_error
-from lambdabox.sqs.models import CONFIGURABLE, MAX_TAGS, POLICIES
+from lambdabox.sqs.models import CONFIGURABLE, MAX_TAGS, POLICIES, SWITCHES
 
 _DIGITS = re.compile(r"\d+")
 _PERMISSIONS = ("allowAll", "denyAll", "byQueue")
@@ -67,6 +67,10 @@ def checked(given: dict[str, str]) -> dict[str, str]:
             if not _DIGITS.fullmatch(value) or not low <= int(value) <= high:
                 raise _bad_attribute(name)
             out[name] = str(int(value))
+        elif name in SWITCHES:
+            if value.lower() not in ("true", "false"):
+                raise _bad_attribute(name)
+            out[name] = value.lower()
         elif name == "Policy":
             out[name] = value if value == "" else _policy(value)
         elif name == "RedrivePolicy":

@@ -15,7 +15,7 @@ from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.sqs import store as sql
 from lambdabox.sqs.api import SqsService, bad_handle
-from lambdabox.sqs.messages import bad_value, check_message, message_size
+from lambdabox.sqs.messages import bad_value, check_message, message_size, sent, trace_header
 from lambdabox.sqs.models import Message
 
 Params = dict[str, Any]
@@ -77,19 +77,17 @@ class Batches:
             attributes = dict(e.get("MessageAttributes") or {})
             try:
                 check_message(q, e["MessageBody"], attributes, e.get("DelaySeconds"))
+                trace = trace_header(dict(e.get("MessageSystemAttributes") or {})) or ctx.trace_header
             except ServiceError as error:
                 failed.append(_failed(e["Id"], error))
                 continue
-            m = self._core.new_message(q, e["MessageBody"], attributes, ctx.account_id, e.get("DelaySeconds"))
+            m = self._core.new_message(
+                q, e["MessageBody"], attributes, ctx.account_id, e.get("DelaySeconds"), trace
+            )
             sending.append((e["Id"], m))
         if sending:
             await self._core.put(q, [m for _, m in sending])
-        successful = []
-        for entry_id, m in sending:
-            done: Result = {"Id": entry_id, "MessageId": m.message_id, "MD5OfMessageBody": m.md5_body}
-            if m.md5_attributes is not None:
-                done["MD5OfMessageAttributes"] = m.md5_attributes
-            successful.append(done)
+        successful = [{"Id": entry_id, **sent(m)} for entry_id, m in sending]
         return {"Successful": successful, "Failed": failed}
 
     async def DeleteMessageBatch(self, ctx: RequestContext, params: Params) -> Result:

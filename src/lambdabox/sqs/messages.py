@@ -83,7 +83,7 @@ def check_attributes(attributes: MessageAttributes) -> None:
         if "StringListValues" in value or "BinaryListValues" in value:
             raise invalid(f"Message (user) attribute '{name}' uses list values, which SQS does not support.")
         if kind[1] == "Binary":
-            if "BinaryValue" not in value or value.get("StringValue") is not None:
+            if not value.get("BinaryValue") or value.get("StringValue") is not None:
                 raise invalid(
                     f"Message (user) attribute '{name}' must contain a non-empty value of type 'Binary'."
                 )
@@ -95,8 +95,35 @@ def check_attributes(attributes: MessageAttributes) -> None:
                 )
             if kind[1] == "Number" and (not _NUMBER.fullmatch(text) or not math.isfinite(float(text))):
                 raise invalid(f"Can't cast the value of message (user) attribute '{name}' to a number.")
+            if _BAD_CHARS.search(text):
+                raise invalid(f"Message (user) attribute '{name}' value contains invalid characters.")
         value.pop("StringListValues", None)
         value.pop("BinaryListValues", None)
+
+
+def trace_header(system: MessageAttributes) -> str | None:
+    """The AWSTraceHeader of SendMessage's `MessageSystemAttributes` (the only one it takes); without
+    one, SQS keeps the request's X-Amzn-Trace-Id header (the caller's)."""
+    value = system.get("AWSTraceHeader")
+    if value is None:
+        return None
+    text = value.get("StringValue")
+    if value.get("DataType") != "String" or not text or "BinaryValue" in value:
+        raise invalid(
+            "Message system attribute 'AWSTraceHeader' must contain a non-empty value of type 'String'."
+        )
+    return str(text)
+
+
+def sent(m: Message) -> dict[str, Any]:
+    """What SendMessage (and a SendMessageBatch entry) answers for the message `m`."""
+    out: dict[str, Any] = {"MD5OfMessageBody": m.md5_body, "MessageId": m.message_id}
+    if m.md5_attributes is not None:
+        out["MD5OfMessageAttributes"] = m.md5_attributes
+    if m.trace_header is not None:
+        system = {"AWSTraceHeader": {"DataType": "String", "StringValue": m.trace_header}}
+        out["MD5OfMessageSystemAttributes"] = md5_of_attributes(system)
+    return out
 
 
 def system_names(*lists: list[str] | None) -> set[str]:
@@ -130,6 +157,8 @@ def received(m: Message, handle: str, system: set[str], selectors: list[str]) ->
     }
     if m.dead_letter_source is not None:
         values["DeadLetterQueueSourceArn"] = m.dead_letter_source
+    if m.trace_header is not None:
+        values["AWSTraceHeader"] = m.trace_header
     if system:
         out["Attributes"] = {k: values[k] for k in SYSTEM_ATTRIBUTES if k in system and k in values}
     chosen = {k: v for k, v in m.attributes.items() if _selected(k, selectors)}

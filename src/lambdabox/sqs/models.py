@@ -16,6 +16,9 @@ CONFIGURABLE: dict[str, tuple[int, int, int]] = {
     "MaximumMessageSize": (1_024, 1_048_576, 262_144),
     "ReceiveMessageWaitTimeSeconds": (0, 20, 0),
 }
+#: attribute name -> default: the true/false ones (server-side encryption is reported, data is not
+#: encrypted at rest by lambdabox)
+SWITCHES: dict[str, str] = {"SqsManagedSseEnabled": "true"}
 #: the JSON-valued attributes: an access policy (kept, not enforced) and the redrive policies
 POLICIES = ("Policy", "RedrivePolicy", "RedriveAllowPolicy")
 #: attributes GetQueueAttributes computes
@@ -34,6 +37,7 @@ SYSTEM_ATTRIBUTES = (
     "ApproximateReceiveCount",
     "ApproximateFirstReceiveTimestamp",
     "DeadLetterQueueSourceArn",
+    "AWSTraceHeader",
 )
 MAX_MESSAGE_ATTRIBUTES = 10
 MAX_TAGS = 50
@@ -90,6 +94,8 @@ class Message:
     seq: int = field(default=0)
     #: the ARN of the queue a dead-letter queue's message was moved from
     dead_letter_source: str | None = None
+    #: the AWSTraceHeader system attribute it was sent with
+    trace_header: str | None = None
 
 
 def md5_of_body(body: str) -> str:

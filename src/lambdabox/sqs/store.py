@@ -44,7 +44,8 @@ SCHEMA: list[str] = [
     """
     ALTER TABLE sqs_queues ADD COLUMN tags TEXT NOT NULL DEFAULT '{}';
     ALTER TABLE sqs_queues ADD COLUMN purged REAL;
-    ALTER TABLE sqs_messages ADD COLUMN dead_letter_source TEXT
+    ALTER TABLE sqs_messages ADD COLUMN dead_letter_source TEXT;
+    ALTER TABLE sqs_messages ADD COLUMN aws_trace_header TEXT
     """,
     """
     CREATE TABLE sqs_secret (key BLOB NOT NULL);
@@ -55,7 +56,7 @@ SCHEMA: list[str] = [
 _QCOLS = "id, region, account, name, attributes, created, modified, tags, purged"
 _MCOLS = (
     "queue_id, message_id, body, attributes, md5_body, md5_attributes, sender_id, sent, visible, "
-    "expires, receive_count, first_receive, receipt, seq, dead_letter_source"
+    "expires, receive_count, first_receive, receipt, seq, dead_letter_source, aws_trace_header"
 )
 
 
@@ -86,7 +87,7 @@ def _decode_attributes(text: str) -> MessageAttributes:
 def _message(row: sqlite3.Row | tuple[Any, ...]) -> Message:
     return Message(
         row[0], row[1], row[2], _decode_attributes(row[3]), row[4], row[5], row[6], row[7], row[8],
-        row[9], row[10], row[11], row[12], row[13], row[14],
+        row[9], row[10], row[11], row[12], row[13], row[14], row[15],
     )  # fmt: skip
 
 
@@ -168,7 +169,7 @@ def counts(conn: sqlite3.Connection, queue_id: int, now: float) -> Counts:
 def _insert_row(m: Message) -> tuple[Any, ...]:
     return (
         m.queue_id, m.message_id, m.body, _encode_attributes(m.attributes), m.md5_body, m.md5_attributes,
-        m.sender_id, m.sent, m.visible, m.expires,
+        m.sender_id, m.sent, m.visible, m.expires, m.trace_header,
     )  # fmt: skip
 
 
@@ -178,7 +179,7 @@ def insert_messages(conn: sqlite3.Connection, queue_id: int, ms: list[Message]) 
         raise LookupError(queue_id)
     conn.executemany(
         "INSERT INTO sqs_messages (queue_id, message_id, body, attributes, md5_body, md5_attributes, "
-        "sender_id, sent, visible, expires) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        "sender_id, sent, visible, expires, aws_trace_header) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         [_insert_row(m) for m in ms],
     )
 
