@@ -19,6 +19,10 @@ Success is `<{Op}Response xmlns=...><{Op}Result>...</{Op}Result><ResponseMetadat
 are `<ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/></ErrorResponse>`.
 `XmlValues` writes shapes as XML (members by locationName, lists of `<member>` or flattened,
 maps of `<entry><key/><value/></entry>`) and is meant to be shared with a future rest-xml codec.
+
+A service whose botocore model is not a query model (SQS: json, `awsQueryCompatible`) brings a
+`QueryDialect`: the query traits its model lacks, put on a copy of the model for this codec
+alone, and the form fields a request implies beyond its own (SQS reads the queue from the path).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -68,6 +72,16 @@ _TAG = re.compile(r"[A-Za-z_][\w-]*")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 #: a carriage return would reach the client as a newline unless written as a reference
 _TEXT_ENTITIES = {"\r": "&#xD;"}
+
+
+@dataclass(frozen=True, slots=True)
+class QueryDialect:
+    """How one service's query API departs from its botocore model."""
+
+    #: the model's service-2 data -> a copy carrying the query traits the query API has
+    traits: Callable[[dict[str, Any]], dict[str, Any]]
+    #: (request, operation) -> form fields the request implies, read where the form lacks them
+    implied_fields: Callable[[WireRequest, OperationModel], list[tuple[str, str]]] | None = None
 
 
 class _Refused(Exception):
@@ -369,8 +383,14 @@ def _content_type(headers: Mapping[str, str]) -> str:
 class QueryCodec:
     """The query protocol for one service model."""
 
-    def __init__(self, model: ServiceModel) -> None:
+    def __init__(
+        self,
+        model: ServiceModel,
+        implied_fields: Callable[[WireRequest, OperationModel], list[tuple[str, str]]] | None = None,
+    ) -> None:
+        """`implied_fields`: the fields a request implies beyond its form (a `QueryDialect`'s)."""
         self.model = model
+        self._implied = implied_fields
         meta = model.metadata
         self.api_version: str = meta["apiVersion"]
         self.namespace: str = meta.get("xmlNamespace") or (
@@ -469,6 +489,9 @@ class QueryCodec:
             raise self._invalid_action(action, version)
         assert action is not None
         op = self._ops[action]
+        if self._implied is not None:
+            given = {key for key, _ in fields}
+            fields += [(k, v) for k, v in self._implied(req, op) if k not in given]
         shape = op.input_shape
         params: dict[str, Any] = {}
         if shape is not None:
