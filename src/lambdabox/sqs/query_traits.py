@@ -14,7 +14,9 @@ form POSTs), but the model lost the query serialization traits of SQS's 2012-11-
   `Attribute.1.Name=VisibilityTimeout&Attribute.1.Value=7`,
   `MessageAttribute.1.Value.StringValue=v`, `<Attribute><Name>SenderId</Name><Value>...`;
 - each operation's output is wrapped in `<{Operation}Result>`, beside `<ResponseMetadata>`;
-- the documents are in SQS's namespace, `http://queue.amazonaws.com/doc/2012-11-05/`.
+- the documents are in SQS's namespace, `http://queue.amazonaws.com/doc/2012-11-05/`;
+- each error shape carries its query code (`AWS.SimpleQueueService.NonExistentQueue` for
+  QueueDoesNotExist: `query_errors.QUERY_CODES`), so a query client finds its exception class.
 
 The names are those of the SQS API reference's query parameters and sample responses. One is
 newer than the query-era SDKs, ReceiveMessage's `MessageSystemAttributeNames`: it follows the
@@ -35,6 +37,7 @@ from botocore.model import OperationModel
 
 from lambdabox.aws.protocol import WireRequest
 from lambdabox.aws.protocol_query import QueryDialect
+from lambdabox.aws.query_errors import QUERY_CODES
 
 NAMESPACE = "http://queue.amazonaws.com/doc/2012-11-05/"
 
@@ -89,6 +92,9 @@ def overlay(model: dict[str, Any]) -> dict[str, Any]:
             names = MAP_ENTRIES.get(ref["shape"])
             if names is not None:
                 ref["locationName"] = names[0]
+    for name, code in QUERY_CODES["SQS"].items():
+        shape = shapes[name]
+        shape["error"] = {**shape.get("error", {}), "code": code}
     for name, op in out["operations"].items():
         if "output" in op:
             op["output"]["resultWrapper"] = f"{name}Result"
