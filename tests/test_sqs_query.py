@@ -32,7 +32,7 @@ from botocore.exceptions import ClientError
 from botocore.model import ServiceModel, Shape
 
 from lambdabox.aws.errors import client_error
-from lambdabox.aws.protocol import ServiceProtocol, WireResponse, load_service_data
+from lambdabox.aws.protocol import ServiceProtocol, WireRequest, WireResponse, load_service_data
 from lambdabox.sqs import query_traits
 from lambdabox.sqs.api import SqsService
 from lambdabox.testing import LocalLambdabox
@@ -212,6 +212,54 @@ def test_the_query_form_uses_the_sqs_api_reference_parameter_names(
 ) -> None:
     assert _form_keys(operation, params) == keys | {"Action", "Version"}
     assert proto.parse(botocore_request(QUERY_MODEL, operation, params, "query")) == (operation, params)
+
+
+#: (operation, a form with one item and no index, as the SQS API reference writes it, its params)
+UNINDEXED: list[tuple[str, dict[str, str], dict[str, Any]]] = [
+    (
+        "SetQueueAttributes",
+        {"QueueUrl": "u", "Attribute.Name": "VisibilityTimeout", "Attribute.Value": "35"},
+        {"QueueUrl": "u", "Attributes": {"VisibilityTimeout": "35"}},
+    ),
+    (
+        "TagQueue",
+        {"QueueUrl": "u", "Tag.Key": "QueueType", "Tag.Value": "Production"},
+        {"QueueUrl": "u", "Tags": {"QueueType": "Production"}},
+    ),
+    ("UntagQueue", {"QueueUrl": "u", "TagKey": "QueueType"}, {"QueueUrl": "u", "TagKeys": ["QueueType"]}),
+    (
+        "ReceiveMessage",
+        {"QueueUrl": "u", "AttributeName": "All"},
+        {"QueueUrl": "u", "AttributeNames": ["All"]},
+    ),
+    (
+        "DeleteMessageBatch",
+        {
+            "QueueUrl": "u",
+            "DeleteMessageBatchRequestEntry.Id": "a",
+            "DeleteMessageBatchRequestEntry.ReceiptHandle": "r",
+        },
+        {"QueueUrl": "u", "Entries": [{"Id": "a", "ReceiptHandle": "r"}]},
+    ),
+]
+
+
+@pytest.mark.parametrize(("operation", "fields", "params"), UNINDEXED, ids=[u[0] for u in UNINDEXED])
+def test_a_single_item_may_leave_out_its_index(
+    proto: ServiceProtocol, operation: str, fields: dict[str, str], params: dict[str, Any]
+) -> None:
+    form = urlencode({"Action": operation, "Version": "2012-11-05", **fields}).encode()
+    req = WireRequest("POST", "/", {}, {"content-type": "application/x-www-form-urlencoded"}, form)
+    assert proto.parse(req) == (operation, params)
+
+
+def test_indexed_items_win_over_an_unindexed_one(proto: ServiceProtocol) -> None:
+    fields = {"Action": "ReceiveMessage", "Version": "2012-11-05", "QueueUrl": "u"}
+    fields |= {"AttributeName": "All", "AttributeName.1": "SenderId"}
+    req = WireRequest(
+        "POST", "/", {}, {"content-type": "application/x-www-form-urlencoded"}, urlencode(fields).encode()
+    )
+    assert proto.parse(req) == ("ReceiveMessage", {"QueueUrl": "u", "AttributeNames": ["SenderId"]})
 
 
 MESSAGE = {
@@ -569,7 +617,26 @@ def test_hand_written_forms_get_sqs_query_answers(lbx: LocalLambdabox, json_sqs:
     url = json_sqs.get_queue_url(QueueName="form-q")["QueueUrl"]
     assert text.startswith(f'<CreateQueueResponse xmlns="{NS}"><CreateQueueResult><QueueUrl>{url}</QueueUrl>')
     assert "</CreateQueueResult><ResponseMetadata><RequestId>" in text
-    status, text = _post(lbx, {"Action": "ListQueues", "QueueNamePrefix": "form-"})
+    status, text = _post(
+        lbx,
+        {
+            "Action": "CreateQueue",
+            "QueueName": "form-r",
+            "Attribute.Name": "DelaySeconds",
+            "Attribute.Value": "3",
+        },
+    )
+    assert status == 200, text
+    status, text = _post(
+        lbx,
+        {
+            "Action": "GetQueueAttributes",
+            "QueueUrl": url.replace("form-q", "form-r"),
+            "AttributeName": "DelaySeconds",
+        },
+    )
+    assert "<Attribute><Name>DelaySeconds</Name><Value>3</Value></Attribute>" in text, text
+    status, text = _post(lbx, {"Action": "ListQueues", "QueueNamePrefix": "form-q"})
     assert f"<ListQueuesResult><QueueUrl>{url}</QueueUrl></ListQueuesResult>" in text
     fields = {
         "Action": "SendMessage",

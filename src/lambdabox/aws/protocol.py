@@ -122,9 +122,8 @@ def _make_codec(
         if query is None:
             return QueryCodec(model)
         data = query.traits(load_service_data(model.service_name, model.api_version))
-        return QueryCodec(
-            botocore.model.ServiceModel(data, service_name=model.service_name), query.implied_fields
-        )
+        overlaid = botocore.model.ServiceModel(data, service_name=model.service_name)
+        return QueryCodec(overlaid, query.implied_fields, query.unindexed)
     if protocol == "smithy-rpc-v2-cbor":
         from lambdabox.aws.protocol_cbor import CborCodec
 

@@ -82,6 +82,9 @@ class QueryDialect:
     traits: Callable[[dict[str, Any]], dict[str, Any]]
     #: (request, operation) -> form fields the request implies, read where the form lacks them
     implied_fields: Callable[[WireRequest, OperationModel], list[tuple[str, str]]] | None = None
+    #: whether a flattened list or map may give its only item without an index (`Attribute.Name=k`
+    #: for `Attribute.1.Name=k`, as SQS's API reference writes SetQueueAttributes)
+    unindexed: bool = False
 
 
 class _Refused(Exception):
@@ -169,8 +172,10 @@ def member_key(member: Shape, name: str) -> str:
 class QueryValues:
     """Form fields -> boto3-style params for the shapes of one model; member tables cached."""
 
-    def __init__(self) -> None:
+    def __init__(self, unindexed: bool = False) -> None:
+        """`unindexed`: a flattened list or map may give its only item without an index."""
         self._members: dict[str, tuple[tuple[str, str, Shape], ...]] = {}
+        self._unindexed = unindexed
 
     def members(self, shape: Shape) -> tuple[tuple[str, str, Shape], ...]:
         """(member name, wire key, member shape) of a structure."""
@@ -200,20 +205,27 @@ class QueryValues:
                 return None
             return self.read_structure(shape, node, path, depth + 1)
         if kind == "list":
+            flattened = shape.serialization.get("flattened")
             if not node.children:
-                return [] if node.value == "" else None
-            if not shape.serialization.get("flattened"):
+                if node.value == "":
+                    return []
+                if not (flattened and self._unindexed and node.value is not None):
+                    return None
+            elif not flattened:
                 inner = node.children.get(shape.member.serialization.get("name", "member"))
                 if inner is None:
                     return [] if node.value == "" else None
                 node = inner
+            nodes = _indexed(node)
+            if not nodes and flattened and self._unindexed:
+                nodes = [node]  # `TagKey=k`, `Entry.Id=a`: the one item
             items = (
-                self.read(shape.member, n, f"{path}.{i}.member", depth + 1)
-                for i, n in enumerate(_indexed(node), 1)
+                self.read(shape.member, n, f"{path}.{i}.member", depth + 1) for i, n in enumerate(nodes, 1)
             )
             return [v for v in items if v is not None]
         if kind == "map":
-            if not shape.serialization.get("flattened"):
+            flattened = shape.serialization.get("flattened")
+            if not flattened:
                 inner = node.children.get("entry")
                 if inner is None:
                     return None
@@ -221,7 +233,10 @@ class QueryValues:
             key_name = shape.key.serialization.get("name", "key")
             value_name = shape.value.serialization.get("name", "value")
             out: dict[Any, Any] = {}
-            for entry in _indexed(node):
+            entries = _indexed(node)
+            if not entries and flattened and self._unindexed:
+                entries = [node]  # `Attribute.Name=k&Attribute.Value=v`: the one entry
+            for entry in entries:
                 k, v = entry.children.get(key_name), entry.children.get(value_name)
                 if k is None or v is None:
                     continue
@@ -387,8 +402,10 @@ class QueryCodec:
         self,
         model: ServiceModel,
         implied_fields: Callable[[WireRequest, OperationModel], list[tuple[str, str]]] | None = None,
+        unindexed: bool = False,
     ) -> None:
-        """`implied_fields`: the fields a request implies beyond its form (a `QueryDialect`'s)."""
+        """`implied_fields`, `unindexed`: a `QueryDialect`'s (the fields a request implies beyond its
+        form; whether a flattened list or map may give its only item without an index)."""
         self.model = model
         self._implied = implied_fields
         meta = model.metadata
@@ -402,7 +419,7 @@ class QueryCodec:
         self._depths: dict[str, int] = {}
         self._errors = error_shapes(model)
         self._query_errors = QueryErrors(model)
-        self._values = QueryValues()
+        self._values = QueryValues(unindexed)
         self._xml = XmlValues()
         self._validator = Validator(model.service_name)
         # AWS's query services answer constraint failures as ValidationError unless they model one

@@ -22,10 +22,12 @@ The names are those of the SQS API reference's query parameters and sample respo
 newer than the query-era SDKs, ReceiveMessage's `MessageSystemAttributeNames`: it follows the
 same rule (`MessageSystemAttributeName.1`).
 
-`queue_url_from_path` is the one rule of the query API that is not a trait: a request posted to
-a queue's own URL (`POST /123456789012/q`, as query-era SDKs send) names the queue by its path
-and need not give `QueueUrl`. `DIALECT` hands both to the query codec
-(`ServiceProtocol("sqs", query=DIALECT)`, in app.py).
+Two rules of the query API are not traits. A request posted to a queue's own URL
+(`POST /123456789012/q`, as query-era SDKs send) names the queue by its path and need not give
+`QueueUrl` (`queue_url_from_path`). And a list or map of one item may leave out its index, as
+the API reference writes it (`Attribute.Name=k&Attribute.Value=v` for SetQueueAttributes,
+`Tag.Key=k&Tag.Value=v` for TagQueue, `TagKey=k` for UntagQueue in its examples). `DIALECT`
+hands all of it to the query codec (`ServiceProtocol("sqs", query=DIALECT)`, in app.py).
 """
 
 from __future__ import annotations
@@ -113,4 +115,4 @@ def queue_url_from_path(req: WireRequest, operation: OperationModel) -> list[tup
 
 
 #: SQS's query API, for `ServiceProtocol("sqs", query=DIALECT)`
-DIALECT = QueryDialect(traits=overlay, implied_fields=queue_url_from_path)
+DIALECT = QueryDialect(traits=overlay, implied_fields=queue_url_from_path, unindexed=True)
