@@ -261,7 +261,6 @@ def _window(lbx: LocalLambdabox) -> tuple[dt.datetime, dt.datetime]:
     return now - dt.timedelta(hours=1), now + dt.timedelta(minutes=5)
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 8")
 def test_put_metric_data_refuses_negative_counts(lbx: LocalLambdabox) -> None:
     cw = lbx.client("cloudwatch")
     with pytest.raises(ClientError) as exc:
@@ -271,7 +270,6 @@ def test_put_metric_data_refuses_negative_counts(lbx: LocalLambdabox) -> None:
     assert exc.value.response["Error"]["Code"] == "InvalidParameterValue"
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 9")
 def test_put_metric_data_refuses_a_storage_resolution_other_than_1_or_60(lbx: LocalLambdabox) -> None:
     cw = lbx.client("cloudwatch")
     with pytest.raises(ClientError) as exc:
@@ -281,7 +279,6 @@ def test_put_metric_data_refuses_a_storage_resolution_other_than_1_or_60(lbx: Lo
     assert exc.value.response["Error"]["Code"] == "InvalidParameterValue"
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 10")
 def test_get_metric_data_refuses_an_id_not_starting_with_a_lowercase_letter(lbx: LocalLambdabox) -> None:
     cw = lbx.client("cloudwatch")
     start, end = _window(lbx)
@@ -294,7 +291,6 @@ def test_get_metric_data_refuses_an_id_not_starting_with_a_lowercase_letter(lbx:
     assert exc.value.response["Error"]["Code"] == "ValidationError"
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 10")
 def test_get_metric_data_refuses_more_than_500_queries(lbx: LocalLambdabox) -> None:
     cw = lbx.client("cloudwatch")
     start, end = _window(lbx)

@@ -46,7 +46,7 @@ from lambdabox.http_limits import HttpLimits
 from lambdabox.http_server import HttpServer
 from lambdabox.iam.api import IamService
 from lambdabox.iam.trust import allows_caller, allows_service, allows_web_identity
-from lambdabox.lambda_ import async_store, outbox_store
+from lambdabox.lambda_ import async_store, esm_store, outbox_store
 from lambdabox.lambda_ import store as lambda_store
 from lambdabox.lambda_.api import LambdaDeps, LambdaService
 from lambdabox.lambda_.async_engine import AsyncEngine
@@ -55,6 +55,9 @@ from lambdabox.lambda_.code_gc import CodeCollector
 from lambdabox.lambda_.code_url import CodeUrls, load_or_create_key
 from lambdabox.lambda_.concurrency import Concurrency
 from lambdabox.lambda_.credentials import IssueRoleCredentials, RoleCredentials, RoleCredentialsCache
+from lambdabox.lambda_.esm_engine import EventSourceEngine, InvokeBatch
+from lambdabox.lambda_.esm_engine import Invoked as BatchInvoked
+from lambdabox.lambda_.esm_store import Mapping
 from lambdabox.lambda_.fault_runs import FaultInjector
 from lambdabox.lambda_.faults import FaultBook
 from lambdabox.lambda_.invoker import Invoker, InvokerSettings
@@ -73,6 +76,7 @@ from lambdabox.metrics.lambda_metrics import NAMESPACE as LAMBDA_NAMESPACE
 from lambdabox.metrics.lambda_metrics import LambdaRecorder
 from lambdabox.metrics.prometheus import metrics_endpoint
 from lambdabox.metrics.recorder import Recorder
+from lambdabox.queue_source import QueueConsumer
 from lambdabox.sqs import query_traits as sqs_query
 from lambdabox.sqs.api import SqsService
 from lambdabox.store.db import Store
@@ -102,6 +106,7 @@ class _Parts:
     http: HttpServer  # the public port
     env_http: HttpServer  # the AWS endpoint as served inside environments
     clock_control: ClockControl  # /_lambdabox/clock's
+    event_sources: EventSourceEngine  # the event source mappings' pollers
 
 
 class App:
@@ -140,6 +145,11 @@ class App:
     def async_engine(self) -> AsyncEngine:
         assert self._parts is not None, "start() first"
         return self._parts.async_engine
+
+    @property
+    def event_sources(self) -> EventSourceEngine:
+        assert self._parts is not None, "start() first"
+        return self._parts.event_sources
 
     @property
     def outbox(self) -> Outbox:
@@ -200,6 +210,7 @@ class App:
         store.migrate("lambda", lambda_store.SCHEMA)
         store.migrate("lambda_async", async_store.SCHEMA)
         store.migrate("lambda_outbox", outbox_store.SCHEMA)
+        store.migrate("lambda_esm", esm_store.SCHEMA)
         store.migrate("logs", LogsService.SCHEMA)
         store.migrate("iam", IamService.SCHEMA)
         store.migrate("sts", StsService.SCHEMA)
@@ -276,6 +287,7 @@ class App:
         outbox = Outbox(store, self.clock)
         fault_book = FaultBook(self.clock, self._fault_draw)  # /_lambdabox/faults
         async_engine = AsyncEngine(store, self.clock, outbox, metrics=lambda_metrics)
+        event_sources = EventSourceEngine(store, self.clock, QueueConsumer(sqs))
         lambda_ = LambdaService(
             LambdaDeps(
                 store=store,
@@ -290,6 +302,7 @@ class App:
                 async_engine=async_engine,
                 faults=FaultInjector(fault_book, logs, self.clock),
                 metrics=lambda_metrics,
+                event_sources=event_sources,
             )
         )
         await lambda_.load()
@@ -415,6 +428,7 @@ class App:
             paused=s.async_dispatch == "paused",
         )
         await outbox.start(deliveries(lambda_, sqs), delivery_failures(lambda_metrics))
+        await event_sources.start(_batches_through(lambda_))
         http = HttpServer(
             edge.handle, clock=self.clock, timeouts=self._transport_clock, limits=self._http_limits
         )
@@ -439,6 +453,7 @@ class App:
             http,
             env_http[0],
             clock_control,
+            event_sources,
         )
         log.info(
             "lambdabox listening on %s (data in %s, isolation %s, cgroups %s, function network %s, "
@@ -456,6 +471,7 @@ class App:
         with contextlib.suppress(Exception):
             await parts.env_http.close()
         await parts.runner.close()
+        await parts.event_sources.close()
         await parts.async_engine.close()
         await parts.outbox.close()
         await parts.usage_plans.ledger.close()
@@ -571,6 +587,18 @@ def _invoke_through(lambda_: LambdaService) -> InvokeFunction:
         ctx = RequestContext(ids.request_id(), region, account, "lambda", "Invoke")
         out = await lambda_.invoke_event(ctx, function_arn, payload)
         return Invoked(bytes(out["Payload"]), "FunctionError" in out)
+
+    return invoke
+
+
+def _batches_through(lambda_: LambdaService) -> InvokeBatch:
+    """An event source mapping's invocation of a batch: Lambda's synchronous Invoke of the
+    function the mapping names, in the mapping's region and account."""
+
+    async def invoke(m: Mapping, event: bytes) -> BatchInvoked:
+        ctx = RequestContext(ids.request_id(), m.region, m.account, "lambda", "Invoke")
+        out = await lambda_.invoke_event(ctx, m.function_arn, event)
+        return BatchInvoked(bytes(out["Payload"]), "FunctionError" in out)
 
     return invoke
 

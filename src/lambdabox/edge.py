@@ -230,6 +230,7 @@ class Edge:
                 service=svc.name,
                 operation=operation,
                 caller=caller,
+                trace_header=headers.get("X-Amzn-Trace-Id"),
             )
             method = getattr(svc.api, operation, None)
             if method is None:

@@ -13,7 +13,9 @@ class RequestContext:
 
     `caller` is the request's SigV4 claim, parsed once at the edge (not verified yet);
     `account_id` the account it acts in: the account an STS-issued (or IAM) key was issued in,
-    the configured account for root keys (`test`, and any key nobody issued).
+    the configured account for root keys (`test`, and any key nobody issued);
+    `trace_header` the request's X-Amzn-Trace-Id header, as sent (the AWS SDKs inside a function
+    send its invocation's; Lambda reads the chain of invocations from it, `lambda_/lineage.py`).
     """
 
     request_id: str
@@ -22,3 +24,4 @@ class RequestContext:
     service: str
     operation: str
     caller: Caller = UNSIGNED
+    trace_header: str | None = None

@@ -12,6 +12,9 @@ id on every attempt, as AWS keeps it). What an attempt ends in decides what foll
   the retry attempts the function allows (default 2) are used up or the event is older than its
   maximum age (default 6 hours), then given up (RetriesExhausted / EventAgeExceeded), its
   OnFailure destination's record and dead-letter message written in the commit that deletes it;
+- stopped as a recursive loop's (its lineage holds the function 16 times: recursion.py): not
+  run and not retried; given up at once (RetriesExhausted) to its OnFailure destination and
+  dead-letter queue, as AWS sends such an event;
 - throttled (no concurrency left): back in the queue without counting as an attempt, with a
   growing delay (1 s doubling to 5 minutes), until the event's maximum age, as AWS keeps a
   throttled event for up to 6 hours.
@@ -70,6 +73,7 @@ class Attempt(enum.Enum):
     FAILED = "failed"  # a function error or timeout: a retry is due
     THROTTLED = "throttled"  # not run: no concurrency
     GONE = "gone"  # the function (or qualifier) no longer exists
+    STOPPED = "stopped"  # not run: a recursive loop's (recursion.py), given up at once
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,9 @@ class AsyncEngine:
             ev.last_response = result.response
         if result.outcome is Attempt.SUCCEEDED:
             await self._finish(ev, self._settle(ev, SUCCESS, ev.attempts + 1))
+            return
+        if result.outcome is Attempt.STOPPED:
+            await self._give_up(ev, RETRIES_EXHAUSTED)
             return
         if result.outcome is Attempt.THROTTLED:
             backoff = min(self._throttled.get(ev.id, THROTTLE_FIRST / 2) * 2, THROTTLE_MAX)

@@ -5,7 +5,9 @@ into outbox rows: the invocation record for the OnSuccess / OnFailure destinatio
 qualifier it was invoked with (event_configs.py), and on failure the event itself for the
 function's DeadLetterConfig queue or topic (of the version that ran, else the one invoked).
 `deliver_to_function` is the outbox's delivery to a Lambda function destination: the record
-becomes an asynchronous event of that function (accepted, so committed, before it returns).
+becomes an asynchronous event of that function (accepted, so committed, before it returns),
+continuing the chain of invocations of the event it is about (its lineage, `lineage.py`), so
+that two functions whose destinations name each other are stopped as a recursive loop.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from lambdabox.aws.errors import client_error
 from lambdabox.lambda_.async_store import AsyncEvent
 from lambdabox.lambda_.event_configs import EventInvokeConfigOperations
 from lambdabox.lambda_.invocation_record import SUCCESS, dead_letter_attributes, record
+from lambdabox.lambda_.lineage import Lineage, function_hash
 from lambdabox.lambda_.models import LATEST
 from lambdabox.lambda_.outbox_store import DEAD_LETTER, DESTINATION, OutboxItem
 
@@ -27,10 +30,23 @@ class AsyncResultOperations(EventInvokeConfigOperations):
         on_success, on_failure = self.destinations(ev.region, ev.account, ev.function_name, ev.qualifier)
         destination = on_success if condition == SUCCESS else on_failure
         owed: list[OutboxItem] = []
+        # the chain as the event's invocation continued it (one more of this function)
+        lineage = Lineage.parse(ev.lineage).incremented(
+            function_hash(ev.region, ev.account, ev.function_name)
+        )
 
         def item(kind: str, target: str, body: bytes, attributes: dict[str, tuple[str, str]]) -> OutboxItem:
             return OutboxItem(
-                kind, target, ev.region, ev.account, ev.function_arn, condition, body, now, attributes
+                kind,
+                target,
+                ev.region,
+                ev.account,
+                ev.function_arn,
+                condition,
+                body,
+                now,
+                attributes,
+                lineage=str(lineage),
             )
 
         if destination is not None:
@@ -84,6 +100,13 @@ class AsyncResultOperations(EventInvokeConfigOperations):
             raise client_error("ResourceNotFoundException", f"Function not found: {item.target_arn}", 404)
         await self._deps.async_engine.accept(
             AsyncEvent(
-                ids.request_id(), item.region, item.account, name, qualifier, item.body, self._clock.now()
+                ids.request_id(),
+                item.region,
+                item.account,
+                name,
+                qualifier,
+                item.body,
+                self._clock.now(),
+                lineage=item.lineage,
             )
         )

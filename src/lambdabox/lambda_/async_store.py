@@ -29,6 +29,8 @@ SCHEMA = [
     """,
     # how the last attempt answered (JSON), for the invocation record of a destination
     "ALTER TABLE lambda_async_events ADD COLUMN last_response TEXT",
+    # the chain of invocations the event belongs to, as its caller sent it (lineage.py)
+    "ALTER TABLE lambda_async_events ADD COLUMN lineage TEXT NOT NULL DEFAULT ''",
 ]
 
 
@@ -47,6 +49,8 @@ class AsyncEvent:
     due: float = 0.0
     id: int = 0
     last_response: AttemptResponse | None = None
+    #: the lineage (`lineage.py`, as written) of the invocation or record that caused the event
+    lineage: str = ""
 
     @property
     def function_arn(self) -> str:
@@ -56,7 +60,7 @@ class AsyncEvent:
 
 _INSERT = (
     "INSERT INTO lambda_async_events (request_id, region, account, function_name, qualifier, "
-    "payload, received, attempts, due) VALUES (?,?,?,?,?,?,?,?,?)"
+    "payload, received, attempts, due, lineage) VALUES (?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -69,7 +73,7 @@ def insert_all(events: list[AsyncEvent]) -> Callable[[sqlite3.Connection], list[
             cur = conn.execute(
                 _INSERT,
                 (ev.request_id, ev.region, ev.account, ev.function_name, ev.qualifier, ev.payload,
-                 ev.received, ev.attempts, ev.due),
+                 ev.received, ev.attempts, ev.due, ev.lineage),
             )  # fmt: skip
             assert cur.lastrowid is not None
             ids.append(cur.lastrowid)
@@ -102,11 +106,11 @@ def delete(event_id: int) -> Callable[[sqlite3.Connection], None]:
 def load_all(conn: sqlite3.Connection) -> list[AsyncEvent]:
     rows = conn.execute(
         "SELECT request_id, region, account, function_name, qualifier, payload, received, attempts, due, id, "
-        "last_response FROM lambda_async_events ORDER BY id"
+        "last_response, lineage FROM lambda_async_events ORDER BY id"
     )
     return [_event(r) for r in rows]
 
 
 def _event(r: tuple[Any, ...]) -> AsyncEvent:
     last = None if r[10] is None else AttemptResponse.from_row(json.loads(r[10]))
-    return AsyncEvent(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), r[6], r[7], r[8], r[9], last)
+    return AsyncEvent(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), r[6], r[7], r[8], r[9], last, r[11])

@@ -26,6 +26,7 @@ from lambdabox.lambda_.code import CodeStore
 from lambdabox.lambda_.code_gc import CodeCollector
 from lambdabox.lambda_.code_url import CodeUrls
 from lambdabox.lambda_.concurrency import Concurrency
+from lambdabox.lambda_.esm_engine import EventSourceEngine
 from lambdabox.lambda_.fault_runs import FaultInjector
 from lambdabox.lambda_.invoker import Invoker
 from lambdabox.lambda_.metric_hooks import NO_METRICS, LambdaMetrics
@@ -111,6 +112,8 @@ class LambdaDeps:
     faults: FaultInjector | None = None
     #: told of every invocation (Invocations, Errors, Throttles, Duration)
     metrics: LambdaMetrics = NO_METRICS
+    #: runs the event source mappings' pollers (None: event source mappings are refused)
+    event_sources: EventSourceEngine | None = None
 
 
 class LambdaOperations:

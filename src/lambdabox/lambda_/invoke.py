@@ -1,11 +1,14 @@
-"""Invoke: the payload checked as Lambda checks it, the version chosen (an alias's weights drawn
-per invocation), the invocation run by the invoker (through the fault injector, `fault_runs.py`,
-when one is wired), and the answer with X-Amz-Executed-Version."""
+"""Invoke: the payload checked as Lambda checks it, the chain of invocations it continues
+(the Lineage of its X-Amzn-Trace-Id header: a recursive loop is stopped, `recursion.py`), the
+version chosen (an alias's weights drawn per invocation), the invocation run by the invoker
+(through the fault injector, `fault_runs.py`, when one is wired), and the answer with
+X-Amz-Executed-Version."""
 
 from __future__ import annotations
 
 import base64
 import functools
+import json
 
 from lambdabox.aws.arns import FunctionRef, parse_function_ref
 from lambdabox.aws.context import RequestContext
@@ -17,7 +20,9 @@ from lambdabox.lambda_.async_store import AsyncEvent
 from lambdabox.lambda_.base import LambdaOperations, Params, Result, Target
 from lambdabox.lambda_.environment import INIT_LIMIT
 from lambdabox.lambda_.invocation_record import AttemptResponse
+from lambdabox.lambda_.lineage import NO_LINEAGE, Lineage
 from lambdabox.lambda_.metric_hooks import DURATION, ERRORS, INVOCATIONS, THROTTLES, Subject
+from lambdabox.lambda_.recursion import RECURSIVE, continued
 
 #: what a cold start may add to the init and invoke phases' limits (the process, its credentials)
 _START_MARGIN = 1.0
@@ -62,15 +67,19 @@ class InvokeOperations(LambdaOperations):
         itype = params.get("InvocationType", "RequestResponse")
         if itype == "DryRun":
             return {"StatusCode": 204, "Payload": b""}
+        lineage = Lineage.of_trace_header(ctx.trace_header)
         if itype == "Event":
-            return await self._accept_event(ctx, target, payload)
+            return await self._accept_event(ctx, target, payload, lineage)
         return await self._run_target(
-            ctx, target, payload, client_context, tail=params.get("LogType") == "Tail"
+            ctx, target, payload, client_context, tail=params.get("LogType") == "Tail", lineage=lineage
         )
 
-    async def _accept_event(self, ctx: RequestContext, target: Target, payload: bytes) -> Result:
-        """InvocationType Event: 202 once the event is committed in the store (async_engine.py);
-        its 1 MB payload limit is the edge's (limits.py)."""
+    async def _accept_event(
+        self, ctx: RequestContext, target: Target, payload: bytes, lineage: Lineage
+    ) -> Result:
+        """InvocationType Event: 202 once the event is committed in the store (async_engine.py),
+        with the lineage its caller sent (whether it is a loop's is decided when it runs); its 1 MB
+        payload limit is the edge's (limits.py)."""
         if self._deps.async_engine is None:
             raise client_error("ServiceException", "Asynchronous invocation is not available.", 500)
         cfg = target.config
@@ -83,6 +92,7 @@ class InvokeOperations(LambdaOperations):
                 target.qualifier,
                 payload,
                 self._clock.now(),
+                lineage=str(lineage),
             )
         )
         return {"StatusCode": 202, "Payload": b""}
@@ -97,8 +107,15 @@ class InvokeOperations(LambdaOperations):
                 return AttemptResult(Attempt.GONE)
             raise
         try:
-            result = await self._run_target(ctx, target, ev.payload, None, tail=False)
+            result = await self._run_target(
+                ctx, target, ev.payload, None, tail=False, lineage=Lineage.parse(ev.lineage)
+            )
         except ServiceError as exc:
+            if exc.code == RECURSIVE:  # not run, not retried: to its dead-letter queue / OnFailure
+                body = json.dumps({"errorMessage": exc.message, "errorType": exc.code}).encode()
+                return AttemptResult(
+                    Attempt.STOPPED, AttemptResponse(exc.status, target.config.version, None, body)
+                )
             if exc.code == "TooManyRequestsException" or exc.status >= 500:
                 # AWS: throttles and system errors put the event back, for up to its maximum age
                 return AttemptResult(Attempt.THROTTLED)
@@ -119,8 +136,17 @@ class InvokeOperations(LambdaOperations):
         return await self._run_target(ctx, target, event, None, tail=False)
 
     async def _run_target(
-        self, ctx: RequestContext, target: Target, payload: bytes, client_context: str | None, *, tail: bool
+        self,
+        ctx: RequestContext,
+        target: Target,
+        payload: bytes,
+        client_context: str | None,
+        *,
+        tail: bool,
+        lineage: Lineage = NO_LINEAGE,
     ) -> Result:
+        """Run an invocation of `target` continuing the chain `lineage` (or stop a recursive loop)."""
+        lineage = continued(target, lineage, self._deps.metrics)
         cfg = target.config
         if target.alias is not None and target.alias.weights:
             version = target.record.version(target.alias.pick(self._deps.draw()))
@@ -132,6 +158,7 @@ class InvokeOperations(LambdaOperations):
             invoked_arn=target.arn,
             request_id=ctx.request_id,
             client_context=client_context,
+            lineage=lineage,
         )
         faults = self._deps.faults
         metrics, subject = (

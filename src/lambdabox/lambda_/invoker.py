@@ -29,6 +29,7 @@ from lambdabox.lambda_ import logs as platform_log
 from lambdabox.lambda_.concurrency import Concurrency
 from lambdabox.lambda_.credentials import CredentialsProvider
 from lambdabox.lambda_.environment import Environment, EnvSpec, ServeEndpoint, Undelivered
+from lambdabox.lambda_.lineage import NO_LINEAGE, Lineage
 from lambdabox.lambda_.metric_hooks import NO_METRICS, LambdaMetrics, Subject, qualifier_of
 from lambdabox.lambda_.models import FunctionConfig, Invocation, Outcome
 from lambdabox.lambda_.pool import Pool
@@ -177,11 +178,14 @@ class Invoker:
         request_id: str | None = None,
         client_context: str | None = None,
         cognito_identity: str | None = None,
+        lineage: Lineage = NO_LINEAGE,
     ) -> Outcome:
         """Run one synchronous invocation and return its outcome.
 
         `request_id` is the Invoke API request's id: Lambda uses the same id for the invocation
-        (context.aws_request_id, START/REPORT) and the response's x-amzn-RequestId."""
+        (context.aws_request_id, START/REPORT) and the response's x-amzn-RequestId; `lineage` is
+        the chain of invocations this one belongs to (this one counted), carried in its trace
+        header (Lambda-Runtime-Trace-Id, the function's _X_AMZN_TRACE_ID)."""
         slot = self._concurrency.acquire(fn.region, fn.account, fn.name)  # or 429
         self._inflight += 1
         running = Subject(fn.region, fn.account, fn.name, qualifier_of(invoked_arn), fn.version)
@@ -195,7 +199,7 @@ class Invoker:
                 function_arn=invoked_arn,
                 deadline_ms=self._deadline_ms(fn),
                 timeout=float(fn.timeout),
-                trace_id=ids.trace_id(now),
+                trace_id=lineage.in_trace_header(ids.trace_id(now)),
                 client_context=client_context,
                 cognito_identity=cognito_identity,
             )

@@ -17,6 +17,7 @@ ASYNC_EVENT_AGE = "AsyncEventAge"
 ASYNC_EVENTS_DROPPED = "AsyncEventsDropped"
 DEAD_LETTER_ERRORS = "DeadLetterErrors"
 DESTINATION_DELIVERY_FAILURES = "DestinationDeliveryFailures"
+RECURSIVE_INVOCATIONS_DROPPED = "RecursiveInvocationsDropped"
 
 
 @dataclass(frozen=True, slots=True)

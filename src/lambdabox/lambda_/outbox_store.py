@@ -30,6 +30,8 @@ SCHEMA = [
         due REAL NOT NULL
     )
     """,
+    # the lineage of the invocation a record is about (lineage.py), for a Lambda function target
+    "ALTER TABLE lambda_outbox ADD COLUMN lineage TEXT NOT NULL DEFAULT ''",
 ]
 
 #: what a row is: an invocation record for a destination, or an event for a dead-letter queue
@@ -55,6 +57,9 @@ class OutboxItem:
     attempts: int = 0
     due: float = 0.0
     id: int = 0
+    #: the lineage (`lineage.py`, as written) of the invocation the record is about: a function
+    #: destination's event continues its chain
+    lineage: str = ""
 
     @property
     def service(self) -> str:
@@ -67,9 +72,9 @@ def insert(item: OutboxItem) -> Callable[[sqlite3.Connection], int]:
     def run(conn: sqlite3.Connection) -> int:
         cur = conn.execute(
             "INSERT INTO lambda_outbox (kind, target_arn, region, account, function_arn, condition, body, "
-            "attributes, created, attempts, due) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "attributes, created, attempts, due, lineage) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (item.kind, item.target_arn, item.region, item.account, item.function_arn, item.condition,
-             item.body, json.dumps(item.attributes), item.created, item.attempts, item.due),
+             item.body, json.dumps(item.attributes), item.created, item.attempts, item.due, item.lineage),
         )  # fmt: skip
         assert cur.lastrowid is not None
         return cur.lastrowid
@@ -94,11 +99,13 @@ def delete(item_id: int) -> Callable[[sqlite3.Connection], None]:
 def load_all(conn: sqlite3.Connection) -> list[OutboxItem]:
     rows = conn.execute(
         "SELECT kind, target_arn, region, account, function_arn, condition, body, created, attributes, "
-        "attempts, due, id FROM lambda_outbox ORDER BY id"
+        "attempts, due, id, lineage FROM lambda_outbox ORDER BY id"
     )
     return [_item(r) for r in rows]
 
 
 def _item(r: tuple[Any, ...]) -> OutboxItem:
     attributes = {k: (v[0], v[1]) for k, v in json.loads(r[8]).items()}
-    return OutboxItem(r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6]), r[7], attributes, r[9], r[10], r[11])
+    return OutboxItem(
+        r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6]), r[7], attributes, r[9], r[10], r[11], r[12]
+    )

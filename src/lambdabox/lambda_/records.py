@@ -1,5 +1,5 @@
-"""The in-memory view of one function: `$LATEST`, published versions, aliases, policies, tags and
-asynchronous invocation configurations.
+"""The in-memory view of one function: `$LATEST`, published versions, aliases, policies, tags,
+asynchronous invocation configurations and recursive loop detection.
 
 `LambdaService` keeps one `FunctionRecord` per function, written through to the store (the
 truth) and rebuilt from it at start, so that reading a function or resolving a qualifier never
@@ -13,6 +13,9 @@ from typing import Any
 
 from lambdabox.lambda_.models import LATEST, Alias, EventInvokeConfig, FunctionConfig
 from lambdabox.lambda_.store import StoredFunction
+
+#: the values of a function's recursive loop detection
+ALLOW, TERMINATE = "Allow", "Terminate"
 
 
 def is_version_number(qualifier: str) -> bool:
@@ -35,6 +38,8 @@ class FunctionRecord:
     policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: qualifier (`$LATEST`, a version number or an alias name) → its event invoke configuration
     event_configs: dict[str, EventInvokeConfig] = field(default_factory=dict)
+    #: its recursive loop detection (PutFunctionRecursionConfig): Terminate (the default) or Allow
+    recursive_loop: str = TERMINATE
 
     @classmethod
     def from_stored(cls, stored: StoredFunction) -> FunctionRecord:
@@ -46,6 +51,7 @@ class FunctionRecord:
             aliases={a.name: a for a in stored.aliases},
             policies={q: list(s) for q, s in stored.policies.items()},
             event_configs={c.qualifier: c for c in stored.event_configs},
+            recursive_loop=stored.recursive_loop or TERMINATE,
         )
 
     @property

@@ -68,6 +68,8 @@ SCHEMA = [
     """,
     # a function's reserved concurrency (NULL: none)
     "ALTER TABLE functions ADD COLUMN reserved INTEGER",
+    # a function's recursive loop detection (PutFunctionRecursionConfig; NULL: Terminate)
+    "ALTER TABLE functions ADD COLUMN recursive_loop TEXT",
 ]
 
 #: the tables of what belongs to one qualifier of a function (deleted with it)
@@ -90,6 +92,7 @@ class StoredFunction:
     policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     event_configs: list[EventInvokeConfig] = field(default_factory=list)
     reserved: int | None = None
+    recursive_loop: str | None = None
 
 
 def all_of(*writes: Write) -> Write:
@@ -238,6 +241,15 @@ def set_reserved(region: str, account: str, name: str, value: int | None) -> Wri
     return run
 
 
+def set_recursive_loop(region: str, account: str, name: str, value: str) -> Write:
+    """A function's recursive loop detection (Allow or Terminate)."""
+
+    def run(conn: sqlite3.Connection) -> None:
+        conn.execute(f"UPDATE functions SET recursive_loop=? WHERE {_KEY}", (value, region, account, name))
+
+    return run
+
+
 def delete(region: str, account: str, name: str) -> Callable[[sqlite3.Connection], bool]:
     """Delete a function with its versions, aliases, policies and event invoke configurations."""
 
@@ -253,11 +265,15 @@ def delete(region: str, account: str, name: str) -> Callable[[sqlite3.Connection
 
 def load_all(conn: sqlite3.Connection) -> list[StoredFunction]:
     out: dict[tuple[str, str, str], StoredFunction] = {}
-    for region, account, name, config, tags, last, reserved in conn.execute(
-        "SELECT region, account, name, config, tags, last_version, reserved FROM functions"
+    for region, account, name, config, tags, last, reserved, loop in conn.execute(
+        "SELECT region, account, name, config, tags, last_version, reserved, recursive_loop FROM functions"
     ):
         out[(region, account, name)] = StoredFunction(
-            FunctionConfig.from_row(json.loads(config)), json.loads(tags), int(last), reserved=reserved
+            FunctionConfig.from_row(json.loads(config)),
+            json.loads(tags),
+            int(last),
+            reserved=reserved,
+            recursive_loop=loop,
         )
     for region, account, name, config in conn.execute(
         "SELECT region, account, name, config FROM function_versions ORDER BY version"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +30,10 @@ Result = dict[str, Any]
 
 #: AWS: at most 1,440 datapoints in one GetMetricStatistics answer
 MAX_DATAPOINTS = 1440
+#: the most MetricDataQueries in one GetMetricData
+MAX_QUERIES = 500
+#: what a MetricDataQuery's Id looks like
+_QUERY_ID = re.compile(r"[a-z][a-zA-Z0-9_]*")
 #: GetMetricData's default MaxDatapoints
 MAX_DATA_POINTS = 100_800
 #: ListMetrics' page
@@ -125,6 +130,13 @@ class CloudWatchService:
         if start >= end:
             raise _validation("The parameter StartTime must be less than the parameter EndTime.")
         queries = params["MetricDataQueries"]
+        if len(queries) > MAX_QUERIES:
+            raise _validation(
+                f"The collection MetricDataQueries must not have a size greater than {MAX_QUERIES}."
+            )
+        most = params.get("MaxDatapoints")
+        if most is not None and most < 1:
+            raise _validation(f"The value {most} for parameter MaxDatapoints is invalid.")
         seen: set[str] = set()
         for n, query in enumerate(queries, start=1):
             _check_query(query, n, seen)
@@ -198,6 +210,9 @@ class CloudWatchService:
             key = MetricKey(
                 ctx.region, ctx.account_id, namespace, datum["MetricName"], _dims(datum.get("Dimensions"))
             )
+            resolution = datum.get("StorageResolution")
+            if resolution is not None and resolution not in (1, 60):
+                raise _invalid(f"The value {resolution} for parameter {where}.StorageResolution is invalid.")
             at = _epoch(datum["Timestamp"]) if "Timestamp" in datum else now
             if at < now - PUT_PAST or at > now + PUT_FUTURE:
                 raise _invalid(
@@ -213,6 +228,11 @@ class CloudWatchService:
 def _check_query(query: Params, n: int, seen: set[str]) -> None:
     """AWS's refusals of one MetricDataQuery (the `n`th)."""
     qid = query["Id"]
+    if not _QUERY_ID.fullmatch(qid):
+        raise _validation(
+            f"The value {qid} for parameter MetricDataQueries.member.{n}.Id is invalid: it must start "
+            "with a lowercase letter and contain only letters, numbers and underscores."
+        )
     if qid in seen:
         raise _validation(f"The value {qid} for parameter MetricDataQueries.member.{n}.Id is duplicated.")
     seen.add(qid)
@@ -326,7 +346,10 @@ def _datum_aggregates(datum: Params, where: str) -> list[Aggregate]:
             raise _invalid(f"The parameters {where}.Values and {where}.Counts must be of the same size.")
         _check_finite(values, f"{where}.Values")
         weights = counts if counts is not None else [1.0] * len(values)
-        return [Aggregate.of(v, unit, c) for v, c in zip(values, weights, strict=True)]
+        for c in weights:
+            if not math.isfinite(c) or c < 0:
+                raise _invalid(f"The value {c} for parameter {where}.Counts is invalid.")
+        return [Aggregate.of(v, unit, c) for v, c in zip(values, weights, strict=True) if c > 0]
     if "Value" not in datum:
         raise _missing(f"The parameter {where}.Value is required.")
     _check_finite([datum["Value"]], f"{where}.Value")

@@ -5,7 +5,7 @@ survive a restart, kept in the store apart from the minutes, which are pruned):
 
     lambdabox_lambda_invocations_total, _errors_total, _throttles_total,
     _async_events_received_total, _async_events_dropped_total, _dead_letter_errors_total,
-    _destination_delivery_failures_total                                  counters
+    _destination_delivery_failures_total, _recursive_invocations_dropped_total   counters
     lambdabox_lambda_duration_milliseconds, _async_event_age_milliseconds  summaries (quantiles 0.5,
                                                                            0.9, 0.99, _sum, _count)
     lambdabox_lambda_concurrent_executions                                 gauge: running now
@@ -38,6 +38,10 @@ COUNTERS = {
     ),
     names.DESTINATION_DELIVERY_FAILURES: (
         "lambdabox_lambda_destination_delivery_failures_total", "Failed deliveries to a destination.",
+    ),
+    names.RECURSIVE_INVOCATIONS_DROPPED: (
+        "lambdabox_lambda_recursive_invocations_dropped_total",
+        "Invocations stopped as a recursive loop's (lineage.py).",
     ),
 }  # fmt: skip
 SUMMARIES = {

@@ -1,0 +1,202 @@
+"""The event source mapping engine: pollers that read SQS queues and invoke functions with
+batches of their messages, as Lambda's event source mappings do.
+
+Each enabled mapping has its pollers (ScalingConfig's MaximumConcurrency of them, else
+`DEFAULT_POLLERS`, as Lambda starts with five concurrent long polls), each of which:
+
+1. long-polls the queue (20 s) for up to ten messages, then, with a batching window, keeps
+   receiving until the batch has BatchSize messages, the window has passed on the clock, or the
+   event would pass the 6 MB invocation payload limit (messages beyond it are made visible again);
+2. deletes the messages the mapping's filters let through none of (as Lambda does for SQS);
+3. invokes the function synchronously with the rest, in the mapping's account;
+4. deletes the batch when the invocation succeeds (with ReportBatchItemFailures, all but the
+   items the answer names; an answer that breaks AWS's rules fails the batch), and leaves it to
+   come back after the queue's visibility timeout when it fails (function error, timeout,
+   throttle), where the queue's redrive policy takes over.
+
+Messages a poller holds when it is stopped (an update, a delete, shutdown, `kill -9`) come back
+after their visibility timeout: delivery is at least once, as on AWS. Mappings are read from the
+store on start; what the Lambda API changes it hands over with `apply` and `remove`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from lambdabox.aws.errors import ServiceError
+from lambdabox.clock import Clock, sleep_either
+from lambdabox.lambda_ import esm_sqs, esm_store
+from lambdabox.lambda_.esm_sqs import QueueMessage, QueueSource
+from lambdabox.lambda_.esm_store import Mapping
+from lambdabox.patterns import Pattern, compile_pattern
+from lambdabox.store.db import Store
+
+log = logging.getLogger(__name__)
+
+#: pollers of a mapping without a MaximumConcurrency
+DEFAULT_POLLERS = 5
+#: how long one receive waits for a first message (SQS's longest long poll)
+LONG_POLL = 20.0
+#: the synchronous invocation payload limit a batch must fit in
+MAX_EVENT = 6_291_456
+#: how long a poller waits after an invocation that could not run (throttled, no function)
+BACKOFF = 1.0
+#: the longest of those waits
+MAX_BACKOFF = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Invoked:
+    """How a batch's invocation answered: the function's answer, and whether it failed."""
+
+    payload: bytes
+    function_error: bool
+
+
+#: invokes the mapping's function with an event (raises ServiceError when it cannot run)
+InvokeBatch = Callable[[Mapping, bytes], Awaitable[Invoked]]
+
+
+class EventSourceEngine:
+    """Runs every enabled mapping's pollers."""
+
+    def __init__(self, store: Store, clock: Clock, source: QueueSource) -> None:
+        self._store = store
+        self._clock = clock
+        self.source = source
+        self._invoke: InvokeBatch | None = None
+        self._pollers: dict[str, list[asyncio.Task[None]]] = {}
+        #: every mapping, by UUID (the Lambda API's view: read and changed through `apply`/`remove`)
+        self.mappings: dict[str, Mapping] = {}
+        #: batches being invoked now (for tests and health: 0 when the engine is idle)
+        self.in_flight = 0
+
+    async def start(self, invoke: InvokeBatch) -> list[Mapping]:
+        """Start the pollers of the stored mappings; returns every stored mapping."""
+        self._invoke = invoke
+        mappings = await self._store.read(esm_store.load_all)
+        for m in mappings:
+            self.apply(m)
+        return mappings
+
+    def apply(self, m: Mapping) -> None:
+        """Keep the mapping as it is now configured and (re)start its pollers (none when disabled)."""
+        self.remove(m.uuid)
+        self.mappings[m.uuid] = m
+        if not m.enabled or self._invoke is None:
+            return
+        patterns = [compile_pattern(p) for p in m.filters]
+        count = m.max_concurrency or DEFAULT_POLLERS
+        self._pollers[m.uuid] = [
+            asyncio.get_running_loop().create_task(self._poll(m, patterns), name=f"esm-{m.uuid}-{i}")
+            for i in range(count)
+        ]
+
+    def remove(self, uuid: str) -> None:
+        """Forget a mapping and stop its pollers."""
+        self.mappings.pop(uuid, None)
+        for task in self._pollers.pop(uuid, []):
+            task.cancel()
+
+    async def close(self) -> None:
+        tasks = [t for ts in self._pollers.values() for t in ts]
+        self._pollers.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- one poller ------------------------------------------------------------------------------
+    async def _poll(self, m: Mapping, patterns: list[Pattern]) -> None:
+        backoff = 0.0
+        while True:
+            try:
+                if backoff:
+                    await sleep_either(self._clock, backoff)
+                batch = await self._collect(m)
+                backoff = (
+                    0.0
+                    if await self._run(m, patterns, batch)
+                    else min(max(backoff * 2, BACKOFF), MAX_BACKOFF)
+                )
+            except asyncio.CancelledError:
+                raise
+            except LookupError:  # the queue is gone: look again later
+                backoff = MAX_BACKOFF
+            except Exception:
+                log.exception("event source mapping %s: poller failed", m.uuid)
+                backoff = min(max(backoff * 2, BACKOFF), MAX_BACKOFF)
+
+    async def _collect(self, m: Mapping) -> list[QueueMessage]:
+        got = await self.source.receive(m.source_arn, min(10, m.batch_size), LONG_POLL)
+        if not got or m.window <= 0:
+            return got
+        deadline = self._clock.monotonic() + m.window
+        size = sum(len(x.body) for x in got)
+        while len(got) < m.batch_size and size < MAX_EVENT:
+            left = deadline - self._clock.monotonic()
+            if left <= 0:
+                break
+            more = await self.source.receive(
+                m.source_arn, min(10, m.batch_size - len(got)), min(left, LONG_POLL)
+            )
+            got.extend(more)
+            size += sum(len(x.body) for x in more)
+        return got
+
+    async def _run(self, m: Mapping, patterns: list[Pattern], batch: list[QueueMessage]) -> bool:
+        """Filter, invoke and settle one batch; False when the invocation could not run."""
+        if not batch:
+            return True
+        records: list[dict[str, object]] = []
+        kept: list[QueueMessage] = []
+        dropped: list[str] = []
+        over: list[str] = []
+        size = len(b'{"Records":[]}')
+        for msg in batch:
+            rec = esm_sqs.record(msg, m.source_arn, m.region)
+            if not esm_sqs.passes(rec, patterns):
+                dropped.append(msg.receipt_handle)
+                continue
+            grown = len(json.dumps(rec, separators=(",", ":")).encode()) + 1
+            if records and size + grown > MAX_EVENT:
+                over.append(msg.receipt_handle)
+                continue
+            size += grown
+            records.append(rec)
+            kept.append(msg)
+        if dropped:
+            await self.source.delete(m.source_arn, dropped)
+        if over:
+            await self.source.release(m.source_arn, over)
+        if not records:
+            return True
+        assert self._invoke is not None
+        self.in_flight += 1
+        try:
+            try:
+                out = await self._invoke(m, esm_sqs.event(records))
+            except ServiceError as exc:
+                log.info("event source mapping %s: invocation refused: %s %s", m.uuid, exc.code, exc.message)
+                return False
+            if out.function_error:
+                return True  # the batch comes back after the visibility timeout
+            done = [x.receipt_handle for x in kept]
+            if m.reports_item_failures:
+                failed = esm_sqs.failed_items(out.payload, [x.message_id for x in kept])
+                if failed is None:
+                    return True  # a malformed answer fails the whole batch
+                done = [x.receipt_handle for x in kept if x.message_id not in failed]
+            if done:
+                await self.source.delete(m.source_arn, done)
+            return True
+        finally:
+            self.in_flight -= 1
+
+    @property
+    def pollers(self) -> int:
+        """How many pollers run (for health and tests)."""
+        return sum(len(ts) for ts in self._pollers.values())
