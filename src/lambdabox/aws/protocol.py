@@ -19,6 +19,10 @@ for: `match` and `parse` read a request in whichever of them it is written, and 
 one botocore's own client picks (its priority order over the model's list; botocore 1.44 puts
 json before smithy-rpc-v2-cbor, so a boto3 CloudWatch client sends json).
 
+A service whose query API departs from its botocore model (SQS: a json model, still served over
+query by its query-era names) brings a `protocol_query.QueryDialect`; only its query codec reads
+it, on a copy of the model.
+
 Parsing validates the params against the model (required members, lengths, ranges, patterns;
 enums included) and raises `ServiceError` with AWS's code and message.
 """
