@@ -593,10 +593,13 @@ def _invoke_through(lambda_: LambdaService) -> InvokeFunction:
 
 def _batches_through(lambda_: LambdaService) -> InvokeBatch:
     """An event source mapping's invocation of a batch: Lambda's synchronous Invoke of the
-    function the mapping names, in the mapping's region and account."""
+    function the mapping names, in the mapping's region and account, continuing the chain of
+    invocations (recursive loop detection) its messages carry."""
 
-    async def invoke(m: Mapping, event: bytes) -> BatchInvoked:
-        ctx = RequestContext(ids.request_id(), m.region, m.account, "lambda", "Invoke")
+    async def invoke(m: Mapping, event: bytes, trace_header: str | None) -> BatchInvoked:
+        ctx = RequestContext(
+            ids.request_id(), m.region, m.account, "lambda", "Invoke", trace_header=trace_header
+        )
         out = await lambda_.invoke_event(ctx, m.function_arn, event)
         return BatchInvoked(bytes(out["Payload"]), "FunctionError" in out)
 
