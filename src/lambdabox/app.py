@@ -77,6 +77,7 @@ from lambdabox.metrics.lambda_metrics import LambdaRecorder
 from lambdabox.metrics.prometheus import metrics_endpoint
 from lambdabox.metrics.recorder import Recorder
 from lambdabox.queue_source import QueueConsumer
+from lambdabox.sqs import query_traits as sqs_query
 from lambdabox.sqs.api import SqsService
 from lambdabox.sqs.batches import Batches as SqsBatches
 from lambdabox.sqs.queue_config import QueueConfig as SqsQueueConfig
@@ -380,7 +381,11 @@ class App:
                 Service("monitoring", ServiceProtocol("cloudwatch"), CloudWatchService(metrics, self.clock)),
                 Service("iam", ServiceProtocol("iam"), iam),
                 Service("sts", ServiceProtocol("sts"), sts),
-                Service("sqs", ServiceProtocol("sqs"), Operations(sqs, SqsBatches(sqs), SqsQueueConfig(sqs))),
+                Service(
+                    "sqs",
+                    ServiceProtocol("sqs", query=sqs_query.DIALECT),
+                    Operations(sqs, SqsBatches(sqs), SqsQueueConfig(sqs)),
+                ),
                 Service("apigatewayv2", ServiceProtocol("apigatewayv2"), apis),
                 Service("apigateway", ServiceProtocol("apigateway"), Operations(rest_apis, usage_plans)),
             ],

@@ -38,8 +38,9 @@ _SIZED = frozenset({"string", "blob"})
 #: service, which answers them its own way. Lambda's Runtime may also be a runtime ARN, and Lambda
 #: answers InvalidParameterValueException "Value cobol85 at 'runtime' failed to satisfy constraint:
 #: Member must satisfy enum value set: [...] or be a valid ARN" (CloudFormation and Serverless
-#: users quote it), not a ValidationException.
-#: SQS words unknown queue attribute names itself (InvalidAttributeName "Unknown Attribute X.").
+#: users quote it), not a ValidationException. SQS answers an unknown queue attribute name
+#: InvalidAttributeName "Unknown Attribute X.", and ReceiveMessage's (legacy) AttributeNames, typed
+#: QueueAttributeName, takes message attribute names (`AttributeName.1=SenderId`).
 SERVICE_CHECKED: Mapping[str, frozenset[str]] = {
     "lambda": frozenset({"Runtime"}),
     "sqs": frozenset({"QueueAttributeName"}),
