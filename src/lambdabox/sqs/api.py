@@ -95,7 +95,7 @@ class SqsService:
         return f"{self._endpoint}/{q.account}/{q.name}"
 
     async def _queue_named(self, ctx: RequestContext, name: str) -> Queue:
-        q = await self.store.read(lambda c: sql.get_queue(c, ctx.region, ctx.account_id, name))
+        q = self.store.read_inline(lambda c: sql.get_queue(c, ctx.region, ctx.account_id, name))
         if q is None:
             raise no_queue()
         return q

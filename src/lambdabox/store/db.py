@@ -191,6 +191,12 @@ class Store:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reader, lambda: fn(self._rconn()))
 
+    def read_inline(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` on the calling thread's own reader connection, at once: only for a lookup of
+        a row by its key (microseconds, WAL readers never wait for the writer), where a hop to
+        the reader thread would cost more than the read (a queue per SQS request)."""
+        return fn(self._rconn())
+
     def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Blocking read (start-up code, tests)."""
         return self._reader.submit(lambda: fn(self._rconn())).result()
