@@ -290,3 +290,42 @@ def test_update_disable_list_delete_and_restart(tmp_path: Path) -> None:
         with pytest.raises(ClientError) as exc:
             lam.get_event_source_mapping(UUID=uuid)
         assert aws_error(exc)[2] == 404
+
+
+LOOPS = """
+import os
+import boto3
+
+sqs = boto3.client("sqs")
+
+def handler(event, context):
+    for r in event["Records"]:
+        n = int(r["body"])
+        print("HOP %d" % n)
+        sqs.send_message(QueueUrl=os.environ["QUEUE_URL"], MessageBody=str(n + 1))
+"""
+
+
+def test_a_function_feeding_its_own_queue_is_stopped_after_16_invocations(lbx: LocalLambdabox) -> None:
+    """Recursive loop detection through a queue: the function's SDK sends its invocation's trace
+    header, SQS keeps it as the message's AWSTraceHeader, the mapping's next invocation continues
+    the chain; the 17th is not run."""
+    sqs, lam = lbx.client("sqs"), lbx.client("lambda")
+    url, arn = queue(lbx, "loop", VisibilityTimeout="30")
+    name = deploy(lam, {"app.py": LOOPS}, Environment={"Variables": {"QUEUE_URL": url}})
+    lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, BatchSize=1)
+    sqs.send_message(QueueUrl=url, MessageBody="1")
+
+    def hops() -> list[int]:
+        logs = lbx.client("logs")
+        try:
+            found = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}", filterPattern='"HOP "')["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            return []
+        return sorted(int(str(e["message"]).split("HOP ", 1)[1]) for e in found)
+
+    wait_until(lambda: len(hops()) == 16, limit=120)
+    wait_until(lambda: counts(lbx, url) == (0, 1))  # the 17th message, refused, back after its timeout
+    lbx.advance(31)
+    wait_until(lambda: counts(lbx, url) == (0, 1))
+    assert hops() == list(range(1, 17))
