@@ -9,8 +9,9 @@ timeouts, delays and retention read the injected clock; a long poll ends when a 
 (one `asyncio.Event` per queue), when a hidden one becomes visible, or at its deadline on the clock
 or in real time, whichever comes first. FIFO queues are not served (UnsupportedOperation).
 
-For the outbox (app.py): `deliver(queue_arn, body, attributes)` puts a destination record or a
-dead-letter message in a queue, raising LookupError while there is no such queue.
+For the outbox and SNS (app.py): `deliver(queue_arn, body, attributes, sender)` puts a destination
+record, a dead-letter message or an SNS notification in a queue, raising LookupError while there
+is no such queue.
 """
 
 from __future__ import annotations
@@ -333,9 +334,14 @@ class SqsService:
     # ============================================================================================
 
     async def deliver(
-        self, queue_arn: str, body: bytes, attributes: dict[str, tuple[str, str]], sender: str
+        self,
+        queue_arn: str,
+        body: bytes | str,
+        attributes: dict[str, tuple[str, str]] | dict[str, tuple[str, str | bytes]],
+        sender: str,
     ) -> None:
-        """Send `body` with string `attributes` (name -> (DataType, value)) to the queue `queue_arn`
+        """Send `body` with `attributes` (name -> (DataType, a string, or bytes for a Binary
+        attribute)) to the queue `queue_arn`
         names, on behalf of the account `sender`; LookupError while there is no such queue,
         PermissionError for another account's queue (resource policies are not enforced yet, so
         a sender writes only to its own account's queues; on AWS another account's queue refuses
@@ -350,10 +356,14 @@ class SqsService:
         if q is None:
             raise LookupError(f"no queue {queue_arn}")
         message_attributes: MessageAttributes = {
-            k: {"DataType": t, "StringValue": v} for k, (t, v) in attributes.items()
+            k: {"DataType": t, "BinaryValue": v}
+            if isinstance(v, bytes)
+            else {"DataType": t, "StringValue": v}
+            for k, (t, v) in attributes.items()
         }
+        text = body if isinstance(body, str) else body.decode("utf-8", errors="replace")
         try:
-            await self._put(q, body.decode("utf-8", errors="replace"), message_attributes, account, None)
+            await self._put(q, text, message_attributes, account, None)
         except ServiceError as exc:
             raise LookupError(f"no queue {queue_arn}") from exc
 
