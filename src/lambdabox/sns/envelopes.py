@@ -3,7 +3,8 @@ message with its attributes (RawMessageDelivery), or AWS's SNS event (a Lambda f
 
 lambdabox has no AWS signing certificate: `Signature` is the base64 of the SHA-1 digest of the
 string AWS signs (its documented fields, in order), stable for a message but not an RSA signature;
-`SigningCertURL` names a certificate lambdabox does not serve.
+`SigningCertURL` names a certificate lambdabox does not serve; `UnsubscribeURL` has AWS's form
+(lambdabox does not serve it yet).
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ def list_topics(conn: sqlite3.Connection, region: str, account: str, after: str,
 
 
 def delete_topic(arn: str) -> Callable[[sqlite3.Connection], None]:
-    """The topic and its subscriptions (deliveries already owed are still made)."""
+    """The topic and its subscriptions (deliveries still owed to them are dropped when due)."""
 
     def run(conn: sqlite3.Connection) -> None:
         conn.execute("DELETE FROM sns_subscriptions WHERE topic_arn=?", (arn,))
