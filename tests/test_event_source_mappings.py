@@ -243,6 +243,16 @@ def test_the_api_refuses_what_aws_refuses(lbx: LocalLambdabox) -> None:
     with pytest.raises(ClientError) as exc:
         lam.create_event_source_mapping(EventSourceArn=arn2, FunctionName="no-such-function")
     assert aws_error(exc)[0] == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as exc:  # another account's function is not the caller's to map
+        lam.create_event_source_mapping(
+            EventSourceArn=arn2, FunctionName=f"arn:aws:lambda:{lbx.region}:999999999999:function:{name}"
+        )
+    assert aws_error(exc)[2] in (403, 404)
+    with pytest.raises(ClientError) as exc:
+        lam.create_event_source_mapping(
+            EventSourceArn=f"arn:aws:kinesis:{lbx.region}:000000000000:stream/s", FunctionName=name
+        )
+    assert aws_error(exc)[0] == "InvalidParameterValueException"
     first = lam.create_event_source_mapping(EventSourceArn=arn2, FunctionName=name)
     with pytest.raises(ClientError) as exc:
         lam.create_event_source_mapping(EventSourceArn=arn2, FunctionName=name)

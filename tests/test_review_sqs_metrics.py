@@ -55,7 +55,6 @@ def _query(lbx: LocalLambdabox, form: str) -> tuple[int, str]:
 # ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 1")
 def test_query_protocol_create_queue_reads_attribute_n_name_value(lbx: LocalLambdabox) -> None:
     form = urlencode(
         {
@@ -74,7 +73,6 @@ def test_query_protocol_create_queue_reads_attribute_n_name_value(lbx: LocalLamb
     assert attrs["Attributes"]["VisibilityTimeout"] == "7"
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 1")
 def test_query_protocol_get_queue_attributes_reads_attribute_name_n(lbx: LocalLambdabox) -> None:
     url = lbx.client("sqs").create_queue(QueueName="q")["QueueUrl"]
     form = urlencode(
@@ -86,7 +84,6 @@ def test_query_protocol_get_queue_attributes_reads_attribute_name_n(lbx: LocalLa
     assert "<Attribute><Name>VisibilityTimeout</Name><Value>30</Value></Attribute>" in answer
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 1")
 def test_query_protocol_send_message_reads_message_attribute_n(lbx: LocalLambdabox) -> None:
     sqs = lbx.client("sqs")
     url = sqs.create_queue(QueueName="q")["QueueUrl"]
@@ -108,7 +105,6 @@ def test_query_protocol_send_message_reads_message_attribute_n(lbx: LocalLambdab
     assert got["MessageAttributes"] == {"k": {"DataType": "String", "StringValue": "v"}}
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 1")
 def test_query_protocol_receive_message_answers_message_elements(lbx: LocalLambdabox) -> None:
     sqs = lbx.client("sqs")
     url = sqs.create_queue(QueueName="q")["QueueUrl"]
@@ -127,7 +123,6 @@ def test_query_protocol_receive_message_answers_message_elements(lbx: LocalLambd
 # ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 2")
 def test_a_forged_receipt_token_does_not_delete_an_in_flight_message(lbx: LocalLambdabox) -> None:
     sqs = lbx.client("sqs")
     url = sqs.create_queue(QueueName="q")["QueueUrl"]
@@ -141,7 +136,6 @@ def test_a_forged_receipt_token_does_not_delete_an_in_flight_message(lbx: LocalL
     assert attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 2")
 def test_a_receipt_handle_of_another_queue_is_refused(lbx: LocalLambdabox) -> None:
     sqs = lbx.client("sqs")
     a = sqs.create_queue(QueueName="a")["QueueUrl"]
@@ -153,7 +147,6 @@ def test_a_receipt_handle_of_another_queue_is_refused(lbx: LocalLambdabox) -> No
     assert _code(exc) == "ReceiptHandleIsInvalid"
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 3")
 def test_create_queue_with_an_unknown_attribute_is_invalid_attribute_name(lbx: LocalLambdabox) -> None:
     sqs = lbx.client("sqs", parameter_validation=False)
     with pytest.raises(ClientError) as exc:
@@ -162,7 +155,6 @@ def test_create_queue_with_an_unknown_attribute_is_invalid_attribute_name(lbx: L
     assert exc.value.response["Error"]["Message"] == "Unknown Attribute Bogus."
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 3")
 def test_get_queue_attributes_with_an_unknown_name_is_invalid_attribute_name(lbx: LocalLambdabox) -> None:
     sqs = lbx.client("sqs", parameter_validation=False)
     url = sqs.create_queue(QueueName="q")["QueueUrl"]
@@ -172,7 +164,6 @@ def test_get_queue_attributes_with_an_unknown_name_is_invalid_attribute_name(lbx
     assert exc.value.response["Error"]["Message"] == "Unknown Attribute Bogus."
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 4")
 def test_sqs_managed_sse_is_accepted_and_reported(lbx: LocalLambdabox) -> None:
     sqs = lbx.client("sqs")
     url = sqs.create_queue(QueueName="q", Attributes={"SqsManagedSseEnabled": "true"})["QueueUrl"]
@@ -180,7 +171,6 @@ def test_sqs_managed_sse_is_accepted_and_reported(lbx: LocalLambdabox) -> None:
     assert attrs["SqsManagedSseEnabled"] == "true"
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 5")
 def test_an_empty_binary_attribute_is_refused(lbx: LocalLambdabox) -> None:
     sqs = lbx.client("sqs")
     url = sqs.create_queue(QueueName="q")["QueueUrl"]
@@ -191,7 +181,6 @@ def test_an_empty_binary_attribute_is_refused(lbx: LocalLambdabox) -> None:
     assert _code(exc) == "InvalidParameterValue"
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 6")
 def test_a_string_attribute_value_with_invalid_characters_is_refused(lbx: LocalLambdabox) -> None:
     sqs = lbx.client("sqs")
     url = sqs.create_queue(QueueName="q")["QueueUrl"]
@@ -204,7 +193,6 @@ def test_a_string_attribute_value_with_invalid_characters_is_refused(lbx: LocalL
     assert _code(exc) in ("InvalidParameterValue", "InvalidMessageContents")
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 7")
 def test_an_aws_trace_header_comes_back_as_a_system_attribute(lbx: LocalLambdabox) -> None:
     sqs = lbx.client("sqs")
     url = sqs.create_queue(QueueName="q")["QueueUrl"]

@@ -80,7 +80,10 @@ from lambdabox.metrics.recorder import Recorder
 from lambdabox.queue_source import QueueConsumer
 from lambdabox.sns.api import SnsService
 from lambdabox.sns.engine import DeliveryEngine, Undeliverable
+from lambdabox.sqs import query_traits as sqs_query
 from lambdabox.sqs.api import SqsService
+from lambdabox.sqs.batches import Batches as SqsBatches
+from lambdabox.sqs.queue_config import QueueConfig as SqsQueueConfig
 from lambdabox.store.db import Store
 from lambdabox.sts.api import StsService
 from lambdabox.sts.models import LAMBDA_PRINCIPAL, Identity, RoleInfo, Session, derived_role_id
@@ -394,7 +397,11 @@ class App:
                 Service("monitoring", ServiceProtocol("cloudwatch"), CloudWatchService(metrics, self.clock)),
                 Service("iam", ServiceProtocol("iam"), iam),
                 Service("sts", ServiceProtocol("sts"), sts),
-                Service("sqs", ServiceProtocol("sqs"), sqs),
+                Service(
+                    "sqs",
+                    ServiceProtocol("sqs", query=sqs_query.DIALECT),
+                    Operations(sqs, SqsBatches(sqs), SqsQueueConfig(sqs)),
+                ),
                 Service("sns", ServiceProtocol("sns"), sns),
                 Service("apigatewayv2", ServiceProtocol("apigatewayv2"), apis),
                 Service("apigateway", ServiceProtocol("apigateway"), Operations(rest_apis, usage_plans)),
@@ -632,10 +639,13 @@ def _async_invoke_through(lambda_: LambdaService) -> Callable[[str, bytes], Awai
 
 def _batches_through(lambda_: LambdaService) -> InvokeBatch:
     """An event source mapping's invocation of a batch: Lambda's synchronous Invoke of the
-    function the mapping names, in the mapping's region and account."""
+    function the mapping names, in the mapping's region and account, continuing the chain of
+    invocations (recursive loop detection) its messages carry."""
 
-    async def invoke(m: Mapping, event: bytes) -> BatchInvoked:
-        ctx = RequestContext(ids.request_id(), m.region, m.account, "lambda", "Invoke")
+    async def invoke(m: Mapping, event: bytes, trace_header: str | None) -> BatchInvoked:
+        ctx = RequestContext(
+            ids.request_id(), m.region, m.account, "lambda", "Invoke", trace_header=trace_header
+        )
         out = await lambda_.invoke_event(ctx, m.function_arn, event)
         return BatchInvoked(bytes(out["Payload"]), "FunctionError" in out)
 

@@ -19,6 +19,10 @@ for: `match` and `parse` read a request in whichever of them it is written, and 
 one botocore's own client picks (its priority order over the model's list; botocore 1.44 puts
 json before smithy-rpc-v2-cbor, so a boto3 CloudWatch client sends json).
 
+A service whose query API departs from its botocore model (SQS: a json model, still served over
+query by its query-era names) brings a `protocol_query.QueryDialect`; only its query codec reads
+it, on a copy of the model.
+
 Parsing validates the params against the model (required members, lengths, ranges, patterns;
 enums included) and raises `ServiceError` with AWS's code and message.
 """
@@ -28,12 +32,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import botocore.loaders
 import botocore.model
 
 from lambdabox.aws.errors import ServiceError
+
+if TYPE_CHECKING:
+    from lambdabox.aws.protocol_query import QueryDialect
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +90,27 @@ except ImportError:  # botocore before multi-protocol models: they list one prot
 
 
 @functools.cache
+def load_service_data(service_name: str, api_version: str | None = None) -> dict[str, Any]:
+    """botocore's service-2 data for `service_name`, newest API version by default; loaded once
+    (read-only: copy it to change it)."""
+    data: dict[str, Any] = botocore.loaders.Loader().load_service_model(
+        service_name, "service-2", api_version
+    )
+    return data
+
+
+@functools.cache
 def load_service_model(service_name: str, api_version: str | None = None) -> botocore.model.ServiceModel:
     """botocore's model for `service_name` (e.g. "lambda", "logs"), newest API version by default;
     loaded once (read-only: codecs and services share it)."""
-    loader = botocore.loaders.Loader()
-    data = loader.load_service_model(service_name, "service-2", api_version)
-    return botocore.model.ServiceModel(data, service_name=service_name)
+    return botocore.model.ServiceModel(
+        load_service_data(service_name, api_version), service_name=service_name
+    )
 
 
-def _make_codec(protocol: str, model: botocore.model.ServiceModel) -> ProtocolCodec:
+def _make_codec(
+    protocol: str, model: botocore.model.ServiceModel, query: QueryDialect | None = None
+) -> ProtocolCodec:
     # imported here: the codec modules import WireRequest/WireResponse from this module
     if protocol == "rest-json":
         from lambdabox.aws.protocol_restjson import RestJsonCodec
@@ -104,7 +123,11 @@ def _make_codec(protocol: str, model: botocore.model.ServiceModel) -> ProtocolCo
     if protocol == "query":
         from lambdabox.aws.protocol_query import QueryCodec
 
-        return QueryCodec(model)
+        if query is None:
+            return QueryCodec(model)
+        data = query.traits(load_service_data(model.service_name, model.api_version))
+        overlaid = botocore.model.ServiceModel(data, service_name=model.service_name)
+        return QueryCodec(overlaid, query.implied_fields, query.unindexed)
     if protocol == "smithy-rpc-v2-cbor":
         from lambdabox.aws.protocol_cbor import CborCodec
 
@@ -115,7 +138,10 @@ def _make_codec(protocol: str, model: botocore.model.ServiceModel) -> ProtocolCo
 class ServiceProtocol:
     """The wire protocol of one AWS service, driven by botocore's model of it."""
 
-    def __init__(self, service_name: str, api_version: str | None = None) -> None:
+    def __init__(
+        self, service_name: str, api_version: str | None = None, *, query: QueryDialect | None = None
+    ) -> None:
+        """`query`: how the service's query API departs from its model (SQS's, `sqs.query_traits`)."""
         self.model = load_service_model(service_name, api_version)
         meta = self.model.metadata
         offered = list(meta.get("protocols") or [meta["protocol"]])
@@ -134,7 +160,9 @@ class ServiceProtocol:
         self.signing_name: str = meta.get("signingName") or self.endpoint_prefix
         #: every protocol of the model we speak, the default (`protocol`) first
         self.protocols: tuple[str, ...] = (chosen, *(p for p in spoken if p != chosen))
-        self._codecs: dict[str, ProtocolCodec] = {p: _make_codec(p, self.model) for p in self.protocols}
+        self._codecs: dict[str, ProtocolCodec] = {
+            p: _make_codec(p, self.model, query) for p in self.protocols
+        }
         self._codec = self._codecs[chosen]
         #: whether clients may gzip request bodies (an operation with the `requestcompression` trait)
         self.compressed_requests: bool = any(

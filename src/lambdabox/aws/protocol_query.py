@@ -19,6 +19,10 @@ Success is `<{Op}Response xmlns=...><{Op}Result>...</{Op}Result><ResponseMetadat
 are `<ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/></ErrorResponse>`.
 `XmlValues` writes shapes as XML (members by locationName, lists of `<member>` or flattened,
 maps of `<entry><key/><value/></entry>`) and is meant to be shared with a future rest-xml codec.
+
+A service whose botocore model is not a query model (SQS: json, `awsQueryCompatible`) brings a
+`QueryDialect`: the query traits its model lacks, put on a copy of the model for this codec
+alone, and the form fields a request implies beyond its own (SQS reads the queue from the path).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -68,6 +72,19 @@ _TAG = re.compile(r"[A-Za-z_][\w-]*")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 #: a carriage return would reach the client as a newline unless written as a reference
 _TEXT_ENTITIES = {"\r": "&#xD;"}
+
+
+@dataclass(frozen=True, slots=True)
+class QueryDialect:
+    """How one service's query API departs from its botocore model."""
+
+    #: the model's service-2 data -> a copy carrying the query traits the query API has
+    traits: Callable[[dict[str, Any]], dict[str, Any]]
+    #: (request, operation) -> form fields the request implies, read where the form lacks them
+    implied_fields: Callable[[WireRequest, OperationModel], list[tuple[str, str]]] | None = None
+    #: whether a flattened list or map may give its only item without an index (`Attribute.Name=k`
+    #: for `Attribute.1.Name=k`, as SQS's API reference writes SetQueueAttributes)
+    unindexed: bool = False
 
 
 class _Refused(Exception):
@@ -155,8 +172,10 @@ def member_key(member: Shape, name: str) -> str:
 class QueryValues:
     """Form fields -> boto3-style params for the shapes of one model; member tables cached."""
 
-    def __init__(self) -> None:
+    def __init__(self, unindexed: bool = False) -> None:
+        """`unindexed`: a flattened list or map may give its only item without an index."""
         self._members: dict[str, tuple[tuple[str, str, Shape], ...]] = {}
+        self._unindexed = unindexed
 
     def members(self, shape: Shape) -> tuple[tuple[str, str, Shape], ...]:
         """(member name, wire key, member shape) of a structure."""
@@ -186,20 +205,27 @@ class QueryValues:
                 return None
             return self.read_structure(shape, node, path, depth + 1)
         if kind == "list":
+            flattened = shape.serialization.get("flattened")
             if not node.children:
-                return [] if node.value == "" else None
-            if not shape.serialization.get("flattened"):
+                if node.value == "":
+                    return []
+                if not (flattened and self._unindexed and node.value is not None):
+                    return None
+            elif not flattened:
                 inner = node.children.get(shape.member.serialization.get("name", "member"))
                 if inner is None:
                     return [] if node.value == "" else None
                 node = inner
+            nodes = _indexed(node)
+            if not nodes and flattened and self._unindexed:
+                nodes = [node]  # `TagKey=k`, `Entry.Id=a`: the one item
             items = (
-                self.read(shape.member, n, f"{path}.{i}.member", depth + 1)
-                for i, n in enumerate(_indexed(node), 1)
+                self.read(shape.member, n, f"{path}.{i}.member", depth + 1) for i, n in enumerate(nodes, 1)
             )
             return [v for v in items if v is not None]
         if kind == "map":
-            if not shape.serialization.get("flattened"):
+            flattened = shape.serialization.get("flattened")
+            if not flattened:
                 inner = node.children.get("entry")
                 if inner is None:
                     return None
@@ -207,7 +233,10 @@ class QueryValues:
             key_name = shape.key.serialization.get("name", "key")
             value_name = shape.value.serialization.get("name", "value")
             out: dict[Any, Any] = {}
-            for entry in _indexed(node):
+            entries = _indexed(node)
+            if not entries and flattened and self._unindexed:
+                entries = [node]  # `Attribute.Name=k&Attribute.Value=v`: the one entry
+            for entry in entries:
                 k, v = entry.children.get(key_name), entry.children.get(value_name)
                 if k is None or v is None:
                     continue
@@ -369,8 +398,16 @@ def _content_type(headers: Mapping[str, str]) -> str:
 class QueryCodec:
     """The query protocol for one service model."""
 
-    def __init__(self, model: ServiceModel) -> None:
+    def __init__(
+        self,
+        model: ServiceModel,
+        implied_fields: Callable[[WireRequest, OperationModel], list[tuple[str, str]]] | None = None,
+        unindexed: bool = False,
+    ) -> None:
+        """`implied_fields`, `unindexed`: a `QueryDialect`'s (the fields a request implies beyond its
+        form; whether a flattened list or map may give its only item without an index)."""
         self.model = model
+        self._implied = implied_fields
         meta = model.metadata
         self.api_version: str = meta["apiVersion"]
         self.namespace: str = meta.get("xmlNamespace") or (
@@ -382,7 +419,7 @@ class QueryCodec:
         self._depths: dict[str, int] = {}
         self._errors = error_shapes(model)
         self._query_errors = QueryErrors(model)
-        self._values = QueryValues()
+        self._values = QueryValues(unindexed)
         self._xml = XmlValues()
         self._validator = Validator(model.service_name)
         # AWS's query services answer constraint failures as ValidationError unless they model one
@@ -469,6 +506,9 @@ class QueryCodec:
             raise self._invalid_action(action, version)
         assert action is not None
         op = self._ops[action]
+        if self._implied is not None:
+            given = {key for key, _ in fields}
+            fields += [(k, v) for k, v in self._implied(req, op) if k not in given]
         shape = op.input_shape
         params: dict[str, Any] = {}
         if shape is not None:

@@ -38,8 +38,21 @@ _SIZED = frozenset({"string", "blob"})
 #: service, which answers them its own way. Lambda's Runtime may also be a runtime ARN, and Lambda
 #: answers InvalidParameterValueException "Value cobol85 at 'runtime' failed to satisfy constraint:
 #: Member must satisfy enum value set: [...] or be a valid ARN" (CloudFormation and Serverless
-#: users quote it), not a ValidationException.
-SERVICE_CHECKED: Mapping[str, frozenset[str]] = {"lambda": frozenset({"Runtime"})}
+#: users quote it), not a ValidationException. SQS answers an unknown queue attribute name
+#: InvalidAttributeName "Unknown Attribute X.", and ReceiveMessage's (legacy) AttributeNames, typed
+#: QueueAttributeName, takes message attribute names (`AttributeName.1=SenderId`).
+SERVICE_CHECKED: Mapping[str, frozenset[str]] = {
+    "lambda": frozenset({"Runtime"}),
+    "sqs": frozenset({"QueueAttributeName"}),
+}
+
+#: per service, (structure shape, list member) -> a sibling list member whose enum the list's items
+#: may take too. SQS's ReceiveMessage `AttributeNames` (QueueAttributeName in the model) is the
+#: deprecated spelling of `MessageSystemAttributeNames`, and SQS takes every message system
+#: attribute name in it (`["ApproximateReceiveCount"]`, as most SQS code written before 2024 sends).
+WIDER_ENUMS: Mapping[str, Mapping[tuple[str, str], str]] = {
+    "sqs": {("ReceiveMessageRequest", "AttributeNames"): "MessageSystemAttributeNames"},
+}
 
 
 def camel(name: str) -> str:
@@ -106,6 +119,8 @@ def _descriptions(shape: Shape) -> list[str]:
         out.append(f"Member must have {word} greater than or equal to {meta['min']}")
     if meta.get("pattern") is not None and _compile_pattern(meta["pattern"]) is not None:
         out.append(f"Member must satisfy regular expression pattern: {meta['pattern']}")
+    if getattr(shape, "enum", None):
+        out.append(f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
     return out
 
 
@@ -116,6 +131,7 @@ class Validator:
         """`service_name`: the model's, to leave the enums in `SERVICE_CHECKED` to the service."""
         self._checks: dict[tuple[str, bool], Check | None] = {}
         self._service_checked = SERVICE_CHECKED.get(service_name, frozenset())
+        self._wider = WIDER_ENUMS.get(service_name, {})
 
     def validate(self, shape: Shape | None, params: Mapping[str, Any]) -> None:
         """Raise AWS's ValidationException if `params` break `shape`'s constraints."""
@@ -168,7 +184,11 @@ class Validator:
         required = set(shape.required_members)
         members: list[tuple[str, str, Check | None, bool]] = []
         for name, member in shape.members.items():
-            sub = self.check_for(member, sensitive)
+            also = self._wider.get((shape.name, name))
+            if also is not None:
+                sub = self._wider_list(member, shape.members[also], sensitive)
+            else:
+                sub = self.check_for(member, sensitive)
             if sub is not None or name in required:
                 members.append((name, camel(name), sub, name in required))
         if not members:
@@ -187,12 +207,14 @@ class Validator:
 
         return check
 
-    def _sized(self, shape: Shape, sensitive: bool) -> Check | None:
+    def _sized(self, shape: Shape, sensitive: bool, enum_values: list[str] | None = None) -> Check | None:
         meta = shape.metadata
         length = _bounds(meta.get("min") or None, meta.get("max"), "length", len, sensitive)
         pattern: str | None = meta.get("pattern") if shape.type_name == "string" else None
         rx = _compile_pattern(pattern) if pattern is not None else None
         listed = () if shape.name in self._service_checked else getattr(shape, "enum", None) or ()
+        if enum_values is not None:
+            listed = enum_values
         enum: frozenset[str] = frozenset(listed)
         enum_words = ", ".join(listed)
         if length is None and rx is None and not enum:
@@ -221,9 +243,16 @@ class Validator:
     def _count(self, shape: Shape, sensitive: bool) -> Check | None:
         return _bounds(shape.metadata.get("min") or None, shape.metadata.get("max"), "length", len, sensitive)
 
-    def _list(self, shape: Shape, sensitive: bool) -> Check | None:
+    def _wider_list(self, shape: Shape, other: Shape, sensitive: bool) -> Check | None:
+        """The check of list `shape` whose items may also take the values of list `other`'s enum
+        (not cached by shape name: the same list shape is strict elsewhere)."""
+        own: list[str] = list(getattr(shape.member, "enum", None) or ())
+        values = own + [v for v in getattr(other.member, "enum", None) or () if v not in own]
+        return self._list(shape, sensitive, self._sized(shape.member, sensitive, values))
+
+    def _list(self, shape: Shape, sensitive: bool, item_check: Check | None = None) -> Check | None:
         count = self._count(shape, sensitive)
-        item = self.check_for(shape.member, sensitive)
+        item = item_check if item_check is not None else self.check_for(shape.member, sensitive)
         if count is None and item is None:
             return None
 

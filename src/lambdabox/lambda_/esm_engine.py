@@ -57,8 +57,9 @@ class Invoked:
     function_error: bool
 
 
-#: invokes the mapping's function with an event (raises ServiceError when it cannot run)
-InvokeBatch = Callable[[Mapping, bytes], Awaitable[Invoked]]
+#: invokes the mapping's function with an event and the X-Ray trace header its messages carry
+#: (raises ServiceError when it cannot run)
+InvokeBatch = Callable[[Mapping, bytes, str | None], Awaitable[Invoked]]
 
 
 class EventSourceEngine:
@@ -178,7 +179,7 @@ class EventSourceEngine:
         self.in_flight += 1
         try:
             try:
-                out = await self._invoke(m, esm_sqs.event(records))
+                out = await self._invoke(m, esm_sqs.event(records), esm_sqs.trace_header(kept))
             except ServiceError as exc:
                 log.info("event source mapping %s: invocation refused: %s %s", m.uuid, exc.code, exc.message)
                 return False

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from lambdabox.lambda_.lineage import Lineage
 from lambdabox.patterns import Pattern
 
 
@@ -83,6 +84,17 @@ def _attribute(value: dict[str, Any]) -> dict[str, Any]:
     ]
     out["dataType"] = value["DataType"]
     return out
+
+
+def trace_header(batch: Sequence[QueueMessage]) -> str | None:
+    """The X-Ray trace header a batch's invocation continues: the longest chain (by its Lineage)
+    its messages' AWSTraceHeader attributes carry, None when none carries one."""
+    headers = [m.attributes["AWSTraceHeader"] for m in batch if m.attributes.get("AWSTraceHeader")]
+    return max(
+        headers,
+        key=lambda h: max((c for _, c in Lineage.of_trace_header(h).entries), default=0),
+        default=None,
+    )
 
 
 def event(records: list[dict[str, Any]]) -> bytes:

@@ -129,11 +129,13 @@ class InvokeOperations(LambdaOperations):
         return AttemptResult(Attempt.FAILED if error else Attempt.SUCCEEDED, response)
 
     async def invoke_event(self, ctx: RequestContext, function_name: str, event: bytes) -> Result:
-        """A synchronous invocation one of lambdabox's own services makes (API Gateway's): the
-        event is JSON it wrote, so only its size is checked, as Lambda checks every payload."""
+        """A synchronous invocation one of lambdabox's own services makes (API Gateway's, an event
+        source mapping's): the event is JSON it wrote, so only its size is checked, as Lambda
+        checks every payload; `ctx.trace_header` (a message's AWSTraceHeader) continues a chain."""
         target = self._target(ctx, function_name)
         _check_size(event)
-        return await self._run_target(ctx, target, event, None, tail=False)
+        lineage = Lineage.of_trace_header(ctx.trace_header)
+        return await self._run_target(ctx, target, event, None, tail=False, lineage=lineage)
 
     async def _run_target(
         self,

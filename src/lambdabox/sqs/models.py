@@ -3,8 +3,6 @@ MD5 digests AWS documents for a message's body and attributes."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import struct
 from dataclasses import dataclass, field
@@ -18,8 +16,11 @@ CONFIGURABLE: dict[str, tuple[int, int, int]] = {
     "MaximumMessageSize": (1_024, 1_048_576, 262_144),
     "ReceiveMessageWaitTimeSeconds": (0, 20, 0),
 }
-#: attributes kept as given, not acted on (an access policy is not enforced)
-OPAQUE = ("Policy",)
+#: attribute name -> default: the true/false ones (server-side encryption is reported, data is not
+#: encrypted at rest by lambdabox)
+SWITCHES: dict[str, str] = {"SqsManagedSseEnabled": "true"}
+#: the JSON-valued attributes: an access policy (kept, not enforced) and the redrive policies
+POLICIES = ("Policy", "RedrivePolicy", "RedriveAllowPolicy")
 #: attributes GetQueueAttributes computes
 COMPUTED = (
     "QueueArn",
@@ -35,8 +36,11 @@ SYSTEM_ATTRIBUTES = (
     "SentTimestamp",
     "ApproximateReceiveCount",
     "ApproximateFirstReceiveTimestamp",
+    "DeadLetterQueueSourceArn",
+    "AWSTraceHeader",
 )
 MAX_MESSAGE_ATTRIBUTES = 10
+MAX_TAGS = 50
 
 #: message attribute name -> {"DataType": ..., "StringValue": ... | "BinaryValue": bytes}
 MessageAttributes = dict[str, dict[str, Any]]
@@ -51,6 +55,9 @@ class Queue:
     attributes: dict[str, str]  # the configured ones, every CONFIGURABLE name present
     created: float
     modified: float
+    tags: dict[str, str] = field(default_factory=dict)
+    #: when PurgeQueue last ran (None: never)
+    purged: float | None = None
 
     @property
     def arn(self) -> str:
@@ -85,6 +92,10 @@ class Message:
     first_receive: float | None = None
     receipt: str = ""
     seq: int = field(default=0)
+    #: the ARN of the queue a dead-letter queue's message was moved from
+    dead_letter_source: str | None = None
+    #: the AWSTraceHeader system attribute it was sent with
+    trace_header: str | None = None
 
 
 def md5_of_body(body: str) -> str:
@@ -113,20 +124,6 @@ def md5_of_attributes(attributes: MessageAttributes) -> str | None:
             out.append(1)
             chunk(str(value["StringValue"]).encode("utf-8"))
     return hashlib.md5(bytes(out), usedforsecurity=False).hexdigest()
-
-
-def receipt_handle(message_id: str, token: str) -> str:
-    return base64.urlsafe_b64encode(f"{message_id}:{token}".encode()).decode()
-
-
-def parse_receipt_handle(handle: str) -> tuple[str, str] | None:
-    """(message id, receive token) of a handle this server gave, None if it is not one."""
-    try:
-        text = base64.urlsafe_b64decode(handle.encode("ascii")).decode("utf-8")
-    except (binascii.Error, UnicodeError, ValueError):
-        return None
-    message_id, sep, token = text.partition(":")
-    return (message_id, token) if sep and message_id and token else None
 
 
 def attributes_size(attributes: MessageAttributes) -> int:

@@ -41,17 +41,29 @@ SCHEMA: list[str] = [
     );
     CREATE INDEX sqs_messages_visible ON sqs_messages (queue_id, visible)
     """,
+    """
+    ALTER TABLE sqs_queues ADD COLUMN tags TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE sqs_queues ADD COLUMN purged REAL;
+    ALTER TABLE sqs_messages ADD COLUMN dead_letter_source TEXT;
+    ALTER TABLE sqs_messages ADD COLUMN aws_trace_header TEXT
+    """,
+    """
+    CREATE TABLE sqs_secret (key BLOB NOT NULL);
+    INSERT INTO sqs_secret (key) VALUES (randomblob(32))
+    """,
 ]
 
-_QCOLS = "id, region, account, name, attributes, created, modified"
+_QCOLS = "id, region, account, name, attributes, created, modified, tags, purged"
 _MCOLS = (
     "queue_id, message_id, body, attributes, md5_body, md5_attributes, sender_id, sent, visible, "
-    "expires, receive_count, first_receive, receipt, seq"
+    "expires, receive_count, first_receive, receipt, seq, dead_letter_source, aws_trace_header"
 )
 
 
 def _queue(row: sqlite3.Row | tuple[Any, ...]) -> Queue:
-    return Queue(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6])
+    return Queue(
+        row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6], json.loads(row[7]), row[8]
+    )
 
 
 def _encode_attributes(attributes: MessageAttributes) -> str:
@@ -75,7 +87,7 @@ def _decode_attributes(text: str) -> MessageAttributes:
 def _message(row: sqlite3.Row | tuple[Any, ...]) -> Message:
     return Message(
         row[0], row[1], row[2], _decode_attributes(row[3]), row[4], row[5], row[6], row[7], row[8],
-        row[9], row[10], row[11], row[12], row[13],
+        row[9], row[10], row[11], row[12], row[13], row[14], row[15],
     )  # fmt: skip
 
 
@@ -87,17 +99,46 @@ def get_queue(conn: sqlite3.Connection, region: str, account: str, name: str) ->
 
 
 def create_queue(
-    conn: sqlite3.Connection, region: str, account: str, name: str, attributes: dict[str, str], now: float
+    conn: sqlite3.Connection,
+    region: str,
+    account: str,
+    name: str,
+    attributes: dict[str, str],
+    tags: dict[str, str],
+    now: float,
 ) -> tuple[Queue, bool]:
     """(the queue, whether it was created): an existing queue of that name is returned as it is."""
     found = get_queue(conn, region, account, name)
     if found is not None:
         return found, False
     cur = conn.execute(
-        "INSERT INTO sqs_queues (region, account, name, attributes, created, modified) VALUES (?,?,?,?,?,?)",
-        (region, account, name, json.dumps(attributes), now, now),
+        "INSERT INTO sqs_queues (region, account, name, attributes, created, modified, tags) "
+        "VALUES (?,?,?,?,?,?,?)",
+        (region, account, name, json.dumps(attributes), now, now, json.dumps(tags)),
     )
-    return Queue(int(cur.lastrowid or 0), region, account, name, attributes, now, now), True
+    return Queue(int(cur.lastrowid or 0), region, account, name, attributes, now, now, tags), True
+
+
+def queues(conn: sqlite3.Connection, region: str, account: str) -> list[Queue]:
+    rows = conn.execute(
+        f"SELECT {_QCOLS} FROM sqs_queues WHERE region=? AND account=? ORDER BY name", (region, account)
+    ).fetchall()
+    return [_queue(r) for r in rows]
+
+
+def set_attributes(conn: sqlite3.Connection, queue_id: int, attributes: dict[str, str], now: float) -> None:
+    conn.execute(
+        "UPDATE sqs_queues SET attributes=?, modified=? WHERE id=?", (json.dumps(attributes), now, queue_id)
+    )
+
+
+def set_tags(conn: sqlite3.Connection, queue_id: int, tags: dict[str, str]) -> None:
+    conn.execute("UPDATE sqs_queues SET tags=? WHERE id=?", (json.dumps(tags), queue_id))
+
+
+def purge(conn: sqlite3.Connection, queue_id: int, now: float) -> None:
+    conn.execute("DELETE FROM sqs_messages WHERE queue_id=?", (queue_id,))
+    conn.execute("UPDATE sqs_queues SET purged=? WHERE id=?", (now, queue_id))
 
 
 def list_queues(conn: sqlite3.Connection, region: str, account: str, prefix: str) -> list[str]:
@@ -125,18 +166,22 @@ def counts(conn: sqlite3.Connection, queue_id: int, now: float) -> Counts:
     return Counts(int(row[0]), int(row[1]), int(row[2]))
 
 
-def insert_message(conn: sqlite3.Connection, m: Message) -> None:
-    """The message, unless its queue was deleted meanwhile (LookupError)."""
-    if conn.execute("SELECT 1 FROM sqs_queues WHERE id=?", (m.queue_id,)).fetchone() is None:
-        raise LookupError(m.queue_id)
-    conn.execute(
-        "INSERT INTO sqs_messages (queue_id, message_id, body, attributes, md5_body, md5_attributes, "
-        "sender_id, sent, visible, expires) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (
-            m.queue_id, m.message_id, m.body, _encode_attributes(m.attributes), m.md5_body,
-            m.md5_attributes, m.sender_id, m.sent, m.visible, m.expires,
-        ),
+def _insert_row(m: Message) -> tuple[Any, ...]:
+    return (
+        m.queue_id, m.message_id, m.body, _encode_attributes(m.attributes), m.md5_body, m.md5_attributes,
+        m.sender_id, m.sent, m.visible, m.expires, m.trace_header,
     )  # fmt: skip
+
+
+def insert_messages(conn: sqlite3.Connection, queue_id: int, ms: list[Message]) -> None:
+    """The messages, unless their queue was deleted meanwhile (LookupError)."""
+    if conn.execute("SELECT 1 FROM sqs_queues WHERE id=?", (queue_id,)).fetchone() is None:
+        raise LookupError(queue_id)
+    conn.executemany(
+        "INSERT INTO sqs_messages (queue_id, message_id, body, attributes, md5_body, md5_attributes, "
+        "sender_id, sent, visible, expires, aws_trace_header) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        [_insert_row(m) for m in ms],
+    )
 
 
 def receive(
@@ -174,8 +219,10 @@ def message(conn: sqlite3.Connection, queue_id: int, message_id: str) -> Message
     return _message(row) if row else None
 
 
-def delete_message(conn: sqlite3.Connection, queue_id: int, message_id: str) -> None:
-    conn.execute("DELETE FROM sqs_messages WHERE queue_id=? AND message_id=?", (queue_id, message_id))
+def delete_messages(conn: sqlite3.Connection, queue_id: int, message_ids: list[str]) -> None:
+    conn.executemany(
+        "DELETE FROM sqs_messages WHERE queue_id=? AND message_id=?", [(queue_id, m) for m in message_ids]
+    )
 
 
 def set_visible(
