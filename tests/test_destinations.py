@@ -188,13 +188,14 @@ def health(lbx: LocalLambdabox) -> dict[str, Any]:
         return dict(json.load(r)["async"])
 
 
-def test_a_dead_letter_message_for_a_service_not_served_yet_is_kept_and_counted_as_parked(
-    tmp_path: Path,
-) -> None:
+def test_a_record_for_a_service_not_served_yet_is_kept_and_counted_as_parked(tmp_path: Path) -> None:
+    bus = "arn:aws:events:us-east-1:000000000000:event-bus/default"  # (EventBridge: not served yet)
     with LocalLambdabox(tmp_path / "data", manual_clock=True) as lbx:
         lam = lbx.client("lambda")
-        name = deploy(lam, FAILS, DeadLetterConfig={"TargetArn": "arn:aws:sns:us-east-1:000000000000:dlq"})
-        lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
+        name = deploy(lam, FAILS)
+        lam.put_function_event_invoke_config(
+            FunctionName=name, MaximumRetryAttempts=0, DestinationConfig={"OnFailure": {"Destination": bus}}
+        )
         rid = invoke_event(lbx, name)
         wait_until(lambda: starts(lbx, name, rid) == 1 and quiet(lbx) and health(lbx)["parked"] == 1)
         assert health(lbx) == {"queued": 0, "running": 0, "outbox": 0, "parked": 1}

@@ -214,7 +214,7 @@ def test_services_not_served_answer_501_in_their_own_protocol(tmp_path: Path) ->
             "kinesis": lambda c: c.list_streams(),  # json (CloudWatch, once here, is served now)
             "secretsmanager": lambda c: c.list_secrets(),  # json (SQS, once here, is served now)
             "dynamodb": lambda c: c.list_tables(),
-            "sns": lambda c: c.list_topics(),  # query
+            "cloudformation": lambda c: c.list_stacks(),  # query (SNS, once here, is served now)
         }
         for service, call in cases.items():
             with pytest.raises(ClientError) as exc:

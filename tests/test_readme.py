@@ -77,7 +77,7 @@ def test_readme_examples_run_as_written(fresh: Server, tmp_path: Path) -> None:
     assert """b'{"hi": {"x": 1}}'""" in run.stdout
 
     shell = [b for b in _blocks("sh") if README_URL in b]
-    assert len(shell) == 7
+    assert len(shell) == 8
     # `--follow` never ends: the same command without it prints what it would print first
     port = urlsplit(fresh.url).port
     script = "set -euo pipefail\n" + "\n".join(shell).replace(README_URL, fresh.url).replace(" --follow", "")
@@ -93,6 +93,7 @@ def test_readme_examples_run_as_written(fresh: Server, tmp_path: Path) -> None:
         and '"EventSourceArn": "arn:aws:sqs:us-east-1:000000000000:orders"' in out
     )
     assert "REPORT RequestId:" in out  # lambdabox logs
+    assert "parcel 42 left the depot" in out and "Notification" in out  # SNS, through the filter
     assert '"Arn": "arn:aws:iam::000000000000:root"' in out
     assert '"FunctionName": "hello-role"' in out
     assert '"Arn": "arn:aws:iam::000000000000:user/ci"' in out

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from lambdabox.admin.clock import ClockControl, clock_endpoint
 from lambdabox.admin.faults import faults_endpoint
 from lambdabox.aws import ids
+from lambdabox.aws.arns import parse_function_ref
 from lambdabox.aws.composite import Operations
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError
@@ -77,6 +78,8 @@ from lambdabox.metrics.lambda_metrics import LambdaRecorder
 from lambdabox.metrics.prometheus import metrics_endpoint
 from lambdabox.metrics.recorder import Recorder
 from lambdabox.queue_source import QueueConsumer
+from lambdabox.sns.api import SnsService
+from lambdabox.sns.engine import DeliveryEngine, Undeliverable
 from lambdabox.sqs import query_traits as sqs_query
 from lambdabox.sqs.api import SqsService
 from lambdabox.sqs.batches import Batches as SqsBatches
@@ -109,6 +112,7 @@ class _Parts:
     env_http: HttpServer  # the AWS endpoint as served inside environments
     clock_control: ClockControl  # /_lambdabox/clock's
     event_sources: EventSourceEngine  # the event source mappings' pollers
+    sns_engine: DeliveryEngine  # SNS's deliveries
 
 
 class App:
@@ -157,6 +161,11 @@ class App:
     def outbox(self) -> Outbox:
         assert self._parts is not None, "start() first"
         return self._parts.outbox
+
+    @property
+    def sns_deliveries(self) -> DeliveryEngine:
+        assert self._parts is not None, "start() first"
+        return self._parts.sns_engine
 
     @property
     def clock_control(self) -> ClockControl:
@@ -220,6 +229,7 @@ class App:
         store.migrate("gateway_rest", rest_store.SCHEMA)
         store.migrate("gateway_usage", usage_store.SCHEMA)
         store.migrate("sqs", SqsService.SCHEMA)
+        store.migrate("sns", SnsService.SCHEMA)
         store.migrate("metrics", metrics_store.SCHEMA)
         sdk = await asyncio.to_thread(find_runtime_sdk, s.runtime_sdk_dir)
         if (warning := sdk.missing_warning()) is not None:
@@ -308,6 +318,10 @@ class App:
             )
         )
         await lambda_.load()
+        sns_engine = DeliveryEngine(
+            store, self.clock, self.endpoint_url, sqs.deliver, _async_invoke_through(lambda_)
+        )
+        sns = SnsService(store, self.clock, sns_engine)
         # code no function names (a crash came between a commit and the files) goes before serving
         if removed := await code_gc.collect():
             log.info("removed %d stored code packages no function uses", len(removed))
@@ -366,7 +380,9 @@ class App:
         )
         # lambdabox's own endpoints, /_lambdabox/<name> (environments are refused them)
         admin: dict[str, AdminEndpoint] = {}
-        clock_control = ClockControl(self.clock, lambda: (async_engine.activity(), outbox.activity()))
+        clock_control = ClockControl(
+            self.clock, lambda: (async_engine.activity(), outbox.activity(), sns_engine.activity())
+        )
         admin["clock"] = clock_endpoint(clock_control)
         admin["faults"] = faults_endpoint(
             fault_book, lambda function: lambda_.fault_function(function, s.region, s.account_id)
@@ -386,6 +402,7 @@ class App:
                     ServiceProtocol("sqs", query=sqs_query.DIALECT),
                     Operations(sqs, SqsBatches(sqs), SqsQueueConfig(sqs)),
                 ),
+                Service("sns", ServiceProtocol("sns"), sns),
                 Service("apigatewayv2", ServiceProtocol("apigatewayv2"), apis),
                 Service("apigateway", ServiceProtocol("apigateway"), Operations(rest_apis, usage_plans)),
             ],
@@ -409,6 +426,7 @@ class App:
                     "outbox": outbox.backlog,
                     "parked": outbox.parked,  # kept for a service lambdabox does not serve yet
                 },
+                "sns": {"deliveries": sns_engine.backlog},
                 "sandbox": sandbox.mode,
                 "isolation": sandbox.isolation,
                 "function_network": sandbox.network,
@@ -433,7 +451,8 @@ class App:
             lambda_.settle_async_event,
             paused=s.async_dispatch == "paused",
         )
-        await outbox.start(deliveries(lambda_, sqs), delivery_failures(lambda_metrics))
+        await outbox.start(deliveries(lambda_, sqs, sns), delivery_failures(lambda_metrics))
+        await sns_engine.start(paused=s.async_dispatch == "paused")
         await event_sources.start(_batches_through(lambda_))
         http = HttpServer(
             edge.handle, clock=self.clock, timeouts=self._transport_clock, limits=self._http_limits
@@ -460,6 +479,7 @@ class App:
             env_http[0],
             clock_control,
             event_sources,
+            sns_engine,
         )
         log.info(
             "lambdabox listening on %s (data in %s, isolation %s, cgroups %s, function network %s, "
@@ -480,6 +500,7 @@ class App:
         await parts.event_sources.close()
         await parts.async_engine.close()
         await parts.outbox.close()
+        await parts.sns_engine.close()
         await parts.usage_plans.ledger.close()
         await parts.invoker.close()
         await parts.code_gc.close()
@@ -593,6 +614,25 @@ def _invoke_through(lambda_: LambdaService) -> InvokeFunction:
         ctx = RequestContext(ids.request_id(), region, account, "lambda", "Invoke")
         out = await lambda_.invoke_event(ctx, function_arn, payload)
         return Invoked(bytes(out["Payload"]), "FunctionError" in out)
+
+    return invoke
+
+
+def _async_invoke_through(lambda_: LambdaService) -> Callable[[str, bytes], Awaitable[None]]:
+    """SNS's delivery to a function: Lambda's Invoke with InvocationType Event, in the function's
+    region and account; a refusal that retrying cannot change (no such function, a payload Lambda
+    refuses) is `Undeliverable`, throttles and service errors are raised as they are (retried)."""
+
+    async def invoke(function_arn: str, payload: bytes) -> None:
+        ref = parse_function_ref(function_arn)
+        ctx = RequestContext(ids.request_id(), ref.region or "", ref.account or "", "lambda", "Invoke")
+        params = {"FunctionName": function_arn, "InvocationType": "Event", "Payload": payload}
+        try:
+            await lambda_.Invoke(ctx, params)
+        except ServiceError as exc:
+            if exc.status < 500 and exc.code != "TooManyRequestsException":
+                raise Undeliverable(f"{exc.code}: {exc.message}") from exc
+            raise
 
     return invoke
 

@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--async-dispatch",
         choices=["run", "paused"],
-        help="asynchronous invocations: run (default) or paused (accepted and stored, not run)",
+        help="asynchronous invocations and SNS deliveries: run (default) or paused (accepted and stored, not run)",
     )
     serve.add_argument(
         "--runtime-sdk-dir",

@@ -48,9 +48,9 @@ class Settings:
     #: refuse (CreateFunction, UpdateFunctionConfiguration) execution roles that do not exist in IAM
     #: or whose trust policy does not let lambda.amazonaws.com assume them, as AWS does
     check_roles: bool = False
-    #: asynchronous invocations: "run" (default) or "paused" (events are accepted and stored, and
-    #: run once a server with "run" starts on the data dir: to inspect a queue, or to measure
-    #: the acceptance path alone)
+    #: asynchronous invocations and SNS deliveries: "run" (default) or "paused" (events and
+    #: published messages are accepted and stored, and run or delivered once a server with "run"
+    #: starts on the data dir: to inspect a queue, or to measure the acceptance path alone)
     async_dispatch: str = "run"
     #: the server's clock: "system" (real time) or "manual" (starts at the current time, paused,
     #: and moves only through POST /_lambdabox/clock: tests make minutes pass in milliseconds)

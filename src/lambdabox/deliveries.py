@@ -1,5 +1,6 @@
 """Where the outbox's records go: destination records and dead-letter messages delivered to the
-target's service, and a failed delivery counted in the function's metrics."""
+target's service (an SNS topic's: published on behalf of the function's account), and a failed
+delivery counted in the function's metrics."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from lambdabox.lambda_.metric_hooks import (
 )
 from lambdabox.lambda_.outbox import Deliver, Delivery, OnFailure
 from lambdabox.lambda_.outbox_store import OutboxItem
+from lambdabox.sns.api import SnsService
 from lambdabox.sqs.api import SqsService
 
 
-def deliveries(lambda_: LambdaService, sqs: SqsService) -> Deliver:
+def deliveries(lambda_: LambdaService, sqs: SqsService, sns: SnsService) -> Deliver:
     """The outbox's delivery of destination records and dead-letter messages, by the target's
     service; a service lambdabox does not serve yet keeps its rows parked."""
 
@@ -27,6 +29,9 @@ def deliveries(lambda_: LambdaService, sqs: SqsService) -> Deliver:
             return Delivery.DELIVERED
         if item.service == "sqs":
             await sqs.deliver(item.target_arn, item.body, item.attributes, item.account)
+            return Delivery.DELIVERED
+        if item.service == "sns":
+            await sns.publish_for(item.target_arn, item.body, item.attributes, item.account)
             return Delivery.DELIVERED
         return Delivery.PARKED
 

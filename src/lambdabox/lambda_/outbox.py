@@ -3,7 +3,7 @@ dead-letter messages, each held in the store (outbox_store.py) until its target 
 
 `deliver(item)` (handed in by app.py, routing by the target's service) either delivers, or says
 the service is not served by this lambdabox yet (the row stays, parked, and is tried again on the
-next start: a record for an SNS topic or an EventBridge bus waits for those services), or raises:
+next start: a record for an EventBridge bus waits for that service), or raises:
 a failed delivery (the queue is gone, the function refuses it) is counted through `on_failure`
 (Lambda's DestinationDeliveryFailures and DeadLetterErrors metrics) and retried, 1 s doubling to
 at most 5 minutes apart, for as long as it takes: a record is never dropped.

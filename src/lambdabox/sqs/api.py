@@ -14,8 +14,9 @@ The rest of SQS is served over this core by `batches.py` (the batch operations) 
 `queue_config.py` (SetQueueAttributes, PurgeQueue, tags, ListDeadLetterSourceQueues), through
 `queue()`, `new_message()`, `put()`, `notify()`, `store` and `clock`; app.py serves the three as one.
 
-For the outbox (app.py): `deliver(queue_arn, body, attributes)` puts a destination record or a
-dead-letter message in a queue, raising LookupError while there is no such queue.
+For the outbox and SNS (app.py): `deliver(queue_arn, body, attributes, sender)` puts a destination
+record, a dead-letter message or an SNS notification in a queue, raising LookupError while there
+is no such queue.
 """
 
 from __future__ import annotations
@@ -340,10 +341,14 @@ class SqsService:
     # ============================================================================================
 
     async def deliver(
-        self, queue_arn: str, body: bytes, attributes: dict[str, tuple[str, str]], sender: str
+        self,
+        queue_arn: str,
+        body: bytes | str,
+        attributes: dict[str, tuple[str, str]] | dict[str, tuple[str, str | bytes]],
+        sender: str,
     ) -> None:
-        """Send `body` with string `attributes` (name -> (DataType, value)) to the queue `queue_arn`
-        names, on behalf of the account `sender`; LookupError while there is no such queue,
+        """Send `body` with `attributes` (name -> (DataType, a string, or bytes for a Binary
+        attribute)) to the queue `queue_arn` names, on behalf of the account `sender`; LookupError while there is no such queue,
         PermissionError for another account's queue (resource policies are not enforced yet, so
         a sender writes only to its own account's queues; on AWS another account's queue refuses
         it unless the queue's policy allows it)."""
@@ -357,10 +362,13 @@ class SqsService:
         if q is None:
             raise LookupError(f"no queue {queue_arn}")
         message_attributes: MessageAttributes = {
-            k: {"DataType": t, "StringValue": v} for k, (t, v) in attributes.items()
+            k: {"DataType": t, "BinaryValue": v}
+            if isinstance(v, bytes)
+            else {"DataType": t, "StringValue": v}
+            for k, (t, v) in attributes.items()
         }
+        text = body if isinstance(body, str) else body.decode("utf-8", errors="replace")
         try:
-            text = body.decode("utf-8", errors="replace")
             await self.put(q, [self.new_message(q, text, message_attributes, account, None)])
         except ServiceError as exc:
             raise LookupError(f"no queue {queue_arn}") from exc

@@ -1,0 +1,412 @@
+"""The SNS API: standard topics, subscriptions (SQS queues and Lambda functions of the topic
+owner's account) and Publish / PublishBatch, durable in the store, per account and region.
+
+`SnsService` takes a `RequestContext` and the params dict as boto3 sends it (the query codec has
+checked it against botocore's model) and returns each operation's result dict. A Publish commits
+the message and one delivery row per subscription whose filter policy it passes before it answers
+its MessageId; the delivery engine (engine.py) delivers them. FIFO topics are refused.
+
+For Lambda's outbox (app.py): `publish_for(topic_arn, body, attributes, account)` publishes a
+destination record or a dead-letter message on behalf of a function's account.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from typing import Any, ClassVar
+
+from lambdabox.aws.context import RequestContext
+from lambdabox.aws.errors import ServiceError, client_error
+from lambdabox.aws.tag_keys import reserved
+from lambdabox.clock import Clock
+from lambdabox.patterns import Pattern
+from lambdabox.sns import store as sql
+from lambdabox.sns.checks import attributes_size, check_entry, invalid
+from lambdabox.sns.engine import DeliveryEngine
+from lambdabox.sns.filters import check_policy, matches
+from lambdabox.sns.models import (
+    DEFAULT_DELIVERY_POLICY,
+    TOPIC_SETTABLE,
+    MessageAttributes,
+    Published,
+    Subscription,
+    Topic,
+    default_policy,
+    topic_arn,
+)
+from lambdabox.sns.subscriptions import apply_attributes, check_endpoint, not_authorized
+from lambdabox.store.db import Store
+
+Params = dict[str, Any]
+Result = dict[str, Any]
+
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
+PAGE = 100
+MAX_TAGS = 50
+MAX_BATCH = 10
+
+
+def _no_topic() -> ServiceError:
+    return client_error("NotFound", "Topic does not exist", 404)
+
+
+def _no_subscription() -> ServiceError:
+    return client_error("NotFound", "Subscription does not exist", 404)
+
+
+def _token(last: str) -> str:
+    return base64.urlsafe_b64encode(last.encode()).decode()
+
+
+def _after(token: str | None) -> str:
+    if not token:
+        return ""
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except ValueError:
+        raise invalid("NextToken") from None
+
+
+def _tags(given: list[dict[str, str]] | None) -> dict[str, str]:
+    tags = {t["Key"]: t.get("Value", "") for t in given or []}
+    if (key := reserved(tags)) is not None:
+        raise invalid(f"Tags Reason: Keys starting with 'aws:' are reserved ({key})")
+    return tags
+
+
+class SnsService:
+    """SNS for every account: topics and subscriptions in the store, deliveries by the engine."""
+
+    SCHEMA: ClassVar[list[str]] = sql.SCHEMA
+
+    def __init__(self, store: Store, clock: Clock, engine: DeliveryEngine) -> None:
+        self._store = store
+        self._clock = clock
+        self._engine = engine
+        #: (policy, scope) -> compiled pattern (a cache: the subscription's attributes are the truth)
+        self._patterns: dict[tuple[str, str], Pattern] = {}
+
+    # ============================================================================================
+    # topics
+    # ============================================================================================
+
+    async def _topic(self, ctx: RequestContext, arn: str, action: str) -> Topic:
+        """The caller's topic `arn` names (another account's refuses it: no policy is enforced)."""
+        parts = arn.split(":")
+        if len(parts) != 6 or parts[:3] != ["arn", "aws", "sns"] or parts[3] != ctx.region:
+            raise invalid("TopicArn")
+        topic = await self._store.read(lambda c: sql.get_topic(c, arn))
+        if topic is None:
+            raise _no_topic()
+        if topic.account != ctx.account_id:
+            raise not_authorized(ctx.account_id, action, arn)
+        return topic
+
+    async def CreateTopic(self, ctx: RequestContext, params: Params) -> Result:
+        name: str = params["Name"]
+        given: dict[str, str] = dict(params.get("Attributes") or {})
+        if name.endswith(".fifo") or given.get("FifoTopic", "false").lower() == "true":
+            raise invalid("FifoTopic Reason: lambdabox does not serve FIFO topics yet")
+        if not _NAME.fullmatch(name):
+            raise invalid("Topic Name")
+        given.pop("FifoTopic", None)
+        for attr in given:
+            if attr not in TOPIC_SETTABLE:
+                raise invalid(f"Attributes Reason: Unknown attribute {attr}")
+        tags = _tags(params.get("Tags"))
+        if len(tags) > MAX_TAGS:
+            raise client_error(
+                "TagLimitExceeded", "Could not complete request: tag quota of per resource exceeded"
+            )
+        arn = topic_arn(ctx.region, ctx.account_id, name)
+        attributes = {"Policy": default_policy(arn, ctx.account_id), "DisplayName": "", **given}
+        new = Topic(ctx.region, ctx.account_id, name, attributes, tags, self._clock.now())
+        topic, created = await self._store.write(sql.create_topic(new))
+        if not created:
+            if any(topic.attributes.get(k) != v for k, v in given.items()):
+                raise invalid("Attributes Reason: Topic already exists with different attributes")
+            if tags and tags != topic.tags:
+                raise invalid("Tags Reason: Topic already exists with different tags")
+        return {"TopicArn": topic.arn}
+
+    async def DeleteTopic(self, ctx: RequestContext, params: Params) -> Result:
+        arn: str = params["TopicArn"]
+        try:
+            topic = await self._topic(ctx, arn, "DeleteTopic")
+        except ServiceError as exc:
+            if exc.code == "NotFound":  # deleting a topic that is not there is no error
+                return {}
+            raise
+        await self._store.write(sql.delete_topic(topic.arn))
+        return {}
+
+    async def ListTopics(self, ctx: RequestContext, params: Params) -> Result:
+        after = _after(params.get("NextToken"))
+        arns = await self._store.read(
+            lambda c: sql.list_topics(c, ctx.region, ctx.account_id, after, PAGE + 1)
+        )
+        out: Result = {"Topics": [{"TopicArn": a} for a in arns[:PAGE]]}
+        if len(arns) > PAGE:
+            out["NextToken"] = _token(arns[PAGE - 1])
+        return out
+
+    async def GetTopicAttributes(self, ctx: RequestContext, params: Params) -> Result:
+        topic = await self._topic(ctx, params["TopicArn"], "GetTopicAttributes")
+        subscribed = await self._store.read(lambda c: sql.subscription_counts(c, topic.arn))
+        delivery = topic.attributes.get("DeliveryPolicy")
+        attributes = {
+            **topic.attributes,
+            "Owner": topic.account,
+            "TopicArn": topic.arn,
+            "SubscriptionsConfirmed": str(subscribed),
+            "SubscriptionsPending": "0",
+            "SubscriptionsDeleted": "0",
+            "EffectiveDeliveryPolicy": delivery or json.dumps(DEFAULT_DELIVERY_POLICY, separators=(",", ":")),
+        }
+        return {"Attributes": attributes}
+
+    async def SetTopicAttributes(self, ctx: RequestContext, params: Params) -> Result:
+        topic = await self._topic(ctx, params["TopicArn"], "SetTopicAttributes")
+        name: str = params["AttributeName"]
+        if name not in TOPIC_SETTABLE:
+            raise invalid("AttributeName")
+        attributes = {**topic.attributes, name: params.get("AttributeValue") or ""}
+        if name == "Policy" and not attributes[name]:
+            attributes[name] = default_policy(topic.arn, topic.account)
+        if not await self._store.write(sql.update_topic(topic.arn, attributes=attributes)):
+            raise _no_topic()
+        return {}
+
+    # ============================================================================================
+    # tags
+    # ============================================================================================
+
+    async def _tagged(self, ctx: RequestContext, arn: str, action: str) -> Topic:
+        try:
+            return await self._topic(ctx, arn, action)
+        except ServiceError as exc:
+            if exc.code == "NotFound":
+                raise client_error("ResourceNotFound", "Resource does not exist", 404) from None
+            raise
+
+    async def TagResource(self, ctx: RequestContext, params: Params) -> Result:
+        topic = await self._tagged(ctx, params["ResourceArn"], "TagResource")
+        tags = {**topic.tags, **_tags(params["Tags"])}
+        if len(tags) > MAX_TAGS:
+            raise client_error(
+                "TagLimitExceeded", "Could not complete request: tag quota of per resource exceeded"
+            )
+        await self._store.write(sql.update_topic(topic.arn, tags=tags))
+        return {}
+
+    async def UntagResource(self, ctx: RequestContext, params: Params) -> Result:
+        topic = await self._tagged(ctx, params["ResourceArn"], "UntagResource")
+        gone = set(params["TagKeys"])
+        await self._store.write(
+            sql.update_topic(topic.arn, tags={k: v for k, v in topic.tags.items() if k not in gone})
+        )
+        return {}
+
+    async def ListTagsForResource(self, ctx: RequestContext, params: Params) -> Result:
+        topic = await self._tagged(ctx, params["ResourceArn"], "ListTagsForResource")
+        return {"Tags": [{"Key": k, "Value": v} for k, v in topic.tags.items()]}
+
+    # ============================================================================================
+    # subscriptions
+    # ============================================================================================
+
+    async def _subscription(self, ctx: RequestContext, arn: str, action: str) -> Subscription:
+        parts = arn.split(":")
+        if len(parts) != 7 or parts[:3] != ["arn", "aws", "sns"]:
+            raise invalid("SubscriptionArn")
+        sub = await self._store.read(lambda c: sql.get_subscription(c, arn))
+        if sub is None:
+            raise _no_subscription()
+        if sub.owner != ctx.account_id:
+            raise not_authorized(ctx.account_id, action, arn)
+        return sub
+
+    async def Subscribe(self, ctx: RequestContext, params: Params) -> Result:
+        topic = await self._topic(ctx, params["TopicArn"], "Subscribe")
+        protocol: str = params["Protocol"]
+        endpoint = check_endpoint(topic, protocol, params.get("Endpoint"))
+        given: dict[str, str] = dict(params.get("Attributes") or {})
+        attributes = apply_attributes(protocol, {"RawMessageDelivery": "false"}, given)
+        have = await self._store.read(lambda c: sql.find_subscription(c, topic.arn, protocol, endpoint))
+        if have is not None:
+            if any(have.attributes.get(k) != v for k, v in attributes.items()):
+                raise invalid("Attributes Reason: Subscription already exists with different attributes")
+            return {"SubscriptionArn": have.arn}
+        sub = Subscription(
+            f"{topic.arn}:{uuid.uuid4()}", topic.arn, ctx.account_id, protocol, endpoint, attributes,
+            self._clock.now(),
+        )  # fmt: skip
+        if not await self._store.write(sql.add_subscription(sub)):
+            raise _no_topic()
+        return {"SubscriptionArn": sub.arn}
+
+    async def ConfirmSubscription(self, ctx: RequestContext, params: Params) -> Result:
+        await self._topic(ctx, params["TopicArn"], "ConfirmSubscription")
+        raise invalid("Token")  # no subscription waits for a confirmation: sqs and lambda need none
+
+    async def Unsubscribe(self, ctx: RequestContext, params: Params) -> Result:
+        sub = await self._subscription(ctx, params["SubscriptionArn"], "Unsubscribe")
+        await self._store.write(sql.delete_subscription(sub.arn))
+        return {}
+
+    async def GetSubscriptionAttributes(self, ctx: RequestContext, params: Params) -> Result:
+        sub = await self._subscription(ctx, params["SubscriptionArn"], "GetSubscriptionAttributes")
+        attributes = {
+            **sub.attributes,
+            "Owner": sub.owner,
+            "TopicArn": sub.topic_arn,
+            "Endpoint": sub.endpoint,
+            "Protocol": sub.protocol,
+            "SubscriptionArn": sub.arn,
+            "PendingConfirmation": "false",
+            "ConfirmationWasAuthenticated": "true",
+            "SubscriptionPrincipal": f"arn:aws:iam::{sub.owner}:root",
+        }
+        return {"Attributes": attributes}
+
+    async def SetSubscriptionAttributes(self, ctx: RequestContext, params: Params) -> Result:
+        sub = await self._subscription(ctx, params["SubscriptionArn"], "SetSubscriptionAttributes")
+        name: str = params["AttributeName"]
+        attributes = apply_attributes(
+            sub.protocol, sub.attributes, {name: params.get("AttributeValue") or ""}
+        )
+        if not await self._store.write(sql.set_subscription_attributes(sub.arn, attributes)):
+            raise _no_subscription()
+        return {}
+
+    async def ListSubscriptions(self, ctx: RequestContext, params: Params) -> Result:
+        after = _after(params.get("NextToken"))
+        subs = await self._store.read(
+            lambda c: sql.list_subscriptions(c, ctx.region, ctx.account_id, after, PAGE + 1)
+        )
+        return _page(subs)
+
+    async def ListSubscriptionsByTopic(self, ctx: RequestContext, params: Params) -> Result:
+        topic = await self._topic(ctx, params["TopicArn"], "ListSubscriptionsByTopic")
+        after = _after(params.get("NextToken"))
+        subs = [
+            s for s in await self._store.read(lambda c: sql.subscriptions_of(c, topic.arn)) if s.arn > after
+        ]
+        return _page(subs[: PAGE + 1])
+
+    # ============================================================================================
+    # publishing
+    # ============================================================================================
+
+    async def Publish(self, ctx: RequestContext, params: Params) -> Result:
+        if params.get("PhoneNumber"):
+            raise invalid("PhoneNumber Reason: lambdabox does not send SMS")
+        arn = params.get("TopicArn") or params.get("TargetArn")
+        if not arn:
+            raise invalid("TopicArn or TargetArn Reason: no value for required parameter")
+        topic = await self._topic(ctx, arn, "Publish")
+        attributes = check_entry(params)
+        message = self._message(topic, params, attributes)
+        await self._publish(topic, [message])
+        return {"MessageId": message.message_id}
+
+    async def PublishBatch(self, ctx: RequestContext, params: Params) -> Result:
+        topic = await self._topic(ctx, params["TopicArn"], "PublishBatch")
+        entries: list[Params] = list(params["PublishBatchRequestEntries"])
+        if not entries:
+            raise client_error("EmptyBatchRequest", "The batch request doesn't contain any entries.")
+        if len(entries) > MAX_BATCH:
+            raise client_error(
+                "TooManyEntriesInBatchRequest", "The batch request contains more entries than permissible."
+            )
+        ids = [e["Id"] for e in entries]
+        if len(set(ids)) != len(ids):
+            raise client_error(
+                "BatchEntryIdsNotDistinct", "Two or more batch entries in the request have the same Id."
+            )
+        if any(not _BATCH_ID.fullmatch(i) for i in ids):
+            raise client_error(
+                "InvalidBatchEntryId",
+                "The Id of a batch entry in a batch request doesn't abide by the specification.",
+            )
+        total = sum(
+            len(str(e.get("Message", "")).encode()) + attributes_size(e.get("MessageAttributes") or {})
+            for e in entries
+        )
+        if total > 256 * 1024:
+            raise client_error(
+                "BatchRequestTooLong", "The length of all the messages put together is more than the limit."
+            )
+        good: list[tuple[str, Published]] = []
+        failed: list[Result] = []
+        for entry in entries:
+            try:
+                attributes = check_entry(entry)
+            except ServiceError as exc:
+                failed.append(
+                    {"Id": entry["Id"], "Code": exc.code, "Message": exc.message, "SenderFault": True}
+                )
+                continue
+            good.append((entry["Id"], self._message(topic, entry, attributes)))
+        await self._publish(topic, [m for _, m in good])
+        return {"Successful": [{"Id": i, "MessageId": m.message_id} for i, m in good], "Failed": failed}
+
+    async def publish_for(
+        self, arn: str, body: bytes, attributes: dict[str, tuple[str, str]], account: str
+    ) -> None:
+        """Publish `body` with string `attributes` (name -> (DataType, value)) to the topic `arn`
+        on behalf of `account` (Lambda's destinations and dead-letter queues); LookupError while
+        there is no such topic of that account."""
+        topic = await self._store.read(lambda c: sql.get_topic(c, arn))
+        if topic is None or topic.account != account:
+            raise LookupError(f"no topic {arn} of account {account}")
+        message = Published(
+            str(uuid.uuid4()), topic.arn, topic.account, body.decode("utf-8", errors="replace"), None, None,
+            {k: {"DataType": t, "StringValue": v} for k, (t, v) in attributes.items()}, self._clock.now(),
+        )  # fmt: skip
+        await self._publish(topic, [message])
+
+    def _message(self, topic: Topic, entry: Params, attributes: MessageAttributes) -> Published:
+        return Published(
+            str(uuid.uuid4()), topic.arn, topic.account, entry["Message"], entry.get("Subject"),
+            entry.get("MessageStructure"), attributes, self._clock.now(),
+        )  # fmt: skip
+
+    async def _publish(self, topic: Topic, messages: list[Published]) -> None:
+        """Commit the messages with a delivery row for each subscription they pass, then hand the
+        rows to the engine."""
+        if not messages:
+            return
+        subs = await self._store.read(lambda c: sql.subscriptions_of(c, topic.arn))
+        batch = [(m, [s.arn for s in subs if self._passes(s, m)]) for m in messages]
+        owed = await self._store.write(sql.publish_all(batch, self._clock.now()))
+        self._engine.add(owed)
+
+    def _passes(self, sub: Subscription, m: Published) -> bool:
+        policy = sub.attributes.get("FilterPolicy")
+        if not policy:
+            return True
+        scope = sub.attributes.get("FilterPolicyScope", "MessageAttributes")
+        pattern = self._patterns.get((policy, scope))
+        if pattern is None:
+            if len(self._patterns) > 1024:
+                self._patterns.clear()
+            pattern = self._patterns[(policy, scope)] = check_policy(policy, scope)
+        return matches(pattern, scope, m.text_for(sub.protocol), m.attributes)
+
+
+def _page(subs: list[Subscription]) -> Result:
+    out: Result = {
+        "Subscriptions": [
+            {"SubscriptionArn": s.arn, "Owner": s.owner, "Protocol": s.protocol, "Endpoint": s.endpoint,
+             "TopicArn": s.topic_arn}
+            for s in subs[:PAGE]
+        ]
+    }  # fmt: skip
+    if len(subs) > PAGE:
+        out["NextToken"] = _token(subs[PAGE - 1].arn)
+    return out

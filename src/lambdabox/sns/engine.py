@@ -1,0 +1,164 @@
+"""Delivers published messages: each delivery row (store.py) to its subscription's endpoint, at
+least once, recovering every undelivered row from the store on start.
+
+Endpoints are reached only through the callables app.py hands in: `send_to_queue(queue_arn, body,
+attributes, sender_account)` and `invoke_async(function_arn, payload)`. As SNS does, a delivery
+that fails on the endpoint's side of the wire (the queue or function is gone, or refuses the
+sender: LookupError, PermissionError, `Undeliverable`) is not retried; any other failure is
+retried on the clock by AWS's delivery policy for AWS-managed endpoints (3 times at once, 2 times
+1 s apart, 10 times backing off from 1 s to 20 s, then every 20 s, 100,015 attempts in all). A
+delivery that is not retried or runs out of attempts goes to the subscription's dead-letter
+queue (its RedrivePolicy) as the endpoint would have received it, else it is dropped (logged).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+
+from lambdabox.clock import Clock
+from lambdabox.dispatch import Activity, Dispatcher
+from lambdabox.sns import envelopes
+from lambdabox.sns import store as sql
+from lambdabox.sns.models import Delivery, Published, Subscription
+from lambdabox.store.db import Store
+
+log = logging.getLogger("lambdabox.sns.delivery")
+
+#: send_to_queue(queue_arn, body, {name: (DataType, value)}, sender_account)
+SendToQueue = Callable[[str, str, dict[str, tuple[str, str | bytes]], str], Awaitable[None]]
+#: invoke_async(function_arn, payload): an asynchronous (Event) invocation, accepted
+InvokeAsync = Callable[[str, bytes], Awaitable[None]]
+
+TOTAL_ATTEMPTS = 100_015
+_IMMEDIATE, _PRE_BACKOFF, _BACKOFF = 3, 2, 10
+_MIN_DELAY, _MAX_DELAY = 1.0, 20.0
+
+
+class Undeliverable(Exception):
+    """The endpoint refused the delivery for good (a client-side error: not retried)."""
+
+
+_CLIENT_SIDE = (LookupError, PermissionError, Undeliverable)
+
+
+def retry_delay(failed: int) -> float | None:
+    """Seconds before the next attempt after `failed` failed attempts (None: no attempts left)."""
+    if failed >= TOTAL_ATTEMPTS:
+        return None
+    if failed <= _IMMEDIATE:
+        return 0.0
+    if failed <= _IMMEDIATE + _PRE_BACKOFF:
+        return _MIN_DELAY
+    step = failed - _IMMEDIATE - _PRE_BACKOFF - 1
+    if step < _BACKOFF:
+        return float(_MIN_DELAY * (_MAX_DELAY / _MIN_DELAY) ** (step / (_BACKOFF - 1)))
+    return _MAX_DELAY
+
+
+class DeliveryEngine:
+    """Delivers the rows Publish committed, in the order they became due."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        endpoint_url: str,
+        send_to_queue: SendToQueue,
+        invoke_async: InvokeAsync,
+        *,
+        concurrency: int = 16,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._endpoint = endpoint_url.rstrip("/")
+        self._send_to_queue = send_to_queue
+        self._invoke_async = invoke_async
+        self._queue: Dispatcher[Delivery] = Dispatcher(
+            clock, self._attempt, concurrency=concurrency, name="sns-delivery"
+        )
+
+    async def start(self, *, paused: bool = False) -> None:
+        """Load every delivery the store holds and start (`paused`: keep them, deliver none)."""
+        owed = await self._store.read(sql.load_deliveries)
+        if owed:
+            log.info("%d SNS deliveries to make from the store", len(owed))
+        self.add(owed)
+        if not paused:
+            self._queue.start()
+
+    def add(self, deliveries: Iterable[Delivery]) -> None:
+        """Queue deliveries already committed in the store."""
+        for d in deliveries:
+            self._queue.push(d, d.due)
+
+    @property
+    def backlog(self) -> int:
+        """Deliveries waiting or being made."""
+        return self._queue.waiting + self._queue.running
+
+    def activity(self) -> Activity:
+        return self._queue.activity()
+
+    async def close(self) -> None:
+        await self._queue.close()
+
+    async def _attempt(self, d: Delivery) -> None:
+        sub = await self._store.read(lambda c: sql.get_subscription(c, d.subscription_arn))
+        if sub is None:  # unsubscribed (or its topic deleted) since: nothing is owed any more
+            await self._store.write(sql.done(d.id, d.message.message_id))
+            return
+        try:
+            await self._deliver(sub, d.message)
+        except _CLIENT_SIDE as exc:
+            await self._give_up(sub, d, exc)
+            return
+        except Exception as exc:  # the endpoint's service failed: retried
+            d.attempts += 1
+            delay = retry_delay(d.attempts)
+            if delay is None:
+                await self._give_up(sub, d, exc)
+                return
+            d.due = self._clock.now() + delay
+            log.warning(
+                "delivery of SNS message %s to %s failed (attempt %d, next in %.0f s): %s",
+                d.message.message_id, sub.endpoint, d.attempts, delay, exc,
+            )  # fmt: skip
+            await self._store.write(sql.reschedule(d.id, d.attempts, d.due))
+            self._queue.push(d, d.due)
+            return
+        await self._store.write(sql.done(d.id, d.message.message_id))
+
+    async def _deliver(self, sub: Subscription, m: Published) -> None:
+        text = m.text_for(sub.protocol)
+        if sub.protocol == "lambda":
+            await self._invoke_async(sub.endpoint, envelopes.lambda_event(m, text, sub.arn, self._endpoint))
+        elif sub.protocol == "sqs":
+            body, attributes = self._queue_message(sub, m, text)
+            await self._send_to_queue(sub.endpoint, body, attributes, sub.owner)
+        else:
+            raise Undeliverable(f"lambdabox does not deliver to {sub.protocol} endpoints")
+
+    def _queue_message(
+        self, sub: Subscription, m: Published, text: str
+    ) -> tuple[str, dict[str, tuple[str, str | bytes]]]:
+        if sub.raw:
+            return text, envelopes.raw_attributes(m.attributes)
+        return envelopes.notification(m, text, sub.arn, self._endpoint), {}
+
+    async def _give_up(self, sub: Subscription, d: Delivery, error: Exception) -> None:
+        """The delivery ends undelivered: to the dead-letter queue, if the subscription has one."""
+        dead_letter = sub.dead_letter_arn
+        if dead_letter is not None:
+            body, attributes = self._queue_message(sub, d.message, d.message.text_for(sub.protocol))
+            try:
+                await self._send_to_queue(dead_letter, body, attributes, sub.owner)
+                log.info(
+                    "SNS message %s for %s moved to %s: %s", d.message.message_id, sub.arn, dead_letter, error
+                )
+            except Exception as exc:
+                log.warning("SNS message %s for %s dropped: its dead-letter queue refused it (%s)",
+                            d.message.message_id, sub.arn, exc)  # fmt: skip
+        else:
+            log.warning("SNS message %s for %s dropped: %s", d.message.message_id, sub.arn, error)
+        await self._store.write(sql.done(d.id, d.message.message_id))

@@ -1,0 +1,102 @@
+"""A subscription's endpoint and attributes, checked as SNS checks them: the protocols lambdabox
+delivers to (sqs, lambda; the others refused with InvalidParameter), endpoints of the topic
+owner's own account only, and FilterPolicy / FilterPolicyScope / RawMessageDelivery /
+RedrivePolicy values."""
+
+from __future__ import annotations
+
+import json
+
+from lambdabox.aws.errors import ServiceError, client_error
+from lambdabox.sns.checks import invalid
+from lambdabox.sns.filters import SCOPES, check_policy
+from lambdabox.sns.models import DELIVERED_PROTOCOLS, PROTOCOLS, SUBSCRIPTION_SETTABLE, Topic
+
+
+def not_authorized(caller_account: str, action: str, resource: str, why: str = "") -> ServiceError:
+    return client_error(
+        "AuthorizationError",
+        f"User: arn:aws:iam::{caller_account}:root is not authorized to perform: SNS:{action} on resource: "
+        f"{resource}{why}",
+        403,
+    )
+
+
+def check_endpoint(topic: Topic, protocol: str, endpoint: str | None) -> str:
+    """The endpoint of a new subscription of `topic`, checked."""
+    if protocol not in PROTOCOLS:
+        raise invalid(f"Amazon SNS does not support this protocol string: {protocol}")
+    if protocol not in DELIVERED_PROTOCOLS:
+        raise invalid(
+            f"Protocol Reason: lambdabox does not deliver to {protocol} endpoints yet (only sqs and lambda)"
+        )
+    parts = (endpoint or "").split(":")
+    if protocol == "sqs" and (len(parts) != 6 or parts[:3] != ["arn", "aws", "sqs"] or not parts[5]):
+        raise invalid("SQS endpoint ARN")
+    if protocol == "lambda" and (
+        len(parts) not in (7, 8) or parts[:3] != ["arn", "aws", "lambda"] or parts[5] != "function"
+    ):
+        raise invalid("Lambda endpoint ARN")
+    assert endpoint is not None
+    if parts[4] != topic.account:
+        raise not_authorized(
+            topic.account,
+            "Subscribe",
+            endpoint,
+            " (lambdabox delivers only to the topic owner's own queues and functions: resource "
+            "policies are not enforced yet)",
+        )
+    return endpoint
+
+
+def apply_attributes(protocol: str, have: dict[str, str], given: dict[str, str]) -> dict[str, str]:
+    """The subscription attributes `have` updated with `given`, each checked ("" removes the
+    FilterPolicy or RedrivePolicy)."""
+    out = dict(have)
+    for name, value in given.items():
+        if name not in SUBSCRIPTION_SETTABLE:
+            raise invalid("AttributeName")
+        if name == "RawMessageDelivery":
+            if value.lower() not in ("true", "false"):
+                raise invalid(f"RawMessageDelivery: Invalid value [{value}]. Must be true or false.")
+            out[name] = value.lower()
+        elif name == "FilterPolicyScope":
+            if value not in SCOPES:
+                raise invalid(
+                    f"FilterPolicyScope: Invalid value [{value}]. Please use either MessageBody or MessageAttributes"
+                )
+            out[name] = value
+        elif name == "RedrivePolicy":
+            if value:
+                _check_redrive(value)
+                out[name] = value
+            else:
+                out.pop(name, None)
+        elif name == "DeliveryPolicy":
+            raise invalid(
+                f"DeliveryPolicy: Delivery protocol [{protocol}] does not support delivery policies"
+            )
+        elif name == "FilterPolicy":
+            if value and value.strip() not in ("{}",):
+                out[name] = value
+            else:
+                out.pop(name, None)
+        else:
+            out[name] = value
+    if "FilterPolicy" in out:
+        check_policy(out["FilterPolicy"], out.get("FilterPolicyScope", "MessageAttributes"))
+        out.setdefault("FilterPolicyScope", "MessageAttributes")
+    return out
+
+
+def _check_redrive(value: str) -> None:
+    try:
+        policy = json.loads(value)
+    except ValueError:
+        raise invalid("RedrivePolicy: failed to parse JSON.") from None
+    target = policy.get("deadLetterTargetArn") if isinstance(policy, dict) else None
+    if not isinstance(target, str):
+        raise invalid("RedrivePolicy: deadLetterTargetArn is missing")
+    parts = target.split(":")
+    if len(parts) != 6 or parts[:3] != ["arn", "aws", "sqs"] or not parts[5]:
+        raise invalid("RedrivePolicy: deadLetterTargetArn is an invalid arn")
