@@ -319,7 +319,9 @@ def test_a_function_feeding_its_own_queue_is_stopped_after_16_invocations(lbx: L
     def hops() -> list[int]:
         logs = lbx.client("logs")
         try:
-            found = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}", filterPattern='"HOP "')["events"]
+            found = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}", filterPattern='"HOP "')[
+                "events"
+            ]
         except logs.exceptions.ResourceNotFoundException:
             return []
         return sorted(int(str(e["message"]).split("HOP ", 1)[1]) for e in found)
