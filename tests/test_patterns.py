@@ -86,3 +86,26 @@ def test_a_pattern_matches_as_aws_documents(pattern: dict[str, object], matches:
 def test_patterns_aws_refuses_are_refused(text: str) -> None:
     with pytest.raises(PatternError):
         compile_pattern(text)
+
+
+@pytest.mark.parametrize(
+    ("wildcard", "value", "matches"),
+    [
+        ("a*b*c", "abc", True),
+        ("a*b*c", "aXbYc", True),
+        ("a*b*c", "acb", False),
+        ("ab*ba", "aba", False),  # the prefix and the suffix may not overlap
+        ("*", "", True),
+        ("*x*", "yxy", True),
+        ("x", "x", True),
+        ("x", "xx", False),
+        ("a*a*a*a*a*a*b", "a" * 5000, False),  # linear: no backtracking
+    ],
+)
+def test_wildcards_match_in_linear_time(wildcard: str, value: str, matches: bool) -> None:
+    assert compile_pattern({"k": [{"wildcard": wildcard}]}).matches({"k": value}) is matches
+
+
+def test_a_pattern_nested_too_deeply_is_refused() -> None:
+    with pytest.raises(PatternError):
+        compile_pattern('{"a":' * 300 + '["x"]' + "}" * 300)

@@ -37,7 +37,6 @@ def lbx(tmp_path: Path) -> Iterator[LocalLambdabox]:
 # ================================================================================================
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 2")
 def test_a_deeply_nested_json_body_is_filtered_out_not_a_poller_crash(lbx: LocalLambdabox) -> None:
     sqs, lam = lbx.client("sqs"), lbx.client("lambda")
     url, arn = queue(lbx, "poison", VisibilityTimeout="30")
@@ -53,7 +52,6 @@ def test_a_deeply_nested_json_body_is_filtered_out_not_a_poller_crash(lbx: Local
     wait_until(lambda: len(events(lbx, name)) == 1, limit=5)
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 2")
 def test_a_deeply_nested_filter_pattern_is_refused_or_evaluated(lbx: LocalLambdabox) -> None:
     sqs, lam = lbx.client("sqs"), lbx.client("lambda")
     url, arn = queue(lbx, "deep-pattern", VisibilityTimeout="30")
@@ -75,7 +73,6 @@ def test_a_deeply_nested_filter_pattern_is_refused_or_evaluated(lbx: LocalLambda
 # ================================================================================================
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 1")
 def test_a_wildcard_pattern_is_matched_in_linear_time() -> None:
     # nine wildcards against 200 characters: microseconds for a linear matcher, hours for a
     # backtracking regex (the matcher runs on the server's event loop); bounded in a subprocess
@@ -99,7 +96,6 @@ def test_a_wildcard_pattern_is_matched_in_linear_time() -> None:
 # ================================================================================================
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 3")
 def test_a_deeply_nested_filter_policy_is_refused_with_invalid_parameter(lbx: LocalLambdabox) -> None:
     sns = lbx.client("sns")
     topic = sns.create_topic(Name="deep-policy")["TopicArn"]
@@ -117,7 +113,6 @@ def test_a_deeply_nested_filter_policy_is_refused_with_invalid_parameter(lbx: Lo
         assert aws_error(exc)[2] == 400
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 3")
 def test_deeply_nested_string_arrays_and_message_structures_are_refused(lbx: LocalLambdabox) -> None:
     sns = lbx.client("sns")
     topic = sns.create_topic(Name="deep-publish")["TopicArn"]
@@ -133,7 +128,6 @@ def test_deeply_nested_string_arrays_and_message_structures_are_refused(lbx: Loc
     assert aws_error(exc)[2] == 400
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 3")
 def test_a_deeply_nested_body_is_published_past_a_message_body_policy(lbx: LocalLambdabox) -> None:
     sns = lbx.client("sns")
     topic = sns.create_topic(Name="deep-body")["TopicArn"]
@@ -145,7 +139,6 @@ def test_a_deeply_nested_body_is_published_past_a_message_body_policy(lbx: Local
     assert [s["Id"] for s in out["Successful"]] == ["deep"]
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 3")
 def test_a_subscription_s_policy_never_makes_publish_fail(lbx: LocalLambdabox) -> None:
     sns = lbx.client("sns")
     topic = sns.create_topic(Name="deep-accepted")["TopicArn"]
@@ -167,7 +160,6 @@ def test_a_subscription_s_policy_never_makes_publish_fail(lbx: LocalLambdabox) -
 # ================================================================================================
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 5")
 def test_raw_message_delivery_is_refused_for_a_lambda_subscription(lbx: LocalLambdabox) -> None:
     sns, lam = lbx.client("sns"), lbx.client("lambda")
     topic = sns.create_topic(Name="raw-lambda")["TopicArn"]
@@ -189,7 +181,6 @@ def test_raw_message_delivery_is_refused_for_a_lambda_subscription(lbx: LocalLam
 # ================================================================================================
 
 
-@pytest.mark.xfail(strict=True, reason="review finding 6")
 def test_a_topic_policy_that_is_not_json_is_refused(lbx: LocalLambdabox) -> None:
     sns = lbx.client("sns")
     topic = sns.create_topic(Name="bad-policy")["TopicArn"]

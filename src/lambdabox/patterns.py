@@ -17,10 +17,11 @@ import functools
 import ipaddress
 import json
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from lambdabox import user_json
 
 Matcher = Callable[[Any, bool], bool]
 """(value, present) -> whether one value of the event's field matches."""
@@ -47,7 +48,7 @@ def compile_pattern(text: str | dict[str, Any]) -> Pattern:
     """The pattern `text` (JSON, or an already decoded object), checked."""
     if isinstance(text, str):
         try:
-            decoded = json.loads(text)
+            decoded = user_json.loads(text)
         except ValueError as exc:
             raise PatternError(f"the pattern is not JSON: {exc}") from exc
     else:
@@ -168,11 +169,26 @@ def _string_matcher(kind: str, arg: Any) -> Callable[[str], bool]:
     if kind == "wildcard":
         if "**" in arg:
             raise PatternError("wildcard: consecutive wildcard characters are not allowed")
-        regex = re.compile(
-            "".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", arg)), re.S
-        )
-        return lambda v: regex.fullmatch(v) is not None
+        return functools.partial(_wildcard, arg.split("*"))
     raise PatternError(f"unknown matcher {kind!r}")
+
+
+def _wildcard(parts: list[str], value: str) -> bool:
+    """Whether `value` matches a wildcard pattern split at its `*`s: the first part a prefix, the
+    last a suffix, the others found in order in between (greedy and linear, never backtracking:
+    the leftmost place of each part is the best one)."""
+    if len(parts) == 1:
+        return value == parts[0]
+    first, *middle, last = parts
+    if len(value) < len(first) + len(last) or not value.startswith(first) or not value.endswith(last):
+        return False
+    at, end = len(first), len(value) - len(last)
+    for part in middle:
+        found = value.find(part, at, end)
+        if found < 0:
+            return False
+        at = found + len(part)
+    return True
 
 
 def _numeric(arg: Any) -> Matcher:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from lambdabox import user_json
 from lambdabox.lambda_.lineage import Lineage
 from lambdabox.patterns import Pattern
 
@@ -107,7 +108,7 @@ def passes(rec: dict[str, Any], patterns: Sequence[Pattern]) -> bool:
         return True
     subject = dict(rec)
     with contextlib.suppress(ValueError):
-        subject["body"] = json.loads(rec["body"])
+        subject["body"] = user_json.loads(rec["body"])
     return any(p.matches(subject) for p in patterns)
 
 
@@ -118,7 +119,7 @@ def failed_items(answer: bytes, message_ids: Sequence[str]) -> set[str] | None:
     if not text or text == b"null":
         return set()
     try:
-        decoded = json.loads(text)
+        decoded = user_json.loads(text)
     except ValueError:
         return None
     if decoded is None or decoded == {}:

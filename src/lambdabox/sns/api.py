@@ -18,6 +18,7 @@ import re
 import uuid
 from typing import Any, ClassVar
 
+from lambdabox import user_json
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.aws.tag_keys import reserved
@@ -26,7 +27,7 @@ from lambdabox.patterns import Pattern
 from lambdabox.sns import store as sql
 from lambdabox.sns.checks import attributes_size, check_entry, invalid
 from lambdabox.sns.engine import DeliveryEngine
-from lambdabox.sns.filters import check_policy, matches
+from lambdabox.sns.filters import Subject, check_policy, matches
 from lambdabox.sns.models import (
     DEFAULT_DELIVERY_POLICY,
     TOPIC_SETTABLE,
@@ -117,6 +118,7 @@ class SnsService:
         for attr in given:
             if attr not in TOPIC_SETTABLE:
                 raise invalid(f"Attributes Reason: Unknown attribute {attr}")
+            _check_json_attribute(attr, given[attr])
         tags = _tags(params.get("Tags"))
         if len(tags) > MAX_TAGS:
             raise client_error(
@@ -175,6 +177,7 @@ class SnsService:
         if name not in TOPIC_SETTABLE:
             raise invalid("AttributeName")
         attributes = {**topic.attributes, name: params.get("AttributeValue") or ""}
+        _check_json_attribute(name, attributes[name])
         if name == "Policy" and not attributes[name]:
             attributes[name] = default_policy(topic.arn, topic.account)
         if not await self._store.write(sql.update_topic(topic.arn, attributes=attributes)):
@@ -382,11 +385,14 @@ class SnsService:
         if not messages:
             return
         subs = await self._store.read(lambda c: sql.subscriptions_of(c, topic.arn))
-        batch = [(m, [s.arn for s in subs if self._passes(s, m)]) for m in messages]
+        batch = []
+        for m in messages:
+            subject = Subject(m.text_for, m.attributes)
+            batch.append((m, [s.arn for s in subs if self._passes(s, subject)]))
         owed = await self._store.write(sql.publish_all(batch, self._clock.now()))
         self._engine.add(owed)
 
-    def _passes(self, sub: Subscription, m: Published) -> bool:
+    def _passes(self, sub: Subscription, subject: Subject) -> bool:
         policy = sub.attributes.get("FilterPolicy")
         if not policy:
             return True
@@ -396,7 +402,19 @@ class SnsService:
             if len(self._patterns) > 1024:
                 self._patterns.clear()
             pattern = self._patterns[(policy, scope)] = check_policy(policy, scope)
-        return matches(pattern, scope, m.text_for(sub.protocol), m.attributes)
+        return matches(pattern, scope, subject, sub.protocol)
+
+
+def _check_json_attribute(name: str, value: str) -> None:
+    """A topic's Policy and DeliveryPolicy are JSON objects (empty: the default)."""
+    if name not in ("Policy", "DeliveryPolicy") or not value:
+        return
+    try:
+        decoded = user_json.loads(value)
+    except ValueError:
+        raise invalid(f"{name}: failed to parse JSON.") from None
+    if not isinstance(decoded, dict):
+        raise invalid(f"{name}: must be a JSON object.")
 
 
 def _page(subs: list[Subscription]) -> Result:

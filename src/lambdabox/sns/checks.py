@@ -3,11 +3,11 @@ MessageStructure of "json", the message attributes, and FIFO-only parameters on 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from typing import Any
 
+from lambdabox import user_json
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.sns.models import MessageAttributes
 
@@ -44,7 +44,7 @@ def check_entry(entry: dict[str, Any]) -> MessageAttributes:
         if structure != "json":
             raise invalid("MessageStructure")
         try:
-            per_protocol = json.loads(message)
+            per_protocol = user_json.loads(message)
         except ValueError:
             raise invalid("Message Structure - JSON message body failed to parse") from None
         if not isinstance(per_protocol, dict):
@@ -106,7 +106,7 @@ def check_attributes(attributes: MessageAttributes) -> None:
             raise invalid_value(f"Could not cast message attribute '{name}' value to number.")
         if data_type == "String.Array":
             try:
-                values = json.loads(text)
+                values = user_json.loads(text)
             except ValueError:
                 values = None
             if not isinstance(values, list) or any(isinstance(v, dict | list) for v in values):

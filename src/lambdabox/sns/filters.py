@@ -10,10 +10,11 @@ A policy has at most 5 keys and 150 combinations of values, and is at most 256 K
 
 from __future__ import annotations
 
-import json
 import math
+from collections.abc import Callable
 from typing import Any
 
+from lambdabox import user_json
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.patterns import Pattern, PatternError, compile_pattern
 from lambdabox.sns.models import MessageAttributes
@@ -35,7 +36,7 @@ def check_policy(text: str, scope: str) -> Pattern:
     if len(text.encode()) > MAX_SIZE:
         raise _invalid("Filter policy is too long")
     try:
-        policy = json.loads(text)
+        policy = user_json.loads(text)
     except ValueError:
         raise _invalid("failed to parse JSON.") from None
     if not isinstance(policy, dict):
@@ -90,7 +91,7 @@ def attributes_event(attributes: MessageAttributes) -> dict[str, Any]:
             out[name] = int(number) if number.is_integer() and math.isfinite(number) else number
         elif value.get("DataType") == "String.Array":
             try:
-                values = json.loads(text)
+                values = user_json.loads(text)
             except ValueError:
                 continue
             out[name] = values if isinstance(values, list) else [values]
@@ -99,12 +100,34 @@ def attributes_event(attributes: MessageAttributes) -> dict[str, Any]:
     return out
 
 
-def matches(pattern: Pattern, scope: str, body: str, attributes: MessageAttributes) -> bool:
-    """Whether a message (its body as sent to the subscription's protocol, its attributes) passes."""
+class Subject:
+    """One message as filter policies see it: its body decoded (per protocol, once) and its
+    attributes as an event (once), however many subscriptions look at it."""
+
+    def __init__(self, text_for: Callable[[str], str], attributes: MessageAttributes) -> None:
+        self._text_for = text_for
+        self._attributes = attributes
+        self._bodies: dict[str, Any] = {}
+        self._attributes_event: dict[str, Any] | None = None
+
+    def body(self, protocol: str) -> Any:
+        """The JSON body the protocol is sent, decoded (None when it is not JSON)."""
+        if protocol not in self._bodies:
+            try:
+                self._bodies[protocol] = user_json.loads(self._text_for(protocol))
+            except ValueError:
+                self._bodies[protocol] = None
+        return self._bodies[protocol]
+
+    def attributes(self) -> dict[str, Any]:
+        if self._attributes_event is None:
+            self._attributes_event = attributes_event(self._attributes)
+        return self._attributes_event
+
+
+def matches(pattern: Pattern, scope: str, subject: Subject, protocol: str) -> bool:
+    """Whether a message passes a subscription's policy (`protocol`: what it is sent as)."""
     if scope == "MessageBody":
-        try:
-            event = json.loads(body)
-        except ValueError:
-            return False
+        event = subject.body(protocol)
         return isinstance(event, dict) and pattern.matches(event)
-    return pattern.matches(attributes_event(attributes))
+    return pattern.matches(subject.attributes())

@@ -5,8 +5,7 @@ RedrivePolicy values."""
 
 from __future__ import annotations
 
-import json
-
+from lambdabox import user_json
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.sns.checks import invalid
 from lambdabox.sns.filters import SCOPES, check_policy
@@ -59,6 +58,8 @@ def apply_attributes(protocol: str, have: dict[str, str], given: dict[str, str])
         if name == "RawMessageDelivery":
             if value.lower() not in ("true", "false"):
                 raise invalid(f"RawMessageDelivery: Invalid value [{value}]. Must be true or false.")
+            if value.lower() == "true" and protocol == "lambda":
+                raise invalid("Delivery protocol [lambda] does not support raw message delivery.")
             out[name] = value.lower()
         elif name == "FilterPolicyScope":
             if value not in SCOPES:
@@ -91,7 +92,7 @@ def apply_attributes(protocol: str, have: dict[str, str], given: dict[str, str])
 
 def _check_redrive(value: str) -> None:
     try:
-        policy = json.loads(value)
+        policy = user_json.loads(value)
     except ValueError:
         raise invalid("RedrivePolicy: failed to parse JSON.") from None
     target = policy.get("deadLetterTargetArn") if isinstance(policy, dict) else None
