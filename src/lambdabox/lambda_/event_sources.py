@@ -76,16 +76,7 @@ class EventSourceMappingOperations(LambdaOperations):
         self._check_source(ctx, source)
         self._check_queue_settings(params)
         name, qualifier = await self._checked_target(ctx, params["FunctionName"], source)
-        target_arn = function_arn(ctx.region, ctx.account_id, name, qualifier)
-        for other in self._esm.mappings.values():
-            if other.source_arn == source and other.function_arn == target_arn:
-                raise client_error(
-                    "ResourceConflictException",
-                    f'An event source mapping with SQS arn (" {source} ") and function (" {name} ") already '
-                    f"exists. Please update or delete the existing mapping with UUID {other.uuid}",
-                    409,
-                    Type="User",
-                )
+        self._check_unmapped(ctx, source, name, qualifier, None)
         batch = int(params.get("BatchSize") or DEFAULT_BATCH)
         window = int(params.get("MaximumBatchingWindowInSeconds") or 0)
         _check_batching(batch, window)
@@ -120,6 +111,7 @@ class EventSourceMappingOperations(LambdaOperations):
             changed.function_name, changed.qualifier = await self._checked_target(
                 ctx, params["FunctionName"], m.source_arn
             )
+            self._check_unmapped(ctx, m.source_arn, changed.function_name, changed.qualifier, m.uuid)
         if "BatchSize" in params:
             changed.batch_size = int(params["BatchSize"])
         if "MaximumBatchingWindowInSeconds" in params:
@@ -176,6 +168,21 @@ class EventSourceMappingOperations(LambdaOperations):
         if m is None or (m.region, m.account) != (ctx.region, ctx.account_id):
             raise _no_mapping()
         return m
+
+    def _check_unmapped(
+        self, ctx: RequestContext, source: str, name: str, qualifier: str | None, own: str | None
+    ) -> None:
+        """A queue maps to a function (as qualified) once: another mapping of the pair conflicts."""
+        target_arn = function_arn(ctx.region, ctx.account_id, name, qualifier)
+        for other in self._esm.mappings.values():
+            if other.uuid != own and other.source_arn == source and other.function_arn == target_arn:
+                raise client_error(
+                    "ResourceConflictException",
+                    f'An event source mapping with SQS arn (" {source} ") and function (" {name} ") already '
+                    f"exists. Please update or delete the existing mapping with UUID {other.uuid}",
+                    409,
+                    Type="User",
+                )
 
     def _check_source(self, ctx: RequestContext, source: str) -> None:
         parts = source.split(":")
