@@ -38,6 +38,7 @@ from lambdabox.sqs.messages import (
     bad_value,
     check_message,
     invalid,
+    paged,
     received,
     sent,
     system_names,
@@ -160,15 +161,7 @@ class SqsService:
         names = await self.store.read(lambda c: sql.list_queues(c, ctx.region, ctx.account_id, prefix))
         limit = params.get("MaxResults")
         out: Result = {}
-        if limit is not None:
-            if not 1 <= limit <= 1000:
-                raise bad_value("MaxResults", limit, "MaxResults must be an integer between 1 and 1000.")
-            token = params.get("NextToken")
-            if token:
-                names = [n for n in names if n > token]
-            if len(names) > limit:
-                names = names[:limit]
-                out["NextToken"] = names[-1]
+        names = paged(names, limit, params.get("NextToken"), out)
         if names:
             out["QueueUrls"] = [f"{self._endpoint}/{ctx.account_id}/{n}" for n in names]
         return out

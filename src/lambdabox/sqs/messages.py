@@ -166,3 +166,19 @@ def received(m: Message, handle: str, system: set[str], selectors: list[str]) ->
         out["MessageAttributes"] = chosen
         out["MD5OfMessageAttributes"] = md5_of_attributes(chosen)
     return out
+
+
+def paged(names: list[str], limit: int | None, token: str | None, out: dict[str, Any]) -> list[str]:
+    """One page of sorted queue names for MaxResults / NextToken (ListQueues,
+    ListDeadLetterSourceQueues): all of them without MaxResults, else up to `limit` after the
+    token, setting `out["NextToken"]` when more follow."""
+    if limit is None:
+        return names
+    if not 1 <= limit <= 1000:
+        raise bad_value("MaxResults", limit, "MaxResults must be an integer between 1 and 1000.")
+    if token:
+        names = [n for n in names if n > token]
+    if len(names) > limit:
+        names = names[:limit]
+        out["NextToken"] = names[-1]
+    return names

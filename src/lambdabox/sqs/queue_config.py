@@ -12,7 +12,7 @@ from lambdabox.aws.errors import client_error
 from lambdabox.sqs import attributes as qattrs
 from lambdabox.sqs import store as sql
 from lambdabox.sqs.api import SqsService, no_queue
-from lambdabox.sqs.messages import bad_value
+from lambdabox.sqs.messages import paged
 from lambdabox.sqs.models import Queue
 from lambdabox.sqs.redrive import source_queues, target_refusal
 
@@ -110,14 +110,6 @@ class QueueConfig:
         names = await self._core.store.read(lambda c: source_queues(c, q))
         out: Result = {}
         limit = params.get("MaxResults")
-        if limit is not None:
-            if not 1 <= limit <= 1000:
-                raise bad_value("MaxResults", limit, "MaxResults must be an integer between 1 and 1000.")
-            token = params.get("NextToken")
-            if token:
-                names = [n for n in names if n > token]
-            if len(names) > limit:
-                names = names[:limit]
-                out["NextToken"] = names[-1]
+        names = paged(names, limit, params.get("NextToken"), out)
         out["queueUrls"] = [f"{self._core.url(q).rsplit('/', 1)[0]}/{n}" for n in names]
         return out
