@@ -331,3 +331,26 @@ def test_a_function_feeding_its_own_queue_is_stopped_after_16_invocations(lbx: L
     lbx.advance(31)
     wait_until(lambda: counts(lbx, url) == (0, 1))
     assert hops() == list(range(1, 17))
+
+
+SLOW = """
+import time
+
+def handler(event, context):
+    time.sleep(1.5)
+    print("EVENT done")
+    return None
+"""
+
+
+def test_a_change_of_the_mapping_lets_the_batch_in_progress_finish(lbx: LocalLambdabox) -> None:
+    sqs, lam = lbx.client("sqs"), lbx.client("lambda")
+    url, arn = queue(lbx, "busy")
+    name = deploy(lam, {"app.py": SLOW})
+    sqs.send_message(QueueUrl=url, MessageBody="slow one")
+    uuid = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name)["UUID"]
+    wait_until(lambda: lbx.app.event_sources.in_flight == 1)  # the function is running with it
+    lam.update_event_source_mapping(UUID=uuid, BatchSize=5)
+    lam.delete_event_source_mapping(UUID=uuid)
+    # the invocation was not cut short: its batch is deleted, without the visibility timeout passing
+    wait_until(lambda: counts(lbx, url) == (0, 0))

@@ -75,6 +75,10 @@ class EventSourceEngine:
         self.mappings: dict[str, Mapping] = {}
         #: batches being invoked now (for tests and health: 0 when the engine is idle)
         self.in_flight = 0
+        #: pollers invoking a batch now: a change of their mapping lets them finish it
+        self._busy: set[asyncio.Task[None]] = set()
+        #: pollers of a changed or deleted mapping that stop once their batch is settled
+        self._retired: set[asyncio.Task[None]] = set()
 
     async def start(self, invoke: InvokeBatch) -> list[Mapping]:
         """Start the pollers of the stored mappings; returns every stored mapping."""
@@ -98,13 +102,18 @@ class EventSourceEngine:
         ]
 
     def remove(self, uuid: str) -> None:
-        """Forget a mapping and stop its pollers."""
+        """Forget a mapping and stop its pollers: a waiting one at once, one invoking a batch once
+        the batch is settled (so a change never cuts an invocation short)."""
         self.mappings.pop(uuid, None)
         for task in self._pollers.pop(uuid, []):
-            task.cancel()
+            if task in self._busy:
+                self._retired.add(task)
+                task.add_done_callback(self._retired.discard)
+            else:
+                task.cancel()
 
     async def close(self) -> None:
-        tasks = [t for ts in self._pollers.values() for t in ts]
+        tasks = [t for ts in self._pollers.values() for t in ts] + list(self._retired)
         self._pollers.clear()
         for task in tasks:
             task.cancel()
@@ -113,7 +122,8 @@ class EventSourceEngine:
     # -- one poller ------------------------------------------------------------------------------
     async def _poll(self, m: Mapping, patterns: list[Pattern]) -> None:
         backoff = 0.0
-        while True:
+        me = asyncio.current_task()
+        while me not in self._retired:
             try:
                 if backoff:
                     await sleep_either(self._clock, backoff)
@@ -177,6 +187,9 @@ class EventSourceEngine:
             return True
         assert self._invoke is not None
         self.in_flight += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._busy.add(task)
         try:
             try:
                 out = await self._invoke(m, esm_sqs.event(records), esm_sqs.trace_header(kept))
@@ -196,6 +209,8 @@ class EventSourceEngine:
             return True
         finally:
             self.in_flight -= 1
+            if task is not None:
+                self._busy.discard(task)
 
     @property
     def pollers(self) -> int:
