@@ -34,7 +34,7 @@ from lambdabox.gateway import rest_store, usage_store
 from lambdabox.gateway import store as gateway_store
 from lambdabox.gateway.api_keys import stage_lookup
 from lambdabox.gateway.dataplane import HttpApiDataPlane
-from lambdabox.gateway.iam_auth import IamAuthorizer, Identify, Principal
+from lambdabox.gateway.iam_auth import IamAuthorizer
 from lambdabox.gateway.lambda_run import Invoked, InvokeFunction, LambdaRunner, LongestInvocation
 from lambdabox.gateway.metering import Metering
 from lambdabox.gateway.rest_dataplane import RestApiDataPlane
@@ -46,7 +46,14 @@ from lambdabox.gateway.v2_api import ApiGatewayV2Service
 from lambdabox.http_limits import HttpLimits
 from lambdabox.http_server import HttpServer
 from lambdabox.iam.api import IamService
-from lambdabox.iam.trust import allows_caller, allows_service, allows_web_identity
+from lambdabox.identity_wiring import (
+    iam_key_users,
+    iam_roles,
+    lambda_can_assume,
+    principals,
+    role_credentials,
+    source_exists,
+)
 from lambdabox.lambda_ import async_store, esm_store, outbox_store
 from lambdabox.lambda_ import store as lambda_store
 from lambdabox.lambda_.api import LambdaDeps, LambdaService
@@ -55,7 +62,7 @@ from lambdabox.lambda_.code import CodeStore
 from lambdabox.lambda_.code_gc import CodeCollector
 from lambdabox.lambda_.code_url import CodeUrls, load_or_create_key
 from lambdabox.lambda_.concurrency import Concurrency
-from lambdabox.lambda_.credentials import IssueRoleCredentials, RoleCredentials, RoleCredentialsCache
+from lambdabox.lambda_.credentials import RoleCredentialsCache
 from lambdabox.lambda_.esm_engine import EventSourceEngine, InvokeBatch
 from lambdabox.lambda_.esm_engine import Invoked as BatchInvoked
 from lambdabox.lambda_.esm_store import Mapping
@@ -86,7 +93,6 @@ from lambdabox.sqs.batches import Batches as SqsBatches
 from lambdabox.sqs.queue_config import QueueConfig as SqsQueueConfig
 from lambdabox.store.db import Store
 from lambdabox.sts.api import StsService
-from lambdabox.sts.models import LAMBDA_PRINCIPAL, Identity, RoleInfo, Session, derived_role_id
 
 log = logging.getLogger(__name__)
 
@@ -272,10 +278,10 @@ class App:
             store,
             self.clock,
             account_id=s.account_id,
-            find_role=_iam_roles(iam),
+            find_role=iam_roles(iam),
             web_identity=not s.verify_signatures,
             other_key_account=long_term_key_account,
-            key_user=_iam_key_users(iam),
+            key_user=iam_key_users(iam),
         )
         concurrency = Concurrency(s.concurrency_limit)  # the invoker counts, the Lambda API reserves
         invoker = Invoker(
@@ -289,7 +295,7 @@ class App:
             catalog=self._catalog,
             logs=logs,
             code_root=code.root,
-            credentials=RoleCredentialsCache(_role_credentials(sts), self.clock),
+            credentials=RoleCredentialsCache(role_credentials(sts), self.clock),
             code_holds=code_gc,
             concurrency=concurrency,
             serve_endpoint=serve_endpoint,
@@ -310,7 +316,7 @@ class App:
                 clock=self.clock,
                 endpoint_url=self.endpoint_url,
                 concurrency=concurrency,
-                role_assumable=_lambda_can_assume(iam) if s.check_roles else None,
+                role_assumable=lambda_can_assume(iam) if s.check_roles else None,
                 async_engine=async_engine,
                 faults=FaultInjector(fault_book, logs, self.clock),
                 metrics=lambda_metrics,
@@ -353,7 +359,7 @@ class App:
                 return KnownKey(
                     access_key_id, session.secret_access_key, session.account,
                     session_token=session.session_token, expiration=session.expiration,
-                    active=await _source_exists(iam, session),
+                    active=await source_exists(iam, session),
                 )  # fmt: skip
             if access_key_id.startswith("AKIA"):
                 user_key = await iam.access_key(access_key_id)
@@ -371,7 +377,7 @@ class App:
         # AWS_IAM routes and methods: signatures always verified, whatever --verify-signatures says
         signed = IamAuthorizer(
             Authenticator(find_key, verify=True, now=self.clock.now, wall=time.time),
-            _principals(sts, _iam_key_users(iam)),
+            principals(sts, iam_key_users(iam)),
         )
         runner = LambdaRunner(_invoke_through(lambda_), self.clock, _longest_through(lambda_))
         gateway = HttpApiDataPlane(apis.api, runner, self.clock, RouteAuth(self.clock, signed))
@@ -510,91 +516,6 @@ class App:
         await parts.retention.close()
         await parts.logs.close()
         await asyncio.to_thread(parts.store.close)
-
-
-def _iam_roles(iam: IamService) -> Callable[[str], Awaitable[RoleInfo | None]]:
-    """STS's view of IAM's roles: a role ARN's id, session limit and trust policy, None if there is
-    no such role."""
-
-    async def find_role(arn: str) -> RoleInfo | None:
-        role = await iam.role(arn)
-        if role is None:
-            return None
-        trust = role.trust_policy
-        return RoleInfo(
-            role.role_id,
-            role.max_session_duration,
-            trusts=lambda account, arns, context: allows_caller(trust, account, arns, context),
-            trusts_web=lambda issuer, claims: allows_web_identity(trust, role.account, issuer, claims),
-        )
-
-    return find_role
-
-
-async def _source_exists(iam: IamService, session: Session) -> bool:
-    """Whether what an STS session speaks for still exists: its role (the same role, not one
-    recreated under its name) or its IAM user. Policies are not enforced, so a session of a
-    deleted role or user would otherwise keep every power; AWS leaves it none."""
-    identity = session.identity
-    if session.role_arn is not None:
-        if identity.user_id.startswith(derived_role_id(session.role_arn) + ":"):
-            return True  # issued for a role IAM did not have (Lambda's, without --check-roles)
-        role = await iam.role(session.role_arn)
-        return role is not None and identity.user_id.startswith(str(role.role_id) + ":")
-    if ":user/" in identity.arn:
-        user = await iam.user(identity.arn)
-        return user is not None and user.user_id == identity.user_id
-    return True
-
-
-def _role_credentials(sts: StsService) -> IssueRoleCredentials:
-    """Execution-role credentials for Lambda's environments, as STS sessions."""
-
-    async def issue(role_arn: str, session_name: str, seconds: int) -> RoleCredentials:
-        s = await sts.role_session(role_arn, session_name, seconds)
-        return RoleCredentials(s.access_key_id, s.secret_access_key, s.session_token, s.expiration)
-
-    return issue
-
-
-def _lambda_can_assume(iam: IamService) -> Callable[[str], Awaitable[bool]]:
-    """`--check-roles`: a role Lambda can assume exists in IAM and trusts lambda.amazonaws.com."""
-
-    async def can_assume(role_arn: str) -> bool:
-        role = await iam.role(role_arn)
-        context = {"aws:SourceAccount": role.account} if role is not None else {}
-        return role is not None and allows_service(role.trust_policy, LAMBDA_PRINCIPAL, context)
-
-    return can_assume
-
-
-def _iam_key_users(iam: IamService) -> Callable[[str], Awaitable[Identity | None]]:
-    """STS's view of IAM's access keys: the identity of the user a key belongs to, None if IAM
-    did not issue it (a root key)."""
-
-    async def key_user(access_key_id: str) -> Identity | None:
-        if not access_key_id.startswith("AKIA"):
-            return None
-        key = await iam.access_key(access_key_id)
-        if key is None:
-            return None
-        return Identity(key.user_id, key.account, key.user_arn)
-
-    return key_user
-
-
-def _principals(sts: StsService, key_user: Callable[[str], Awaitable[Identity | None]]) -> Identify:
-    """Who holds a key, for IAM-authorized routes: an IAM user, an STS session's identity, or
-    (None) a root key."""
-
-    async def identify(access_key_id: str, account: str) -> Principal | None:
-        if access_key_id.startswith("ASIA"):
-            session = await sts.session(access_key_id)
-            return None if session is None else Principal(session.identity.user_id, session.identity.arn)
-        user = await key_user(access_key_id)
-        return None if user is None else Principal(user.user_id, user.arn)
-
-    return identify
 
 
 def _bind(host: str, port: int) -> socket.socket:
