@@ -305,7 +305,8 @@ class App:
         outbox = Outbox(store, self.clock)
         fault_book = FaultBook(self.clock, self._fault_draw)  # /_lambdabox/faults
         async_engine = AsyncEngine(store, self.clock, outbox, metrics=lambda_metrics)
-        event_sources = EventSourceEngine(store, self.clock, QueueConsumer(sqs))
+        sqs_batches = SqsBatches(sqs)
+        event_sources = EventSourceEngine(store, self.clock, QueueConsumer(sqs, sqs_batches))
         lambda_ = LambdaService(
             LambdaDeps(
                 store=store,
@@ -406,7 +407,7 @@ class App:
                 Service(
                     "sqs",
                     ServiceProtocol("sqs", query=sqs_query.DIALECT),
-                    Operations(sqs, SqsBatches(sqs), SqsQueueConfig(sqs)),
+                    Operations(sqs, sqs_batches, SqsQueueConfig(sqs)),
                 ),
                 Service("sns", ServiceProtocol("sns"), sns),
                 Service("apigatewayv2", ServiceProtocol("apigatewayv2"), apis),

@@ -4,6 +4,7 @@ a consumer calling ReceiveMessage would: visibility, receive counts, redrive).""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +13,7 @@ from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError
 from lambdabox.lambda_.esm_sqs import QueueMessage
 from lambdabox.sqs.api import SqsService
+from lambdabox.sqs.batches import Batches
 
 
 def _parts(queue_arn: str) -> tuple[str, str, str]:
@@ -24,8 +26,9 @@ def _parts(queue_arn: str) -> tuple[str, str, str]:
 class QueueConsumer:
     """`lambda_.esm_sqs.QueueSource` over an `SqsService`."""
 
-    def __init__(self, sqs: SqsService) -> None:
+    def __init__(self, sqs: SqsService, batches: Batches) -> None:
         self._sqs = sqs
+        self._batches = batches
 
     def _call(self, queue_arn: str, operation: str) -> tuple[RequestContext, dict[str, Any]]:
         region, account, name = _parts(queue_arn)
@@ -69,19 +72,21 @@ class QueueConsumer:
         ]
 
     async def delete(self, queue_arn: str, handles: Sequence[str]) -> None:
-        for handle in handles:
-            ctx, params = self._call(queue_arn, "DeleteMessage")
-            try:
-                await self._sqs.DeleteMessage(ctx, {**params, "ReceiptHandle": handle})
-            except ServiceError:
-                continue  # gone already (its queue deleted, or redriven)
+        """DeleteMessageBatch, ten at a time (one store write each); a message gone already (its
+        queue deleted, or redriven) is skipped."""
+        for at in range(0, len(handles), 10):
+            ctx, params = self._call(queue_arn, "DeleteMessageBatch")
+            entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles[at : at + 10])]
+            with contextlib.suppress(ServiceError):
+                await self._batches.DeleteMessageBatch(ctx, {**params, "Entries": entries})
 
     async def release(self, queue_arn: str, handles: Sequence[str]) -> None:
-        for handle in handles:
-            ctx, params = self._call(queue_arn, "ChangeMessageVisibility")
-            try:
-                await self._sqs.ChangeMessageVisibility(
-                    ctx, {**params, "ReceiptHandle": handle, "VisibilityTimeout": 0}
-                )
-            except ServiceError:
-                continue
+        """ChangeMessageVisibilityBatch to 0, ten at a time."""
+        for at in range(0, len(handles), 10):
+            ctx, params = self._call(queue_arn, "ChangeMessageVisibilityBatch")
+            entries = [
+                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                for i, h in enumerate(handles[at : at + 10])
+            ]
+            with contextlib.suppress(ServiceError):
+                await self._batches.ChangeMessageVisibilityBatch(ctx, {**params, "Entries": entries})
