@@ -15,7 +15,7 @@ from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.sqs import store as sql
 from lambdabox.sqs.api import SqsService, bad_handle
-from lambdabox.sqs.messages import bad_value, check_message, message_size, sent, trace_header
+from lambdabox.sqs.messages import bad_value, check_message, fifo_ids, message_size, sent, trace_header
 from lambdabox.sqs.models import Message
 
 Params = dict[str, Any]
@@ -77,12 +77,15 @@ class Batches:
             attributes = dict(e.get("MessageAttributes") or {})
             try:
                 check_message(q, e["MessageBody"], attributes, e.get("DelaySeconds"))
+                group, dedup = fifo_ids(
+                    q, e["MessageBody"], e.get("MessageGroupId"), e.get("MessageDeduplicationId")
+                )
                 trace = trace_header(dict(e.get("MessageSystemAttributes") or {})) or ctx.trace_header
             except ServiceError as error:
                 failed.append(_failed(e["Id"], error))
                 continue
             m = self._core.new_message(
-                q, e["MessageBody"], attributes, ctx.account_id, e.get("DelaySeconds"), trace
+                q, e["MessageBody"], attributes, ctx.account_id, e.get("DelaySeconds"), trace, group, dedup
             )
             sending.append((e["Id"], m))
         if sending:
