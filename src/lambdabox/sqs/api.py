@@ -355,6 +355,8 @@ class SqsService:
         if parsed is None:
             raise bad_handle(handle)
         await self.store.write(lambda c: sql.delete_messages(c, q.id, [parsed[0]]))
+        if q.fifo:
+            self.notify(q.id)  # its group may be free for a long poll now
         return {}
 
     async def ChangeMessageVisibility(self, ctx: RequestContext, params: Params) -> Result:

@@ -106,6 +106,8 @@ class Batches:
                 deleting.append((e["Id"], parsed[0]))
         if deleting:
             await self._core.store.write(lambda c: sql.delete_messages(c, q.id, [m for _, m in deleting]))
+            if q.fifo:
+                self._core.notify(q.id)  # their groups may be free for a long poll now
         return {"Successful": [{"Id": i} for i, _ in deleting], "Failed": failed}
 
     async def ChangeMessageVisibilityBatch(self, ctx: RequestContext, params: Params) -> Result:
