@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import aws_error, deploy, wait_until
+from lambdabox.lambda_.esm_sqs import QueueMessage, record, settled
 from lambdabox.testing import LocalLambdabox
 from test_event_source_mappings import LOGS_EVENT, counts, queue, records
 
@@ -147,3 +148,22 @@ def test_what_lambda_refuses_for_a_fifo_queue(lbx: LocalLambdabox) -> None:
     with pytest.raises(ClientError) as exc:
         lam.update_event_source_mapping(UUID=made["UUID"], MaximumBatchingWindowInSeconds=1)
     assert aws_error(exc)[1] == "Batching window is not supported for FIFO queues"
+
+
+def test_the_record_of_a_fifo_message_is_aws_s_and_a_failure_holds_its_group() -> None:
+    sample = json.loads((EVENTS / "sqs-receive-fifo.json").read_text())["Records"][0]
+    m = QueueMessage(
+        sample["messageId"],
+        sample["receiptHandle"],
+        sample["body"],
+        sample["md5OfBody"],
+        dict(sample["attributes"]),
+    )
+    assert record(m, sample["eventSourceARN"], sample["awsRegion"]) == sample
+
+    def msg(ident: str, group: str) -> QueueMessage:
+        return QueueMessage(ident, f"h-{ident}", ident, "", {"MessageGroupId": group})
+
+    batch = [msg("a1", "A"), msg("b1", "B"), msg("a2", "A"), msg("a3", "A"), msg("b2", "B")]
+    assert [x.message_id for x in settled(batch, {"a2"}, fifo=True)] == ["a1", "b1", "b2"]
+    assert [x.message_id for x in settled(batch, {"a2"}, fifo=False)] == ["a1", "b1", "a3", "b2"]

@@ -508,3 +508,24 @@ def test_a_fifo_send_and_receive_over_the_query_protocol(lbx: LocalLambdabox) ->
         urlencode({"Action": "SendMessage", "Version": "2012-11-05", "QueueUrl": url, "MessageBody": "x"})
     )
     assert status == 400 and "MissingParameter" in answer and "MessageGroupId" in answer
+
+
+def test_messages_deduplication_and_sequence_survive_a_restart(tmp_path: Path) -> None:
+    with LocalLambdabox(tmp_path / "data", manual_clock=True) as lbx:
+        sqs = lbx.client("sqs")
+        url = _fifo(sqs, "kept.fifo")
+        first = sqs.send_message(
+            QueueUrl=url, MessageBody="a", MessageGroupId="g", MessageDeduplicationId="1"
+        )
+        sqs.send_message(QueueUrl=url, MessageBody="b", MessageGroupId="g", MessageDeduplicationId="2")
+    with LocalLambdabox(tmp_path / "data", manual_clock=True) as lbx:
+        sqs = lbx.client("sqs")
+        dup = sqs.send_message(QueueUrl=url, MessageBody="a", MessageGroupId="g", MessageDeduplicationId="1")
+        assert (dup["MessageId"], dup["SequenceNumber"]) == (first["MessageId"], first["SequenceNumber"])
+        later = sqs.send_message(
+            QueueUrl=url, MessageBody="c", MessageGroupId="g", MessageDeduplicationId="3"
+        )
+        assert int(later["SequenceNumber"]) > int(first["SequenceNumber"])
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"])
+        assert [m["Body"] for m in got["Messages"]] == ["a", "b", "c"]
+        assert got["Messages"][0]["Attributes"]["SequenceNumber"] == first["SequenceNumber"]
