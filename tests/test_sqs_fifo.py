@@ -529,3 +529,20 @@ def test_messages_deduplication_and_sequence_survive_a_restart(tmp_path: Path) -
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"])
         assert [m["Body"] for m in got["Messages"]] == ["a", "b", "c"]
         assert got["Messages"][0]["Attributes"]["SequenceNumber"] == first["SequenceNumber"]
+
+
+def test_an_earlier_receive_s_handle_deletes_nothing(lbx: LocalLambdabox) -> None:
+    sqs = lbx.client("sqs")
+    url = _fifo(sqs, ContentBasedDeduplication="true", VisibilityTimeout="10")
+    sqs.send_message(QueueUrl=url, MessageBody="once", MessageGroupId="g")
+    stale = sqs.receive_message(QueueUrl=url)["Messages"][0]["ReceiptHandle"]
+    lbx.advance(11)
+    latest = sqs.receive_message(QueueUrl=url)["Messages"][0]["ReceiptHandle"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=stale)  # succeeds, deletes nothing
+    out = sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": "1", "ReceiptHandle": stale}])
+    assert [e["Id"] for e in out["Successful"]] == ["1"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+    assert attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=latest)
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+    assert attrs["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "0"

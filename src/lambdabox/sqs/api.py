@@ -354,7 +354,8 @@ class SqsService:
         parsed = self.receipts.parse(q.id, handle)
         if parsed is None:
             raise bad_handle(handle)
-        await self.store.write(lambda c: sql.delete_messages(c, q.id, [parsed[0]]))
+        tokens = [parsed[1]] if q.fifo else None
+        await self.store.write(lambda c: sql.delete_messages(c, q.id, [parsed[0]], tokens))
         if q.fifo:
             self.notify(q.id)  # its group may be free for a long poll now
         return {}

@@ -97,18 +97,20 @@ class Batches:
         q = await self._core.queue(ctx, params["QueueUrl"])
         entries = _checked_entries(params, "DeleteMessageBatchRequestEntry")
         failed: list[Result] = []
-        deleting: list[tuple[str, str]] = []
+        deleting: list[tuple[str, str, str]] = []
         for e in entries:
             parsed = self._core.receipts.parse(q.id, e["ReceiptHandle"])
             if parsed is None:
                 failed.append(_failed(e["Id"], bad_handle(e["ReceiptHandle"])))
             else:
-                deleting.append((e["Id"], parsed[0]))
+                deleting.append((e["Id"], parsed[0], parsed[1]))
         if deleting:
-            await self._core.store.write(lambda c: sql.delete_messages(c, q.id, [m for _, m in deleting]))
+            ids = [m for _, m, _ in deleting]
+            tokens = [t for _, _, t in deleting] if q.fifo else None
+            await self._core.store.write(lambda c: sql.delete_messages(c, q.id, ids, tokens))
             if q.fifo:
                 self._core.notify(q.id)  # their groups may be free for a long poll now
-        return {"Successful": [{"Id": i} for i, _ in deleting], "Failed": failed}
+        return {"Successful": [{"Id": i} for i, _, _ in deleting], "Failed": failed}
 
     async def ChangeMessageVisibilityBatch(self, ctx: RequestContext, params: Params) -> Result:
         q = await self._core.queue(ctx, params["QueueUrl"])

@@ -345,7 +345,17 @@ def message(conn: sqlite3.Connection, queue_id: int, message_id: str) -> Message
     return _message(row) if row else None
 
 
-def delete_messages(conn: sqlite3.Connection, queue_id: int, message_ids: list[str]) -> None:
+def delete_messages(
+    conn: sqlite3.Connection, queue_id: int, message_ids: list[str], tokens: list[str] | None = None
+) -> None:
+    """Delete the messages; with `tokens` (a FIFO queue's), each only while that receipt token is
+    its latest receive's (an earlier receive's handle then deletes nothing, as AWS documents)."""
+    if tokens is not None:
+        conn.executemany(
+            "DELETE FROM sqs_messages WHERE queue_id=? AND message_id=? AND receipt=?",
+            [(queue_id, m, t) for m, t in zip(message_ids, tokens, strict=True)],
+        )
+        return
     conn.executemany(
         "DELETE FROM sqs_messages WHERE queue_id=? AND message_id=?", [(queue_id, m) for m in message_ids]
     )
