@@ -69,7 +69,9 @@ SCHEMA: list[str] = [
         sequence_number TEXT NOT NULL,
         expires REAL NOT NULL,
         PRIMARY KEY (queue_id, scope, dedup_id)
-    )
+    );
+    CREATE INDEX sqs_messages_fifo ON sqs_messages (queue_id, seq) WHERE group_id IS NOT NULL;
+    CREATE INDEX sqs_messages_fifo_group ON sqs_messages (queue_id, group_id, seq) WHERE group_id IS NOT NULL
     """,
 ]
 
@@ -254,27 +256,34 @@ def _fifo_pick(conn: sqlite3.Connection, queue_id: int, now: float, limit: int) 
     """The seqs a FIFO receive takes: of each message group with no message in flight, its
     messages in order up to the first one not yet visible (a delayed one); groups by their oldest
     message, as many of one group as `limit` allows before the next group's."""
-    closed = {
-        r[0]
-        for r in conn.execute(
-            "SELECT DISTINCT group_id FROM sqs_messages WHERE queue_id=? AND visible > ? AND receive_count > 0",
-            (queue_id, now),
-        )
-    }
-    groups: dict[str, list[int]] = {}
-    for seq, group, visible in conn.execute(
-        "SELECT seq, group_id, visible FROM sqs_messages WHERE queue_id=? ORDER BY seq", (queue_id,)
-    ):
+    rows = conn.execute(
+        "SELECT seq, group_id, visible FROM sqs_messages WHERE queue_id=? AND group_id IS NOT NULL "
+        "AND group_id NOT IN (SELECT group_id FROM sqs_messages WHERE queue_id=? AND group_id IS NOT NULL "
+        "AND visible > ? AND receive_count > 0) ORDER BY seq",
+        (queue_id, queue_id, now),
+    )
+    groups: dict[str, None] = {}  # the receivable groups, by their oldest message
+    closed: set[str] = set()
+    found = 0
+    for _, group, visible in rows:
         if group in closed:
             continue
-        taken = groups.setdefault(group, [])
-        if visible > now or len(taken) >= limit:
-            closed.add(group)
-        else:
-            taken.append(seq)
+        if visible > now:
+            closed.add(group)  # a delayed message holds back the rest of its group
+            continue
+        groups[group] = None
+        found += 1
+        if found >= limit:
+            break
     out: list[int] = []
-    for taken in groups.values():
-        out.extend(taken[: limit - len(out)])
+    for group in groups:
+        for seq, visible in conn.execute(
+            "SELECT seq, visible FROM sqs_messages WHERE queue_id=? AND group_id=? ORDER BY seq LIMIT ?",
+            (queue_id, group, limit - len(out)),
+        ):
+            if visible > now:
+                break
+            out.append(seq)
         if len(out) >= limit:
             break
     return out
