@@ -215,12 +215,25 @@ def test_confirm_subscription_signature_version_2_and_unsubscribe(
     assert note.json["SignatureVersion"] == "2"
     verify(note.json)
 
+    # raw delivery, with the content type of the subscription's delivery policy
+    sns.set_subscription_attributes(
+        SubscriptionArn=sub_arn, AttributeName="RawMessageDelivery", AttributeValue="true"
+    )
+    sns.set_subscription_attributes(
+        SubscriptionArn=sub_arn, AttributeName="DeliveryPolicy",
+        AttributeValue=json.dumps({"requestPolicy": {"headerContentType": "application/json"}}),
+    )  # fmt: skip
+    sns.publish(TopicArn=topic, Message='{"raw": true}')
+    _, _, raw = endpoint.wait(3)
+    assert raw.body == b'{"raw": true}'
+    assert (raw.headers["x-amz-sns-rawdelivery"], raw.headers["content-type"]) == ("true", "application/json")
+
     # confirmed with AuthenticateOnUnsubscribe: the unsigned UnsubscribeURL is refused
     with pytest.raises(urllib.error.HTTPError) as refused:
         get(note.json["UnsubscribeURL"])
     assert refused.value.code == 403
     sns.unsubscribe(SubscriptionArn=sub_arn)
-    _, _, bye = endpoint.wait(3)
+    _, _, _, bye = endpoint.wait(4)
     assert bye.headers["x-amz-sns-message-type"] == "UnsubscribeConfirmation"
     verify(bye.json)
 
@@ -297,6 +310,11 @@ def test_endpoints_off_the_host_are_refused(lbx: LocalLambdabox) -> None:
         with pytest.raises(sns.exceptions.InvalidParameterException) as exc:
             sns.subscribe(TopicArn=topic, Protocol=url.split(":")[0], Endpoint=url)
         assert "not a loopback address: lambdabox sends nothing off the host" in aws_error(exc)[1], url
+    # nor may SNS carry a caller's request to lambdabox's own endpoints
+    for url in (lbx.url + "/_lambdabox/clock", lbx.url + "/%5Flambdabox/faults"):
+        with pytest.raises(sns.exceptions.InvalidParameterException) as exc:
+            sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=url)
+        assert "is one of lambdabox's own endpoints" in aws_error(exc)[1], url
     # a name that resolves to loopback is fine (nothing listens there: the confirmation fails)
     assert sns.subscribe(TopicArn=topic, Protocol="http", Endpoint="http://localhost:9/")[
         "SubscriptionArn"

@@ -36,7 +36,7 @@ from lambdabox.sns.checks import attributes_size, check_entry, invalid
 from lambdabox.sns.engine import DeliveryEngine
 from lambdabox.sns.envelopes import subscribe_message, unsubscribe_message
 from lambdabox.sns.filters import Subject, check_policy, matches
-from lambdabox.sns.http_post import OffHost, loopback_addresses
+from lambdabox.sns.http_post import OffHost
 from lambdabox.sns.models import (
     CONFIRMED_BY_ENDPOINT,
     DEFAULT_DELIVERY_POLICY,
@@ -255,7 +255,7 @@ class SnsService:
         endpoint = check_endpoint(topic, protocol, params.get("Endpoint"))
         if protocol in _HTTP:
             try:
-                await loopback_addresses(endpoint)
+                await self._engine.check_url(endpoint)
             except OffHost as exc:
                 raise invalid(f"Endpoint Reason: {exc}") from None
         given: dict[str, str] = dict(params.get("Attributes") or {})

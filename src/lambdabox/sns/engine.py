@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from urllib.parse import urlsplit
 
 from lambdabox.clock import Clock
 from lambdabox.dispatch import Activity, Dispatcher
@@ -97,10 +98,17 @@ class DeliveryEngine:
         self.envelopes = Envelopes(signer or Signer.generate(), endpoint_url)
         self._send_to_queue = send_to_queue
         self._invoke_async = invoke_async
-        self._post: Post = post or (lambda url, body, headers: http_post.post(url, body, headers, clock))
+        self._own_port = urlsplit(endpoint_url).port
+        self._post: Post = post or (
+            lambda url, body, headers: http_post.post(url, body, headers, clock, own_port=self._own_port)
+        )
         self._queue: Dispatcher[Delivery] = Dispatcher(
             clock, self._attempt, concurrency=concurrency, name="sns-delivery"
         )
+
+    async def check_url(self, url: str) -> None:
+        """Raise http_post.OffHost unless lambdabox may deliver to the HTTP/S `url`."""
+        await http_post.loopback_addresses(url, self._own_port)
 
     async def start(self, *, paused: bool = False) -> None:
         """Load every delivery the store holds and start (`paused`: keep them, deliver none)."""

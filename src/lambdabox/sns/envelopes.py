@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
 import json
 from typing import Any
 from urllib.parse import quote
 
 from lambdabox.sns.models import NOTIFICATION, MessageAttributes, Published
-from lambdabox.sns.signing import Signer
+from lambdabox.sns.signing import Signer, string_to_sign
 
 USER_AGENT = "Amazon Simple Notification Service Agent"
 
@@ -72,6 +73,18 @@ class Envelopes:
     def __init__(self, signer: Signer, endpoint: str) -> None:
         self.signer = signer
         self._endpoint = endpoint.rstrip("/")
+        #: signatures by (version, digest of the string to sign): a message fanned out to many
+        #: subscriptions signs the same fields, and is signed once (an RSA signature is costly)
+        self._signatures: dict[tuple[str, bytes], str] = {}
+
+    def _sign(self, fields: dict[str, Any], version: str) -> str:
+        key = (version, hashlib.sha256(string_to_sign(fields)).digest())
+        signature = self._signatures.get(key)
+        if signature is None:
+            if len(self._signatures) >= 4096:
+                self._signatures.clear()
+            signature = self._signatures[key] = self.signer.sign(fields, version)
+        return signature
 
     @property
     def cert_url(self) -> str:
@@ -95,7 +108,7 @@ class Envelopes:
             "Timestamp": timestamp(m.timestamp),
             "SignatureVersion": version,
         }
-        fields["Signature"] = self.signer.sign(fields, version)
+        fields["Signature"] = self._sign(fields, version)
         fields["SigningCertURL"] = self.cert_url
         fields["UnsubscribeURL"] = self.unsubscribe_url(subscription_arn)
         return fields
@@ -123,7 +136,7 @@ class Envelopes:
             "Timestamp": timestamp(m.timestamp),
             "SignatureVersion": version,
         }
-        fields["Signature"] = self.signer.sign(fields, version)
+        fields["Signature"] = self._sign(fields, version)
         fields["SigningCertURL"] = self.cert_url
         return json.dumps(fields)
 

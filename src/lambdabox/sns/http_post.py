@@ -16,7 +16,7 @@ import ipaddress
 import socket
 import ssl
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httptools
 
@@ -46,9 +46,13 @@ def _target(url: str) -> tuple[str, str, int, str, str]:
     return parts.scheme, parts.hostname, port, parts.netloc, target
 
 
-async def loopback_addresses(url: str) -> list[str]:
-    """The addresses the URL's host resolves to, each a loopback address; else OffHost."""
-    _, host, port, _, _ = _target(url)
+async def loopback_addresses(url: str, own_port: int | None = None) -> list[str]:
+    """The addresses the URL's host resolves to, each a loopback address; else OffHost. On
+    lambdabox's `own_port` its own endpoints (`/_lambdabox/…`) are refused: they trust the
+    server's own connections, and SNS must not carry a caller's request to them."""
+    _, host, port, _, target = _target(url)
+    if port == own_port and "_lambdabox" in unquote(target).lower():
+        raise OffHost(f"{url!r} is one of lambdabox's own endpoints")
     try:
         found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
@@ -65,7 +69,12 @@ async def loopback_addresses(url: str) -> list[str]:
 
 
 async def post(
-    url: str, body: bytes, headers: Mapping[str, str], clock: Clock, timeout: float = TIMEOUT
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    clock: Clock,
+    timeout: float = TIMEOUT,
+    own_port: int | None = None,
 ) -> int:
     """POST `body` with `headers` to a loopback `url`; the response's status. OffHost when the URL
     may not be reached; OSError or TimeoutError when the exchange fails."""
@@ -73,8 +82,8 @@ async def post(
         if any(c in name + value for c in "\r\n\0"):
             raise OffHost(f"header {name!r} has a line break")
     scheme, host, port, netloc, target = _target(url)
-    address = (await loopback_addresses(url))[0]
-    exchange = asyncio.ensure_future(_exchange(scheme, host, address, port, netloc, target, body, headers))
+    addresses = await loopback_addresses(url, own_port)
+    exchange = asyncio.ensure_future(_exchange(scheme, host, addresses, port, netloc, target, body, headers))
     deadline = asyncio.ensure_future(sleep_either(clock, timeout))
     try:
         await asyncio.wait({exchange, deadline}, return_when=asyncio.FIRST_COMPLETED)
@@ -85,6 +94,22 @@ async def post(
     if exchange.cancelled():
         raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
     return exchange.result()
+
+
+async def _connect(
+    addresses: list[str], port: int, context: ssl.SSLContext | None, host: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to the first of the (checked) addresses that takes one."""
+    failure: OSError | None = None
+    for address in dict.fromkeys(addresses):
+        try:
+            return await asyncio.open_connection(
+                address, port, ssl=context, server_hostname=host if context is not None else None
+            )
+        except OSError as exc:
+            failure = exc
+    assert failure is not None
+    raise failure
 
 
 class _Status:
@@ -100,13 +125,11 @@ class _Status:
 
 
 async def _exchange(
-    scheme: str, host: str, address: str, port: int, netloc: str, target: str, body: bytes,
+    scheme: str, host: str, addresses: list[str], port: int, netloc: str, target: str, body: bytes,
     headers: Mapping[str, str],
 ) -> int:  # fmt: skip
     context = ssl.create_default_context() if scheme == "https" else None
-    reader, writer = await asyncio.open_connection(
-        address, port, ssl=context, server_hostname=host if context is not None else None
-    )
+    reader, writer = await _connect(addresses, port, context, host)
     try:
         lines = [
             f"POST {target} HTTP/1.1",
