@@ -209,6 +209,12 @@ def test_confirm_subscription_signature_version_2_and_unsubscribe(
     assert sns.confirm_subscription(TopicArn=topic, Token=token)["SubscriptionArn"] == sub_arn  # still good
     attrs = sns.get_subscription_attributes(SubscriptionArn=sub_arn)["Attributes"]
     assert (attrs["PendingConfirmation"], attrs["ConfirmationWasAuthenticated"]) == ("false", "true")
+    effective = json.loads(attrs["EffectiveDeliveryPolicy"])["healthyRetryPolicy"]
+    assert (effective["numRetries"], effective["minDelayTarget"], effective["backoffFunction"]) == (
+        3,
+        20,
+        "linear",
+    )
 
     sns.publish(TopicArn=topic, Message="signed with SHA256")
     _, note = endpoint.wait(2)

@@ -33,6 +33,7 @@ from lambdabox.clock import Clock
 from lambdabox.patterns import Pattern
 from lambdabox.sns import store as sql
 from lambdabox.sns.checks import attributes_size, check_entry, invalid
+from lambdabox.sns.delivery_policy import retry_policy
 from lambdabox.sns.engine import DeliveryEngine
 from lambdabox.sns.envelopes import subscribe_message, unsubscribe_message
 from lambdabox.sns.filters import Subject, check_policy, matches
@@ -363,6 +364,16 @@ class SnsService:
             "ConfirmationWasAuthenticated": sub.attributes.get("ConfirmationWasAuthenticated", "true"),
             "SubscriptionPrincipal": f"arn:aws:iam::{sub.owner}:root",
         }
+        if sub.protocol in _HTTP:
+            topic = await self._store.read(lambda c: sql.get_topic(c, sub.topic_arn))
+            policy = sub.attributes.get("DeliveryPolicy") or (
+                topic.attributes.get("DeliveryPolicy") if topic is not None else None
+            )
+            attributes["EffectiveDeliveryPolicy"] = json.dumps(
+                {"healthyRetryPolicy": retry_policy(policy), "sicklyRetryPolicy": None,
+                 "throttlePolicy": None, "guaranteed": False},
+                separators=(",", ":"),
+            )  # fmt: skip
         return {"Attributes": attributes}
 
     async def SetSubscriptionAttributes(self, ctx: RequestContext, params: Params) -> Result:
