@@ -344,3 +344,23 @@ def test_email_subscriptions_are_recorded_pending_and_sent_nothing(lbx: LocalLam
     ]  # fmt: skip
     sns.publish(TopicArn=topic, Message="nobody reads this")
     assert lbx.app.sns_deliveries.backlog == 0
+
+
+def test_a_confirmation_owed_survives_a_restart(tmp_path: Path, endpoint: Endpoint) -> None:
+    endpoint.statuses = [503]
+    with LocalLambdabox(tmp_path / "data", manual_clock=True) as lbx:
+        sns = lbx.client("sns")
+        topic = sns.create_topic(Name="t")["TopicArn"]
+        sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=endpoint.url)
+        endpoint.wait(1)  # refused: retried in 20 s
+        wait_until(lambda: lbx.app.sns_deliveries.activity().running == 0)
+    with LocalLambdabox(tmp_path / "data", manual_clock=True) as lbx:
+        assert lbx.app.sns_deliveries.backlog == 1
+        lbx.advance(3600)
+        _, again = endpoint.wait(2)
+        assert again.json["Type"] == "SubscriptionConfirmation"
+        assert again.json["SubscribeURL"].startswith(lbx.url + "/?Action=ConfirmSubscription")
+        status, _ = get(again.json["SubscribeURL"])
+        assert status == 200
+        (sub,) = lbx.client("sns").list_subscriptions()["Subscriptions"]
+        assert sub["SubscriptionArn"].startswith(topic + ":")
