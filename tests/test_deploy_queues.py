@@ -178,7 +178,10 @@ def test_queues_topics_and_mappings_deploy_update_and_are_removed(server: Server
     dlq_arn = attributes(server, dlq_url)
     assert dlq_arn["MessageRetentionPeriod"] == "1209600"
     assert (got["VisibilityTimeout"], got["DelaySeconds"]) == ("60", "2")
-    assert json.loads(got["RedrivePolicy"]) == {"deadLetterTargetArn": dlq_arn["QueueArn"], "maxReceiveCount": 3}
+    assert json.loads(got["RedrivePolicy"]) == {
+        "deadLetterTargetArn": dlq_arn["QueueArn"],
+        "maxReceiveCount": 3,
+    }
     policy = json.loads(got["Policy"])
     assert policy["Statement"][0]["Resource"] == got["QueueArn"]
     assert sqs.list_queue_tags(QueueUrl=url)["Tags"]["team"] == "orders"
@@ -254,7 +257,9 @@ def test_queues_topics_and_mappings_deploy_update_and_are_removed(server: Server
         f"EventSourceMapping {stack}-renamed -> {mapping['FunctionArn'].rsplit(':', 1)[1]}",
         f"Subscription sqs {new_arn} of {out['TopicName']}",
     ]
-    assert [s["Protocol"] for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]] == ["lambda"]
+    assert [s["Protocol"] for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]] == [
+        "lambda"
+    ]
 
     remove_stack(stack, server.url)
     assert not sqs.list_queues(QueueNamePrefix=stack).get("QueueUrls")

@@ -70,7 +70,11 @@ class EventSourceMapping(Handler):
             not isinstance(types, list) or any(t != "ReportBatchItemFailures" for t in types)
         ):
             out.append(
-                ("error", "FunctionResponseTypes", "FunctionResponseTypes is a list of ReportBatchItemFailures")
+                (
+                    "error",
+                    "FunctionResponseTypes",
+                    "FunctionResponseTypes is a list of ReportBatchItemFailures",
+                )
             )
         return out
 
@@ -110,12 +114,13 @@ class EventSourceMapping(Handler):
                 if _filters(want) != _filters(have):
                     out.append(k)
             elif k == "Enabled":
-                if str(want).lower() != ("true" if o.get("State") in ("Enabled", "Enabling", "Creating") else "false"):
+                if str(want).lower() != (
+                    "true" if o.get("State") in ("Enabled", "Enabling", "Creating") else "false"
+                ):
                     out.append(k)
             elif k == "ScalingConfig":
-                if (want or {}).get("MaximumConcurrency") is not None and str(
-                    want.get("MaximumConcurrency")
-                ) != str((have or {}).get("MaximumConcurrency")):
+                wanted = (want or {}).get("MaximumConcurrency")
+                if wanted is not None and str(wanted) != str((have or {}).get("MaximumConcurrency")):
                     out.append(k)
             elif k == "FunctionResponseTypes":
                 if list(want or []) != list(have or []):

@@ -79,7 +79,9 @@ class Topic(Handler):
         out: list[tuple[Severity, str, str]] = []
         name = props.get("TopicName")
         if isinstance(name, str) and _is_fifo(dict(props)) != name.endswith(".fifo"):
-            out.append(("error", "TopicName", "a FIFO topic's name ends with .fifo (and only a FIFO topic's)"))
+            out.append(
+                ("error", "TopicName", "a FIFO topic's name ends with .fifo (and only a FIFO topic's)")
+            )
         subs = props.get("Subscription")
         if subs is not None and (
             not isinstance(subs, list)
@@ -174,7 +176,9 @@ class Topic(Handler):
         props["Tags"] = {k: v for k, v in deployed.tags.items() if k not in _OWN_TAGS}
         had = set(deployed.tags.get(SUBSCRIPTIONS_TAG, "").split())
         subs = []
-        for page in c("sns").get_paginator("list_subscriptions_by_topic").paginate(TopicArn=deployed.physical_id):
+        for page in (
+            c("sns").get_paginator("list_subscriptions_by_topic").paginate(TopicArn=deployed.physical_id)
+        ):
             subs += [
                 {"Protocol": s["Protocol"], "Endpoint": s["Endpoint"]}
                 for s in page.get("Subscriptions", [])
@@ -204,7 +208,9 @@ class Subscription(Handler):
                 out.append(("error", required, f"{required} is required"))
         scope = props.get("FilterPolicyScope")
         if isinstance(scope, str) and scope not in ("MessageAttributes", "MessageBody"):
-            out.append(("error", "FilterPolicyScope", "FilterPolicyScope is MessageAttributes or MessageBody"))
+            out.append(
+                ("error", "FilterPolicyScope", "FilterPolicyScope is MessageAttributes or MessageBody")
+            )
         return out
 
     def describe(self, deployed: Deployed) -> str:
@@ -401,7 +407,9 @@ class TopicPolicy(Handler):
         sns = c("sns")
         for arn in arns:
             try:
-                sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=default_policy(arn))
+                sns.set_topic_attributes(
+                    TopicArn=arn, AttributeName="Policy", AttributeValue=default_policy(arn)
+                )
                 sns.untag_resource(ResourceArn=arn, TagKeys=[POLICY_TAG])
             except sns.exceptions.NotFoundException:
                 continue

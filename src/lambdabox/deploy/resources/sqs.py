@@ -76,9 +76,7 @@ def _is_fifo(props: Props) -> bool:
 
 class Queue(Handler):
     type = "AWS::SQS::Queue"
-    properties = frozenset(
-        ["QueueName", "FifoQueue", "Tags", *_DEFAULTS, *_FIFO_ONLY, *_KMS]  # fmt: skip
-    )
+    properties = frozenset(["QueueName", "FifoQueue", "Tags", *_DEFAULTS, *_FIFO_ONLY, *_KMS])
     attributes = frozenset(["Arn", "QueueName", "QueueUrl"])
     immutable = frozenset(["QueueName", "FifoQueue"])
     delete_rank = 80
@@ -87,7 +85,9 @@ class Queue(Handler):
         out: list[tuple[Severity, str, str]] = []
         name = props.get("QueueName")
         if isinstance(name, str) and _is_fifo(dict(props)) != name.endswith(".fifo"):
-            out.append(("error", "QueueName", "a FIFO queue's name ends with .fifo (and only a FIFO queue's)"))
+            out.append(
+                ("error", "QueueName", "a FIFO queue's name ends with .fifo (and only a FIFO queue's)")
+            )
         for policy in ("RedrivePolicy", "RedriveAllowPolicy"):
             value = props.get(policy)
             if value is not None and not isinstance(value, Mapping | str):
