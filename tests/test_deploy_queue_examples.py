@@ -29,10 +29,14 @@ def printed(lbx: LambdaboxProcess, function: str, word: str) -> list[str]:
     """What the function printed after `word` (its log lines that start with it), in order."""
     logs = lbx.client("logs")
     try:
-        found = logs.filter_log_events(logGroupName=f"/aws/lambda/{STACK}-{function}", filterPattern=f'"{word} "')
+        found = logs.filter_log_events(
+            logGroupName=f"/aws/lambda/{STACK}-{function}", filterPattern=f'"{word} "'
+        )
     except logs.exceptions.ResourceNotFoundException:
         return []
-    return [e["message"].split(f"{word} ", 1)[1].strip() for e in found["events"] if f"{word} " in e["message"]]
+    return [
+        e["message"].split(f"{word} ", 1)[1].strip() for e in found["events"] if f"{word} " in e["message"]
+    ]
 
 
 def test_the_fanout_example_processes_retries_dead_letters_and_is_removed(
