@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from conftest import Server, wait_until
-from lambdabox.deploy.apply import NoSuchStack, apply_plan, remove_stack
+from lambdabox.deploy.apply import ApplyError, NoSuchStack, apply_plan, remove_stack
 from lambdabox.deploy.plan import plan_project
 from lambdabox.deploy.project import Project, ProjectError
 
@@ -319,11 +319,37 @@ def test_bad_properties_are_refused_before_anything_is_deployed(server: Server) 
 
 
 def test_what_sqs_refuses_fails_the_apply_with_its_message(server: Server, stack: str) -> None:
-    from lambdabox.deploy.apply import ApplyError
-
     t = {"Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"VisibilityTimeout": 99999}}}}
     plan = plan_project(Project(stack, t), server.url)
     with pytest.raises(ApplyError) as err:
         apply_plan(plan, Project(stack, t), server.url)
     assert "InvalidAttributeValue: Invalid value for the parameter VisibilityTimeout." in str(err.value)
     assert not server.client("sqs").list_queues(QueueNamePrefix=stack).get("QueueUrls")
+
+
+def test_a_failed_apply_puts_the_queue_and_topic_back(server: Server, stack: str) -> None:
+    t = template()
+    _, out = deploy(server, stack, t)
+    t["Resources"]["Queue"]["Properties"]["VisibilityTimeout"] = 90
+    t["Resources"]["Topic"]["Properties"]["DisplayName"] = "Changed"
+    t["Resources"]["Mail"] = {  # SNS refuses it: after the queue and topic were updated
+        "Type": "AWS::SNS::Subscription",
+        "Properties": {
+            "TopicArn": {"Ref": "Topic"},
+            "Protocol": "email",
+            "Endpoint": {"Fn::Sub": "${Queue.QueueName}@example.com"},
+        },
+    }
+    plan = plan_project(Project(stack, copy.deepcopy(t)), server.url)
+    with pytest.raises(ApplyError) as err:
+        apply_plan(plan, Project(stack, copy.deepcopy(t)), server.url)
+    assert "InvalidParameter" in str(err.value)
+    assert attributes(server, out["QueueUrl"])["VisibilityTimeout"] == "60"
+    topic = server.client("sns").get_topic_attributes(TopicArn=out["TopicArn"])["Attributes"]
+    assert topic["DisplayName"] == "Orders"
+    del t["Resources"]["Mail"]
+    t["Resources"]["Queue"]["Properties"]["VisibilityTimeout"] = 60
+    t["Resources"]["Topic"]["Properties"]["DisplayName"] = "Orders"
+    assert plan_project(Project(stack, copy.deepcopy(t)), server.url).counts() == {
+        "unchanged": len(t["Resources"])
+    }
