@@ -1,11 +1,15 @@
-"""The SNS API: standard topics, subscriptions (SQS queues and Lambda functions of the topic
-owner's account, loopback HTTP/S URLs confirmed by the endpoint, email addresses recorded) and
-Publish / PublishBatch, durable in the store, per account and region.
+"""The SNS API: standard and FIFO topics, subscriptions (SQS queues and Lambda functions of the
+topic owner's account, loopback HTTP/S URLs confirmed by the endpoint, email addresses recorded)
+and Publish / PublishBatch, durable in the store, per account and region.
 
 `SnsService` takes a `RequestContext` and the params dict as boto3 sends it (the query codec has
 checked it against botocore's model) and returns each operation's result dict. A Publish commits
 the message and one delivery row per subscription whose filter policy it passes before it answers
-its MessageId; the delivery engine (engine.py) delivers them. FIFO topics are refused.
+its MessageId; the delivery engine (engine.py) delivers them. A FIFO topic (FifoTopic=true, a
+`.fifo` name) takes SQS subscriptions only; a message published to it needs a MessageGroupId and
+a MessageDeduplicationId (or the topic's ContentBasedDeduplication), is numbered (SequenceNumber)
+and, when the topic saw its deduplication id in the last five minutes (across the topic, or its
+group with FifoThroughputScope=MessageGroup), answered as the first and delivered to nobody.
 
 An HTTP/S subscription waits for its confirmation: Subscribe commits it with a token and a
 SubscriptionConfirmation for the engine to POST; ConfirmSubscription, or a GET of the
@@ -32,7 +36,7 @@ from lambdabox.aws.tag_keys import reserved
 from lambdabox.clock import Clock
 from lambdabox.patterns import Pattern
 from lambdabox.sns import store as sql
-from lambdabox.sns.checks import attributes_size, check_entry, invalid
+from lambdabox.sns.checks import attributes_size, check_entry, fifo_ids, invalid
 from lambdabox.sns.delivery_policy import retry_policy
 from lambdabox.sns.engine import DeliveryEngine
 from lambdabox.sns.envelopes import subscribe_message, unsubscribe_message
@@ -40,7 +44,10 @@ from lambdabox.sns.filters import Subject, check_policy, matches
 from lambdabox.sns.http_post import OffHost
 from lambdabox.sns.models import (
     CONFIRMED_BY_ENDPOINT,
+    DEDUPLICATION_WINDOW,
     DEFAULT_DELIVERY_POLICY,
+    FIFO_SCOPES,
+    FIFO_SETTABLE,
     SUBSCRIPTION_CONFIRMATION,
     TOPIC_SETTABLE,
     UNSUBSCRIBE_CONFIRMATION,
@@ -58,6 +65,11 @@ Params = dict[str, Any]
 Result = dict[str, Any]
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_FIFO_NAME = re.compile(r"[A-Za-z0-9_-]{1,251}\.fifo")
+FIFO_NAME_ERROR = (
+    "Fifo Topic names must end with .fifo and must be made up of only uppercase and lowercase ASCII "
+    "letters, numbers, underscores, and hyphens, and must be between 1 and 256 characters long."
+)
 _BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 PAGE = 100
 MAX_TAGS = 50
@@ -127,13 +139,19 @@ class SnsService:
     async def CreateTopic(self, ctx: RequestContext, params: Params) -> Result:
         name: str = params["Name"]
         given: dict[str, str] = dict(params.get("Attributes") or {})
-        if name.endswith(".fifo") or given.get("FifoTopic", "false").lower() == "true":
-            raise invalid("FifoTopic Reason: lambdabox does not serve FIFO topics yet")
-        if not _NAME.fullmatch(name):
+        fifo = _fifo_flag(given.pop("FifoTopic", None))
+        if fifo:
+            if not _FIFO_NAME.fullmatch(name):
+                raise client_error("InvalidParameter", FIFO_NAME_ERROR)
+            given = {"FifoTopic": "true", "ContentBasedDeduplication": "false", **given}
+        elif not _NAME.fullmatch(name):  # (a .fifo name without FifoTopic=true too)
             raise invalid("Topic Name")
-        given.pop("FifoTopic", None)
         for attr in given:
-            if attr not in TOPIC_SETTABLE:
+            if attr == "FifoTopic":
+                continue
+            if attr in FIFO_SETTABLE:
+                given[attr] = _check_fifo_attribute(attr, given[attr], fifo)
+            elif attr not in TOPIC_SETTABLE:
                 raise invalid(f"Attributes Reason: Unknown attribute {attr}")
             _check_json_attribute(attr, given[attr])
         tags = _tags(params.get("Tags"))
@@ -186,14 +204,20 @@ class SnsService:
             "SubscriptionsDeleted": "0",
             "EffectiveDeliveryPolicy": delivery or json.dumps(DEFAULT_DELIVERY_POLICY, separators=(",", ":")),
         }
+        if topic.fifo:
+            attributes.setdefault("FifoThroughputScope", "Topic")
         return {"Attributes": attributes}
 
     async def SetTopicAttributes(self, ctx: RequestContext, params: Params) -> Result:
         topic = await self._topic(ctx, params["TopicArn"], "SetTopicAttributes")
         name: str = params["AttributeName"]
-        if name not in TOPIC_SETTABLE:
+        if name in FIFO_SETTABLE:
+            value = _check_fifo_attribute(name, params.get("AttributeValue") or "", topic.fifo)
+        elif name in TOPIC_SETTABLE:
+            value = params.get("AttributeValue") or ""
+        else:
             raise invalid("AttributeName")
-        attributes = {**topic.attributes, name: params.get("AttributeValue") or ""}
+        attributes = {**topic.attributes, name: value}
         _check_json_attribute(name, attributes[name])
         if name == "Policy" and not attributes[name]:
             attributes[name] = default_policy(topic.arn, topic.account)
@@ -412,10 +436,12 @@ class SnsService:
         if not arn:
             raise invalid("TopicArn or TargetArn Reason: no value for required parameter")
         topic = await self._topic(ctx, arn, "Publish")
-        attributes = check_entry(params)
+        attributes = check_entry(params, topic.fifo)
         message = self._message(topic, params, attributes)
-        await self._publish(topic, [message])
-        return {"MessageId": message.message_id}
+        (answered,) = await self._publish(topic, [message])
+        if answered.sequence is None:
+            return {"MessageId": answered.message_id}
+        return {"MessageId": answered.message_id, "SequenceNumber": answered.sequence}
 
     async def PublishBatch(self, ctx: RequestContext, params: Params) -> Result:
         topic = await self._topic(ctx, params["TopicArn"], "PublishBatch")
@@ -448,15 +474,22 @@ class SnsService:
         failed: list[Result] = []
         for entry in entries:
             try:
-                attributes = check_entry(entry)
+                attributes = check_entry(entry, topic.fifo)
+                message = self._message(topic, entry, attributes)
             except ServiceError as exc:
                 failed.append(
                     {"Id": entry["Id"], "Code": exc.code, "Message": exc.message, "SenderFault": True}
                 )
                 continue
-            good.append((entry["Id"], self._message(topic, entry, attributes)))
-        await self._publish(topic, [m for _, m in good])
-        return {"Successful": [{"Id": i, "MessageId": m.message_id} for i, m in good], "Failed": failed}
+            good.append((entry["Id"], message))
+        answered = await self._publish(topic, [m for _, m in good])
+        successful: list[Result] = []
+        for (entry_id, _), m in zip(good, answered, strict=True):
+            done: Result = {"Id": entry_id, "MessageId": m.message_id}
+            if m.sequence is not None:
+                done["SequenceNumber"] = m.sequence
+            successful.append(done)
+        return {"Successful": successful, "Failed": failed}
 
     async def publish_for(
         self, arn: str, body: bytes, attributes: dict[str, tuple[str, str]], account: str
@@ -467,6 +500,8 @@ class SnsService:
         topic = await self._store.read(lambda c: sql.get_topic(c, arn))
         if topic is None or topic.account != account:
             raise LookupError(f"no topic {arn} of account {account}")
+        if topic.fifo:  # (Lambda refuses a FIFO topic as a destination or dead-letter target)
+            raise LookupError(f"{arn} is a FIFO topic")
         message = Published(
             str(uuid.uuid4()), topic.arn, topic.account, body.decode("utf-8", errors="replace"), None, None,
             {k: {"DataType": t, "StringValue": v} for k, (t, v) in attributes.items()}, self._clock.now(),
@@ -474,23 +509,36 @@ class SnsService:
         await self._publish(topic, [message])
 
     def _message(self, topic: Topic, entry: Params, attributes: MessageAttributes) -> Published:
+        """The message `entry` publishes (a FIFO topic's with its group and deduplication id)."""
+        group = dedup = None
+        if topic.fifo:
+            group, dedup = fifo_ids(entry, topic.attributes.get("ContentBasedDeduplication") == "true")
         return Published(
             str(uuid.uuid4()), topic.arn, topic.account, entry["Message"], entry.get("Subject"),
-            entry.get("MessageStructure"), attributes, self._clock.now(),
+            entry.get("MessageStructure"), attributes, self._clock.now(), group_id=group, dedup_id=dedup,
         )  # fmt: skip
 
-    async def _publish(self, topic: Topic, messages: list[Published]) -> None:
+    async def _publish(self, topic: Topic, messages: list[Published]) -> list[Published]:
         """Commit the messages with a delivery row for each subscription they pass, then hand the
-        rows to the engine."""
+        rows to the engine; the messages as answered (a FIFO topic's numbered, a duplicate's as
+        first published)."""
         if not messages:
-            return
+            return []
         subs = await self._store.read(lambda c: sql.subscriptions_of(c, topic.arn))
         batch = []
         for m in messages:
             subject = Subject(m.text_for, m.attributes)
             batch.append((m, [s.arn for s in subs if not s.pending and self._passes(s, subject)]))
-        owed = await self._store.write(sql.publish_all(batch, self._clock.now()))
+        now = self._clock.now()
+        if not topic.fifo:
+            self._engine.add(await self._store.write(sql.publish_all(batch, now)))
+            return messages
+        by_group = topic.attributes.get("FifoThroughputScope") == "MessageGroup"
+        owed, answered = await self._store.write(
+            sql.publish_fifo(topic.arn, batch, now, DEDUPLICATION_WINDOW, by_group)
+        )
         self._engine.add(owed)
+        return answered
 
     def _passes(self, sub: Subscription, subject: Subject) -> bool:
         policy = sub.attributes.get("FilterPolicy")
@@ -503,6 +551,35 @@ class SnsService:
                 self._patterns.clear()
             pattern = self._patterns[(policy, scope)] = check_policy(policy, scope)
         return matches(pattern, scope, subject, sub.protocol)
+
+
+def _fifo_flag(value: str | None) -> bool:
+    """CreateTopic's FifoTopic attribute: "true" or "false" (any case)."""
+    if value is None or value.lower() == "false":
+        return False
+    if value.lower() == "true":
+        return True
+    raise invalid(f"Attributes Reason: FifoTopic: Invalid value [{value}]. Must be true or false.")
+
+
+def _check_fifo_attribute(name: str, value: str, fifo: bool) -> str:
+    """A FIFO topic's ContentBasedDeduplication ("true"/"false") or FifoThroughputScope
+    ("Topic"/"MessageGroup"), as stored; a standard topic refuses them."""
+    if name == "ContentBasedDeduplication":
+        if not fifo:
+            raise invalid(
+                "ContentBasedDeduplication Reason: Content-based deduplication can only be set for FIFO topics"
+            )
+        if value.lower() not in ("true", "false"):
+            raise invalid(f"ContentBasedDeduplication: Invalid value [{value}]. Must be true or false.")
+        return value.lower()
+    if not fifo:
+        raise invalid("FifoThroughputScope Reason: FifoThroughputScope can only be set for FIFO topics")
+    if value not in FIFO_SCOPES:
+        raise invalid(
+            f"FifoThroughputScope: Invalid value [{value}]. Please use either Topic or MessageGroup"
+        )
+    return value
 
 
 def _check_json_attribute(name: str, value: str) -> None:

@@ -1,8 +1,11 @@
 """What Publish and PublishBatch check, in SNS's words: the message and its size, the subject, a
-MessageStructure of "json", the message attributes, and FIFO-only parameters on a standard topic."""
+MessageStructure of "json", the message attributes, and a FIFO topic's MessageGroupId and
+MessageDeduplicationId (required, unless ContentBasedDeduplication derives the latter; refused
+on a standard topic)."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from typing import Any
@@ -16,6 +19,8 @@ _ATTR_NAME = re.compile(r"[A-Za-z0-9_.-]{1,256}")
 _DATA_TYPE = re.compile(r"(String|Number|Binary)(\.[^\s]{1,255})?")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _SUBJECT = re.compile(r"[\x20-\x7e]{1,99}")
+#: a MessageGroupId or MessageDeduplicationId: 1 to 128 alphanumeric and punctuation characters
+_FIFO_ID = re.compile(r"[A-Za-z0-9!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]{1,128}")
 
 
 def invalid(reason: str) -> ServiceError:
@@ -26,8 +31,9 @@ def invalid_value(message: str) -> ServiceError:
     return client_error("ParameterValueInvalid", message)
 
 
-def check_entry(entry: dict[str, Any]) -> MessageAttributes:
-    """Check one message to publish (Publish's params or a PublishBatch entry); its attributes."""
+def check_entry(entry: dict[str, Any], fifo: bool = False) -> MessageAttributes:
+    """Check one message to publish (Publish's params or a PublishBatch entry) to a standard
+    topic, or a FIFO one (`fifo`: its ids are `fifo_ids`'); its attributes."""
     message = entry.get("Message")
     if not message:
         raise invalid("Empty message")
@@ -35,7 +41,7 @@ def check_entry(entry: dict[str, Any]) -> MessageAttributes:
     if subject is not None and not _SUBJECT.fullmatch(subject):
         raise invalid("Subject")
     for fifo_only in ("MessageGroupId", "MessageDeduplicationId"):
-        if entry.get(fifo_only) is not None:
+        if not fifo and entry.get(fifo_only) is not None:
             raise invalid(
                 f"{fifo_only} Reason: The request includes {fifo_only} parameter that is not valid for this topic type"
             )
@@ -56,6 +62,29 @@ def check_entry(entry: dict[str, Any]) -> MessageAttributes:
     if len(message.encode()) + attributes_size(attributes) > MAX_MESSAGE_BYTES:
         raise invalid("Message too long")
     return attributes
+
+
+def fifo_ids(entry: dict[str, Any], content_based: bool) -> tuple[str, str]:
+    """(MessageGroupId, MessageDeduplicationId) of a message to a FIFO topic, or SNS's error: the
+    group is required, and the deduplication id unless the topic's ContentBasedDeduplication
+    derives it (SHA-256 of the message body, in hex); one given overrides the derived one."""
+    group = entry.get("MessageGroupId")
+    if not group:
+        raise invalid("The MessageGroupId parameter is required for FIFO topics")
+    dedup = entry.get("MessageDeduplicationId")
+    for name, value in (("MessageGroupId", group), ("MessageDeduplicationId", dedup)):
+        if value is not None and not _FIFO_ID.fullmatch(value):
+            raise invalid(
+                f"{name} Reason: {name} can only include alphanumeric and punctuation characters. 1 to 128 in length."
+            )
+    if dedup is None:
+        if not content_based:
+            raise invalid(
+                "The topic should either have ContentBasedDeduplication enabled or MessageDeduplicationId "
+                "provided explicitly"
+            )
+        dedup = hashlib.sha256(str(entry["Message"]).encode("utf-8")).hexdigest()
+    return str(group), str(dedup)
 
 
 def attributes_size(attributes: MessageAttributes) -> int:

@@ -14,12 +14,19 @@ else AWS's default (3 retries 20 s apart) — an HTTP/S endpoint failed when it 
 the subscription's dead-letter queue (its RedrivePolicy) as the endpoint would have received it,
 else it is dropped (logged). Confirmations (SubscriptionConfirmation, UnsubscribeConfirmation)
 are sent and retried the same way, never to a dead-letter queue.
+
+A FIFO topic's message goes to a FIFO queue with its MessageGroupId and MessageDeduplicationId
+(to a standard queue without them), and the deliveries of one subscription and message group are
+made one at a time, in the order they were published: a delivery being retried holds back the
+group's later ones (its lane), never the other groups'.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from lambdabox.clock import Clock
@@ -41,8 +48,23 @@ from lambdabox.store.db import Store
 
 log = logging.getLogger("lambdabox.sns.delivery")
 
-#: send_to_queue(queue_arn, body, {name: (DataType, value)}, sender_account)
-SendToQueue = Callable[[str, str, dict[str, tuple[str, str | bytes]], str], Awaitable[None]]
+
+class SendToQueue(Protocol):
+    """send_to_queue(queue_arn, body, {name: (DataType, value)}, sender_account), to a FIFO queue
+    with `group` and `dedup` (SqsService.deliver)."""
+
+    def __call__(
+        self,
+        queue_arn: str,
+        body: str,
+        attributes: dict[str, tuple[str, str | bytes]],
+        sender: str,
+        *,
+        group: str | None = None,
+        dedup: str | None = None,
+    ) -> Awaitable[None]: ...
+
+
 #: invoke_async(function_arn, payload): an asynchronous (Event) invocation, accepted
 InvokeAsync = Callable[[str, bytes], Awaitable[None]]
 #: post(url, body, headers): the HTTP status a loopback URL answered (http_post.OffHost: it may
@@ -105,6 +127,9 @@ class DeliveryEngine:
         self._queue: Dispatcher[Delivery] = Dispatcher(
             clock, self._attempt, concurrency=concurrency, name="sns-delivery"
         )
+        #: FIFO deliveries by (subscription, message group), by id: the first is in the
+        #: dispatcher (waiting, running or due again), the others wait for it to be done
+        self._lanes: dict[tuple[str, str], list[Delivery]] = {}
 
     async def check_url(self, url: str) -> None:
         """Raise http_post.OffHost unless lambdabox may deliver to the HTTP/S `url`."""
@@ -120,14 +145,34 @@ class DeliveryEngine:
             self._queue.start()
 
     def add(self, deliveries: Iterable[Delivery]) -> None:
-        """Queue deliveries already committed in the store."""
+        """Queue deliveries already committed in the store (a FIFO one behind its lane's)."""
         for d in deliveries:
-            self._queue.push(d, d.due)
+            if d.message.group_id is None:
+                self._queue.push(d, d.due)
+                continue
+            lane = self._lanes.setdefault((d.subscription_arn, d.message.group_id), [])
+            bisect.insort(lane, d, key=lambda x: x.id)
+            if len(lane) == 1:
+                self._queue.push(d, d.due)
+
+    def _next_in_lane(self, d: Delivery) -> None:
+        """`d`, a FIFO delivery, is done with: its lane's next one may go."""
+        assert d.message.group_id is not None
+        key = (d.subscription_arn, d.message.group_id)
+        lane = self._lanes.get(key)
+        if not lane:
+            return
+        lane.remove(d)
+        if not lane:
+            del self._lanes[key]
+            return
+        self._queue.push(lane[0], max(lane[0].due, self._clock.now()))
 
     @property
     def backlog(self) -> int:
         """Deliveries waiting or being made."""
-        return self._queue.waiting + self._queue.running
+        behind = sum(len(lane) - 1 for lane in self._lanes.values())
+        return self._queue.waiting + self._queue.running + behind
 
     def activity(self) -> Activity:
         return self._queue.activity()
@@ -136,6 +181,12 @@ class DeliveryEngine:
         await self._queue.close()
 
     async def _attempt(self, d: Delivery) -> None:
+        if await self._attempt_once(d) or d.message.group_id is None:
+            return
+        self._next_in_lane(d)
+
+    async def _attempt_once(self, d: Delivery) -> bool:
+        """Make the delivery; whether it is due again (a retry), else it is done with."""
         m = d.message
         sub, topic = await self._store.read(
             lambda c: (sql.get_subscription(c, d.subscription_arn), sql.get_topic(c, m.topic_arn))
@@ -147,12 +198,12 @@ class DeliveryEngine:
         if sub is None or (sub.pending and m.kind == NOTIFICATION):
             # unsubscribed (or its topic deleted) since: nothing is owed any more
             await self._store.write(sql.done(d.id, m.message_id))
-            return
+            return False
         try:
             await self._deliver(sub, topic, m)
         except _CLIENT_SIDE as exc:
             await self._give_up(sub, d, exc)
-            return
+            return False
         except Exception as exc:  # the endpoint's service failed: retried
             d.attempts += 1
             if sub.protocol in _HTTP:
@@ -161,7 +212,7 @@ class DeliveryEngine:
                 delay = retry_delay(d.attempts)
             if delay is None:
                 await self._give_up(sub, d, exc)
-                return
+                return False
             d.due = self._clock.now() + delay
             log.warning(
                 "delivery of SNS message %s to %s failed (attempt %d, next in %.0f s): %s",
@@ -169,8 +220,9 @@ class DeliveryEngine:
             )  # fmt: skip
             await self._store.write(sql.reschedule(d.id, d.attempts, d.due))
             self._queue.push(d, d.due)
-            return
+            return True
         await self._store.write(sql.done(d.id, d.message.message_id))
+        return False
 
     async def _deliver(self, sub: Subscription, topic: Topic | None, m: Published) -> None:
         version = _signature_version(topic)
@@ -182,7 +234,7 @@ class DeliveryEngine:
             await self._invoke_async(sub.endpoint, self.envelopes.lambda_event(m, text, sub.arn, version))
         elif sub.protocol == "sqs":
             body, attributes = self._queue_message(sub, m, text, version)
-            await self._send_to_queue(sub.endpoint, body, attributes, sub.owner)
+            await self._to_queue(sub.endpoint, body, attributes, sub.owner, m)
         else:
             raise Undeliverable(f"lambdabox does not deliver to {sub.protocol} endpoints")
 
@@ -202,6 +254,21 @@ class DeliveryEngine:
         if not 200 <= status < 500:  # (SNS takes 4xx as delivered: the endpoint's own answer)
             raise ConnectionError(f"{sub.endpoint} answered HTTP {status}")
 
+    async def _to_queue(
+        self,
+        queue_arn: str,
+        body: str,
+        attributes: dict[str, tuple[str, str | bytes]],
+        sender: str,
+        m: Published,
+    ) -> None:
+        """Send to an SQS queue: a FIFO topic's message to a FIFO queue (a `.fifo` name) with its
+        group and deduplication id."""
+        if m.group_id is not None and queue_arn.endswith(".fifo"):
+            await self._send_to_queue(queue_arn, body, attributes, sender, group=m.group_id, dedup=m.dedup_id)
+        else:
+            await self._send_to_queue(queue_arn, body, attributes, sender)
+
     def _queue_message(
         self, sub: Subscription, m: Published, text: str, version: str = "1"
     ) -> tuple[str, dict[str, tuple[str, str | bytes]]]:
@@ -215,7 +282,7 @@ class DeliveryEngine:
         if dead_letter is not None:
             body, attributes = self._queue_message(sub, d.message, d.message.text_for(sub.protocol))
             try:
-                await self._send_to_queue(dead_letter, body, attributes, sub.owner)
+                await self._to_queue(dead_letter, body, attributes, sub.owner, d.message)
                 log.info(
                     "SNS message %s for %s moved to %s: %s", d.message.message_id, sub.arn, dead_letter, error
                 )

@@ -3,7 +3,7 @@ endpoint's POST), the raw message with its attributes (RawMessageDelivery), AWS'
 Lambda function's), and the SubscriptionConfirmation / UnsubscribeConfirmation an HTTP/S endpoint
 is sent, with the HTTP headers SNS sends them with.
 
-Every envelope is signed by the server's key (signing.py) in the topic's SignatureVersion; its
+Every envelope but a FIFO topic's notification (unsigned, as AWS's) is signed by the server's key (signing.py) in the topic's SignatureVersion; its
 SigningCertURL, SubscribeURL and UnsubscribeURL are on lambdabox's own endpoint, where links.py
 serves them.
 """
@@ -115,10 +115,29 @@ class Envelopes:
 
     def notification(self, m: Published, text: str, subscription_arn: str, version: str = "1") -> str:
         """The JSON body an SQS or HTTP/S subscription receives (no Subject when none was given, no
-        MessageAttributes when there are none)."""
+        MessageAttributes when there are none); a FIFO topic's carries its SequenceNumber and, as
+        AWS's does, no signature."""
+        if m.sequence is not None:
+            return self._fifo_notification(m, text, subscription_arn)
         fields = self._notification_fields(m, text, subscription_arn, version)
         if fields["Subject"] is None:
             del fields["Subject"]
+        if m.attributes:
+            fields["MessageAttributes"] = envelope_attributes(m.attributes)
+        return json.dumps(fields)
+
+    def _fifo_notification(self, m: Published, text: str, subscription_arn: str) -> str:
+        fields: dict[str, Any] = {
+            "Type": NOTIFICATION,
+            "MessageId": m.message_id,
+            "SequenceNumber": m.sequence,
+            "TopicArn": m.topic_arn,
+        }
+        if m.subject is not None:
+            fields["Subject"] = m.subject
+        fields["Message"] = text
+        fields["Timestamp"] = timestamp(m.timestamp)
+        fields["UnsubscribeURL"] = self.unsubscribe_url(subscription_arn)
         if m.attributes:
             fields["MessageAttributes"] = envelope_attributes(m.attributes)
         return json.dumps(fields)

@@ -25,6 +25,12 @@ TOPIC_SETTABLE = frozenset(
         ),
     }
 )
+#: topic attributes only a FIFO topic takes (CreateTopic, SetTopicAttributes)
+FIFO_SETTABLE = frozenset({"ContentBasedDeduplication", "FifoThroughputScope"})
+#: FifoThroughputScope: deduplication across the topic (the default) or within each group
+FIFO_SCOPES = ("Topic", "MessageGroup")
+#: how long a FIFO topic remembers a MessageDeduplicationId, in seconds
+DEDUPLICATION_WINDOW = 300.0
 #: subscription attributes a caller may set (Subscribe, SetSubscriptionAttributes)
 SUBSCRIPTION_SETTABLE = frozenset(
     {
@@ -117,6 +123,10 @@ class Topic:
     def arn(self) -> str:
         return topic_arn(self.region, self.account, self.name)
 
+    @property
+    def fifo(self) -> bool:
+        return self.attributes.get("FifoTopic") == "true"
+
 
 @dataclass(frozen=True)
 class Subscription:
@@ -167,6 +177,11 @@ class Published:
     kind: str = NOTIFICATION
     token: str | None = None
     endpoint: str | None = None
+    #: a FIFO topic's message: its MessageGroupId, MessageDeduplicationId (given, or SHA-256 of
+    #: the body) and the SequenceNumber the topic gave it (None on a standard topic)
+    group_id: str | None = None
+    dedup_id: str | None = None
+    sequence: str | None = None
 
     def text_for(self, protocol: str) -> str:
         """The message a subscription of `protocol` is sent."""

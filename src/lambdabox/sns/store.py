@@ -3,7 +3,9 @@ a sqlite3 connection run inside `Store.write` (group commit) or `Store.read`.
 
 A Publish writes its message and one delivery row per matching subscription in one transaction;
 a delivery row goes when it is done with (delivered, sent to a dead-letter queue, or dropped),
-and the message with its last delivery.
+and the message with its last delivery. A FIFO topic numbers its messages (its last
+SequenceNumber in `sns_topics.sequence`) and keeps the deduplication ids it saw in the last five
+minutes in `sns_dedup` (past ones are deleted as it publishes), so a restart forgets neither.
 """
 
 from __future__ import annotations
@@ -71,14 +73,33 @@ SCHEMA: list[str] = [
         cert_pem BLOB NOT NULL
     )
     """,
+    # FIFO topics: a topic's last SequenceNumber, a message's group, deduplication id and
+    # sequence number, and the deduplication ids each FIFO topic saw in the last five minutes
+    """
+    ALTER TABLE sns_topics ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sns_messages ADD COLUMN group_id TEXT;
+    ALTER TABLE sns_messages ADD COLUMN dedup_id TEXT;
+    ALTER TABLE sns_messages ADD COLUMN sequence_number TEXT;
+    CREATE TABLE sns_dedup (
+        topic_arn TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        dedup_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        sequence_number TEXT NOT NULL,
+        expires REAL NOT NULL,
+        PRIMARY KEY (topic_arn, scope, dedup_id)
+    )
+    """,
 ]
 
 _TCOLS = "region, account, name, attributes, tags, created"
 _SCOLS = "arn, topic_arn, owner, protocol, endpoint, attributes, created, token, pending"
 _MCOLS = (
     "m.message_id, m.topic_arn, m.account, m.message, m.subject, m.structure, m.attributes, m.timestamp, "
-    "m.kind, m.token, m.endpoint"
+    "m.kind, m.token, m.endpoint, m.group_id, m.dedup_id, m.sequence_number"
 )
+#: the first SequenceNumber of a FIFO topic (AWS's are 20-digit numbers, increasing)
+_FIRST_SEQUENCE = 10_000_000_000_000_000_000
 
 
 def _topic(r: tuple[Any, ...]) -> Topic:
@@ -130,6 +151,7 @@ def delete_topic(arn: str) -> Callable[[sqlite3.Connection], None]:
     def run(conn: sqlite3.Connection) -> None:
         conn.execute("DELETE FROM sns_subscriptions WHERE topic_arn=?", (arn,))
         conn.execute("DELETE FROM sns_topics WHERE arn=?", (arn,))
+        conn.execute("DELETE FROM sns_dedup WHERE topic_arn=?", (arn,))
 
     return run
 
@@ -289,10 +311,11 @@ def publish(
             return []
         conn.execute(
             "INSERT INTO sns_messages (message_id, topic_arn, account, message, subject, structure, "
-            "attributes, timestamp, kind, token, endpoint) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "attributes, timestamp, kind, token, endpoint, group_id, dedup_id, sequence_number) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (message.message_id, message.topic_arn, message.account, message.message, message.subject,
              message.structure, _encode_attributes(message.attributes), message.timestamp, message.kind,
-             message.token, message.endpoint),
+             message.token, message.endpoint, message.group_id, message.dedup_id, message.sequence),
         )  # fmt: skip
         out = []
         for arn in subscription_arns:
@@ -314,6 +337,52 @@ def publish_all(
 
     def run(conn: sqlite3.Connection) -> list[Delivery]:
         return [d for message, arns in batch for d in publish(message, arns, due)(conn)]
+
+    return run
+
+
+def publish_fifo(
+    topic_arn: str, batch: list[tuple[Published, list[str]]], due: float, window: float, by_group: bool
+) -> Callable[[sqlite3.Connection], tuple[list[Delivery], list[Published]]]:
+    """`publish_all` for a FIFO topic's messages: each numbered with the topic's next
+    SequenceNumber and stored with its deliveries, unless the topic saw its deduplication id (in
+    the topic, or in its group when `by_group`) within `window` seconds: then it is answered as
+    the message first published (its MessageId and SequenceNumber) and delivered to nobody.
+    Returns the deliveries and the messages as answered (in the order given)."""
+
+    def run(conn: sqlite3.Connection) -> tuple[list[Delivery], list[Published]]:
+        row = conn.execute("SELECT sequence FROM sns_topics WHERE arn=?", (topic_arn,)).fetchone()
+        if row is None:
+            return [], [m for m, _ in batch]  # deleted meanwhile: published to nobody
+        sequence = int(row[0])
+        owed: list[Delivery] = []
+        answered: list[Published] = []
+        for message, arns in batch:
+            scope = (message.group_id or "") if by_group else ""
+            seen = conn.execute(
+                "SELECT message_id, sequence_number FROM sns_dedup "
+                "WHERE topic_arn=? AND scope=? AND dedup_id=? AND expires > ?",
+                (topic_arn, scope, message.dedup_id, message.timestamp),
+            ).fetchone()
+            if seen is not None:
+                answered.append(replace(message, message_id=seen[0], sequence=seen[1]))
+                continue
+            sequence += 1
+            numbered = replace(message, sequence=str(_FIRST_SEQUENCE + sequence * 1_000))
+            conn.execute(
+                "INSERT OR REPLACE INTO sns_dedup (topic_arn, scope, dedup_id, message_id, sequence_number, "
+                "expires) VALUES (?,?,?,?,?,?)",
+                (topic_arn, scope, numbered.dedup_id, numbered.message_id, numbered.sequence,
+                 numbered.timestamp + window),
+            )  # fmt: skip
+            owed.extend(publish(numbered, arns, due)(conn))
+            answered.append(numbered)
+        conn.execute("UPDATE sns_topics SET sequence=? WHERE arn=?", (sequence, topic_arn))
+        if batch:
+            conn.execute(
+                "DELETE FROM sns_dedup WHERE topic_arn=? AND expires <= ?", (topic_arn, batch[0][0].timestamp)
+            )
+        return owed, answered
 
     return run
 
@@ -348,7 +417,8 @@ def load_deliveries(conn: sqlite3.Connection) -> list[Delivery]:
     out = []
     for r in rows:
         message = Published(
-            r[4], r[5], r[6], r[7], r[8], r[9], _decode_attributes(r[10]), r[11], r[12], r[13], r[14]
-        )
+            r[4], r[5], r[6], r[7], r[8], r[9], _decode_attributes(r[10]), r[11], r[12], r[13], r[14],
+            r[15], r[16], r[17],
+        )  # fmt: skip
         out.append(Delivery(r[0], r[1], message, r[2], r[3]))
     return out

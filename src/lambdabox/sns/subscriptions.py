@@ -1,6 +1,7 @@
 """A subscription's endpoint and attributes, checked as SNS checks them: the protocols lambdabox
 subscribes (sqs and lambda of the topic owner's own account, http/https URLs, email addresses;
-sms, application and firehose refused with InvalidParameter), and FilterPolicy /
+sms, application and firehose refused with InvalidParameter; a FIFO topic takes SQS queues only,
+FIFO or standard, and a FIFO queue only a FIFO topic), and FilterPolicy /
 FilterPolicyScope / RawMessageDelivery / RedrivePolicy / DeliveryPolicy values."""
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def check_endpoint(topic: Topic, protocol: str, endpoint: str | None) -> str:
     """The endpoint of a new subscription of `topic`, checked."""
     if protocol not in PROTOCOLS:
         raise invalid(f"Amazon SNS does not support this protocol string: {protocol}")
+    if topic.fifo and protocol != "sqs":  # (a FIFO topic delivers to SQS queues only)
+        raise invalid(f"Invalid protocol type: {protocol}")
     if protocol not in DELIVERED_PROTOCOLS:
         raise invalid(
             f"Protocol Reason: lambdabox does not deliver to {protocol} endpoints (sqs, lambda, http, "
@@ -45,6 +48,10 @@ def check_endpoint(topic: Topic, protocol: str, endpoint: str | None) -> str:
     parts = (endpoint or "").split(":")
     if protocol == "sqs" and (len(parts) != 6 or parts[:3] != ["arn", "aws", "sqs"] or not parts[5]):
         raise invalid("SQS endpoint ARN")
+    if protocol == "sqs" and parts[5].endswith(".fifo") and not topic.fifo:
+        raise invalid(
+            "Invalid parameter: Endpoint Reason: FIFO SQS Queues can not be subscribed to standard SNS topics"
+        )
     if protocol == "lambda" and (
         len(parts) not in (7, 8) or parts[:3] != ["arn", "aws", "lambda"] or parts[5] != "function"
     ):
