@@ -92,6 +92,7 @@ def test_a_fifo_topic_is_created_with_its_attributes(lbx: LocalLambdabox) -> Non
     sns.set_topic_attributes(TopicArn=arn, AttributeName="FifoThroughputScope", AttributeValue="MessageGroup")
     attrs = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
     assert (attrs["ContentBasedDeduplication"], attrs["FifoThroughputScope"]) == ("true", "MessageGroup")
+    assert fifo_topic(lbx) == arn  # (the defaults it was created with are not "given attributes")
     other = fifo_topic(lbx, "cbd.fifo", ContentBasedDeduplication="true")
     assert sns.get_topic_attributes(TopicArn=other)["Attributes"]["ContentBasedDeduplication"] == "true"
     standard = sns.create_topic(Name="plain", Attributes={"FifoTopic": "false"})["TopicArn"]
@@ -121,7 +122,9 @@ def test_bad_fifo_topics_are_refused_in_sns_s_words(lbx: LocalLambdabox) -> None
         assert aws_error(exc) == ("InvalidParameter", message, 400), params
     standard = sns.create_topic(Name="plain")["TopicArn"]
     with pytest.raises(ClientError) as exc:
-        sns.set_topic_attributes(TopicArn=standard, AttributeName="ContentBasedDeduplication", AttributeValue="true")
+        sns.set_topic_attributes(
+            TopicArn=standard, AttributeName="ContentBasedDeduplication", AttributeValue="true"
+        )
     assert aws_error(exc)[0] == "InvalidParameter"
     with pytest.raises(ClientError) as exc:  # a topic's type never changes
         sns.set_topic_attributes(TopicArn=fifo_topic(lbx), AttributeName="FifoTopic", AttributeValue="false")
@@ -132,10 +135,18 @@ def test_a_fifo_topic_takes_sqs_subscriptions_only(lbx: LocalLambdabox) -> None:
     sns = lbx.client("sns")
     topic = fifo_topic(lbx)
     function = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:f"
-    for protocol, endpoint in (("lambda", function), ("http", "http://127.0.0.1:1/"), ("email", "a@b.example")):
+    for protocol, endpoint in (
+        ("lambda", function),
+        ("http", "http://127.0.0.1:1/"),
+        ("email", "a@b.example"),
+    ):
         with pytest.raises(ClientError) as exc:
             sns.subscribe(TopicArn=topic, Protocol=protocol, Endpoint=endpoint)
-        assert aws_error(exc) == ("InvalidParameter", f"Invalid parameter: Invalid protocol type: {protocol}", 400)
+        assert aws_error(exc) == (
+            "InvalidParameter",
+            f"Invalid parameter: Invalid protocol type: {protocol}",
+            400,
+        )
     subscribed(lbx, topic, "fifo.fifo")
     subscribed(lbx, topic, "standard")  # a standard queue too (as AWS allows since 2023)
     assert sns.get_topic_attributes(TopicArn=topic)["Attributes"]["SubscriptionsConfirmed"] == "2"
@@ -380,9 +391,13 @@ def test_a_retried_delivery_holds_back_its_group_only(tmp_path: Path) -> None:
         attrs = {"FifoTopic": "true"}
         await store.write(sql.create_topic(Topic(REGION, OWNER, "t.fifo", attrs, {}, clock.now())))
         raw = {"RawMessageDelivery": "true"}
-        await store.write(sql.add_subscription(Subscription(SUB, TOPIC, OWNER, "sqs", QUEUE, raw, clock.now())))
+        await store.write(
+            sql.add_subscription(Subscription(SUB, TOPIC, OWNER, "sqs", QUEUE, raw, clock.now()))
+        )
         fake = FlakyQueue(failures=5)  # 3 immediate retries, then 1 s apart
-        engine = DeliveryEngine(store, clock, "http://x", fake.send_to_queue, fake.invoke_async, concurrency=8)
+        engine = DeliveryEngine(
+            store, clock, "http://x", fake.send_to_queue, fake.invoke_async, concurrency=8
+        )
         await engine.start()
         batch = [
             (Published(f"id-{g}{i}", TOPIC, OWNER, f"{g}{i}", None, None, {}, clock.now(), group_id=g,

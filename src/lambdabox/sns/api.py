@@ -143,12 +143,9 @@ class SnsService:
         if fifo:
             if not _FIFO_NAME.fullmatch(name):
                 raise client_error("InvalidParameter", FIFO_NAME_ERROR)
-            given = {"FifoTopic": "true", "ContentBasedDeduplication": "false", **given}
         elif not _NAME.fullmatch(name):  # (a .fifo name without FifoTopic=true too)
             raise invalid("Topic Name")
         for attr in given:
-            if attr == "FifoTopic":
-                continue
             if attr in FIFO_SETTABLE:
                 given[attr] = _check_fifo_attribute(attr, given[attr], fifo)
             elif attr not in TOPIC_SETTABLE:
@@ -161,10 +158,12 @@ class SnsService:
             )
         arn = topic_arn(ctx.region, ctx.account_id, name)
         attributes = {"Policy": default_policy(arn, ctx.account_id), "DisplayName": "", **given}
+        if fifo:
+            attributes = {"FifoTopic": "true", "ContentBasedDeduplication": "false", **attributes}
         new = Topic(ctx.region, ctx.account_id, name, attributes, tags, self._clock.now())
         topic, created = await self._store.write(sql.create_topic(new))
         if not created:
-            if any(topic.attributes.get(k) != v for k, v in given.items()):
+            if topic.fifo != fifo or any(topic.attributes.get(k) != v for k, v in given.items()):
                 raise invalid("Attributes Reason: Topic already exists with different attributes")
             if tags and tags != topic.tags:
                 raise invalid("Tags Reason: Topic already exists with different tags")
