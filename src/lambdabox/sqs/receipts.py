@@ -31,7 +31,7 @@ class Receipts:
 
     def _mac(self, queue_id: int, message_id: str, token: str) -> str:
         text = f"{queue_id}:{message_id}:{token}".encode()
-        return hmac.new(self._key, text, hashlib.sha256).hexdigest()[:_MAC_LENGTH]
+        return hmac.digest(self._key, text, hashlib.sha256).hex()[:_MAC_LENGTH]
 
     def handle(self, queue_id: int, message_id: str, token: str) -> str:
         mac = self._mac(queue_id, message_id, token)
