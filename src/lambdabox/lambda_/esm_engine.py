@@ -14,6 +14,11 @@ Each enabled mapping has its pollers (ScalingConfig's MaximumConcurrency of them
    come back after the queue's visibility timeout when it fails (function error, timeout,
    throttle), where the queue's redrive policy takes over.
 
+From a FIFO queue, SQS hands a poller each message group's messages in order and none of a group
+while one is in flight, so concurrent pollers never reorder a group; a partial batch response
+keeps, of each group, the first failed item and everything after it (even items the answer did
+not name), so they come back in order after the visibility timeout.
+
 Messages a poller holds when it is stopped (an update, a delete, shutdown, `kill -9`) come back
 after their visibility timeout: delivery is at least once, as on AWS. Mappings are read from the
 store on start; what the Lambda API changes it hands over with `apply` and `remove`.
@@ -203,7 +208,9 @@ class EventSourceEngine:
                 failed = esm_sqs.failed_items(out.payload, [x.message_id for x in kept])
                 if failed is None:
                     return True  # a malformed answer fails the whole batch
-                done = [x.receipt_handle for x in kept if x.message_id not in failed]
+                done = [
+                    x.receipt_handle for x in esm_sqs.settled(kept, failed, m.source_arn.endswith(".fifo"))
+                ]
             if done:
                 await self.source.delete(m.source_arn, done)
             return True
