@@ -108,6 +108,9 @@ class SqsService:
         #: a lookup here costs a microsecond where a store read costs tens; every change of a
         #: queue's row goes through `change_queue`, which forgets them all
         self._queues: dict[tuple[str, str, str], Queue] = {}
+        #: queue id -> when (clock) a receive last deleted its expired messages: a scan of the
+        #: queue, so done once a second, not on every receive
+        self._swept: dict[int, float] = {}
         #: (queue id, ReceiveRequestAttemptId) -> (until when on the clock, the (message id,
         #: receipt token) pairs that attempt received)
         self._attempts: dict[tuple[int, str], tuple[float, list[tuple[str, str]]]] = {}
@@ -330,11 +333,15 @@ class SqsService:
             event = self._arrivals.setdefault(q.id, asyncio.Event())
             now = self.clock.now()
 
+            sweep = not now - 1.0 < self._swept.get(q.id, -1e18) <= now
+            if sweep:
+                self._swept[q.id] = now
+
             def attempt(
-                c: sqlite3.Connection, now: float = now
+                c: sqlite3.Connection, now: float = now, sweep: bool = sweep
             ) -> tuple[list[Message], float | None, int | None]:
                 moved = move_dead_letters(c, q.id, redrive, now) if redrive is not None else None
-                return (*sql.receive(c, q.id, now, limit, hidden, q.fifo), moved)
+                return (*sql.receive(c, q.id, now, limit, hidden, q.fifo, sweep), moved)
 
             got, nxt, moved_to = await self.store.write(attempt)
             if moved_to is not None:
