@@ -90,6 +90,7 @@ from lambdabox.sns.engine import DeliveryEngine, Undeliverable
 from lambdabox.sqs import query_traits as sqs_query
 from lambdabox.sqs.api import SqsService
 from lambdabox.sqs.batches import Batches as SqsBatches
+from lambdabox.sqs.move_tasks import MoveTasks as SqsMoveTasks
 from lambdabox.sqs.queue_config import QueueConfig as SqsQueueConfig
 from lambdabox.store.db import Store
 from lambdabox.sts.api import StsService
@@ -119,6 +120,7 @@ class _Parts:
     clock_control: ClockControl  # /_lambdabox/clock's
     event_sources: EventSourceEngine  # the event source mappings' pollers
     sns_engine: DeliveryEngine  # SNS's deliveries
+    sqs_moves: SqsMoveTasks  # SQS's message move tasks
 
 
 class App:
@@ -235,6 +237,7 @@ class App:
         store.migrate("gateway_rest", rest_store.SCHEMA)
         store.migrate("gateway_usage", usage_store.SCHEMA)
         store.migrate("sqs", SqsService.SCHEMA)
+        store.migrate("sqs_move", SqsMoveTasks.SCHEMA)
         store.migrate("sns", SnsService.SCHEMA)
         store.migrate("metrics", metrics_store.SCHEMA)
         sdk = await asyncio.to_thread(find_runtime_sdk, s.runtime_sdk_dir)
@@ -264,6 +267,7 @@ class App:
         code_urls = CodeUrls(await asyncio.to_thread(load_or_create_key, data), self.clock)
         iam = IamService(store, self.clock)
         sqs = SqsService(store, self.clock, self.endpoint_url)
+        sqs_moves = SqsMoveTasks(sqs)  # dead-letter queue redrive
 
         root_keys = s.root_key_set()
 
@@ -407,7 +411,7 @@ class App:
                 Service(
                     "sqs",
                     ServiceProtocol("sqs", query=sqs_query.DIALECT),
-                    Operations(sqs, sqs_batches, SqsQueueConfig(sqs)),
+                    Operations(sqs, sqs_batches, SqsQueueConfig(sqs), sqs_moves),
                 ),
                 Service("sns", ServiceProtocol("sns"), sns),
                 Service("apigatewayv2", ServiceProtocol("apigatewayv2"), apis),
@@ -461,6 +465,7 @@ class App:
         await outbox.start(deliveries(lambda_, sqs, sns), delivery_failures(lambda_metrics))
         await sns_engine.start(paused=s.async_dispatch == "paused")
         await event_sources.start(_batches_through(lambda_))
+        await sqs_moves.start()
         http = HttpServer(
             edge.handle, clock=self.clock, timeouts=self._transport_clock, limits=self._http_limits
         )
@@ -487,6 +492,7 @@ class App:
             clock_control,
             event_sources,
             sns_engine,
+            sqs_moves,
         )
         log.info(
             "lambdabox listening on %s (data in %s, isolation %s, cgroups %s, function network %s, "
@@ -508,6 +514,7 @@ class App:
         await parts.async_engine.close()
         await parts.outbox.close()
         await parts.sns_engine.close()
+        await parts.sqs_moves.close()
         await parts.usage_plans.ledger.close()
         await parts.invoker.close()
         await parts.code_gc.close()
