@@ -310,7 +310,13 @@ class App:
         fault_book = FaultBook(self.clock, self._fault_draw)  # /_lambdabox/faults
         async_engine = AsyncEngine(store, self.clock, outbox, metrics=lambda_metrics)
         sqs_batches = SqsBatches(sqs)
-        event_sources = EventSourceEngine(store, self.clock, QueueConsumer(sqs, sqs_batches))
+        event_sources = EventSourceEngine(
+            store,
+            self.clock,
+            QueueConsumer(sqs, sqs_batches),
+            # pollers never outnumber what the function may run at once
+            reserved=lambda m: concurrency.reserved(m.region, m.account, m.function_name),
+        )
         lambda_ = LambdaService(
             LambdaDeps(
                 store=store,

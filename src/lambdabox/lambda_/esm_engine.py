@@ -1,8 +1,9 @@
 """The event source mapping engine: pollers that read SQS queues and invoke functions with
 batches of their messages, as Lambda's event source mappings do.
 
-Each enabled mapping has its pollers (ScalingConfig's MaximumConcurrency of them, else
-`DEFAULT_POLLERS`, as Lambda starts with five concurrent long polls), each of which:
+Each enabled mapping has its pollers, as many as `esm_scaling.Scaler` says once a second of the
+clock (five to start with, more while the queue has a backlog, back down when it is empty, never
+more than ScalingConfig's MaximumConcurrency or the function's reserved concurrency), each of which:
 
 1. long-polls the queue (20 s) for up to ten messages, then, with a batching window, keeps
    receiving until the batch has BatchSize messages, the window has passed on the clock, or the
@@ -25,11 +26,12 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lambdabox.aws.errors import ServiceError
 from lambdabox.clock import Clock, sleep_either
 from lambdabox.lambda_ import esm_sqs, esm_store
+from lambdabox.lambda_.esm_scaling import Scaler
 from lambdabox.lambda_.esm_sqs import QueueMessage, QueueSource
 from lambdabox.lambda_.esm_store import Mapping
 from lambdabox.patterns import Pattern, compile_pattern
@@ -37,8 +39,6 @@ from lambdabox.store.db import Store
 
 log = logging.getLogger(__name__)
 
-#: pollers of a mapping without a MaximumConcurrency
-DEFAULT_POLLERS = 5
 #: how long one receive waits for a first message (SQS's longest long poll)
 LONG_POLL = 20.0
 #: the synchronous invocation payload limit a batch must fit in
@@ -60,17 +60,35 @@ class Invoked:
 #: invokes the mapping's function with an event and the X-Ray trace header its messages carry
 #: (raises ServiceError when it cannot run)
 InvokeBatch = Callable[[Mapping, bytes, str | None], Awaitable[Invoked]]
+#: the reserved concurrency of the mapping's function (None: it has none)
+ReservedOf = Callable[[Mapping], int | None]
+
+
+@dataclass
+class _Group:
+    """One enabled mapping's pollers and what scales them."""
+
+    mapping: Mapping
+    patterns: list[Pattern]
+    scaler: Scaler
+    pollers: list[asyncio.Task[None]] = field(default_factory=list)
+    controller: asyncio.Task[None] | None = None
 
 
 class EventSourceEngine:
     """Runs every enabled mapping's pollers."""
 
-    def __init__(self, store: Store, clock: Clock, source: QueueSource) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, source: QueueSource, reserved: ReservedOf = lambda m: None
+    ) -> None:
         self._store = store
         self._clock = clock
         self.source = source
+        self._reserved = reserved
         self._invoke: InvokeBatch | None = None
-        self._pollers: dict[str, list[asyncio.Task[None]]] = {}
+        self._groups: dict[str, _Group] = {}
+        #: pollers in their first receive of a batch (holding no message: a scale-down stops them)
+        self._waiting: set[asyncio.Task[None]] = set()
         #: every mapping, by UUID (the Lambda API's view: read and changed through `apply`/`remove`)
         self.mappings: dict[str, Mapping] = {}
         #: batches being invoked now (for tests and health: 0 when the engine is idle)
@@ -94,40 +112,79 @@ class EventSourceEngine:
         self.mappings[m.uuid] = m
         if not m.enabled or self._invoke is None:
             return
-        patterns = [compile_pattern(p) for p in m.filters]
-        count = m.max_concurrency or DEFAULT_POLLERS
-        self._pollers[m.uuid] = [
-            asyncio.get_running_loop().create_task(self._poll(m, patterns), name=f"esm-{m.uuid}-{i}")
-            for i in range(count)
-        ]
+        g = _Group(m, [compile_pattern(p) for p in m.filters], Scaler(m.max_concurrency))
+        self._groups[m.uuid] = g
+        self._resize(g, g.scaler.start(self._reserved(m)))
+        g.controller = asyncio.get_running_loop().create_task(self._scale(g), name=f"esm-{m.uuid}-scaler")
 
     def remove(self, uuid: str) -> None:
         """Forget a mapping and stop its pollers: a waiting one at once, one invoking a batch once
         the batch is settled (so a change never cuts an invocation short)."""
         self.mappings.pop(uuid, None)
-        for task in self._pollers.pop(uuid, []):
-            if task in self._busy:
-                self._retired.add(task)
-                task.add_done_callback(self._retired.discard)
-            else:
-                task.cancel()
+        g = self._groups.pop(uuid, None)
+        if g is None:
+            return
+        if g.controller is not None:
+            g.controller.cancel()
+        for task in g.pollers:
+            self._retire(task, at_once=task not in self._busy)
+        g.pollers.clear()
+
+    def _retire(self, task: asyncio.Task[None], *, at_once: bool) -> None:
+        if at_once:
+            task.cancel()
+        else:
+            self._retired.add(task)
+            task.add_done_callback(self._retired.discard)
+
+    def _resize(self, g: _Group, count: int) -> None:
+        """Run `count` pollers for the mapping: new ones start, extra ones stop (first those
+        waiting for a batch, at once; then the others once their batch is settled)."""
+        g.pollers = [t for t in g.pollers if not t.done()]
+        while len(g.pollers) < count:
+            i = len(g.pollers)
+            g.pollers.append(
+                asyncio.get_running_loop().create_task(self._poll(g), name=f"esm-{g.mapping.uuid}-{i}")
+            )
+        extra = len(g.pollers) - count
+        if extra <= 0:
+            return
+        order = sorted(g.pollers, key=lambda t: t not in self._waiting)
+        for task in order[:extra]:
+            g.pollers.remove(task)
+            self._retire(task, at_once=task in self._waiting)
+
+    async def _scale(self, g: _Group) -> None:
+        """Once a second of the clock: as many pollers as the scaler says."""
+        while True:
+            await self._clock.sleep(1.0)
+            try:
+                waiting = sum(1 for t in g.pollers if t in self._waiting)
+                self._resize(g, g.scaler.tick(self._reserved(g.mapping), waiting))
+            except Exception:  # a bug: keep the mapping polling as it is
+                log.exception("event source mapping %s: scaling failed", g.mapping.uuid)
 
     async def close(self) -> None:
-        tasks = [t for ts in self._pollers.values() for t in ts] + list(self._retired)
-        self._pollers.clear()
+        tasks = list(self._retired)
+        for g in self._groups.values():
+            tasks.extend(g.pollers)
+            if g.controller is not None:
+                tasks.append(g.controller)
+        self._groups.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- one poller ------------------------------------------------------------------------------
-    async def _poll(self, m: Mapping, patterns: list[Pattern]) -> None:
+    async def _poll(self, g: _Group) -> None:
+        m, patterns = g.mapping, g.patterns
         backoff = 0.0
         me = asyncio.current_task()
         while me not in self._retired:
             try:
                 if backoff:
                     await sleep_either(self._clock, backoff)
-                batch = await self._collect(m)
+                batch = await self._collect(m, g.scaler)
                 backoff = (
                     0.0
                     if await self._run(m, patterns, batch)
@@ -141,8 +198,16 @@ class EventSourceEngine:
                 log.exception("event source mapping %s: poller failed", m.uuid)
                 backoff = min(max(backoff * 2, BACKOFF), MAX_BACKOFF)
 
-    async def _collect(self, m: Mapping) -> list[QueueMessage]:
-        got = await self.source.receive(m.source_arn, min(10, m.batch_size), LONG_POLL)
+    async def _collect(self, m: Mapping, scaler: Scaler) -> list[QueueMessage]:
+        me = asyncio.current_task()
+        if me is not None:
+            self._waiting.add(me)
+        try:
+            got = await self.source.receive(m.source_arn, min(10, m.batch_size), LONG_POLL)
+        finally:
+            if me is not None:
+                self._waiting.discard(me)
+        scaler.received(len(got), len(got) >= min(10, m.batch_size))
         if not got or m.window <= 0:
             return got
         deadline = self._clock.monotonic() + m.window
@@ -215,4 +280,9 @@ class EventSourceEngine:
     @property
     def pollers(self) -> int:
         """How many pollers run (for health and tests)."""
-        return sum(len(ts) for ts in self._pollers.values())
+        return sum(len(g.pollers) for g in self._groups.values())
+
+    def pollers_of(self, uuid: str) -> int:
+        """How many pollers the mapping runs now (for tests)."""
+        g = self._groups.get(uuid)
+        return 0 if g is None else len(g.pollers)
