@@ -105,3 +105,52 @@ def test_pollers_never_outnumber_the_reserved_concurrency(lbx: LocalLambdabox, g
     wait_until(lambda: _in_flight(sqs, url) == (6, 0))
     lbx.advance(5)
     assert _in_flight(sqs, url) == (6, 0)
+
+
+def test_a_mapping_takes_tags_and_a_metrics_config(lbx: LocalLambdabox, gate: Gate) -> None:
+    _, lam, _, arn, name = _setup(lbx, gate, 0)
+    created = lam.create_event_source_mapping(
+        EventSourceArn=arn, FunctionName=name, Tags={"team": "a"}, MetricsConfig={"Metrics": ["EventCount"]}
+    )
+    esm_arn = created["EventSourceMappingArn"]
+    assert created["MetricsConfig"] == {"Metrics": ["EventCount"]}
+    assert lam.list_tags(Resource=esm_arn)["Tags"] == {"team": "a"}
+    lam.tag_resource(Resource=esm_arn, Tags={"env": "test"})
+    lam.untag_resource(Resource=esm_arn, TagKeys=["team"])
+    assert lam.list_tags(Resource=esm_arn)["Tags"] == {"env": "test"}
+    got = lam.get_event_source_mapping(UUID=created["UUID"])
+    assert (
+        got["MetricsConfig"] == {"Metrics": ["EventCount"]} and got["LastModified"] == created["LastModified"]
+    )
+    updated = lam.update_event_source_mapping(UUID=created["UUID"], MetricsConfig={"Metrics": []})
+    assert "MetricsConfig" not in updated
+    with pytest.raises(lam.exceptions.InvalidParameterValueException):
+        lam.tag_resource(Resource=esm_arn, Tags={"aws:x": "y"})
+    with pytest.raises(lam.exceptions.InvalidParameterValueException):
+        lam.update_event_source_mapping(UUID=created["UUID"], MetricsConfig={"Metrics": ["KafkaMetrics"]})
+    missing = esm_arn.rsplit(":", 1)[0] + ":00000000-0000-0000-0000-000000000000"
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.list_tags(Resource=missing)
+    lam.delete_event_source_mapping(UUID=created["UUID"])
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.tag_resource(Resource=esm_arn, Tags={"a": "b"})
+
+
+def test_tags_and_metrics_config_survive_a_restart(tmp_path: Path) -> None:
+    gate = Gate()
+    try:
+        with LocalLambdabox(tmp_path / "data", manual_clock=True) as first:
+            _, lam, _, arn, name = _setup(first, gate, 0)
+            created = lam.create_event_source_mapping(
+                EventSourceArn=arn,
+                FunctionName=name,
+                Tags={"k": "v"},
+                MetricsConfig={"Metrics": ["EventCount"]},
+            )
+        with LocalLambdabox(tmp_path / "data", manual_clock=True) as second:
+            lam = second.client("lambda")
+            assert lam.list_tags(Resource=created["EventSourceMappingArn"])["Tags"] == {"k": "v"}
+            got = lam.get_event_source_mapping(UUID=created["UUID"])
+            assert got["MetricsConfig"] == {"Metrics": ["EventCount"]}
+    finally:
+        gate.close()
