@@ -154,3 +154,40 @@ def test_tags_and_metrics_config_survive_a_restart(tmp_path: Path) -> None:
             assert got["MetricsConfig"] == {"Metrics": ["EventCount"]}
     finally:
         gate.close()
+
+
+OK = "def handler(event, context):\n    return None\n"
+
+
+def test_metrics_config_event_count_records_the_mapping_s_event_counts(lbx: LocalLambdabox) -> None:
+    sqs, lam = lbx.client("sqs"), lbx.client("lambda")
+    url = sqs.create_queue(QueueName="counted")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    name = deploy(lam, {"app.py": OK})
+    for body in ("keep 1", "keep 2", "drop"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    uuid = lam.create_event_source_mapping(
+        EventSourceArn=arn,
+        FunctionName=name,
+        MetricsConfig={"Metrics": ["EventCount"]},
+        FilterCriteria={"Filters": [{"Pattern": json.dumps({"body": [{"prefix": "keep"}]})}]},
+    )["UUID"]
+    wait_until(lambda: _in_flight(sqs, url) == (0, 0))
+    cw = lbx.client("cloudwatch")
+    now = lbx.clock.now()
+
+    def total(metric: str) -> float:
+        got = cw.get_metric_statistics(
+            Namespace="AWS/Lambda",
+            MetricName=metric,
+            Dimensions=[{"Name": "EventSourceMappingUUID", "Value": uuid}],
+            StartTime=now - 600,
+            EndTime=now + 60,
+            Period=60,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        return sum(p["Sum"] for p in got)
+
+    wait_until(lambda: total("DeletedEventCount") == 2)
+    assert total("PolledEventCount") == 3 and total("FilteredOutEventCount") == 1
+    assert total("InvokedEventCount") == 2 and total("FailedInvokeEventCount") == 0

@@ -316,6 +316,16 @@ class App:
             QueueConsumer(sqs, sqs_batches),
             # pollers never outnumber what the function may run at once
             reserved=lambda m: concurrency.reserved(m.region, m.account, m.function_name),
+            # MetricsConfig EventCount: AWS/Lambda's event source mapping metrics, per mapping
+            count=lambda m, metric, n: metrics.record(
+                m.region,
+                m.account,
+                LAMBDA_NAMESPACE,
+                metric,
+                (("EventSourceMappingUUID", m.uuid),),
+                n,
+                "Count",
+            ),
         )
         lambda_ = LambdaService(
             LambdaDeps(

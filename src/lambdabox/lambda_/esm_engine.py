@@ -15,6 +15,12 @@ more than ScalingConfig's MaximumConcurrency or the function's reserved concurre
    come back after the queue's visibility timeout when it fails (function error, timeout,
    throttle), where the queue's redrive policy takes over.
 
+With `MetricsConfig` `EventCount` a mapping counts, per batch, Lambda's event source mapping metrics
+(AWS/Lambda, dimension `EventSourceMappingUUID`): PolledEventCount (received), FilteredOutEventCount
+(let through by no filter), InvokedEventCount (sent to the function), FailedInvokeEventCount (in
+an invocation that failed or could not run, or items a partial batch response names) and
+DeletedEventCount (deleted after the invocation succeeded).
+
 Messages a poller holds when it is stopped (an update, a delete, shutdown, `kill -9`) come back
 after their visibility timeout: delivery is at least once, as on AWS. Mappings are read from the
 store on start; what the Lambda API changes it hands over with `apply` and `remove`.
@@ -62,6 +68,12 @@ class Invoked:
 InvokeBatch = Callable[[Mapping, bytes, str | None], Awaitable[Invoked]]
 #: the reserved concurrency of the mapping's function (None: it has none)
 ReservedOf = Callable[[Mapping], int | None]
+#: adds `n` to one of the mapping's event count metrics (PolledEventCount, …)
+CountEvents = Callable[[Mapping, str, int], None]
+
+
+def _no_counts(m: Mapping, metric: str, n: int) -> None:
+    return None
 
 
 @dataclass
@@ -79,12 +91,18 @@ class EventSourceEngine:
     """Runs every enabled mapping's pollers."""
 
     def __init__(
-        self, store: Store, clock: Clock, source: QueueSource, reserved: ReservedOf = lambda m: None
+        self,
+        store: Store,
+        clock: Clock,
+        source: QueueSource,
+        reserved: ReservedOf = lambda m: None,
+        count: CountEvents = _no_counts,
     ) -> None:
         self._store = store
         self._clock = clock
         self.source = source
         self._reserved = reserved
+        self._count = count
         self._invoke: InvokeBatch | None = None
         self._groups: dict[str, _Group] = {}
         #: pollers in their first receive of a batch (holding no message: a scale-down stops them)
@@ -227,6 +245,12 @@ class EventSourceEngine:
         """Filter, invoke and settle one batch; False when the invocation could not run."""
         if not batch:
             return True
+
+        def count(metric: str, n: int) -> None:
+            if n and "EventCount" in m.metrics:
+                self._count(m, metric, n)
+
+        count("PolledEventCount", len(batch))
         records: list[dict[str, object]] = []
         kept: list[QueueMessage] = []
         dropped: list[str] = []
@@ -246,6 +270,7 @@ class EventSourceEngine:
             kept.append(msg)
         if dropped:
             await self.source.delete(m.source_arn, dropped)
+            count("FilteredOutEventCount", len(dropped))
         if over:
             await self.source.release(m.source_arn, over)
         if not records:
@@ -256,21 +281,27 @@ class EventSourceEngine:
         if task is not None:
             self._busy.add(task)
         try:
+            count("InvokedEventCount", len(records))
             try:
                 out = await self._invoke(m, esm_sqs.event(records), esm_sqs.trace_header(kept))
             except ServiceError as exc:
                 log.info("event source mapping %s: invocation refused: %s %s", m.uuid, exc.code, exc.message)
+                count("FailedInvokeEventCount", len(records))
                 return False
             if out.function_error:
+                count("FailedInvokeEventCount", len(records))
                 return True  # the batch comes back after the visibility timeout
             done = [x.receipt_handle for x in kept]
             if m.reports_item_failures:
                 failed = esm_sqs.failed_items(out.payload, [x.message_id for x in kept])
                 if failed is None:
+                    count("FailedInvokeEventCount", len(records))
                     return True  # a malformed answer fails the whole batch
                 done = [x.receipt_handle for x in kept if x.message_id not in failed]
+                count("FailedInvokeEventCount", len(kept) - len(done))
             if done:
                 await self.source.delete(m.source_arn, done)
+                count("DeletedEventCount", len(done))
             return True
         finally:
             self.in_flight -= 1
