@@ -392,13 +392,13 @@ def test_circular_reference_names_the_cycle(server: Server) -> None:
 def test_unsupported_types_and_properties_are_warned_of(server: Server, stack: str) -> None:
     t = {
         "Resources": {
-            "Queue": {"Type": "AWS::SQS::Queue"},
+            "Table": {"Type": "AWS::DynamoDB::Table"},
             "Group": {"Type": "AWS::Logs::LogGroup", "Properties": {"KmsKeyId": "k", "RetentionInDays": 1}},
         }
     }
     plan = plan_project(Project(stack, copy.deepcopy(t)), server.url)
     texts = [str(p) for p in plan.problems]
-    assert any("Resources.Queue" in p and "AWS::SQS::Queue is not supported" in p for p in texts)
+    assert any("Resources.Table" in p and "AWS::DynamoDB::Table is not supported" in p for p in texts)
     assert any("Resources.Group.Properties.KmsKeyId" in p for p in texts)
     assert [(r.action, r.logical_id) for r in plan.records] == [("create", "Group")]
     apply_plan(plan, Project(stack, t), server.url)

@@ -427,9 +427,9 @@ def test_unsupported_events_are_warnings_and_left_out(tmp_path: Path) -> None:
               Handler: app.handler
               Runtime: python3.12
               Events:
-                FromQueue:
-                  Type: SQS
-                  Properties: {Queue: !GetAtt Queue.Arn}
+                FromStream:
+                  Type: Kinesis
+                  Properties: {Stream: arn:aws:kinesis:us-east-1:123456789012:stream/s, StartingPosition: LATEST}
                 Nightly:
                   Type: Schedule
                   Properties: {Schedule: rate(1 day)}
@@ -448,7 +448,7 @@ def test_unsupported_events_are_warnings_and_left_out(tmp_path: Path) -> None:
     )
     project = compile_(path)
     assert [str(p) for p in project.problems] == [
-        "template.yaml:14: Resources.Fn.Properties.Events.FromQueue: warning: event type SQS is not yet supported: not deployed",
+        "template.yaml:14: Resources.Fn.Properties.Events.FromStream: warning: event type Kinesis is not yet supported: not deployed",
         "template.yaml:17: Resources.Fn.Properties.Events.Nightly: warning: event type Schedule is not yet supported: not deployed",
         "template.yaml:30: Resources.Other.Properties.Events.Bus: warning: event type EventBridgeRule is not yet supported: not deployed",
     ]

@@ -267,7 +267,7 @@ functions:
     handler: handler.main
     url: true
     events:
-      - sqs: arn:aws:sqs:us-east-1:000000000000:q
+      - s3: photos
       - schedule: rate(1 minute)
       - websocket: $connect
       - teleport: {}
@@ -279,7 +279,7 @@ functions:
         "serverless.yml:7: provider.tracing: warning: tracing is not supported by lambdabox and is ignored",
         "serverless.yml:8: provider.bogus: warning: unknown key 'bogus' is ignored",
         "serverless.yml:12: functions.hello.url: warning: url is not supported by lambdabox and is ignored",
-        "serverless.yml:14: functions.hello.events.0.sqs: warning: sqs events are not yet supported by lambdabox: skipped",
+        "serverless.yml:14: functions.hello.events.0.s3: warning: s3 events are not yet supported by lambdabox: skipped",
         "serverless.yml:15: functions.hello.events.1.schedule: warning: schedule events are not yet supported by lambdabox: skipped",
         "serverless.yml:16: functions.hello.events.2.websocket: warning: websocket events are not yet supported by lambdabox: skipped",
         "serverless.yml:17: functions.hello.events.3.teleport: warning: unknown event type 'teleport': skipped",

@@ -224,9 +224,13 @@ def test_protocols_lambdabox_does_not_deliver_to_are_refused(lbx: LocalLambdabox
     sns = lbx.client("sns")
     topic = sns.create_topic(Name="t")["TopicArn"]
     cases = {
-        ("http", "http://127.0.0.1:9/hook"): "lambdabox does not deliver to http endpoints yet",
-        ("email", "someone@example.com"): "lambdabox does not deliver to email endpoints yet",
-        ("sms", "+15555550100"): "lambdabox does not deliver to sms endpoints yet",
+        ("sms", "+15555550100"): "lambdabox does not deliver to sms endpoints",
+        (
+            "application",
+            "arn:aws:sns:us-east-1:000000000000:endpoint/GCM/app/1",
+        ): "lambdabox does not deliver",
+        ("http", "https://127.0.0.1/hook"): "Invalid parameter: HTTP endpoint URL",
+        ("email", "nobody"): "Invalid parameter: Email address",
         ("pigeon", "roof"): "Invalid parameter: Amazon SNS does not support this protocol string: pigeon",
         ("sqs", "not-an-arn"): "Invalid parameter: SQS endpoint ARN",
         ("lambda", "arn:aws:sqs:us-east-1:000000000000:q"): "Invalid parameter: Lambda endpoint ARN",
@@ -291,7 +295,7 @@ def test_a_queue_receives_aws_s_notification_envelope(lbx: LocalLambdabox) -> No
         tzinfo=datetime.UTC
     )
     assert len(body["Timestamp"]) == 24 and abs(stamp.timestamp() - before) < 1
-    assert base64.b64decode(body["Signature"])  # base64 (of a digest: lambdabox has no signing cert)
+    assert base64.b64decode(body["Signature"])  # verified in test_sns_http.py
     assert body["SigningCertURL"].startswith(lbx.url) and body["SigningCertURL"].endswith(".pem")
     assert body["UnsubscribeURL"] == f"{lbx.url}/?Action=Unsubscribe&SubscriptionArn={sub}"
     assert body["MessageAttributes"] == {
@@ -540,6 +544,9 @@ def test_a_function_receives_aws_s_sns_event(lbx: LocalLambdabox) -> None:
     assert (got["Subject"], got["Message"]) == ("Parcel update", "parcel 42 left the depot")
     assert got["MessageAttributes"] == documented["Sns"]["MessageAttributes"]
     assert got["UnsubscribeUrl"] == f"{lbx.url}/?Action=Unsubscribe&SubscriptionArn={sub}"
+    from test_sns_http import verify  # (that module imports this one)
+
+    verify(got)  # signed, the certificate served at its SigningCertUrl
     assert len(got["Timestamp"]) == len(documented["Sns"]["Timestamp"]) and got["Timestamp"].endswith("Z")
 
     sns.publish(TopicArn=topic, Message="no subject")

@@ -135,3 +135,23 @@ def test_a_delivery_out_of_attempts_goes_to_the_dead_letter_queue(tmp_path: Path
         store.close()
 
     asyncio.run(run())
+
+
+def test_http_delivery_policies_schedule_retries_by_their_phases() -> None:
+    from lambdabox.sns.delivery_policy import http_retry_delay
+
+    # AWS's default for HTTP/S: 3 retries, 20 s apart
+    assert [http_retry_delay(None, n) for n in range(1, 5)] == [20.0, 20.0, 20.0, None]
+    policy = json.dumps(
+        {"healthyRetryPolicy": {"numRetries": 8, "numNoDelayRetries": 1, "numMinDelayRetries": 2,
+                                "numMaxDelayRetries": 1, "minDelayTarget": 2, "maxDelayTarget": 32,
+                                "backoffFunction": "exponential"}}
+    )  # fmt: skip
+    delays = [http_retry_delay(policy, n) for n in range(1, 10)]
+    assert delays[:3] == [0.0, 2.0, 2.0]  # at once, then the pre-backoff phase
+    assert delays[3:7] == [4.0, 8.0, 16.0, 32.0]  # backing off to the maximum
+    assert delays[7:] == [32.0, None]  # the post-backoff phase, then no retries left
+    # a topic's policy: its http part
+    topic = json.dumps({"http": {"defaultHealthyRetryPolicy": {"numRetries": 1, "minDelayTarget": 5,
+                                                               "maxDelayTarget": 5}}})  # fmt: skip
+    assert [http_retry_delay(topic, n) for n in (1, 2)] == [5.0, None]

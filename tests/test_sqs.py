@@ -52,8 +52,8 @@ def test_queues_are_created_found_listed_described_and_deleted(lbx: LocalLambdab
         sqs.create_queue(QueueName="orders", Attributes={"VisibilityTimeout": "11"})
     assert _code(exc) == "QueueNameExists"
     with pytest.raises(ClientError) as exc:
-        sqs.create_queue(QueueName="orders.fifo", Attributes={"FifoQueue": "true"})
-    assert _code(exc) == "UnsupportedOperation"
+        sqs.create_queue(QueueName="orders.fifo")  # a FIFO name without FifoQueue=true
+    assert _code(exc) == "InvalidParameterValue"
     sqs.create_queue(QueueName="other")
     assert sqs.get_queue_url(QueueName="orders")["QueueUrl"] == url
     assert sqs.list_queues(QueueNamePrefix="ord")["QueueUrls"] == [url]

@@ -265,3 +265,36 @@ def test_a_running_task_resumes_after_a_restart(tmp_path: Path) -> None:
         second.advance(1)
         wait_until(lambda: _latest(sqs, dlq_arn)["Status"] == "COMPLETED")
         assert _count(sqs, dest) == 5 and _count(sqs, dlq) == 0
+
+
+def test_a_fifo_dead_letter_queue_moves_back_in_group_order_to_a_fifo_queue_only(lbx: LocalLambdabox) -> None:
+    sqs = lbx.client("sqs")
+    fifo = {"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    dlq = sqs.create_queue(QueueName="dlq.fifo", Attributes=fifo)["QueueUrl"]
+    redrive = json.dumps({"deadLetterTargetArn": _arn(sqs, dlq), "maxReceiveCount": 1})
+    src = sqs.create_queue(
+        QueueName="src.fifo", Attributes={**fifo, "VisibilityTimeout": "5", "RedrivePolicy": redrive}
+    )["QueueUrl"]
+    sent = [("a", "a1"), ("b", "b1"), ("a", "a2")]
+    for group, body in sent:
+        sqs.send_message(QueueUrl=src, MessageBody=body, MessageGroupId=group)
+    got = 0
+    while got < len(sent):
+        got += len(sqs.receive_message(QueueUrl=src, MaxNumberOfMessages=10).get("Messages", []))
+        lbx.advance(6)
+    assert "Messages" not in sqs.receive_message(QueueUrl=src)  # all in the dead-letter queue now
+    assert _count(sqs, dlq) == 3
+    standard = sqs.create_queue(QueueName="standard")["QueueUrl"]
+    with pytest.raises(ClientError) as exc:
+        sqs.start_message_move_task(SourceArn=_arn(sqs, dlq), DestinationArn=_arn(sqs, standard))
+    assert _error(exc)[0] == "InvalidParameterValue"
+    sqs.start_message_move_task(SourceArn=_arn(sqs, dlq))
+    wait_until(lambda: _latest(sqs, _arn(sqs, dlq))["Status"] == "COMPLETED")
+    back = []
+    while len(back) < 3:
+        for m in sqs.receive_message(
+            QueueUrl=src, MaxNumberOfMessages=10, MessageSystemAttributeNames=["MessageGroupId"]
+        ).get("Messages", []):
+            back.append((m["Attributes"]["MessageGroupId"], m["Body"]))
+            sqs.delete_message(QueueUrl=src, ReceiptHandle=m["ReceiptHandle"])
+    assert [b for g, b in back if g == "a"] == ["a1", "a2"] and sorted(back) == sorted(sent)

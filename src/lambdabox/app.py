@@ -87,6 +87,8 @@ from lambdabox.metrics.recorder import Recorder
 from lambdabox.queue_source import QueueConsumer
 from lambdabox.sns.api import SnsService
 from lambdabox.sns.engine import DeliveryEngine, Undeliverable
+from lambdabox.sns.links import SnsLinks
+from lambdabox.sns.signing import load_signer
 from lambdabox.sqs import query_traits as sqs_query
 from lambdabox.sqs.api import SqsService
 from lambdabox.sqs.batches import Batches as SqsBatches
@@ -345,10 +347,18 @@ class App:
             )
         )
         await lambda_.load()
+        sns_signer = await load_signer(store)
         sns_engine = DeliveryEngine(
-            store, self.clock, self.endpoint_url, sqs.deliver, _async_invoke_through(lambda_)
+            store,
+            self.clock,
+            self.endpoint_url,
+            sqs.deliver,
+            _async_invoke_through(lambda_),
+            signer=sns_signer,
         )
         sns = SnsService(store, self.clock, sns_engine)
+        sns_protocol = ServiceProtocol("sns")
+        sns_links = SnsLinks(sns, sns_protocol, sns_signer)
         # code no function names (a crash came between a commit and the files) goes before serving
         if removed := await code_gc.collect():
             log.info("removed %d stored code packages no function uses", len(removed))
@@ -429,12 +439,12 @@ class App:
                     ServiceProtocol("sqs", query=sqs_query.DIALECT),
                     Operations(sqs, sqs_batches, SqsQueueConfig(sqs), sqs_moves),
                 ),
-                Service("sns", ServiceProtocol("sns"), sns),
+                Service("sns", sns_protocol, sns, internal_error_code="InternalError"),
                 Service("apigatewayv2", ServiceProtocol("apigatewayv2"), apis),
                 Service("apigateway", ServiceProtocol("apigateway"), Operations(rest_apis, usage_plans)),
             ],
             # REST APIs' plane answers its own ids only; the HTTP APIs' answers the rest (404)
-            data_planes=[rest_gateway.route, gateway.route],
+            data_planes=[rest_gateway.route, gateway.route, sns_links.route],
             admin=admin,
             region=s.region,
             account_id=s.account_id,

@@ -89,6 +89,8 @@ class Service:
     protocol: ServiceProtocol
     api: object
     limits: Limits = default_limit
+    #: the code of its 500 for a bug on our side (the service's model's, e.g. SNS's InternalError)
+    internal_error_code: str = "ServiceException"
 
 
 class Edge:
@@ -248,7 +250,9 @@ class Edge:
             return _to_response(svc.protocol.serialize_error(err, request_id, operation, req=wire))
         except Exception:
             log.exception("internal error in %s %s (request id %s)", svc.name, operation, request_id)
-            internal = InternalError("An internal error occurred. Request id: " + request_id)
+            internal = InternalError(
+                "An internal error occurred. Request id: " + request_id, code=svc.internal_error_code
+            )
             return _to_response(svc.protocol.serialize_error(internal, request_id, operation, req=wire))
 
     async def _not_served(self, caller: Caller, wire: WireRequest, request_id: str) -> Response:

@@ -3,9 +3,9 @@ records, one per resource: create, update, replace, delete or unchanged.
 
 Where the state lives: where AWS keeps it, on the resources themselves. Every taggable resource
 the engine creates (Lambda functions, IAM roles, log groups, HTTP APIs and their stages, REST APIs
-and their stages, API keys and usage plans) carries CloudFormation's own tags `aws:cloudformation:stack-name` and
-`aws:cloudformation:logical-id`; functions, roles and log groups (whose tags can change after
-creation) also carry `lambdabox:properties-sha`, a short hash per resolved property
+and their stages, API keys and usage plans, SQS queues, SNS topics) carries CloudFormation's own tags `aws:cloudformation:stack-name` and
+`aws:cloudformation:logical-id`; functions, roles, log groups, queues and topics (whose tags can change
+after creation) also carry `lambdabox:properties-sha`, a short hash per resolved property
 (`Code=1a2b3c4d Handler=...`), so an unchanged resource is seen to be unchanged with reads only
 and a changed one names the properties that changed. apigateway and apigatewayv2 cannot retag, so
 APIs, stages, keys and plans are compared with what GetApis / GetStages / ... answer.
@@ -26,6 +26,11 @@ a natural key computed from the desired, resolved properties:
     AWS::Lambda::Version             (function ARN, CodeSha256 of the template's code, Description)
     AWS::Lambda::Alias               (function ARN, Name)
     AWS::Lambda::Permission          (function ARN [:qualifier], statement id = the logical id)
+    AWS::Lambda::EventSourceMapping  (function ARN, EventSourceArn)
+    AWS::SNS::Subscription           (TopicArn, Protocol, Endpoint)  -- of the stack's topics,
+                                     or to its functions and queues
+    AWS::SQS::QueuePolicy            (the logical id, from its queues' tag lambdabox:queue-policy)
+    AWS::SNS::TopicPolicy            (the logical id, from its topics' tag lambdabox:topic-policy)
 
 A key whose parts are not known yet (the parent is to be created or replaced) matches nothing: the
 child is created. A deployed child that no desired one matches is deleted. A changed key is a
@@ -224,7 +229,8 @@ def scan(c: Clients, stack: str) -> list[Deployed]:
             found += handler.find(c, stack, [])
     for handler in HANDLERS.values():
         if not handler.tagged:
-            found += handler.find(c, stack, [d for d in found if d.type == handler.parent_type])
+            kinds = {handler.parent_type, *handler.other_parents}
+            found += handler.find(c, stack, [d for d in found if d.type in kinds])
     return found
 
 

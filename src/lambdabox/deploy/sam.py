@@ -2,7 +2,7 @@
 
 `compile_sam` loads the template (yamlfile: short tags, lines), checks the Parameters against the
 given values, packages local code (sam_code: CodeUri -> s3://lambdabox-deploy-artifacts/<sha256>.zip),
-keeps out what lambdabox does not serve yet (event sources other than Api/HttpApi, nested
+keeps out what lambdabox does not serve yet (event sources other than Api/HttpApi/SQS/SNS, nested
 Serverless applications) as warnings naming file, line and key, and runs the
 AWS::Serverless-2016-10-31 Transform with AWS's own translator (sam_transform). What comes out is
 plain CloudFormation: Parameters, Conditions, Resources and Outputs for the engine.
@@ -25,7 +25,7 @@ SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 
 # Function event sources lambdabox's deploy serves; the rest (SQS, SNS, S3, Schedule, EventBridgeRule,
 # Kinesis, DynamoDB ...) come with later work and are reported, not deployed.
-SUPPORTED_EVENTS = frozenset({"Api", "HttpApi"})
+SUPPORTED_EVENTS = frozenset({"Api", "HttpApi", "SQS", "SNS"})
 SUPPORTED_SAM_TYPES = frozenset(
     {
         "AWS::Serverless::Function",

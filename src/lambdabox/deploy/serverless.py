@@ -5,7 +5,7 @@ variables (serverless_vars), then compiles as the Framework does: per function a
 `<Fn>LambdaFunction` named `<service>-<stage>-<function>` with its `<Fn>LogGroup`
 (`/aws/lambda/<name>`) and `<Fn>LambdaVersion<hash>`, one `IamRoleLambdaExecution` role
 (`<service>-<stage>-<region>-lambdaRole`) with the logs statements and `iam.role.statements`, the
-httpApi and http events (serverless_apis), then `resources:` merged in (Resources, Conditions,
+httpApi and http events (serverless_apis), the sqs and sns events (serverless_queues), then `resources:` merged in (Resources, Conditions,
 Outputs, and `extensions` of generated resources). The stack is `<service>-<stage>`.
 
 Code is packaged by package.build_artifact from the service directory with `package.patterns`
@@ -38,6 +38,7 @@ from lambdabox.deploy.project import (
 )
 from lambdabox.deploy.serverless_httpapi import compile_http_api
 from lambdabox.deploy.serverless_model import Context, Function, lambda_logical_id, normalized_function_name
+from lambdabox.deploy.serverless_queues import compile_sns, compile_sqs
 from lambdabox.deploy.serverless_resources import iam_role, merge_resources
 from lambdabox.deploy.serverless_restapi import compile_rest_api
 from lambdabox.deploy.serverless_vars import Resolver
@@ -73,7 +74,7 @@ FUNCTION_IGNORED = frozenset(
      "snapStart", "condition", "dependsOn", "runtimeManagement", "logDataProtectionPolicy"}
 )  # fmt: skip
 LATER_EVENTS = frozenset(
-    {"sqs", "sns", "s3", "schedule", "eventBridge", "stream", "alb", "websocket", "cloudwatchLog",
+    {"s3", "schedule", "eventBridge", "stream", "alb", "websocket", "cloudwatchLog",
      "cloudwatchEvent", "iot", "iotFleetProvisioning", "cognitoUserPool", "alexaSkill", "alexaSmartHome",
      "msk", "kafka", "activemq", "rabbitmq", "cloudFront"}
 )  # fmt: skip
@@ -245,7 +246,7 @@ def _functions(ctx: Context, root: Path) -> dict[str, Artifact]:
         ctx.functions[key] = Function(
             key, name, float(timeout) if isinstance(timeout, int | float) else 6.0, fn
         )
-        _events(ctx, key, fn, path)
+        _events(ctx, key, fn, path, default_role=role is None)
     if needs_role:
         iam_role(ctx, ROLE)
     return artifacts
@@ -338,7 +339,7 @@ def _version(ctx: Context, key: str, props: dict[str, Any], artifact: Artifact) 
     }
 
 
-def _events(ctx: Context, key: str, fn: dict[str, Any], path: KeyPath) -> None:
+def _events(ctx: Context, key: str, fn: dict[str, Any], path: KeyPath, *, default_role: bool) -> None:
     events = fn.get("events") or []
     if not isinstance(events, list):
         ctx.error((*path, "events"), "events must be a list")
@@ -348,10 +349,14 @@ def _events(ctx: Context, key: str, fn: dict[str, Any], path: KeyPath) -> None:
         if not isinstance(event, dict) or len(event) != 1:
             ctx.error(epath, "an event is a mapping with one key, its type (httpApi, http, sqs, ...)")
             continue
-        ((kind, _),) = event.items()
+        ((kind, value),) = event.items()
         if kind in ("httpApi", "http"):
             continue  # compiled by serverless_apis, which reads them from the function
-        if kind in LATER_EVENTS:
+        if kind == "sqs":
+            compile_sqs(ctx, key, value, (*epath, kind), default_role)
+        elif kind == "sns":
+            compile_sns(ctx, key, value, (*epath, kind))
+        elif kind in LATER_EVENTS:
             ctx.warn((*epath, kind), f"{kind} events are not yet supported by lambdabox: skipped")
         else:
             ctx.warn((*epath, kind), f"unknown event type {kind!r}: skipped")

@@ -119,6 +119,8 @@ class Context:
     outputs: dict[str, Any] = field(default_factory=dict)
     conditions: dict[str, Any] = field(default_factory=dict)
     functions: dict[str, Function] = field(default_factory=dict)
+    #: the queues `sqs` events consume (for the execution role's statement)
+    queue_arns: list[Any] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     errors: list[Problem] = field(default_factory=list)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambdabox.deploy.serverless_model import Context
+from lambdabox.deploy.serverless_queues import role_statement
 from lambdabox.deploy.yamlfile import KeyPath
 
 
@@ -43,6 +44,7 @@ def iam_role(ctx: Context, logical: str) -> None:
                             "Action": ["logs:PutLogEvents"],
                             "Resource": [{"Fn::Sub": f"{logs}:*:*"}],
                         },
+                        *role_statement(ctx),
                         *statements,
                     ],
                 },

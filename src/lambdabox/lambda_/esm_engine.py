@@ -15,6 +15,11 @@ more than ScalingConfig's MaximumConcurrency or the function's reserved concurre
    come back after the queue's visibility timeout when it fails (function error, timeout,
    throttle), where the queue's redrive policy takes over.
 
+From a FIFO queue, SQS hands a poller each message group's messages in order and none of a group
+while one is in flight, so concurrent pollers never reorder a group; a partial batch response
+keeps, of each group, the first failed item and everything after it (even items the answer did
+not name), so they come back in order after the visibility timeout.
+
 With `MetricsConfig` `EventCount` a mapping counts, per batch, Lambda's event source mapping metrics
 (AWS/Lambda, dimension `EventSourceMappingUUID`): PolledEventCount (received), FilteredOutEventCount
 (let through by no filter), InvokedEventCount (sent to the function), FailedInvokeEventCount (in
@@ -297,7 +302,9 @@ class EventSourceEngine:
                 if failed is None:
                     count("FailedInvokeEventCount", len(records))
                     return True  # a malformed answer fails the whole batch
-                done = [x.receipt_handle for x in kept if x.message_id not in failed]
+                done = [
+                    x.receipt_handle for x in esm_sqs.settled(kept, failed, m.source_arn.endswith(".fifo"))
+                ]
                 count("FailedInvokeEventCount", len(kept) - len(done))
             if done:
                 await self.source.delete(m.source_arn, done)

@@ -8,6 +8,8 @@ against the record with its body decoded when it is JSON (AWS: a body that is no
 as a plain string). A partial batch response follows AWS's rules: the batch succeeds entirely for
 an empty or null `batchItemFailures` (or an empty or null answer), fails entirely for an answer
 that is not JSON or names an item that is empty, null, under the wrong key or not in the batch.
+From a FIFO queue the record's attributes also carry `MessageGroupId`, `MessageDeduplicationId`
+and `SequenceNumber`, and a failed item holds back the rest of its message group.
 """
 
 from __future__ import annotations
@@ -110,6 +112,20 @@ def passes(rec: dict[str, Any], patterns: Sequence[Pattern]) -> bool:
     with contextlib.suppress(ValueError):
         subject["body"] = user_json.loads(rec["body"])
     return any(p.matches(subject) for p in patterns)
+
+
+def settled(batch: Sequence[QueueMessage], failed: set[str], fifo: bool) -> list[QueueMessage]:
+    """The messages of a batch to delete after a partial batch response naming `failed`: all the
+    others; from a FIFO queue, none of a message group from its first failed message on."""
+    held: set[str] = set()
+    out = []
+    for x in batch:
+        group = x.attributes.get("MessageGroupId", "")
+        if x.message_id in failed:
+            held.add(group)
+        elif not (fifo and group in held):
+            out.append(x)
+    return out
 
 
 def failed_items(answer: bytes, message_ids: Sequence[str]) -> set[str] | None:

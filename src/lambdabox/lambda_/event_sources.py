@@ -4,7 +4,7 @@ until lambdabox serves them).
 
 What Lambda checks is checked here, in AWS's words: the queue must exist in the caller's account
 and region, its visibility timeout must not be shorter than the function's timeout, a BatchSize
-over 10 needs a batching window, stream and Kafka settings do not apply to a queue, filter
+over 10 needs a batching window (which a FIFO queue does not take, so its batches are at most 10), stream and Kafka settings do not apply to a queue, filter
 patterns must parse, and one queue maps to one function once. A mapping is committed before the
 answer (202, State `Creating`, `Updating`/`Enabling`/`Disabling`, `Deleting`) and its pollers
 (`esm_engine.py`) start, change or stop with it; a later Get shows `Enabled` or `Disabled`.
@@ -79,7 +79,7 @@ class EventSourceMappingOperations(LambdaOperations):
         self._check_unmapped(ctx, source, name, qualifier, None)
         batch = int(params.get("BatchSize") or DEFAULT_BATCH)
         window = int(params.get("MaximumBatchingWindowInSeconds") or 0)
-        _check_batching(batch, window)
+        _check_batching(batch, window, source)
         m = Mapping(
             uuid=str(uuids.uuid4()),
             region=ctx.region,
@@ -119,7 +119,7 @@ class EventSourceMappingOperations(LambdaOperations):
             changed.batch_size = int(params["BatchSize"])
         if "MaximumBatchingWindowInSeconds" in params:
             changed.window = int(params["MaximumBatchingWindowInSeconds"])
-        _check_batching(changed.batch_size, changed.window)
+        _check_batching(changed.batch_size, changed.window, m.source_arn)
         if "FilterCriteria" in params:
             changed.filters = _filters(params["FilterCriteria"])
         if "FunctionResponseTypes" in params:
@@ -198,8 +198,6 @@ class EventSourceMappingOperations(LambdaOperations):
             )
         if len(parts) != 6 or not parts[5]:
             raise _invalid(f"{source} is not a valid SQS queue ARN.")
-        if parts[5].endswith(".fifo"):
-            raise _invalid("lambdabox does not serve FIFO queues yet.")
         if parts[3] != ctx.region or parts[4] != ctx.account_id:
             raise _no_queue()
 
@@ -232,7 +230,9 @@ def _no_queue() -> ServiceError:
     )
 
 
-def _check_batching(batch: int, window: int) -> None:
+def _check_batching(batch: int, window: int, source: str) -> None:
+    if window > 0 and source.endswith(".fifo"):
+        raise _invalid("Batching window is not supported for FIFO queues")
     if batch > 10 and window <= 0:
         raise _invalid(
             "Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10"

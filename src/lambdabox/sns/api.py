@@ -1,10 +1,16 @@
 """The SNS API: standard topics, subscriptions (SQS queues and Lambda functions of the topic
-owner's account) and Publish / PublishBatch, durable in the store, per account and region.
+owner's account, loopback HTTP/S URLs confirmed by the endpoint, email addresses recorded) and
+Publish / PublishBatch, durable in the store, per account and region.
 
 `SnsService` takes a `RequestContext` and the params dict as boto3 sends it (the query codec has
 checked it against botocore's model) and returns each operation's result dict. A Publish commits
 the message and one delivery row per subscription whose filter policy it passes before it answers
 its MessageId; the delivery engine (engine.py) delivers them. FIFO topics are refused.
+
+An HTTP/S subscription waits for its confirmation: Subscribe commits it with a token and a
+SubscriptionConfirmation for the engine to POST; ConfirmSubscription, or a GET of the
+SubscribeURL (`confirm_by_url`, served by links.py), confirms it; Unsubscribe (or the
+UnsubscribeURL: `unsubscribe_by_url`) sends it an UnsubscribeConfirmation.
 
 For Lambda's outbox (app.py): `publish_for(topic_arn, body, attributes, account)` publishes a
 destination record or a dead-letter message on behalf of a function's account.
@@ -15,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import secrets
 import uuid
 from typing import Any, ClassVar
 
@@ -26,11 +33,17 @@ from lambdabox.clock import Clock
 from lambdabox.patterns import Pattern
 from lambdabox.sns import store as sql
 from lambdabox.sns.checks import attributes_size, check_entry, invalid
+from lambdabox.sns.delivery_policy import retry_policy
 from lambdabox.sns.engine import DeliveryEngine
+from lambdabox.sns.envelopes import subscribe_message, unsubscribe_message
 from lambdabox.sns.filters import Subject, check_policy, matches
+from lambdabox.sns.http_post import OffHost
 from lambdabox.sns.models import (
+    CONFIRMED_BY_ENDPOINT,
     DEFAULT_DELIVERY_POLICY,
+    SUBSCRIPTION_CONFIRMATION,
     TOPIC_SETTABLE,
+    UNSUBSCRIBE_CONFIRMATION,
     MessageAttributes,
     Published,
     Subscription,
@@ -49,6 +62,10 @@ _BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 PAGE = 100
 MAX_TAGS = 50
 MAX_BATCH = 10
+#: what Subscribe answers for a subscription waiting for its confirmation, and ListSubscriptions
+PENDING_ARN = "pending confirmation"
+LISTED_PENDING = "PendingConfirmation"
+_HTTP = ("http", "https")
 
 
 def _no_topic() -> ServiceError:
@@ -158,14 +175,14 @@ class SnsService:
 
     async def GetTopicAttributes(self, ctx: RequestContext, params: Params) -> Result:
         topic = await self._topic(ctx, params["TopicArn"], "GetTopicAttributes")
-        subscribed = await self._store.read(lambda c: sql.subscription_counts(c, topic.arn))
+        subscribed, pending = await self._store.read(lambda c: sql.subscription_counts(c, topic.arn))
         delivery = topic.attributes.get("DeliveryPolicy")
         attributes = {
             **topic.attributes,
             "Owner": topic.account,
             "TopicArn": topic.arn,
             "SubscriptionsConfirmed": str(subscribed),
-            "SubscriptionsPending": "0",
+            "SubscriptionsPending": str(pending),
             "SubscriptionsDeleted": "0",
             "EffectiveDeliveryPolicy": delivery or json.dumps(DEFAULT_DELIVERY_POLICY, separators=(",", ":")),
         }
@@ -237,29 +254,102 @@ class SnsService:
         topic = await self._topic(ctx, params["TopicArn"], "Subscribe")
         protocol: str = params["Protocol"]
         endpoint = check_endpoint(topic, protocol, params.get("Endpoint"))
+        if protocol in _HTTP:
+            try:
+                await self._engine.check_url(endpoint)
+            except OffHost as exc:
+                raise invalid(f"Endpoint Reason: {exc}") from None
         given: dict[str, str] = dict(params.get("Attributes") or {})
         attributes = apply_attributes(protocol, {"RawMessageDelivery": "false"}, given)
+        show_arn = bool(params.get("ReturnSubscriptionArn"))
         have = await self._store.read(lambda c: sql.find_subscription(c, topic.arn, protocol, endpoint))
         if have is not None:
             if any(have.attributes.get(k) != v for k, v in attributes.items()):
                 raise invalid("Attributes Reason: Subscription already exists with different attributes")
-            return {"SubscriptionArn": have.arn}
+            if have.pending and protocol in _HTTP:  # asked again: the confirmation is sent again
+                await self._confirmation(have, SUBSCRIPTION_CONFIRMATION, have.token)
+            return {"SubscriptionArn": have.arn if show_arn or not have.pending else PENDING_ARN}
+        pending = protocol in CONFIRMED_BY_ENDPOINT
+        if pending:
+            attributes["ConfirmationWasAuthenticated"] = "false"
         sub = Subscription(
             f"{topic.arn}:{uuid.uuid4()}", topic.arn, ctx.account_id, protocol, endpoint, attributes,
-            self._clock.now(),
+            self._clock.now(), secrets.token_hex(64) if pending else None, pending,
         )  # fmt: skip
         if not await self._store.write(sql.add_subscription(sub)):
             raise _no_topic()
-        return {"SubscriptionArn": sub.arn}
+        if protocol in _HTTP:
+            await self._confirmation(sub, SUBSCRIPTION_CONFIRMATION, sub.token)
+        return {"SubscriptionArn": sub.arn if show_arn or not pending else PENDING_ARN}
+
+    async def _confirmation(self, sub: Subscription, kind: str, token: str | None) -> None:
+        """Commit a SubscriptionConfirmation or UnsubscribeConfirmation for the engine to POST."""
+        assert token is not None
+        text = (
+            subscribe_message(sub.topic_arn)
+            if kind == SUBSCRIPTION_CONFIRMATION
+            else unsubscribe_message(sub.arn)
+        )
+        message = Published(
+            str(uuid.uuid4()), sub.topic_arn, sub.owner, text, None, None, {}, self._clock.now(), kind, token,
+            sub.endpoint if kind == UNSUBSCRIBE_CONFIRMATION else None,
+        )  # fmt: skip
+        owed = await self._store.write(sql.publish(message, [sub.arn], self._clock.now()))
+        self._engine.add(owed)
 
     async def ConfirmSubscription(self, ctx: RequestContext, params: Params) -> Result:
-        await self._topic(ctx, params["TopicArn"], "ConfirmSubscription")
-        raise invalid("Token")  # no subscription waits for a confirmation: sqs and lambda need none
+        # (the token is what authorises it: the endpoint's owner confirms, of any account)
+        arn: str = params["TopicArn"]
+        parts = arn.split(":")
+        if len(parts) != 6 or parts[:3] != ["arn", "aws", "sns"]:
+            raise invalid("TopicArn")
+        authenticated = str(params.get("AuthenticateOnUnsubscribe", "")).lower() == "true"
+        return await self._confirm(arn, params["Token"], authenticated)
+
+    async def confirm_by_url(self, topic_arn: str, token: str) -> Result:
+        """ConfirmSubscription through the SubscribeURL (unsigned: the token authorises it)."""
+        return await self._confirm(topic_arn, token, False)
+
+    async def _confirm(self, topic_arn: str, token: str, authenticated: bool) -> Result:
+        if await self._store.read(lambda c: sql.get_topic(c, topic_arn)) is None:
+            raise _no_topic()
+        marks = {"ConfirmationWasAuthenticated": "true"} if authenticated else {}
+        sub = await self._store.write(sql.confirm(topic_arn, token, marks))
+        if sub is None:
+            raise invalid("Token")
+        return {"SubscriptionArn": sub.arn}
 
     async def Unsubscribe(self, ctx: RequestContext, params: Params) -> Result:
         sub = await self._subscription(ctx, params["SubscriptionArn"], "Unsubscribe")
-        await self._store.write(sql.delete_subscription(sub.arn))
+        await self._unsubscribe(sub)
         return {}
+
+    async def unsubscribe_by_url(self, arn: str) -> Result:
+        """Unsubscribe through the UnsubscribeURL (unsigned), unless the subscription was confirmed
+        with AuthenticateOnUnsubscribe."""
+        parts = arn.split(":")
+        if len(parts) != 7 or parts[:3] != ["arn", "aws", "sns"]:
+            raise invalid("SubscriptionArn")
+        sub = await self._store.read(lambda c: sql.get_subscription(c, arn))
+        if sub is None:
+            raise _no_subscription()
+        if (
+            sub.protocol in CONFIRMED_BY_ENDPOINT
+            and sub.attributes.get("ConfirmationWasAuthenticated") == "true"
+        ):
+            raise client_error(
+                "AuthorizationError",
+                "Unsubscribe of this subscription requires authentication: it was confirmed with "
+                "AuthenticateOnUnsubscribe",
+                403,
+            )
+        await self._unsubscribe(sub)
+        return {}
+
+    async def _unsubscribe(self, sub: Subscription) -> None:
+        await self._store.write(sql.delete_subscription(sub.arn))
+        if sub.protocol in _HTTP:  # as AWS does: the endpoint hears of it
+            await self._confirmation(sub, UNSUBSCRIBE_CONFIRMATION, secrets.token_hex(64))
 
     async def GetSubscriptionAttributes(self, ctx: RequestContext, params: Params) -> Result:
         sub = await self._subscription(ctx, params["SubscriptionArn"], "GetSubscriptionAttributes")
@@ -270,10 +360,20 @@ class SnsService:
             "Endpoint": sub.endpoint,
             "Protocol": sub.protocol,
             "SubscriptionArn": sub.arn,
-            "PendingConfirmation": "false",
-            "ConfirmationWasAuthenticated": "true",
+            "PendingConfirmation": "true" if sub.pending else "false",
+            "ConfirmationWasAuthenticated": sub.attributes.get("ConfirmationWasAuthenticated", "true"),
             "SubscriptionPrincipal": f"arn:aws:iam::{sub.owner}:root",
         }
+        if sub.protocol in _HTTP:
+            topic = await self._store.read(lambda c: sql.get_topic(c, sub.topic_arn))
+            policy = sub.attributes.get("DeliveryPolicy") or (
+                topic.attributes.get("DeliveryPolicy") if topic is not None else None
+            )
+            attributes["EffectiveDeliveryPolicy"] = json.dumps(
+                {"healthyRetryPolicy": retry_policy(policy), "sicklyRetryPolicy": None,
+                 "throttlePolicy": None, "guaranteed": False},
+                separators=(",", ":"),
+            )  # fmt: skip
         return {"Attributes": attributes}
 
     async def SetSubscriptionAttributes(self, ctx: RequestContext, params: Params) -> Result:
@@ -388,7 +488,7 @@ class SnsService:
         batch = []
         for m in messages:
             subject = Subject(m.text_for, m.attributes)
-            batch.append((m, [s.arn for s in subs if self._passes(s, subject)]))
+            batch.append((m, [s.arn for s in subs if not s.pending and self._passes(s, subject)]))
         owed = await self._store.write(sql.publish_all(batch, self._clock.now()))
         self._engine.add(owed)
 
@@ -420,7 +520,7 @@ def _check_json_attribute(name: str, value: str) -> None:
 def _page(subs: list[Subscription]) -> Result:
     out: Result = {
         "Subscriptions": [
-            {"SubscriptionArn": s.arn, "Owner": s.owner, "Protocol": s.protocol, "Endpoint": s.endpoint,
+            {"SubscriptionArn": LISTED_PENDING if s.pending else s.arn, "Owner": s.owner, "Protocol": s.protocol, "Endpoint": s.endpoint,
              "TopicArn": s.topic_arn}
             for s in subs[:PAGE]
         ]

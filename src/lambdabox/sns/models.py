@@ -37,8 +37,15 @@ SUBSCRIPTION_SETTABLE = frozenset(
         "ReplayPolicy",
     }
 )
-#: the protocols lambdabox delivers to
-DELIVERED_PROTOCOLS = ("sqs", "lambda")
+#: the protocols lambdabox subscribes (email and email-json recorded, never sent to)
+DELIVERED_PROTOCOLS = ("sqs", "lambda", "http", "https", "email", "email-json")
+#: the protocols whose subscriptions wait for a confirmation
+CONFIRMED_BY_ENDPOINT = ("http", "https", "email", "email-json")
+
+#: the kinds of message (an envelope's Type)
+NOTIFICATION = "Notification"
+SUBSCRIPTION_CONFIRMATION = "SubscriptionConfirmation"
+UNSUBSCRIBE_CONFIRMATION = "UnsubscribeConfirmation"
 #: every protocol SNS knows
 PROTOCOLS = ("http", "https", "email", "email-json", "sms", "sqs", "application", "lambda", "firehose")
 
@@ -120,6 +127,8 @@ class Subscription:
     endpoint: str
     attributes: dict[str, str]  # as set
     created: float
+    token: str | None = None  # what confirms it (http/https/email subscriptions)
+    pending: bool = False  # waiting for its confirmation: nothing is delivered to it
 
     @property
     def raw(self) -> bool:
@@ -152,6 +161,12 @@ class Published:
     structure: str | None
     attributes: MessageAttributes
     timestamp: float
+    #: NOTIFICATION, or a confirmation sent to an HTTP/S endpoint: `message` is its text then,
+    #: `token` its Token and (an UnsubscribeConfirmation, whose subscription is gone) `endpoint`
+    #: the URL it goes to
+    kind: str = NOTIFICATION
+    token: str | None = None
+    endpoint: str | None = None
 
     def text_for(self, protocol: str) -> str:
         """The message a subscription of `protocol` is sent."""

@@ -12,6 +12,7 @@ import base64
 import json
 import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from lambdabox.sns.models import Delivery, MessageAttributes, Published, Subscription, Topic
@@ -56,11 +57,28 @@ SCHEMA: list[str] = [
     );
     CREATE INDEX sns_deliveries_message ON sns_deliveries (message_id)
     """,
+    # HTTP/S subscriptions wait for their confirmation; confirmations are messages too; the key
+    # and certificate that sign every envelope
+    """
+    ALTER TABLE sns_subscriptions ADD COLUMN token TEXT;
+    ALTER TABLE sns_subscriptions ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sns_messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'Notification';
+    ALTER TABLE sns_messages ADD COLUMN token TEXT;
+    ALTER TABLE sns_messages ADD COLUMN endpoint TEXT;
+    CREATE TABLE sns_signing (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        key_pem BLOB NOT NULL,
+        cert_pem BLOB NOT NULL
+    )
+    """,
 ]
 
 _TCOLS = "region, account, name, attributes, tags, created"
-_SCOLS = "arn, topic_arn, owner, protocol, endpoint, attributes, created"
-_MCOLS = "m.message_id, m.topic_arn, m.account, m.message, m.subject, m.structure, m.attributes, m.timestamp"
+_SCOLS = "arn, topic_arn, owner, protocol, endpoint, attributes, created, token, pending"
+_MCOLS = (
+    "m.message_id, m.topic_arn, m.account, m.message, m.subject, m.structure, m.attributes, m.timestamp, "
+    "m.kind, m.token, m.endpoint"
+)
 
 
 def _topic(r: tuple[Any, ...]) -> Topic:
@@ -68,7 +86,7 @@ def _topic(r: tuple[Any, ...]) -> Topic:
 
 
 def _subscription(r: tuple[Any, ...]) -> Subscription:
-    return Subscription(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6])
+    return Subscription(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], bool(r[8]))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -133,9 +151,14 @@ def update_topic(
     return run
 
 
-def subscription_counts(conn: sqlite3.Connection, topic_arn: str) -> int:
-    row = conn.execute("SELECT count(*) FROM sns_subscriptions WHERE topic_arn=?", (topic_arn,)).fetchone()
-    return int(row[0])
+def subscription_counts(conn: sqlite3.Connection, topic_arn: str) -> tuple[int, int]:
+    """(confirmed, pending) subscriptions of the topic."""
+    row = conn.execute(
+        "SELECT count(*) - coalesce(sum(pending), 0), coalesce(sum(pending), 0) FROM sns_subscriptions "
+        "WHERE topic_arn=?",
+        (topic_arn,),
+    ).fetchone()
+    return int(row[0]), int(row[1])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -183,11 +206,35 @@ def add_subscription(sub: Subscription) -> Callable[[sqlite3.Connection], bool]:
         if get_topic(conn, sub.topic_arn) is None:
             return False
         conn.execute(
-            f"INSERT INTO sns_subscriptions ({_SCOLS}) VALUES (?,?,?,?,?,?,?)",
+            f"INSERT INTO sns_subscriptions ({_SCOLS}) VALUES (?,?,?,?,?,?,?,?,?)",
             (sub.arn, sub.topic_arn, sub.owner, sub.protocol, sub.endpoint, json.dumps(sub.attributes),
-             sub.created),
+             sub.created, sub.token, int(sub.pending)),
         )  # fmt: skip
         return True
+
+    return run
+
+
+def confirm(
+    topic_arn: str, token: str, attributes: dict[str, str]
+) -> Callable[[sqlite3.Connection], Subscription | None]:
+    """Confirm the topic's subscription `token` confirms, with `attributes` added (a confirmed one
+    is left as it is); None when no subscription has that token."""
+
+    def run(conn: sqlite3.Connection) -> Subscription | None:
+        row = conn.execute(
+            f"SELECT {_SCOLS} FROM sns_subscriptions WHERE topic_arn=? AND token=?", (topic_arn, token)
+        ).fetchone()
+        if row is None:
+            return None
+        sub = _subscription(row)
+        if not sub.pending:
+            return sub
+        merged = {**sub.attributes, **attributes}
+        conn.execute(
+            "UPDATE sns_subscriptions SET pending=0, attributes=? WHERE arn=?", (json.dumps(merged), sub.arn)
+        )
+        return replace(sub, pending=False, attributes=merged)
 
     return run
 
@@ -242,9 +289,10 @@ def publish(
             return []
         conn.execute(
             "INSERT INTO sns_messages (message_id, topic_arn, account, message, subject, structure, "
-            "attributes, timestamp) VALUES (?,?,?,?,?,?,?,?)",
+            "attributes, timestamp, kind, token, endpoint) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (message.message_id, message.topic_arn, message.account, message.message, message.subject,
-             message.structure, _encode_attributes(message.attributes), message.timestamp),
+             message.structure, _encode_attributes(message.attributes), message.timestamp, message.kind,
+             message.token, message.endpoint),
         )  # fmt: skip
         out = []
         for arn in subscription_arns:
@@ -299,6 +347,8 @@ def load_deliveries(conn: sqlite3.Connection) -> list[Delivery]:
     )
     out = []
     for r in rows:
-        message = Published(r[4], r[5], r[6], r[7], r[8], r[9], _decode_attributes(r[10]), r[11])
+        message = Published(
+            r[4], r[5], r[6], r[7], r[8], r[9], _decode_attributes(r[10]), r[11], r[12], r[13], r[14]
+        )
         out.append(Delivery(r[0], r[1], message, r[2], r[3]))
     return out

@@ -1,13 +1,14 @@
 """A subscription's endpoint and attributes, checked as SNS checks them: the protocols lambdabox
-delivers to (sqs, lambda; the others refused with InvalidParameter), endpoints of the topic
-owner's own account only, and FilterPolicy / FilterPolicyScope / RawMessageDelivery /
-RedrivePolicy values."""
+subscribes (sqs and lambda of the topic owner's own account, http/https URLs, email addresses;
+sms, application and firehose refused with InvalidParameter), and FilterPolicy /
+FilterPolicyScope / RawMessageDelivery / RedrivePolicy / DeliveryPolicy values."""
 
 from __future__ import annotations
 
 from lambdabox import user_json
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.sns.checks import invalid
+from lambdabox.sns.delivery_policy import BACKOFF_FUNCTIONS
 from lambdabox.sns.filters import SCOPES, check_policy
 from lambdabox.sns.models import DELIVERED_PROTOCOLS, PROTOCOLS, SUBSCRIPTION_SETTABLE, Topic
 
@@ -27,8 +28,20 @@ def check_endpoint(topic: Topic, protocol: str, endpoint: str | None) -> str:
         raise invalid(f"Amazon SNS does not support this protocol string: {protocol}")
     if protocol not in DELIVERED_PROTOCOLS:
         raise invalid(
-            f"Protocol Reason: lambdabox does not deliver to {protocol} endpoints yet (only sqs and lambda)"
+            f"Protocol Reason: lambdabox does not deliver to {protocol} endpoints (sqs, lambda, http, "
+            "https, email and email-json only)"
         )
+    if protocol in ("http", "https"):
+        if not (endpoint or "").lower().startswith(f"{protocol}://"):
+            raise invalid(f"{protocol.upper()} endpoint URL")
+        assert endpoint is not None
+        return endpoint
+    if protocol in ("email", "email-json"):
+        local, _, domain = (endpoint or "").partition("@")
+        if not local or "." not in domain or any(c.isspace() for c in endpoint or ""):
+            raise invalid("Email address")
+        assert endpoint is not None
+        return endpoint
     parts = (endpoint or "").split(":")
     if protocol == "sqs" and (len(parts) != 6 or parts[:3] != ["arn", "aws", "sqs"] or not parts[5]):
         raise invalid("SQS endpoint ARN")
@@ -58,7 +71,7 @@ def apply_attributes(protocol: str, have: dict[str, str], given: dict[str, str])
         if name == "RawMessageDelivery":
             if value.lower() not in ("true", "false"):
                 raise invalid(f"RawMessageDelivery: Invalid value [{value}]. Must be true or false.")
-            if value.lower() == "true" and protocol == "lambda":
+            if value.lower() == "true" and protocol in ("lambda", "email", "email-json"):
                 raise invalid("Delivery protocol [lambda] does not support raw message delivery.")
             out[name] = value.lower()
         elif name == "FilterPolicyScope":
@@ -74,9 +87,15 @@ def apply_attributes(protocol: str, have: dict[str, str], given: dict[str, str])
             else:
                 out.pop(name, None)
         elif name == "DeliveryPolicy":
-            raise invalid(
-                f"DeliveryPolicy: Delivery protocol [{protocol}] does not support delivery policies"
-            )
+            if protocol not in ("http", "https"):
+                raise invalid(
+                    f"DeliveryPolicy: Delivery protocol [{protocol}] does not support delivery policies"
+                )
+            if value:
+                _check_delivery_policy(value)
+                out[name] = value
+            else:
+                out.pop(name, None)
         elif name == "FilterPolicy":
             if value and value.strip() not in ("{}",):
                 out[name] = value
@@ -101,3 +120,30 @@ def _check_redrive(value: str) -> None:
     parts = target.split(":")
     if len(parts) != 6 or parts[:3] != ["arn", "aws", "sqs"] or not parts[5]:
         raise invalid("RedrivePolicy: deadLetterTargetArn is an invalid arn")
+
+
+def _check_delivery_policy(value: str) -> None:
+    try:
+        policy = user_json.loads(value)
+    except ValueError:
+        raise invalid("DeliveryPolicy: failed to parse JSON.") from None
+    if not isinstance(policy, dict):
+        raise invalid("DeliveryPolicy: must be a JSON object.")
+    retry = policy.get("healthyRetryPolicy")
+    if retry is None:
+        return
+    if not isinstance(retry, dict):
+        raise invalid("DeliveryPolicy: healthyRetryPolicy must be an object")
+    for key, value_ in retry.items():
+        if key == "backoffFunction":
+            if value_ not in BACKOFF_FUNCTIONS:
+                raise invalid(
+                    f"DeliveryPolicy: backoffFunction must be one of {', '.join(BACKOFF_FUNCTIONS)}"
+                )
+        elif not isinstance(value_, int) or isinstance(value_, bool) or value_ < 0:
+            raise invalid(f"DeliveryPolicy: {key} must be a non-negative integer")
+    low, high = retry.get("minDelayTarget", 20), retry.get("maxDelayTarget", 20)
+    if low < 1 or high < low:
+        raise invalid("DeliveryPolicy: minDelayTarget must be at least 1 and at most maxDelayTarget")
+    if retry.get("numRetries", 3) > 100:
+        raise invalid("DeliveryPolicy: numRetries must be at most 100")

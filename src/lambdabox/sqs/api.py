@@ -1,4 +1,4 @@
-"""The SQS API: standard queues, durable in the store, per account and region.
+"""The SQS API: standard and FIFO queues, durable in the store, per account and region.
 
 `SqsService` takes a `RequestContext` and the params dict as boto3 sends it (the codec has checked it
 against botocore's model) and returns each operation's result dict. Every message sent, received
@@ -8,7 +8,15 @@ name in its path: a URL naming another account never reaches that account's queu
 timeouts, delays and retention read the injected clock; a long poll ends when a message arrives
 (one `asyncio.Event` per queue), when a hidden one becomes visible, or at its deadline on the clock
 or in real time, whichever comes first. A receive from a queue with a RedrivePolicy first moves its
-dead letters (`redrive.py`), in the same write. FIFO queues are not served (UnsupportedOperation).
+dead letters (`redrive.py`), in the same write.
+
+A FIFO queue (`FifoQueue=true`, a name ending in `.fifo`) takes messages with a MessageGroupId
+and a MessageDeduplicationId (or one derived from the body), acknowledges a duplicate sent within
+five minutes on the clock with the original's MessageId and SequenceNumber without queueing it
+again, and hands out each group's messages in order, none of a group while one is in flight
+(`store.py`). A retried receive with the same ReceiveRequestAttemptId within five minutes gets the
+first attempt's messages and receipts again while they are still in flight (remembered in
+memory: after a restart a retry is a new receive).
 
 The rest of SQS is served over this core by `batches.py` (the batch operations) and
 `queue_config.py` (SetQueueAttributes, PurgeQueue, tags, ListDeadLetterSourceQueues), through
@@ -37,6 +45,7 @@ from lambdabox.sqs import store as sql
 from lambdabox.sqs.messages import (
     bad_value,
     check_message,
+    fifo_ids,
     invalid,
     paged,
     received,
@@ -47,6 +56,8 @@ from lambdabox.sqs.messages import (
 from lambdabox.sqs.models import (
     COMPUTED,
     CONFIGURABLE,
+    DEDUPLICATION_WINDOW,
+    FIFO_SETTINGS,
     POLICIES,
     SWITCHES,
     Message,
@@ -63,6 +74,7 @@ Params = dict[str, Any]
 Result = dict[str, Any]
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
+_FIFO_NAME = re.compile(r"[A-Za-z0-9_-]{1,75}\.fifo")
 
 
 def no_queue() -> ServiceError:
@@ -88,6 +100,9 @@ class SqsService:
         self.receipts = Receipts(store.read_sync(load_key))
         #: queue id -> the event set (and replaced) when a message may have become receivable
         self._arrivals: dict[int, asyncio.Event] = {}
+        #: (queue id, ReceiveRequestAttemptId) -> (until when on the clock, the (message id,
+        #: receipt token) pairs that attempt received)
+        self._attempts: dict[tuple[int, str], tuple[float, list[tuple[str, str]]]] = {}
 
     # ============================================================================================
     # queues (and what the other parts of SQS share: finding the caller's queue, waking polls)
@@ -118,16 +133,26 @@ class SqsService:
     async def CreateQueue(self, ctx: RequestContext, params: Params) -> Result:
         name: str = params["QueueName"]
         given: dict[str, str] = dict(params.get("Attributes") or {})
-        if name.endswith(".fifo") or given.get("FifoQueue", "false").lower() == "true":
-            raise client_error("UnsupportedOperation", "FIFO queues are not supported by lambdabox yet.")
-        if not _NAME.fullmatch(name):
+        flag = given.pop("FifoQueue", None)
+        if flag is not None and flag.lower() != "true":
+            if flag.lower() == "false":
+                raise client_error("InvalidAttributeName", "Unknown Attribute FifoQueue.")
+            raise client_error("InvalidAttributeValue", "Invalid value for the parameter FifoQueue.")
+        fifo = flag is not None
+        if fifo and not _FIFO_NAME.fullmatch(name):
+            raise invalid(
+                "The name of a FIFO queue can only include alphanumeric characters, hyphens, or "
+                "underscores, must end with .fifo suffix and be 1 to 80 in length."
+            )
+        if not fifo and not _NAME.fullmatch(name):
             raise invalid(
                 "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length"
             )
-        given.pop("FifoQueue", None)
-        wanted = qattrs.checked(given)
+        wanted = qattrs.checked(given, fifo)
         tags = qattrs.check_tags(name, {}, dict(params.get("tags") or {}))
         defaults = {**{a: str(d) for a, (_, _, d) in CONFIGURABLE.items()}, **SWITCHES}
+        if fifo:
+            defaults.update({"FifoQueue": "true", **{a: d for a, (_, d) in FIFO_SETTINGS.items()}})
         attributes = qattrs.applied(defaults, wanted)
         redrive = attributes.get("RedrivePolicy")
         now = self.clock.now()
@@ -175,7 +200,7 @@ class SqsService:
     async def GetQueueAttributes(self, ctx: RequestContext, params: Params) -> Result:
         q = await self.queue(ctx, params["QueueUrl"])
         asked: list[str] = list(params.get("AttributeNames") or [])
-        known = (*CONFIGURABLE, *SWITCHES, *POLICIES, *COMPUTED)
+        known = (*CONFIGURABLE, *SWITCHES, *POLICIES, *COMPUTED, "FifoQueue", *FIFO_SETTINGS)
         for name in asked:
             if name != "All" and name not in known:
                 raise client_error("InvalidAttributeName", f"Unknown Attribute {name}.")
@@ -205,8 +230,10 @@ class SqsService:
         attributes: MessageAttributes = dict(params.get("MessageAttributes") or {})
         delay = params.get("DelaySeconds")
         check_message(q, body, attributes, delay)
+        group, dedup = fifo_ids(q, body, params.get("MessageGroupId"), params.get("MessageDeduplicationId"))
         trace = trace_header(dict(params.get("MessageSystemAttributes") or {})) or ctx.trace_header
-        (m,) = await self.put(q, [self.new_message(q, body, attributes, ctx.account_id, delay, trace)])
+        m = self.new_message(q, body, attributes, ctx.account_id, delay, trace, group, dedup)
+        await self.put(q, [m])
         return sent(m)
 
     def new_message(
@@ -217,6 +244,8 @@ class SqsService:
         sender: str,
         delay: int | None,
         trace: str | None = None,
+        group: str | None = None,
+        dedup: str | None = None,
     ) -> Message:
         """A message (checked) about to be sent to `q` now."""
         now = self.clock.now()
@@ -233,16 +262,21 @@ class SqsService:
             visible=now + wait,
             expires=now + q.setting("MessageRetentionPeriod"),
             trace_header=trace,
+            group_id=group,
+            dedup_id=dedup,
         )
 
     async def put(self, q: Queue, ms: list[Message]) -> list[Message]:
-        """Commit the messages to `q` in one write (QueueDoesNotExist if it went meanwhile)."""
+        """Commit the messages to `q` in one write (QueueDoesNotExist if it went meanwhile); a FIFO
+        queue's duplicates take the original's MessageId and SequenceNumber and are not queued
+        again. Returns the messages queued."""
         try:
-            await self.store.write(lambda c: sql.insert_messages(c, q.id, ms))
+            fresh: list[Message] = await self.store.write(lambda c: sql.insert_messages(c, q.id, ms))
         except LookupError:
             raise no_queue() from None
-        self.notify(q.id)
-        return ms
+        if fresh:
+            self.notify(q.id)
+        return fresh
 
     async def ReceiveMessage(self, ctx: RequestContext, params: Params) -> Result:
         q = await self.queue(ctx, params["QueueUrl"])
@@ -259,7 +293,9 @@ class SqsService:
         seconds = float(q.setting("ReceiveMessageWaitTimeSeconds") if wait is None else wait)
         clock_end, wall_end = self.clock.monotonic() + seconds, time.monotonic() + seconds
         redrive = redrive_of(q)
-        while True:
+        attempt_id = params.get("ReceiveRequestAttemptId") if q.fifo else None
+        got = await self._receive_again(q, attempt_id, hidden) if attempt_id else []
+        while not got:
             event = self._arrivals.setdefault(q.id, asyncio.Event())
             now = self.clock.now()
 
@@ -267,7 +303,7 @@ class SqsService:
                 c: sqlite3.Connection, now: float = now
             ) -> tuple[list[Message], float | None, int | None]:
                 moved = move_dead_letters(c, q.id, redrive, now) if redrive is not None else None
-                return (*sql.receive(c, q.id, now, limit, hidden), moved)
+                return (*sql.receive(c, q.id, now, limit, hidden, q.fifo), moved)
 
             got, nxt, moved_to = await self.store.write(attempt)
             if moved_to is not None:
@@ -288,6 +324,9 @@ class SqsService:
                     w.cancel()
             if await self.store.read(lambda c: sql.get_queue(c, q.region, q.account, q.name)) is None:
                 raise no_queue()
+        if attempt_id and got:
+            until = self.clock.now() + DEDUPLICATION_WINDOW
+            self._attempts[(q.id, attempt_id)] = (until, [(m.message_id, m.receipt) for m in got])
         system = system_names(params.get("AttributeNames"), params.get("MessageSystemAttributeNames"))
         selectors = list(params.get("MessageAttributeNames") or [])
         out = [
@@ -295,13 +334,30 @@ class SqsService:
         ]
         return {"Messages": out} if out else {}
 
+    async def _receive_again(self, q: Queue, attempt_id: str, hidden: float) -> list[Message]:
+        """The messages of an earlier receive with this ReceiveRequestAttemptId (within five
+        minutes, all still in flight under its receipts), hidden again; [] for a new receive."""
+        now = self.clock.now()
+        for key, (until, _) in list(self._attempts.items()):
+            if until <= now:
+                del self._attempts[key]
+        earlier = self._attempts.get((q.id, attempt_id))
+        if earlier is None:
+            return []
+        tokens = earlier[1]
+        got: list[Message] = await self.store.write(lambda c: sql.receive_again(c, q.id, tokens, now, hidden))
+        return got
+
     async def DeleteMessage(self, ctx: RequestContext, params: Params) -> Result:
         q = await self.queue(ctx, params["QueueUrl"])
         handle: str = params["ReceiptHandle"]
         parsed = self.receipts.parse(q.id, handle)
         if parsed is None:
             raise bad_handle(handle)
-        await self.store.write(lambda c: sql.delete_messages(c, q.id, [parsed[0]]))
+        tokens = [parsed[1]] if q.fifo else None
+        await self.store.write(lambda c: sql.delete_messages(c, q.id, [parsed[0]], tokens))
+        if q.fifo:
+            self.notify(q.id)  # its group may be free for a long poll now
         return {}
 
     async def ChangeMessageVisibility(self, ctx: RequestContext, params: Params) -> Result:
@@ -339,12 +395,15 @@ class SqsService:
         body: bytes | str,
         attributes: dict[str, tuple[str, str]] | dict[str, tuple[str, str | bytes]],
         sender: str,
+        group: str | None = None,
+        dedup: str | None = None,
     ) -> None:
         """Send `body` with `attributes` (name -> (DataType, a string, or bytes for a Binary
         attribute)) to the queue `queue_arn` names, on behalf of the account `sender`; LookupError while there is no such queue,
         PermissionError for another account's queue (resource policies are not enforced yet, so
         a sender writes only to its own account's queues; on AWS another account's queue refuses
-        it unless the queue's policy allows it)."""
+        it unless the queue's policy allows it). A FIFO queue takes a message with a `group` (and a
+        `dedup` id unless it deduplicates by content); without, LookupError as for no queue."""
         parts = queue_arn.split(":")
         if len(parts) != 6 or parts[2] != "sqs":
             raise LookupError(f"not a queue ARN: {queue_arn}")
@@ -362,6 +421,9 @@ class SqsService:
         }
         text = body if isinstance(body, str) else body.decode("utf-8", errors="replace")
         try:
-            await self.put(q, [self.new_message(q, text, message_attributes, account, None)])
+            group, dedup = fifo_ids(q, text, group, dedup)
+            await self.put(
+                q, [self.new_message(q, text, message_attributes, account, None, None, group, dedup)]
+            )
         except ServiceError as exc:
             raise LookupError(f"no queue {queue_arn}") from exc

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdabox.aws.errors import ServiceError, client_error
-from lambdabox.sqs.models import CONFIGURABLE, MAX_TAGS, POLICIES, SWITCHES
+from lambdabox.sqs.models import CONFIGURABLE, FIFO_SETTINGS, MAX_TAGS, POLICIES, SWITCHES
 
 _DIGITS = re.compile(r"\d+")
 _PERMISSIONS = ("allowAll", "denyAll", "byQueue")
@@ -57,12 +57,21 @@ def parse_queue_arn(arn: str) -> tuple[str, str, str] | None:
     return parts[3], parts[4], parts[5]
 
 
-def checked(given: dict[str, str]) -> dict[str, str]:
+def checked(given: dict[str, str], fifo: bool = False) -> dict[str, str]:
     """`given` as stored: numbers normalised, the redrive policy in AWS's spelling; "" for a policy
-    means "remove it". Raises AWS's error for an unknown name or a bad value."""
+    means "remove it". Raises AWS's error for an unknown name or a bad value (a FIFO queue's
+    attributes are unknown to a standard queue; `FifoQueue` itself is CreateQueue's to take)."""
     out: dict[str, str] = {}
     for name, value in given.items():
-        if name in CONFIGURABLE:
+        if name == "FifoQueue":
+            raise _bad_attribute(name, "Modifying queue type is not supported.")
+        if name in FIFO_SETTINGS and fifo:
+            allowed, _ = FIFO_SETTINGS[name]
+            choice = value.lower() if name == "ContentBasedDeduplication" else value
+            if choice not in allowed:
+                raise _bad_attribute(name)
+            out[name] = choice
+        elif name in CONFIGURABLE:
             low, high, _ = CONFIGURABLE[name]
             if not _DIGITS.fullmatch(value) or not low <= int(value) <= high:
                 raise _bad_attribute(name)
@@ -83,13 +92,22 @@ def checked(given: dict[str, str]) -> dict[str, str]:
 
 
 def applied(current: dict[str, str], changes: dict[str, str]) -> dict[str, str]:
-    """The attributes after `changes` (checked), an empty policy removing it."""
+    """The attributes after `changes` (checked), an empty policy removing it; AWS's error when a
+    FIFO queue's throughput would be per message group with deduplication across the queue."""
     out = dict(current)
     for name, value in changes.items():
         if name in POLICIES and value == "":
             out.pop(name, None)
         else:
             out[name] = value
+    if (
+        out.get("FifoThroughputLimit") == "perMessageGroupId"
+        and out.get("DeduplicationScope") != "messageGroup"
+    ):
+        raise _bad_attribute(
+            "FifoThroughputLimit",
+            "The perMessageGroupId value is allowed only when the value for DeduplicationScope is messageGroup.",
+        )
     return out
 
 

@@ -15,7 +15,7 @@ from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.sqs import store as sql
 from lambdabox.sqs.api import SqsService, bad_handle
-from lambdabox.sqs.messages import bad_value, check_message, message_size, sent, trace_header
+from lambdabox.sqs.messages import bad_value, check_message, fifo_ids, message_size, sent, trace_header
 from lambdabox.sqs.models import Message
 
 Params = dict[str, Any]
@@ -77,12 +77,15 @@ class Batches:
             attributes = dict(e.get("MessageAttributes") or {})
             try:
                 check_message(q, e["MessageBody"], attributes, e.get("DelaySeconds"))
+                group, dedup = fifo_ids(
+                    q, e["MessageBody"], e.get("MessageGroupId"), e.get("MessageDeduplicationId")
+                )
                 trace = trace_header(dict(e.get("MessageSystemAttributes") or {})) or ctx.trace_header
             except ServiceError as error:
                 failed.append(_failed(e["Id"], error))
                 continue
             m = self._core.new_message(
-                q, e["MessageBody"], attributes, ctx.account_id, e.get("DelaySeconds"), trace
+                q, e["MessageBody"], attributes, ctx.account_id, e.get("DelaySeconds"), trace, group, dedup
             )
             sending.append((e["Id"], m))
         if sending:
@@ -94,16 +97,20 @@ class Batches:
         q = await self._core.queue(ctx, params["QueueUrl"])
         entries = _checked_entries(params, "DeleteMessageBatchRequestEntry")
         failed: list[Result] = []
-        deleting: list[tuple[str, str]] = []
+        deleting: list[tuple[str, str, str]] = []
         for e in entries:
             parsed = self._core.receipts.parse(q.id, e["ReceiptHandle"])
             if parsed is None:
                 failed.append(_failed(e["Id"], bad_handle(e["ReceiptHandle"])))
             else:
-                deleting.append((e["Id"], parsed[0]))
+                deleting.append((e["Id"], parsed[0], parsed[1]))
         if deleting:
-            await self._core.store.write(lambda c: sql.delete_messages(c, q.id, [m for _, m in deleting]))
-        return {"Successful": [{"Id": i} for i, _ in deleting], "Failed": failed}
+            ids = [m for _, m, _ in deleting]
+            tokens = [t for _, _, t in deleting] if q.fifo else None
+            await self._core.store.write(lambda c: sql.delete_messages(c, q.id, ids, tokens))
+            if q.fifo:
+                self._core.notify(q.id)  # their groups may be free for a long poll now
+        return {"Successful": [{"Id": i} for i, _, _ in deleting], "Failed": failed}
 
     async def ChangeMessageVisibilityBatch(self, ctx: RequestContext, params: Params) -> Result:
         q = await self._core.queue(ctx, params["QueueUrl"])

@@ -1,8 +1,10 @@
 """A message as SendMessage (and each SendMessageBatch entry) takes it, checked with AWS's codes and
-messages, and as ReceiveMessage answers it: system attributes and the message attributes asked for."""
+messages (a FIFO queue's MessageGroupId and MessageDeduplicationId among them), and as
+ReceiveMessage answers it: system attributes and the message attributes asked for."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from typing import Any
@@ -21,6 +23,9 @@ from lambdabox.sqs.models import (
 _ATTR_NAME = re.compile(r"[A-Za-z0-9_.-]{1,256}")
 _DATA_TYPE = re.compile(r"(String|Number|Binary)(\.[^\s]{1,255})?")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+#: what a MessageGroupId, MessageDeduplicationId may hold: alphanumerics and punctuation
+_FIFO_ID = re.compile(r"[A-Za-z0-9!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]{1,128}")
+_NOT_FOR_QUEUE_TYPE = "The request include parameter that is not valid for this queue type."
 #: what a message body may hold (XML 1.0's characters)
 _BAD_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -37,6 +42,8 @@ def check_message(q: Queue, body: str, attributes: MessageAttributes, delay: int
     """Raise AWS's error for a message `q` would refuse (list-valued attributes are dropped)."""
     if delay is not None and not 0 <= delay <= 900:
         raise bad_value("DelaySeconds", delay, "DelaySeconds must be >= 0 and <= 900.")
+    if delay and q.fifo:
+        raise bad_value("DelaySeconds", delay, _NOT_FOR_QUEUE_TYPE)
     if not body:
         raise client_error("MissingParameter", "The request must contain the parameter MessageBody.")
     if _BAD_CHARS.search(body):
@@ -51,6 +58,33 @@ def check_message(q: Queue, body: str, attributes: MessageAttributes, delay: int
         raise invalid(
             f"One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes."
         )
+
+
+def fifo_ids(q: Queue, body: str, group: str | None, dedup: str | None) -> tuple[str | None, str | None]:
+    """(MessageGroupId, MessageDeduplicationId) of a message to `q`, or AWS's error: a FIFO queue
+    needs a group and a deduplication id (unless ContentBasedDeduplication derives it, SHA-256 of
+    the body); a standard queue takes a group (a fair queue's tenant), never a deduplication id."""
+    for name, value in (("MessageGroupId", group), ("MessageDeduplicationId", dedup)):
+        if value is not None and not _FIFO_ID.fullmatch(value):
+            raise bad_value(
+                name,
+                value,
+                f"{name} can only include alphanumeric and punctuation characters. 1 to 128 in length.",
+            )
+    if not q.fifo:
+        if dedup is not None:
+            raise bad_value("MessageDeduplicationId", dedup, _NOT_FOR_QUEUE_TYPE)
+        return group, None
+    if group is None:
+        raise client_error("MissingParameter", "The request must contain the parameter MessageGroupId.")
+    if dedup is None:
+        if q.attributes.get("ContentBasedDeduplication") != "true":
+            raise invalid(
+                "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId "
+                "provided explicitly"
+            )
+        dedup = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return group, dedup
 
 
 def message_size(body: str, attributes: MessageAttributes) -> int:
@@ -123,6 +157,8 @@ def sent(m: Message) -> dict[str, Any]:
     if m.trace_header is not None:
         system = {"AWSTraceHeader": {"DataType": "String", "StringValue": m.trace_header}}
         out["MD5OfMessageSystemAttributes"] = md5_of_attributes(system)
+    if m.sequence is not None:
+        out["SequenceNumber"] = m.sequence
     return out
 
 
@@ -159,6 +195,13 @@ def received(m: Message, handle: str, system: set[str], selectors: list[str]) ->
         values["DeadLetterQueueSourceArn"] = m.dead_letter_source
     if m.trace_header is not None:
         values["AWSTraceHeader"] = m.trace_header
+    for name, value in (
+        ("MessageGroupId", m.group_id),
+        ("MessageDeduplicationId", m.dedup_id),
+        ("SequenceNumber", m.sequence),
+    ):
+        if value is not None:
+            values[name] = value
     if system:
         out["Attributes"] = {k: values[k] for k in SYSTEM_ATTRIBUTES if k in system and k in values}
     chosen = {k: v for k, v in m.attributes.items() if _selected(k, selectors)}

@@ -1,5 +1,5 @@
-"""SQS's data: queues and messages as stored, the attributes a queue is configured with, and the
-MD5 digests AWS documents for a message's body and attributes."""
+"""SQS's data: queues and messages as stored, the attributes a queue is configured with (a FIFO
+queue's among them), and the MD5 digests AWS documents for a message's body and attributes."""
 
 from __future__ import annotations
 
@@ -19,6 +19,14 @@ CONFIGURABLE: dict[str, tuple[int, int, int]] = {
 #: attribute name -> default: the true/false ones (server-side encryption is reported, data is not
 #: encrypted at rest by lambdabox)
 SWITCHES: dict[str, str] = {"SqsManagedSseEnabled": "true"}
+#: a FIFO queue's own attributes -> (allowed values, default); refused on a standard queue
+FIFO_SETTINGS: dict[str, tuple[tuple[str, ...], str]] = {
+    "ContentBasedDeduplication": (("true", "false"), "false"),
+    "DeduplicationScope": (("messageGroup", "queue"), "queue"),
+    "FifoThroughputLimit": (("perQueue", "perMessageGroupId"), "perQueue"),
+}
+#: how long a FIFO queue remembers a deduplication id (and a ReceiveRequestAttemptId)
+DEDUPLICATION_WINDOW = 300.0
 #: the JSON-valued attributes: an access policy (kept, not enforced) and the redrive policies
 POLICIES = ("Policy", "RedrivePolicy", "RedriveAllowPolicy")
 #: attributes GetQueueAttributes computes
@@ -38,6 +46,9 @@ SYSTEM_ATTRIBUTES = (
     "ApproximateFirstReceiveTimestamp",
     "DeadLetterQueueSourceArn",
     "AWSTraceHeader",
+    "MessageDeduplicationId",
+    "MessageGroupId",
+    "SequenceNumber",
 )
 MAX_MESSAGE_ATTRIBUTES = 10
 MAX_TAGS = 50
@@ -62,6 +73,11 @@ class Queue:
     @property
     def arn(self) -> str:
         return f"arn:aws:sqs:{self.region}:{self.account}:{self.name}"
+
+    @property
+    def fifo(self) -> bool:
+        """Whether it is a FIFO queue (whose names, and only theirs, end in `.fifo`)."""
+        return self.name.endswith(".fifo")
 
     def setting(self, name: str) -> int:
         return int(self.attributes[name])
@@ -96,6 +112,12 @@ class Message:
     dead_letter_source: str | None = None
     #: the AWSTraceHeader system attribute it was sent with
     trace_header: str | None = None
+    #: its MessageGroupId (FIFO queues; on a standard queue, a fair queue's tenant)
+    group_id: str | None = None
+    #: a FIFO queue's: the MessageDeduplicationId sent or derived from the body
+    dedup_id: str | None = None
+    #: a FIFO queue's: the SequenceNumber it was given
+    sequence: str | None = None
 
 
 def md5_of_body(body: str) -> str:

@@ -5,7 +5,9 @@ As on AWS: a task's source must be a queue some queue names as its dead-letter q
 the messages that were in the source when it started (visible ones, oldest first) to
 `DestinationArn` or, without one, back to each message's `DeadLetterQueueSourceArn`; a moved
 message is a new message (a new MessageId, sent now, its retention counted from now, never
-received) with the same body, message attributes, MD5s, sender and trace header. With
+received) with the same body, message attributes, MD5s, sender, trace header and message group
+(into a FIFO queue, deduplicated by the id it had, numbered anew; a destination must be of the
+source's type). With
 `MaxNumberOfMessagesPerSecond` it moves that many per second of the clock (the first second
 after it started); without, as fast as the store takes them. Only one task per source runs at a
 time. A destination that goes away fails the task (`AWS.SimpleQueueService.NonExistentQueue`),
@@ -21,6 +23,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -145,7 +148,12 @@ class MoveTasks:
             if destination_arn is not None:
                 if destination_arn == source_arn:
                     raise _invalid("Source queue arn and destination queue arn cannot be the same.")
-                self._own_queue(ctx, c, destination_arn, "DestinationArn")
+                dest = self._own_queue(ctx, c, destination_arn, "DestinationArn")
+                if dest.name.endswith(".fifo") != source.name.endswith(".fifo"):
+                    raise _invalid(
+                        "Value for parameter DestinationArn is invalid. Reason: the destination must be "
+                        "the same queue type as the source."
+                    )
             if any(
                 t.status in mql.ACTIVE for t in mql.of_source(c, ctx.region, ctx.account_id, source_arn, 1)
             ):
@@ -245,11 +253,18 @@ class MoveTasks:
                 await asyncio.sleep(0)
                 continue
             waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._wake.wait())}
+            timer = None
             if due is not None:
-                waiters.add(asyncio.ensure_future(clock.sleep(due - now)))
+                # registered now, not when a task would first run: an advance of the clock right
+                # after this still counts
+                ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                timer = clock.call_later(due - now, functools.partial(_resolve, ready))
+                waiters.add(ready)
             try:
                 await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                if timer is not None:
+                    timer.cancel()
                 for w in waiters:
                     w.cancel()
 
@@ -318,6 +333,11 @@ class MoveTasks:
         return next_at
 
 
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 def _redriven(m: Message, dest: Queue, now: float) -> Message:
     """The new message a moved one becomes in `dest`."""
     return Message(
@@ -332,4 +352,7 @@ def _redriven(m: Message, dest: Queue, now: float) -> Message:
         visible=now,
         expires=now + dest.setting("MessageRetentionPeriod"),
         trace_header=m.trace_header,
+        group_id=m.group_id,
+        # (a FIFO destination deduplicates it by the id it had: never as a copy of another send)
+        dedup_id=m.message_id if dest.name.endswith(".fifo") else None,
     )

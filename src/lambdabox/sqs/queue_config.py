@@ -39,7 +39,7 @@ class QueueConfig:
     async def SetQueueAttributes(self, ctx: RequestContext, params: Params) -> Result:
         q = await self._core.queue(ctx, params["QueueUrl"])
         given: dict[str, str] = dict(params["Attributes"])
-        changes = qattrs.checked(given)
+        changes = qattrs.checked(given, q.fifo)
         now = self._core.clock.now()
 
         def change(c: sqlite3.Connection) -> None:

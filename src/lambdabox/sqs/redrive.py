@@ -5,7 +5,9 @@ transaction, so the move is as durable as the receive), and the queues naming a 
 
 As on AWS, a message moves on the first receive attempt after its receive count exceeded the
 limit; it keeps its id, body, attributes, receive count and sent time (its retention in the
-dead-letter queue counts from that original send), and answers `DeadLetterQueueSourceArn`."""
+dead-letter queue counts from that original send), and answers `DeadLetterQueueSourceArn`. A
+FIFO queue's dead-letter queue is a FIFO queue (and a standard queue's standard, AWS's error
+otherwise); its messages keep their group, deduplication id and sequence number, and their order."""
 
 from __future__ import annotations
 
@@ -52,7 +54,9 @@ def target_refusal(
     if target is not None and target[:2] == (region, account) and target[2] != name:
         dlq = sql.get_queue(conn, *target)
     reason = "Dead letter target does not exist."
-    if dlq is not None and not redrive_allow_policy(dlq.attributes).allows(source_arn):
+    if dlq is not None and dlq.fifo != name.endswith(".fifo"):
+        reason = "Dead-letter queue must be same type of queue as the source."
+    elif dlq is not None and not redrive_allow_policy(dlq.attributes).allows(source_arn):
         reason = f"Queue {source_arn} is not allowed to use {dlq.arn} as its dead-letter queue."
     elif dlq is not None:
         return None

@@ -1,5 +1,10 @@
 """SQS SQL: the schema and queries for queues and their messages, as plain functions over a sqlite3
-connection, run inside `Store.write` (writer thread, group commit) or `Store.read`."""
+connection, run inside `Store.write` (writer thread, group commit) or `Store.read`.
+
+A FIFO queue's messages also carry their group, deduplication id and sequence number; the
+deduplication ids a FIFO queue saw in the last five minutes are kept in `sqs_dedup` (past the
+messages' deletion, as on AWS), and a receive from a FIFO queue hands out each message group's
+messages in order, none of a group while one of its messages is in flight."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import secrets
 import sqlite3
 from typing import Any
 
-from lambdabox.sqs.models import Counts, Message, MessageAttributes, Queue
+from lambdabox.sqs.models import DEDUPLICATION_WINDOW, Counts, Message, MessageAttributes, Queue
 
 SCHEMA: list[str] = [
     """
@@ -51,12 +56,30 @@ SCHEMA: list[str] = [
     CREATE TABLE sqs_secret (key BLOB NOT NULL);
     INSERT INTO sqs_secret (key) VALUES (randomblob(32))
     """,
+    """
+    ALTER TABLE sqs_messages ADD COLUMN group_id TEXT;
+    ALTER TABLE sqs_messages ADD COLUMN dedup_id TEXT;
+    ALTER TABLE sqs_messages ADD COLUMN sequence_number TEXT;
+    ALTER TABLE sqs_queues ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE sqs_dedup (
+        queue_id INTEGER NOT NULL,
+        scope TEXT NOT NULL,
+        dedup_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        sequence_number TEXT NOT NULL,
+        expires REAL NOT NULL,
+        PRIMARY KEY (queue_id, scope, dedup_id)
+    );
+    CREATE INDEX sqs_messages_fifo ON sqs_messages (queue_id, seq) WHERE group_id IS NOT NULL;
+    CREATE INDEX sqs_messages_fifo_group ON sqs_messages (queue_id, group_id, seq) WHERE group_id IS NOT NULL
+    """,
 ]
 
 _QCOLS = "id, region, account, name, attributes, created, modified, tags, purged"
 _MCOLS = (
     "queue_id, message_id, body, attributes, md5_body, md5_attributes, sender_id, sent, visible, "
-    "expires, receive_count, first_receive, receipt, seq, dead_letter_source, aws_trace_header"
+    "expires, receive_count, first_receive, receipt, seq, dead_letter_source, aws_trace_header, "
+    "group_id, dedup_id, sequence_number"
 )
 
 
@@ -87,7 +110,7 @@ def _decode_attributes(text: str) -> MessageAttributes:
 def _message(row: sqlite3.Row | tuple[Any, ...]) -> Message:
     return Message(
         row[0], row[1], row[2], _decode_attributes(row[3]), row[4], row[5], row[6], row[7], row[8],
-        row[9], row[10], row[11], row[12], row[13], row[14], row[15],
+        row[9], row[10], row[11], row[12], row[13], row[14], row[15], row[16], row[17], row[18],
     )  # fmt: skip
 
 
@@ -151,6 +174,7 @@ def list_queues(conn: sqlite3.Connection, region: str, account: str, prefix: str
 
 def delete_queue(conn: sqlite3.Connection, queue_id: int) -> None:
     conn.execute("DELETE FROM sqs_messages WHERE queue_id=?", (queue_id,))
+    conn.execute("DELETE FROM sqs_dedup WHERE queue_id=?", (queue_id,))
     conn.execute("DELETE FROM sqs_queues WHERE id=?", (queue_id,))
 
 
@@ -169,34 +193,128 @@ def counts(conn: sqlite3.Connection, queue_id: int, now: float) -> Counts:
 def _insert_row(m: Message) -> tuple[Any, ...]:
     return (
         m.queue_id, m.message_id, m.body, _encode_attributes(m.attributes), m.md5_body, m.md5_attributes,
-        m.sender_id, m.sent, m.visible, m.expires, m.trace_header,
+        m.sender_id, m.sent, m.visible, m.expires, m.trace_header, m.group_id, m.dedup_id, m.sequence,
     )  # fmt: skip
 
 
-def insert_messages(conn: sqlite3.Connection, queue_id: int, ms: list[Message]) -> None:
-    """The messages, unless their queue was deleted meanwhile (LookupError)."""
-    if conn.execute("SELECT 1 FROM sqs_queues WHERE id=?", (queue_id,)).fetchone() is None:
+#: the first SequenceNumber of a FIFO queue (AWS's are large, 20-digit, increasing numbers)
+_FIRST_SEQUENCE = 18_000_000_000_000_000_000
+
+
+def insert_messages(conn: sqlite3.Connection, queue_id: int, ms: list[Message]) -> list[Message]:
+    """The messages, unless their queue was deleted meanwhile (LookupError); those of a FIFO queue
+    numbered, and those whose deduplication id the queue saw within five minutes not inserted but
+    answered as the original (its MessageId and SequenceNumber). Returns the messages inserted."""
+    row = conn.execute("SELECT name, attributes, sequence FROM sqs_queues WHERE id=?", (queue_id,)).fetchone()
+    if row is None:
         raise LookupError(queue_id)
+    fresh = ms
+    if str(row[0]).endswith(".fifo"):
+        by_group = json.loads(row[1]).get("DeduplicationScope") == "messageGroup"
+        fresh = _deduplicated(conn, queue_id, ms, int(row[2]), by_group)
     conn.executemany(
         "INSERT INTO sqs_messages (queue_id, message_id, body, attributes, md5_body, md5_attributes, "
-        "sender_id, sent, visible, expires, aws_trace_header) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        [_insert_row(m) for m in ms],
+        "sender_id, sent, visible, expires, aws_trace_header, group_id, dedup_id, sequence_number) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [_insert_row(m) for m in fresh],
     )
+    return fresh
+
+
+def _deduplicated(
+    conn: sqlite3.Connection, queue_id: int, ms: list[Message], sequence: int, by_group: bool
+) -> list[Message]:
+    """The messages not seen within the deduplication window, each given its SequenceNumber and
+    remembered; the others take the MessageId and SequenceNumber of the message first sent."""
+    fresh = []
+    for m in ms:
+        now = m.sent
+        scope = (m.group_id or "") if by_group else ""
+        seen = conn.execute(
+            "SELECT message_id, sequence_number FROM sqs_dedup "
+            "WHERE queue_id=? AND scope=? AND dedup_id=? AND expires > ?",
+            (queue_id, scope, m.dedup_id, now),
+        ).fetchone()
+        if seen is not None:
+            m.message_id, m.sequence = seen[0], seen[1]
+            continue
+        sequence += 1
+        m.sequence = str(_FIRST_SEQUENCE + sequence * 1_000)
+        conn.execute(
+            "INSERT OR REPLACE INTO sqs_dedup (queue_id, scope, dedup_id, message_id, sequence_number, expires) "
+            "VALUES (?,?,?,?,?,?)",
+            (queue_id, scope, m.dedup_id, m.message_id, m.sequence, now + DEDUPLICATION_WINDOW),
+        )
+        fresh.append(m)
+    conn.execute("UPDATE sqs_queues SET sequence=? WHERE id=?", (sequence, queue_id))
+    if ms:
+        conn.execute("DELETE FROM sqs_dedup WHERE queue_id=? AND expires <= ?", (queue_id, ms[0].sent))
+    return fresh
+
+
+def _fifo_pick(conn: sqlite3.Connection, queue_id: int, now: float, limit: int) -> list[int]:
+    """The seqs a FIFO receive takes: of each message group with no message in flight, its
+    messages in order up to the first one not yet visible (a delayed one); groups by their oldest
+    message, as many of one group as `limit` allows before the next group's."""
+    rows = conn.execute(
+        "SELECT seq, group_id, visible FROM sqs_messages WHERE queue_id=? AND group_id IS NOT NULL "
+        "AND group_id NOT IN (SELECT group_id FROM sqs_messages WHERE queue_id=? AND group_id IS NOT NULL "
+        "AND visible > ? AND receive_count > 0) ORDER BY seq",
+        (queue_id, queue_id, now),
+    )
+    groups: dict[str, None] = {}  # the receivable groups, by their oldest message
+    closed: set[str] = set()
+    found = 0
+    for _, group, visible in rows:
+        if group in closed:
+            continue
+        if visible > now:
+            closed.add(group)  # a delayed message holds back the rest of its group
+            continue
+        groups[group] = None
+        found += 1
+        if found >= limit:
+            break
+    out: list[int] = []
+    for group in groups:
+        for seq, visible in conn.execute(
+            "SELECT seq, visible FROM sqs_messages WHERE queue_id=? AND group_id=? ORDER BY seq LIMIT ?",
+            (queue_id, group, limit - len(out)),
+        ):
+            if visible > now:
+                break
+            out.append(seq)
+        if len(out) >= limit:
+            break
+    return out
 
 
 def receive(
-    conn: sqlite3.Connection, queue_id: int, now: float, limit: int, visibility: float
+    conn: sqlite3.Connection, queue_id: int, now: float, limit: int, visibility: float, fifo: bool = False
 ) -> tuple[list[Message], float | None]:
-    """Up to `limit` visible messages, now hidden for `visibility` seconds with a new receipt each;
-    and when the next hidden message becomes visible (None: none is hidden). Expired ones go."""
+    """Up to `limit` visible messages, now hidden for `visibility` seconds with a new receipt each
+    (a FIFO queue's in each group's order, see `_fifo_pick`); and when the next hidden message
+    becomes visible (None: none is hidden). Expired ones go."""
     conn.execute("DELETE FROM sqs_messages WHERE queue_id=? AND expires <= ?", (queue_id, now))
-    rows = conn.execute(
-        f"SELECT {_MCOLS} FROM sqs_messages WHERE queue_id=? AND visible <= ? ORDER BY visible, seq LIMIT ?",
-        (queue_id, now, limit),
-    ).fetchall()
+    if fifo:
+        seqs = _fifo_pick(conn, queue_id, now, limit)
+        marks = ",".join("?" * len(seqs))
+        found = conn.execute(f"SELECT {_MCOLS} FROM sqs_messages WHERE seq IN ({marks})", seqs).fetchall()
+        by_seq = {r[13]: r for r in found}
+        rows = [by_seq[n] for n in seqs]  # group by group, each in order
+    else:
+        rows = conn.execute(
+            f"SELECT {_MCOLS} FROM sqs_messages WHERE queue_id=? AND visible <= ? ORDER BY visible, seq LIMIT ?",
+            (queue_id, now, limit),
+        ).fetchall()
+    return _received(conn, queue_id, [_message(r) for r in rows], now, visibility)
+
+
+def _received(
+    conn: sqlite3.Connection, queue_id: int, ms: list[Message], now: float, visibility: float
+) -> tuple[list[Message], float | None]:
     out = []
-    for row in rows:
-        m = _message(row)
+    for m in ms:
         m.receive_count += 1
         m.first_receive = m.first_receive if m.first_receive is not None else now
         m.visible = now + visibility
@@ -212,6 +330,23 @@ def receive(
     return out, nxt
 
 
+def receive_again(
+    conn: sqlite3.Connection, queue_id: int, tokens: list[tuple[str, str]], now: float, visibility: float
+) -> list[Message]:
+    """A retried FIFO receive (the same ReceiveRequestAttemptId): the messages of the first attempt
+    (message id, receipt token) still in flight under that receipt, hidden for `visibility` again
+    from now, their receipts and receive counts unchanged; [] when none is."""
+    out = []
+    for message_id, token in tokens:
+        m = message(conn, queue_id, message_id)
+        if m is None or m.receipt != token or m.visible <= now:
+            return []
+        m.visible = now + visibility
+        conn.execute("UPDATE sqs_messages SET visible=? WHERE seq=?", (m.visible, m.seq))
+        out.append(m)
+    return out
+
+
 def message(conn: sqlite3.Connection, queue_id: int, message_id: str) -> Message | None:
     row = conn.execute(
         f"SELECT {_MCOLS} FROM sqs_messages WHERE queue_id=? AND message_id=?", (queue_id, message_id)
@@ -219,7 +354,17 @@ def message(conn: sqlite3.Connection, queue_id: int, message_id: str) -> Message
     return _message(row) if row else None
 
 
-def delete_messages(conn: sqlite3.Connection, queue_id: int, message_ids: list[str]) -> None:
+def delete_messages(
+    conn: sqlite3.Connection, queue_id: int, message_ids: list[str], tokens: list[str] | None = None
+) -> None:
+    """Delete the messages; with `tokens` (a FIFO queue's), each only while that receipt token is
+    its latest receive's (an earlier receive's handle then deletes nothing, as AWS documents)."""
+    if tokens is not None:
+        conn.executemany(
+            "DELETE FROM sqs_messages WHERE queue_id=? AND message_id=? AND receipt=?",
+            [(queue_id, m, t) for m, t in zip(message_ids, tokens, strict=True)],
+        )
+        return
     conn.executemany(
         "DELETE FROM sqs_messages WHERE queue_id=? AND message_id=?", [(queue_id, m) for m in message_ids]
     )

@@ -11,7 +11,10 @@ from lambdabox.deploy.resources import (
     iam,
     lambda_,
     lambda_children,
+    lambda_esm,
     logs,
+    sns,
+    sqs,
 )
 from lambdabox.deploy.resources.base import Handler
 
@@ -22,6 +25,12 @@ HANDLERS: dict[str, Handler] = {
         lambda_children.Version(),
         lambda_children.Alias(),
         lambda_children.Permission(),
+        lambda_esm.EventSourceMapping(),
+        sqs.Queue(),
+        sqs.QueuePolicy(),
+        sns.Topic(),
+        sns.Subscription(),
+        sns.TopicPolicy(),
         iam.Role(),
         logs.LogGroup(),
         apigatewayv2.Api(),

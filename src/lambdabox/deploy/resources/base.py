@@ -255,6 +255,8 @@ class Handler:
     #: found by the stack's tags (True) or through a parent of type `parent_type`
     tagged: ClassVar[bool] = True
     parent_type: ClassVar[str | None] = None
+    #: further types whose deployed resources `find` is handed with the parents
+    other_parents: ClassVar[frozenset[str]] = frozenset()
     #: deletes run by rank, lowest first (children before parents)
     delete_rank: ClassVar[int] = 50
 
