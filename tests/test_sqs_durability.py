@@ -1,5 +1,6 @@
 """No acknowledged SQS state is lost on `kill -9`: a real `lambdabox serve` process gets messages
-(singles and batches, with message attributes of every type, delays, a trace header), receives
+(singles and batches, with message attributes of every type, delays, a trace header; a FIFO
+queue's groups, sequence numbers and deduplication ids), receives
 (in flight for an hour, received again and again until the redrive policy moves one to its
 dead-letter queue), deletes and queue configuration (attributes, tags), while a sender keeps
 sending; the server is killed with SIGKILL, restarted on the same data directory, and every
@@ -118,6 +119,14 @@ def test_acknowledged_sqs_state_survives_kill_9(tmp_path: Path) -> None:
     held_handles.update({m["MessageId"]: m["ReceiptHandle"] for m in got if m["MessageId"] not in deleted})
 
     # a sender keeps sending while the server is killed: whatever was acknowledged must be kept
+    # a FIFO queue: sequence numbers, groups and the deduplication window are kept too
+    fifo = sqs.create_queue(QueueName="orders.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    fifo_sent = [
+        sqs.send_message(
+            QueueUrl=fifo, MessageBody=f"f{i}", MessageGroupId=f"g{i % 2}", MessageDeduplicationId=f"d{i}"
+        )
+        for i in range(4)
+    ]
     other = sqs.create_queue(QueueName="busy")["QueueUrl"]
     acknowledged: list[tuple[str, str]] = []
     stop = threading.Event()
@@ -149,7 +158,17 @@ def test_acknowledged_sqs_state_survives_kill_9(tmp_path: Path) -> None:
         other = sqs.get_queue_url(QueueName="busy")["QueueUrl"]
         retried = sqs.get_queue_url(QueueName="retried")["QueueUrl"]
         names = sorted(u.rsplit("/", 1)[1] for u in sqs.list_queues()["QueueUrls"])
-        assert names == ["busy", "dlq", "main", "retried"]
+        assert names == ["busy", "dlq", "main", "orders.fifo", "retried"]
+        fifo = sqs.get_queue_url(QueueName="orders.fifo")["QueueUrl"]
+        again_sent = sqs.send_message(
+            QueueUrl=fifo, MessageBody="f0", MessageGroupId="g0", MessageDeduplicationId="d0"
+        )
+        assert again_sent["MessageId"] == fifo_sent[0]["MessageId"]  # still a duplicate
+        assert again_sent["SequenceNumber"] == fifo_sent[0]["SequenceNumber"]
+        got = _receive_all(sqs, fifo)
+        assert {mid: (m["Body"], m["Attributes"]["SequenceNumber"]) for mid, m in got.items()} == {
+            r["MessageId"]: (f"f{i}", r["SequenceNumber"]) for i, r in enumerate(fifo_sent)
+        }
         assert _configured(sqs, main) == configured
         assert sqs.list_queue_tags(QueueUrl=main)["Tags"] == {
             "team": "payments",
