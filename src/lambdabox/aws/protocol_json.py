@@ -19,7 +19,7 @@ import binascii
 import email.utils
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -186,11 +186,26 @@ def load_json_object(body: bytes) -> dict[str, Any]:
     return data
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+def _number(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _base64(value: Any) -> str:
+    raw = value.encode() if isinstance(value, str) else bytes(value)
+    return base64.b64encode(raw).decode("ascii")
+
+
 class JsonValues:
     """JSON <-> boto3-style params for the shapes of one model; field tables cached per shape."""
 
     def __init__(self, body_timestamp_format: str = "unixTimestamp") -> None:
         self._fields: dict[str, dict[str, tuple[str, Shape]]] = {}
+        #: id(shape) -> (the shape, its encoder): see `_encoder`
+        self._encoders: dict[int, tuple[Shape, Callable[[Any], Any]]] = {}
         self._ts_format = body_timestamp_format
 
     def fields(self, shape: Shape) -> dict[str, tuple[str, Shape]]:
@@ -271,31 +286,61 @@ class JsonValues:
 
     def encode(self, shape: Shape, value: Any) -> Any:
         """A result value as JSON for `shape`: None members dropped, blobs base64, timestamps formatted."""
+        return self._encoder(shape)(value)
+
+    def _encoder(self, shape: Shape) -> Callable[[Any], Any]:
+        """`encode` for one shape as a function, made once per shape object: the shape's kind,
+        members and wire names are looked up when it is made, not for every value."""
+        hit = self._encoders.get(id(shape))
+        if hit is not None:
+            return hit[1]
+        made = self._make_encoder(shape)
+        self._encoders[id(shape)] = (shape, made)  # (the shape is kept: its id stays its own)
+        return made
+
+    def _member_encoder(self, shape: Shape) -> Callable[[Any], Any] | None:
+        """A member's encoder, None where the value is its own JSON (strings, booleans)."""
+        return None if shape.type_name in ("string", "boolean") else self._encoder(shape)
+
+    def _make_encoder(self, shape: Shape) -> Callable[[Any], Any]:
         kind = shape.type_name
         if kind == "structure":
             if shape.metadata.get("document"):
-                return value
-            members = shape.members
-            out: dict[str, Any] = {}
-            for name, item in value.items():
-                member = members.get(name)
-                if item is not None and member is not None:
-                    out[member.serialization.get("name", name)] = self.encode(member, item)
-            return out
+                return _same
+            # filled at the first value, not now: a recursive shape's members are new shape
+            # objects at every level, so only a value's own depth may be walked
+            table: dict[str, tuple[str, Callable[[Any], Any] | None]] = {}
+
+            def structure(value: Mapping[str, Any]) -> dict[str, Any]:
+                if not table:
+                    for n, m in shape.members.items():
+                        table[n] = (m.serialization.get("name", n), self._member_encoder(m))
+                out: dict[str, Any] = {}
+                for name, item in value.items():
+                    entry = table.get(name)
+                    if entry is not None and item is not None:
+                        f = entry[1]
+                        out[entry[0]] = item if f is None else f(item)
+                return out
+
+            return structure
         if kind == "list":
             member = shape.member
-            return [self.encode(member, v) for v in value]
+            each = self._member_encoder(member)
+            if each is None:
+                return list
+            return lambda value: [each(v) for v in value]
         if kind == "map":
-            value_shape = shape.value
-            return {str(k): self.encode(value_shape, v) for k, v in value.items()}
+            values = self._member_encoder(shape.value)
+            if values is None:
+                return lambda value: {str(k): v for k, v in value.items()}
+            return lambda value: {str(k): values(v) for k, v in value.items()}
         if kind == "blob":
-            raw = value.encode() if isinstance(value, str) else bytes(value)
-            return base64.b64encode(raw).decode("ascii")
+            return _base64
         if kind == "timestamp":
-            return format_timestamp(value, shape.serialization.get("timestampFormat", self._ts_format))
-        if isinstance(value, Decimal):
-            return float(value)
-        return value
+            fmt = shape.serialization.get("timestampFormat", self._ts_format)
+            return lambda value: format_timestamp(value, fmt)
+        return _number
 
     def encode_members(
         self, shape: Shape, result: Mapping[str, Any], names: frozenset[str]
