@@ -46,7 +46,7 @@ def check_message(q: Queue, body: str, attributes: MessageAttributes, delay: int
         raise bad_value("DelaySeconds", delay, _NOT_FOR_QUEUE_TYPE)
     if not body:
         raise client_error("MissingParameter", "The request must contain the parameter MessageBody.")
-    if _BAD_CHARS.search(body):
+    if not body.isprintable() and _BAD_CHARS.search(body):  # (printable text is all allowed)
         raise client_error(
             "InvalidMessageContents",
             "Invalid characters found. Valid characters are #x9 | #xA | #xD | #x20 to #xD7FF | "
