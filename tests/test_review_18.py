@@ -34,10 +34,6 @@ def test_a_fifo_queue_cannot_subscribe_to_a_standard_topic(server: Server) -> No
 
 # finding 2: ReceiveRequestAttemptId is not checked (AWS: 1-128 alphanumeric or punctuation)
 @pytest.mark.parametrize("attempt", ["a" * 129, "has space"])
-@pytest.mark.xfail(
-    reason="review: ReceiveRequestAttemptId of >128 or non-punctuation characters is taken",
-    **STRICT,
-)
 def test_receive_request_attempt_id_is_checked(server: Server, attempt: str) -> None:
     sqs = server.client("sqs")
     url = sqs.create_queue(QueueName=unique("att") + ".fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]

@@ -45,6 +45,7 @@ from lambdabox.sqs import attributes as qattrs
 from lambdabox.sqs import store as sql
 from lambdabox.sqs.messages import (
     bad_value,
+    check_attempt_id,
     check_message,
     fifo_ids,
     invalid,
@@ -327,6 +328,7 @@ class SqsService:
         seconds = float(q.setting("ReceiveMessageWaitTimeSeconds") if wait is None else wait)
         clock_end, wall_end = self.clock.monotonic() + seconds, time.monotonic() + seconds
         redrive = redrive_of(q)
+        check_attempt_id(params.get("ReceiveRequestAttemptId"))
         attempt_id = params.get("ReceiveRequestAttemptId") if q.fifo else None
         got = await self._receive_again(q, attempt_id, hidden) if attempt_id else []
         while not got:

@@ -60,6 +60,17 @@ def check_message(q: Queue, body: str, attributes: MessageAttributes, delay: int
         )
 
 
+def check_attempt_id(attempt: str | None) -> None:
+    """AWS's error for a ReceiveRequestAttemptId it refuses (any queue's: a standard one ignores a
+    well-formed one)."""
+    if attempt is not None and not _FIFO_ID.fullmatch(attempt):
+        raise bad_value(
+            "ReceiveRequestAttemptId",
+            attempt,
+            "ReceiveRequestAttemptId can only include alphanumeric and punctuation characters. 1 to 128 in length.",
+        )
+
+
 def fifo_ids(q: Queue, body: str, group: str | None, dedup: str | None) -> tuple[str | None, str | None]:
     """(MessageGroupId, MessageDeduplicationId) of a message to `q`, or AWS's error: a FIFO queue
     needs a group and a deduplication id (unless ContentBasedDeduplication derives it, SHA-256 of
