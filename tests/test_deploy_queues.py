@@ -336,8 +336,8 @@ def test_a_failed_apply_puts_the_queue_and_topic_back(server: Server, stack: str
         "Type": "AWS::SNS::Subscription",
         "Properties": {
             "TopicArn": {"Ref": "Topic"},
-            "Protocol": "email",
-            "Endpoint": {"Fn::Sub": "${Queue.QueueName}@example.com"},
+            "Protocol": "sms",
+            "Endpoint": {"Fn::Sub": "+1555${Queue.QueueName}"},
         },
     }
     plan = plan_project(Project(stack, copy.deepcopy(t)), server.url)

@@ -1,7 +1,8 @@
 """SQS beyond the core, through boto3 against a real server: SetQueueAttributes and its AWS-worded
 refusals, the batch operations (and one over the query protocol), PurgeQueue on the manual clock,
 tags, redrive to a dead-letter queue with RedriveAllowPolicy, ListDeadLetterSourceQueues, the
-legacy ReceiveMessage `AttributeNames`, and a restart keeping redriven and purged state."""
+legacy ReceiveMessage `AttributeNames`, a restart keeping redriven and purged state, and queue
+URLs on the caller's host."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import boto3
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -505,3 +507,32 @@ def test_redriven_purged_and_tagged_state_survives_a_restart(tmp_path: Path) -> 
         assert counted["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "0"
         second.set(purged_at + 61)
         sqs.purge_queue(QueueUrl=purged)
+
+
+def test_queue_urls_name_the_host_the_caller_reached(lbx: LocalLambdabox) -> None:
+    """CreateQueue, GetQueueUrl and ListQueues answer http://<the request's Host>/<account>/<name>;
+    a queue URL of any host (the subdomain form too) names the queue by its path."""
+    port = urlsplit(lbx.url).port
+    by_ip = lbx.client("sqs")
+    by_name = boto3_client(f"http://localhost:{port}")
+    url = by_ip.create_queue(QueueName="hosted")["QueueUrl"]
+    assert url == f"http://127.0.0.1:{port}/000000000000/hosted"
+    assert (
+        by_name.get_queue_url(QueueName="hosted")["QueueUrl"]
+        == f"http://localhost:{port}/000000000000/hosted"
+    )
+    assert by_name.list_queues()["QueueUrls"] == [f"http://localhost:{port}/000000000000/hosted"]
+    subdomain = f"http://sqs.us-east-1.localhost:{port}/000000000000/hosted"
+    by_ip.send_message(QueueUrl=subdomain, MessageBody="via the subdomain form")
+    got = by_name.receive_message(QueueUrl=url)["Messages"]
+    assert [m["Body"] for m in got] == ["via the subdomain form"]
+
+
+def boto3_client(endpoint: str) -> Any:
+    return boto3.client(
+        "sqs",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )

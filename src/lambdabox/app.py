@@ -92,6 +92,7 @@ from lambdabox.sns.signing import load_signer
 from lambdabox.sqs import query_traits as sqs_query
 from lambdabox.sqs.api import SqsService
 from lambdabox.sqs.batches import Batches as SqsBatches
+from lambdabox.sqs.move_tasks import MoveTasks as SqsMoveTasks
 from lambdabox.sqs.queue_config import QueueConfig as SqsQueueConfig
 from lambdabox.store.db import Store
 from lambdabox.sts.api import StsService
@@ -121,6 +122,7 @@ class _Parts:
     clock_control: ClockControl  # /_lambdabox/clock's
     event_sources: EventSourceEngine  # the event source mappings' pollers
     sns_engine: DeliveryEngine  # SNS's deliveries
+    sqs_moves: SqsMoveTasks  # SQS's message move tasks
 
 
 class App:
@@ -237,6 +239,7 @@ class App:
         store.migrate("gateway_rest", rest_store.SCHEMA)
         store.migrate("gateway_usage", usage_store.SCHEMA)
         store.migrate("sqs", SqsService.SCHEMA)
+        store.migrate("sqs_move", SqsMoveTasks.SCHEMA)
         store.migrate("sns", SnsService.SCHEMA)
         store.migrate("metrics", metrics_store.SCHEMA)
         sdk = await asyncio.to_thread(find_runtime_sdk, s.runtime_sdk_dir)
@@ -266,6 +269,7 @@ class App:
         code_urls = CodeUrls(await asyncio.to_thread(load_or_create_key, data), self.clock)
         iam = IamService(store, self.clock)
         sqs = SqsService(store, self.clock, self.endpoint_url)
+        sqs_moves = SqsMoveTasks(sqs)  # dead-letter queue redrive
 
         root_keys = s.root_key_set()
 
@@ -308,7 +312,23 @@ class App:
         fault_book = FaultBook(self.clock, self._fault_draw)  # /_lambdabox/faults
         async_engine = AsyncEngine(store, self.clock, outbox, metrics=lambda_metrics)
         sqs_batches = SqsBatches(sqs)
-        event_sources = EventSourceEngine(store, self.clock, QueueConsumer(sqs, sqs_batches))
+        event_sources = EventSourceEngine(
+            store,
+            self.clock,
+            QueueConsumer(sqs, sqs_batches),
+            # pollers never outnumber what the function may run at once
+            reserved=lambda m: concurrency.reserved(m.region, m.account, m.function_name),
+            # MetricsConfig EventCount: AWS/Lambda's event source mapping metrics, per mapping
+            count=lambda m, metric, n: metrics.record(
+                m.region,
+                m.account,
+                LAMBDA_NAMESPACE,
+                metric,
+                (("EventSourceMappingUUID", m.uuid),),
+                n,
+                "Count",
+            ),
+        )
         lambda_ = LambdaService(
             LambdaDeps(
                 store=store,
@@ -417,7 +437,7 @@ class App:
                 Service(
                     "sqs",
                     ServiceProtocol("sqs", query=sqs_query.DIALECT),
-                    Operations(sqs, sqs_batches, SqsQueueConfig(sqs)),
+                    Operations(sqs, sqs_batches, SqsQueueConfig(sqs), sqs_moves),
                 ),
                 Service("sns", sns_protocol, sns, internal_error_code="InternalError"),
                 Service("apigatewayv2", ServiceProtocol("apigatewayv2"), apis),
@@ -471,6 +491,7 @@ class App:
         await outbox.start(deliveries(lambda_, sqs, sns), delivery_failures(lambda_metrics))
         await sns_engine.start(paused=s.async_dispatch == "paused")
         await event_sources.start(_batches_through(lambda_))
+        await sqs_moves.start()
         http = HttpServer(
             edge.handle, clock=self.clock, timeouts=self._transport_clock, limits=self._http_limits
         )
@@ -497,6 +518,7 @@ class App:
             clock_control,
             event_sources,
             sns_engine,
+            sqs_moves,
         )
         log.info(
             "lambdabox listening on %s (data in %s, isolation %s, cgroups %s, function network %s, "
@@ -518,6 +540,7 @@ class App:
         await parts.async_engine.close()
         await parts.outbox.close()
         await parts.sns_engine.close()
+        await parts.sqs_moves.close()
         await parts.usage_plans.ledger.close()
         await parts.invoker.close()
         await parts.code_gc.close()

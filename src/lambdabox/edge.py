@@ -233,6 +233,7 @@ class Edge:
                 operation=operation,
                 caller=caller,
                 trace_header=headers.get("X-Amzn-Trace-Id"),
+                host=headers.get("Host"),
             )
             method = getattr(svc.api, operation, None)
             if method is None:

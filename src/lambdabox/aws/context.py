@@ -15,7 +15,8 @@ class RequestContext:
     `account_id` the account it acts in: the account an STS-issued (or IAM) key was issued in,
     the configured account for root keys (`test`, and any key nobody issued);
     `trace_header` the request's X-Amzn-Trace-Id header, as sent (the AWS SDKs inside a function
-    send its invocation's; Lambda reads the chain of invocations from it, `lambda_/lineage.py`).
+    send its invocation's; Lambda reads the chain of invocations from it, `lambda_/lineage.py`);
+    `host` the request's Host header, as sent (SQS's queue URLs name the host the caller reached).
     """
 
     request_id: str
@@ -25,3 +26,4 @@ class RequestContext:
     operation: str
     caller: Caller = UNSIGNED
     trace_header: str | None = None
+    host: str | None = None

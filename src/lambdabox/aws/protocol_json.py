@@ -19,7 +19,7 @@ import binascii
 import email.utils
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -186,11 +186,27 @@ def load_json_object(body: bytes) -> dict[str, Any]:
     return data
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+def _number(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _base64(value: Any) -> str:
+    raw = value.encode() if isinstance(value, str) else bytes(value)
+    return base64.b64encode(raw).decode("ascii")
+
+
 class JsonValues:
     """JSON <-> boto3-style params for the shapes of one model; field tables cached per shape."""
 
     def __init__(self, body_timestamp_format: str = "unixTimestamp") -> None:
         self._fields: dict[str, dict[str, tuple[str, Shape]]] = {}
+        #: id(shape) -> (the shape, its encoder): see `_encoder`
+        self._encoders: dict[int, tuple[Shape, Callable[[Any], Any]]] = {}
+        self._decoders: dict[int, tuple[Shape, Callable[[Any], Any]]] = {}
         self._ts_format = body_timestamp_format
 
     def fields(self, shape: Shape) -> dict[str, tuple[str, Shape]]:
@@ -203,63 +219,105 @@ class JsonValues:
 
     def decode(self, shape: Shape, value: Any) -> Any:
         """A JSON value as boto3 would pass it, checking JSON types; raises MalformedInput."""
+        return self._decoder(shape)(value)
+
+    def _decoder(self, shape: Shape) -> Callable[[Any], Any]:
+        """`decode` for one shape as a function, made once per shape object (see `_encoder`)."""
+        hit = self._decoders.get(id(shape))
+        if hit is not None:
+            return hit[1]
+        made = self._make_decoder(shape)
+        self._decoders[id(shape)] = (shape, made)
+        return made
+
+    def _make_decoder(self, shape: Shape) -> Callable[[Any], Any]:
         kind = shape.type_name
+
+        def mismatch(value: Any) -> Any:
+            raise _mismatch(shape, value)
+
         if kind == "string":
-            if isinstance(value, str):
-                return value
-        elif kind in ("integer", "long"):
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            if isinstance(value, int) and not isinstance(value, bool):
-                lo, hi = _INT_RANGE[kind]
-                if lo <= value <= hi:
-                    return value
-                raise MalformedInput(f"NUMBER_VALUE {value} is out of range for {_TYPE_WORD[kind]}")
-        elif kind == "boolean":
-            if isinstance(value, bool):
-                return value
-        elif kind in ("double", "float"):
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                return float(value)
-        elif kind == "structure":
+            return lambda value: value if isinstance(value, str) else mismatch(value)
+        if kind in ("integer", "long"):
+            lo, hi = _INT_RANGE[kind]
+
+            def integer(value: Any) -> Any:
+                if isinstance(value, float) and value.is_integer():
+                    value = int(value)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    if lo <= value <= hi:
+                        return value
+                    raise MalformedInput(f"NUMBER_VALUE {value} is out of range for {_TYPE_WORD[kind]}")
+                return mismatch(value)
+
+            return integer
+        if kind == "boolean":
+            return lambda value: value if isinstance(value, bool) else mismatch(value)
+        if kind in ("double", "float"):
+            return lambda value: (
+                float(value)
+                if isinstance(value, int | float) and not isinstance(value, bool)
+                else mismatch(value)
+            )
+        if kind == "structure":
             if shape.metadata.get("document"):
-                return value
-            if isinstance(value, dict):
+                return _same
+            # filled at the first value (a recursive shape: see `_make_encoder`)
+            table: dict[str, tuple[str, Callable[[Any], Any]]] = {}
+
+            def structure(value: Any) -> Any:
+                if not isinstance(value, dict):
+                    return mismatch(value)
+                if not table:
+                    for key, (name, member) in self.fields(shape).items():
+                        table[key] = (name, self._decoder(member))
                 out: dict[str, Any] = {}
-                table = self.fields(shape)
                 for key, item in value.items():
                     entry = table.get(key)
                     if entry is not None and item is not None:
-                        out[entry[0]] = self.decode(entry[1], item)
+                        out[entry[0]] = entry[1](item)
                 return out
-        elif kind == "list":
-            if isinstance(value, list):
-                member = shape.member
-                return [None if v is None else self.decode(member, v) for v in value]
-        elif kind == "map":
-            if isinstance(value, dict):
-                key_shape, value_shape = shape.key, shape.value
-                return {
-                    self.decode(key_shape, k): None if v is None else self.decode(value_shape, v)
-                    for k, v in value.items()
-                }
-        elif kind == "blob":
-            if isinstance(value, str):
-                try:
-                    return base64.b64decode(value, validate=True)
-                except (binascii.Error, ValueError) as exc:
-                    raise MalformedInput(f"Base64 encoded value is not valid: {exc}") from exc
-        elif kind == "timestamp":
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                try:
-                    return datetime.fromtimestamp(value, UTC)
-                except (ValueError, OverflowError, OSError) as exc:
-                    raise MalformedInput(f"NUMBER_VALUE {value} is not a valid timestamp") from exc
-            if isinstance(value, str):
-                return parse_timestamp(value)
-        else:
-            return value
-        raise _mismatch(shape, value)
+
+            return structure
+        if kind == "list":
+            each = self._decoder(shape.member)
+            return lambda value: (
+                [None if v is None else each(v) for v in value]
+                if isinstance(value, list)
+                else mismatch(value)
+            )
+        if kind == "map":
+            keys, values = self._decoder(shape.key), self._decoder(shape.value)
+            return lambda value: (
+                {keys(k): None if v is None else values(v) for k, v in value.items()}
+                if isinstance(value, dict)
+                else mismatch(value)
+            )
+        if kind == "blob":
+
+            def blob(value: Any) -> Any:
+                if isinstance(value, str):
+                    try:
+                        return base64.b64decode(value, validate=True)
+                    except (binascii.Error, ValueError) as exc:
+                        raise MalformedInput(f"Base64 encoded value is not valid: {exc}") from exc
+                return mismatch(value)
+
+            return blob
+        if kind == "timestamp":
+
+            def timestamp(value: Any) -> Any:
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    try:
+                        return datetime.fromtimestamp(value, UTC)
+                    except (ValueError, OverflowError, OSError) as exc:
+                        raise MalformedInput(f"NUMBER_VALUE {value} is not a valid timestamp") from exc
+                if isinstance(value, str):
+                    return parse_timestamp(value)
+                return mismatch(value)
+
+            return timestamp
+        return _same
 
     def decode_members(self, shape: Shape, data: Mapping[str, Any], out: dict[str, Any]) -> None:
         """Decode the body members of structure `shape` found in JSON object `data` into `out`."""
@@ -267,35 +325,65 @@ class JsonValues:
         for key, item in data.items():
             entry = table.get(key)
             if entry is not None and item is not None and "location" not in entry[1].serialization:
-                out[entry[0]] = self.decode(entry[1], item)
+                out[entry[0]] = self._decoder(entry[1])(item)
 
     def encode(self, shape: Shape, value: Any) -> Any:
         """A result value as JSON for `shape`: None members dropped, blobs base64, timestamps formatted."""
+        return self._encoder(shape)(value)
+
+    def _encoder(self, shape: Shape) -> Callable[[Any], Any]:
+        """`encode` for one shape as a function, made once per shape object: the shape's kind,
+        members and wire names are looked up when it is made, not for every value."""
+        hit = self._encoders.get(id(shape))
+        if hit is not None:
+            return hit[1]
+        made = self._make_encoder(shape)
+        self._encoders[id(shape)] = (shape, made)  # (the shape is kept: its id stays its own)
+        return made
+
+    def _member_encoder(self, shape: Shape) -> Callable[[Any], Any] | None:
+        """A member's encoder, None where the value is its own JSON (strings, booleans)."""
+        return None if shape.type_name in ("string", "boolean") else self._encoder(shape)
+
+    def _make_encoder(self, shape: Shape) -> Callable[[Any], Any]:
         kind = shape.type_name
         if kind == "structure":
             if shape.metadata.get("document"):
-                return value
-            members = shape.members
-            out: dict[str, Any] = {}
-            for name, item in value.items():
-                member = members.get(name)
-                if item is not None and member is not None:
-                    out[member.serialization.get("name", name)] = self.encode(member, item)
-            return out
+                return _same
+            # filled at the first value, not now: a recursive shape's members are new shape
+            # objects at every level, so only a value's own depth may be walked
+            table: dict[str, tuple[str, Callable[[Any], Any] | None]] = {}
+
+            def structure(value: Mapping[str, Any]) -> dict[str, Any]:
+                if not table:
+                    for n, m in shape.members.items():
+                        table[n] = (m.serialization.get("name", n), self._member_encoder(m))
+                out: dict[str, Any] = {}
+                for name, item in value.items():
+                    entry = table.get(name)
+                    if entry is not None and item is not None:
+                        f = entry[1]
+                        out[entry[0]] = item if f is None else f(item)
+                return out
+
+            return structure
         if kind == "list":
             member = shape.member
-            return [self.encode(member, v) for v in value]
+            each = self._member_encoder(member)
+            if each is None:
+                return list
+            return lambda value: [each(v) for v in value]
         if kind == "map":
-            value_shape = shape.value
-            return {str(k): self.encode(value_shape, v) for k, v in value.items()}
+            values = self._member_encoder(shape.value)
+            if values is None:
+                return lambda value: {str(k): v for k, v in value.items()}
+            return lambda value: {str(k): values(v) for k, v in value.items()}
         if kind == "blob":
-            raw = value.encode() if isinstance(value, str) else bytes(value)
-            return base64.b64encode(raw).decode("ascii")
+            return _base64
         if kind == "timestamp":
-            return format_timestamp(value, shape.serialization.get("timestampFormat", self._ts_format))
-        if isinstance(value, Decimal):
-            return float(value)
-        return value
+            fmt = shape.serialization.get("timestampFormat", self._ts_format)
+            return lambda value: format_timestamp(value, fmt)
+        return _number
 
     def encode_members(
         self, shape: Shape, result: Mapping[str, Any], names: frozenset[str]

@@ -49,6 +49,10 @@ class Mapping:
     response_types: list[str] = field(default_factory=list)
     #: ScalingConfig.MaximumConcurrency, None when not set
     max_concurrency: int | None = None
+    #: the mapping's tags (TagResource on its ARN, CreateEventSourceMapping's Tags)
+    tags: dict[str, str] = field(default_factory=dict)
+    #: MetricsConfig.Metrics (["EventCount"] or none)
+    metrics: list[str] = field(default_factory=list)
 
     @property
     def function_arn(self) -> str:

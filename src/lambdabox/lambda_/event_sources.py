@@ -18,7 +18,7 @@ from typing import Any
 from lambdabox.aws.arns import function_arn
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError, client_error
-from lambdabox.lambda_ import esm_store
+from lambdabox.lambda_ import checks, esm_store
 from lambdabox.lambda_.base import LambdaOperations, Params, Result
 from lambdabox.lambda_.esm_engine import EventSourceEngine
 from lambdabox.lambda_.esm_store import Mapping
@@ -94,7 +94,10 @@ class EventSourceMappingOperations(LambdaOperations):
             filters=_filters(params.get("FilterCriteria")),
             response_types=list(params.get("FunctionResponseTypes") or []),
             max_concurrency=(params.get("ScalingConfig") or {}).get("MaximumConcurrency"),
+            tags=dict(params.get("Tags") or {}),
+            metrics=_metrics(params.get("MetricsConfig")),
         )
+        checks.check_tag_count(m.tags)
         await self._store.write(esm_store.put(m))
         self._esm.apply(m)
         return _render(m, "Creating")
@@ -123,6 +126,8 @@ class EventSourceMappingOperations(LambdaOperations):
             changed.response_types = list(params["FunctionResponseTypes"] or [])
         if "ScalingConfig" in params:
             changed.max_concurrency = (params["ScalingConfig"] or {}).get("MaximumConcurrency")
+        if "MetricsConfig" in params:
+            changed.metrics = _metrics(params["MetricsConfig"])
         state = "Updating"
         if "Enabled" in params and bool(params["Enabled"]) != m.enabled:
             changed.enabled = bool(params["Enabled"])
@@ -251,6 +256,16 @@ def _filters(criteria: dict[str, Any] | None) -> list[str]:
     return patterns
 
 
+def _metrics(config: dict[str, Any] | None) -> list[str]:
+    """MetricsConfig's Metrics: SQS mappings produce EventCount only (ErrorCount and KafkaMetrics
+    are Kafka's)."""
+    metrics = list((config or {}).get("Metrics") or [])
+    for name in metrics:
+        if name != "EventCount":
+            raise _invalid(f"Unsupported metric {name} for given event source mapping type.")
+    return sorted(set(metrics))
+
+
 def _render(m: Mapping, state: str) -> Result:
     out: Result = {
         "UUID": m.uuid,
@@ -268,4 +283,6 @@ def _render(m: Mapping, state: str) -> Result:
         out["FilterCriteria"] = {"Filters": [{"Pattern": p} for p in m.filters]}
     if m.max_concurrency is not None:
         out["ScalingConfig"] = {"MaximumConcurrency": m.max_concurrency}
+    if m.metrics:
+        out["MetricsConfig"] = {"Metrics": list(m.metrics)}
     return out

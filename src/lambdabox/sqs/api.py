@@ -33,10 +33,11 @@ import asyncio
 import re
 import sqlite3
 import time
-import uuid
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
+from lambdabox.aws import ids
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.clock import Clock, sleep_either
@@ -44,6 +45,7 @@ from lambdabox.sqs import attributes as qattrs
 from lambdabox.sqs import store as sql
 from lambdabox.sqs.messages import (
     bad_value,
+    check_attempt_id,
     check_message,
     fifo_ids,
     invalid,
@@ -72,8 +74,11 @@ from lambdabox.store.db import Store
 
 Params = dict[str, Any]
 Result = dict[str, Any]
+T = TypeVar("T")
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
+#: a Host header a queue URL may be built on (a name or address, an optional port)
+_HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:\d{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:\d{1,5})?")
 _FIFO_NAME = re.compile(r"[A-Za-z0-9_-]{1,75}\.fifo")
 
 
@@ -100,6 +105,13 @@ class SqsService:
         self.receipts = Receipts(store.read_sync(load_key))
         #: queue id -> the event set (and replaced) when a message may have become receivable
         self._arrivals: dict[int, asyncio.Event] = {}
+        #: (region, account, name) -> the queue as last read: every request names a queue, and
+        #: a lookup here costs a microsecond where a store read costs tens; every change of a
+        #: queue's row goes through `change_queue`, which forgets them all
+        self._queues: dict[tuple[str, str, str], Queue] = {}
+        #: queue id -> when (clock) a receive last deleted its expired messages: a scan of the
+        #: queue, so done once a second, not on every receive
+        self._swept: dict[int, float] = {}
         #: (queue id, ReceiveRequestAttemptId) -> (until when on the clock, the (message id,
         #: receipt token) pairs that attempt received)
         self._attempts: dict[tuple[int, str], tuple[float, list[tuple[str, str]]]] = {}
@@ -108,14 +120,36 @@ class SqsService:
     # queues (and what the other parts of SQS share: finding the caller's queue, waking polls)
     # ============================================================================================
 
-    def url(self, q: Queue) -> str:
-        return f"{self._endpoint}/{q.account}/{q.name}"
+    def url(self, q: Queue, ctx: RequestContext | None = None) -> str:
+        """The queue's URL on the host the caller reached (its Host header), as SQS answers it,
+        else on the server's own address."""
+        return f"{self.account_url(q.account, ctx)}/{q.name}"
+
+    def account_url(self, account: str, ctx: RequestContext | None) -> str:
+        """Where the queue URLs of `account` start, for the caller of `ctx` (see `url`)."""
+        host = ctx.host if ctx is not None else None
+        base = f"http://{host}" if host and _HOST.fullmatch(host) else self._endpoint
+        return f"{base}/{account}"
 
     async def _queue_named(self, ctx: RequestContext, name: str) -> Queue:
-        q = self.store.read_inline(lambda c: sql.get_queue(c, ctx.region, ctx.account_id, name))
+        key = (ctx.region, ctx.account_id, name)
+        q = self._queues.get(key)
         if q is None:
-            raise no_queue()
+            q = self.store.read_inline(lambda c: sql.get_queue(c, *key))
+            if q is None:
+                raise no_queue()
+            if len(self._queues) >= 10_000:
+                self._queues.clear()
+            self._queues[key] = q
         return q
+
+    async def change_queue(self, change: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a store write that changes a queue's row (its attributes, tags, purge time, or
+        the queue itself), then forget the queues read before it."""
+        try:
+            return await self.store.write(change)
+        finally:
+            self._queues.clear()
 
     async def queue(self, ctx: RequestContext, url: str) -> Queue:
         """The caller's queue a QueueUrl names (its path's account must be the caller's)."""
@@ -165,7 +199,7 @@ class SqsService:
                     raise refusal
             return sql.create_queue(c, *where, attributes, tags, now)
 
-        q, created = await self.store.write(create)
+        q, created = await self.change_queue(create)
         if not created:
             for attr, value in wanted.items():
                 if q.attributes.get(attr, "") != value:
@@ -173,13 +207,13 @@ class SqsService:
                         "QueueNameExists",
                         f"A queue already exists with the same name and a different value for attribute {attr}",
                     )
-        return {"QueueUrl": self.url(q)}
+        return {"QueueUrl": self.url(q, ctx)}
 
     async def GetQueueUrl(self, ctx: RequestContext, params: Params) -> Result:
         owner = params.get("QueueOwnerAWSAccountId")
         if owner is not None and owner != ctx.account_id:
             raise no_queue()
-        return {"QueueUrl": self.url(await self._queue_named(ctx, params["QueueName"]))}
+        return {"QueueUrl": self.url(await self._queue_named(ctx, params["QueueName"]), ctx)}
 
     async def ListQueues(self, ctx: RequestContext, params: Params) -> Result:
         prefix: str = params.get("QueueNamePrefix", "")
@@ -188,12 +222,13 @@ class SqsService:
         out: Result = {}
         names = paged(names, limit, params.get("NextToken"), out)
         if names:
-            out["QueueUrls"] = [f"{self._endpoint}/{ctx.account_id}/{n}" for n in names]
+            base = self.account_url(ctx.account_id, ctx)
+            out["QueueUrls"] = [f"{base}/{n}" for n in names]
         return out
 
     async def DeleteQueue(self, ctx: RequestContext, params: Params) -> Result:
         q = await self.queue(ctx, params["QueueUrl"])
-        await self.store.write(lambda c: sql.delete_queue(c, q.id))
+        await self.change_queue(lambda c: sql.delete_queue(c, q.id))
         self.notify(q.id)
         return {}
 
@@ -252,7 +287,7 @@ class SqsService:
         wait = q.setting("DelaySeconds") if delay is None else delay
         return Message(
             queue_id=q.id,
-            message_id=str(uuid.uuid4()),
+            message_id=ids.random_uuid(),
             body=body,
             attributes=attributes,
             md5_body=md5_of_body(body),
@@ -293,17 +328,22 @@ class SqsService:
         seconds = float(q.setting("ReceiveMessageWaitTimeSeconds") if wait is None else wait)
         clock_end, wall_end = self.clock.monotonic() + seconds, time.monotonic() + seconds
         redrive = redrive_of(q)
+        check_attempt_id(params.get("ReceiveRequestAttemptId"))
         attempt_id = params.get("ReceiveRequestAttemptId") if q.fifo else None
         got = await self._receive_again(q, attempt_id, hidden) if attempt_id else []
         while not got:
             event = self._arrivals.setdefault(q.id, asyncio.Event())
             now = self.clock.now()
 
+            sweep = not now - 1.0 < self._swept.get(q.id, -1e18) <= now
+            if sweep:
+                self._swept[q.id] = now
+
             def attempt(
-                c: sqlite3.Connection, now: float = now
+                c: sqlite3.Connection, now: float = now, sweep: bool = sweep
             ) -> tuple[list[Message], float | None, int | None]:
                 moved = move_dead_letters(c, q.id, redrive, now) if redrive is not None else None
-                return (*sql.receive(c, q.id, now, limit, hidden, q.fifo), moved)
+                return (*sql.receive(c, q.id, now, limit, hidden, q.fifo, sweep), moved)
 
             got, nxt, moved_to = await self.store.write(attempt)
             if moved_to is not None:

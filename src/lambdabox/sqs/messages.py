@@ -46,7 +46,7 @@ def check_message(q: Queue, body: str, attributes: MessageAttributes, delay: int
         raise bad_value("DelaySeconds", delay, _NOT_FOR_QUEUE_TYPE)
     if not body:
         raise client_error("MissingParameter", "The request must contain the parameter MessageBody.")
-    if _BAD_CHARS.search(body):
+    if not body.isprintable() and _BAD_CHARS.search(body):  # (printable text is all allowed)
         raise client_error(
             "InvalidMessageContents",
             "Invalid characters found. Valid characters are #x9 | #xA | #xD | #x20 to #xD7FF | "
@@ -57,6 +57,17 @@ def check_message(q: Queue, body: str, attributes: MessageAttributes, delay: int
     if message_size(body, attributes) > limit:
         raise invalid(
             f"One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes."
+        )
+
+
+def check_attempt_id(attempt: str | None) -> None:
+    """AWS's error for a ReceiveRequestAttemptId it refuses (any queue's: a standard one ignores a
+    well-formed one)."""
+    if attempt is not None and not _FIFO_ID.fullmatch(attempt):
+        raise bad_value(
+            "ReceiveRequestAttemptId",
+            attempt,
+            "ReceiveRequestAttemptId can only include alphanumeric and punctuation characters. 1 to 128 in length.",
         )
 
 

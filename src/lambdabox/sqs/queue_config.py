@@ -51,7 +51,7 @@ class QueueConfig:
                     raise refusal
             sql.set_attributes(c, q.id, qattrs.applied(current.attributes, changes), now)
 
-        await self._core.store.write(change)
+        await self._core.change_queue(change)
         self._core.notify(q.id)  # a shorter delay or visibility may let a long poll in
         return {}
 
@@ -66,7 +66,7 @@ class QueueConfig:
             sql.purge(c, q.id, now)
             return True
 
-        if not await self._core.store.write(purge):
+        if not await self._core.change_queue(purge):
             raise client_error(
                 "PurgeQueueInProgress",
                 f"Only one PurgeQueue operation on {q.name} is allowed every {int(PURGE_INTERVAL)} seconds.",
@@ -83,7 +83,7 @@ class QueueConfig:
             current = _fresh(c, q)
             sql.set_tags(c, q.id, qattrs.check_tags(q.name, current.tags, adding))
 
-        await self._core.store.write(tag)
+        await self._core.change_queue(tag)
         return {}
 
     async def UntagQueue(self, ctx: RequestContext, params: Params) -> Result:
@@ -98,7 +98,7 @@ class QueueConfig:
             current = _fresh(c, q)
             sql.set_tags(c, q.id, {k: v for k, v in current.tags.items() if k not in keys})
 
-        await self._core.store.write(untag)
+        await self._core.change_queue(untag)
         return {}
 
     async def ListQueueTags(self, ctx: RequestContext, params: Params) -> Result:
@@ -111,5 +111,6 @@ class QueueConfig:
         out: Result = {}
         limit = params.get("MaxResults")
         names = paged(names, limit, params.get("NextToken"), out)
-        out["queueUrls"] = [f"{self._core.url(q).rsplit('/', 1)[0]}/{n}" for n in names]
+        base = self._core.account_url(q.account, ctx)
+        out["queueUrls"] = [f"{base}/{n}" for n in names]
         return out

@@ -1,7 +1,8 @@
 """Receipt handles: what ReceiveMessage hands out and DeleteMessage / ChangeMessageVisibility take.
 
-A handle names its queue, its message and the token of the receive that gave it, and carries an
-HMAC of the three under a key kept in the store (made once, at the first start), so a handle
+A handle names its queue, its message and the token of the receive that gave it, and carries a
+MAC of the three (keyed BLAKE2b: a MAC by design, and a third of OpenSSL's HMAC's cost per call)
+under a key kept in the store (made once, at the first start), so a handle
 nobody was given — a forged token, or a handle of another queue — is `ReceiptHandleIsInvalid`, as
 on AWS, while an earlier receive's genuine handle still deletes its message (AWS's standard queues
 do too)."""
@@ -14,7 +15,7 @@ import hashlib
 import hmac
 import sqlite3
 
-#: what a handle's MAC keeps of the SHA-256 (hex digits)
+#: a handle's MAC, in hex digits
 _MAC_LENGTH = 32
 
 
@@ -31,7 +32,7 @@ class Receipts:
 
     def _mac(self, queue_id: int, message_id: str, token: str) -> str:
         text = f"{queue_id}:{message_id}:{token}".encode()
-        return hmac.new(self._key, text, hashlib.sha256).hexdigest()[:_MAC_LENGTH]
+        return hashlib.blake2b(text, key=self._key, digest_size=_MAC_LENGTH // 2).hexdigest()
 
     def handle(self, queue_id: int, message_id: str, token: str) -> str:
         mac = self._mac(queue_id, message_id, token)

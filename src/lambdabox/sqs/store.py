@@ -290,12 +290,20 @@ def _fifo_pick(conn: sqlite3.Connection, queue_id: int, now: float, limit: int) 
 
 
 def receive(
-    conn: sqlite3.Connection, queue_id: int, now: float, limit: int, visibility: float, fifo: bool = False
+    conn: sqlite3.Connection,
+    queue_id: int,
+    now: float,
+    limit: int,
+    visibility: float,
+    fifo: bool = False,
+    sweep: bool = True,
 ) -> tuple[list[Message], float | None]:
     """Up to `limit` visible messages, now hidden for `visibility` seconds with a new receipt each
     (a FIFO queue's in each group's order, see `_fifo_pick`); and when the next hidden message
-    becomes visible (None: none is hidden). Expired ones go."""
-    conn.execute("DELETE FROM sqs_messages WHERE queue_id=? AND expires <= ?", (queue_id, now))
+    becomes visible (None: none is hidden). With `sweep` (always on a FIFO queue), expired ones
+    go (a scan of the queue's messages); a standard queue's are never received either way."""
+    if sweep or fifo:
+        conn.execute("DELETE FROM sqs_messages WHERE queue_id=? AND expires <= ?", (queue_id, now))
     if fifo:
         seqs = _fifo_pick(conn, queue_id, now, limit)
         marks = ",".join("?" * len(seqs))
@@ -304,8 +312,9 @@ def receive(
         rows = [by_seq[n] for n in seqs]  # group by group, each in order
     else:
         rows = conn.execute(
-            f"SELECT {_MCOLS} FROM sqs_messages WHERE queue_id=? AND visible <= ? ORDER BY visible, seq LIMIT ?",
-            (queue_id, now, limit),
+            f"SELECT {_MCOLS} FROM sqs_messages WHERE queue_id=? AND visible <= ? AND expires > ? "
+            "ORDER BY visible, seq LIMIT ?",
+            (queue_id, now, now, limit),
         ).fetchall()
     return _received(conn, queue_id, [_message(r) for r in rows], now, visibility)
 
@@ -313,17 +322,17 @@ def receive(
 def _received(
     conn: sqlite3.Connection, queue_id: int, ms: list[Message], now: float, visibility: float
 ) -> tuple[list[Message], float | None]:
-    out = []
-    for m in ms:
+    tokens = secrets.token_hex(16 * len(ms))
+    for i, m in enumerate(ms):
         m.receive_count += 1
         m.first_receive = m.first_receive if m.first_receive is not None else now
         m.visible = now + visibility
-        m.receipt = secrets.token_hex(16)
-        conn.execute(
-            "UPDATE sqs_messages SET receive_count=?, first_receive=?, visible=?, receipt=? WHERE seq=?",
-            (m.receive_count, m.first_receive, m.visible, m.receipt, m.seq),
-        )
-        out.append(m)
+        m.receipt = tokens[32 * i : 32 * (i + 1)]
+    conn.executemany(
+        "UPDATE sqs_messages SET receive_count=?, first_receive=?, visible=?, receipt=? WHERE seq=?",
+        [(m.receive_count, m.first_receive, m.visible, m.receipt, m.seq) for m in ms],
+    )
+    out = list(ms)
     nxt = conn.execute(
         "SELECT MIN(visible) FROM sqs_messages WHERE queue_id=? AND visible > ?", (queue_id, now)
     ).fetchone()[0]
