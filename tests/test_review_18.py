@@ -1,6 +1,6 @@
 """Review 18 (SQS, SNS, event source mappings from SQS): what AWS does where lambdabox, as
-reviewed, does not. Each test asserts AWS's behaviour against the real server and is an expected
-failure until its finding is fixed."""
+reviewed, did not. Each test asserts AWS's behaviour against the real server (each was a strict
+expected failure until its finding was fixed)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,9 @@ from botocore.exceptions import ClientError
 
 from conftest import Server, aws_error, unique
 
-STRICT = {"strict": True}
 
-
-# finding 1: a FIFO queue subscribed to a standard topic is accepted, then every notification is
-# dropped (logged as "no queue" although the queue exists)
-@pytest.mark.xfail(
-    reason="review: Subscribe accepts a FIFO queue on a standard topic; AWS refuses it", **STRICT
-)
+# finding 1 (fixed): a FIFO queue subscribed to a standard topic was accepted, then every notification
+# was dropped (logged as "no queue" although the queue exists)
 def test_a_fifo_queue_cannot_subscribe_to_a_standard_topic(server: Server) -> None:
     sns, sqs = server.client("sns"), server.client("sqs")
     topic = sns.create_topic(Name=unique("std"))["TopicArn"]
@@ -32,7 +27,7 @@ def test_a_fifo_queue_cannot_subscribe_to_a_standard_topic(server: Server) -> No
     )
 
 
-# finding 2: ReceiveRequestAttemptId is not checked (AWS: 1-128 alphanumeric or punctuation)
+# finding 2 (fixed): ReceiveRequestAttemptId was not checked (AWS: 1-128 alphanumeric or punctuation)
 @pytest.mark.parametrize("attempt", ["a" * 129, "has space"])
 def test_receive_request_attempt_id_is_checked(server: Server, attempt: str) -> None:
     sqs = server.client("sqs")
