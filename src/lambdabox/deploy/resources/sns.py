@@ -37,6 +37,7 @@ from lambdabox.deploy.resources.base import (
     tag_list,
     tag_map,
 )
+from lambdabox.deploy.resources.resource_policies import ResourcePolicy
 
 SUBSCRIPTIONS_TAG = "lambdabox:subscriptions"
 POLICY_TAG = "lambdabox:topic-policy"
@@ -303,16 +304,6 @@ class Subscription(Handler):
         c("sns").unsubscribe(SubscriptionArn=deployed.physical_id)
 
 
-def _topics(props: Props) -> list[str]:
-    topics = props.get("Topics") or []
-    return [str(t) for t in (topics if isinstance(topics, list) else [topics])]
-
-
-def _document(props: Props) -> str:
-    doc = props.get("PolicyDocument")
-    return doc if isinstance(doc, str) else json.dumps(doc, separators=(",", ":"))
-
-
 def default_policy(topic_arn: str) -> str:
     """SNS's policy of a new topic: its owner's account may do everything."""
     account = topic_arn.split(":")[4]
@@ -329,87 +320,25 @@ def default_policy(topic_arn: str) -> str:
     return json.dumps(doc, separators=(",", ":"))
 
 
-class TopicPolicy(Handler):
+class TopicPolicy(ResourcePolicy):
     type = "AWS::SNS::TopicPolicy"
     properties = frozenset(["Topics", "PolicyDocument"])
-    tagged = False
     parent_type = "AWS::SNS::Topic"
-    delete_rank = 15
+    targets_property = "Topics"
+    targets_are = "the ARNs of the topics the policy is for"
+    policy_tag = POLICY_TAG
 
-    def check(self, props: Mapping[str, Any]) -> list[tuple[Severity, str, str]]:
-        out: list[tuple[Severity, str, str]] = []
-        if not props.get("Topics"):
-            out.append(("error", "Topics", "Topics is required: the ARNs of the topics the policy is for"))
-        if not isinstance(props.get("PolicyDocument"), Mapping | str):
-            out.append(("error", "PolicyDocument", "PolicyDocument is required: an IAM policy document"))
-        return out
-
-    def describe(self, deployed: Deployed) -> str:
-        return str(deployed.logical_id)
-
-    def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
-        by_policy: dict[str, list[Deployed]] = {}
-        for t in parents:
-            if t.tags.get(POLICY_TAG):
-                by_policy.setdefault(t.tags[POLICY_TAG], []).append(t)
-        return [
-            self._deployed(lid, {t.physical_id: str(t.observed.get("Policy", "")) for t in topics})
-            for lid, topics in by_policy.items()
-        ]
-
-    def _deployed(self, logical_id: str, policies: dict[str, str]) -> Deployed:
-        arns = sorted(policies)
-        return Deployed(
-            self.type,
-            logical_id,
-            logical_id,
-            key=(logical_id,),
-            parent=arns[0] if arns else None,
-            observed={"Topics": arns, "Policies": policies},
-        )
-
-    def key(self, c: Clients, logical_id: str, props: Props) -> tuple[str, ...] | None:
-        return (logical_id,)
-
-    def changes(self, props: Props, deployed: Deployed) -> list[str]:
-        out = []
-        if sorted(_topics(props)) != list(deployed.observed.get("Topics", [])):
-            out.append("Topics")
-        want = json.loads(_document(props))
-        if any(not p or json.loads(p) != want for p in dict(deployed.observed.get("Policies", {})).values()):
-            out.append("PolicyDocument")
-        return out
-
-    def create(self, c: Clients, stack: str, logical_id: str, props: Props) -> Deployed:
+    def _apply(self, c: Clients, target: str, doc: str, logical_id: str) -> None:
         sns = c("sns")
-        doc = _document(props)
-        for arn in _topics(props):
-            sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=doc)
-            sns.tag_resource(ResourceArn=arn, Tags=tag_list({POLICY_TAG: logical_id}))
-        return self._deployed(logical_id, dict.fromkeys(_topics(props), doc))
+        sns.set_topic_attributes(TopicArn=target, AttributeName="Policy", AttributeValue=doc)
+        sns.tag_resource(ResourceArn=target, Tags=tag_list({POLICY_TAG: logical_id}))
 
-    def update(
-        self, c: Clients, stack: str, deployed: Deployed, props: Props, props_tag: str | None = None
-    ) -> Deployed:
-        keep = set(_topics(props))
-        self._clear(c, [t for t in deployed.observed.get("Topics", []) if t not in keep])
-        return self.create(c, stack, str(deployed.logical_id), props)
-
-    def snapshot(self, c: Clients, deployed: Deployed) -> Props:
-        policies = dict(deployed.observed.get("Policies", {}))
-        doc = next((p for p in policies.values() if p), "{}")
-        return {"Topics": list(deployed.observed.get("Topics", [])), "PolicyDocument": json.loads(doc)}
-
-    def delete(self, c: Clients, deployed: Deployed) -> None:
-        self._clear(c, list(deployed.observed.get("Topics", [])))
-
-    def _clear(self, c: Clients, arns: list[str]) -> None:
+    def _remove(self, c: Clients, target: str) -> None:
         sns = c("sns")
-        for arn in arns:
-            try:
-                sns.set_topic_attributes(
-                    TopicArn=arn, AttributeName="Policy", AttributeValue=default_policy(arn)
-                )
-                sns.untag_resource(ResourceArn=arn, TagKeys=[POLICY_TAG])
-            except sns.exceptions.NotFoundException:
-                continue
+        try:
+            sns.set_topic_attributes(
+                TopicArn=target, AttributeName="Policy", AttributeValue=default_policy(target)
+            )
+            sns.untag_resource(ResourceArn=target, TagKeys=[POLICY_TAG])
+        except sns.exceptions.NotFoundException:
+            return

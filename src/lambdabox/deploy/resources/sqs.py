@@ -32,6 +32,7 @@ from lambdabox.deploy.resources.base import (
     stack_tags,
     tag_map,
 )
+from lambdabox.deploy.resources.resource_policies import ResourcePolicy
 
 POLICY_TAG = "lambdabox:queue-policy"
 #: CloudFormation property -> the value SQS has when it is not set
@@ -162,102 +163,23 @@ class Queue(Handler):
         c("sqs").delete_queue(QueueUrl=deployed.physical_id)
 
 
-def _urls(props: Props) -> list[str]:
-    queues = props.get("Queues") or []
-    return [str(q) for q in (queues if isinstance(queues, list) else [queues])]
-
-
-def _document(props: Props) -> str:
-    doc = props.get("PolicyDocument")
-    return doc if isinstance(doc, str) else json.dumps(doc, separators=(",", ":"))
-
-
-class QueuePolicy(Handler):
+class QueuePolicy(ResourcePolicy):
     type = "AWS::SQS::QueuePolicy"
     properties = frozenset(["Queues", "PolicyDocument"])
-    tagged = False
     parent_type = "AWS::SQS::Queue"
-    delete_rank = 15
+    targets_property = "Queues"
+    targets_are = "the URLs of the queues the policy is for"
+    policy_tag = POLICY_TAG
 
-    def check(self, props: Mapping[str, Any]) -> list[tuple[Severity, str, str]]:
-        out: list[tuple[Severity, str, str]] = []
-        if not props.get("Queues"):
-            out.append(("error", "Queues", "Queues is required: the URLs of the queues the policy is for"))
-        if not isinstance(props.get("PolicyDocument"), Mapping | str):
-            out.append(("error", "PolicyDocument", "PolicyDocument is required: an IAM policy document"))
-        return out
-
-    def describe(self, deployed: Deployed) -> str:
-        return str(deployed.logical_id)
-
-    def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
-        by_policy: dict[str, list[Deployed]] = {}
-        for q in parents:
-            if q.tags.get(POLICY_TAG):
-                by_policy.setdefault(q.tags[POLICY_TAG], []).append(q)
-        return [self._deployed(lid, queues) for lid, queues in by_policy.items()]
-
-    def _deployed(self, logical_id: str, queues: list[Deployed]) -> Deployed:
-        urls = sorted(q.physical_id for q in queues)
-        policies = {q.physical_id: q.observed.get("Policy", "") for q in queues}
-        return Deployed(
-            self.type,
-            logical_id,
-            logical_id,
-            key=(logical_id,),
-            parent=urls[0] if urls else None,
-            observed={"Queues": urls, "Policies": policies},
-        )
-
-    def key(self, c: Clients, logical_id: str, props: Props) -> tuple[str, ...] | None:
-        return (logical_id,)
-
-    def changes(self, props: Props, deployed: Deployed) -> list[str]:
-        out = []
-        if sorted(_urls(props)) != list(deployed.observed.get("Queues", [])):
-            out.append("Queues")
-        want = json.loads(_document(props))
-        policies = dict(deployed.observed.get("Policies", {}))
-        if any(not p or json.loads(p) != want for p in policies.values()):
-            out.append("PolicyDocument")
-        return out
-
-    def create(self, c: Clients, stack: str, logical_id: str, props: Props) -> Deployed:
+    def _apply(self, c: Clients, target: str, doc: str, logical_id: str) -> None:
         sqs = c("sqs")
-        doc = _document(props)
-        for url in _urls(props):
-            sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": doc})
-            sqs.tag_queue(QueueUrl=url, Tags={POLICY_TAG: logical_id})
-        urls = sorted(_urls(props))
-        return Deployed(
-            self.type,
-            logical_id,
-            logical_id,
-            key=(logical_id,),
-            parent=urls[0] if urls else None,
-            observed={"Queues": urls, "Policies": dict.fromkeys(urls, doc)},
-        )
+        sqs.set_queue_attributes(QueueUrl=target, Attributes={"Policy": doc})
+        sqs.tag_queue(QueueUrl=target, Tags={POLICY_TAG: logical_id})
 
-    def update(
-        self, c: Clients, stack: str, deployed: Deployed, props: Props, props_tag: str | None = None
-    ) -> Deployed:
-        keep = set(_urls(props))
-        self._clear(c, [u for u in deployed.observed.get("Queues", []) if u not in keep])
-        return self.create(c, stack, str(deployed.logical_id), props)
-
-    def snapshot(self, c: Clients, deployed: Deployed) -> Props:
-        policies = dict(deployed.observed.get("Policies", {}))
-        doc = next((p for p in policies.values() if p), "{}")
-        return {"Queues": list(deployed.observed.get("Queues", [])), "PolicyDocument": json.loads(doc)}
-
-    def delete(self, c: Clients, deployed: Deployed) -> None:
-        self._clear(c, list(deployed.observed.get("Queues", [])))
-
-    def _clear(self, c: Clients, urls: list[str]) -> None:
+    def _remove(self, c: Clients, target: str) -> None:
         sqs = c("sqs")
-        for url in urls:
-            try:
-                sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": ""})
-                sqs.untag_queue(QueueUrl=url, TagKeys=[POLICY_TAG])
-            except sqs.exceptions.QueueDoesNotExist:
-                continue
+        try:
+            sqs.set_queue_attributes(QueueUrl=target, Attributes={"Policy": ""})
+            sqs.untag_queue(QueueUrl=target, TagKeys=[POLICY_TAG])
+        except sqs.exceptions.QueueDoesNotExist:
+            return
