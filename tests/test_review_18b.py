@@ -1,6 +1,6 @@
 """Review 18b (deploys with SQS/SNS events, SNS signatures and envelopes, event source mappings):
-what AWS does where lambdabox, as reviewed, does not. Each test asserts AWS's behaviour against the
-real server and is a strict expected failure until its finding is fixed."""
+what AWS does where lambdabox, as reviewed, did not. Each test asserts AWS's behaviour against the
+real server (each was a strict expected failure until its finding was fixed)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from conftest import Server, aws_error, unique
 
 # finding 1: a topic's SignatureVersion may only be 1 or 2 on AWS; lambdabox stores "3" (then signs
 # with SHA256 anyway, so a subscriber reading SignatureVersion 3 cannot verify the envelope)
-@pytest.mark.xfail(strict=True, reason="review: SetTopicAttributes accepts SignatureVersion 3")
 def test_set_topic_attributes_refuses_an_unknown_signature_version(server: Server) -> None:
     sns = server.client("sns")
     topic = sns.create_topic(Name=unique("sigv"))["TopicArn"]
@@ -22,7 +21,6 @@ def test_set_topic_attributes_refuses_an_unknown_signature_version(server: Serve
     assert (code, status) == ("InvalidParameter", 400)
 
 
-@pytest.mark.xfail(strict=True, reason="review: CreateTopic accepts SignatureVersion 3")
 def test_create_topic_refuses_an_unknown_signature_version(server: Server) -> None:
     sns = server.client("sns")
     with pytest.raises(ClientError) as exc:

@@ -150,7 +150,7 @@ class SnsService:
                 given[attr] = _check_fifo_attribute(attr, given[attr], fifo)
             elif attr not in TOPIC_SETTABLE:
                 raise invalid(f"Attributes Reason: Unknown attribute {attr}")
-            _check_json_attribute(attr, given[attr])
+            _check_topic_attribute(attr, given[attr])
         tags = _tags(params.get("Tags"))
         if len(tags) > MAX_TAGS:
             raise client_error(
@@ -217,7 +217,7 @@ class SnsService:
         else:
             raise invalid("AttributeName")
         attributes = {**topic.attributes, name: value}
-        _check_json_attribute(name, attributes[name])
+        _check_topic_attribute(name, attributes[name])
         if name == "Policy" and not attributes[name]:
             attributes[name] = default_policy(topic.arn, topic.account)
         if not await self._store.write(sql.update_topic(topic.arn, attributes=attributes)):
@@ -581,8 +581,11 @@ def _check_fifo_attribute(name: str, value: str, fifo: bool) -> str:
     return value
 
 
-def _check_json_attribute(name: str, value: str) -> None:
-    """A topic's Policy and DeliveryPolicy are JSON objects (empty: the default)."""
+def _check_topic_attribute(name: str, value: str) -> None:
+    """A topic's Policy and DeliveryPolicy are JSON objects (empty: the default); its
+    SignatureVersion 1 (SHA1withRSA) or 2 (SHA256withRSA)."""
+    if name == "SignatureVersion" and value not in ("1", "2"):
+        raise invalid("Attributes Reason: SignatureVersion: must be 1 or 2")
     if name not in ("Policy", "DeliveryPolicy") or not value:
         return
     try:
