@@ -1,6 +1,6 @@
 """Review 18c (hostile tenants, SNS to Lambda retries, event source mappings): what AWS does where
-lambdabox, as reviewed, does not. Each test asserts AWS's behaviour against a real server and is a
-strict expected failure until its finding is fixed."""
+lambdabox, as reviewed, did not. Each test asserts AWS's behaviour against a real server (each was a
+strict expected failure until its finding was fixed)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,8 @@ def two_accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv.stop()
 
 
-# finding 1: another account's queue (no queue policy) is reported as not existing; AWS answers
+# finding 1 (fixed): another account's queue (no queue policy) was reported as not existing; AWS answers
 # 403 AccessDenied ("Access to the resource ... is denied.") for an existing queue of another account
-@pytest.mark.xfail(
-    strict=True, reason="review: cross-account SQS access answers NonExistentQueue, not AccessDenied"
-)
 @pytest.mark.parametrize("op", ["receive", "delete", "send"])
 def test_another_accounts_queue_is_access_denied(two_accounts: Server, op: str) -> None:
     owner = two_accounts.client("sqs")

@@ -152,9 +152,16 @@ class SqsService:
             self._queues.clear()
 
     async def queue(self, ctx: RequestContext, url: str) -> Queue:
-        """The caller's queue a QueueUrl names (its path's account must be the caller's)."""
+        """The caller's queue a QueueUrl names. Another account's existing queue is AWS's
+        AccessDenied (queue policies are not enforced yet: none lets another account in)."""
         parts = [p for p in urlsplit(url).path.split("/") if p]
-        if len(parts) != 2 or parts[0] != ctx.account_id:
+        if len(parts) != 2:
+            raise no_queue()
+        if parts[0] != ctx.account_id:
+            owner, name = parts
+            if self.store.read_inline(lambda c: sql.get_queue(c, ctx.region, owner, name)) is not None:
+                base = self.account_url(owner, ctx).rsplit("/", 1)[0]
+                raise client_error("AccessDenied", f"Access to the resource {base}/ is denied.", 403)
             raise no_queue()
         return await self._queue_named(ctx, parts[1])
 
