@@ -29,7 +29,6 @@ import secrets
 import uuid
 from typing import Any, ClassVar
 
-from lambdabox import user_json
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError, client_error
 from lambdabox.aws.tag_keys import reserved
@@ -46,7 +45,6 @@ from lambdabox.sns.models import (
     CONFIRMED_BY_ENDPOINT,
     DEDUPLICATION_WINDOW,
     DEFAULT_DELIVERY_POLICY,
-    FIFO_SCOPES,
     FIFO_SETTABLE,
     SUBSCRIPTION_CONFIRMATION,
     TOPIC_SETTABLE,
@@ -59,6 +57,7 @@ from lambdabox.sns.models import (
     topic_arn,
 )
 from lambdabox.sns.subscriptions import apply_attributes, check_endpoint, not_authorized
+from lambdabox.sns.topic_attributes import check_fifo_attribute, check_topic_attribute, fifo_flag
 from lambdabox.store.db import Store
 
 Params = dict[str, Any]
@@ -139,7 +138,7 @@ class SnsService:
     async def CreateTopic(self, ctx: RequestContext, params: Params) -> Result:
         name: str = params["Name"]
         given: dict[str, str] = dict(params.get("Attributes") or {})
-        fifo = _fifo_flag(given.pop("FifoTopic", None))
+        fifo = fifo_flag(given.pop("FifoTopic", None))
         if fifo:
             if not _FIFO_NAME.fullmatch(name):
                 raise client_error("InvalidParameter", FIFO_NAME_ERROR)
@@ -147,10 +146,10 @@ class SnsService:
             raise invalid("Topic Name")
         for attr in given:
             if attr in FIFO_SETTABLE:
-                given[attr] = _check_fifo_attribute(attr, given[attr], fifo)
+                given[attr] = check_fifo_attribute(attr, given[attr], fifo)
             elif attr not in TOPIC_SETTABLE:
                 raise invalid(f"Attributes Reason: Unknown attribute {attr}")
-            _check_topic_attribute(attr, given[attr])
+            check_topic_attribute(attr, given[attr])
         tags = _tags(params.get("Tags"))
         if len(tags) > MAX_TAGS:
             raise client_error(
@@ -211,13 +210,13 @@ class SnsService:
         topic = await self._topic(ctx, params["TopicArn"], "SetTopicAttributes")
         name: str = params["AttributeName"]
         if name in FIFO_SETTABLE:
-            value = _check_fifo_attribute(name, params.get("AttributeValue") or "", topic.fifo)
+            value = check_fifo_attribute(name, params.get("AttributeValue") or "", topic.fifo)
         elif name in TOPIC_SETTABLE:
             value = params.get("AttributeValue") or ""
         else:
             raise invalid("AttributeName")
         attributes = {**topic.attributes, name: value}
-        _check_topic_attribute(name, attributes[name])
+        check_topic_attribute(name, attributes[name])
         if name == "Policy" and not attributes[name]:
             attributes[name] = default_policy(topic.arn, topic.account)
         if not await self._store.write(sql.update_topic(topic.arn, attributes=attributes)):
@@ -550,50 +549,6 @@ class SnsService:
                 self._patterns.clear()
             pattern = self._patterns[(policy, scope)] = check_policy(policy, scope)
         return matches(pattern, scope, subject, sub.protocol)
-
-
-def _fifo_flag(value: str | None) -> bool:
-    """CreateTopic's FifoTopic attribute: "true" or "false" (any case)."""
-    if value is None or value.lower() == "false":
-        return False
-    if value.lower() == "true":
-        return True
-    raise invalid(f"Attributes Reason: FifoTopic: Invalid value [{value}]. Must be true or false.")
-
-
-def _check_fifo_attribute(name: str, value: str, fifo: bool) -> str:
-    """A FIFO topic's ContentBasedDeduplication ("true"/"false") or FifoThroughputScope
-    ("Topic"/"MessageGroup"), as stored; a standard topic refuses them."""
-    if name == "ContentBasedDeduplication":
-        if not fifo:
-            raise invalid(
-                "ContentBasedDeduplication Reason: Content-based deduplication can only be set for FIFO topics"
-            )
-        if value.lower() not in ("true", "false"):
-            raise invalid(f"ContentBasedDeduplication: Invalid value [{value}]. Must be true or false.")
-        return value.lower()
-    if not fifo:
-        raise invalid("FifoThroughputScope Reason: FifoThroughputScope can only be set for FIFO topics")
-    if value not in FIFO_SCOPES:
-        raise invalid(
-            f"FifoThroughputScope: Invalid value [{value}]. Please use either Topic or MessageGroup"
-        )
-    return value
-
-
-def _check_topic_attribute(name: str, value: str) -> None:
-    """A topic's Policy and DeliveryPolicy are JSON objects (empty: the default); its
-    SignatureVersion 1 (SHA1withRSA) or 2 (SHA256withRSA)."""
-    if name == "SignatureVersion" and value not in ("1", "2"):
-        raise invalid("Attributes Reason: SignatureVersion: must be 1 or 2")
-    if name not in ("Policy", "DeliveryPolicy") or not value:
-        return
-    try:
-        decoded = user_json.loads(value)
-    except ValueError:
-        raise invalid(f"{name}: failed to parse JSON.") from None
-    if not isinstance(decoded, dict):
-        raise invalid(f"{name}: must be a JSON object.")
 
 
 def _page(subs: list[Subscription]) -> Result:
