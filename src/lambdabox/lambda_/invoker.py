@@ -257,9 +257,9 @@ class Invoker:
         self._pools[fn.version_arn] = pool
         return pool
 
-    def _new_env(self, fn: FunctionConfig) -> Environment:
+    def _new_env(self, fn: FunctionConfig, opt_dir: Path | None = None) -> Environment:
         code_dir = self._code_dir(fn)
-        view = self._sandbox.view(code_dir)
+        view = self._sandbox.view(code_dir, opt_dir)
         launch = self._catalog.launch(fn.runtime, Path(view.task_root))
         host_runtimes = str(RUNTIMES_DIR)
         argv = tuple(view.runtime_dir + a[len(host_runtimes) :] if a.startswith(host_runtimes + "/") else a
@@ -296,6 +296,7 @@ class Invoker:
             log_group=group,
             log_stream=stream,
             interpreters=launch.path_dirs,
+            opt_dir=opt_dir,
         )
         sink = _StreamSink(self._logs, fn.region, fn.account, group, stream)
         self._code_holds.hold(fn.code_key)  # until the environment stops
@@ -350,7 +351,12 @@ class EnvPaths:
     runtime_dir: str  # LAMBDA_RUNTIME_DIR: lambdabox's runtime clients
     python_path: tuple[str, ...]  # PYTHONPATH of python runtimes: the runtime dir, the Python SDK set
     node_modules: str | None  # the Node.js SDK set's node_modules (on NODE_PATH), None when missing
-    opt: str = "/opt"  # where layers are
+    opt: str = "/opt"  # where layers are (/opt, or the host's merged layers dir in rlimits mode)
+
+
+#: tells lambdabox's Python bootstrap where the layers are when not at /opt (rlimits mode); the
+#: bootstrap removes it from the environment before the function's code runs
+OPT_ENV = "_LAMBDABOX_OPT_DIR"
 
 
 def build_env(
@@ -374,6 +380,7 @@ def build_env(
         "AWS_ENDPOINT_URL": endpoint_url,
         "LAMBDABOX_ENDPOINT_URL": endpoint_url,
         **fn.environment,
+        **({OPT_ENV: paths.opt} if paths.opt != "/opt" and is_python(fn.runtime) else {}),
         "_HANDLER": fn.handler or "",
         "AWS_REGION": fn.region,
         "AWS_DEFAULT_REGION": fn.region,
@@ -401,7 +408,9 @@ def _env_paths(view: View) -> EnvPaths:
     python_path = [view.runtime_dir]
     if view.python_sdk is not None and view.python_sdk != view.runtime_dir:
         python_path.append(view.python_sdk)
-    return EnvPaths(view.task_root, view.runtime_dir, tuple(python_path), view.node_modules)
+    return EnvPaths(
+        view.task_root, view.runtime_dir, tuple(python_path), view.node_modules, view.opt or "/opt"
+    )
 
 
 def _module_paths(runtime: str | None, paths: EnvPaths) -> dict[str, str]:
