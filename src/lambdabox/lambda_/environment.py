@@ -23,14 +23,18 @@ import enum
 import errno
 import json
 import logging
+import signal
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from lambdabox.clock import Clock, Stopwatch, call_later_either
+from lambdabox.clock import Cancellable, Clock, Stopwatch, call_later_either
 from lambdabox.lambda_ import logs as platform_log
 from lambdabox.lambda_.credentials import RoleCredentials
+from lambdabox.lambda_.extensions_api import SHUTDOWN_LIMIT, Extensions, Failure, Metadata
 from lambdabox.lambda_.log_capture import LogCapture, LogTail
 from lambdabox.lambda_.log_capture import LogSink as LogSink  # re-exported: what Environment writes to
 from lambdabox.lambda_.models import Invocation, Outcome
@@ -42,6 +46,8 @@ log = logging.getLogger(__name__)
 
 #: AWS's limit for the init phase of an on-demand environment
 INIT_LIMIT = 10.0
+#: the runtime's share of the shutdown phase with external extensions (AWS: up to 300 ms)
+RUNTIME_SHUTDOWN = 0.3
 #: how long an exited runtime's Runtime API connections may take to deliver what they carried
 EXIT_GRACE = 1.0
 
@@ -78,6 +84,14 @@ class EnvSpec:
     #: the host path of the merged layers tree of this function version (/opt inside), None when
     #: it has no layers
     opt_dir: Path | None = None
+    #: the external extensions (file names in /opt/extensions) that `argv`'s launcher starts
+    extensions: tuple[str, ...] = ()
+    #: where the runtime's own command starts in `argv` (after the launcher and a wrapper)
+    runtime_at: int = 0
+    #: what the Extensions API's register answers with
+    function_name: str = ""
+    handler: str = ""
+    account_id: str = ""
 
 
 #: serves lambdabox's AWS endpoint on a listener inside an environment's network namespace;
@@ -98,9 +112,12 @@ class Environment:
         sink: LogSink,
         serve_endpoint: ServeEndpoint | None = None,
         on_stopped: Callable[[], None] | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         """`on_stopped`: called once, when the environment is stopped and its process is gone
-        (nothing runs from its code any more)."""
+        (nothing runs from its code any more). `wall`: the time functions read (SHUTDOWN's
+        deadlineMs is given in it)."""
+        self._wall = wall
         self.spec = spec
         self._on_stopped = on_stopped
         self.state = State.NEW
@@ -124,6 +141,12 @@ class Environment:
         self.last_used = 0.0
         self.invocations = 0
         self.credentials: RoleCredentials | None = None
+        self.extensions: Extensions | None = None
+        self._control_task: asyncio.Task[None] | None = None
+        #: the end of the invocation's post-runtime phase (extensions still busy with INVOKE)
+        self.post_runtime: asyncio.Task[None] | None = None
+        self._shutting_down = False
+        self._reset: asyncio.Task[None] | None = None  # the stop after an extension's crash
 
     def credentials_outlast(self, now: float) -> bool:
         """Whether its credentials last through an invocation starting `now` (with time to spare)."""
@@ -137,6 +160,9 @@ class Environment:
         None when ready; an error Outcome otherwise."""
         loop = asyncio.get_running_loop()
         init_done = self._runtime.begin_init()
+        spec = self.spec
+        meta = Metadata(spec.function_name, spec.version, spec.handler, spec.account_id)
+        self.extensions = self._runtime.extensions = Extensions(spec.extensions, meta, log=self._logs.emit)
         view = self._sandbox.view(self.spec.code_dir, self.spec.opt_dir)
         identity = self._sandbox.new_identity()  # the uid it will run as (None: not per env)
         self.credentials = credentials
@@ -164,6 +190,8 @@ class Environment:
                     interpreters=self.spec.interpreters,
                     identity=identity,
                     opt_dir=self.spec.opt_dir,
+                    control=bool(self.spec.extensions),
+                    runtime_at=self.spec.runtime_at,
                 )
             )
         except OSError as exc:
@@ -179,18 +207,23 @@ class Environment:
         # 3. its output, 4. its exit
         self._logs.attach(self._proc.stdout_fd, self._proc.stderr_fd)
         self._exit_task = loop.create_task(self._watch_exit(self._proc))
+        if self._proc.control is not None:
+            self._control_task = loop.create_task(self._read_control(self._proc.control))
         # 5. the init phase: until its first /next, an /init/error, its exit or the time limit (on
         # the clock or in real time, whichever passes first: a paused clock never hangs a caller)
         limit = max(INIT_LIMIT, self.spec.timeout)
-        timer = call_later_either(self._clock, limit, lambda: _expire(init_done))
+        deadline: asyncio.Future[Result] = loop.create_future()
+        timer = call_later_either(self._clock, limit, lambda: _expire(init_done, deadline))
         self.state = State.STARTING
         try:
-            result = await init_done
+            result = await self._init_phase(init_done, deadline)
         finally:
             timer.cancel()
         init_ms = init_watch.elapsed() * 1000.0
         self.init_duration_ms = init_ms
         if result.kind is ResultKind.READY:
+            for line in self.extensions.report_lines() if not self.spec.platform.json_format else ():
+                self._logs.emit(line)
             self._init_tail = self._logs.tail = None  # only a failed init reports its lines
             self.state = State.IDLE
             self.last_used = self._clock.monotonic()
@@ -198,6 +231,9 @@ class Environment:
         await self.stop()
         if result.kind is ResultKind.INIT_ERROR:
             return self._init_failure_body(result.body, result.error_type or "Runtime.Unknown", init_ms)
+        if result.kind is ResultKind.EXTENSION:
+            message = f"RequestId: {request_id} Error: {result.body.decode()}"
+            return self._init_failure(result.error_type or "Extension.Crash", message, init_ms)
         if result.kind is ResultKind.EXIT:
             return self._init_failure("Runtime.ExitError", self._exit_message(request_id), init_ms)
         return self._init_failure(
@@ -205,6 +241,62 @@ class Environment:
             f"RequestId: {request_id} Error: Task timed out after {limit:.2f} seconds",
             init_ms,
         )
+
+    async def _init_phase(
+        self, init_done: asyncio.Future[Result], deadline: asyncio.Future[Result]
+    ) -> Result:
+        """The init phase with extensions: every external extension registers, then the runtime
+        starts (the launcher's go-ahead); it ends when the runtime and every extension have
+        called next, or at the first failure (of either) or the time limit."""
+        ext = self.extensions
+        assert ext is not None
+        failed = ext.failure
+        if self.spec.extensions:
+            await _first(ext.wait_for(ext.all_registered), init_done, failed)
+            if not init_done.done() and not failed.done():
+                await self._go()
+        await _first(init_done, failed)
+        if not failed.done() and init_done.result().kind is ResultKind.READY:
+            await _first(ext.wait_for(ext.all_ready), failed, deadline)
+        ext.close_registration()
+        if failed.done():
+            return _extension_result(failed.result())
+        if deadline.done():
+            return deadline.result()
+        return init_done.result()
+
+    async def _go(self) -> None:
+        """Tell the launcher to start the runtime."""
+        proc = self._proc
+        if proc is not None and proc.control is not None:
+            with contextlib.suppress(OSError):
+                await asyncio.get_running_loop().sock_sendall(proc.control, b"go\n")
+
+    async def _read_control(self, sock: socket.socket) -> None:
+        """The launcher's reports: "exit <status> <name>" when an extension exits. An exit while
+        the environment waits for its next invocation resets it (as on Lambda)."""
+        loop, buf = asyncio.get_running_loop(), b""
+        while True:
+            try:
+                data = await loop.sock_recv(sock, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            buf += data
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                kind, _, rest = line.decode("utf-8", "replace").partition(" ")
+                status, _, name = rest.partition(" ")
+                if kind != "exit" or not status.isdigit() or self.extensions is None:
+                    continue
+                self.extensions.exited(name, int(status))
+                if self.state is State.IDLE and not self._shutting_down:
+                    self._platform_error(
+                        "Extension.Crash", f"Error: {self.extensions.failure.result().message}"
+                    )
+                    self.state = State.STOPPED  # never handed out again
+                    self._reset = loop.create_task(self.stop())
 
     def _spawn_error(self, exc: OSError) -> str:
         """Lambda's words for a bootstrap that cannot be started."""
@@ -268,6 +360,34 @@ class Environment:
             log_tail=tail,
         )
 
+    async def shutdown(self, reason: str = "spindown") -> None:
+        """Stop as Lambda does when it is done with an environment: with extensions registered,
+        SHUTDOWN to those registered for it (deadlineMs 2,000 ms ahead); once they have all called
+        next again (or exited), or at the deadline, SIGTERM to the runtime, which has what is left
+        of its share (300 ms) to exit; then stop (SIGKILL to what is left).
+
+        Lambda sends the runtime its SIGTERM first; here the runtime's exit ends its pid
+        namespace and every extension in it, so the extensions have their SHUTDOWN first."""
+        ext, proc = self.extensions, self._proc
+        busy = self.post_runtime is not None and not self.post_runtime.done()
+        if self.state is not State.IDLE or busy or proc is None or ext is None or not ext.registered:
+            await self.stop()
+            return
+        self._shutting_down = True
+        self.state = State.STOPPED  # nothing more is handed to it
+        ext.shutdown(reason, int((self._wall() + SHUTDOWN_LIMIT) * 1000))
+        limit: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        timer = call_later_either(self._clock, SHUTDOWN_LIMIT - RUNTIME_SHUTDOWN, lambda: _settle(limit))
+        try:
+            await _first(ext.wait_for(ext.all_ready), limit)
+        finally:
+            timer.cancel()
+        proc.signal_runtime(signal.SIGTERM)
+        if self._exit_task is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._exit_task), RUNTIME_SHUTDOWN)
+        await self.stop()
+
     async def stop(self) -> None:
         """Stop the process (whole process group) and release the listener."""
         self.state = State.STOPPED
@@ -286,11 +406,17 @@ class Environment:
         self._torn_down = True
         try:
             self._runtime.refuse_waiting()
+            if self.extensions is not None:
+                self.extensions.stop()
             for closer in (self._close_listener, self._close_endpoint):
                 if closer is not None:
                     await closer()
             self._close_listener = self._close_endpoint = None
             proc = self._proc
+            if self._control_task is not None:
+                self._control_task.cancel()
+            if proc is not None and proc.control is not None:
+                proc.control.close()
             if proc is not None:
                 self._logs.close_pipes()
                 await proc.cleanup()
@@ -332,13 +458,19 @@ class Environment:
         self.invocations += 1
         tail = self._logs.tail = LogTail()  # from START on, lines are this invocation's
         done = self._runtime.deliver(inv)
+        ext = self.extensions
+        ext_busy = ext is not None and ext.invoke(inv)  # INVOKE to every extension registered for it
         watch = Stopwatch(self._clock)
         # the function's timeout, on the clock or in real time, whichever passes first
-        timer = call_later_either(self._clock, inv.timeout, lambda: _expire(done))
+        deadline: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        timer = call_later_either(self._clock, inv.timeout, lambda: _expire(done, deadline))
         try:
-            result = await done
+            if ext is not None:
+                await _first(done, ext.failure)
+            result = done.result() if done.done() else _extension_result(ext.failure.result())  # type: ignore[union-attr]
         finally:
-            timer.cancel()
+            if not ext_busy:
+                timer.cancel()
         kind = result.kind
         if kind is ResultKind.UNDELIVERED:
             self._end_invocation()
@@ -372,27 +504,26 @@ class Environment:
                     "errorMessage": f"RequestId: {inv.request_id} Error: Task timed out after {inv.timeout:.2f} seconds",
                 }
             ).encode()
+        elif kind is ResultKind.EXTENSION:
+            error_header, status, report_error = "Unhandled", "error", result.error_type
+            message = f"RequestId: {inv.request_id} Error: {result.body.decode()}"
+            payload = self._platform_error(result.error_type or "Extension.Crash", message)
         else:  # exit
             error_header, status, report_error = "Unhandled", "error", "Runtime.ExitError"
             payload = self._platform_error("Runtime.ExitError", self._exit_message(inv.request_id))
         mem = self._proc.max_memory_mb() if self._proc is not None else 0.0
-        plat, now = self.spec.platform, self._clock.now()
-        end_line = plat.end(inv.request_id)
-        if end_line is not None:
-            self._logs.emit(end_line)
-        self._logs.emit(
-            plat.report(
-                now, inv.request_id, duration, self.spec.memory_mb, round(mem), init_ms, status, report_error
+        report = _Report(inv.request_id, init_ms, status, report_error, round(mem))
+        fatal = kind in (ResultKind.TIMEOUT, ResultKind.EXIT, ResultKind.EXTENSION)
+        if ext_busy and not fatal and ext is not None and not ext.all_ready():
+            # the caller has its answer; the environment is busy until every extension is done
+            # with INVOKE (post-runtime), and its REPORT covers that time too
+            log_tail = tail.text()
+            self.post_runtime = asyncio.get_running_loop().create_task(
+                self._post_runtime(report, watch, deadline, timer)
             )
-        )
-        log_tail = tail.text()
-        self._end_invocation()
-        # (it may exit right after answering)
-        if kind in (ResultKind.TIMEOUT, ResultKind.EXIT) or self._exit is not None:
-            await self.stop()
         else:
-            self.state = State.IDLE
-            self.last_used = self._clock.monotonic()
+            timer.cancel()
+            log_tail = await self._close_invocation(report, duration, fatal)
         return Outcome(
             payload=payload,
             error_type=error_header,
@@ -404,6 +535,54 @@ class Environment:
             log_tail=log_tail,
         )
 
+    async def _post_runtime(
+        self, report: _Report, watch: Stopwatch, deadline: asyncio.Future[Result], timer: Cancellable
+    ) -> None:
+        ext = self.extensions
+        assert ext is not None
+        try:
+            await _first(ext.wait_for(ext.all_ready), ext.failure, deadline)
+        finally:
+            timer.cancel()
+        fatal = ext.failure.done() or deadline.done()
+        if ext.failure.done():
+            failure = ext.failure.result()
+            self._platform_error(
+                failure.error_type, f"RequestId: {report.request_id} Error: {failure.message}"
+            )
+        elif deadline.done():
+            timeout = self.spec.timeout
+            self._logs.emit(platform_log.timed_out(self._clock.now(), report.request_id, timeout))
+        await self._close_invocation(report, watch.elapsed() * 1000.0, fatal)
+
+    async def _close_invocation(self, report: _Report, duration: float, fatal: bool) -> str:
+        """END and REPORT; then idle again, or stopped. Returns the invocation's log tail."""
+        plat, now = self.spec.platform, self._clock.now()
+        end_line = plat.end(report.request_id)
+        if end_line is not None:
+            self._logs.emit(end_line)
+        r = report
+        line = plat.report(
+            now,
+            r.request_id,
+            duration,
+            self.spec.memory_mb,
+            r.max_memory_mb,
+            r.init_ms,
+            r.status,
+            r.error_type,
+        )
+        self._logs.emit(line)
+        log_tail = self._logs.tail.text() if self._logs.tail is not None else ""
+        self._end_invocation()
+        # (it may exit right after answering)
+        if fatal or self._exit is not None or self.state is State.STOPPED:
+            await self.stop()
+        else:
+            self.state = State.IDLE
+            self.last_used = self._clock.monotonic()
+        return log_tail
+
     def _delivered(self, inv: Invocation) -> None:
         """The runtime has the event now: the invocation starts (and is logged as started)."""
         self._logs.emit(self.spec.platform.start(self._clock.now(), inv.request_id, self.spec.version))
@@ -414,7 +593,33 @@ class Environment:
         self._logs.tail = None  # (the init tail is gone: init succeeded before any invocation)
 
 
-def _expire(fut: asyncio.Future[Result]) -> None:
-    """A time limit passed: what waits on `fut` timed out (unless it has its answer already)."""
+@dataclass(frozen=True)
+class _Report:
+    """What an invocation's REPORT line says, but its duration."""
+
+    request_id: str
+    init_ms: float | None
+    status: str | None
+    error_type: str | None
+    max_memory_mb: int
+
+
+async def _first(*futs: asyncio.Future[Any]) -> None:
+    """Wait until one of `futs` is done (none is cancelled)."""
+    await asyncio.wait(futs, return_when=asyncio.FIRST_COMPLETED)
+
+
+def _settle(fut: asyncio.Future[None]) -> None:
     if not fut.done():
-        fut.set_result(TIMEOUT)
+        fut.set_result(None)
+
+
+def _extension_result(failure: Failure) -> Result:
+    return Result(ResultKind.EXTENSION, failure.message.encode(), failure.error_type)
+
+
+def _expire(*futs: asyncio.Future[Result]) -> None:
+    """A time limit passed: what waits on `futs` timed out (unless it has its answer already)."""
+    for fut in futs:
+        if not fut.done():
+            fut.set_result(TIMEOUT)

@@ -25,6 +25,7 @@ from typing import Protocol
 from lambdabox.aws import ids
 from lambdabox.aws.errors import server_error
 from lambdabox.clock import Clock
+from lambdabox.lambda_ import extension_launch
 from lambdabox.lambda_ import logs as platform_log
 from lambdabox.lambda_.concurrency import Concurrency
 from lambdabox.lambda_.credentials import CredentialsProvider
@@ -282,9 +283,14 @@ class Invoker:
             _env_paths(view),
             self._settings.endpoint_url,
         )
+        cmd = extension_launch.command(
+            (argv[0], *runtime_memory_args(argv[0], fn.memory_size), *argv[1:]),
+            runtime=fn.runtime, environment=fn.environment, opt_dir=opt_dir,
+            runtime_dir=view.runtime_dir, task_root=view.task_root, opt=view.opt,
+        )  # fmt: skip
         spec = EnvSpec(
             env_id=f"{fn.name}-{suffix[:12]}",
-            argv=(argv[0], *runtime_memory_args(argv[0], fn.memory_size), *argv[1:]),
+            argv=cmd.argv,
             env=env_vars,
             code_dir=code_dir,
             memory_mb=fn.memory_size,
@@ -297,13 +303,18 @@ class Invoker:
             log_stream=stream,
             interpreters=launch.path_dirs,
             opt_dir=opt_dir,
+            extensions=cmd.extensions,
+            runtime_at=cmd.runtime_at,
+            function_name=fn.name,
+            handler=fn.handler or "",
+            account_id=fn.account,
         )
         sink = _StreamSink(self._logs, fn.region, fn.account, group, stream)
         self._code_holds.hold(fn.code_key)  # until the environment stops
         return Environment(
             spec, sandbox=self._sandbox, runtime_api=self._api, clock=self._clock, sink=sink,
             serve_endpoint=self._serve_endpoint,
-            on_stopped=lambda: self._code_holds.release(fn.code_key),
+            on_stopped=lambda: self._code_holds.release(fn.code_key), wall=self._wall,
         )  # fmt: skip
 
     def _warn_once(self, fn: FunctionConfig, warning: str) -> None:

@@ -2,7 +2,8 @@
 
 A pool belongs to one revision (code + configuration) of one function. When the function
 changes, the invoker retires the old pool: idle environments stop at once, busy ones when
-their invocation ends. Idle environments are reaped after the configured idle time, or sooner
+their invocation ends (after its post-runtime phase, while extensions still work on it).
+Environments stop through `Environment.shutdown` (SHUTDOWN to their extensions first). Idle environments are reaped after the configured idle time, or sooner
 when their role's credentials would not last through another invocation; such an environment is
 never handed out (it is stopped instead), so the next invocation starts one with fresh credentials.
 """
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from lambdabox.clock import Clock
 from lambdabox.lambda_.environment import Environment, State
@@ -27,6 +29,12 @@ class Pool:
         self._idle: list[Environment] = []
         self._busy: set[Environment] = set()
         self.retired = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     @property
     def size(self) -> int:
@@ -51,11 +59,16 @@ class Pool:
         return env, True
 
     async def release(self, env: Environment) -> None:
+        post = env.post_runtime
+        if post is not None and not post.done():
+            # its extensions are still busy with the invocation: it stays busy until they are done
+            post.add_done_callback(lambda _: self._later(self.release(env)))
+            return
         self._busy.discard(env)
         if env.state is State.IDLE and not self.retired:
             self._idle.append(env)
         elif env.state is not State.STOPPED:
-            await env.stop()
+            await env.shutdown()
 
     async def reap(self, idle_timeout: float) -> int:
         """Stop environments idle for at least `idle_timeout` seconds, or whose credentials would not
@@ -71,18 +84,18 @@ class Pool:
         if not old:
             return 0
         self._idle = [e for e in self._idle if e not in old]
-        await asyncio.gather(*(e.stop() for e in old))
+        await asyncio.gather(*(e.shutdown() for e in old))
         return len(old)
 
     async def retire(self) -> None:
         """Stop idle environments now; busy ones stop when released."""
         self.retired = True
         idle, self._idle = self._idle, []
-        await asyncio.gather(*(e.stop() for e in idle))
+        await asyncio.gather(*(e.shutdown() for e in idle))
 
     async def close(self) -> None:
         self.retired = True
         envs = [*self._idle, *self._busy]
         self._idle, self._busy = [], set()
         with contextlib.suppress(Exception):
-            await asyncio.gather(*(e.stop() for e in envs), return_exceptions=True)
+            await asyncio.gather(*(e.shutdown() for e in envs), return_exceptions=True)

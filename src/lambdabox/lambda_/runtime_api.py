@@ -12,7 +12,9 @@ network namespace (`serve`), where nothing else can reach it.
 
 This is the hottest path in lambdabox (two of the three HTTP messages of every invoke), so it is
 a small asyncio protocol around httptools' parser (llhttp) rather than a web framework: parsing
-is the library's, routing four fixed paths and writing each response as one buffer is ours.
+is the library's, routing four fixed paths and writing each response as one buffer is ours. The
+Extensions API (and the Telemetry/Logs subscriptions) share the listener, as on AWS: requests under
+`EXTENSION_PATHS` go to the endpoint's `extension_request`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import json
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, cast
 
 import httptools
@@ -33,6 +35,9 @@ from lambdabox import peers
 log = logging.getLogger(__name__)
 
 PREFIX = "/2018-06-01/runtime/"
+#: the paths answered by `RuntimeEndpoint.extension_request`: the Extensions API, and the
+#: Telemetry and Logs API subscriptions
+EXTENSION_PATHS = ("/2020-01-01/extension/", "/2022-07-01/telemetry", "/2020-08-15/logs")
 #: AWS's synchronous response limit, and the largest error body accepted from a runtime
 MAX_RESPONSE = 6_291_556
 
@@ -47,6 +52,15 @@ class NextEvent:
 
     body: bytes
     headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer to an Extensions API request."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class RuntimeApiError(Exception):
@@ -68,6 +82,12 @@ class RuntimeEndpoint(Protocol):
     def post_init_error(self, error_type: str | None, body: bytes) -> None: ...
     def connections_changed(self, delta: int) -> None:
         """A runtime connection opened (+1) or closed (-1): all it sent was handled before -1."""
+        ...
+
+    async def extension_request(
+        self, method: bytes, path: str, headers: dict[str, str], body: bytes
+    ) -> Reply:
+        """An Extensions (2020-01-01), Telemetry or Logs API request (`EXTENSION_PATHS`)."""
         ...
 
 
@@ -106,6 +126,7 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._url = b""
         self._error_type: str | None = None
+        self._headers: dict[str, str] = {}  # Lambda-Extension-* request headers, by lower-case name
         self._body: list[bytes] = []
         self._size = 0
         self._pending: asyncio.Task[None] | None = None
@@ -148,6 +169,7 @@ class _Connection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._url = b""
         self._error_type = None
+        self._headers = {}
         self._body = []
         self._size = 0
 
@@ -155,8 +177,11 @@ class _Connection(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() == b"lambda-runtime-function-error-type":
+        lower = name.lower()
+        if lower == b"lambda-runtime-function-error-type":
             self._error_type = value.decode("latin-1")
+        elif lower.startswith(b"lambda-extension-"):
+            self._headers[lower.decode("latin-1")] = value.decode("latin-1")
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
@@ -177,6 +202,10 @@ class _Connection(asyncio.Protocol):
             return
         if method == b"GET" and path == PREFIX + "invocation/next":
             self._pending = asyncio.get_running_loop().create_task(self._next(keep_alive))
+            return
+        if path.startswith(EXTENSION_PATHS):
+            call = self._extension(method, path, dict(self._headers), body, keep_alive)
+            self._pending = asyncio.get_running_loop().create_task(call)
             return
         try:
             reply = self._dispatch(method, path, body, too_large)
@@ -213,6 +242,20 @@ class _Connection(asyncio.Protocol):
         try:
             event = await self._endpoint.next_invocation()
             reply = _response(200, event.body, event.headers)
+        except RuntimeApiError as exc:
+            reply = _error(exc.status, exc.error_type, exc.message)
+        except asyncio.CancelledError:
+            return
+        finally:
+            self._pending = None
+        self._answer(reply, keep_alive)
+
+    async def _extension(
+        self, method: bytes, path: str, headers: dict[str, str], body: bytes, keep_alive: bool
+    ) -> None:
+        try:
+            got = await self._endpoint.extension_request(method, path, headers, body)
+            reply = _response(got.status, got.body, got.headers)
         except RuntimeApiError as exc:
             reply = _error(exc.status, exc.error_type, exc.message)
         except asyncio.CancelledError:

@@ -15,8 +15,9 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lambdabox.lambda_.extensions_api import Extensions
 from lambdabox.lambda_.models import Invocation
-from lambdabox.lambda_.runtime_api import NextEvent, RuntimeApiError
+from lambdabox.lambda_.runtime_api import NextEvent, Reply, RuntimeApiError
 
 
 class ResultKind(enum.Enum):
@@ -29,6 +30,7 @@ class ResultKind(enum.Enum):
     ERROR = "error"  # invoke: /error
     TIMEOUT = "timeout"  # init or invoke: the time limit passed
     EXIT = "exit"  # init or invoke: the runtime exited first
+    EXTENSION = "extension"  # init or invoke: an extension failed (error_type: Extension.*)
     UNDELIVERED = "undelivered"  # invoke: the runtime exited before it took the event
 
 
@@ -72,6 +74,8 @@ class EnvironmentEndpoint:
         self._connections = 0
         self._no_connections = asyncio.Event()
         self._no_connections.set()
+        #: the environment's Extensions API, once it has one
+        self.extensions: Extensions | None = None
 
     # -- the state machine's side -----------------------------------------------------------
     def begin_init(self) -> asyncio.Future[Result]:
@@ -173,6 +177,13 @@ class EnvironmentEndpoint:
                 403, "InvalidStateTransition", "State transition from Ready to InitError failed"
             )
         self._init.set_result(Result(ResultKind.INIT_ERROR, body or b"{}", error_type))
+
+    async def extension_request(
+        self, method: bytes, path: str, headers: dict[str, str], body: bytes
+    ) -> Reply:
+        if self.extensions is None:
+            raise RuntimeApiError(404, "NotFound", "not found")
+        return await self.extensions.handle(method, path, headers, body)
 
     def connections_changed(self, delta: int) -> None:
         self._connections += delta

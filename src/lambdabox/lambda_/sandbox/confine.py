@@ -354,7 +354,7 @@ def run(plan: dict[str, Any], stdio: Sequence[int], report: socket.socket, secco
         os.chdir(plan["cwd"])
         stage = "stdio"
         null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
+        os.dup2(stdio[2] if len(stdio) > 2 else null, 0)  # [stdout, stderr, control socket]
         os.dup2(stdio[0], 1)
         os.dup2(stdio[1], 2)
         keep = report.fileno()

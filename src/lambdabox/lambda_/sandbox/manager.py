@@ -94,6 +94,13 @@ class SandboxSpec:
     #: the merged layers tree on the host: bound read-only at /opt where the environment has a root
     #: of its own (an empty /opt otherwise); None when the function has no layers
     opt_dir: Path | None = None
+    #: give the environment a control socket as its stdin (the host end is
+    #: `SandboxProcess.control`): lambdabox's extensions launcher reads its go-ahead there and
+    #: reports the extensions' exits on it; False: stdin is /dev/null
+    control: bool = False
+    #: where the runtime's own command starts in `argv` (after launchers and wrappers): the
+    #: interpreter the sandbox sizes and compiles for
+    runtime_at: int = 0
 
 
 @dataclass(frozen=True)
@@ -292,8 +299,9 @@ class Sandbox:
         try:
             if self._cgroups is not None:
                 cg = self._cgroups.create(env_id, spec.memory_mb)
-            if self.own_root and _is_python(spec.argv[0]) and not self._rootfs.compiled_for(spec.argv[0]):
-                await asyncio.to_thread(self._rootfs.compile_for, spec.argv[0])
+            exe = spec.argv[spec.runtime_at]
+            if self.own_root and _is_python(exe) and not self._rootfs.compiled_for(exe):
+                await asyncio.to_thread(self._rootfs.compile_for, exe)
             if not self.own_root and spec.cwd not in self._readonly_done:
                 await asyncio.to_thread(rootfs.chmod_readonly, spec.cwd)
                 self._readonly_done.add(spec.cwd)
@@ -304,9 +312,14 @@ class Sandbox:
             readers.append(err_r)
             os.set_blocking(out_r, False)
             os.set_blocking(err_r, False)
+            stdio = [out_w, err_w]
+            if spec.control:
+                control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                listeners.append(control)  # closed with them on failure
+                stdio.append(theirs.detach())
             cleanup_paths = {"cgroups": [str(d) for d in cg.dirs] if cg else [], "dirs": [str(tmp_dir)]}
             # submit closes the write ends in every case: only the child keeps them.
-            fut = await self._channel.submit({"op": "spawn", "plan": plan, **cleanup_paths}, [out_w, err_w])
+            fut = await self._channel.submit({"op": "spawn", "plan": plan, **cleanup_paths}, stdio)
             try:
                 reply = await asyncio.shield(fut)
             except asyncio.CancelledError:
@@ -315,7 +328,7 @@ class Sandbox:
                     held, ident = ident, None
                     fut.add_done_callback(lambda _f: self._users.release(held))
                 raise
-            listeners = [socket.socket(fileno=fd) for fd in reply.pop("fds", ())]
+            listeners += [socket.socket(fileno=fd) for fd in reply.pop("fds", ())]
             if reply["op"] != "spawned":
                 raise _spawn_error(reply)
         except BaseException:
@@ -332,9 +345,10 @@ class Sandbox:
         pid = int(reply["pid"])
         for s in listeners:
             s.setblocking(False)
+        control_sock = listeners.pop(0) if spec.control else None
         proc = SandboxProcess(
             self, pid, out_r, err_r, tmp_dir, cg, self._channel.exit_future(pid), spec, ident,
-            listeners, self.own_root, self._users.release,
+            listeners, self.own_root, self._users.release, control_sock,
         )  # fmt: skip
         self._live[pid] = proc
         return proc
@@ -350,7 +364,8 @@ class Sandbox:
             (resource.RLIMIT_CORE, 0, KEEP_RLIMIT),
         ]
         plan: dict[str, Any] = {"procs": [str(p) for p in cg.join_files] if cg else [], "exec": True}
-        if self._cgroups is None and _is_python(argv[0]):  # every isolation: no cgroup holds memory
+        at = spec.runtime_at
+        if self._cgroups is None and _is_python(argv[at]):  # every isolation: no cgroup holds memory
             limit = (spec.memory_mb + RLIMIT_AS_SLACK_MB) * MB
             rlimits.append((resource.RLIMIT_AS, limit, limit))
         if not self.own_root:
@@ -358,9 +373,14 @@ class Sandbox:
             return {**plan, "argv": argv, "env": env, "cwd": cwd, "rlimits": rlimits}
         # a root of its own: host paths of the code dir become /var/task
         argv = [rootfs.TASK_ROOT + a[len(cwd) :] if a == cwd or a.startswith(cwd + "/") else a for a in argv]
-        if os.path.isabs(argv[0]) and not argv[0].startswith(rootfs.TASK_ROOT + "/"):
-            argv[0] = os.path.realpath(argv[0])  # e.g. a virtualenv's python: its base interpreter
-        prefixes = {rootfs.install_prefix(p) for p in (argv[0], *spec.interpreters) if os.path.isabs(p)}
+        for i in {0, at}:
+            if os.path.isabs(argv[i]) and not argv[i].startswith(
+                (rootfs.TASK_ROOT + "/", rootfs.OPT_DIR + "/")
+            ):
+                argv[i] = os.path.realpath(argv[i])  # e.g. a virtualenv's python: its base interpreter
+        prefixes = {
+            rootfs.install_prefix(p) for p in (argv[0], argv[at], *spec.interpreters) if os.path.isabs(p)
+        }
         (tmp_dir / "root").mkdir()
         (tmp_dir / "tmp").mkdir(mode=0o1777)
         os.chmod(tmp_dir / "tmp", 0o1777)

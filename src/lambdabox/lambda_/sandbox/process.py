@@ -54,6 +54,7 @@ class SandboxProcess:
         listeners: list[socket.socket],
         has_init: bool,
         release_identity: Callable[[Identity], None],
+        control: socket.socket | None = None,
     ) -> None:
         self.pid = pid  # host pid of the environment's first process (pid 1 of its namespace)
         self.stdout_fd = stdout_fd  # separate pipes: stdout and stderr are never merged
@@ -64,6 +65,9 @@ class SandboxProcess:
         #: listeners made inside its own network namespace (``--function-network none``):
         #: [Runtime API, AWS endpoint]; the caller takes and closes them
         self.listeners = listeners
+        #: the host end of the environment's stdin control socket (`SandboxSpec.control`); the
+        #: caller takes and closes it
+        self.control = control
         self._has_init = has_init  # pid 1 is an init that reports signals as 128 + n
         self._release_identity = release_identity
         self._sandbox = sandbox
@@ -166,6 +170,15 @@ class SandboxProcess:
         except TimeoutError:
             self.kill()
             return await self.wait()
+
+    def signal_runtime(self, sig: int) -> None:
+        """Send `sig` to the runtime process alone (not its extensions), if it still runs: to the
+        first process, which is the runtime or an init (tini, our reaper or relay) that passes it
+        on to its one child, the runtime."""
+        if not self._pinned or self._exit_future.done():
+            return
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, sig)
 
     def _signal(self, sig: int) -> None:
         if self._pinned:

@@ -140,7 +140,7 @@ class Rootfs:
                 )  # fmt: skip
             stamp.write_text(key)
         for entry in src.clients.iterdir():
-            if entry.is_file() and entry.suffix in (".py", ".js", ".mjs", ".cjs"):
+            if entry.is_file() and entry.suffix in (".py", ".js", ".mjs", ".cjs", ".sh"):
                 target = self.runtime / entry.name
                 target.unlink(missing_ok=True)  # never write through a link into the SDK
                 shutil.copyfile(entry, target)

@@ -39,7 +39,7 @@ Protocol
 ========
 
 Server -> spawner:
-  {"op": "spawn", "id", "plan", "cgroups": [dir...], "dirs": [dir...]} + fds [stdout_w, stderr_w]
+  {"op": "spawn", "id", "plan", "cgroups": [dir...], "dirs": [dir...]} + fds [stdout_w, stderr_w(, control)]
   {"op": "probe", "id", "plan"}       fork, apply the plan's confinement, exit 0 (no exec)
   {"op": "release", "pid"}            forget an env: reap its zombie (pins the pid until now)
   {"op": "parents", "paths": [...]}   cgroup directories to remove when the server is gone

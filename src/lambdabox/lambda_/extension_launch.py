@@ -1,0 +1,93 @@
+"""The command line that starts an environment with extensions: launcher, exec wrapper, runtime.
+
+An environment's process runs one command. With external extensions (files in the layers'
+``/opt/extensions``) that command is lambdabox's launcher (``/var/runtime/`` +
+`LAUNCHER`, a POSIX shell script): it starts every extension in the environment (same
+namespaces, uid, cgroup, environment variables and stdout/stderr), waits for the server's
+go-ahead on its control socket (sent once every extension has registered), then execs the
+runtime. With ``AWS_LAMBDA_EXEC_WRAPPER`` set on a managed runtime (Python, Node.js) the runtime's
+command is run through that wrapper, which gets the runtime's command line as its arguments (as
+on Lambda; ``provided.*`` runtimes ignore it there too).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from lambdabox.lambda_.runtime_catalog import is_node, is_python
+
+#: lambdabox's extensions launcher, in the runtime clients' directory
+LAUNCHER = "_lambdabox_rt_extensions.sh"
+WRAPPER_ENV = "AWS_LAMBDA_EXEC_WRAPPER"
+
+
+@dataclass(frozen=True)
+class Command:
+    """An environment's command line and where in it the runtime's own command starts."""
+
+    argv: tuple[str, ...]
+    runtime_at: int
+    extensions: tuple[str, ...]  # external extensions the launcher starts (file names)
+
+
+def external_extensions(opt_dir: Path | None) -> tuple[str, ...]:
+    """The external extensions of a merged layers tree: the files of its ``extensions/``
+    (hidden ones aside, as the launcher's shell glob leaves them out), sorted."""
+    if opt_dir is None:
+        return ()
+    found = []
+    try:
+        with os.scandir(opt_dir / "extensions") as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    if stat.S_ISREG(os.stat(entry.path).st_mode):
+                        found.append(entry.name)
+                except OSError:
+                    continue
+    except OSError:
+        return ()
+    return tuple(sorted(found))
+
+
+def command(
+    argv: tuple[str, ...],
+    *,
+    runtime: str | None,
+    environment: dict[str, str],
+    opt_dir: Path | None,
+    runtime_dir: str,
+    task_root: str,
+    opt: str | None,
+) -> Command:
+    """`argv` (the runtime's command, paths as the environment sees them) behind the exec wrapper
+    and the extensions launcher where they apply. `task_root`/`opt`: where /var/task and /opt
+    are as the environment sees them (they differ without a root of its own)."""
+    at = 0
+    wrapper = environment.get(WRAPPER_ENV, "")
+    if wrapper and (is_python(runtime) or is_node(runtime)):
+        argv = (_seen(wrapper, task_root, opt), *argv)
+        at += 1
+    names = external_extensions(opt_dir)
+    if names and opt is not None:
+        argv = ("/bin/sh", f"{runtime_dir}/{LAUNCHER}", f"{opt}/extensions", *argv)
+        at += 3
+    else:
+        names = ()
+    return Command(argv, at, names)
+
+
+def _seen(path: str, task_root: str, opt: str | None) -> str:
+    """A path the function names as on Lambda (/var/task/…, /opt/…) where the environment has it."""
+    for lambda_dir, here in (("/var/task", task_root), ("/opt", opt)):
+        if (
+            here is not None
+            and here != lambda_dir
+            and (path == lambda_dir or path.startswith(lambda_dir + "/"))
+        ):
+            return here + path[len(lambda_dir) :]
+    return path
