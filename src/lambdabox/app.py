@@ -12,6 +12,7 @@ import logging
 import os
 import random
 import socket
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ from lambdabox.identity_wiring import (
     role_credentials,
     source_exists,
 )
-from lambdabox.lambda_ import async_store, esm_store, outbox_store
+from lambdabox.lambda_ import async_store, esm_store, layer_store, outbox_store
 from lambdabox.lambda_ import store as lambda_store
 from lambdabox.lambda_.api import LambdaDeps, LambdaService
 from lambdabox.lambda_.async_engine import AsyncEngine
@@ -69,6 +70,7 @@ from lambdabox.lambda_.esm_store import Mapping
 from lambdabox.lambda_.fault_runs import FaultInjector
 from lambdabox.lambda_.faults import FaultBook
 from lambdabox.lambda_.invoker import Invoker, InvokerSettings
+from lambdabox.lambda_.layer_trees import LayerTrees
 from lambdabox.lambda_.limits import request_limit as lambda_limits
 from lambdabox.lambda_.outbox import Outbox
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
@@ -232,6 +234,7 @@ class App:
         store.migrate("lambda_async", async_store.SCHEMA)
         store.migrate("lambda_outbox", outbox_store.SCHEMA)
         store.migrate("lambda_esm", esm_store.SCHEMA)
+        store.migrate("lambda_layers", layer_store.SCHEMA)
         store.migrate("logs", LogsService.SCHEMA)
         store.migrate("iam", IamService.SCHEMA)
         store.migrate("sts", StsService.SCHEMA)
@@ -265,7 +268,8 @@ class App:
         logs = LogsService(store, self.clock)
         retention = RetentionSweep(logs.expire, self.clock)
         code = CodeStore(data / "code")
-        code_gc = CodeCollector(code, lambda: store.read(lambda_store.code_keys))
+        code_gc = CodeCollector(code, lambda: store.read(_referenced_code))
+        layer_trees = LayerTrees(data / "opt", code)  # what functions' layers merge to (/opt)
         code_urls = CodeUrls(await asyncio.to_thread(load_or_create_key, data), self.clock)
         iam = IamService(store, self.clock)
         sqs = SqsService(store, self.clock, self.endpoint_url)
@@ -306,6 +310,7 @@ class App:
             concurrency=concurrency,
             serve_endpoint=serve_endpoint,
             metrics=lambda_metrics,
+            layer_trees=layer_trees,
         )
         await invoker.start()
         outbox = Outbox(store, self.clock)
@@ -344,6 +349,7 @@ class App:
                 faults=FaultInjector(fault_book, logs, self.clock),
                 metrics=lambda_metrics,
                 event_sources=event_sources,
+                layer_trees=layer_trees,
             )
         )
         await lambda_.load()
@@ -362,6 +368,7 @@ class App:
         # code no function names (a crash came between a commit and the files) goes before serving
         if removed := await code_gc.collect():
             log.info("removed %d stored code packages no function uses", len(removed))
+        await layer_trees.collect(at_start=True)
 
         apis = ApiGatewayV2Service(store, self.clock, self.endpoint_url)
         await apis.load()
@@ -550,6 +557,11 @@ class App:
         await parts.retention.close()
         await parts.logs.close()
         await asyncio.to_thread(parts.store.close)
+
+
+def _referenced_code(conn: sqlite3.Connection) -> set[str]:
+    """The code keys in use: functions' and their versions' (their code and layers), layer versions'."""
+    return lambda_store.code_keys(conn) | layer_store.code_keys(conn)
 
 
 def _bind(host: str, port: int) -> socket.socket:

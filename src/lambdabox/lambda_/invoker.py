@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from lambdabox.lambda_ import logs as platform_log
 from lambdabox.lambda_.concurrency import Concurrency
 from lambdabox.lambda_.credentials import CredentialsProvider
 from lambdabox.lambda_.environment import Environment, EnvSpec, ServeEndpoint, Undelivered
+from lambdabox.lambda_.layer_trees import LayerTrees
 from lambdabox.lambda_.lineage import NO_LINEAGE, Lineage
 from lambdabox.lambda_.metric_hooks import NO_METRICS, LambdaMetrics, Subject, qualifier_of
 from lambdabox.lambda_.models import FunctionConfig, Invocation, Outcome
@@ -106,14 +108,17 @@ class Invoker:
         serve_endpoint: ServeEndpoint | None = None,
         wall: Callable[[], float] = time.time,
         metrics: LambdaMetrics = NO_METRICS,
+        layer_trees: LayerTrees | None = None,
     ) -> None:
         """`credentials(fn)`: the credentials of `fn`'s execution role for a new environment;
         `concurrency`: the limits invocations are counted against (shared with the Lambda API,
         which sets reservations); `serve_endpoint`: serves lambdabox's AWS endpoint on a listener made inside an
         environment's own network namespace (``--function-network none``); `wall`: the time
         functions read, that their deadline (Lambda-Runtime-Deadline-Ms) is given in; `metrics`:
-        told of every invocation running (ConcurrentExecutions)."""
+        told of every invocation running (ConcurrentExecutions); `layer_trees`: where functions'
+        merged layers are (held while an environment uses them; None: layers are not mounted)."""
         self._metrics = metrics
+        self._layer_trees = layer_trees
         self._settings = settings
         self._concurrency = concurrency
         self._wall = wall
@@ -258,13 +263,24 @@ class Invoker:
         self._pools[fn.version_arn] = pool
         return pool
 
-    def _new_env(self, fn: FunctionConfig, opt_dir: Path | None = None) -> Environment:
+    def _new_env(self, fn: FunctionConfig) -> Environment:
         code_dir = self._code_dir(fn)
+        trees = self._layer_trees
+        layer_keys = [la.code_key for la in fn.layers]
+        opt_dir = trees.path(layer_keys) if trees is not None and layer_keys else None
         view = self._sandbox.view(code_dir, opt_dir)
         launch = self._catalog.launch(fn.runtime, Path(view.task_root))
         host_runtimes = str(RUNTIMES_DIR)
         argv = tuple(view.runtime_dir + a[len(host_runtimes) :] if a.startswith(host_runtimes + "/") else a
                      for a in launch.argv)  # fmt: skip
+        if (
+            opt_dir is not None
+            and view.opt is not None
+            and argv[0] == f"{view.task_root}/bootstrap"
+            and not os.path.lexists(code_dir / "bootstrap")
+            and os.path.lexists(opt_dir / "bootstrap")
+        ):  # a custom runtime shipped in a layer, as Lambda finds it
+            argv = (f"{view.opt}/bootstrap", *argv[1:])
         suffix = ids.hex_id()
         stream = platform_log.log_stream_name(self._clock.now(), fn.version, suffix)
         group = fn.log_group_name
@@ -311,10 +327,18 @@ class Invoker:
         )
         sink = _StreamSink(self._logs, fn.region, fn.account, group, stream)
         self._code_holds.hold(fn.code_key)  # until the environment stops
+        merged = opt_dir.name if opt_dir is not None else None
+        if trees is not None and merged is not None:
+            trees.hold(merged)
+
+        def stopped() -> None:
+            self._code_holds.release(fn.code_key)
+            if trees is not None and merged is not None:
+                trees.release(merged)
+
         return Environment(
             spec, sandbox=self._sandbox, runtime_api=self._api, clock=self._clock, sink=sink,
-            serve_endpoint=self._serve_endpoint,
-            on_stopped=lambda: self._code_holds.release(fn.code_key), wall=self._wall,
+            serve_endpoint=self._serve_endpoint, on_stopped=stopped, wall=self._wall,
         )  # fmt: skip
 
     def _warn_once(self, fn: FunctionConfig, warning: str) -> None:
