@@ -134,3 +134,57 @@ def test_function_runs_in_a_user_namespace_with_its_own_root(
     assert out["data_dir"].startswith("FileNotFoundError")  # the data dir is not in its root
     assert "root" not in out["root_listing"] and "home" not in out["root_listing"]
     assert out["write_task"].startswith(("OSError:30", "PermissionError"))  # EROFS / EACCES
+
+
+#: an external extension (in a layer): registers for INVOKE, prints each request id it gets
+EXTENSION = r"""#!/usr/bin/env python3
+import json, os, urllib.request
+base = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2020-01-01/extension"
+req = urllib.request.Request(base + "/register", data=b'{"events": ["INVOKE", "SHUTDOWN"]}', method="POST",
+                             headers={"Lambda-Extension-Name": "probe"})
+ident = urllib.request.urlopen(req).headers["Lambda-Extension-Identifier"]
+print("probe uid", os.getuid(), flush=True)
+while True:
+    next_event = urllib.request.Request(base + "/event/next", headers={"Lambda-Extension-Identifier": ident})
+    event = json.load(urllib.request.urlopen(next_event))
+    print("probe got", event["eventType"], event.get("requestId"), flush=True)
+"""
+
+
+def test_an_external_extension_runs_in_the_user_namespace(nonroot_server: tuple[Any, str, Path, Any]) -> None:
+    lam, url, _data, _read_log = nonroot_server
+    zipped = make_zip({"extensions/probe": EXTENSION}, {"extensions/probe": 0o755})
+    arn = lam.publish_layer_version(LayerName=f"ext-{uuid.uuid4().hex[:8]}", Content={"ZipFile": zipped})
+    name = f"nonroot-{uuid.uuid4().hex[:8]}"
+    lam.create_function(
+        FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": PROBE})}, Layers=[arn["LayerVersionArn"]],
+    )  # fmt: skip
+    resp = lam.invoke(FunctionName=name, Payload=json.dumps({"data_dir": "/nonexistent"}).encode())
+    out = json.loads(resp["Payload"].read())
+    assert "FunctionError" not in resp, out
+    request_id = resp["ResponseMetadata"]["RequestId"]
+    logs = boto3.client(
+        "logs",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    group = f"/aws/lambda/{name}"
+
+    def lines() -> list[str]:
+        found: list[str] = []
+        for stream in logs.describe_log_streams(logGroupName=group)["logStreams"]:
+            got = logs.get_log_events(
+                logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True
+            )
+            found += [e["message"].rstrip("\n") for e in got["events"]]
+        return found
+
+    deadline = time.monotonic() + 30
+    while f"REPORT RequestId: {request_id}" not in "\n".join(lines()):
+        assert time.monotonic() < deadline, lines()
+        time.sleep(0.05)
+    assert f"probe got INVOKE {request_id}" in lines()
+    assert f"probe uid {out['uid']}" in lines()  # the runtime's uid: the same environment
