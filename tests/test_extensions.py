@@ -108,7 +108,7 @@ def test_an_external_extension_sees_invoke_and_shutdown_and_logs(lbx: LocalLambd
     lines = log_lines(lbx, name)
     registered = next(line for line in lines if "[probe] registered" in line)
     assert (
-        '200 fn={"functionName": "%s", "functionVersion": "$LATEST", "handler": "app.handler"}' % name
+        "200 fn=" + json.dumps({"functionName": name, "functionVersion": "$LATEST", "handler": "app.handler"})
         in registered
     )
     assert "EXTENSION\tName: probe\tState: Ready\tEvents: [INVOKE,SHUTDOWN]" in lines
@@ -225,6 +225,70 @@ time.sleep(3600)
     assert "Error Type: Extension.InitError" in tail
 
 
+def test_an_extension_that_exits_after_exit_error_fails_with_extension_exit_error(
+    lbx: LocalLambdabox, lam: Any
+) -> None:
+    ext = r"""#!/usr/bin/env python3
+import os, sys, urllib.request
+base = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2020-01-01/extension"
+req = urllib.request.Request(base + "/register", data=b'{"events": ["INVOKE"]}', method="POST",
+                             headers={"Lambda-Extension-Name": "leaving"})
+ident = urllib.request.urlopen(req).headers["Lambda-Extension-Identifier"]
+req = urllib.request.Request(base + "/exit/error", data=b"{}", method="POST",
+                             headers={"Lambda-Extension-Identifier": ident,
+                                      "Lambda-Extension-Function-Error-Type": "Extension.Leaving"})
+print("exit/error answered", urllib.request.urlopen(req).status, flush=True)
+sys.exit(1)
+"""
+    name = create(lam, [layer(lam, {"extensions/leaving": ext})])
+    resp, body, tail = invoke(lam, name)
+    assert resp["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Extension.ExitError"
+    assert "exit/error answered 202" in tail
+    assert "Error Type: Extension.ExitError" in tail
+
+
+#: an extension that takes INVOKE, calls next again (the environment goes idle), then exits when
+#: the test lets it go at a `Gate`
+IDLE_CRASH = r"""#!/usr/bin/env python3
+import os, socket, threading, urllib.request
+base = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2020-01-01/extension"
+req = urllib.request.Request(base + "/register", data=b'{"events": ["INVOKE"]}', method="POST",
+                             headers={"Lambda-Extension-Name": "flaky"})
+ident = urllib.request.urlopen(req).headers["Lambda-Extension-Identifier"]
+def nexts():
+    while True:
+        next_event = urllib.request.Request(base + "/event/next", headers={"Lambda-Extension-Identifier": ident})
+        urllib.request.urlopen(next_event).read()
+threading.Thread(target=nexts, daemon=True).start()
+s = socket.create_connection(("127.0.0.1", int(os.environ["GATE_PORT"])), timeout=60)
+s.makefile().readline()
+print("flaky extension exits", flush=True)
+os._exit(5)
+"""
+
+
+def test_an_extension_exiting_between_invocations_resets_the_environment(
+    lbx: LocalLambdabox, lam: Any
+) -> None:
+    gate = Gate()
+    try:
+        env = {"Variables": {"GATE_PORT": str(gate.port)}}
+        name = create(lam, [layer(lam, {"extensions/flaky": IDLE_CRASH})], Environment=env)
+        resp, body, _ = invoke(lam, name)
+        assert "FunctionError" not in resp, body
+        request_id = resp["ResponseMetadata"]["RequestId"]
+        wait_until(lambda: has_line(lbx, name, f"REPORT RequestId: {request_id}"))  # idle now
+        gate.arrivals(1)
+        gate.release()
+        wait_until(lambda: has_line(lbx, name, "Extension.Crash"))
+        resp, body, _ = invoke(lam, name)  # a new environment (whose extension waits at the gate)
+        assert "FunctionError" not in resp, body
+        assert sum(line.startswith("INIT_START") for line in log_lines(lbx, name)) == 2
+    finally:
+        gate.close()
+
+
 def test_an_extension_that_never_registers_times_the_init_out(lbx: LocalLambdabox, lam: Any) -> None:
     name = create(lam, [layer(lam, {"extensions/silent": "#!/bin/sh\nexec sleep 3600\n"})])
     out: list[Any] = []
@@ -236,7 +300,7 @@ def test_an_extension_that_never_registers_times_the_init_out(lbx: LocalLambdabo
     resp, body, tail = out[0]
     assert resp["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Sandbox.Timedout"
-    assert "Status: error\tError Type: Sandbox.Timedout" in tail or "Status: timeout" in tail
+    assert "Phase: init\tStatus: error\tError Type: Sandbox.Timedout" in tail
     assert "handler ran" not in tail
 
 
@@ -383,10 +447,7 @@ def test_data_dir_is_not_reachable_through_the_launcher(
     lbx: LocalLambdabox, lam: Any, tmp_path: Path
 ) -> None:
     """The extension runs confined like the runtime: same uid, no view of the server's data."""
-    ext = (
-        '#!/bin/sh\necho "ext uid=$(id -u) data=$(ls %s 2>&1 | head -1)"\nexec sleep 3600\n'
-        % lbx.settings.data_dir
-    )
+    ext = f'#!/bin/sh\necho "ext uid=$(id -u) data=$(ls {lbx.settings.data_dir} 2>&1 | head -1)"\nexec sleep 3600\n'
     name = create(lam, [layer(lam, {"extensions/peek": ext})])
     out: list[Any] = []
     thread = threading.Thread(target=lambda: out.append(invoke(lam, name)))

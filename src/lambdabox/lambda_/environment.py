@@ -206,6 +206,8 @@ class Environment:
                 self._close_endpoint = await self._serve_endpoint(endpoint[0])
         # 3. its output, 4. its exit
         self._logs.attach(self._proc.stdout_fd, self._proc.stderr_fd)
+        if self._proc.extensions_fd is not None:  # a pipe of their own: lines never interleave
+            self._logs.attach(self._proc.extensions_fd)
         self._exit_task = loop.create_task(self._watch_exit(self._proc))
         if self._proc.control is not None:
             self._control_task = loop.create_task(self._read_control(self._proc.control))

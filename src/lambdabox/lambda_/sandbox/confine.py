@@ -353,12 +353,22 @@ def run(plan: dict[str, Any], stdio: Sequence[int], report: socket.socket, secco
         stage = "chdir"
         os.chdir(plan["cwd"])
         stage = "stdio"
+        # [stdout, stderr] or [stdout, stderr, control socket, extensions' output]: the control
+        # socket becomes stdin (else /dev/null), the extensions' output pipe fd 3. Sources and the
+        # report socket move above the targets first, so that no dup2 lands on one of them.
         null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(stdio[2] if len(stdio) > 2 else null, 0)  # [stdout, stderr, control socket]
-        os.dup2(stdio[0], 1)
-        os.dup2(stdio[1], 2)
+        if len(stdio) > 3:
+            was = report.detach()
+            report = socket.socket(fileno=fcntl.fcntl(was, fcntl.F_DUPFD_CLOEXEC, 64))
+            os.close(was)
+        sources = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64) for fd in stdio]
+        os.dup2(sources[2] if len(sources) > 2 else null, 0)
+        os.dup2(sources[0], 1)
+        os.dup2(sources[1], 2)
+        if len(sources) > 3:
+            os.dup2(sources[3], 3)
         keep = report.fileno()
-        os.closerange(3, keep)  # everything else is close-on-exec already; be sure
+        os.closerange(4 if len(stdio) > 3 else 3, keep)  # the rest is close-on-exec already; be sure
         os.closerange(keep + 1, 1 << 20)
         for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)

@@ -96,7 +96,8 @@ class SandboxSpec:
     opt_dir: Path | None = None
     #: give the environment a control socket as its stdin (the host end is
     #: `SandboxProcess.control`): lambdabox's extensions launcher reads its go-ahead there and
-    #: reports the extensions' exits on it; False: stdin is /dev/null
+    #: reports the extensions' exits on it; and a third output pipe as its fd 3, for the
+    #: extensions' output (`SandboxProcess.extensions_fd`); False: stdin is /dev/null
     control: bool = False
     #: where the runtime's own command starts in `argv` (after launchers and wrappers): the
     #: interpreter the sandbox sizes and compiles for
@@ -313,10 +314,14 @@ class Sandbox:
             os.set_blocking(out_r, False)
             os.set_blocking(err_r, False)
             stdio = [out_w, err_w]
-            if spec.control:
+            ext_r: int | None = None
+            if spec.control:  # + the control socket (stdin) and the extensions' output (fd 3)
                 control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 listeners.append(control)  # closed with them on failure
-                stdio.append(theirs.detach())
+                ext_r, ext_w = os.pipe()
+                readers.append(ext_r)
+                os.set_blocking(ext_r, False)
+                stdio += [theirs.detach(), ext_w]
             cleanup_paths = {"cgroups": [str(d) for d in cg.dirs] if cg else [], "dirs": [str(tmp_dir)]}
             # submit closes the write ends in every case: only the child keeps them.
             fut = await self._channel.submit({"op": "spawn", "plan": plan, **cleanup_paths}, stdio)
@@ -348,7 +353,7 @@ class Sandbox:
         control_sock = listeners.pop(0) if spec.control else None
         proc = SandboxProcess(
             self, pid, out_r, err_r, tmp_dir, cg, self._channel.exit_future(pid), spec, ident,
-            listeners, self.own_root, self._users.release, control_sock,
+            listeners, self.own_root, self._users.release, control_sock, ext_r,
         )  # fmt: skip
         self._live[pid] = proc
         return proc

@@ -55,6 +55,7 @@ class SandboxProcess:
         has_init: bool,
         release_identity: Callable[[Identity], None],
         control: socket.socket | None = None,
+        extensions_fd: int | None = None,
     ) -> None:
         self.pid = pid  # host pid of the environment's first process (pid 1 of its namespace)
         self.stdout_fd = stdout_fd  # separate pipes: stdout and stderr are never merged
@@ -68,6 +69,8 @@ class SandboxProcess:
         #: the host end of the environment's stdin control socket (`SandboxSpec.control`); the
         #: caller takes and closes it
         self.control = control
+        #: the read end of the extensions' output pipe (with `control`), for the log capture
+        self.extensions_fd = extensions_fd
         self._has_init = has_init  # pid 1 is an init that reports signals as 128 + n
         self._release_identity = release_identity
         self._sandbox = sandbox
