@@ -68,8 +68,9 @@ def layer(lam: Any, files: dict[str, str], mode: int = 0o755) -> str:
 def create(lam: Any, layers: list[str], files: dict[str, str] | None = None, **kw: Any) -> str:
     name = unique()
     files = files or {"app.py": HANDLER}
+    runtime, handler = kw.pop("Runtime", "python3.12"), kw.pop("Handler", "app.handler")
     lam.create_function(
-        FunctionName=name, Runtime="python3.12", Role=ROLE, Handler="app.handler", Timeout=30,
+        FunctionName=name, Runtime=runtime, Role=ROLE, Handler=handler, Timeout=30,
         Code={"ZipFile": make_zip(files, {n: 0o755 for n in files if n.endswith(".sh")})}, Layers=layers, **kw,
     )  # fmt: skip
     return name
@@ -458,3 +459,30 @@ def test_data_dir_is_not_reachable_through_the_launcher(
     line = next(line for line in log_lines(lbx, name) if "ext uid=" in line)
     assert "uid=0 " not in line
     assert "No such file" in line or "Permission denied" in line
+
+
+def test_node_runtime_with_an_extension_and_an_exec_wrapper(lbx: LocalLambdabox, lam: Any) -> None:
+    code = "exports.handler = async () => ({ wrapped: process.env.WRAPPED || null });\n"
+    env = {"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/opt/wrap.sh"}}
+    name = create(
+        lam, [layer(lam, {"wrap.sh": WRAPPER, "extensions/probe": PROBE})], files={"index.js": code},
+        Environment=env, Runtime="nodejs20.x", Handler="index.handler",
+    )  # fmt: skip
+    resp, body, _ = invoke(lam, name)
+    assert "FunctionError" not in resp, body
+    assert body["wrapped"].startswith("yes:") and "node" in body["wrapped"]
+    request_id = resp["ResponseMetadata"]["RequestId"]
+    wait_until(lambda: has_line(lbx, name, f"[probe] done with {request_id}"))
+
+
+def test_a_missing_bootstrap_behind_the_launcher_is_an_invalid_entrypoint(
+    lbx: LocalLambdabox, lam: Any
+) -> None:
+    name = create(
+        lam, [layer(lam, {"extensions/probe": PROBE})], files={"README": "no bootstrap here"},
+        Runtime="provided.al2023",
+    )  # fmt: skip
+    resp, body, _ = invoke(lam, name)
+    assert resp["FunctionError"] == "Unhandled"
+    assert body["errorType"] == "Runtime.InvalidEntrypoint"
+    assert "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]" in body["errorMessage"]

@@ -23,6 +23,7 @@ import enum
 import errno
 import json
 import logging
+import os
 import signal
 import socket
 import time
@@ -237,6 +238,13 @@ class Environment:
             message = f"RequestId: {request_id} Error: {result.body.decode()}"
             return self._init_failure(result.error_type or "Extension.Crash", message, init_ms)
         if result.kind is ResultKind.EXIT:
+            if self.spec.extensions and self._exit is not None and self._exit.returncode in (126, 127):
+                # the launcher could not exec the runtime: what a failed spawn would have said
+                code = errno.ENOENT if self._exit.returncode == 127 else errno.EACCES
+                message = self._spawn_error(OSError(code, os.strerror(code)))
+                return self._init_failure(
+                    "Runtime.InvalidEntrypoint", f"RequestId: {request_id} Error: {message}", init_ms
+                )
             return self._init_failure("Runtime.ExitError", self._exit_message(request_id), init_ms)
         return self._init_failure(
             "Sandbox.Timedout",
@@ -302,11 +310,12 @@ class Environment:
 
     def _spawn_error(self, exc: OSError) -> str:
         """Lambda's words for a bootstrap that cannot be started."""
+        exe = self.spec.argv[self.spec.runtime_at]
         if exc.errno == errno.ENOENT:
-            return f"Couldn't find valid bootstrap(s): [{self.spec.argv[0]} /opt/bootstrap]"
+            return f"Couldn't find valid bootstrap(s): [{exe} /opt/bootstrap]"
         if exc.errno == errno.EACCES:
-            return f"fork/exec {self.spec.argv[0]}: permission denied"
-        return f"fork/exec {self.spec.argv[0]}: {exc.strerror or exc}"
+            return f"fork/exec {exe}: permission denied"
+        return f"fork/exec {exe}: {exc.strerror or exc}"
 
     def _platform_error(self, error_type: str, message: str) -> bytes:
         """Log a platform error as Lambda does (message, then type) and return its Invoke body."""
