@@ -398,3 +398,16 @@ def test_a_deleted_layer_version_keeps_working_for_its_functions(lam: Any) -> No
     assert refused(lambda: create(lam, {"app.py": code}, [layer["LayerVersionArn"]]))[0] == (
         "InvalidParameterValueException"
     )
+
+
+def test_layers_survive_a_restart(tmp_path: Path) -> None:
+    code = "def handler(event, context):\n    import shared\n    return shared.WHO\n"
+    with LocalLambdabox(tmp_path / "data") as first:
+        lam = first.client("lambda")
+        layer = publish(lam, "kept", {"python/shared.py": "WHO = 'after a restart'\n"})
+        name = create(lam, {"app.py": code}, [layer["LayerVersionArn"]])
+        lam.delete_layer_version(LayerName="kept", VersionNumber=1)
+    with LocalLambdabox(tmp_path / "data") as second:
+        lam = second.client("lambda")
+        assert call(lam, name) == "after a restart"
+        assert publish(lam, "kept", {"python/shared.py": ""})["Version"] == 2
