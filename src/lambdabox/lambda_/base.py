@@ -31,6 +31,7 @@ from lambdabox.lambda_.fault_runs import FaultInjector
 from lambdabox.lambda_.invoker import Invoker
 from lambdabox.lambda_.metric_hooks import NO_METRICS, LambdaMetrics
 from lambdabox.lambda_.models import Alias, FunctionConfig
+from lambdabox.lambda_.provisioned_engine import ProvisionedEngine
 from lambdabox.lambda_.records import FunctionRecord
 from lambdabox.store.db import Store
 
@@ -114,6 +115,8 @@ class LambdaDeps:
     metrics: LambdaMetrics = NO_METRICS
     #: runs the event source mappings' pollers (None: event source mappings are refused)
     event_sources: EventSourceEngine | None = None
+    #: keeps provisioned concurrency's environments (None: provisioned concurrency is refused)
+    provisioned: ProvisionedEngine | None = None
 
 
 class LambdaOperations:
