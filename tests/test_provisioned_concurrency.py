@@ -325,3 +325,34 @@ def test_configurations_survive_a_restart_and_their_environments_are_initialised
         assert lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == 999
         answer, report = invoke(lam, f"{name}:1")
         assert answer["type"] == "provisioned-concurrency" and "Init Duration" not in report
+
+
+def test_an_alias_moved_to_another_version_moves_its_environments(lbx: LocalLambdabox) -> None:
+    lam = lbx.client("lambda")
+    name = deploy(lam, HANDLER, Publish=True)
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": {"VERSION": "2"}})
+    assert lam.publish_version(FunctionName=name)["Version"] == "2"
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=1
+    )
+    ready(lam, name, "live")
+    lam.update_alias(FunctionName=name, Name="live", FunctionVersion="2")
+    wait_until(lambda: status(lam, name, "live")["Status"] == "READY" and environments(lbx) == 1)
+    out = lam.invoke(FunctionName=f"{name}:live", LogType="Tail")
+    assert out["ExecutedVersion"] == "2"
+    assert json.loads(out["Payload"].read())["type"] == "provisioned-concurrency"
+    assert "Init Duration" not in base64.b64decode(out["LogResult"]).decode()
+
+
+def test_the_json_log_format_s_init_start_says_provisioned_concurrency(lbx: LocalLambdabox) -> None:
+    lam = lbx.client("lambda")
+    name = deploy(lam, HANDLER, Publish=True, LoggingConfig={"LogFormat": "JSON"})
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=1
+    )
+    ready(lam, name, "1")
+    events = lbx.client("logs").filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+    starts = [json.loads(e["message"]) for e in events if '"platform.initStart"' in e["message"]]
+    assert [s["record"]["initializationType"] for s in starts] == ["provisioned-concurrency"]
+    assert starts[0]["record"]["functionVersion"] == "1"
