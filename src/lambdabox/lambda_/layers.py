@@ -259,12 +259,21 @@ class LayerOperations(LambdaOperations):
         return {}
 
     # -- permissions -------------------------------------------------------------------------
-    async def _own_version(self, ctx: RequestContext, params: Params, action: str) -> LayerVersion:
+    async def _own_version(
+        self, ctx: RequestContext, params: Params, action: str, missing: str = ""
+    ) -> LayerVersion:
+        """The caller's own layer version a permission operation names; not found: ResourceNotFound
+        with `missing` + its ARN ("Layer version … does not exist.") or AWS's generic message."""
         number = int(params["VersionNumber"])
         name = self._layer_name(ctx, params["LayerName"], action, number)
         version = await self._store.read(sql.get(ctx.region, ctx.account_id, name, number))
         if version is None:
-            raise _not_found()
+            if not missing:
+                raise _not_found()
+            arn = f"{layer_arn(ctx.region, ctx.account_id, name)}:{number}"
+            raise client_error(
+                "ResourceNotFoundException", f"Layer version {arn} does not exist.", 404, Type="User"
+            )
         return version
 
     @staticmethod
@@ -274,15 +283,14 @@ class LayerOperations(LambdaOperations):
             raise client_error(
                 "PreconditionFailedException",
                 "The Revision Id provided does not match the latest Revision Id. "
-                "Call the GetLayerVersionPolicy API to retrieve the latest Revision Id",
+                "Call the GetLayerPolicy API to retrieve the latest Revision Id",
                 412,
                 Type="User",
             )
 
     async def AddLayerVersionPermission(self, ctx: RequestContext, params: Params) -> Result:
         async with self._layers_lock():
-            version = await self._own_version(ctx, params, "AddLayerVersionPermission")
-            self._check_policy_revision(version, params)
+            version = await self._own_version(ctx, params, "AddLayerVersionPermission", missing="yes")
             sid = params["StatementId"]
             if any(s.get("Sid") == sid for s in version.statements):
                 raise client_error(
@@ -292,6 +300,7 @@ class LayerOperations(LambdaOperations):
                     409,
                     Type="User",
                 )
+            self._check_policy_revision(version, params)
             org = params.get("OrganizationId")
             if org and params["Principal"] != "*":
                 raise client_error(
@@ -375,9 +384,18 @@ class LayerOperations(LambdaOperations):
                 )
             seen[layer] = arn
             version = await self._store.read(sql.get(region, account, name, int(number)))
-            if account != ctx.account_id and (version is None or not allows(version, ctx.account_id)):
+            if account != ctx.account_id and (
+                region != ctx.region or version is None or not allows(version, ctx.account_id)
+            ):
                 raise _denied(ctx, "GetLayerVersion", f"{layer}:{int(number)}")
-            if version is None or region != ctx.region:
+            if region != ctx.region:
+                raise client_error(
+                    "InvalidParameterValueException",
+                    f"Layers are not in the same region as the function. Layers are expected to be in region "
+                    f"{ctx.region}.",
+                    Type="User",
+                )
+            if version is None:
                 raise client_error(
                     "InvalidParameterValueException", f"Layer version {arn} does not exist.", Type="User"
                 )
