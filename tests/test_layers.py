@@ -119,8 +119,12 @@ def test_publish_get_list_and_delete_as_aws_answers(lam: Any) -> None:
     with urllib.request.urlopen(content["Location"]) as resp:
         got = zipfile.ZipFile(io.BytesIO(resp.read()))
     assert got.read("python/a.py") == b"X = 1\n"
+    before = lam.get_account_settings()["AccountUsage"]["TotalCodeSize"]
     second = publish(lam, name, {"python/a.py": "X = 2\n"}, CompatibleRuntimes=["nodejs20.x"])
     assert second["Version"] == 2
+    # layer archives count towards the account's code storage
+    after = lam.get_account_settings()["AccountUsage"]["TotalCodeSize"]
+    assert after == before + second["Content"]["CodeSize"]
 
     got_v1 = lam.get_layer_version(LayerName=name, VersionNumber=1)
     assert got_v1["LayerVersionArn"] == first["LayerVersionArn"] and got_v1["Description"] == "one"

@@ -353,7 +353,10 @@ class FunctionOperations(VersionOperations, LayerOperations):
                 "ConcurrentExecutions": limit,
                 "UnreservedConcurrentExecutions": concurrency.unreserved(ctx.region, ctx.account_id),
             },
-            "AccountUsage": {"TotalCodeSize": sum(r.code_size() for r in mine), "FunctionCount": len(mine)},
+            "AccountUsage": {
+                "TotalCodeSize": sum(r.code_size() for r in mine) + await self._layers_size(ctx),
+                "FunctionCount": len(mine),
+            },
         }
 
 

@@ -136,6 +136,10 @@ class LayerOperations(LambdaOperations):
             raise _not_found()
         return name
 
+    async def _layers_size(self, ctx: RequestContext) -> int:
+        """The bytes of the caller's layer archives in its region (part of its code storage)."""
+        return int(await self._store.read(sql.total_size(ctx.region, ctx.account_id)))
+
     def _location(self, version: LayerVersion) -> str:
         return self._deps.code_urls.sign(self._deps.endpoint_url, version.code_key)
 
