@@ -119,6 +119,11 @@ functions:
     handler: app.handler
     layers:
       - {Ref: SharedLambdaLayer}
+  fromLayer:
+    name: sls-handler-in-layer
+    handler: in_layer.handler
+    layers:
+      - {Ref: SharedLambdaLayer}
 """
 
 
@@ -126,14 +131,20 @@ def test_serverless_layers_section_and_ref(srv: Server, tmp_path: Path) -> None:
     project = tmp_path / "sls"
     (project / "layer" / "python").mkdir(parents=True)
     (project / "layer" / "python" / "shared.py").write_text("WHO = 'from the layers section'\n")
+    (project / "layer" / "python" / "in_layer.py").write_text(
+        "def handler(event, context):\n    return 'layer'\n"
+    )
     (project / "app.py").write_text(APP)
     yml = project / "serverless.yml"
     yml.write_text(SERVERLESS)
     code, events, out = lambdabox("deploy", "-f", str(yml), "--endpoint-url", srv.url)
     assert code == 0, out
-    assert not [e for e in events if e.get("event") == "problem"], out
+    problems = [(e["level"], e["where"].split(":")[0]) for e in events if e.get("event") == "problem"]
+    assert problems == [("warning", "serverless.yml")], out  # the handler a layer provides
     lam = srv.client("lambda")
     resp = lam.invoke(FunctionName="sls-layered-hello", Payload=b"{}")
     assert json.loads(resp["Payload"].read()) == "from the layers section"
+    resp = lam.invoke(FunctionName="sls-handler-in-layer", Payload=b"{}")
+    assert json.loads(resp["Payload"].read()) == "layer"
     layer = lam.get_layer_version(LayerName="shared", VersionNumber=1)
     assert layer["Description"] == "shared code" and layer["CompatibleRuntimes"] == ["python3.12"]
