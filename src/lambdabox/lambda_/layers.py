@@ -144,21 +144,9 @@ class LayerOperations(LambdaOperations):
         return self._deps.code_urls.sign(self._deps.endpoint_url, version.code_key)
 
     def _layer_api(self, version: LayerVersion) -> Result:
-        out: Result = {
-            "Content": _content(version, self._location(version)),
-            "LayerArn": version.layer_arn,
-            "LayerVersionArn": version.arn,
-            "Description": version.description,
-            "CreatedDate": lambda_timestamp(version.created),
-            "Version": version.version,
-        }
-        if version.compatible_runtimes:
-            out["CompatibleRuntimes"] = list(version.compatible_runtimes)
-        if version.license_info is not None:
-            out["LicenseInfo"] = version.license_info
-        if version.compatible_architectures:
-            out["CompatibleArchitectures"] = list(version.compatible_architectures)
-        return out
+        """PublishLayerVersion's and GetLayerVersion's answer."""
+        content = _content(version, self._location(version))
+        return {"Content": content, "LayerArn": version.layer_arn, **_listed(version)}
 
     async def _readable(
         self, ctx: RequestContext, region: str, account: str, name: str, number: int
