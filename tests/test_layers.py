@@ -119,8 +119,12 @@ def test_publish_get_list_and_delete_as_aws_answers(lam: Any) -> None:
     with urllib.request.urlopen(content["Location"]) as resp:
         got = zipfile.ZipFile(io.BytesIO(resp.read()))
     assert got.read("python/a.py") == b"X = 1\n"
+    before = lam.get_account_settings()["AccountUsage"]["TotalCodeSize"]
     second = publish(lam, name, {"python/a.py": "X = 2\n"}, CompatibleRuntimes=["nodejs20.x"])
     assert second["Version"] == 2
+    # layer archives count towards the account's code storage
+    after = lam.get_account_settings()["AccountUsage"]["TotalCodeSize"]
+    assert after == before + second["Content"]["CodeSize"]
 
     got_v1 = lam.get_layer_version(LayerName=name, VersionNumber=1)
     assert got_v1["LayerVersionArn"] == first["LayerVersionArn"] and got_v1["Description"] == "one"
@@ -175,13 +179,17 @@ def test_layer_version_permissions(lam: Any) -> None:
     assert [s["Sid"] for s in json.loads(policy["Policy"])["Statement"]] == ["acct", "org"]
 
     stale = added["RevisionId"]
-    code, _, status = refused(
+    assert refused(
         lambda: lam.add_layer_version_permission(
             LayerName=name, VersionNumber=1, StatementId="x", Action="lambda:GetLayerVersion",
             Principal="*", RevisionId=stale,
         )
+    ) == (
+        "PreconditionFailedException",
+        "The Revision Id provided does not match the latest Revision Id. Call the GetLayerPolicy API to "
+        "retrieve the latest Revision Id",
+        412,
     )  # fmt: skip
-    assert (code, status) == ("PreconditionFailedException", 412)
     assert refused(
         lambda: lam.add_layer_version_permission(
             LayerName=name,
@@ -204,7 +212,7 @@ def test_layer_version_permissions(lam: Any) -> None:
         lambda: lam.add_layer_version_permission(
             LayerName=name, VersionNumber=9, StatementId="a", Action="lambda:GetLayerVersion", Principal="*"
         )
-    ) == ("ResourceNotFoundException", "The resource you requested does not exist.", 404)
+    ) == ("ResourceNotFoundException", f"Layer version {arn[: arn.rindex(':')]}:9 does not exist.", 404)
 
 
 def test_bad_layer_zips_get_the_answers_function_code_gets(lam: Any) -> None:
@@ -329,6 +337,19 @@ def test_six_layers_and_unknown_versions_are_refused(lam: Any) -> None:
     name = create(lam, {"app.py": HANDLER}, [arn])
     before = lam.get_function_configuration(FunctionName=name)
     assert refused(lambda: lam.update_function_configuration(FunctionName=name, Layers=six)) == expected
+    elsewhere = arn.replace(":us-east-1:", ":eu-west-1:")
+    assert refused(lambda: lam.update_function_configuration(FunctionName=name, Layers=[elsewhere])) == (
+        "InvalidParameterValueException",
+        "Layers are not in the same region as the function. Layers are expected to be in region us-east-1.",
+        400,
+    )
+    twice = [arn, publish(lam, arn.split(":")[6], {"python/x.py": "2"})["LayerVersionArn"]]
+    assert refused(lambda: lam.update_function_configuration(FunctionName=name, Layers=twice)) == (
+        "InvalidParameterValueException",
+        "Two different versions of the same layer are not allowed to be referenced in the same function. "
+        f"{twice[0]} and {twice[1]} are versions of the same layer.",
+        400,
+    )
     missing = arn.rsplit(":", 1)[0] + ":99"
     assert refused(lambda: lam.update_function_configuration(FunctionName=name, Layers=[missing])) == (
         "InvalidParameterValueException", f"Layer version {missing} does not exist.", 400,
@@ -398,3 +419,16 @@ def test_a_deleted_layer_version_keeps_working_for_its_functions(lam: Any) -> No
     assert refused(lambda: create(lam, {"app.py": code}, [layer["LayerVersionArn"]]))[0] == (
         "InvalidParameterValueException"
     )
+
+
+def test_layers_survive_a_restart(tmp_path: Path) -> None:
+    code = "def handler(event, context):\n    import shared\n    return shared.WHO\n"
+    with LocalLambdabox(tmp_path / "data") as first:
+        lam = first.client("lambda")
+        layer = publish(lam, "kept", {"python/shared.py": "WHO = 'after a restart'\n"})
+        name = create(lam, {"app.py": code}, [layer["LayerVersionArn"]])
+        lam.delete_layer_version(LayerName="kept", VersionNumber=1)
+    with LocalLambdabox(tmp_path / "data") as second:
+        lam = second.client("lambda")
+        assert call(lam, name) == "after a restart"
+        assert publish(lam, "kept", {"python/shared.py": ""})["Version"] == 2

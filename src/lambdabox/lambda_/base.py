@@ -32,6 +32,7 @@ from lambdabox.lambda_.invoker import Invoker
 from lambdabox.lambda_.layer_trees import LayerTrees, merge_key
 from lambdabox.lambda_.metric_hooks import NO_METRICS, LambdaMetrics
 from lambdabox.lambda_.models import Alias, FunctionConfig
+from lambdabox.lambda_.provisioned_engine import ProvisionedEngine
 from lambdabox.lambda_.records import FunctionRecord
 from lambdabox.store.db import Store
 
@@ -115,6 +116,8 @@ class LambdaDeps:
     metrics: LambdaMetrics = NO_METRICS
     #: runs the event source mappings' pollers (None: event source mappings are refused)
     event_sources: EventSourceEngine | None = None
+    #: keeps provisioned concurrency's environments (None: provisioned concurrency is refused)
+    provisioned: ProvisionedEngine | None = None
     #: the merged /opt trees of functions' layers (None: functions' layers are not merged)
     layer_trees: LayerTrees | None = None
 

@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 INIT_LIMIT = 10.0
 #: the runtime's share of the shutdown phase with external extensions (AWS: up to 300 ms)
 RUNTIME_SHUTDOWN = 0.3
+#: AWS's limit for the init phase of a provisioned-concurrency environment (or the function's timeout)
+PROVISIONED_INIT_LIMIT = 130.0
+#: AWS_LAMBDA_INITIALIZATION_TYPE of an environment started for an invocation, and ahead of traffic
+ON_DEMAND, PROVISIONED = "on-demand", "provisioned-concurrency"
 #: how long an exited runtime's Runtime API connections may take to deliver what they carried
 EXIT_GRACE = 1.0
 
@@ -93,6 +97,9 @@ class EnvSpec:
     function_name: str = ""
     handler: str = ""
     account_id: str = ""
+    #: ON_DEMAND, or PROVISIONED: initialised ahead of traffic (its longer init limit; its first
+    #: invocation's REPORT has no Init Duration, as its init was not part of any invocation)
+    initialization_type: str = ON_DEMAND
 
 
 #: serves lambdabox's AWS endpoint on a listener inside an environment's network namespace;
@@ -214,7 +221,8 @@ class Environment:
             self._control_task = loop.create_task(self._read_control(self._proc.control))
         # 5. the init phase: until its first /next, an /init/error, its exit or the time limit (on
         # the clock or in real time, whichever passes first: a paused clock never hangs a caller)
-        limit = max(INIT_LIMIT, self.spec.timeout)
+        limit = max(INIT_LIMIT if self.spec.initialization_type == ON_DEMAND else PROVISIONED_INIT_LIMIT,
+                    self.spec.timeout)  # fmt: skip
         deadline: asyncio.Future[Result] = loop.create_future()
         timer = call_later_either(self._clock, limit, lambda: _expire(init_done, deadline))
         self.state = State.STARTING
@@ -489,7 +497,8 @@ class Environment:
             raise Undelivered(inv.request_id)
         duration = watch.elapsed() * 1000.0
         self._logs.drain()
-        init_ms = self.init_duration_ms if self.invocations == 1 else None
+        cold = self.invocations == 1 and self.spec.initialization_type == ON_DEMAND
+        init_ms = self.init_duration_ms if cold else None
         status: str | None = None
         report_error: str | None = None
         error_header: str | None = None

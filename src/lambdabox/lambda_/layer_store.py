@@ -190,3 +190,17 @@ def code_keys(conn: sqlite3.Connection) -> set[str]:
     """The code keys every layer version of any region and account names."""
     rows = conn.execute("SELECT json_extract(body, '$.code_key') FROM layer_versions").fetchall()
     return {r[0] for r in rows if r[0]}
+
+
+def total_size(region: str, account: str) -> Callable[[sqlite3.Connection], int]:
+    """The bytes of the account's layer archives in the region (they count towards its code storage)."""
+
+    def run(conn: sqlite3.Connection) -> int:
+        row = conn.execute(
+            "SELECT COALESCE(SUM(json_extract(body, '$.code_size')), 0) FROM layer_versions "
+            "WHERE region=? AND account=?",
+            (region, account),
+        ).fetchone()
+        return int(row[0])
+
+    return run

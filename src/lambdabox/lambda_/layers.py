@@ -136,25 +136,17 @@ class LayerOperations(LambdaOperations):
             raise _not_found()
         return name
 
+    async def _layers_size(self, ctx: RequestContext) -> int:
+        """The bytes of the caller's layer archives in its region (part of its code storage)."""
+        return int(await self._store.read(sql.total_size(ctx.region, ctx.account_id)))
+
     def _location(self, version: LayerVersion) -> str:
         return self._deps.code_urls.sign(self._deps.endpoint_url, version.code_key)
 
     def _layer_api(self, version: LayerVersion) -> Result:
-        out: Result = {
-            "Content": _content(version, self._location(version)),
-            "LayerArn": version.layer_arn,
-            "LayerVersionArn": version.arn,
-            "Description": version.description,
-            "CreatedDate": lambda_timestamp(version.created),
-            "Version": version.version,
-        }
-        if version.compatible_runtimes:
-            out["CompatibleRuntimes"] = list(version.compatible_runtimes)
-        if version.license_info is not None:
-            out["LicenseInfo"] = version.license_info
-        if version.compatible_architectures:
-            out["CompatibleArchitectures"] = list(version.compatible_architectures)
-        return out
+        """PublishLayerVersion's and GetLayerVersion's answer."""
+        content = _content(version, self._location(version))
+        return {"Content": content, "LayerArn": version.layer_arn, **_listed(version)}
 
     async def _readable(
         self, ctx: RequestContext, region: str, account: str, name: str, number: int
@@ -259,12 +251,21 @@ class LayerOperations(LambdaOperations):
         return {}
 
     # -- permissions -------------------------------------------------------------------------
-    async def _own_version(self, ctx: RequestContext, params: Params, action: str) -> LayerVersion:
+    async def _own_version(
+        self, ctx: RequestContext, params: Params, action: str, missing: str = ""
+    ) -> LayerVersion:
+        """The caller's own layer version a permission operation names; not found: ResourceNotFound
+        with `missing` + its ARN ("Layer version … does not exist.") or AWS's generic message."""
         number = int(params["VersionNumber"])
         name = self._layer_name(ctx, params["LayerName"], action, number)
         version = await self._store.read(sql.get(ctx.region, ctx.account_id, name, number))
         if version is None:
-            raise _not_found()
+            if not missing:
+                raise _not_found()
+            arn = f"{layer_arn(ctx.region, ctx.account_id, name)}:{number}"
+            raise client_error(
+                "ResourceNotFoundException", f"Layer version {arn} does not exist.", 404, Type="User"
+            )
         return version
 
     @staticmethod
@@ -274,15 +275,14 @@ class LayerOperations(LambdaOperations):
             raise client_error(
                 "PreconditionFailedException",
                 "The Revision Id provided does not match the latest Revision Id. "
-                "Call the GetLayerVersionPolicy API to retrieve the latest Revision Id",
+                "Call the GetLayerPolicy API to retrieve the latest Revision Id",
                 412,
                 Type="User",
             )
 
     async def AddLayerVersionPermission(self, ctx: RequestContext, params: Params) -> Result:
         async with self._layers_lock():
-            version = await self._own_version(ctx, params, "AddLayerVersionPermission")
-            self._check_policy_revision(version, params)
+            version = await self._own_version(ctx, params, "AddLayerVersionPermission", missing="yes")
             sid = params["StatementId"]
             if any(s.get("Sid") == sid for s in version.statements):
                 raise client_error(
@@ -292,6 +292,7 @@ class LayerOperations(LambdaOperations):
                     409,
                     Type="User",
                 )
+            self._check_policy_revision(version, params)
             org = params.get("OrganizationId")
             if org and params["Principal"] != "*":
                 raise client_error(
@@ -375,9 +376,18 @@ class LayerOperations(LambdaOperations):
                 )
             seen[layer] = arn
             version = await self._store.read(sql.get(region, account, name, int(number)))
-            if account != ctx.account_id and (version is None or not allows(version, ctx.account_id)):
+            if account != ctx.account_id and (
+                region != ctx.region or version is None or not allows(version, ctx.account_id)
+            ):
                 raise _denied(ctx, "GetLayerVersion", f"{layer}:{int(number)}")
-            if version is None or region != ctx.region:
+            if region != ctx.region:
+                raise client_error(
+                    "InvalidParameterValueException",
+                    f"Layers are not in the same region as the function. Layers are expected to be in region "
+                    f"{ctx.region}.",
+                    Type="User",
+                )
+            if version is None:
                 raise client_error(
                     "InvalidParameterValueException", f"Layer version {arn} does not exist.", Type="User"
                 )
