@@ -28,7 +28,7 @@ from multidict import CIMultiDict
 from lambdabox.aws import ids
 from lambdabox.clock import Clock
 from lambdabox.gateway import authorizer, cors, throttle
-from lambdabox.gateway.lambda_run import Failed, Invoked, LambdaRunner
+from lambdabox.gateway.lambda_run import Failed, Invoked, LambdaRunner, source_arn
 from lambdabox.gateway.models import DEFAULT_STAGE, Authorizer, HttpApi, Route, Stage
 from lambdabox.gateway.proxy import (
     GatewayRequest,
@@ -192,7 +192,13 @@ class HttpApiDataPlane:
         target = lambda_target(with_stage_variables(integration.integration_uri, stage.variables))
         if target is None:  # a stage variable made it name no function
             return _http(error_response(500, "Internal Server Error"), request_id)
-        outcome = await self._run(api, target, event, integration.timeout_ms / 1000)
+        route_path = (
+            "$default"
+            if match.route_key == "$default"
+            else f"{greq.method}{match.route_key.split(' ', 1)[-1]}"
+        )
+        source = source_arn(api.region, api.account, api.api_id, f"{stage.name}/{route_path}")
+        outcome = await self._run(api, target, event, integration.timeout_ms / 1000, source)
         if isinstance(outcome, GatewayResponse):
             return _http(outcome, request_id)
         if outcome.function_error:
@@ -203,9 +209,9 @@ class HttpApiDataPlane:
         return _http(answer, request_id)
 
     async def _run(
-        self, api: HttpApi, target: str, event: object, timeout: float
+        self, api: HttpApi, target: str, event: object, timeout: float, source: str
     ) -> Invoked | GatewayResponse:
-        outcome = await self._runner.run(api.region, api.account, target, event, timeout)
+        outcome = await self._runner.run(api.region, api.account, target, event, timeout, source)
         if outcome is Failed.TIMED_OUT:
             return error_response(503, "Service Unavailable")
         if outcome is Failed.REFUSED:
@@ -237,7 +243,8 @@ class HttpApiDataPlane:
             if target is None:
                 return error_response(500, "Internal Server Error")
             event = authorizer.request_event(greq, arn, values, found.payload_format_version)
-            outcome = await self._run(api, target, event, _AUTHORIZER_TIMEOUT)
+            source = source_arn(api.region, api.account, api.api_id, f"authorizers/{found.authorizer_id}")
+            outcome = await self._run(api, target, event, _AUTHORIZER_TIMEOUT, source)
             if isinstance(outcome, GatewayResponse) or outcome.function_error:
                 return error_response(500, "Internal Server Error")
             try:
