@@ -13,7 +13,7 @@ import pytest
 
 from lambdabox.lambda_.permissions import statement
 from lambdabox.lambda_.policy_eval import AccessRequest, Decision, Principal, evaluate
-from lambdabox.lambda_.resource_access import ServiceSource
+from lambdabox.lambda_.resource_access import FunctionUrlCaller, ServiceSource
 
 POLICIES = Path(__file__).parent / "policies"
 FN = "arn:aws:lambda:us-east-2:123456789012:function:my-function"
@@ -199,3 +199,29 @@ def test_statements_add_permission_builds_are_evaluated_as_aws_does() -> None:
     anyone = "arn:aws:iam::444455556666:root"
     assert evaluate([url], caller(anyone, **{"lambda:InvokedViaFunctionUrl": "true"})) is ALLOW
     assert evaluate([url], caller(anyone)) is NO
+
+
+def test_what_cannot_be_evaluated_fails_closed() -> None:
+    allow_all = {"Effect": "Allow", "Principal": "*", "Action": "lambda:*", "Resource": FN}
+    unknown = {"NumericLessThan": {"aws:SourceAccount": "5"}}
+    sns = service("sns.amazonaws.com", TOPIC, "123456789012")
+    # a Deny that might apply does
+    assert evaluate([allow_all, {**allow_all, "Effect": "Deny", "Condition": unknown}], sns) is DENY
+    # a Deny with NotPrincipal applies to everyone it leaves out
+    not_sns = {**allow_all, "Effect": "Deny", "NotPrincipal": {"Service": "sns.amazonaws.com"}}
+    del not_sns["Principal"]
+    assert evaluate([allow_all, not_sns], sns) is ALLOW
+    assert evaluate([allow_all, not_sns], service("events.amazonaws.com", TOPIC, "1")) is DENY
+    # an Allow with NotPrincipal never allows
+    allow_not = {**not_sns, "Effect": "Allow"}
+    assert evaluate([allow_not], service("events.amazonaws.com", TOPIC, "1")) is NO
+
+
+def test_a_function_url_caller_as_the_hook_for_urls_builds_it() -> None:
+    statements = policy("function-url-public")
+    assert evaluate(statements, FunctionUrlCaller("NONE").request(FN)) is ALLOW
+    assert (
+        evaluate(statements, FunctionUrlCaller("AWS_IAM", "arn:aws:iam::444455556666:root").request(FN)) is NO
+    )
+    # an anonymous caller is matched by "*" principals only
+    assert evaluate(policy("cross-account"), FunctionUrlCaller("NONE").request(FN)) is NO

@@ -24,7 +24,7 @@ from lambdabox.lambda_.lineage import NO_LINEAGE, Lineage
 from lambdabox.lambda_.metric_hooks import DURATION, ERRORS, INVOCATIONS, THROTTLES, Subject
 from lambdabox.lambda_.policy_eval import Decision
 from lambdabox.lambda_.recursion import RECURSIVE, continued
-from lambdabox.lambda_.resource_access import ServiceSource, access_denied, judge
+from lambdabox.lambda_.resource_access import InvokeSource, access_denied, judge
 
 #: what a cold start may add to the init and invoke phases' limits (the process, its credentials)
 _START_MARGIN = 1.0
@@ -47,7 +47,7 @@ class InvokeOperations(LambdaOperations):
         injected = self._deps.faults.longest_latency(target.config) if self._deps.faults else 0.0
         return max(INIT_LIMIT, longest) + longest + injected + _START_MARGIN
 
-    def authorize_service(self, function_arn: str, source: ServiceSource) -> None:
+    def authorize_service(self, function_arn: str, source: InvokeSource) -> None:
         """The one check every AWS service's invoke of a function passes first (SNS's, API
         Gateway's; S3's, EventBridge's and function URLs' when they come): with
         `enforce_resource_policies`, AccessDeniedException unless the policy of what
@@ -63,7 +63,7 @@ class InvokeOperations(LambdaOperations):
             return
         decision = judge(rec, ref.qualifier, source.request)
         if decision is not Decision.ALLOW:
-            raise access_denied(source.service, source.action, function_arn, decision)
+            raise access_denied(source.name, source.request(function_arn).action, function_arn, decision)
 
     def fault_function(self, function: str, region: str, account: str) -> FunctionRef:
         """What a fault's `function` names: a name (in `region` and `account`), a partial or full

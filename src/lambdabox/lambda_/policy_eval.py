@@ -14,8 +14,10 @@ that account (the account's own IAM policies decide the rest, and lambdabox enfo
 assumed-role/NAME/…`). Condition operators: the String, Arn (each of the six colon-separated parts
 matched on its own, as ArnLike does), Bool and Null families, with `…IfExists`; condition keys are
 case-insensitive, values case-sensitive (but for `…IgnoreCase`). A key the request lacks fails a
-positive operator and satisfies a negated one (`StringNotEquals`, `ArnNotLike` …), as in IAM. An
-operator this module does not know makes its statement not match. Pure: no I/O.
+positive operator and satisfies a negated one (`StringNotEquals`, `ArnNotLike` …), as in IAM.
+Whatever cannot be evaluated fails closed, as iam/trust.py does for trust policies: an `Allow`
+with an unknown operator (or with `NotPrincipal`) does not allow, a `Deny` that might apply
+does. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -73,22 +75,24 @@ def evaluate(statements: Iterable[Mapping[str, Any]], request: AccessRequest) ->
     context = {k.lower(): v for k, v in request.context.items()}
     allowed = False
     for st in statements:
-        if not _matches(st, request, context):
-            continue
         effect = st.get("Effect")
-        if effect == "Deny":
-            return Decision.DENY
-        if effect == "Allow":
+        if effect not in ("Allow", "Deny") or not _applies(st, request, deny=effect == "Deny"):
+            continue
+        holds = _conditions_hold(st.get("Condition"), context)
+        if effect == "Deny" and holds is not False:
+            return Decision.DENY  # a Deny that applies, or might (failing closed)
+        if effect == "Allow" and holds is True:
             allowed = True
     return Decision.ALLOW if allowed else Decision.NO_ALLOW
 
 
-def _matches(st: Mapping[str, Any], req: AccessRequest, context: Mapping[str, str]) -> bool:
+def _applies(st: Mapping[str, Any], req: AccessRequest, *, deny: bool) -> bool:
+    """Whether the statement's principal, action and resource parts name the request."""
     if "Principal" in st:
         if not _principal_matches(st["Principal"], req.principal):
             return False
-    elif "NotPrincipal" in st:
-        if _principal_matches(st["NotPrincipal"], req.principal):
+    elif "NotPrincipal" in st:  # a Deny applies to everyone it leaves out; an Allow never allows
+        if not deny or _principal_matches(st["NotPrincipal"], req.principal):
             return False
     else:
         return False  # a resource-based policy statement names whom it is for
@@ -102,12 +106,7 @@ def _matches(st: Mapping[str, Any], req: AccessRequest, context: Mapping[str, st
         return False
     if "Resource" in st and not any(_glob(r, req.resource) for r in _values(st["Resource"])):
         return False
-    if "NotResource" in st and any(_glob(r, req.resource) for r in _values(st["NotResource"])):
-        return False
-    condition = st.get("Condition") or {}
-    if not isinstance(condition, Mapping):
-        return False
-    return all(_condition_holds(op, block, context) for op, block in condition.items())
+    return not ("NotResource" in st and any(_glob(r, req.resource) for r in _values(st["NotResource"])))
 
 
 # -- principals ------------------------------------------------------------------------------
@@ -147,21 +146,38 @@ def _aws_principal_matches(value: str, who: Principal) -> bool:
 
 
 # -- conditions ------------------------------------------------------------------------------
-def _condition_holds(operator: str, block: Any, context: Mapping[str, str]) -> bool:
+def _conditions_hold(condition: Any, context: Mapping[str, str]) -> bool | None:
+    """Whether every condition holds: True, False, or None when one cannot be evaluated (an
+    unknown operator, an unreadable block)."""
+    if condition is None:
+        return True
+    if not isinstance(condition, Mapping):
+        return None
+    for operator, block in condition.items():
+        holds = _condition_holds(str(operator), block, context)
+        if holds is not True:
+            return holds
+    return True
+
+
+def _condition_holds(operator: str, block: Any, context: Mapping[str, str]) -> bool | None:
     if not isinstance(block, Mapping):
-        return False
+        return None
+    if operator.startswith(("ForAnyValue:", "ForAllValues:")):  # (every key here has one value)
+        operator = operator.split(":", 1)[1]
     if_exists = operator.endswith("IfExists")
     base = operator.removesuffix("IfExists")
     test = _OPERATORS.get(base)
     if test is None:
-        return False
-    negated = "Not" in base and base != "Null"
+        return None
+    negated = "Not" in base
     for key, wanted in block.items():
         have = context.get(str(key).lower())
         wanted_values = _values(wanted)
         if base == "Null":  # "true": the key must be absent; "false": present
-            absent = have is None
-            if not any(w.lower() == ("true" if absent else "false") for w in wanted_values):
+            if not wanted_values or wanted_values[0].lower() not in ("true", "false"):
+                return None
+            if (have is None) != (wanted_values[0].lower() == "true"):
                 return False
             continue
         if have is None:

@@ -8,9 +8,10 @@ alias's or a version's own policy for `f:alias` / `f:3`, the function's for `f` 
 Two kinds of requests are judged here:
 
 - an AWS service invoking a function for one of its resources (`ServiceSource`: SNS for a topic,
-  API Gateway for a route or an authorizer; later S3, EventBridge and function URLs): the
-  policy is all there is on AWS (Lambda "considers only the resource-based policy"), in the
-  function's own account as in another;
+  API Gateway for a route or an authorizer; later S3 for a bucket, EventBridge for a rule) or a
+  function URL's caller (`FunctionUrlCaller`, for when URLs come), all through
+  `LambdaService.authorize_service`: the policy is all there is on AWS (Lambda "considers only
+  the resource-based policy"), in the function's own account as in another;
 - a caller of another account using the Lambda API (`CROSS_ACCOUNT_ACTIONS`): the policy must
   allow the caller's account or its ARN. Callers of the function's own account are governed by
   their IAM identity policies on AWS, not by the resource policy, and are never judged here.
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from lambdabox.aws.arns import function_arn
 from lambdabox.aws.errors import ServiceError, client_error
@@ -41,6 +42,19 @@ CROSS_ACCOUNT_ACTIONS: Mapping[str, str] = {
 }
 
 
+class InvokeSource(Protocol):
+    """Who invokes a function from outside the Lambda API, as the policy check sees it."""
+
+    @property
+    def name(self) -> str:
+        """Who it is, for the AccessDeniedException."""
+        ...
+
+    def request(self, resource: str) -> AccessRequest:
+        """The request to judge against the function policy (`resource`: the ARN it governs)."""
+        ...
+
+
 @dataclass(frozen=True)
 class ServiceSource:
     """An AWS service invoking a function on behalf of one of its resources: the principal
@@ -53,9 +67,33 @@ class ServiceSource:
     action: str = "lambda:InvokeFunction"
     context: Mapping[str, str] = field(default_factory=dict)
 
+    @property
+    def name(self) -> str:
+        return self.service
+
     def request(self, resource: str) -> AccessRequest:
         keys = {"aws:SourceArn": self.source_arn, "aws:SourceAccount": self.source_account, **self.context}
         return AccessRequest(Principal.of_service(self.service), self.action, resource, keys)
+
+
+@dataclass(frozen=True)
+class FunctionUrlCaller:
+    """A request to a function URL (for when they come): `lambda:InvokeFunctionUrl` with the URL's
+    `lambda:FunctionUrlAuthType`, by an anonymous caller (AuthType NONE: only `"*"` principals
+    match) or by the signing caller's ARN (AWS_IAM; a caller of the function's own account is
+    governed by its IAM policies instead, and is not to be judged here)."""
+
+    auth_type: str
+    caller_arn: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.caller_arn or "anonymous"
+
+    def request(self, resource: str) -> AccessRequest:
+        who = Principal.of_caller(self.caller_arn) if self.caller_arn else Principal()
+        keys = {"lambda:FunctionUrlAuthType": self.auth_type}
+        return AccessRequest(who, "lambda:InvokeFunctionUrl", resource, keys)
 
 
 def governing(rec: FunctionRecord, qualifier: str | None) -> tuple[list[dict[str, Any]], str]:
