@@ -192,6 +192,39 @@ def test_http_api_source_arn_names_the_stage_method_and_route(lbx: LocalLambdabo
     assert http_send(lbx, "POST", f"/_apis/{api_id}/prod/pets/7")[0] == 500
 
 
+AUTHORIZER = {"app.py": "def handler(event, context):\n    return {'isAuthorized': True}\n"}
+
+
+def test_an_http_api_authorizer_needs_its_own_permission(lbx: LocalLambdabox) -> None:
+    lam, gw = lbx.client("lambda"), lbx.client("apigatewayv2")
+    name, api_id = http_api(lbx)
+    lam.add_permission(
+        FunctionName=name, StatementId="api", Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com", SourceArn=f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/*",
+    )  # fmt: skip
+    auth_name = deploy(lam, AUTHORIZER)
+    auth_arn = lam.get_function(FunctionName=auth_name)["Configuration"]["FunctionArn"]
+    authorizer_id = gw.create_authorizer(
+        ApiId=api_id, Name="simple", AuthorizerType="REQUEST", AuthorizerUri=auth_arn,
+        AuthorizerPayloadFormatVersion="2.0", EnableSimpleResponses=True,
+        IdentitySource=["$request.header.Authorization"],
+    )["AuthorizerId"]  # fmt: skip
+    route = next(r for r in gw.get_routes(ApiId=api_id)["Items"] if r["RouteKey"] == "$default")
+    gw.update_route(
+        ApiId=api_id, RouteId=route["RouteId"], AuthorizationType="CUSTOM", AuthorizerId=authorizer_id
+    )
+    token = {"Authorization": "t"}
+    status, _, body = http_send(lbx, "GET", f"/_apis/{api_id}/x", headers=token)
+    assert (status, json.loads(body)) == (500, {"message": "Internal Server Error"})
+    # the route's permission is not the authorizer's: its source is API_ID/authorizers/ID
+    lam.add_permission(
+        FunctionName=auth_name, StatementId="authorizer", Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=f"arn:aws:execute-api:us-east-1:{ACCOUNT}:{api_id}/authorizers/{authorizer_id}",
+    )  # fmt: skip
+    assert http_send(lbx, "GET", f"/_apis/{api_id}/x", headers=token)[::2] == (200, b"hello")
+
+
 def test_rest_api_answers_500_without_the_api_s_permission(lbx: LocalLambdabox) -> None:
     lam, gw = lbx.client("lambda"), lbx.client("apigateway")
     name = deploy(lam, GATEWAY_ECHO)
