@@ -55,7 +55,7 @@ from lambdabox.identity_wiring import (
     role_credentials,
     source_exists,
 )
-from lambdabox.lambda_ import async_store, esm_store, outbox_store
+from lambdabox.lambda_ import async_store, esm_store, outbox_store, provisioned_store
 from lambdabox.lambda_ import store as lambda_store
 from lambdabox.lambda_.api import LambdaDeps, LambdaService
 from lambdabox.lambda_.async_engine import AsyncEngine
@@ -72,6 +72,7 @@ from lambdabox.lambda_.faults import FaultBook
 from lambdabox.lambda_.invoker import Invoker, InvokerSettings
 from lambdabox.lambda_.limits import request_limit as lambda_limits
 from lambdabox.lambda_.outbox import Outbox
+from lambdabox.lambda_.provisioned_engine import ProvisionedEngine
 from lambdabox.lambda_.resource_access import ServiceSource
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
 from lambdabox.lambda_.runtime_catalog import RUNTIMES_DIR, RuntimeCatalog
@@ -123,6 +124,7 @@ class _Parts:
     env_http: HttpServer  # the AWS endpoint as served inside environments
     clock_control: ClockControl  # /_lambdabox/clock's
     event_sources: EventSourceEngine  # the event source mappings' pollers
+    provisioned: ProvisionedEngine  # provisioned concurrency's environments
     sns_engine: DeliveryEngine  # SNS's deliveries
     sqs_moves: SqsMoveTasks  # SQS's message move tasks
 
@@ -234,6 +236,7 @@ class App:
         store.migrate("lambda_async", async_store.SCHEMA)
         store.migrate("lambda_outbox", outbox_store.SCHEMA)
         store.migrate("lambda_esm", esm_store.SCHEMA)
+        store.migrate("lambda_provisioned", provisioned_store.SCHEMA)
         store.migrate("logs", LogsService.SCHEMA)
         store.migrate("iam", IamService.SCHEMA)
         store.migrate("sts", StsService.SCHEMA)
@@ -310,6 +313,7 @@ class App:
             metrics=lambda_metrics,
         )
         await invoker.start()
+        provisioned = ProvisionedEngine(store, self.clock, invoker, concurrency)
         outbox = Outbox(store, self.clock)
         fault_book = FaultBook(self.clock, self._fault_draw)  # /_lambdabox/faults
         async_engine = AsyncEngine(store, self.clock, outbox, metrics=lambda_metrics)
@@ -347,9 +351,12 @@ class App:
                 metrics=lambda_metrics,
                 event_sources=event_sources,
                 enforce_resource_policies=s.enforce_resource_policies,
+                provisioned=provisioned,
             )
         )
         await lambda_.load()
+        # provisioned concurrency's environments are initialised again, in the background
+        await provisioned.start(lambda_.provisioned_version)
         sns_signer = await load_signer(store)
         sns_engine = DeliveryEngine(
             store,
@@ -520,6 +527,7 @@ class App:
             env_http[0],
             clock_control,
             event_sources,
+            provisioned,
             sns_engine,
             sqs_moves,
         )
@@ -545,6 +553,7 @@ class App:
         await parts.sns_engine.close()
         await parts.sqs_moves.close()
         await parts.usage_plans.ledger.close()
+        await parts.provisioned.close()
         await parts.invoker.close()
         await parts.code_gc.close()
         await parts.metrics.close()

@@ -129,6 +129,8 @@ class AliasOperations(LambdaOperations):
             )
             await self._store.write(sql.put_alias(new))
             rec.aliases[new.name] = new
+            if self._deps.provisioned is not None:  # its provisioned environments follow it
+                self._deps.provisioned.moved(*key, new.name)
         return new.to_api()
 
     async def DeleteAlias(self, ctx: RequestContext, params: Params) -> Result:
@@ -142,4 +144,6 @@ class AliasOperations(LambdaOperations):
                 del rec.aliases[alias.name]
                 rec.policies.pop(alias.name, None)
                 rec.event_configs.pop(alias.name, None)
+                if self._deps.provisioned is not None:
+                    await self._deps.provisioned.delete(*key, alias.name)
         return {}

@@ -5,7 +5,8 @@ output dict the protocol layer serializes (the edge finds an operation as the at
 name). The operations live with what they act on and share one state (`base.py`):
 `functions.py` (create, read, list, update, delete; the account's settings), `versions.py`
 (publishing and listing versions), `aliases.py`, `permissions.py` (resource-based policies),
-`tags.py`, `reserved.py` (reserved concurrency), `event_sources.py` (event source mappings, run by `esm_engine.py`), `recursion.py` (recursive loop detection), `invoke.py`, `event_configs.py` (asynchronous invocation configurations) and
+`tags.py`, `reserved.py` (reserved concurrency), `provisioned.py` (provisioned concurrency, run by
+`provisioned_engine.py`), `event_sources.py` (event source mappings, run by `esm_engine.py`), `recursion.py` (recursive loop detection), `invoke.py`, `event_configs.py` (asynchronous invocation configurations) and
 `async_results.py` (destination records and dead-letter messages); `paging.py` pages their List answers. What Lambda itself checks in a request, beyond the model the protocol
 layer has checked it against, is in `checks.py`.
 
@@ -24,6 +25,7 @@ from lambdabox.lambda_.event_sources import EventSourceMappingOperations
 from lambdabox.lambda_.functions import FunctionOperations
 from lambdabox.lambda_.invoke import InvokeOperations
 from lambdabox.lambda_.permissions import PermissionOperations
+from lambdabox.lambda_.provisioned import ProvisionedConcurrencyOperations
 from lambdabox.lambda_.recursion import RecursionConfigOperations
 from lambdabox.lambda_.reserved import ReservedConcurrencyOperations
 from lambdabox.lambda_.tags import TagOperations
@@ -40,6 +42,7 @@ class LambdaService(
     AsyncResultOperations,
     EventInvokeConfigOperations,
     ReservedConcurrencyOperations,
+    ProvisionedConcurrencyOperations,
     RecursionConfigOperations,
     EventSourceMappingOperations,
 ):

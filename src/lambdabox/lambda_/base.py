@@ -32,6 +32,7 @@ from lambdabox.lambda_.invoker import Invoker
 from lambdabox.lambda_.metric_hooks import NO_METRICS, LambdaMetrics
 from lambdabox.lambda_.models import Alias, FunctionConfig
 from lambdabox.lambda_.policy_eval import AccessRequest, Decision, Principal
+from lambdabox.lambda_.provisioned_engine import ProvisionedEngine
 from lambdabox.lambda_.records import FunctionRecord
 from lambdabox.lambda_.resource_access import CROSS_ACCOUNT_ACTIONS, access_denied, judge
 from lambdabox.store.db import Store
@@ -113,6 +114,8 @@ class LambdaDeps:
     #: `--enforce-resource-policies`: function policies decide AWS services' invokes and other
     #: accounts' calls (resource_access.py); off, services always may and other accounts never do
     enforce_resource_policies: bool = False
+    #: keeps provisioned concurrency's environments (None: provisioned concurrency is refused)
+    provisioned: ProvisionedEngine | None = None
 
 
 class LambdaOperations:

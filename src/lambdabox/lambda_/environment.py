@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 
 #: AWS's limit for the init phase of an on-demand environment
 INIT_LIMIT = 10.0
+#: AWS's limit for the init phase of a provisioned-concurrency environment (or the function's timeout)
+PROVISIONED_INIT_LIMIT = 130.0
+#: AWS_LAMBDA_INITIALIZATION_TYPE of an environment started for an invocation, and ahead of traffic
+ON_DEMAND, PROVISIONED = "on-demand", "provisioned-concurrency"
 #: how long an exited runtime's Runtime API connections may take to deliver what they carried
 EXIT_GRACE = 1.0
 
@@ -75,6 +79,9 @@ class EnvSpec:
     log_group: str = ""
     log_stream: str = ""
     interpreters: tuple[str, ...] = ()  # host interpreters the sandbox must make visible
+    #: ON_DEMAND, or PROVISIONED: initialised ahead of traffic (its longer init limit; its first
+    #: invocation's REPORT has no Init Duration, as its init was not part of any invocation)
+    initialization_type: str = ON_DEMAND
 
 
 #: serves lambdabox's AWS endpoint on a listener inside an environment's network namespace;
@@ -177,7 +184,8 @@ class Environment:
         self._exit_task = loop.create_task(self._watch_exit(self._proc))
         # 5. the init phase: until its first /next, an /init/error, its exit or the time limit (on
         # the clock or in real time, whichever passes first: a paused clock never hangs a caller)
-        limit = max(INIT_LIMIT, self.spec.timeout)
+        limit = max(INIT_LIMIT if self.spec.initialization_type == ON_DEMAND else PROVISIONED_INIT_LIMIT,
+                    self.spec.timeout)  # fmt: skip
         timer = call_later_either(self._clock, limit, lambda: _expire(init_done))
         self.state = State.STARTING
         try:
@@ -342,7 +350,8 @@ class Environment:
             raise Undelivered(inv.request_id)
         duration = watch.elapsed() * 1000.0
         self._logs.drain()
-        init_ms = self.init_duration_ms if self.invocations == 1 else None
+        cold = self.invocations == 1 and self.spec.initialization_type == ON_DEMAND
+        init_ms = self.init_duration_ms if cold else None
         status: str | None = None
         report_error: str | None = None
         error_header: str | None = None

@@ -307,6 +307,8 @@ class FunctionOperations(VersionOperations):
             await self._store.write(sql.delete(*key))
             self._functions.pop(key, None)
             self._deps.concurrency.set_reserved(*key, None)  # a new function of its name has none
+            if self._deps.provisioned is not None:  # its provisioned concurrency goes with it
+                await self._deps.provisioned.delete(*key)
             for cfg in rec.all_versions():
                 await self._invoker.retire(cfg)
         # kept while another function or an environment uses it
@@ -331,6 +333,8 @@ class FunctionOperations(VersionOperations):
             del rec.versions[int(version.version)]
             rec.policies.pop(version.version, None)
             rec.event_configs.pop(version.version, None)
+            if self._deps.provisioned is not None:
+                await self._deps.provisioned.delete(*key, version.version)
             await self._invoker.retire(version)
         await self._code_gc.collect([version.code_key])
         return {"StatusCode": 204}

@@ -28,7 +28,14 @@ from lambdabox.clock import Clock
 from lambdabox.lambda_ import logs as platform_log
 from lambdabox.lambda_.concurrency import Concurrency
 from lambdabox.lambda_.credentials import CredentialsProvider
-from lambdabox.lambda_.environment import Environment, EnvSpec, ServeEndpoint, Undelivered
+from lambdabox.lambda_.environment import (
+    ON_DEMAND,
+    PROVISIONED,
+    Environment,
+    EnvSpec,
+    ServeEndpoint,
+    Undelivered,
+)
 from lambdabox.lambda_.lineage import NO_LINEAGE, Lineage
 from lambdabox.lambda_.metric_hooks import NO_METRICS, LambdaMetrics, Subject, qualifier_of
 from lambdabox.lambda_.models import FunctionConfig, Invocation, Outcome
@@ -185,8 +192,18 @@ class Invoker:
         `request_id` is the Invoke API request's id: Lambda uses the same id for the invocation
         (context.aws_request_id, START/REPORT) and the response's x-amzn-RequestId; `lineage` is
         the chain of invocations this one belongs to (this one counted), carried in its trace
-        header (Lambda-Runtime-Trace-Id, the function's _X_AMZN_TRACE_ID)."""
-        slot = self._concurrency.acquire(fn.region, fn.account, fn.name)  # or 429
+        header (Lambda-Runtime-Trace-Id, the function's _X_AMZN_TRACE_ID). A provisioned
+        environment of the qualifier invoked serves it when one is idle (`provisioned_engine.py`)."""
+        pool = self._pools.get(fn.version_arn)
+        warm = None
+        if pool is not None and pool.revision == fn.revision_id:
+            warm = pool.take_warm(qualifier_of(invoked_arn))
+        try:
+            slot = self._concurrency.acquire(fn.region, fn.account, fn.name, provisioned=warm is not None)
+        except BaseException:  # 429
+            if warm is not None and pool is not None:
+                await pool.release(warm)
+            raise
         self._inflight += 1
         running = Subject(fn.region, fn.account, fn.name, qualifier_of(invoked_arn), fn.version)
         self._metrics.running(running, 1)
@@ -205,6 +222,9 @@ class Invoker:
             )
             for _ in range(3):  # a warm environment may turn out dead before it took the event
                 try:
+                    if warm is not None and pool is not None:
+                        env, warm = warm, None
+                        return await self._run_in(pool, env, fn, inv, cold=False)
                     return await self._run(fn, inv)
                 except Undelivered:
                     continue
@@ -221,6 +241,12 @@ class Invoker:
             await self._catalog.prepare(fn.runtime)
         pool = self._pool(fn)
         env, cold = await pool.acquire()
+        return await self._run_in(pool, env, fn, inv, cold=cold)
+
+    async def _run_in(
+        self, pool: Pool, env: Environment, fn: FunctionConfig, inv: Invocation, *, cold: bool
+    ) -> Outcome:
+        """Run `inv` in `env` of `pool` (started first when `cold`), and give it back."""
         try:
             if cold:
                 # its role's credentials; the log group and stream exist before the first line is
@@ -257,7 +283,54 @@ class Invoker:
         self._pools[fn.version_arn] = pool
         return pool
 
-    def _new_env(self, fn: FunctionConfig) -> Environment:
+    # -- provisioned concurrency (driven by provisioned_engine.py) ---------------------------
+    async def provision(
+        self, fn: FunctionConfig, qualifier: str, keep: int, on_stopped: Callable[[], None]
+    ) -> Outcome | None:
+        """Initialise one provisioned environment of `fn` for invocations of `qualifier` (which
+        keeps `keep`), off the request path: None once it is ready in the pool, the init failure
+        otherwise. `on_stopped` is called when it stops (it died, or was stopped)."""
+        if not self._catalog.prepared(fn.runtime):
+            await self._catalog.prepare(fn.runtime)
+        pool = self._pool(fn)
+        env = self._new_env(fn, PROVISIONED, on_stopped)
+        try:
+            credentials, _ = await asyncio.gather(
+                self._credentials(fn),
+                self._logs.ensure_stream(fn.region, fn.account, env.spec.log_group, env.spec.log_stream),
+            )
+            failure = await env.start(ids.request_id(), credentials)
+        except BaseException:  # cancelled (its configuration changed): no process is left behind
+            await env.stop()
+            raise
+        if failure is not None:
+            return failure
+        await pool.add_warm(qualifier, env, keep)
+        return None
+
+    def provisioned(self, fn: FunctionConfig, qualifier: str) -> int:
+        """How many provisioned environments of `fn` serve `qualifier` now."""
+        pool = self._pools.get(fn.version_arn)
+        return pool.warm_count(qualifier) if pool is not None and pool.revision == fn.revision_id else 0
+
+    async def keep_provisioned(
+        self, function_arn: str, qualifier: str, fn: FunctionConfig | None, keep: int
+    ) -> None:
+        """`qualifier` of the function `function_arn` keeps at most `keep` provisioned environments
+        of version `fn` and none of any other version (none at all when `fn` is None); the others
+        stop (busy ones when their invocation ends)."""
+        for version_arn, pool in list(self._pools.items()):
+            if version_arn.rsplit(":", 1)[0] != function_arn:
+                continue
+            mine = fn is not None and version_arn == fn.version_arn and pool.revision == fn.revision_id
+            await pool.prune_warm(qualifier, keep if mine else 0)
+
+    def _new_env(
+        self,
+        fn: FunctionConfig,
+        initialization: str = ON_DEMAND,
+        on_stopped: Callable[[], None] | None = None,
+    ) -> Environment:
         code_dir = self._code_dir(fn)
         view = self._sandbox.view(code_dir)
         launch = self._catalog.launch(fn.runtime, Path(view.task_root))
@@ -269,7 +342,9 @@ class Invoker:
         group = fn.log_group_name
         platform = platform_log.PlatformLog(json_format=fn.log_format == "JSON")
         init_lines = [
-            platform.init_start(self._clock.now(), fn.runtime, fn.runtime_version_arn, fn.name, fn.version)
+            platform.init_start(
+                self._clock.now(), fn.runtime, fn.runtime_version_arn, fn.name, fn.version, initialization
+            )
         ]
         if launch.warning:
             init_lines.append(launch.warning)
@@ -281,6 +356,7 @@ class Invoker:
             launch.path_dirs,
             _env_paths(view),
             self._settings.endpoint_url,
+            initialization,
         )
         spec = EnvSpec(
             env_id=f"{fn.name}-{suffix[:12]}",
@@ -296,13 +372,19 @@ class Invoker:
             log_group=group,
             log_stream=stream,
             interpreters=launch.path_dirs,
+            initialization_type=initialization,
         )
         sink = _StreamSink(self._logs, fn.region, fn.account, group, stream)
         self._code_holds.hold(fn.code_key)  # until the environment stops
+
+        def stopped() -> None:
+            self._code_holds.release(fn.code_key)
+            if on_stopped is not None:
+                on_stopped()
+
         return Environment(
             spec, sandbox=self._sandbox, runtime_api=self._api, clock=self._clock, sink=sink,
-            serve_endpoint=self._serve_endpoint,
-            on_stopped=lambda: self._code_holds.release(fn.code_key),
+            serve_endpoint=self._serve_endpoint, on_stopped=stopped,
         )  # fmt: skip
 
     def _warn_once(self, fn: FunctionConfig, warning: str) -> None:
@@ -360,6 +442,7 @@ def build_env(
     path_dirs: tuple[str, ...],
     paths: EnvPaths,
     endpoint_url: str,
+    initialization: str = ON_DEMAND,
 ) -> dict[str, str]:
     """The environment variables of an execution environment, as Lambda sets them (but the role's
     credentials and AWS_LAMBDA_RUNTIME_API, which `Environment.start` adds: RESERVED_ENV keeps the
@@ -381,7 +464,7 @@ def build_env(
         "AWS_LAMBDA_FUNCTION_NAME": fn.name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
         "AWS_LAMBDA_FUNCTION_VERSION": fn.version,
-        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": initialization,
         "AWS_LAMBDA_LOG_GROUP_NAME": fn.log_group_name,
         "AWS_LAMBDA_LOG_STREAM_NAME": stream,
         "LAMBDA_TASK_ROOT": paths.task_root,

@@ -31,14 +31,22 @@ class PlatformLog:
     def _record(self, now: float, kind: str, record: dict[str, Any]) -> str:
         return json.dumps({"time": iso_ms(now), "type": kind, "record": record}, separators=(",", ":"))
 
-    def init_start(self, now: float, runtime: str | None, arn: str, function: str, version: str) -> str:
+    def init_start(
+        self,
+        now: float,
+        runtime: str | None,
+        arn: str,
+        function: str,
+        version: str,
+        initialization_type: str = "on-demand",
+    ) -> str:
         label = f"{_runtime_label(runtime)}.v1"
         if self.json_format:
             return self._record(
                 now,
                 "platform.initStart",
                 {
-                    "initializationType": "on-demand",
+                    "initializationType": initialization_type,
                     "phase": "init",
                     "runtimeVersion": label,
                     "runtimeVersionArn": arn,

@@ -14,24 +14,17 @@ sweep in `retention.py` calls it. Reads never return an expired event, swept or 
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import re
-from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from lambdabox.aws.context import RequestContext
-from lambdabox.aws.errors import ServiceError, client_error
-from lambdabox.clock import Clock
+from lambdabox.aws.errors import client_error
 from lambdabox.logs import store as sql
-from lambdabox.logs.filter_pattern import FilterPatternError, compile_pattern
+from lambdabox.logs.event_reads import LogEventReads
 from lambdabox.logs.models import (
     EVENT_OVERHEAD,
     MAX_BATCH_BYTES,
-    MAX_RESPONSE_BYTES,
-    POSITION_SCALE,
     RETENTION_DAYS,
-    LogEvent,
     LogGroup,
     LogStream,
     sequence_token,
@@ -46,60 +39,25 @@ from lambdabox.logs.params import (
     constraint,
     decode_token,
     encode_token,
-    event_token,
     int_param,
     invalid,
     not_found,
     required,
 )
-from lambdabox.logs.writer import LogWriter
-from lambdabox.store.db import Store
+from lambdabox.logs.tagging import LogTagOperations
 
-_GROUP_ARN = re.compile(
-    r"arn:aws[a-zA-Z-]*:logs:(?P<region>[^:]+):(?P<account>\d{12}):log-group:(?P<name>[^:]+)(?::\*)?"
-)
-_EVENT_TOKEN = re.compile(r"(?P<dir>[fb])/(?P<pos>\d{1,64})")
 _CLASSES = ("STANDARD", "INFREQUENT_ACCESS", "DELIVERY", "ESSENTIALS")
 
 _HOUR_MS = 3_600_000
 _DAY_MS = 24 * _HOUR_MS
-#: events examined by one FilterLogEvents call before it hands back a nextToken
-_FILTER_SCAN_BUDGET = 200_000
 #: expired events deleted per store transaction
 _EXPIRE_BATCH = 10_000
 
 
-def _group_in_arn(ctx: RequestContext, arn: str, kind: str) -> str:
-    """The group name in a log group ARN; ResourceNotFound if the ARN is another region's or account's."""
-    m = _GROUP_ARN.fullmatch(arn)
-    if m is None:
-        raise invalid(f"Invalid {kind} ARN: {arn}")
-    if m["region"] != ctx.region or m["account"] != ctx.account_id:
-        raise not_found(NO_GROUP)
-    return m["name"]
-
-
-def _unexpired(scan: sql.EventScan, group: LogGroup, now_ms: int) -> sql.EventScan:
-    """`scan` limited to the events the group's retention still keeps at `now_ms`: expired events
-    are never read, whether or not the sweep has deleted them yet."""
-    cutoff = sql.retention_cutoff(group.retention_days, now_ms)
-    if cutoff is None or (scan.start_time is not None and scan.start_time >= cutoff):
-        return scan
-    return dataclasses.replace(scan, start_time=cutoff)
-
-
-class LogsService:
+class LogsService(LogTagOperations, LogEventReads):
     """CloudWatch Logs: groups, streams and events, durable in the store, per region and account."""
 
     SCHEMA: ClassVar[list[str]] = sql.SCHEMA
-
-    def __init__(self, store: Store, clock: Clock) -> None:
-        self._store = store
-        self._clock = clock
-        self._writer = LogWriter(store, clock)
-
-    def _now_ms(self) -> int:
-        return int(self._clock.now() * 1000)
 
     # ============================================================================================
     # writer interface (Lambda side), see writer.py
@@ -127,10 +85,6 @@ class LogsService:
     async def wait_for_room(self) -> None:
         await self._writer.wait_for_room()
 
-    async def flush(self) -> None:
-        """Wait until every event appended so far is durable."""
-        await self._writer.flush()
-
     async def close(self) -> None:
         """Flush what is buffered and stop the background writer; `append` is refused afterwards."""
         await self._writer.close()
@@ -150,50 +104,6 @@ class LogsService:
             total += n
             if n < _EXPIRE_BATCH:
                 return total
-
-    # ============================================================================================
-    # helpers for the API operations
-    # ============================================================================================
-
-    def _group_name(self, ctx: RequestContext, params: dict[str, Any]) -> str:
-        """The log group named by logGroupName or logGroupIdentifier (a name or an ARN)."""
-        name = params.get("logGroupName")
-        ident = params.get("logGroupIdentifier")
-        if name is not None and ident is not None:
-            raise invalid("LogGroup name and LogGroup ARN are mutually exclusive parameters.")
-        if ident is not None:
-            if not isinstance(ident, str) or not ident:
-                raise constraint(
-                    "logGroupIdentifier", ident, "Member must have length greater than or equal to 1"
-                )
-            if ident.startswith("arn:"):
-                ident = _group_in_arn(ctx, ident, "log group")
-            return check_group_name("logGroupIdentifier", ident)
-        if name is None:
-            raise invalid("Should provide either name or ARN of the log group")
-        return check_group_name("logGroupName", name)
-
-    def _arn_group(self, ctx: RequestContext, arn: Any) -> str:
-        if not isinstance(arn, str):
-            raise constraint("resourceArn", arn, "Member must not be null")
-        return _group_in_arn(ctx, arn, "resource")
-
-    async def _load_group(self, ctx: RequestContext, name: str) -> LogGroup:
-        return await self._store.read(lambda c: self._group_or_404(c, ctx, name))
-
-    @staticmethod
-    def _group_or_404(c: Any, ctx: RequestContext, name: str) -> LogGroup:
-        group = sql.get_group(c, ctx.region, ctx.account_id, name)
-        if group is None:
-            raise not_found(NO_GROUP)
-        return group
-
-    @staticmethod
-    def _stream_or_404(c: Any, group: LogGroup, name: str) -> LogStream:
-        stream = sql.get_stream(c, group, name)
-        if stream is None:
-            raise not_found(NO_STREAM)
-        return stream
 
     # ============================================================================================
     # log groups
@@ -295,67 +205,6 @@ class LogsService:
             lambda c: sql.set_retention(c, ctx.region, ctx.account_id, name, days)
         ):
             raise not_found(NO_GROUP)
-
-    # -- tags -----------------------------------------------------------------------------------
-
-    async def _change_tags(
-        self,
-        ctx: RequestContext,
-        name: str,
-        add: dict[str, str],
-        remove: Sequence[str],
-        too_many: ServiceError | None = None,
-    ) -> None:
-        """Remove then add tags; `too_many` is raised if that leaves more than 50."""
-
-        def change(tags: dict[str, str]) -> dict[str, str]:
-            for key in remove:
-                tags.pop(key, None)
-            tags.update(add)
-            if too_many is not None and len(tags) > 50:
-                raise too_many
-            return tags
-
-        result = await self._store.write(
-            lambda c: sql.update_tags(c, ctx.region, ctx.account_id, name, change)
-        )
-        if result is None:
-            raise not_found(NO_GROUP)
-
-    async def TagLogGroup(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        name = check_group_name("logGroupName", params.get("logGroupName"))
-        tags = check_tags("tags", required(params, "tags"))
-        await self._change_tags(ctx, name, tags, (), invalid("A log group can have no more than 50 tags."))
-        return {}
-
-    async def UntagLogGroup(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        name = check_group_name("logGroupName", params.get("logGroupName"))
-        keys = required(params, "tags")
-        await self._change_tags(ctx, name, {}, [str(k) for k in keys])
-        return {}
-
-    async def ListTagsLogGroup(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        name = check_group_name("logGroupName", params.get("logGroupName"))
-        group = await self._load_group(ctx, name)
-        return {"tags": dict(group.tags)}
-
-    async def TagResource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        name = self._arn_group(ctx, params.get("resourceArn"))
-        tags = check_tags("tags", required(params, "tags"))
-        too_many = client_error("TooManyTagsException", "A resource can have no more than 50 tags.")
-        await self._change_tags(ctx, name, tags, (), too_many)
-        return {}
-
-    async def UntagResource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        name = self._arn_group(ctx, params.get("resourceArn"))
-        keys = required(params, "tagKeys")
-        await self._change_tags(ctx, name, {}, [str(k) for k in keys])
-        return {}
-
-    async def ListTagsForResource(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        name = self._arn_group(ctx, params.get("resourceArn"))
-        group = await self._load_group(ctx, name)
-        return {"tags": dict(group.tags)}
 
     # ============================================================================================
     # log streams
@@ -490,127 +339,4 @@ class LogsService:
         out: dict[str, Any] = {"nextSequenceToken": sequence_token(seq)}
         if rejected:
             out["rejectedLogEventsInfo"] = rejected
-        return out
-
-    async def GetLogEvents(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        await self.flush()  # read your writes: events appended before this request are visible
-        gname = self._group_name(ctx, params)
-        sname = check_stream_name("logStreamName", params.get("logStreamName"))
-        start = int_param(params, "startTime", lo=0)
-        end = int_param(params, "endTime", lo=0)
-        limit = int_param(params, "limit", lo=1, hi=10_000) or 10_000
-        token = params.get("nextToken")
-        direction: Literal["f", "b"]
-        pos: int | None = None
-        if token is not None:
-            m = _EVENT_TOKEN.fullmatch(str(token))
-            if m is None:
-                raise invalid(BAD_TOKEN)
-            direction, pos = ("f" if m["dir"] == "f" else "b"), int(m["pos"])
-        else:
-            direction = "f" if params.get("startFromHead") else "b"
-        backward = direction == "b"
-        scan = sql.EventScan(
-            start_time=start,
-            end_time=end,
-            after=None if pos is None else (pos if backward else pos - 1),
-            descending=backward,
-            limit=limit,
-            max_bytes=MAX_RESPONSE_BYTES,
-        )
-
-        now = self._now_ms()
-
-        def fn(c: Any) -> list[LogEvent]:
-            group = self._group_or_404(c, ctx, gname)
-            stream = self._stream_or_404(c, group, sname)
-            kept = _unexpired(scan, group, now)
-            return sql.scan_events(c, kept, group_id=group.id, stream_ids=[stream.id]).events
-
-        events = await self._store.read(fn)
-        if backward:
-            events.reverse()
-        if events:
-            forward = event_token("f", events[-1].position + 1)
-            back = event_token("b", events[0].position)
-        else:
-            here = pos if pos is not None else (start or 0) * POSITION_SCALE
-            forward, back = event_token("f", here), event_token("b", here)
-            if token is not None:  # at the end: hand back the very token we were given
-                if backward:
-                    back = str(token)
-                else:
-                    forward = str(token)
-        return {
-            "events": [e.to_output() for e in events],
-            "nextForwardToken": forward,
-            "nextBackwardToken": back,
-        }
-
-    async def FilterLogEvents(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        await self.flush()  # read your writes: events appended before this request are visible
-        gname = self._group_name(ctx, params)
-        names = params.get("logStreamNames")
-        prefix = params.get("logStreamNamePrefix")
-        if names is not None:
-            if not isinstance(names, list) or not 1 <= len(names) <= 100:
-                raise constraint("logStreamNames", names, "Member must have length between 1 and 100")
-            for n in names:
-                check_stream_name("logStreamNames.member", n)
-        if prefix is not None:
-            check_stream_name("logStreamNamePrefix", prefix)
-        if names and prefix:
-            raise invalid("logStreamNames and logStreamNamePrefix are mutually exclusive parameters.")
-        pattern_text = params.get("filterPattern") or ""
-        if len(pattern_text) > 1024:
-            raise constraint(
-                "filterPattern", pattern_text, "Member must have length less than or equal to 1024"
-            )
-        try:
-            pattern = compile_pattern(pattern_text)
-        except FilterPatternError:
-            raise invalid("Invalid filter pattern") from None
-        start = int_param(params, "startTime", lo=0)
-        end = int_param(params, "endTime", lo=0)
-        limit = int_param(params, "limit", lo=1, hi=10_000) or 10_000
-        descending = params.get("startFromHead") is False
-        after: int | None = None
-        if params.get("nextToken") is not None:
-            tok = decode_token(params["nextToken"], "events")
-            p, d = tok.get("p"), tok.get("d")
-            if not isinstance(p, int) or p < 0 or not isinstance(d, bool):
-                raise invalid(BAD_TOKEN)
-            after, descending = p, d
-        scan = sql.EventScan(
-            start_time=start,
-            end_time=None if end is None else end + 1,  # FilterLogEvents' endTime is inclusive
-            after=after,
-            descending=descending,
-            limit=limit,
-            max_bytes=MAX_RESPONSE_BYTES,
-            max_scanned=_FILTER_SCAN_BUDGET,
-        )
-        keep = None if pattern.kind == "all" else pattern.matches
-
-        now = self._now_ms()
-
-        def fn(c: Any) -> sql.ScanResult | None:
-            group = self._group_or_404(c, ctx, gname)
-            ids = None
-            if names:
-                ids = sql.stream_ids_by_names(c, group.id, names)
-                if not ids:
-                    return None
-            kept = _unexpired(scan, group, now)
-            return sql.scan_events(
-                c, kept, group_id=group.id, stream_ids=ids, stream_prefix=prefix, keep=keep
-            )
-
-        result = await self._store.read(fn)
-        out: dict[str, Any] = {"events": [], "searchedLogStreams": []}
-        if result is None:
-            return out
-        out["events"] = [e.to_filtered() for e in result.events]
-        if not result.exhausted and result.last_scanned is not None:
-            out["nextToken"] = encode_token({"k": "events", "p": result.last_scanned, "d": descending})
         return out
