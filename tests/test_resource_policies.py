@@ -7,6 +7,7 @@ function's own account need none; and with the setting off, everything runs as b
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import aws_error, deploy, unique, wait_until
+from conftest import aws_error, deploy, start_server, unique, wait_until
 from lambdabox.testing import LocalLambdabox
 from rest_helpers import proxy_api
 from rest_helpers import send as http_send
@@ -327,3 +328,35 @@ def test_without_enforcement_other_accounts_are_refused_whatever_the_policy(lax:
     assert refused(lambda: other_account(lax).invoke(FunctionName=arn)) == denied(
         arn, "lambda:InvokeFunction"
     )
+
+
+# ================================================================================================
+# the setting
+# ================================================================================================
+
+
+def health(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url + "/_lambdabox/health", timeout=10) as resp:
+        out: dict[str, Any] = json.loads(resp.read())
+        return out
+
+
+def test_health_says_whether_resource_policies_are_enforced(lbx: LocalLambdabox, lax: LocalLambdabox) -> None:
+    assert (health(lbx.url)["enforceResourcePolicies"], health(lax.url)["enforceResourcePolicies"]) == (
+        True,
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "env"),
+    [(("--enforce-resource-policies",), {}), ((), {"LAMBDABOX_ENFORCE_RESOURCE_POLICIES": "1"})],
+)
+def test_the_flag_and_the_variable_turn_it_on(
+    tmp_path: Path, flags: tuple[str, ...], env: dict[str, str]
+) -> None:
+    srv = start_server(tmp_path / "data", *flags, env=env)
+    try:
+        assert health(srv.url)["enforceResourcePolicies"] is True
+    finally:
+        srv.stop()

@@ -478,6 +478,7 @@ class App:
                 "isolation": sandbox.isolation,
                 "function_network": sandbox.network,
                 "verifySignatures": s.verify_signatures,
+                "enforceResourcePolicies": s.enforce_resource_policies,
                 "clock": clock_control.mode,
                 "runtimeSdk": sdk.versions(),
             },
