@@ -192,12 +192,9 @@ class HttpApiDataPlane:
         target = lambda_target(with_stage_variables(integration.integration_uri, stage.variables))
         if target is None:  # a stage variable made it name no function
             return _http(error_response(500, "Internal Server Error"), request_id)
-        route_path = (
-            "$default"
-            if match.route_key == "$default"
-            else f"{greq.method}{match.route_key.split(' ', 1)[-1]}"
+        source = source_arn(
+            api.region, api.account, api.api_id, _route_source(stage.name, greq.method, route)
         )
-        source = source_arn(api.region, api.account, api.api_id, f"{stage.name}/{route_path}")
         outcome = await self._run(api, target, event, integration.timeout_ms / 1000, source)
         if isinstance(outcome, GatewayResponse):
             return _http(outcome, request_id)
@@ -275,6 +272,14 @@ def _forwarded(
     if not any(n.lower() == "x-amzn-trace-id" for n, _ in headers):
         out.append(("X-Amzn-Trace-Id", ids.trace_id(now).split(";", 1)[0]))
     return out
+
+
+def _route_source(stage: str, method: str, route: Route) -> str:
+    """The route's part of the source ARN a function is invoked with: `stage/METHOD/path` (the
+    route's path as defined, `/pets/{id}`; the request's method), `stage/$default` for `$default`."""
+    if route.route_key == "$default":
+        return f"{stage}/$default"
+    return f"{stage}/{method}{route.route_key.split(' ', 1)[-1]}"
 
 
 def _stage_of(api: HttpApi, raw_rest: str) -> tuple[str | None, str]:
