@@ -37,6 +37,7 @@ from lambdabox.deploy.project import (
     source_lines,
 )
 from lambdabox.deploy.serverless_httpapi import compile_http_api
+from lambdabox.deploy.serverless_layers import compile_layers
 from lambdabox.deploy.serverless_model import Context, Function, lambda_logical_id, normalized_function_name
 from lambdabox.deploy.serverless_queues import compile_sns, compile_sqs
 from lambdabox.deploy.serverless_resources import iam_role, merge_resources
@@ -44,14 +45,12 @@ from lambdabox.deploy.serverless_restapi import compile_rest_api
 from lambdabox.deploy.serverless_vars import Resolver
 from lambdabox.deploy.yamlfile import KeyPath
 
-TOP_KEYS = {"service", "provider", "functions", "package", "custom", "plugins", "resources"}
+TOP_KEYS = {"service", "provider", "functions", "package", "custom", "plugins", "resources", "layers"}
 TOP_QUIET = {  # settings of the Framework itself or its dashboard: nothing to deploy
     "frameworkVersion", "org", "app", "configValidationMode", "variablesResolutionMode",
     "deprecationNotificationMode", "disabledDeprecations", "unresolvedVariablesNotificationMode",
 }  # fmt: skip
-TOP_IGNORED = frozenset(
-    {"layers", "stepFunctions", "outputs", "params", "stages", "useDotenv", "build", "console"}
-)
+TOP_IGNORED = frozenset({"stepFunctions", "outputs", "params", "stages", "useDotenv", "build", "console"})
 PROVIDER_KEYS = {
     "name", "runtime", "memorySize", "timeout", "environment", "stage", "region", "httpApi", "apiGateway",
     "iam", "iamRoleStatements", "iamManagedPolicies", "role", "logRetentionInDays", "tags", "stackName",
@@ -66,10 +65,10 @@ PROVIDER_IGNORED = frozenset(
 FUNCTION_KEYS = {
     "handler", "runtime", "memorySize", "timeout", "environment", "layers", "name", "description",
     "reservedConcurrency", "events", "package", "role", "tags", "architecture", "logRetentionInDays",
-    "disableLogs", "httpApi",
+    "disableLogs", "httpApi", "provisionedConcurrency",
 }  # fmt: skip
 FUNCTION_IGNORED = frozenset(
-    {"image", "url", "provisionedConcurrency", "destinations", "vpc", "onError", "kmsKeyArn", "tracing",
+    {"image", "url", "destinations", "vpc", "onError", "kmsKeyArn", "tracing",
      "maximumRetryAttempts", "maximumEventAge", "fileSystemConfig", "ephemeralStorageSize",
      "snapStart", "condition", "dependsOn", "runtimeManagement", "logDataProtectionPolicy"}
 )  # fmt: skip
@@ -110,7 +109,7 @@ def compile_serverless(
     ctx = Context(doc, config, service, resolver.stage(), resolver.region(), warnings=early)
     _top_level(ctx)
     root = path.resolve().parent
-    artifacts = _functions(ctx, root)
+    artifacts = {**compile_layers(ctx, root), **_functions(ctx, root)}
     compile_http_api(ctx)
     compile_rest_api(ctx)
     merge_resources(ctx)
@@ -242,7 +241,11 @@ def _functions(ctx: Context, root: Path) -> dict[str, Artifact]:
             depends.append(ROLE)
         ctx.resources[logical] = {"Type": "AWS::Lambda::Function", "Properties": props, "DependsOn": depends}
         if provider.get("versionFunctions", True):
-            _version(ctx, key, props, artifact)
+            version = _version(ctx, key, props, artifact)
+            if fn.get("provisionedConcurrency"):
+                _provisioned_alias(ctx, key, version, fn["provisionedConcurrency"])
+        elif fn.get("provisionedConcurrency"):
+            ctx.warn((*path, "provisionedConcurrency"), "needs versionFunctions: not deployed")
         ctx.functions[key] = Function(
             key, name, float(timeout) if isinstance(timeout, int | float) else 6.0, fn
         )
@@ -323,7 +326,7 @@ def _check_handler(
         ctx.error(path, problem)
 
 
-def _version(ctx: Context, key: str, props: dict[str, Any], artifact: Artifact) -> None:
+def _version(ctx: Context, key: str, props: dict[str, Any], artifact: Artifact) -> str:
     digest = hashlib.sha256(json.dumps(props, sort_keys=True, default=str).encode()).digest()
     suffix = re.sub(r"[^0-9A-Za-z]", "", base64.b64encode(digest).decode())
     logical = f"{normalized_function_name(key)}LambdaVersion{suffix}"
@@ -336,6 +339,22 @@ def _version(ctx: Context, key: str, props: dict[str, Any], artifact: Artifact) 
     ctx.outputs[f"{lambda_logical_id(key)}QualifiedArn"] = {
         "Description": "Current Lambda function version",
         "Value": {"Ref": logical},
+    }
+    return logical
+
+
+def _provisioned_alias(ctx: Context, key: str, version: str, count: Any) -> None:
+    """`provisionedConcurrency: N`: the alias `provisioned` of the function's version, with N
+    provisioned environments, as the Framework compiles it (its events still invoke $LATEST)."""
+    ctx.resources[f"{normalized_function_name(key)}ProvConcLambdaAlias"] = {
+        "Type": "AWS::Lambda::Alias",
+        "DependsOn": lambda_logical_id(key),
+        "Properties": {
+            "FunctionName": {"Ref": lambda_logical_id(key)},
+            "FunctionVersion": {"Fn::GetAtt": [version, "Version"]},
+            "Name": "provisioned",
+            "ProvisionedConcurrencyConfig": {"ProvisionedConcurrentExecutions": count},
+        },
     }
 
 
