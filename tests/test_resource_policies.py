@@ -2,7 +2,8 @@
 API Gateway's integrations need a function policy that lets their topic or API in (denied: SNS
 gives the delivery up, to the subscription's dead-letter queue; API Gateway answers 500), other
 accounts' Lambda calls need one that names them (with signatures verified), callers of the
-function's own account need none; and with the setting off, everything runs as before it."""
+function's own account need none; a deployed serverless.yml brings the permissions it needs; and
+with the setting off, everything runs as before it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import aws_error, deploy, start_server, unique, wait_until
+from lambdabox.deploy.apply import apply_plan
+from lambdabox.deploy.plan import plan_project
+from lambdabox.deploy.serverless import compile_serverless
 from lambdabox.testing import LocalLambdabox
 from rest_helpers import proxy_api
 from rest_helpers import send as http_send
@@ -360,3 +364,48 @@ def test_the_flag_and_the_variable_turn_it_on(
         assert health(srv.url)["enforceResourcePolicies"] is True
     finally:
         srv.stop()
+
+
+# ================================================================================================
+# deployed projects carry their permissions
+# ================================================================================================
+
+PROJECT = """\
+service: guarded
+provider:
+  name: aws
+  runtime: python3.12
+functions:
+  web:
+    handler: handler.web
+    events:
+      - httpApi: GET /hello
+  notes:
+    handler: handler.notes
+    events:
+      - sns: guarded-notes
+"""
+HANDLERS = (
+    "import json\n"
+    "def web(event, context):\n    return {'statusCode': 200, 'body': 'hello'}\n"
+    "def notes(event, context):\n    print('EVENT ' + json.dumps(event))\n"
+)
+
+
+def test_a_deployed_serverless_project_keeps_working_when_enforced(tmp_path: Path) -> None:
+    """The Framework's AWS::Lambda::Permission resources (apigateway.amazonaws.com for the HTTP
+    API, sns.amazonaws.com for the topic) are what let API Gateway and SNS in."""
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "serverless.yml").write_text(PROJECT)
+    (tmp_path / "project" / "handler.py").write_text(HANDLERS)
+    with LocalLambdabox(tmp_path / "data", manual_clock=True, enforce_resource_policies=True) as lbx:
+        project = compile_serverless(tmp_path / "project" / "serverless.yml", options={}, env={})
+        kinds = [r["Type"] for r in project.template["Resources"].values()]
+        assert kinds.count("AWS::Lambda::Permission") == 2
+        applied = apply_plan(plan_project(project, lbx.url), project, lbx.url)
+        api_id = applied.physical_ids["HttpApi"]
+        assert http_send(lbx, "GET", f"/_apis/{api_id}/hello")[::2] == (200, b"hello")
+        topic = next(t["TopicArn"] for t in lbx.client("sns").list_topics()["Topics"])
+        lbx.client("sns").publish(TopicArn=topic, Message="deployed")
+        name = applied.physical_ids["NotesLambdaFunction"]
+        wait_until(lambda: len(logged_events(lbx, name)) == 1)
