@@ -37,7 +37,6 @@ from lambdabox.deploy.project import (
     source_lines,
 )
 from lambdabox.deploy.serverless_httpapi import compile_http_api
-from lambdabox.deploy.serverless_layers import compile_layers
 from lambdabox.deploy.serverless_model import Context, Function, lambda_logical_id, normalized_function_name
 from lambdabox.deploy.serverless_queues import compile_sns, compile_sqs
 from lambdabox.deploy.serverless_resources import iam_role, merge_resources
@@ -45,12 +44,14 @@ from lambdabox.deploy.serverless_restapi import compile_rest_api
 from lambdabox.deploy.serverless_vars import Resolver
 from lambdabox.deploy.yamlfile import KeyPath
 
-TOP_KEYS = {"service", "provider", "functions", "package", "custom", "plugins", "resources", "layers"}
+TOP_KEYS = {"service", "provider", "functions", "package", "custom", "plugins", "resources"}
 TOP_QUIET = {  # settings of the Framework itself or its dashboard: nothing to deploy
     "frameworkVersion", "org", "app", "configValidationMode", "variablesResolutionMode",
     "deprecationNotificationMode", "disabledDeprecations", "unresolvedVariablesNotificationMode",
 }  # fmt: skip
-TOP_IGNORED = frozenset({"stepFunctions", "outputs", "params", "stages", "useDotenv", "build", "console"})
+TOP_IGNORED = frozenset(
+    {"layers", "stepFunctions", "outputs", "params", "stages", "useDotenv", "build", "console"}
+)
 PROVIDER_KEYS = {
     "name", "runtime", "memorySize", "timeout", "environment", "stage", "region", "httpApi", "apiGateway",
     "iam", "iamRoleStatements", "iamManagedPolicies", "role", "logRetentionInDays", "tags", "stackName",
@@ -109,7 +110,7 @@ def compile_serverless(
     ctx = Context(doc, config, service, resolver.stage(), resolver.region(), warnings=early)
     _top_level(ctx)
     root = path.resolve().parent
-    artifacts = {**compile_layers(ctx, root), **_functions(ctx, root)}
+    artifacts = _functions(ctx, root)
     compile_http_api(ctx)
     compile_rest_api(ctx)
     merge_resources(ctx)
