@@ -53,6 +53,8 @@ RUNTIME_SHUTDOWN = 0.3
 PROVISIONED_INIT_LIMIT = 130.0
 #: AWS_LAMBDA_INITIALIZATION_TYPE of an environment started for an invocation, and ahead of traffic
 ON_DEMAND, PROVISIONED = "on-demand", "provisioned-concurrency"
+#: the longest line the launcher writes on its control socket ("exit <status> <file name>")
+CONTROL_LINE = 4096
 #: how long an exited runtime's Runtime API connections may take to deliver what they carried
 EXIT_GRACE = 1.0
 
@@ -309,12 +311,15 @@ class Environment:
                 if kind != "exit" or not status.isdigit() or self.extensions is None:
                     continue
                 self.extensions.exited(name, int(status))
-                if self.state is State.IDLE and not self._shutting_down:
+                failed = self.extensions.failure.done()
+                if failed and self.state is State.IDLE and not self._shutting_down:
                     self._platform_error(
                         "Extension.Crash", f"Error: {self.extensions.failure.result().message}"
                     )
                     self.state = State.STOPPED  # never handed out again
                     self._reset = loop.create_task(self.stop())
+            if len(buf) > CONTROL_LINE:
+                return  # not the launcher's writing: stop listening rather than buffer it
 
     def _spawn_error(self, exc: OSError) -> str:
         """Lambda's words for a bootstrap that cannot be started."""
