@@ -486,3 +486,45 @@ def test_a_missing_bootstrap_behind_the_launcher_is_an_invalid_entrypoint(
     assert resp["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Runtime.InvalidEntrypoint"
     assert "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]" in body["errorMessage"]
+
+
+def test_shutdown_when_the_server_stops(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with LocalLambdabox(data) as server:
+        lam = server.client("lambda")
+        name = create(lam, [layer(lam, {"extensions/probe": PROBE})])
+        invoke(lam, name)
+    with LocalLambdabox(data) as again:  # the log is durable: read what the first server wrote last
+        wait_until(lambda: has_line(again, name, "[probe] bye"))
+        shutdown = next(line for line in log_lines(again, name) if '"eventType": "SHUTDOWN"' in line)
+        assert '"shutdownReason": "spindown"' in shutdown
+
+
+FDS = """import os, socket
+
+def handler(event, context):
+    found = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the listing's own descriptor
+            continue
+        if target.startswith("socket:"):
+            s = socket.socket(fileno=os.dup(int(fd)))
+            target = "socket:" + s.family.name
+            s.close()
+        found[fd] = target
+    return found
+"""
+
+
+def test_the_runtime_holds_neither_the_control_socket_nor_the_extensions_pipe(
+    lbx: LocalLambdabox, lam: Any
+) -> None:
+    name = create(lam, [layer(lam, {"extensions/probe": PROBE})], files={"app.py": FDS})
+    resp, fds, _ = invoke(lam, name)
+    assert "FunctionError" not in resp, fds
+    assert fds["0"] == "/dev/null"
+    assert "socket:AF_UNIX" not in fds.values()  # the launcher's control socket
+    pipes = [target for target in fds.values() if target.startswith("pipe:")]
+    assert len(pipes) == 2 and fds["1"] in pipes and fds["2"] in pipes  # its stdout and stderr only
