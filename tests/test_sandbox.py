@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import pytest
 
 from conftest import MARKER, host_pids_with_env
+from lambdabox.lambda_.extension_launch import LAUNCHER
 from lambdabox.lambda_.sandbox import (
     ExitInfo,
     Sandbox,
@@ -648,3 +649,52 @@ def test_two_sandboxes_in_one_process_do_not_disturb_each_other(tmp_path: Path, 
             await proc.cleanup()
 
     run(main())
+
+
+# ------------------------------------------------------------------------------ extensions launcher
+@ISOLATIONS
+def test_the_extensions_launcher_in_each_isolation(
+    tmp_path: Path, code_dir: Path, isolations: tuple[str, ...]
+) -> None:
+    """lambdabox's launcher (extension_launch.py) in the sandbox: the extension runs at once, writes
+    to the extensions' own pipe and has its exit reported on the control socket; the runtime
+    starts on "go", with /dev/null as stdin and neither the socket nor that pipe."""
+    opt = Path(tempfile.mkdtemp(prefix="lbx-opt-", dir=code_dir.parent))
+    (opt / "extensions").mkdir()
+    ext = opt / "extensions" / "hello"
+    ext.write_text('#!/bin/sh\necho "extension says hi"\necho "to its stderr" >&2\nexit 4\n')
+    for p in (opt, opt / "extensions", ext):
+        p.chmod(0o755)
+    runtime = """
+        import json, os, sys
+        print(json.dumps({"stdin": os.readlink("/proc/self/fd/0"),
+                          "fds": sorted(int(f) for f in os.listdir("/proc/self/fd"))}), flush=True)
+    """
+
+    async def body(sb: Sandbox) -> None:
+        view = sb.view(code_dir, opt)
+        assert view.opt is not None
+        base = spec(code_dir, runtime)
+        argv = ["/bin/sh", f"{view.runtime_dir}/{LAUNCHER}", f"{view.opt}/extensions", *base.argv]
+        proc = await sb.spawn(dataclasses.replace(base, argv=argv, opt_dir=opt, control=True, runtime_at=3))
+        assert proc.control is not None and proc.extensions_fd is not None
+        loop = asyncio.get_running_loop()
+        report = await asyncio.wait_for(loop.sock_recv(proc.control, 100), 10)
+        assert report == b"exit 4 hello\n"
+        os.set_blocking(proc.extensions_fd, True)
+        assert os.read(proc.extensions_fd, 100) == b"extension says hi\nto its stderr\n"
+        await loop.sock_sendall(proc.control, b"go\n")
+        out = Output(proc)
+        got = json.loads(await out.line())
+        assert got["stdin"] == "/dev/null"
+        assert set(got["fds"]) <= {0, 1, 2, 3}  # 3: listdir's own descriptor
+        assert out.stderr == ""
+        assert (await out.finish()) == ExitInfo(0, None, False)
+        proc.control.close()
+        os.close(proc.extensions_fd)
+        await proc.cleanup()
+
+    try:
+        with_sandbox(tmp_path, body, isolations=isolations)
+    finally:
+        shutil.rmtree(opt, ignore_errors=True)
