@@ -394,6 +394,12 @@ def test_another_accounts_layer_needs_its_permission(lam: Any, other: Any) -> No
     )
     assert refused(lambda: create(lam, {"app.py": code}, [arn])) == denied
     assert refused(lambda: lam.get_layer_version_by_arn(Arn=arn)) == denied
+    # a statement for an organization grants nothing here (no organizations)
+    other.add_layer_version_permission(
+        LayerName=theirs["LayerArn"].rsplit(":", 1)[1], VersionNumber=1, StatementId="org",
+        Action="lambda:GetLayerVersion", Principal="*", OrganizationId="o-abcdefghij",
+    )  # fmt: skip
+    assert refused(lambda: create(lam, {"app.py": code}, [arn])) == denied
     other.add_layer_version_permission(
         LayerName=theirs["LayerArn"].rsplit(":", 1)[1], VersionNumber=1, StatementId="mine",
         Action="lambda:GetLayerVersion", Principal="000000000000",
