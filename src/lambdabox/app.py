@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from lambdabox.admin.clock import ClockControl, clock_endpoint
 from lambdabox.admin.faults import faults_endpoint
 from lambdabox.aws import ids
+from lambdabox.aws.arns import function_arn as arn_of
 from lambdabox.aws.arns import parse_function_ref
 from lambdabox.aws.composite import Operations
 from lambdabox.aws.context import RequestContext
@@ -74,6 +75,7 @@ from lambdabox.lambda_.layer_trees import LayerTrees
 from lambdabox.lambda_.limits import request_limit as lambda_limits
 from lambdabox.lambda_.outbox import Outbox
 from lambdabox.lambda_.provisioned_engine import ProvisionedEngine
+from lambdabox.lambda_.resource_access import ServiceSource
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
 from lambdabox.lambda_.runtime_catalog import RUNTIMES_DIR, RuntimeCatalog
 from lambdabox.lambda_.runtime_sdk import find_runtime_sdk
@@ -353,6 +355,7 @@ class App:
                 faults=FaultInjector(fault_book, logs, self.clock),
                 metrics=lambda_metrics,
                 event_sources=event_sources,
+                enforce_resource_policies=s.enforce_resource_policies,
                 provisioned=provisioned,
                 layer_trees=layer_trees,
             )
@@ -404,7 +407,7 @@ class App:
                 return KnownKey(
                     access_key_id, session.secret_access_key, session.account,
                     session_token=session.session_token, expiration=session.expiration,
-                    active=await source_exists(iam, session),
+                    active=await source_exists(iam, session), principal_arn=session.identity.arn,
                 )  # fmt: skip
             if access_key_id.startswith("AKIA"):
                 user_key = await iam.access_key(access_key_id)
@@ -415,7 +418,7 @@ class App:
                     )
                 return KnownKey(
                     access_key_id, user_key.secret_access_key, user_key.account,
-                    active=user_key.status == "Active",
+                    active=user_key.status == "Active", principal_arn=user_key.user_arn,
                 )  # fmt: skip
             return None
 
@@ -482,6 +485,7 @@ class App:
                 "isolation": sandbox.isolation,
                 "function_network": sandbox.network,
                 "verifySignatures": s.verify_signatures,
+                "enforceResourcePolicies": s.enforce_resource_policies,
                 "clock": clock_control.mode,
                 "runtimeSdk": sdk.versions(),
             },
@@ -584,26 +588,36 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _invoke_through(lambda_: LambdaService) -> InvokeFunction:
-    """API Gateway's invoke of a function: Lambda's Invoke, in the API's region and account."""
+    """API Gateway's invoke of a function for a route, method or authorizer (`source`, an
+    execute-api ARN the function's policy may refuse): Lambda's Invoke, in the API's region and
+    account."""
 
-    async def invoke(region: str, account: str, function_arn: str, payload: bytes) -> Invoked:
+    async def invoke(region: str, account: str, function_arn: str, payload: bytes, source: str) -> Invoked:
         ctx = RequestContext(ids.request_id(), region, account, "lambda", "Invoke")
+        named = parse_function_ref(function_arn)
+        qualified = arn_of(named.region or region, named.account or account, named.name, named.qualifier)
+        lambda_.authorize_service(qualified, ServiceSource("apigateway.amazonaws.com", source, account))
         out = await lambda_.invoke_event(ctx, function_arn, payload)
         return Invoked(bytes(out["Payload"]), "FunctionError" in out)
 
     return invoke
 
 
-def _async_invoke_through(lambda_: LambdaService) -> Callable[[str, bytes], Awaitable[None]]:
-    """SNS's delivery to a function: Lambda's Invoke with InvocationType Event, in the function's
-    region and account; a refusal that retrying cannot change (no such function, a payload Lambda
-    refuses) is `Undeliverable`, throttles and service errors are raised as they are (retried)."""
+def _async_invoke_through(lambda_: LambdaService) -> Callable[[str, bytes, str], Awaitable[None]]:
+    """SNS's delivery to a function for a topic: Lambda's Invoke with InvocationType Event, in
+    the function's region and account; a refusal that retrying cannot change (no such function,
+    a payload Lambda refuses, a policy that does not let the topic in) is `Undeliverable`,
+    throttles and service errors are raised as they are (retried)."""
 
-    async def invoke(function_arn: str, payload: bytes) -> None:
+    async def invoke(function_arn: str, payload: bytes, topic_arn: str) -> None:
         ref = parse_function_ref(function_arn)
         ctx = RequestContext(ids.request_id(), ref.region or "", ref.account or "", "lambda", "Invoke")
         params = {"FunctionName": function_arn, "InvocationType": "Event", "Payload": payload}
+        topic_account = topic_arn.split(":")[4] if topic_arn.count(":") >= 5 else ""
         try:
+            lambda_.authorize_service(
+                function_arn, ServiceSource("sns.amazonaws.com", topic_arn, topic_account)
+            )
             await lambda_.Invoke(ctx, params)
         except ServiceError as exc:
             if exc.status < 500 and exc.code != "TooManyRequestsException":

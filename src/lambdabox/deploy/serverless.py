@@ -65,10 +65,10 @@ PROVIDER_IGNORED = frozenset(
 FUNCTION_KEYS = {
     "handler", "runtime", "memorySize", "timeout", "environment", "layers", "name", "description",
     "reservedConcurrency", "events", "package", "role", "tags", "architecture", "logRetentionInDays",
-    "disableLogs", "httpApi",
+    "disableLogs", "httpApi", "provisionedConcurrency",
 }  # fmt: skip
 FUNCTION_IGNORED = frozenset(
-    {"image", "url", "provisionedConcurrency", "destinations", "vpc", "onError", "kmsKeyArn", "tracing",
+    {"image", "url", "destinations", "vpc", "onError", "kmsKeyArn", "tracing",
      "maximumRetryAttempts", "maximumEventAge", "fileSystemConfig", "ephemeralStorageSize",
      "snapStart", "condition", "dependsOn", "runtimeManagement", "logDataProtectionPolicy"}
 )  # fmt: skip
@@ -242,7 +242,11 @@ def _functions(ctx: Context, root: Path) -> dict[str, Artifact]:
             depends.append(ROLE)
         ctx.resources[logical] = {"Type": "AWS::Lambda::Function", "Properties": props, "DependsOn": depends}
         if provider.get("versionFunctions", True):
-            _version(ctx, key, props, artifact)
+            version = _version(ctx, key, props, artifact)
+            if fn.get("provisionedConcurrency"):
+                _provisioned_alias(ctx, key, version, fn["provisionedConcurrency"])
+        elif fn.get("provisionedConcurrency"):
+            ctx.warn((*path, "provisionedConcurrency"), "needs versionFunctions: not deployed")
         ctx.functions[key] = Function(
             key, name, float(timeout) if isinstance(timeout, int | float) else 6.0, fn
         )
@@ -333,7 +337,7 @@ def _check_handler(
         ctx.error(path, problem)
 
 
-def _version(ctx: Context, key: str, props: dict[str, Any], artifact: Artifact) -> None:
+def _version(ctx: Context, key: str, props: dict[str, Any], artifact: Artifact) -> str:
     digest = hashlib.sha256(json.dumps(props, sort_keys=True, default=str).encode()).digest()
     suffix = re.sub(r"[^0-9A-Za-z]", "", base64.b64encode(digest).decode())
     logical = f"{normalized_function_name(key)}LambdaVersion{suffix}"
@@ -346,6 +350,22 @@ def _version(ctx: Context, key: str, props: dict[str, Any], artifact: Artifact) 
     ctx.outputs[f"{lambda_logical_id(key)}QualifiedArn"] = {
         "Description": "Current Lambda function version",
         "Value": {"Ref": logical},
+    }
+    return logical
+
+
+def _provisioned_alias(ctx: Context, key: str, version: str, count: Any) -> None:
+    """`provisionedConcurrency: N`: the alias `provisioned` of the function's version, with N
+    provisioned environments, as the Framework compiles it (its events still invoke $LATEST)."""
+    ctx.resources[f"{normalized_function_name(key)}ProvConcLambdaAlias"] = {
+        "Type": "AWS::Lambda::Alias",
+        "DependsOn": lambda_logical_id(key),
+        "Properties": {
+            "FunctionName": {"Ref": lambda_logical_id(key)},
+            "FunctionVersion": {"Fn::GetAtt": [version, "Version"]},
+            "Name": "provisioned",
+            "ProvisionedConcurrencyConfig": {"ProvisionedConcurrentExecutions": count},
+        },
     }
 
 

@@ -6,7 +6,9 @@ carry no tags, found through the stack's functions and matched by natural key.
   configuration (handler, runtime, memory, timeout, environment: `version_config`), so a Version
   whose function's code or configuration changed is published anew and the old one deleted (CloudFormation publishes only when the Version's properties
   change; SAM's AutoPublishAlias renames the Version for that). Versions are immutable.
-- Alias: (function ARN, Name); FunctionVersion, Description and RoutingConfig update in place.
+- Alias: (function ARN, Name); FunctionVersion, Description and RoutingConfig update in place, and
+  its ProvisionedConcurrencyConfig is put (or deleted) with PutProvisionedConcurrencyConfig once the
+  alias is in place (the environments are initialised in the background: not waited for).
 - Permission: (function ARN with qualifier, statement id), the statement id being the logical id;
   an update removes the statement and adds it again. Statements on the stack's functions whose id
   is a logical id (alphanumeric) and that the template no longer has are deleted.
@@ -106,7 +108,16 @@ class Version(Handler):
 
 class Alias(Handler):
     type = "AWS::Lambda::Alias"
-    properties = frozenset(["FunctionName", "Name", "FunctionVersion", "Description", "RoutingConfig"])
+    properties = frozenset(
+        [
+            "FunctionName",
+            "Name",
+            "FunctionVersion",
+            "Description",
+            "RoutingConfig",
+            "ProvisionedConcurrencyConfig",
+        ]
+    )
     attributes = frozenset(["AliasArn"])
     immutable = frozenset(["FunctionName", "Name"])
     tagged = False
@@ -120,8 +131,20 @@ class Alias(Handler):
         lam = c("lambda")
         out: list[Deployed] = []
         for fn in parents:
+            provisioned = {
+                str(p["FunctionArn"]): p
+                for page in lam.get_paginator("list_provisioned_concurrency_configs").paginate(
+                    FunctionName=fn.physical_id
+                )
+                for p in page["ProvisionedConcurrencyConfigs"]
+            }
             for page in lam.get_paginator("list_aliases").paginate(FunctionName=fn.physical_id):
-                out.extend(self._deployed(a, fn.attributes["Arn"]) for a in page["Aliases"])
+                for a in page["Aliases"]:
+                    p = provisioned.get(a["AliasArn"])
+                    if p is not None:
+                        count = p["RequestedProvisionedConcurrentExecutions"]
+                        a = {**a, "ProvisionedConcurrencyConfig": {"ProvisionedConcurrentExecutions": count}}
+                    out.append(self._deployed(a, fn.attributes["Arn"]))
         return out
 
     def _deployed(self, a: dict[str, Any], fn_arn: str) -> Deployed:
@@ -139,12 +162,33 @@ class Alias(Handler):
 
     def changes(self, props: Props, deployed: Deployed) -> list[str]:
         fields = ("FunctionVersion", "Description", "RoutingConfig")
-        return sorted(k for k in fields if not same(props.get(k), deployed.observed.get(k)))
+        changed = [k for k in fields if not same(props.get(k), deployed.observed.get(k))]
+        want, have = (
+            props.get("ProvisionedConcurrencyConfig"),
+            deployed.observed.get("ProvisionedConcurrencyConfig"),
+        )
+        if (want or None) != (have or None) and not same(want, have):
+            changed.append("ProvisionedConcurrencyConfig")
+        return sorted(changed)
 
     def create(self, c: Clients, stack: str, logical_id: str, props: Props) -> Deployed:
         fn = _unqualified(c.function_arn(str(props["FunctionName"])))
         args = {k: props[k] for k in ("FunctionVersion", "Description", "RoutingConfig") if k in props}
-        return self._deployed(c("lambda").create_alias(FunctionName=fn, Name=props["Name"], **args), fn)
+        a = c("lambda").create_alias(FunctionName=fn, Name=props["Name"], **args)
+        self._provision(c, fn, a, props, None)
+        return self._deployed(a, fn)
+
+    def _provision(self, c: Clients, fn: str, alias: dict[str, Any], props: Props, before: Any) -> None:
+        """Put the alias's ProvisionedConcurrencyConfig, or delete the one it had (`before`)."""
+        want = props.get("ProvisionedConcurrencyConfig")
+        if isinstance(want, dict) and want.get("ProvisionedConcurrentExecutions") is not None:
+            count = int(want["ProvisionedConcurrentExecutions"])
+            c("lambda").put_provisioned_concurrency_config(
+                FunctionName=fn, Qualifier=alias["Name"], ProvisionedConcurrentExecutions=count
+            )
+            alias["ProvisionedConcurrencyConfig"] = {"ProvisionedConcurrentExecutions": count}
+        elif before:
+            c("lambda").delete_provisioned_concurrency_config(FunctionName=fn, Qualifier=alias["Name"])
 
     def update(
         self, c: Clients, stack: str, deployed: Deployed, props: Props, props_tag: str | None = None
@@ -157,6 +201,7 @@ class Alias(Handler):
             Description=props.get("Description", ""),
             RoutingConfig=props.get("RoutingConfig", {}),
         )
+        self._provision(c, fn, a, props, deployed.observed.get("ProvisionedConcurrencyConfig"))
         return self._deployed(a, fn)
 
     def snapshot(self, c: Clients, deployed: Deployed) -> Props:
@@ -167,7 +212,9 @@ class Alias(Handler):
             "FunctionVersion": o["FunctionVersion"],
             "Description": o.get("Description", ""),
             "RoutingConfig": o.get("RoutingConfig", {}),
-        }
+            **({"ProvisionedConcurrencyConfig": o["ProvisionedConcurrencyConfig"]}
+               if o.get("ProvisionedConcurrencyConfig") else {}),
+        }  # fmt: skip
 
     def delete(self, c: Clients, deployed: Deployed) -> None:
         assert deployed.key is not None
