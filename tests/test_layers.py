@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -94,10 +95,10 @@ import json, os, subprocess, sys
 def handler(event, context):
     import shared, only_a, from_site
     tool = subprocess.run(["layer-tool"], capture_output=True, text=True).stdout.strip()
+    opt_dir = os.environ["PATH"].rsplit(":", 1)[1].removesuffix("/bin")  # /opt/bin comes last
     return {"shared": shared.WHO, "only_a": only_a.WHO, "site": from_site.WHO, "tool": tool,
             "internal": [k for k in os.environ if k.startswith("_LAMBDABOX")],
-            "opt": sorted(os.listdir("/opt")), "path": os.environ["PATH"],
-            "ld": os.environ["LD_LIBRARY_PATH"]}
+            "opt_dir": opt_dir, "opt": sorted(os.listdir(opt_dir)), "ld": os.environ["LD_LIBRARY_PATH"]}
 """
 
 
@@ -243,7 +244,13 @@ def test_bad_layer_zips_get_the_answers_function_code_gets(lam: Any) -> None:
 
 
 # ------------------------------------------------------------------------------ functions with layers
-def test_layers_merge_in_order_at_opt_for_python(lam: Any) -> None:
+def own_root(lbx: LocalLambdabox) -> bool:
+    """Whether environments have a root of their own here (not the rlimits-only isolation)."""
+    with urllib.request.urlopen(f"{lbx.url}/_lambdabox/health") as resp:
+        return bool(json.loads(resp.read())["isolation"] != "rlimits")
+
+
+def test_layers_merge_in_order_at_opt_for_python(lam: Any, lbx: LocalLambdabox) -> None:
     a = publish(
         lam,
         unique("a"),
@@ -268,8 +275,13 @@ def test_layers_merge_in_order_at_opt_for_python(lam: Any) -> None:
     assert got["shared"] == "b"  # the later layer's file wins
     assert got["only_a"] == "a" and got["site"] == "site" and got["tool"] == "b"
     assert got["internal"] == []
-    assert got["opt"] == ["bin", "python"]
-    assert got["path"].endswith(":/opt/bin") and got["ld"].endswith(":/opt/lib")
+    assert got["opt"] == ["bin", "python"]  # the merged tree
+    # at /opt with a root of its own; without one (rlimits), the merged tree's host path
+    if own_root(lbx):
+        assert got["opt_dir"] == "/opt"
+    else:
+        assert re.fullmatch(r"/.+/opt/[0-9a-f]{64}", got["opt_dir"]), got["opt_dir"]
+    assert got["ld"].endswith(f":{got['opt_dir']}/lib")
 
     # PublishVersion snapshots them; removing the layers from $LATEST leaves the version as it was
     version = lam.publish_version(FunctionName=name)
@@ -394,6 +406,12 @@ def test_another_accounts_layer_needs_its_permission(lam: Any, other: Any) -> No
     )
     assert refused(lambda: create(lam, {"app.py": code}, [arn])) == denied
     assert refused(lambda: lam.get_layer_version_by_arn(Arn=arn)) == denied
+    # a statement for an organization grants nothing here (no organizations)
+    other.add_layer_version_permission(
+        LayerName=theirs["LayerArn"].rsplit(":", 1)[1], VersionNumber=1, StatementId="org",
+        Action="lambda:GetLayerVersion", Principal="*", OrganizationId="o-abcdefghij",
+    )  # fmt: skip
+    assert refused(lambda: create(lam, {"app.py": code}, [arn])) == denied
     other.add_layer_version_permission(
         LayerName=theirs["LayerArn"].rsplit(":", 1)[1], VersionNumber=1, StatementId="mine",
         Action="lambda:GetLayerVersion", Principal="000000000000",
