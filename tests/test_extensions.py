@@ -528,3 +528,14 @@ def test_the_runtime_holds_neither_the_control_socket_nor_the_extensions_pipe(
     assert "socket:AF_UNIX" not in fds.values()  # the launcher's control socket
     pipes = [target for target in fds.values() if target.startswith("pipe:")]
     assert len(pipes) == 2 and fds["1"] in pipes and fds["2"] in pipes  # its stdout and stderr only
+
+
+def test_extensions_with_function_network_none(tmp_path: Path) -> None:
+    """In a network namespace of its own the extension reaches the same Runtime API address."""
+    with LocalLambdabox(tmp_path / "data", function_network="none") as server:
+        lam = server.client("lambda")
+        name = create(lam, [layer(lam, {"extensions/probe": PROBE})])
+        resp, body, _ = invoke(lam, name)
+        assert "FunctionError" not in resp, body
+        request_id = resp["ResponseMetadata"]["RequestId"]
+        wait_until(lambda: has_line(server, name, f"[probe] done with {request_id}"))
