@@ -155,6 +155,7 @@ class Environment:
         self._control_task: asyncio.Task[None] | None = None
         #: the end of the invocation's post-runtime phase (extensions still busy with INVOKE)
         self.post_runtime: asyncio.Task[None] | None = None
+        self._torn: asyncio.Future[None] | None = None  # set when it is torn down (post-runtime waits)
         self._shutting_down = False
         self._reset: asyncio.Task[None] | None = None  # the stop after an extension's crash
 
@@ -429,6 +430,8 @@ class Environment:
             return
         self._torn_down = True
         try:
+            if self._torn is not None and not self._torn.done():
+                self._torn.set_result(None)  # a post-runtime phase ends with it
             self._runtime.refuse_waiting()
             if self.extensions is not None:
                 self.extensions.stop()
@@ -543,9 +546,9 @@ class Environment:
             # the caller has its answer; the environment is busy until every extension is done
             # with INVOKE (post-runtime), and its REPORT covers that time too
             log_tail = tail.text()
-            self.post_runtime = asyncio.get_running_loop().create_task(
-                self._post_runtime(report, watch, deadline, timer)
-            )
+            loop = asyncio.get_running_loop()
+            self._torn = loop.create_future()
+            self.post_runtime = loop.create_task(self._post_runtime(report, watch, deadline, timer))
         else:
             timer.cancel()
             log_tail = await self._close_invocation(report, duration, fatal)
@@ -565,8 +568,9 @@ class Environment:
     ) -> None:
         ext = self.extensions
         assert ext is not None
+        assert self._torn is not None
         try:
-            await _first(ext.wait_for(ext.all_ready), ext.failure, deadline)
+            await _first(ext.wait_for(ext.all_ready), ext.failure, deadline, self._torn)
         finally:
             timer.cancel()
         fatal = ext.failure.done() or deadline.done()
