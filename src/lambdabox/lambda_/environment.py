@@ -10,9 +10,17 @@ It wraps each invocation in START/END/REPORT and turns every way an init phase o
 can end (response, function error, oversize response, timeout, crash, out-of-memory) into an
 `Outcome`. Its time limits (init, invocation) pass when they have passed on the clock or in real
 time, whichever comes first (the process runs in real time: a paused clock never hangs it), and
-durations are the longer of the two. It is started with its execution role's credentials, which its process carries as
-environment variables for its whole life: `credentials_outlast(now)` says whether they still cover
-an invocation starting now.
+durations are the longer of the two. It is started with its execution role's credentials, which
+its process carries as environment variables for its whole life: `credentials_outlast(now)` says
+whether they still cover an invocation starting now.
+
+With extensions (its `Extensions`, the Extensions API): external ones are started by the launcher
+(extension_launch.py) and must all register before the runtime is let start (the go-ahead on the
+launcher's control socket, which also reports their exits); the init phase ends when the runtime
+and every extension have called next; an invocation is answered when the runtime answers, but the
+environment stays busy (`post_runtime`) until every extension has called next again, and writes
+END/REPORT then; an extension's exit fails the init or the invocation (Extension.*) or resets an
+idle environment; `shutdown()` sends SHUTDOWN before the runtime's SIGTERM.
 """
 
 from __future__ import annotations
