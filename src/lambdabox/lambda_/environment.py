@@ -494,15 +494,19 @@ class Environment:
         tail = self._logs.tail = LogTail()  # from START on, lines are this invocation's
         done = self._runtime.deliver(inv)
         ext = self.extensions
-        ext_busy = ext is not None and ext.invoke(inv)  # INVOKE to every extension registered for it
+        ext_busy = (
+            ext is not None and ext.any_registered and ext.invoke(inv)
+        )  # INVOKE to every extension registered for it
         watch = Stopwatch(self._clock)
         # the function's timeout, on the clock or in real time, whichever passes first
         deadline: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         timer = call_later_either(self._clock, inv.timeout, lambda: _expire(done, deadline))
         try:
-            if ext is not None:
+            if ext is not None and ext.any_registered:  # (the hot path without extensions: one await)
                 await _first(done, ext.failure)
-            result = done.result() if done.done() else _extension_result(ext.failure.result())  # type: ignore[union-attr]
+                result = done.result() if done.done() else _extension_result(ext.failure.result())
+            else:
+                result = await done
         finally:
             if not ext_busy:
                 timer.cancel()

@@ -114,6 +114,10 @@ class Extensions:
 
     # -- the environment's side ---------------------------------------------------------------
     @property
+    def any_registered(self) -> bool:
+        return bool(self._by_id)
+
+    @property
     def registered(self) -> list[Extension]:
         return [e for e in self.by_name.values() if e.ident]
 
