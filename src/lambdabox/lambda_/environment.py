@@ -494,9 +494,8 @@ class Environment:
         tail = self._logs.tail = LogTail()  # from START on, lines are this invocation's
         done = self._runtime.deliver(inv)
         ext = self.extensions
-        ext_busy = (
-            ext is not None and ext.any_registered and ext.invoke(inv)
-        )  # INVOKE to every extension registered for it
+        # INVOKE to every extension registered for it
+        ext_busy = ext is not None and ext.any_registered and ext.invoke(inv)
         watch = Stopwatch(self._clock)
         # the function's timeout, on the clock or in real time, whichever passes first
         deadline: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
