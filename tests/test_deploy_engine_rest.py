@@ -17,7 +17,7 @@ import pytest
 from conftest import Server
 from lambdabox.deploy.apply import NoSuchStack, apply_plan, remove_stack
 from lambdabox.deploy.plan import check_template, plan_project
-from lambdabox.deploy.project import Project, ProjectError
+from lambdabox.deploy.project import ARTIFACT_BUCKET, Project, ProjectError
 from test_deploy_engine_apply import artifact, template
 
 URI = "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Fn.Arn}/invocations"
@@ -164,7 +164,20 @@ def test_deleted_children_are_named_as_a_person_knows_them(server: Server, stack
     )
 
 
-def test_cognito_authorizers_are_refused_with_their_lines() -> None:
+def test_layers_are_passed_on_and_cognito_authorizers_refused_with_their_lines() -> None:
+    fn = {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "Runtime": "python3.11",
+            "Handler": "app.handler",
+            "Role": "arn:aws:iam::000000000000:role/r",
+            "Code": {"S3Bucket": ARTIFACT_BUCKET, "S3Key": "k.zip"},
+            "Layers": ["arn:aws:lambda:us-east-1:123456789012:layer:mylayer:3"],
+        },
+    }
+    proj = Project("s", {"Resources": {"Fn": fn}}, source=None, lines={"Fn": 7})
+    _, warnings = check_template(proj, "000000000000", "us-east-1")
+    assert [str(w) for w in warnings] == []  # Lambda answers for the layer versions themselves
     api = {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "a"}}
     cognito = {
         "Type": "AWS::ApiGateway::Authorizer",

@@ -78,7 +78,9 @@ def test_a_serverless_function_s_provisioned_alias_is_deployed_ready_and_removed
         }
         dropped = _serverless(tmp_path, service, None)
         apply_plan(plan_project(copy.deepcopy(dropped), server.url), dropped, server.url)
-        assert lam.list_provisioned_concurrency_configs(FunctionName=fn)["ProvisionedConcurrencyConfigs"] == []
+        assert (
+            lam.list_provisioned_concurrency_configs(FunctionName=fn)["ProvisionedConcurrencyConfigs"] == []
+        )
     finally:
         remove_stack(project.stack_name, server.url)
 

@@ -1,7 +1,8 @@
 """A serverless.yml's REST API features deployed as a user deploys them (`lambdabox deploy`, the real
 CLI, into a running server) and called over real HTTP: an `http` event behind a Lambda TOKEN
 authorizer (401 without a token, 403 for a denied one, 200 for an allowed one), a `private: true`
-event with `provider.apiGateway.apiKeys` (403 without the key, 200 with its value), curl lines for the REST API's methods, and the plan's readable names for what a
+event with `provider.apiGateway.apiKeys` (403 without the key, 200 with its value),
+curl lines for the REST API's methods, and the plan's readable names for what a
 redeploy deletes."""
 
 from __future__ import annotations

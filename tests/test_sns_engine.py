@@ -37,7 +37,7 @@ class Endpoints:
                 raise self.error
         self.sent.append((arn, body))
 
-    async def invoke_async(self, arn: str, payload: bytes) -> None:
+    async def invoke_async(self, arn: str, payload: bytes, topic_arn: str) -> None:
         raise AssertionError("no function is subscribed")
 
 

@@ -369,7 +369,7 @@ class FlakyQueue:
             raise RuntimeError("service unavailable")
         self.sent.append((body, group, dedup))
 
-    async def invoke_async(self, arn: str, payload: bytes) -> None:
+    async def invoke_async(self, arn: str, payload: bytes, topic_arn: str) -> None:
         raise AssertionError("no function is subscribed")
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import random
 import socket
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from lambdabox.admin.clock import ClockControl, clock_endpoint
 from lambdabox.admin.faults import faults_endpoint
 from lambdabox.aws import ids
+from lambdabox.aws.arns import function_arn as arn_of
 from lambdabox.aws.arns import parse_function_ref
 from lambdabox.aws.composite import Operations
 from lambdabox.aws.context import RequestContext
@@ -54,7 +56,7 @@ from lambdabox.identity_wiring import (
     role_credentials,
     source_exists,
 )
-from lambdabox.lambda_ import async_store, esm_store, outbox_store, provisioned_store
+from lambdabox.lambda_ import async_store, esm_store, layer_store, outbox_store, provisioned_store
 from lambdabox.lambda_ import store as lambda_store
 from lambdabox.lambda_.api import LambdaDeps, LambdaService
 from lambdabox.lambda_.async_engine import AsyncEngine
@@ -69,9 +71,11 @@ from lambdabox.lambda_.esm_store import Mapping
 from lambdabox.lambda_.fault_runs import FaultInjector
 from lambdabox.lambda_.faults import FaultBook
 from lambdabox.lambda_.invoker import Invoker, InvokerSettings
+from lambdabox.lambda_.layer_trees import LayerTrees
 from lambdabox.lambda_.limits import request_limit as lambda_limits
 from lambdabox.lambda_.outbox import Outbox
 from lambdabox.lambda_.provisioned_engine import ProvisionedEngine
+from lambdabox.lambda_.resource_access import ServiceSource
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
 from lambdabox.lambda_.runtime_catalog import RUNTIMES_DIR, RuntimeCatalog
 from lambdabox.lambda_.runtime_sdk import find_runtime_sdk
@@ -235,6 +239,7 @@ class App:
         store.migrate("lambda_outbox", outbox_store.SCHEMA)
         store.migrate("lambda_esm", esm_store.SCHEMA)
         store.migrate("lambda_provisioned", provisioned_store.SCHEMA)
+        store.migrate("lambda_layers", layer_store.SCHEMA)
         store.migrate("logs", LogsService.SCHEMA)
         store.migrate("iam", IamService.SCHEMA)
         store.migrate("sts", StsService.SCHEMA)
@@ -268,7 +273,8 @@ class App:
         logs = LogsService(store, self.clock)
         retention = RetentionSweep(logs.expire, self.clock)
         code = CodeStore(data / "code")
-        code_gc = CodeCollector(code, lambda: store.read(lambda_store.code_keys))
+        code_gc = CodeCollector(code, lambda: store.read(_referenced_code))
+        layer_trees = LayerTrees(data / "opt", code)  # what functions' layers merge to (/opt)
         code_urls = CodeUrls(await asyncio.to_thread(load_or_create_key, data), self.clock)
         iam = IamService(store, self.clock)
         sqs = SqsService(store, self.clock, self.endpoint_url)
@@ -309,6 +315,7 @@ class App:
             concurrency=concurrency,
             serve_endpoint=serve_endpoint,
             metrics=lambda_metrics,
+            layer_trees=layer_trees,
         )
         await invoker.start()
         provisioned = ProvisionedEngine(store, self.clock, invoker, concurrency)
@@ -348,7 +355,9 @@ class App:
                 faults=FaultInjector(fault_book, logs, self.clock),
                 metrics=lambda_metrics,
                 event_sources=event_sources,
+                enforce_resource_policies=s.enforce_resource_policies,
                 provisioned=provisioned,
+                layer_trees=layer_trees,
             )
         )
         await lambda_.load()
@@ -369,6 +378,7 @@ class App:
         # code no function names (a crash came between a commit and the files) goes before serving
         if removed := await code_gc.collect():
             log.info("removed %d stored code packages no function uses", len(removed))
+        await layer_trees.collect(at_start=True)
 
         apis = ApiGatewayV2Service(store, self.clock, self.endpoint_url)
         await apis.load()
@@ -397,7 +407,7 @@ class App:
                 return KnownKey(
                     access_key_id, session.secret_access_key, session.account,
                     session_token=session.session_token, expiration=session.expiration,
-                    active=await source_exists(iam, session),
+                    active=await source_exists(iam, session), principal_arn=session.identity.arn,
                 )  # fmt: skip
             if access_key_id.startswith("AKIA"):
                 user_key = await iam.access_key(access_key_id)
@@ -408,7 +418,7 @@ class App:
                     )
                 return KnownKey(
                     access_key_id, user_key.secret_access_key, user_key.account,
-                    active=user_key.status == "Active",
+                    active=user_key.status == "Active", principal_arn=user_key.user_arn,
                 )  # fmt: skip
             return None
 
@@ -475,6 +485,7 @@ class App:
                 "isolation": sandbox.isolation,
                 "function_network": sandbox.network,
                 "verifySignatures": s.verify_signatures,
+                "enforceResourcePolicies": s.enforce_resource_policies,
                 "clock": clock_control.mode,
                 "runtimeSdk": sdk.versions(),
             },
@@ -561,6 +572,11 @@ class App:
         await asyncio.to_thread(parts.store.close)
 
 
+def _referenced_code(conn: sqlite3.Connection) -> set[str]:
+    """The code keys in use: functions' and their versions' (their code and layers), layer versions'."""
+    return lambda_store.code_keys(conn) | layer_store.code_keys(conn)
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -572,26 +588,36 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _invoke_through(lambda_: LambdaService) -> InvokeFunction:
-    """API Gateway's invoke of a function: Lambda's Invoke, in the API's region and account."""
+    """API Gateway's invoke of a function for a route, method or authorizer (`source`, an
+    execute-api ARN the function's policy may refuse): Lambda's Invoke, in the API's region and
+    account."""
 
-    async def invoke(region: str, account: str, function_arn: str, payload: bytes) -> Invoked:
+    async def invoke(region: str, account: str, function_arn: str, payload: bytes, source: str) -> Invoked:
         ctx = RequestContext(ids.request_id(), region, account, "lambda", "Invoke")
+        named = parse_function_ref(function_arn)
+        qualified = arn_of(named.region or region, named.account or account, named.name, named.qualifier)
+        lambda_.authorize_service(qualified, ServiceSource("apigateway.amazonaws.com", source, account))
         out = await lambda_.invoke_event(ctx, function_arn, payload)
         return Invoked(bytes(out["Payload"]), "FunctionError" in out)
 
     return invoke
 
 
-def _async_invoke_through(lambda_: LambdaService) -> Callable[[str, bytes], Awaitable[None]]:
-    """SNS's delivery to a function: Lambda's Invoke with InvocationType Event, in the function's
-    region and account; a refusal that retrying cannot change (no such function, a payload Lambda
-    refuses) is `Undeliverable`, throttles and service errors are raised as they are (retried)."""
+def _async_invoke_through(lambda_: LambdaService) -> Callable[[str, bytes, str], Awaitable[None]]:
+    """SNS's delivery to a function for a topic: Lambda's Invoke with InvocationType Event, in
+    the function's region and account; a refusal that retrying cannot change (no such function,
+    a payload Lambda refuses, a policy that does not let the topic in) is `Undeliverable`,
+    throttles and service errors are raised as they are (retried)."""
 
-    async def invoke(function_arn: str, payload: bytes) -> None:
+    async def invoke(function_arn: str, payload: bytes, topic_arn: str) -> None:
         ref = parse_function_ref(function_arn)
         ctx = RequestContext(ids.request_id(), ref.region or "", ref.account or "", "lambda", "Invoke")
         params = {"FunctionName": function_arn, "InvocationType": "Event", "Payload": payload}
+        topic_account = topic_arn.split(":")[4] if topic_arn.count(":") >= 5 else ""
         try:
+            lambda_.authorize_service(
+                function_arn, ServiceSource("sns.amazonaws.com", topic_arn, topic_account)
+            )
             await lambda_.Invoke(ctx, params)
         except ServiceError as exc:
             if exc.status < 500 and exc.code != "TooManyRequestsException":

@@ -78,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
         "lambda.amazonaws.com, as AWS does (default: any well-formed role ARN is accepted)",
     )
     serve.add_argument(
+        "--enforce-resource-policies",
+        action="store_true",
+        default=None,
+        help="let functions' resource-based policies (AddPermission) decide AWS services' invokes "
+        "(SNS, API Gateway) and other accounts' calls, as AWS does (default: services always may "
+        "invoke, other accounts never may); see the README's 'Resource policies'",
+    )
+    serve.add_argument(
         "--clock",
         choices=["system", "manual"],
         help="system (default: real time) or manual: starts at the current time, paused, and moves only "
@@ -261,6 +269,7 @@ def _serve_flags(args: argparse.Namespace) -> dict[str, Any]:
         "verify_signatures": args.verify_signatures,
         "root_keys": args.root_keys,
         "check_roles": args.check_roles,
+        "enforce_resource_policies": args.enforce_resource_policies,
         "async_dispatch": args.async_dispatch,
         "clock": args.clock,
     }

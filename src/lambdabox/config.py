@@ -48,6 +48,9 @@ class Settings:
     #: refuse (CreateFunction, UpdateFunctionConfiguration) execution roles that do not exist in IAM
     #: or whose trust policy does not let lambda.amazonaws.com assume them, as AWS does
     check_roles: bool = False
+    #: functions' resource-based policies decide AWS services' invokes (SNS, API Gateway) and, by
+    #: account, other accounts' calls of the Lambda API (meaningful with verify_signatures)
+    enforce_resource_policies: bool = False
     #: asynchronous invocations and SNS deliveries: "run" (default) or "paused" (events and
     #: published messages are accepted and stored, and run or delivered once a server with "run"
     #: starts on the data dir: to inspect a queue, or to measure the acceptance path alone)

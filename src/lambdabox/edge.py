@@ -234,6 +234,7 @@ class Edge:
                 caller=caller,
                 trace_header=headers.get("X-Amzn-Trace-Id"),
                 host=headers.get("Host"),
+                principal_arn=key.principal_arn if key is not None else None,
             )
             method = getattr(svc.api, operation, None)
             if method is None:

@@ -35,6 +35,8 @@ class KnownKey:
     expiration: float | None = None
     #: False for an IAM access key made Inactive (it is refused, as AWS does)
     active: bool = True
+    #: whom the key speaks for: an IAM user's ARN, an STS session's; None for a root key
+    principal_arn: str | None = None
 
     def expired(self, now: float) -> bool:
         return self.expiration is not None and now >= self.expiration

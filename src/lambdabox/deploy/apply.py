@@ -292,8 +292,6 @@ def remove_stack(
     if not found:  # as `sam delete` / `sls remove` answer a stack that is not there
         raise NoSuchStack(f"Stack with id {stack_name} does not exist")
     for d in sorted(found, key=lambda d: HANDLERS[d.type].delete_rank):
-        if HANDLERS[d.type].keeps_unmatched:  # layer versions stay, as SAM's RetentionPolicy: Retain
-            continue
         line = _delete(c, d, HANDLERS[d.type].describe(d))
         lines.append(line)
         progress(line)

@@ -27,9 +27,8 @@ a natural key computed from the desired, resolved properties:
     AWS::Lambda::Alias               (function ARN, Name)
     AWS::Lambda::Permission          (function ARN [:qualifier], statement id = the logical id)
     AWS::Lambda::EventSourceMapping  (function ARN, EventSourceArn)
-    AWS::Lambda::LayerVersion        (LayerName, CodeSha256, Description, runtimes, architectures,
-                                     LicenseInfo) -- versions of the layers the stack's functions use;
-                                     never deleted (see resources/lambda_layers.py)
+    AWS::Lambda::LayerVersion        (LayerName, CodeSha256 of the template's content) -- the
+                                     layer versions the stack's functions name
     AWS::SNS::Subscription           (TopicArn, Protocol, Endpoint)  -- of the stack's topics,
                                      or to its functions and queues
     AWS::SQS::QueuePolicy            (the logical id, from its queues' tag lambdabox:queue-policy)
@@ -308,12 +307,7 @@ def _plan_pass(
         records.append(PlanRecord(action, lid, rtype, match.physical_id, tuple(changed), match))
     kept = _retained_versions(c, template, lookup)
     gone = sorted(
-        (
-            d
-            for d in left.values()
-            if not (d.type == "AWS::Lambda::Version" and d.parent in kept)
-            and not HANDLERS[d.type].keeps_unmatched
-        ),
+        (d for d in left.values() if not (d.type == "AWS::Lambda::Version" and d.parent in kept)),
         key=lambda d: HANDLERS[d.type].delete_rank,
     )
     records += [

@@ -109,7 +109,8 @@ def compile_serverless(
     ctx = Context(doc, config, service, resolver.stage(), resolver.region(), warnings=early)
     _top_level(ctx)
     root = path.resolve().parent
-    artifacts = {**compile_layers(ctx, root), **_functions(ctx, root)}
+    artifacts = _functions(ctx, root)
+    artifacts.update(compile_layers(ctx, root))
     compile_http_api(ctx)
     compile_rest_api(ctx)
     merge_resources(ctx)
@@ -190,7 +191,8 @@ def _functions(ctx: Context, root: Path) -> dict[str, Artifact]:
         artifact = _artifact(ctx, root, key, fn, service_pkg, runtime, built)
         if artifact is None:
             continue
-        _check_handler(ctx, root, handler, runtime, artifact, (*path, "handler"))
+        layers = fn.get("layers", provider.get("layers"))
+        _check_handler(ctx, root, handler, runtime, artifact, (*path, "handler"), layers)
         artifacts[artifact.key] = artifact
         name = str(fn.get("name") or f"{ctx.service}-{ctx.stage}-{key}")
         timeout = fn.get("timeout", provider.get("timeout", 6))
@@ -219,7 +221,6 @@ def _functions(ctx: Context, root: Path) -> dict[str, Artifact]:
         environment = _environment(ctx, path, provider.get("environment"), fn.get("environment"))
         if environment:
             props["Environment"] = {"Variables": environment}
-        layers = fn.get("layers", provider.get("layers"))
         if layers:
             props["Layers"] = layers if isinstance(layers, list) else [layers]
         if fn.get("reservedConcurrency") is not None:
@@ -319,10 +320,20 @@ def _patterns(pkg: dict[str, Any]) -> list[str]:
 
 
 def _check_handler(
-    ctx: Context, root: Path, handler: str, runtime: str, artifact: Artifact, path: KeyPath
+    ctx: Context,
+    root: Path,
+    handler: str,
+    runtime: str,
+    artifact: Artifact,
+    path: KeyPath,
+    layers: Any = None,
 ) -> None:
+    """An error if the handler's file is not in the package (a warning when the function has
+    layers, one of which may provide it, as SAM functions get)."""
     problem = handler_problem(handler, runtime, artifact, root, left_out_hint=" (see package.patterns)")
-    if problem is not None:
+    if problem is not None and layers:
+        ctx.warn(path, f"{problem}: deployed all the same, as one of its layers may provide it")
+    elif problem is not None:
         ctx.error(path, problem)
 
 

@@ -28,7 +28,7 @@ from multidict import CIMultiDict
 from lambdabox.aws import ids
 from lambdabox.clock import Clock
 from lambdabox.gateway import authorizer, cors, throttle
-from lambdabox.gateway.lambda_run import Failed, Invoked, LambdaRunner
+from lambdabox.gateway.lambda_run import Failed, Invoked, LambdaRunner, source_arn
 from lambdabox.gateway.models import DEFAULT_STAGE, Authorizer, HttpApi, Route, Stage
 from lambdabox.gateway.proxy import (
     GatewayRequest,
@@ -192,7 +192,10 @@ class HttpApiDataPlane:
         target = lambda_target(with_stage_variables(integration.integration_uri, stage.variables))
         if target is None:  # a stage variable made it name no function
             return _http(error_response(500, "Internal Server Error"), request_id)
-        outcome = await self._run(api, target, event, integration.timeout_ms / 1000)
+        source = source_arn(
+            api.region, api.account, api.api_id, _route_source(stage.name, greq.method, route)
+        )
+        outcome = await self._run(api, target, event, integration.timeout_ms / 1000, source)
         if isinstance(outcome, GatewayResponse):
             return _http(outcome, request_id)
         if outcome.function_error:
@@ -203,9 +206,9 @@ class HttpApiDataPlane:
         return _http(answer, request_id)
 
     async def _run(
-        self, api: HttpApi, target: str, event: object, timeout: float
+        self, api: HttpApi, target: str, event: object, timeout: float, source: str
     ) -> Invoked | GatewayResponse:
-        outcome = await self._runner.run(api.region, api.account, target, event, timeout)
+        outcome = await self._runner.run(api.region, api.account, target, event, timeout, source)
         if outcome is Failed.TIMED_OUT:
             return error_response(503, "Service Unavailable")
         if outcome is Failed.REFUSED:
@@ -237,7 +240,8 @@ class HttpApiDataPlane:
             if target is None:
                 return error_response(500, "Internal Server Error")
             event = authorizer.request_event(greq, arn, values, found.payload_format_version)
-            outcome = await self._run(api, target, event, _AUTHORIZER_TIMEOUT)
+            source = source_arn(api.region, api.account, api.api_id, f"authorizers/{found.authorizer_id}")
+            outcome = await self._run(api, target, event, _AUTHORIZER_TIMEOUT, source)
             if isinstance(outcome, GatewayResponse) or outcome.function_error:
                 return error_response(500, "Internal Server Error")
             try:
@@ -268,6 +272,14 @@ def _forwarded(
     if not any(n.lower() == "x-amzn-trace-id" for n, _ in headers):
         out.append(("X-Amzn-Trace-Id", ids.trace_id(now).split(";", 1)[0]))
     return out
+
+
+def _route_source(stage: str, method: str, route: Route) -> str:
+    """The route's part of the source ARN a function is invoked with: `stage/METHOD/path` (the
+    route's path as defined, `/pets/{id}`; the request's method), `stage/$default` for `$default`."""
+    if route.route_key == "$default":
+        return f"{stage}/$default"
+    return f"{stage}/{method}{route.route_key.split(' ', 1)[-1]}"
 
 
 def _stage_of(api: HttpApi, raw_rest: str) -> tuple[str | None, str]:

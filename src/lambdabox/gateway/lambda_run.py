@@ -38,8 +38,9 @@ class Failed(enum.Enum):
     TIMED_OUT = "timed out"
 
 
-#: invoke(region, account, function ARN (maybe qualified), event JSON): raises on a refused invoke
-InvokeFunction = Callable[[str, str, str, bytes], Coroutine[Any, Any, Invoked]]
+#: invoke(region, account, function ARN (maybe qualified), event JSON, source ARN): raises on a
+#: refused invoke (the function's policy may refuse the source ARN)
+InvokeFunction = Callable[[str, str, str, bytes, str], Coroutine[Any, Any, Invoked]]
 #: longest(region, account, function ARN): the longest (s) an invocation of it can take, cold start
 #: included; None when that cannot be known
 LongestInvocation = Callable[[str, str, str], float | None]
@@ -47,6 +48,13 @@ LongestInvocation = Callable[[str, str, str], float | None]
 
 def _unknown(region: str, account: str, function_arn: str) -> float | None:
     return None
+
+
+def source_arn(region: str, account: str, api_id: str, resource: str) -> str:
+    """The `aws:SourceArn` API Gateway invokes a function with: `api-id/stage/METHOD/path` for a
+    route or method (`api-id/stage/$default` for an HTTP API's `$default` route),
+    `api-id/authorizers/authorizer-id` for an authorizer."""
+    return f"arn:aws:execute-api:{region}:{account}:{api_id}/{resource}"
 
 
 class LambdaRunner:
@@ -59,19 +67,20 @@ class LambdaRunner:
         self._running: set[asyncio.Task[Invoked]] = set()  # invocations that outlived their timeout
 
     async def run(
-        self, region: str, account: str, target: str, event: object, timeout: float
+        self, region: str, account: str, target: str, event: object, timeout: float, source: str
     ) -> Invoked | Failed:
-        """Invoke `target` with `event`; its answer, or why there is none within `timeout` s."""
+        """Invoke `target` with `event` for the `source` ARN (`source_arn`); its answer, or why
+        there is none within `timeout` s."""
         payload = json.dumps(event, separators=(",", ":")).encode()
         longest = self._longest(region, account, target)
         if longest is not None and longest < timeout:
             try:
-                return await self._invoke(region, account, target, payload)
+                return await self._invoke(region, account, target, payload, source)
             except Exception as exc:
                 log.info("invoking %s failed: %s", target, exc)
                 return Failed.REFUSED
         loop = asyncio.get_running_loop()
-        task: asyncio.Task[Invoked] = loop.create_task(self._invoke(region, account, target, payload))
+        task: asyncio.Task[Invoked] = loop.create_task(self._invoke(region, account, target, payload, source))
         settled: asyncio.Future[None] = loop.create_future()
 
         def settle(*_: object) -> None:

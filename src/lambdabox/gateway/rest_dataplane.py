@@ -44,7 +44,7 @@ from lambdabox.gateway import rest_authorizer, throttle
 from lambdabox.gateway.authorizer import route_arn
 from lambdabox.gateway.dataplane import MAX_BODY, Addressed, _forwarded, addressed
 from lambdabox.gateway.iam_auth import IamAuthorizer
-from lambdabox.gateway.lambda_run import Failed, Invoked, LambdaRunner
+from lambdabox.gateway.lambda_run import Failed, Invoked, LambdaRunner, source_arn
 from lambdabox.gateway.proxy import GatewayResponse, MalformedResult
 from lambdabox.gateway.rest_models import (
     METHOD_SETTING_DEFAULTS,
@@ -254,7 +254,8 @@ class RestApiDataPlane:
                 accessKey=caller["accessKey"], accountId=caller["accountId"], caller=caller["callerId"],
                 user=caller["userId"], userArn=caller["userArn"],
             )  # fmt: skip
-        outcome = await self._run(api, target, ev, integration.timeout_ms / 1000)
+        source = source_arn(api.region, api.account, api.api_id, f"{stage.name}/{req.method}{resource.path}")
+        outcome = await self._run(api, target, ev, integration.timeout_ms / 1000, source)
         if isinstance(outcome, GatewayResponse):
             return outcome
         if outcome.function_error:
@@ -284,8 +285,9 @@ class RestApiDataPlane:
             target = lambda_target(with_stage_variables(found.authorizer_uri, stage.variables))
             if target is None:
                 return rest_authorizer.FAILED
+            source = source_arn(api.region, api.account, api.api_id, f"authorizers/{found.authorizer_id}")
             outcome = await self._run(
-                api, target, rest_authorizer.event(req, found, arn, values), _AUTHORIZER_TIMEOUT
+                api, target, rest_authorizer.event(req, found, arn, values), _AUTHORIZER_TIMEOUT, source
             )
             if isinstance(outcome, GatewayResponse):
                 return rest_authorizer.FAILED
@@ -301,9 +303,9 @@ class RestApiDataPlane:
         return judged if isinstance(judged, GatewayResponse) else (judged, grant.usage_key)
 
     async def _run(
-        self, api: RestApi, target: str, body: object, timeout: float
+        self, api: RestApi, target: str, body: object, timeout: float, source: str
     ) -> Invoked | GatewayResponse:
-        outcome = await self._runner.run(api.region, api.account, target, body, timeout)
+        outcome = await self._runner.run(api.region, api.account, target, body, timeout, source)
         if outcome is Failed.TIMED_OUT:
             return TIMED_OUT
         if outcome is Failed.REFUSED:

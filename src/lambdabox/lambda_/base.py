@@ -29,10 +29,13 @@ from lambdabox.lambda_.concurrency import Concurrency
 from lambdabox.lambda_.esm_engine import EventSourceEngine
 from lambdabox.lambda_.fault_runs import FaultInjector
 from lambdabox.lambda_.invoker import Invoker
+from lambdabox.lambda_.layer_trees import LayerTrees, merge_key
 from lambdabox.lambda_.metric_hooks import NO_METRICS, LambdaMetrics
 from lambdabox.lambda_.models import Alias, FunctionConfig
+from lambdabox.lambda_.policy_eval import AccessRequest, Decision, Principal
 from lambdabox.lambda_.provisioned_engine import ProvisionedEngine
 from lambdabox.lambda_.records import FunctionRecord
+from lambdabox.lambda_.resource_access import CROSS_ACCOUNT_ACTIONS, access_denied, judge
 from lambdabox.store.db import Store
 
 Params = dict[str, Any]
@@ -59,15 +62,9 @@ def precondition_failed() -> ServiceError:
     )
 
 
-def _access_denied(ctx: RequestContext, arn: str) -> ServiceError:
-    """AWS's answer to a function of another account (resource-based policies are not enforced yet)."""
-    action = "lambda:" + _ACTIONS.get(ctx.operation, ctx.operation)
-    return client_error(
-        "AccessDeniedException",
-        f"User: arn:aws:iam::{ctx.account_id}:root is not authorized to perform: {action} on resource: "
-        f"{arn} because no resource-based policy allows the {action} action",
-        403,
-    )
+def _action(ctx: RequestContext) -> str:
+    """The IAM action of the operation the caller asks for."""
+    return "lambda:" + _ACTIONS.get(ctx.operation, ctx.operation)
 
 
 @dataclass(frozen=True)
@@ -115,8 +112,13 @@ class LambdaDeps:
     metrics: LambdaMetrics = NO_METRICS
     #: runs the event source mappings' pollers (None: event source mappings are refused)
     event_sources: EventSourceEngine | None = None
+    #: `--enforce-resource-policies`: function policies decide AWS services' invokes and other
+    #: accounts' calls (resource_access.py); off, services always may and other accounts never do
+    enforce_resource_policies: bool = False
     #: keeps provisioned concurrency's environments (None: provisioned concurrency is refused)
     provisioned: ProvisionedEngine | None = None
+    #: the merged /opt trees of functions' layers (None: functions' layers are not merged)
+    layer_trees: LayerTrees | None = None
 
 
 class LambdaOperations:
@@ -143,15 +145,38 @@ class LambdaOperations:
         keys = {cfg.code_key for rec in self._functions.values() for cfg in rec.all_versions()}
         for code_key in keys:
             await asyncio.to_thread(self._code.unpack, code_key)
+        trees = self._deps.layer_trees
+        if trees is not None:
+            trees.referenced = self.layer_merge_keys
+            layer_lists = {
+                tuple(la.code_key for la in cfg.layers)
+                for rec in self._functions.values()
+                for cfg in rec.all_versions()
+                if cfg.layers
+            }
+            for layer_keys in layer_lists:
+                await asyncio.to_thread(trees.ensure, layer_keys)
+
+    def layer_merge_keys(self) -> set[str]:
+        """The merged /opt trees the functions' versions name now."""
+        return {
+            merge_key([la.code_key for la in cfg.layers])
+            for rec in self._functions.values()
+            for cfg in rec.all_versions()
+            if cfg.layers
+        }
 
     # -- naming a function -----------------------------------------------------------------
     def _ref(self, ctx: RequestContext, value: str, qualifier: str | None = None) -> FunctionRef:
         """FunctionName (+ the Qualifier parameter) in the caller's region and account, or AWS's
-        answer for a function ARN of another account (403) or region (404)."""
+        answer for a function ARN of another account (403: unless its policy grants the caller
+        the operation, with `enforce_resource_policies`) or region (404)."""
         ref = parse_function_ref(value)
+        account = ctx.account_id
         if ref.account is not None and ref.account != ctx.account_id:
             arn = function_arn(ref.region or ctx.region, ref.account, ref.name, ref.qualifier)
-            raise _access_denied(ctx, arn)
+            self._check_other_account(ctx, ref, qualifier, arn)
+            account = ref.account
         if ref.region is not None and ref.region != ctx.region:
             raise client_error(
                 "ResourceNotFoundException",
@@ -168,24 +193,42 @@ class LambdaOperations:
                     Type="User",
                 )
             q = qualifier
-        return FunctionRef(name=ref.name, region=ctx.region, account=ctx.account_id, qualifier=q)
+        return FunctionRef(name=ref.name, region=ctx.region, account=account, qualifier=q)
+
+    def _check_other_account(
+        self, ctx: RequestContext, ref: FunctionRef, qualifier: str | None, arn: str
+    ) -> None:
+        """Raise AccessDeniedException unless the policy of what a caller of another account names
+        grants it the operation (never, without `enforce_resource_policies`)."""
+        action = _action(ctx)
+        decision = Decision.NO_ALLOW
+        if self._deps.enforce_resource_policies and ctx.operation in CROSS_ACCOUNT_ACTIONS:
+            action = CROSS_ACCOUNT_ACTIONS[ctx.operation]
+            rec = self._functions.get((ref.region or ctx.region, str(ref.account), ref.name))
+            if rec is not None:
+                who = Principal.of_caller(ctx.caller_arn)
+                named = qualifier if qualifier is not None else ref.qualifier
+                decision = judge(rec, named, lambda resource: AccessRequest(who, action, resource))
+        if decision is not Decision.ALLOW:
+            raise access_denied(ctx.caller_arn, action, arn, decision)
 
     def _record(self, ctx: RequestContext, name: str, qualifier: str | None = None) -> FunctionRecord:
         """The function FunctionName names (whatever its qualifier), or ResourceNotFoundException."""
         ref = self._ref(ctx, name, qualifier)
-        rec = self._functions.get((ctx.region, ctx.account_id, ref.name))
+        rec = self._functions.get((ctx.region, str(ref.account), ref.name))
         if rec is None:
-            raise not_found(function_arn(ctx.region, ctx.account_id, ref.name, ref.qualifier))
+            raise not_found(function_arn(ctx.region, str(ref.account), ref.name, ref.qualifier))
         return rec
 
     def _target(self, ctx: RequestContext, name: str, qualifier: str | None = None) -> Target:
         """The function and the version or alias FunctionName (+ Qualifier) names, or AWS's
         ResourceNotFoundException naming the ARN as qualified."""
         ref = self._ref(ctx, name, qualifier)
-        rec = self._functions.get((ctx.region, ctx.account_id, ref.name))
+        account = str(ref.account)
+        rec = self._functions.get((ctx.region, account, ref.name))
         q = ref.qualifier
         if rec is None:
-            raise not_found(function_arn(ctx.region, ctx.account_id, ref.name, q))
+            raise not_found(function_arn(ctx.region, account, ref.name, q))
         if q is None:
             return Target(rec, None, rec.latest)
         cfg = rec.version(q)
@@ -193,10 +236,10 @@ class LambdaOperations:
             return Target(rec, q, cfg)
         alias = rec.aliases.get(q)
         if alias is None:
-            raise not_found(function_arn(ctx.region, ctx.account_id, ref.name, q))
+            raise not_found(function_arn(ctx.region, account, ref.name, q))
         cfg = rec.version(alias.function_version)
         if cfg is None:  # its version was deleted: AWS refuses that while an alias names it
-            raise not_found(function_arn(ctx.region, ctx.account_id, ref.name, q))
+            raise not_found(function_arn(ctx.region, account, ref.name, q))
         return Target(rec, q, cfg, alias)
 
     def _unqualified(self, ctx: RequestContext, name: str, qualifier: str | None = None) -> FunctionRecord:

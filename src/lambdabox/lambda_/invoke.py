@@ -2,7 +2,7 @@
 (the Lineage of its X-Amzn-Trace-Id header: a recursive loop is stopped, `recursion.py`), the
 version chosen (an alias's weights drawn per invocation), the invocation run by the invoker
 (through the fault injector, `fault_runs.py`, when one is wired), and the answer with
-X-Amz-Executed-Version."""
+X-Amz-Executed-Version; `authorize_service`, the resource-policy check AWS services' invokes pass."""
 
 from __future__ import annotations
 
@@ -21,8 +21,18 @@ from lambdabox.lambda_.base import LambdaOperations, Params, Result, Target
 from lambdabox.lambda_.environment import INIT_LIMIT
 from lambdabox.lambda_.invocation_record import AttemptResponse
 from lambdabox.lambda_.lineage import NO_LINEAGE, Lineage
-from lambdabox.lambda_.metric_hooks import DURATION, ERRORS, INVOCATIONS, THROTTLES, Subject
+from lambdabox.lambda_.metric_hooks import (
+    DURATION,
+    ERRORS,
+    INVOCATIONS,
+    PROVISIONED_CONCURRENCY_INVOCATIONS,
+    PROVISIONED_CONCURRENCY_SPILLOVER_INVOCATIONS,
+    THROTTLES,
+    Subject,
+)
+from lambdabox.lambda_.policy_eval import Decision
 from lambdabox.lambda_.recursion import RECURSIVE, continued
+from lambdabox.lambda_.resource_access import InvokeSource, access_denied, judge
 
 #: what a cold start may add to the init and invoke phases' limits (the process, its credentials)
 _START_MARGIN = 1.0
@@ -44,6 +54,24 @@ class InvokeOperations(LambdaOperations):
         longest = float(max(timeouts))
         injected = self._deps.faults.longest_latency(target.config) if self._deps.faults else 0.0
         return max(INIT_LIMIT, longest) + longest + injected + _START_MARGIN
+
+    def authorize_service(self, function_arn: str, source: InvokeSource) -> None:
+        """The one check every AWS service's invoke of a function passes first (SNS's, API
+        Gateway's; S3's, EventBridge's and function URLs' when they come): with
+        `enforce_resource_policies`, AccessDeniedException unless the policy of what
+        `function_arn` names (its alias's or version's for a qualified ARN) allows `source`.
+        Without it, or for a function, version or alias that is not there (the invoke answers
+        that), nothing is refused."""
+        if not self._deps.enforce_resource_policies:
+            return
+        ref = parse_function_ref(function_arn)
+        rec = self._functions.get((ref.region or "", ref.account or "", ref.name))
+        q = ref.qualifier
+        if rec is None or (q is not None and rec.version(q) is None and q not in rec.aliases):
+            return
+        decision = judge(rec, ref.qualifier, source.request)
+        if decision is not Decision.ALLOW:
+            raise access_denied(source.name, source.request(function_arn).action, function_arn, decision)
 
     def fault_function(self, function: str, region: str, account: str) -> FunctionRef:
         """What a fault's `function` names: a name (in `region` and `account`), a partial or full
@@ -179,6 +207,9 @@ class InvokeOperations(LambdaOperations):
         metrics.count(DURATION, subject, outcome.duration_ms)
         if outcome.error_type:
             metrics.count(ERRORS, subject)
+        if outcome.provisioned is not None:
+            spilled = PROVISIONED_CONCURRENCY_SPILLOVER_INVOCATIONS
+            metrics.count(PROVISIONED_CONCURRENCY_INVOCATIONS if outcome.provisioned else spilled, subject)
         out: Result = {"StatusCode": 200, "ExecutedVersion": cfg.version, "Payload": outcome.payload}
         if outcome.error_type:
             out["FunctionError"] = outcome.error_type

@@ -6,7 +6,7 @@ builds it: the principal as a service, an account's root or an ARN, and its cond
 SourceArn, SourceAccount, PrincipalOrgID, EventSourceToken and FunctionUrlAuthType. A change to a
 policy is a new revision of what it belongs to (checked against RevisionId first); the
 environments of a version keep running through it. Policies are stored and answered here;
-enforcing them comes later.
+resource_access.py enforces them (with `--enforce-resource-policies`).
 """
 
 from __future__ import annotations

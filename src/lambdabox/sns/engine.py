@@ -2,7 +2,7 @@
 least once, recovering every undelivered row from the store on start.
 
 Queues and functions are reached only through the callables app.py hands in: `send_to_queue(
-queue_arn, body, attributes, sender_account)` and `invoke_async(function_arn, payload)`; HTTP/S
+queue_arn, body, attributes, sender_account)` and `invoke_async(function_arn, payload, topic_arn)`; HTTP/S
 endpoints through `post(url, body, headers)` (http_post.py: loopback only). As SNS does, a
 delivery that fails on the endpoint's side of the wire (the queue or function is gone, or refuses
 the sender: LookupError, PermissionError, `Undeliverable`; a URL lambdabox may not reach) is not
@@ -65,8 +65,9 @@ class SendToQueue(Protocol):
     ) -> Awaitable[None]: ...
 
 
-#: invoke_async(function_arn, payload): an asynchronous (Event) invocation, accepted
-InvokeAsync = Callable[[str, bytes], Awaitable[None]]
+#: invoke_async(function_arn, payload, topic_arn): an asynchronous (Event) invocation for the
+#: topic, accepted (a function's policy may refuse the topic: a client-side error)
+InvokeAsync = Callable[[str, bytes, str], Awaitable[None]]
 #: post(url, body, headers): the HTTP status a loopback URL answered (http_post.OffHost: it may
 #: not be reached)
 Post = Callable[[str, bytes, dict[str, str]], Awaitable[int]]
@@ -231,7 +232,8 @@ class DeliveryEngine:
             return
         text = m.text_for(sub.protocol)
         if sub.protocol == "lambda":
-            await self._invoke_async(sub.endpoint, self.envelopes.lambda_event(m, text, sub.arn, version))
+            event = self.envelopes.lambda_event(m, text, sub.arn, version)
+            await self._invoke_async(sub.endpoint, event, m.topic_arn)
         elif sub.protocol == "sqs":
             body, attributes = self._queue_message(sub, m, text, version)
             await self._to_queue(sub.endpoint, body, attributes, sub.owner, m)

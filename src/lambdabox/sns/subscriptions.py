@@ -62,8 +62,7 @@ def check_endpoint(topic: Topic, protocol: str, endpoint: str | None) -> str:
             topic.account,
             "Subscribe",
             endpoint,
-            " (lambdabox delivers only to the topic owner's own queues and functions: resource "
-            "policies are not enforced yet)",
+            " (lambdabox delivers only to the topic owner's own queues and functions)",
         )
     return endpoint
 

@@ -259,8 +259,6 @@ class Handler:
     other_parents: ClassVar[frozenset[str]] = frozenset()
     #: deletes run by rank, lowest first (children before parents)
     delete_rank: ClassVar[int] = 50
-    #: deployed resources the template no longer matches are kept, not deleted (layer versions)
-    keeps_unmatched: ClassVar[bool] = False
 
     def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
         raise NotImplementedError
