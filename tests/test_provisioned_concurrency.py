@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from conftest import deploy, wait_until
-from test_metrics import statistic
 from lambdabox.testing import LocalLambdabox
+from test_metrics import statistic
 
 #: reports how its environment was initialised, and which environment it is; {"gate": port} waits
 #: at a Gate first, {"exit": true} makes its process exit
