@@ -43,6 +43,7 @@ from typing import Any
 from lambdabox.clock import Cancellable, Clock, Stopwatch, call_later_either
 from lambdabox.lambda_ import logs as platform_log
 from lambdabox.lambda_.credentials import RoleCredentials
+from lambdabox.lambda_.extension_launch import LauncherControl
 from lambdabox.lambda_.extensions_api import SHUTDOWN_LIMIT, Extensions, Failure, Metadata
 from lambdabox.lambda_.log_capture import LogCapture, LogTail
 from lambdabox.lambda_.log_capture import LogSink as LogSink  # re-exported: what Environment writes to
@@ -61,8 +62,6 @@ RUNTIME_SHUTDOWN = 0.3
 PROVISIONED_INIT_LIMIT = 130.0
 #: AWS_LAMBDA_INITIALIZATION_TYPE of an environment started for an invocation, and ahead of traffic
 ON_DEMAND, PROVISIONED = "on-demand", "provisioned-concurrency"
-#: the longest line the launcher writes on its control socket ("exit <status> <file name>")
-CONTROL_LINE = 4096
 #: how long an exited runtime's Runtime API connections may take to deliver what they carried
 EXIT_GRACE = 1.0
 
@@ -160,6 +159,7 @@ class Environment:
         self.invocations = 0
         self.credentials: RoleCredentials | None = None
         self.extensions: Extensions | None = None
+        self._control: LauncherControl | None = None  # the launcher's control socket
         self._control_task: asyncio.Task[None] | None = None
         #: the end of the invocation's post-runtime phase (extensions still busy with INVOKE)
         self.post_runtime: asyncio.Task[None] | None = None
@@ -229,7 +229,8 @@ class Environment:
             self._logs.attach(self._proc.extensions_fd)
         self._exit_task = loop.create_task(self._watch_exit(self._proc))
         if self._proc.control is not None:
-            self._control_task = loop.create_task(self._read_control(self._proc.control))
+            self._control = LauncherControl(self._proc.control)
+            self._control_task = loop.create_task(self._watch_extensions(self._control))
         # 5. the init phase: until its first /next, an /init/error, its exit or the time limit (on
         # the clock or in real time, whichever passes first: a paused clock never hangs a caller)
         limit = max(INIT_LIMIT if self.spec.initialization_type == ON_DEMAND else PROVISIONED_INIT_LIMIT,
@@ -282,8 +283,8 @@ class Environment:
         failed = ext.failure
         if self.spec.extensions:
             await _first(ext.wait_for(ext.all_registered), init_done, failed)
-            if not init_done.done() and not failed.done():
-                await self._go()
+            if not init_done.done() and not failed.done() and self._control is not None:
+                await self._control.go()  # the runtime may start
         await _first(init_done, failed)
         if not failed.done() and init_done.result().kind is ResultKind.READY:
             await _first(ext.wait_for(ext.all_ready), failed, deadline)
@@ -294,41 +295,18 @@ class Environment:
             return deadline.result()
         return init_done.result()
 
-    async def _go(self) -> None:
-        """Tell the launcher to start the runtime."""
-        proc = self._proc
-        if proc is not None and proc.control is not None:
-            with contextlib.suppress(OSError):
-                await asyncio.get_running_loop().sock_sendall(proc.control, b"go\n")
-
-    async def _read_control(self, sock: socket.socket) -> None:
-        """The launcher's reports: "exit <status> <name>" when an extension exits. An exit while
-        the environment waits for its next invocation resets it (as on Lambda)."""
-        loop, buf = asyncio.get_running_loop(), b""
-        while True:
-            try:
-                data = await loop.sock_recv(sock, 4096)
-            except OSError:
-                return
-            if not data:
-                return
-            buf += data
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                kind, _, rest = line.decode("utf-8", "replace").partition(" ")
-                status, _, name = rest.partition(" ")
-                if kind != "exit" or not status.isdigit() or self.extensions is None:
-                    continue
-                self.extensions.exited(name, int(status))
-                failed = self.extensions.failure.done()
-                if failed and self.state is State.IDLE and not self._shutting_down:
-                    self._platform_error(
-                        "Extension.Crash", f"Error: {self.extensions.failure.result().message}"
-                    )
-                    self.state = State.STOPPED  # never handed out again
-                    self._reset = loop.create_task(self.stop())
-            if len(buf) > CONTROL_LINE:
-                return  # not the launcher's writing: stop listening rather than buffer it
+    async def _watch_extensions(self, control: LauncherControl) -> None:
+        """The extensions' exits, as the launcher reports them: one fails the init or the
+        invocation (`Extensions.failure`), or resets the environment while it is idle (as on
+        Lambda)."""
+        ext = self.extensions
+        assert ext is not None
+        async for name, status in control.exits():
+            ext.exited(name, status)
+            if ext.failure.done() and self.state is State.IDLE and not self._shutting_down:
+                self._platform_error("Extension.Crash", f"Error: {ext.failure.result().message}")
+                self.state = State.STOPPED  # never handed out again
+                self._reset = asyncio.get_running_loop().create_task(self.stop())
 
     def _spawn_error(self, exc: OSError) -> str:
         """Lambda's words for a bootstrap that cannot be started."""
@@ -450,8 +428,8 @@ class Environment:
             proc = self._proc
             if self._control_task is not None:
                 self._control_task.cancel()
-            if proc is not None and proc.control is not None:
-                proc.control.close()
+            if self._control is not None:
+                self._control.close()
             if proc is not None:
                 self._logs.close_pipes()
                 await proc.cleanup()

@@ -5,15 +5,20 @@ An environment's process runs one command. With external extensions (files in th
 `LAUNCHER`, a POSIX shell script): it starts every extension in the environment (same
 namespaces, uid, cgroup and environment variables; their output goes to the function's log
 through a pipe of their own), waits for the server's go-ahead on its control socket (sent once
-every extension has registered), then execs the runtime. With ``AWS_LAMBDA_EXEC_WRAPPER`` set on a managed runtime (Python, Node.js) the runtime's
+every extension has registered; `LauncherControl` is the server's end of it, which also hears
+of each extension's exit), then execs the runtime. With ``AWS_LAMBDA_EXEC_WRAPPER`` set on a managed runtime (Python, Node.js) the runtime's
 command is run through that wrapper, which gets the runtime's command line as its arguments (as
 on Lambda; ``provided.*`` runtimes ignore it there too).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import socket
 import stat
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +27,8 @@ from lambdabox.lambda_.runtime_catalog import is_node, is_python
 #: lambdabox's extensions launcher, in the runtime clients' directory
 LAUNCHER = "_lambdabox_rt_extensions.sh"
 WRAPPER_ENV = "AWS_LAMBDA_EXEC_WRAPPER"
+#: the longest line the launcher writes on its control socket ("exit <status> <file name>")
+CONTROL_LINE = 4096
 
 
 @dataclass(frozen=True)
@@ -91,3 +98,41 @@ def _seen(path: str, task_root: str, opt: str | None) -> str:
         ):
             return here + path[len(lambda_dir) :]
     return path
+
+
+class LauncherControl:
+    """The server's end of the launcher's control socket (the environment's stdin): the go-ahead
+    that lets the runtime start, and the extensions' exits as the launcher reports them."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    async def go(self) -> None:
+        """Let the launcher exec the runtime."""
+        with contextlib.suppress(OSError):
+            await asyncio.get_running_loop().sock_sendall(self._sock, b"go\n")
+
+    async def exits(self) -> AsyncIterator[tuple[str, int]]:
+        """(file name, shell exit status) of each extension as it exits, until the socket closes.
+        Anything else is skipped; a line longer than any the launcher writes ends the reading (the
+        environment's own code may write there: it is never buffered without bound)."""
+        loop, buf = asyncio.get_running_loop(), b""
+        while True:
+            try:
+                data = await loop.sock_recv(self._sock, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            buf += data
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                kind, _, rest = line.decode("utf-8", "replace").partition(" ")
+                status, _, name = rest.partition(" ")
+                if kind == "exit" and status.isdigit() and name:
+                    yield name, int(status)
+            if len(buf) > CONTROL_LINE:
+                return
+
+    def close(self) -> None:
+        self._sock.close()
