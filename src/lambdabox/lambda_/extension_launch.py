@@ -1,14 +1,14 @@
 """The command line that starts an environment with extensions: launcher, exec wrapper, runtime.
 
 An environment's process runs one command. With external extensions (files in the layers'
-``/opt/extensions``) that command is lambdabox's launcher (``/var/runtime/`` +
-`LAUNCHER`, a POSIX shell script): it starts every extension in the environment (same
-namespaces, uid, cgroup and environment variables; their output goes to the function's log
-through a pipe of their own), waits for the server's go-ahead on its control socket (sent once
-every extension has registered; `LauncherControl` is the server's end of it, which also hears
-of each extension's exit), then execs the runtime. With ``AWS_LAMBDA_EXEC_WRAPPER`` set on a managed runtime (Python, Node.js) the runtime's
-command is run through that wrapper, which gets the runtime's command line as its arguments (as
-on Lambda; ``provided.*`` runtimes ignore it there too).
+``/opt/extensions``) that command is lambdabox's launcher (``/var/runtime/`` + `LAUNCHER`, a POSIX
+shell script): it starts every extension in the environment (same namespaces, uid, cgroup and
+environment variables; their output goes to the function's log through a pipe of their own),
+waits for the server's go-ahead on its control socket (sent once every extension has registered;
+`LauncherControl` is the server's end of it, which also hears of each extension's exit), then
+execs the runtime. With ``AWS_LAMBDA_EXEC_WRAPPER`` set on a managed runtime (Python, Node.js) the
+runtime's command is run through that wrapper, which gets the runtime's command line as its
+arguments (as on Lambda; ``provided.*`` runtimes ignore it there too).
 """
 
 from __future__ import annotations
