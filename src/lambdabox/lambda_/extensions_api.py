@@ -257,8 +257,8 @@ class Extensions:
                 raise ValueError("configurationKeys are deprecated; use environment variables instead")
         except ValueError as exc:
             raise _forbidden("InvalidRequestFormat", str(exc)) from None
-        ext = self.by_name.get(name)
-        external = ext is not None and ext.external
+        known = self.by_name.get(name)
+        external = known is not None and known.external
         for e in events:
             if e not in EVENTS:
                 raise _forbidden("Extension.InvalidEventType", f"{e}: invalid event type")
@@ -267,15 +267,18 @@ class Extensions:
                     "Extension.InvalidEventType",
                     f"{e}: shutdown event is not supported for internal extensions",
                 )
-        if ext is None:  # an internal extension: from the runtime's process, during init
+        if not external:  # an internal extension: from the runtime's process, during init
             if not self.registration_open:
                 raise _forbidden("Extension.RegistrationClosed", "Extension registration closed already")
-            ext = self.by_name[name] = Extension(name, False)
-        elif ext.ident or not self.registration_open:
-            if not external:
+            if known is not None:
                 raise _forbidden(
                     "Extension.InvalidExtensionState", "Extension with this name already registered"
                 )
+            ext = self.by_name[name] = Extension(name, False)
+        else:
+            assert known is not None
+            ext = known
+        if external and (ext.ident or not self.registration_open):
             raise _forbidden(
                 "Extension.InvalidExtensionState",
                 f"State transition from {ext.phase.value} to Registered failed for extension {name}. "
