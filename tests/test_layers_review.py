@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from conftest import make_zip, unique
 from lambdabox.testing import LocalLambdabox
-from test_layers import ROOT_KEYS, create, publish, refused
+from test_layers import ROOT_KEYS, big_zip, create, publish, refused
 
 UNZIP = (
     "InvalidParameterValueException",
@@ -139,3 +139,25 @@ def test_ld_library_path_searches_the_functions_lib_before_the_layers(lam: Any) 
     assert f"{task}/lib" in ld and task in ld
     assert ld[-1].endswith("/lib")  # the layers' lib comes last
     assert ld.index(task) < ld.index(f"{task}/lib") < len(ld) - 1
+
+
+# ------------------------------------------------------------------------------ sizes
+@pytest.mark.xfail(
+    strict=True,
+    reason="UpdateFunctionCode with DryRun skips the code-plus-layers 250 MB check the real update makes",
+)
+def test_a_dry_run_code_update_checks_code_plus_layers_too(lam: Any) -> None:
+    # DryRun: "do all necessary computation and validation of your code but will not upload it"
+    # (the API reference); the same request without DryRun is refused, so a dry run must be too
+    big = publish_zip(lam, big_zip("python/big.bin", 200))
+    name = create(lam, {"app.py": "def handler(e, c):\n    return 1\n"}, [big])
+    code = big_zip("extra.bin", 60)
+    expected = refused(lambda: lam.update_function_code(FunctionName=name, ZipFile=code))
+    assert expected[0] == "InvalidParameterValueException"
+    assert refused(lambda: lam.update_function_code(FunctionName=name, ZipFile=code, DryRun=True)) == expected
+
+
+def publish_zip(lam: Any, data: bytes) -> str:
+    return str(
+        lam.publish_layer_version(LayerName=unique("big"), Content={"ZipFile": data})["LayerVersionArn"]
+    )
