@@ -19,7 +19,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -201,8 +201,12 @@ class Invoker:
         environment of the qualifier invoked serves it when one is idle (`provisioned_engine.py`)."""
         pool = self._pools.get(fn.version_arn)
         warm = None
+        provisioned: bool | None = None
         if pool is not None and pool.revision == fn.revision_id:
             warm = pool.take_warm(qualifier_of(invoked_arn))
+            provisioned = (
+                True if warm is not None else (False if pool.keeps(qualifier_of(invoked_arn)) else None)
+            )
         try:
             slot = self._concurrency.acquire(fn.region, fn.account, fn.name, provisioned=warm is not None)
         except BaseException:  # 429
@@ -229,8 +233,10 @@ class Invoker:
                 try:
                     if warm is not None and pool is not None:
                         env, warm = warm, None
-                        return await self._run_in(pool, env, fn, inv, cold=False)
-                    return await self._run(fn, inv)
+                        outcome = await self._run_in(pool, env, fn, inv, cold=False)
+                    else:
+                        outcome = await self._run(fn, inv)
+                    return outcome if provisioned is None else replace(outcome, provisioned=provisioned)
                 except Undelivered:
                     continue
             raise server_error("ServiceException", "No execution environment could take the invocation.")

@@ -296,6 +296,9 @@ class Outcome:
 
     payload: bytes
     error_type: str | None = None  # e.g. "Unhandled" for function errors
+    #: for an invocation of a qualifier with provisioned concurrency: True when a provisioned
+    #: environment ran it, False when it spilled over to an on-demand one (None: no such qualifier)
+    provisioned: bool | None = None
     status: str = "success"  # success | error | timeout (REPORT's Status)
     report_error_type: str | None = None  # REPORT's "Error Type" field
     duration_ms: float = 0.0
