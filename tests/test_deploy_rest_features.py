@@ -1,8 +1,8 @@
 """A serverless.yml's REST API features deployed as a user deploys them (`lambdabox deploy`, the real
 CLI, into a running server) and called over real HTTP: an `http` event behind a Lambda TOKEN
 authorizer (401 without a token, 403 for a denied one, 200 for an allowed one), a `private: true`
-event with `provider.apiGateway.apiKeys` (403 without the key, 200 with its value), `layers` warned
-of with their line, curl lines for the REST API's methods, and the plan's readable names for what a
+event with `provider.apiGateway.apiKeys` (403 without the key, 200 with its value),
+curl lines for the REST API's methods, and the plan's readable names for what a
 redeploy deletes."""
 
 from __future__ import annotations
@@ -37,8 +37,6 @@ functions:
     handler: auth.handler
   hello:
     handler: app.handler
-    layers:
-      - arn:aws:lambda:us-east-1:123456789012:layer:mylayer:3
     events:
       - http:
           path: guarded
@@ -107,7 +105,7 @@ def plan_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(next(e for e in events if e.get("event") == "plan")["resources"])
 
 
-def test_authorizer_api_keys_layers_and_readable_deletes(srv: Server, tmp_path: Path) -> None:
+def test_authorizer_api_keys_and_readable_deletes(srv: Server, tmp_path: Path) -> None:
     (tmp_path / "app.py").write_text(APP)
     (tmp_path / "auth.py").write_text(AUTH)
     yml = tmp_path / "serverless.yml"
@@ -116,11 +114,6 @@ def test_authorizer_api_keys_layers_and_readable_deletes(srv: Server, tmp_path: 
     code, events, out = lambdabox(*deploy)
     assert code == 0, out
     problems = [e for e in events if e.get("event") == "problem"]
-    layers = [p for p in problems if "Layers" in p["message"]]
-    assert [(p["level"], p["message"]) for p in layers] == [
-        ("warning", "Layers are not supported yet: the function runs without them")
-    ], problems
-    assert layers[0]["where"].startswith("serverless.yml:12:"), layers  # the function `hello`
     assert not [p for p in problems if "not supported: not deployed" in p["message"]], problems
     api = str(next(e["by_path"] for e in events if e.get("event") == "endpoint")).rstrip("/")
     assert api.endswith("/dev")

@@ -19,6 +19,7 @@ import pytest
 
 from conftest import deploy, wait_until
 from lambdabox.testing import LocalLambdabox
+from test_metrics import statistic
 
 #: reports how its environment was initialised, and which environment it is; {"gate": port} waits
 #: at a Gate first, {"exit": true} makes its process exit
@@ -201,6 +202,15 @@ def test_invocations_beyond_the_provisioned_spill_over_to_on_demand(lbx: LocalLa
     # the version itself does not run on its alias's provisioned environment
     direct, _ = invoke(lam, f"{name}:1")
     assert direct["type"] == "on-demand"
+    # CloudWatch counts each kind under the alias (and the function): 1 provisioned, 1 spilled over
+    alias = {"FunctionName": name, "Resource": f"{name}:live"}
+    assert statistic(lbx, "ProvisionedConcurrencyInvocations", alias) == 1
+    assert statistic(lbx, "ProvisionedConcurrencySpilloverInvocations", alias) == 1
+    assert statistic(lbx, "ProvisionedConcurrencyInvocations", {"FunctionName": name}) == 1
+    assert (
+        statistic(lbx, "ProvisionedConcurrencyInvocations", {"FunctionName": name, "Resource": f"{name}:1"})
+        == 0
+    )
 
 
 def test_a_provisioned_environment_that_dies_is_initialised_again(lbx: LocalLambdabox) -> None:

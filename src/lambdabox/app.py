@@ -12,6 +12,7 @@ import logging
 import os
 import random
 import socket
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ from lambdabox.identity_wiring import (
     role_credentials,
     source_exists,
 )
-from lambdabox.lambda_ import async_store, esm_store, outbox_store, provisioned_store
+from lambdabox.lambda_ import async_store, esm_store, layer_store, outbox_store, provisioned_store
 from lambdabox.lambda_ import store as lambda_store
 from lambdabox.lambda_.api import LambdaDeps, LambdaService
 from lambdabox.lambda_.async_engine import AsyncEngine
@@ -70,6 +71,7 @@ from lambdabox.lambda_.esm_store import Mapping
 from lambdabox.lambda_.fault_runs import FaultInjector
 from lambdabox.lambda_.faults import FaultBook
 from lambdabox.lambda_.invoker import Invoker, InvokerSettings
+from lambdabox.lambda_.layer_trees import LayerTrees
 from lambdabox.lambda_.limits import request_limit as lambda_limits
 from lambdabox.lambda_.outbox import Outbox
 from lambdabox.lambda_.provisioned_engine import ProvisionedEngine
@@ -237,6 +239,7 @@ class App:
         store.migrate("lambda_outbox", outbox_store.SCHEMA)
         store.migrate("lambda_esm", esm_store.SCHEMA)
         store.migrate("lambda_provisioned", provisioned_store.SCHEMA)
+        store.migrate("lambda_layers", layer_store.SCHEMA)
         store.migrate("logs", LogsService.SCHEMA)
         store.migrate("iam", IamService.SCHEMA)
         store.migrate("sts", StsService.SCHEMA)
@@ -270,7 +273,8 @@ class App:
         logs = LogsService(store, self.clock)
         retention = RetentionSweep(logs.expire, self.clock)
         code = CodeStore(data / "code")
-        code_gc = CodeCollector(code, lambda: store.read(lambda_store.code_keys))
+        code_gc = CodeCollector(code, lambda: store.read(_referenced_code))
+        layer_trees = LayerTrees(data / "opt", code)  # what functions' layers merge to (/opt)
         code_urls = CodeUrls(await asyncio.to_thread(load_or_create_key, data), self.clock)
         iam = IamService(store, self.clock)
         sqs = SqsService(store, self.clock, self.endpoint_url)
@@ -311,6 +315,7 @@ class App:
             concurrency=concurrency,
             serve_endpoint=serve_endpoint,
             metrics=lambda_metrics,
+            layer_trees=layer_trees,
         )
         await invoker.start()
         provisioned = ProvisionedEngine(store, self.clock, invoker, concurrency)
@@ -352,6 +357,7 @@ class App:
                 event_sources=event_sources,
                 enforce_resource_policies=s.enforce_resource_policies,
                 provisioned=provisioned,
+                layer_trees=layer_trees,
             )
         )
         await lambda_.load()
@@ -372,6 +378,7 @@ class App:
         # code no function names (a crash came between a commit and the files) goes before serving
         if removed := await code_gc.collect():
             log.info("removed %d stored code packages no function uses", len(removed))
+        await layer_trees.collect(at_start=True)
 
         apis = ApiGatewayV2Service(store, self.clock, self.endpoint_url)
         await apis.load()
@@ -563,6 +570,11 @@ class App:
         await parts.retention.close()
         await parts.logs.close()
         await asyncio.to_thread(parts.store.close)
+
+
+def _referenced_code(conn: sqlite3.Connection) -> set[str]:
+    """The code keys in use: functions' and their versions' (their code and layers), layer versions'."""
+    return lambda_store.code_keys(conn) | layer_store.code_keys(conn)
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -27,6 +27,8 @@ a natural key computed from the desired, resolved properties:
     AWS::Lambda::Alias               (function ARN, Name)
     AWS::Lambda::Permission          (function ARN [:qualifier], statement id = the logical id)
     AWS::Lambda::EventSourceMapping  (function ARN, EventSourceArn)
+    AWS::Lambda::LayerVersion        (LayerName, CodeSha256 of the template's content) -- the
+                                     layer versions the stack's functions name
     AWS::SNS::Subscription           (TopicArn, Protocol, Endpoint)  -- of the stack's topics,
                                      or to its functions and queues
     AWS::SQS::QueuePolicy            (the logical id, from its queues' tag lambdabox:queue-policy)

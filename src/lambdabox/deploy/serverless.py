@@ -37,6 +37,7 @@ from lambdabox.deploy.project import (
     source_lines,
 )
 from lambdabox.deploy.serverless_httpapi import compile_http_api
+from lambdabox.deploy.serverless_layers import compile_layers
 from lambdabox.deploy.serverless_model import Context, Function, lambda_logical_id, normalized_function_name
 from lambdabox.deploy.serverless_queues import compile_sns, compile_sqs
 from lambdabox.deploy.serverless_resources import iam_role, merge_resources
@@ -44,14 +45,12 @@ from lambdabox.deploy.serverless_restapi import compile_rest_api
 from lambdabox.deploy.serverless_vars import Resolver
 from lambdabox.deploy.yamlfile import KeyPath
 
-TOP_KEYS = {"service", "provider", "functions", "package", "custom", "plugins", "resources"}
+TOP_KEYS = {"service", "provider", "functions", "package", "custom", "plugins", "resources", "layers"}
 TOP_QUIET = {  # settings of the Framework itself or its dashboard: nothing to deploy
     "frameworkVersion", "org", "app", "configValidationMode", "variablesResolutionMode",
     "deprecationNotificationMode", "disabledDeprecations", "unresolvedVariablesNotificationMode",
 }  # fmt: skip
-TOP_IGNORED = frozenset(
-    {"layers", "stepFunctions", "outputs", "params", "stages", "useDotenv", "build", "console"}
-)
+TOP_IGNORED = frozenset({"stepFunctions", "outputs", "params", "stages", "useDotenv", "build", "console"})
 PROVIDER_KEYS = {
     "name", "runtime", "memorySize", "timeout", "environment", "stage", "region", "httpApi", "apiGateway",
     "iam", "iamRoleStatements", "iamManagedPolicies", "role", "logRetentionInDays", "tags", "stackName",
@@ -111,6 +110,7 @@ def compile_serverless(
     _top_level(ctx)
     root = path.resolve().parent
     artifacts = _functions(ctx, root)
+    artifacts.update(compile_layers(ctx, root))
     compile_http_api(ctx)
     compile_rest_api(ctx)
     merge_resources(ctx)
@@ -191,7 +191,8 @@ def _functions(ctx: Context, root: Path) -> dict[str, Artifact]:
         artifact = _artifact(ctx, root, key, fn, service_pkg, runtime, built)
         if artifact is None:
             continue
-        _check_handler(ctx, root, handler, runtime, artifact, (*path, "handler"))
+        layers = fn.get("layers", provider.get("layers"))
+        _check_handler(ctx, root, handler, runtime, artifact, (*path, "handler"), layers)
         artifacts[artifact.key] = artifact
         name = str(fn.get("name") or f"{ctx.service}-{ctx.stage}-{key}")
         timeout = fn.get("timeout", provider.get("timeout", 6))
@@ -220,7 +221,6 @@ def _functions(ctx: Context, root: Path) -> dict[str, Artifact]:
         environment = _environment(ctx, path, provider.get("environment"), fn.get("environment"))
         if environment:
             props["Environment"] = {"Variables": environment}
-        layers = fn.get("layers", provider.get("layers"))
         if layers:
             props["Layers"] = layers if isinstance(layers, list) else [layers]
         if fn.get("reservedConcurrency") is not None:
@@ -320,10 +320,20 @@ def _patterns(pkg: dict[str, Any]) -> list[str]:
 
 
 def _check_handler(
-    ctx: Context, root: Path, handler: str, runtime: str, artifact: Artifact, path: KeyPath
+    ctx: Context,
+    root: Path,
+    handler: str,
+    runtime: str,
+    artifact: Artifact,
+    path: KeyPath,
+    layers: Any = None,
 ) -> None:
+    """An error if the handler's file is not in the package (a warning when the function has
+    layers, one of which may provide it, as SAM functions get)."""
     problem = handler_problem(handler, runtime, artifact, root, left_out_hint=" (see package.patterns)")
-    if problem is not None:
+    if problem is not None and layers:
+        ctx.warn(path, f"{problem}: deployed all the same, as one of its layers may provide it")
+    elif problem is not None:
         ctx.error(path, problem)
 
 

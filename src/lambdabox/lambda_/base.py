@@ -29,6 +29,7 @@ from lambdabox.lambda_.concurrency import Concurrency
 from lambdabox.lambda_.esm_engine import EventSourceEngine
 from lambdabox.lambda_.fault_runs import FaultInjector
 from lambdabox.lambda_.invoker import Invoker
+from lambdabox.lambda_.layer_trees import LayerTrees, merge_key
 from lambdabox.lambda_.metric_hooks import NO_METRICS, LambdaMetrics
 from lambdabox.lambda_.models import Alias, FunctionConfig
 from lambdabox.lambda_.policy_eval import AccessRequest, Decision, Principal
@@ -116,6 +117,8 @@ class LambdaDeps:
     enforce_resource_policies: bool = False
     #: keeps provisioned concurrency's environments (None: provisioned concurrency is refused)
     provisioned: ProvisionedEngine | None = None
+    #: the merged /opt trees of functions' layers (None: functions' layers are not merged)
+    layer_trees: LayerTrees | None = None
 
 
 class LambdaOperations:
@@ -142,6 +145,26 @@ class LambdaOperations:
         keys = {cfg.code_key for rec in self._functions.values() for cfg in rec.all_versions()}
         for code_key in keys:
             await asyncio.to_thread(self._code.unpack, code_key)
+        trees = self._deps.layer_trees
+        if trees is not None:
+            trees.referenced = self.layer_merge_keys
+            layer_lists = {
+                tuple(la.code_key for la in cfg.layers)
+                for rec in self._functions.values()
+                for cfg in rec.all_versions()
+                if cfg.layers
+            }
+            for layer_keys in layer_lists:
+                await asyncio.to_thread(trees.ensure, layer_keys)
+
+    def layer_merge_keys(self) -> set[str]:
+        """The merged /opt trees the functions' versions name now."""
+        return {
+            merge_key([la.code_key for la in cfg.layers])
+            for rec in self._functions.values()
+            for cfg in rec.all_versions()
+            if cfg.layers
+        }
 
     # -- naming a function -----------------------------------------------------------------
     def _ref(self, ctx: RequestContext, value: str, qualifier: str | None = None) -> FunctionRef:

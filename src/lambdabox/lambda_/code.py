@@ -52,9 +52,10 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from lambdabox.aws.errors import ServiceError, client_error
 
@@ -64,6 +65,7 @@ MAX_UNZIPPED = 262_144_000
 MAX_ENTRIES = 100_000
 #: longest symlink target stored (Linux PATH_MAX)
 MAX_LINK_TARGET = 4096
+CONTAINER_IMAGES = "lambdabox runs Zip packages only; container images are not supported."
 _UNZIP_ERROR = "Could not unzip uploaded file. Please check your file, then try to upload again."
 _CHUNK = 1 << 16
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -118,6 +120,22 @@ def inspect_zip(data: bytes, *, max_unzipped: int = MAX_UNZIPPED, max_entries: i
         raise _size_error(max_unzipped)
     digest = hashlib.sha256(data).digest()
     return CodeInfo(key=digest.hex(), sha256_b64=base64.b64encode(digest).decode(), size=len(data))
+
+
+def zip_from(code: Mapping[str, Any]) -> bytes:
+    """The zip of a Code / Content parameter (ZipFile), or AWS's answer: S3 is not available
+    here (answered as AWS answers for a bucket that does not exist), nor container images."""
+    if "ZipFile" in code and code["ZipFile"] is not None:
+        return bytes(code["ZipFile"])
+    if code.get("ImageUri"):
+        raise client_error("InvalidParameterValueException", CONTAINER_IMAGES)
+    if code.get("S3Bucket") or code.get("S3Key"):
+        raise client_error(
+            "InvalidParameterValueException",
+            f"Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: "
+            f"The specified bucket does not exist (bucket {code.get('S3Bucket')!s})",
+        )
+    raise client_error("InvalidParameterValueException", "Please provide a source for function code.")
 
 
 def _safe_member_path(name: str) -> PurePosixPath:
@@ -199,6 +217,16 @@ class CodeStore:
 
     def save(self, info: CodeInfo, data: bytes) -> Path:
         """Durably write the zip and unpack it (blocking: call from a worker thread)."""
+        self.write_zip(info, data)
+        return self.unpack(info.key)
+
+    def unzipped_size(self, key: str) -> int:
+        """The unzipped size of a stored zip, by its headers (blocking)."""
+        with zipfile.ZipFile(self.zip_path(key)) as zf:
+            return sum(info.file_size for info in zf.infolist())
+
+    def write_zip(self, info: CodeInfo, data: bytes) -> None:
+        """Durably write the zip only (a layer's: unpacked when a function first uses it; blocking)."""
         zpath = self.zip_path(info.key)
         if not zpath.exists():
             fd, tmp = tempfile.mkstemp(prefix=f".{info.key}.save", dir=self.root)
@@ -213,7 +241,6 @@ class CodeStore:
                     os.unlink(tmp)
                 raise
             _fsync_dir(self.root)
-        return self.unpack(info.key)
 
     def unpack(self, key: str) -> Path:
         """Unpack `<key>.zip` into `<key>/` once (idempotent), by the module's rules (blocking)."""

@@ -79,6 +79,9 @@ class EnvSpec:
     log_group: str = ""
     log_stream: str = ""
     interpreters: tuple[str, ...] = ()  # host interpreters the sandbox must make visible
+    #: the host path of the merged layers tree of this function version (/opt inside), None when
+    #: it has no layers
+    opt_dir: Path | None = None
     #: ON_DEMAND, or PROVISIONED: initialised ahead of traffic (its longer init limit; its first
     #: invocation's REPORT has no Init Duration, as its init was not part of any invocation)
     initialization_type: str = ON_DEMAND
@@ -141,7 +144,7 @@ class Environment:
         None when ready; an error Outcome otherwise."""
         loop = asyncio.get_running_loop()
         init_done = self._runtime.begin_init()
-        view = self._sandbox.view(self.spec.code_dir)
+        view = self._sandbox.view(self.spec.code_dir, self.spec.opt_dir)
         identity = self._sandbox.new_identity()  # the uid it will run as (None: not per env)
         self.credentials = credentials
         env = {**self.spec.env, **credentials.env()}
@@ -167,6 +170,7 @@ class Environment:
                     name=self.spec.env_id,
                     interpreters=self.spec.interpreters,
                     identity=identity,
+                    opt_dir=self.spec.opt_dir,
                 )
             )
         except OSError as exc:

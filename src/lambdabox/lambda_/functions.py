@@ -14,7 +14,6 @@ is removed by the `CodeCollector` once no environment runs it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from typing import Any
 
 from lambdabox.aws import ids
@@ -25,8 +24,9 @@ from lambdabox.aws.protocol import load_service_model
 from lambdabox.lambda_ import checks, dead_letter
 from lambdabox.lambda_ import store as sql
 from lambdabox.lambda_.base import Key, Params, Result
-from lambdabox.lambda_.code import MAX_UNZIPPED, MAX_ZIPPED, CodeInfo, inspect_zip
+from lambdabox.lambda_.code import CONTAINER_IMAGES, MAX_UNZIPPED, MAX_ZIPPED, CodeInfo, inspect_zip, zip_from
 from lambdabox.lambda_.code_gc import Holds
+from lambdabox.lambda_.layers import LayerOperations
 from lambdabox.lambda_.models import LATEST, FunctionConfig
 from lambdabox.lambda_.paging import page
 from lambdabox.lambda_.records import FunctionRecord
@@ -37,10 +37,9 @@ MAX_NAME = 64
 #: the largest CreateFunction / UpdateFunctionCode request: a 50 MB zip, base64-encoded in JSON
 MAX_CODE_REQUEST = 69_905_067
 TOTAL_CODE_LIMIT = 80_530_636_800
-_CONTAINER_IMAGES = "lambdabox runs Zip packages only; container images are not supported."
 
 
-class FunctionOperations(VersionOperations):
+class FunctionOperations(VersionOperations, LayerOperations):
     """The function itself: its `$LATEST` and its lifecycle."""
 
     # -- roles and code --------------------------------------------------------------------
@@ -82,26 +81,12 @@ class FunctionOperations(VersionOperations):
         await asyncio.to_thread(self._code.save, info, zip_bytes)
         return info
 
-    @staticmethod
-    def _code_from(code: Mapping[str, Any]) -> bytes:
-        if "ZipFile" in code and code["ZipFile"] is not None:
-            return bytes(code["ZipFile"])
-        if code.get("ImageUri"):
-            raise client_error("InvalidParameterValueException", _CONTAINER_IMAGES)
-        if code.get("S3Bucket") or code.get("S3Key"):
-            raise client_error(
-                "InvalidParameterValueException",
-                f"Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: "
-                f"The specified bucket does not exist (bucket {code.get('S3Bucket')!s})",
-            )
-        raise client_error("InvalidParameterValueException", "Please provide a source for function code.")
-
     # -- create ----------------------------------------------------------------------------
     async def CreateFunction(self, ctx: RequestContext, params: Params) -> Result:
         name = self._new_name(ctx, params["FunctionName"])
         key = (ctx.region, ctx.account_id, name)
         if params.get("PackageType", "Zip") != "Zip":
-            raise client_error("InvalidParameterValueException", _CONTAINER_IMAGES)
+            raise client_error("InvalidParameterValueException", CONTAINER_IMAGES)
         runtime = params.get("Runtime")
         handler = params.get("Handler")
         if runtime is None or handler is None:
@@ -117,10 +102,12 @@ class FunctionOperations(VersionOperations):
         await self._check_role(ctx, params["Role"])
         tags = dict(params.get("Tags") or {})
         checks.check_tag_count(tags)
+        layers = await self._function_layers(ctx, params.get("Layers") or ())
         async with self._lock(key), self._code_gc.holding() as holds:
             if key in self._functions:
                 raise _exists(name)
-            info = await self._save_code(ctx, self._code_from(params.get("Code") or {}), holds)
+            info = await self._save_code(ctx, zip_from(params.get("Code") or {}), holds)
+            await self._check_combined_size(info.key, layers)
             logging_cfg = params.get("LoggingConfig") or {}
             cfg = FunctionConfig(
                 region=ctx.region,
@@ -147,14 +134,16 @@ class FunctionOperations(VersionOperations):
                 system_log_level=logging_cfg.get("SystemLogLevel"),
                 last_modified=self._clock.now(),
                 revision_id=ids.revision_id(),  # Active's: the Pending revision is the answer's
+                layers=layers,
             )
             rec = FunctionRecord(latest=cfg, tags=tags)
             version = self._next_version(rec, None) if params.get("Publish") else None
             write = sql.insert(cfg, tags)
             if version is not None:
                 write = sql.all_of(write, sql.publish(version))
-            if not await self._store.write(write):
-                raise _exists(name)
+            async with self._opt_ready(layers, holds):
+                if not await self._store.write(write):
+                    raise _exists(name)
             if version is not None:
                 self._published(rec, version)
             self._functions[key] = rec
@@ -226,12 +215,13 @@ class FunctionOperations(VersionOperations):
                 for k in ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri")
                 if k in params
             }
-            zip_bytes = self._code_from(code)
+            zip_bytes = zip_from(code)
             if params.get("DryRun"):
                 # validate only: nothing stored, nothing unpacked, the function unchanged
                 info = await self._check_code(ctx, zip_bytes)
                 return cfg.replace(code_sha256=info.sha256_b64, code_size=info.size).to_api()
             info = await self._save_code(ctx, zip_bytes, holds)
+            await self._check_combined_size(info.key, cfg.layers)
             archs = params.get("Architectures")
             new = cfg.replace(
                 code_sha256=info.sha256_b64,
@@ -251,15 +241,22 @@ class FunctionOperations(VersionOperations):
         key = rec.key
         if "Role" in params:
             await self._check_role(ctx, params["Role"])
-        async with self._lock(key):
+        layers = await self._function_layers(ctx, params["Layers"]) if "Layers" in params else None
+        async with self._lock(key), self._code_gc.holding() as holds:
             rec = self._current(key, rec.latest.arn)
             cfg = rec.latest
             self._check_revision(cfg.revision_id, params)
+            changes = _changes(cfg, params)
+            if layers is not None:
+                await self._check_combined_size(cfg.code_key, layers)
+                changes["layers"] = layers
             # the revision is Successful's: the answer's is InProgress's
-            new = cfg.replace(
-                **_changes(cfg, params), last_modified=self._clock.now(), revision_id=ids.revision_id()
-            )
-            await self._commit(rec, new, publish=False)
+            new = cfg.replace(**changes, last_modified=self._clock.now(), revision_id=ids.revision_id())
+            async with self._opt_ready(new.layers, holds):
+                await self._commit(rec, new, publish=False)
+        if layers is not None:
+            await self._code_gc.collect([la.code_key for la in cfg.layers])
+            await self._collect_trees()
         return _in_progress(new)
 
     async def _commit(
@@ -312,7 +309,10 @@ class FunctionOperations(VersionOperations):
             for cfg in rec.all_versions():
                 await self._invoker.retire(cfg)
         # kept while another function or an environment uses it
-        await self._code_gc.collect([cfg.code_key for cfg in rec.all_versions()])
+        await self._code_gc.collect(
+            [key for cfg in rec.all_versions() for key in (cfg.code_key, *(la.code_key for la in cfg.layers))]
+        )
+        await self._collect_trees()
         return {"StatusCode": 204}
 
     async def _delete_version(self, key: Key, version: FunctionConfig) -> Result:
@@ -336,7 +336,8 @@ class FunctionOperations(VersionOperations):
             if self._deps.provisioned is not None:
                 await self._deps.provisioned.delete(*key, version.version)
             await self._invoker.retire(version)
-        await self._code_gc.collect([version.code_key])
+        await self._code_gc.collect([version.code_key, *(la.code_key for la in version.layers)])
+        await self._collect_trees()
         return {"StatusCode": 204}
 
     # -- the account -----------------------------------------------------------------------
@@ -352,7 +353,10 @@ class FunctionOperations(VersionOperations):
                 "ConcurrentExecutions": limit,
                 "UnreservedConcurrentExecutions": concurrency.unreserved(ctx.region, ctx.account_id),
             },
-            "AccountUsage": {"TotalCodeSize": sum(r.code_size() for r in mine), "FunctionCount": len(mine)},
+            "AccountUsage": {
+                "TotalCodeSize": sum(r.code_size() for r in mine) + await self._layers_size(ctx),
+                "FunctionCount": len(mine),
+            },
         }
 
 

@@ -21,7 +21,15 @@ from lambdabox.lambda_.base import LambdaOperations, Params, Result, Target
 from lambdabox.lambda_.environment import INIT_LIMIT
 from lambdabox.lambda_.invocation_record import AttemptResponse
 from lambdabox.lambda_.lineage import NO_LINEAGE, Lineage
-from lambdabox.lambda_.metric_hooks import DURATION, ERRORS, INVOCATIONS, THROTTLES, Subject
+from lambdabox.lambda_.metric_hooks import (
+    DURATION,
+    ERRORS,
+    INVOCATIONS,
+    PROVISIONED_CONCURRENCY_INVOCATIONS,
+    PROVISIONED_CONCURRENCY_SPILLOVER_INVOCATIONS,
+    THROTTLES,
+    Subject,
+)
 from lambdabox.lambda_.policy_eval import Decision
 from lambdabox.lambda_.recursion import RECURSIVE, continued
 from lambdabox.lambda_.resource_access import InvokeSource, access_denied, judge
@@ -199,6 +207,9 @@ class InvokeOperations(LambdaOperations):
         metrics.count(DURATION, subject, outcome.duration_ms)
         if outcome.error_type:
             metrics.count(ERRORS, subject)
+        if outcome.provisioned is not None:
+            spilled = PROVISIONED_CONCURRENCY_SPILLOVER_INVOCATIONS
+            metrics.count(PROVISIONED_CONCURRENCY_INVOCATIONS if outcome.provisioned else spilled, subject)
         out: Result = {"StatusCode": 200, "ExecutedVersion": cfg.version, "Payload": outcome.payload}
         if outcome.error_type:
             out["FunctionError"] = outcome.error_type

@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -36,6 +37,7 @@ from lambdabox.lambda_.environment import (
     ServeEndpoint,
     Undelivered,
 )
+from lambdabox.lambda_.layer_trees import LayerTrees
 from lambdabox.lambda_.lineage import NO_LINEAGE, Lineage
 from lambdabox.lambda_.metric_hooks import NO_METRICS, LambdaMetrics, Subject, qualifier_of
 from lambdabox.lambda_.models import FunctionConfig, Invocation, Outcome
@@ -112,14 +114,17 @@ class Invoker:
         serve_endpoint: ServeEndpoint | None = None,
         wall: Callable[[], float] = time.time,
         metrics: LambdaMetrics = NO_METRICS,
+        layer_trees: LayerTrees | None = None,
     ) -> None:
         """`credentials(fn)`: the credentials of `fn`'s execution role for a new environment;
         `concurrency`: the limits invocations are counted against (shared with the Lambda API,
         which sets reservations); `serve_endpoint`: serves lambdabox's AWS endpoint on a listener made inside an
         environment's own network namespace (``--function-network none``); `wall`: the time
         functions read, that their deadline (Lambda-Runtime-Deadline-Ms) is given in; `metrics`:
-        told of every invocation running (ConcurrentExecutions)."""
+        told of every invocation running (ConcurrentExecutions); `layer_trees`: where functions'
+        merged layers are (held while an environment uses them; None: layers are not mounted)."""
         self._metrics = metrics
+        self._layer_trees = layer_trees
         self._settings = settings
         self._concurrency = concurrency
         self._wall = wall
@@ -196,8 +201,12 @@ class Invoker:
         environment of the qualifier invoked serves it when one is idle (`provisioned_engine.py`)."""
         pool = self._pools.get(fn.version_arn)
         warm = None
+        provisioned: bool | None = None
         if pool is not None and pool.revision == fn.revision_id:
             warm = pool.take_warm(qualifier_of(invoked_arn))
+            provisioned = (
+                True if warm is not None else (False if pool.keeps(qualifier_of(invoked_arn)) else None)
+            )
         try:
             slot = self._concurrency.acquire(fn.region, fn.account, fn.name, provisioned=warm is not None)
         except BaseException:  # 429
@@ -224,8 +233,10 @@ class Invoker:
                 try:
                     if warm is not None and pool is not None:
                         env, warm = warm, None
-                        return await self._run_in(pool, env, fn, inv, cold=False)
-                    return await self._run(fn, inv)
+                        outcome = await self._run_in(pool, env, fn, inv, cold=False)
+                    else:
+                        outcome = await self._run(fn, inv)
+                    return outcome if provisioned is None else replace(outcome, provisioned=provisioned)
                 except Undelivered:
                     continue
             raise server_error("ServiceException", "No execution environment could take the invocation.")
@@ -332,11 +343,22 @@ class Invoker:
         on_stopped: Callable[[], None] | None = None,
     ) -> Environment:
         code_dir = self._code_dir(fn)
-        view = self._sandbox.view(code_dir)
+        trees = self._layer_trees
+        layer_keys = [la.code_key for la in fn.layers]
+        opt_dir = trees.path(layer_keys) if trees is not None and layer_keys else None
+        view = self._sandbox.view(code_dir, opt_dir)
         launch = self._catalog.launch(fn.runtime, Path(view.task_root))
         host_runtimes = str(RUNTIMES_DIR)
         argv = tuple(view.runtime_dir + a[len(host_runtimes) :] if a.startswith(host_runtimes + "/") else a
                      for a in launch.argv)  # fmt: skip
+        if (
+            opt_dir is not None
+            and view.opt is not None
+            and argv[0] == f"{view.task_root}/bootstrap"
+            and not os.path.lexists(code_dir / "bootstrap")
+            and os.path.lexists(opt_dir / "bootstrap")
+        ):  # a custom runtime shipped in a layer, as Lambda finds it
+            argv = (f"{view.opt}/bootstrap", *argv[1:])
         suffix = ids.hex_id()
         stream = platform_log.log_stream_name(self._clock.now(), fn.version, suffix)
         group = fn.log_group_name
@@ -372,13 +394,19 @@ class Invoker:
             log_group=group,
             log_stream=stream,
             interpreters=launch.path_dirs,
+            opt_dir=opt_dir,
             initialization_type=initialization,
         )
         sink = _StreamSink(self._logs, fn.region, fn.account, group, stream)
         self._code_holds.hold(fn.code_key)  # until the environment stops
+        merged = opt_dir.name if opt_dir is not None else None
+        if trees is not None and merged is not None:
+            trees.hold(merged)
 
         def stopped() -> None:
             self._code_holds.release(fn.code_key)
+            if trees is not None and merged is not None:
+                trees.release(merged)
             if on_stopped is not None:
                 on_stopped()
 
@@ -432,7 +460,12 @@ class EnvPaths:
     runtime_dir: str  # LAMBDA_RUNTIME_DIR: lambdabox's runtime clients
     python_path: tuple[str, ...]  # PYTHONPATH of python runtimes: the runtime dir, the Python SDK set
     node_modules: str | None  # the Node.js SDK set's node_modules (on NODE_PATH), None when missing
-    opt: str = "/opt"  # where layers are
+    opt: str = "/opt"  # where layers are (/opt, or the host's merged layers dir in rlimits mode)
+
+
+#: tells lambdabox's Python bootstrap where the layers are when not at /opt (rlimits mode); the
+#: bootstrap removes it from the environment before the function's code runs
+OPT_ENV = "_LAMBDABOX_OPT_DIR"
 
 
 def build_env(
@@ -457,6 +490,7 @@ def build_env(
         "AWS_ENDPOINT_URL": endpoint_url,
         "LAMBDABOX_ENDPOINT_URL": endpoint_url,
         **fn.environment,
+        **({OPT_ENV: paths.opt} if paths.opt != "/opt" and is_python(fn.runtime) else {}),
         "_HANDLER": fn.handler or "",
         "AWS_REGION": fn.region,
         "AWS_DEFAULT_REGION": fn.region,
@@ -484,7 +518,9 @@ def _env_paths(view: View) -> EnvPaths:
     python_path = [view.runtime_dir]
     if view.python_sdk is not None and view.python_sdk != view.runtime_dir:
         python_path.append(view.python_sdk)
-    return EnvPaths(view.task_root, view.runtime_dir, tuple(python_path), view.node_modules)
+    return EnvPaths(
+        view.task_root, view.runtime_dir, tuple(python_path), view.node_modules, view.opt or "/opt"
+    )
 
 
 def _module_paths(runtime: str | None, paths: EnvPaths) -> dict[str, str]:

@@ -18,6 +18,8 @@ ASYNC_EVENTS_DROPPED = "AsyncEventsDropped"
 DEAD_LETTER_ERRORS = "DeadLetterErrors"
 DESTINATION_DELIVERY_FAILURES = "DestinationDeliveryFailures"
 RECURSIVE_INVOCATIONS_DROPPED = "RecursiveInvocationsDropped"
+PROVISIONED_CONCURRENCY_INVOCATIONS = "ProvisionedConcurrencyInvocations"
+PROVISIONED_CONCURRENCY_SPILLOVER_INVOCATIONS = "ProvisionedConcurrencySpilloverInvocations"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,20 @@ def lambda_timestamp(epoch: float) -> str:
 
 
 @dataclass(frozen=True)
+class FunctionLayer:
+    """A layer version a function uses, as its configuration keeps it: a snapshot of what the
+    version was when the function was configured (deleting the layer version changes nothing)."""
+
+    arn: str  # the layer version's ARN (…:layer:name:3)
+    code_size: int  # the layer zip's size (the API's CodeSize)
+    code_key: str  # hex SHA-256 of the layer zip: names it in the code store
+    unzipped: int = 0  # its unzipped size by the zip's headers
+
+    def to_api(self) -> dict[str, Any]:
+        return {"Arn": self.arn, "CodeSize": self.code_size}
+
+
+@dataclass(frozen=True)
 class FunctionConfig:
     """One version of a function as stored: its `$LATEST` (which updates change) or a published
     version (an immutable snapshot of `$LATEST`, numbered from 1); `to_api()` gives AWS's
@@ -54,6 +68,8 @@ class FunctionConfig:
     last_update_status: str = "Successful"
     package_type: str = "Zip"
     version: str = LATEST
+    #: the layers, in order (merged at /opt, later ones over earlier ones)
+    layers: tuple[FunctionLayer, ...] = ()
 
     @property
     def arn(self) -> str:
@@ -115,6 +131,8 @@ class FunctionConfig:
             out["DeadLetterConfig"] = {"TargetArn": self.dead_letter_arn}
         if self.environment or self.environment_given:
             out["Environment"] = {"Variables": dict(self.environment)}
+        if self.layers:
+            out["Layers"] = [layer.to_api() for layer in self.layers]
         return out
 
     def _logging_config(self) -> dict[str, str]:
@@ -128,12 +146,14 @@ class FunctionConfig:
     def to_row(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["architectures"] = list(self.architectures)
+        d["layers"] = [dataclasses.asdict(layer) for layer in self.layers]
         return d
 
     @classmethod
     def from_row(cls, d: dict[str, Any]) -> FunctionConfig:
         d = dict(d)
         d["architectures"] = tuple(d.get("architectures") or ("x86_64",))
+        d["layers"] = tuple(FunctionLayer(**layer) for layer in d.get("layers") or ())
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -276,6 +296,9 @@ class Outcome:
 
     payload: bytes
     error_type: str | None = None  # e.g. "Unhandled" for function errors
+    #: for an invocation of a qualifier with provisioned concurrency: True when a provisioned
+    #: environment ran it, False when it spilled over to an on-demand one (None: no such qualifier)
+    provisioned: bool | None = None
     status: str = "success"  # success | error | timeout (REPORT's Status)
     report_error_type: str | None = None  # REPORT's "Error Type" field
     duration_ms: float = 0.0

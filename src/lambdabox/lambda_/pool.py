@@ -67,6 +67,10 @@ class Pool:
                 return env
         return None
 
+    def keeps(self, qualifier: str | None) -> int:
+        """How many provisioned environments `qualifier` is configured to keep (0: none)."""
+        return self._keep.get(qualifier, 0) if qualifier is not None else 0
+
     def warm_count(self, qualifier: str) -> int:
         """How many provisioned environments `qualifier` has (idle or busy) that are not stopped."""
         return sum(1 for e, q in self._warm_of.items() if q == qualifier and e.state is not State.STOPPED)

@@ -299,9 +299,14 @@ def load_all(conn: sqlite3.Connection) -> list[StoredFunction]:
 
 
 def code_keys(conn: sqlite3.Connection) -> set[str]:
-    """The code keys (hex SHA-256) some function or published version of any region and account names."""
+    """The code keys (hex SHA-256) some function or published version of any region and account
+    names: its own code's and its layers' (which it keeps using when the layer version is deleted)."""
     rows = conn.execute(
         "SELECT json_extract(config, '$.code_key') FROM functions "
-        "UNION SELECT json_extract(config, '$.code_key') FROM function_versions"
+        "UNION SELECT json_extract(config, '$.code_key') FROM function_versions "
+        "UNION SELECT json_extract(l.value, '$.code_key') FROM functions, json_each(functions.config, "
+        "'$.layers') AS l "
+        "UNION SELECT json_extract(l.value, '$.code_key') FROM function_versions, "
+        "json_each(function_versions.config, '$.layers') AS l"
     ).fetchall()
     return {r[0] for r in rows if r[0]}

@@ -5,7 +5,9 @@ survive a restart, kept in the store apart from the minutes, which are pruned):
 
     lambdabox_lambda_invocations_total, _errors_total, _throttles_total,
     _async_events_received_total, _async_events_dropped_total, _dead_letter_errors_total,
-    _destination_delivery_failures_total, _recursive_invocations_dropped_total   counters
+    _destination_delivery_failures_total, _recursive_invocations_dropped_total,
+    _provisioned_concurrency_invocations_total,
+    _provisioned_concurrency_spillover_invocations_total                  counters
     lambdabox_lambda_duration_milliseconds, _async_event_age_milliseconds  summaries (quantiles 0.5,
                                                                            0.9, 0.99, _sum, _count)
     lambdabox_lambda_concurrent_executions                                 gauge: running now
@@ -42,6 +44,14 @@ COUNTERS = {
     names.RECURSIVE_INVOCATIONS_DROPPED: (
         "lambdabox_lambda_recursive_invocations_dropped_total",
         "Invocations stopped as a recursive loop's (lineage.py).",
+    ),
+    names.PROVISIONED_CONCURRENCY_INVOCATIONS: (
+        "lambdabox_lambda_provisioned_concurrency_invocations_total",
+        "Invocations run by a provisioned environment.",
+    ),
+    names.PROVISIONED_CONCURRENCY_SPILLOVER_INVOCATIONS: (
+        "lambdabox_lambda_provisioned_concurrency_spillover_invocations_total",
+        "Invocations of a qualifier with provisioned concurrency run on demand (all were busy).",
     ),
 }  # fmt: skip
 SUMMARIES = {

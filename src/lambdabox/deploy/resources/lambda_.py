@@ -15,7 +15,7 @@ import hashlib
 import io
 import urllib.request
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from lambdabox.deploy.project import ARTIFACT_BUCKET
@@ -27,7 +27,6 @@ from lambdabox.deploy.resources.base import (
     Deployed,
     Handler,
     Props,
-    Severity,
     generated_name,
     of_stack,
     stack_tags,
@@ -146,11 +145,6 @@ class Function(Handler):
     attributes = frozenset(["Arn"])
     immutable = frozenset(["FunctionName", "PackageType", "Architectures"])
     delete_rank = 80
-
-    def check(self, props: Mapping[str, Any]) -> list[tuple[Severity, str, str]]:
-        if props.get("Layers") not in (None, "", []):  # passed on all the same, for when they are
-            return [("warning", "Layers", "Layers are not supported yet: the function runs without them")]
-        return []
 
     def find(self, c: Clients, stack: str, parents: Sequence[Deployed]) -> list[Deployed]:
         lam = c("lambda")

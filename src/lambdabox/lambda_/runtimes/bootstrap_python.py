@@ -105,10 +105,11 @@ def _flush_output() -> None:
 # Start-up
 
 
-def prepare_sys_path(task_root: str) -> None:
+def prepare_sys_path(task_root: str, opt: str = "/opt") -> None:
     """AWS's order: the task root, the layers' /opt/python/lib/pythonX.Y/site-packages and /opt/python,
     then the ``PYTHONPATH`` entries (the runtime directory and the bundled AWS SDK, as Lambda's
-    /var/runtime), then the standard library.
+    /var/runtime), then the standard library. `opt`: where the layers are (/opt but without a root
+    of its own, where lambdabox passes the host's merged layers dir).
 
     The directory of this script, which Python puts first, is taken out. Where the runtime directory
     is on ``PYTHONPATH`` too (on Lambda it also holds the SDK), lambdabox's own modules in it are
@@ -121,8 +122,8 @@ def prepare_sys_path(task_root: str) -> None:
     if any(os.path.realpath(entry or os.curdir) in ours for entry in path):
         for name in ("bootstrap_python", "_lambdabox_rt_http", "_lambdabox_rt_shapes"):
             sys.modules.setdefault(name, None)  # type: ignore[assignment]
-    path.insert(0, "/opt/python")
-    path.insert(0, f"/opt/python/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages")
+    path.insert(0, f"{opt}/python")
+    path.insert(0, f"{opt}/python/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages")
     path.insert(0, task_root)
     if sys.flags.no_site:
         # lambdabox starts interpreters with -S so that the host's .pth start-up hooks stay out of the
@@ -265,7 +266,8 @@ def serve(client: RuntimeAPIClient, handler: Handler, state: LogState, errors: E
 def main() -> None:
     env = os.environ
     task_root = env.get("LAMBDA_TASK_ROOT") or os.getcwd()
-    prepare_sys_path(task_root)
+    # where the layers are when not at /opt (lambdabox without a root of its own): internal, removed
+    prepare_sys_path(task_root, env.pop("_LAMBDABOX_OPT_DIR", "") or "/opt")
     _prepare_stdio()
     LambdaContext.read_environment()
     json_format = (env.get("AWS_LAMBDA_LOG_FORMAT") or "").upper() == "JSON"

@@ -91,6 +91,9 @@ class SandboxSpec:
     #: the uid to run as, from `Sandbox.new_identity()` (full mode; the sandbox releases it when
     #: the environment is cleaned up or fails to start); None: the sandbox picks
     identity: Identity | None = None
+    #: the merged layers tree on the host: bound read-only at /opt where the environment has a root
+    #: of its own (an empty /opt otherwise); None when the function has no layers
+    opt_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,9 @@ class View:
     node_modules: str | None  # the bundled AWS SDK for JavaScript, if any
     runtime_api: str | None  # fixed Runtime API address (network none), else the server's choice
     endpoint_port: int | None  # the AWS endpoint's port inside (network none)
+    #: where the layers are: "/opt" with a root of its own; the host's merged layers dir (or None
+    #: without layers) in rlimits mode
+    opt: str | None = None
 
 
 class SpawnError(OSError):
@@ -181,7 +187,7 @@ class Sandbox:
         that its Runtime API listener can accept that uid only; pass it in the `SandboxSpec`."""
         return self._users.acquire() if self.isolation == "full" else None
 
-    def view(self, code_dir: Path) -> View:
+    def view(self, code_dir: Path, opt_dir: Path | None = None) -> View:
         src = self._runtime
         if self.own_root:
             return View(
@@ -191,6 +197,7 @@ class Sandbox:
                 node_modules=f"{rootfs.RUNTIME_DIR}/node_modules" if src.node_modules is not None else None,
                 runtime_api=":".join(map(str, INSIDE_RUNTIME_API)) if self.network == "none" else None,
                 endpoint_port=self._endpoint_port if self.network == "none" else None,
+                opt=rootfs.OPT_DIR,
             )
         return View(
             task_root=str(code_dir),
@@ -199,6 +206,7 @@ class Sandbox:
             node_modules=str(src.node_modules) if src.node_modules is not None else None,
             runtime_api=None,
             endpoint_port=None,
+            opt=str(opt_dir) if opt_dir is not None else None,
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -357,8 +365,9 @@ class Sandbox:
         (tmp_dir / "tmp").mkdir(mode=0o1777)
         os.chmod(tmp_dir / "tmp", 0o1777)
         tmpfs_mb = spec.ephemeral_mb if self._tmp_storage == "tmpfs" else None
+        opt = os.path.realpath(spec.opt_dir) if spec.opt_dir is not None else None
         root = self._rootfs.plan(
-            str(tmp_dir / "root"), cwd, tmpfs_mb, str(tmp_dir / "tmp"), [p for p in prefixes if p]
+            str(tmp_dir / "root"), cwd, tmpfs_mb, str(tmp_dir / "tmp"), [p for p in prefixes if p], opt
         )
         if self.isolation == "full":
             assert ident is not None

@@ -17,7 +17,7 @@ the sandbox's scratch dir that every environment shares read-only:
 ``/usr`` (and the top-level /bin, /lib… links or dirs), read-only; the interpreter's
 installation when it lives outside /usr (a pyenv under /root is bound at its own path, and
 nothing else of /root); ``/etc`` and ``/var/runtime`` from above; the function's code at
-``/var/task`` (read-only); an empty ``/opt``; ``/tmp`` (a tmpfs of EphemeralStorage size, or a
+``/var/task`` (read-only); the function's merged layers at ``/opt`` (read-only; empty without layers); ``/tmp`` (a tmpfs of EphemeralStorage size, or a
 per-env directory); a minimal ``/dev`` (null, zero, full, random, urandom, fd links) and its own
 ``/proc``. Nothing of the data dir, other functions, the server's files, /root or /home.
 """
@@ -163,10 +163,17 @@ class Rootfs:
                     os.chmod(pyc, 0o644)
 
     def plan(
-        self, new_root: str, code_dir: str, tmpfs_mb: int | None, tmp_dir: str, extra: Sequence[str] = ()
+        self,
+        new_root: str,
+        code_dir: str,
+        tmpfs_mb: int | None,
+        tmp_dir: str,
+        extra: Sequence[str] = (),
+        opt_dir: str | None = None,
     ) -> dict[str, Any]:
         """The root plan for one environment (see confine.build_root). `extra`: host paths of
-        interpreter installations to bind read-only at their own path (outside /usr only)."""
+        interpreter installations to bind read-only at their own path (outside /usr only).
+        `opt_dir`: the merged layers tree, bound read-only at /opt (else /opt is empty)."""
         symlinks: list[tuple[str, str]] = []
         binds: list[tuple[str, str, bool]] = [("/usr", "/usr", True)]
         for name in SYSTEM_TOP:
@@ -186,11 +193,13 @@ class Rootfs:
         binds.append((code_dir, TASK_ROOT, True))
         binds.append((str(self.runtime), RUNTIME_DIR, True))
         binds.extend((src, dst, True) for src, dst in self._sdk_binds)
+        if opt_dir is not None:
+            binds.append((opt_dir, OPT_DIR, True))
         return {
             "dir": new_root,
             "symlinks": symlinks,
             "binds": binds,
-            "dirs": [OPT_DIR, "/var/tmp"],
+            "dirs": ["/var/tmp"] if opt_dir is not None else [OPT_DIR, "/var/tmp"],
             "tmp": {"tmpfs_mb": tmpfs_mb, "dir": tmp_dir},
         }
 
