@@ -1,0 +1,112 @@
+"""An outside-in review of `--enforce-resource-policies` (issue 19 part 3): what differs from AWS's
+documented behaviour or lets one tenant reach another's functions, each as a strict xfail that
+passes once lambdabox does as AWS does (or keeps tenants apart as the README promises)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import deploy
+from lambdabox.lambda_.policy_eval import AccessRequest, Decision, Principal, evaluate
+from lambdabox.testing import LocalLambdabox
+from rest_helpers import send as http_send
+from test_resource_policies import OTHER, _server, other_account
+
+FN = "arn:aws:lambda:us-east-1:000000000000:function:f"
+
+
+@pytest.fixture(scope="module")
+def lbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLambdabox]:
+    with _server(tmp_path_factory.mktemp("review"), enforce=True) as server:
+        yield server
+
+
+def tagged_function(lbx: LocalLambdabox) -> tuple[str, str]:
+    """A function of account 000000000000 with a tag: (name, ARN)."""
+    lam = lbx.client("lambda")
+    name = deploy(lam, {"app.py": "def handler(event, context):\n    return 1\n"}, Tags={"project": "apollo"})
+    return name, str(lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"])
+
+
+# AWS Lambda Developer Guide, "Using resource-based policies for Lambda" → "Cross-account APIs":
+# Invoke, GetFunction, GetFunctionConfiguration, UpdateFunctionCode, DeleteFunction, PublishVersion,
+# ListVersionsByFunction, CreateAlias, GetAlias, ListAliases, UpdateAlias, DeleteAlias, GetPolicy,
+# PutFunctionConcurrency, DeleteFunctionConcurrency, ListTags, TagResource, UntagResource.
+# lambdabox serves only the first, third, seventh, ninth and tenth (and GetFunction).
+@pytest.mark.xfail(
+    strict=True,
+    reason="AWS lets a function policy grant another account GetPolicy and ListTags (its documented "
+    "cross-account APIs); lambdabox answers AccessDeniedException 'because no resource-based policy "
+    "allows' although the policy does",
+)
+@pytest.mark.parametrize("action", ["lambda:GetPolicy", "lambda:ListTags"])
+def test_another_account_uses_the_cross_account_reads_aws_documents(lbx: LocalLambdabox, action: str) -> None:
+    name, arn = tagged_function(lbx)
+    lbx.client("lambda").add_permission(
+        FunctionName=name, StatementId="grant", Action=action, Principal=OTHER
+    )
+    them = other_account(lbx)
+    if action == "lambda:GetPolicy":
+        statements = json.loads(them.get_policy(FunctionName=arn)["Policy"])["Statement"]
+        assert [s["Sid"] for s in statements] == ["grant"]
+    else:
+        assert them.list_tags(Resource=arn)["Tags"] == {"project": "apollo"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="GetFunction returns Tags only to a caller allowed lambda:ListTags (botocore's GetFunction "
+    "output doc); another account granted lambda:GetFunction alone gets the function's tags, which "
+    "ListTags itself refuses it",
+)
+def test_get_function_of_another_account_leaves_the_tags_out(lbx: LocalLambdabox) -> None:
+    name, arn = tagged_function(lbx)
+    lbx.client("lambda").add_permission(
+        FunctionName=name, StatementId="get", Action="lambda:GetFunction", Principal=OTHER
+    )
+    got: dict[str, Any] = other_account(lbx).get_function(FunctionName=arn)
+    assert got["Configuration"]["FunctionArn"] == arn
+    assert "Tags" not in got
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="IAM: ForAllValues is true when the request lacks the key, so a Deny with it applies; "
+    "policy_eval treats the missing key as failing the condition and the Deny does not apply "
+    "(README: 'a Deny that might apply denies')",
+)
+def test_a_deny_with_for_all_values_on_a_missing_key_denies() -> None:
+    statements = [
+        {"Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction", "Resource": FN},
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "lambda:InvokeFunction",
+            "Resource": FN,
+            "Condition": {"ForAllValues:StringLike": {"aws:TagKeys": "temp-*"}},
+        },
+    ]
+    request = AccessRequest(Principal.of_caller(f"arn:aws:iam::{OTHER}:root"), "lambda:InvokeFunction", FN)
+    assert evaluate(statements, request) is Decision.DENY
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="with --verify-signatures tenants are to be separated by account (README), yet an unsigned "
+    "POST /_lambdabox/faults makes any account's function fail",
+)
+def test_an_unsigned_caller_cannot_inject_faults_into_a_tenant_s_function(tmp_path: Path) -> None:
+    with _server(tmp_path, enforce=True) as server:
+        name, arn = tagged_function(server)
+        status, _, _ = http_send(
+            server, "POST", "/_lambdabox/faults",
+            body=json.dumps({"function": arn, "kind": "error"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        out = server.client("lambda").invoke(FunctionName=name)
+        assert (status in (401, 403), "FunctionError" in out) == (True, False)
