@@ -1,8 +1,8 @@
 """Layers: PublishLayerVersion, GetLayerVersion(ByArn), ListLayers, ListLayerVersions,
 DeleteLayerVersion, the layer version permissions, and the `Layers` of a function's configuration.
 
-A layer version is a zip (checked and stored as function code is, `code.py`: the same refusals of
-zip-slip, symlink tricks and sizes) with its compatible runtimes, architectures and license. Its
+A layer version is a zip (checked, stored and unpacked as function code is, `code.py`: the same
+refusals of zip-slip, symlink tricks, sizes and zips that cannot be extracted) with its compatible runtimes, architectures and license. Its
 number is never reused. Another account may use it (GetLayerVersion, a function's `Layers`) only
 through a statement of its policy naming that account or `*` (a statement restricted to an
 OrganizationId grants nothing here: lambdabox has no organizations). A function keeps a snapshot
@@ -19,10 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import io
 import json
 import re
-import zipfile
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -171,10 +169,11 @@ class LayerOperations(LambdaOperations):
                 Type="User",
             )
         info = await asyncio.to_thread(inspect_zip, zip_bytes)
-        unzipped = await asyncio.to_thread(_declared_size, zip_bytes)
         async with self._code_gc.holding() as holds:
             await holds.add(info.key)
-            await asyncio.to_thread(self._code.write_zip, info, zip_bytes)
+            # stored and unpacked as function code is (off the loop), so a zip that cannot be
+            # extracted (a CRC mismatch, headers that lie) is refused here, as AWS refuses it
+            await asyncio.to_thread(self._code.save, info, zip_bytes)
 
             def make(number: int) -> LayerVersion:
                 return LayerVersion(
@@ -185,7 +184,7 @@ class LayerOperations(LambdaOperations):
                     code_key=info.key,
                     code_sha256=info.sha256_b64,
                     code_size=info.size,
-                    unzipped=unzipped,
+                    unzipped=info.unzipped,
                     created=self._clock.now(),
                     description=params.get("Description") or "",
                     compatible_runtimes=tuple(params.get("CompatibleRuntimes") or ()),
@@ -434,8 +433,3 @@ class LayerOperations(LambdaOperations):
 
 def _with_policy(version: LayerVersion, statements: list[dict[str, Any]]) -> LayerVersion:
     return dataclasses.replace(version, statements=tuple(statements), policy_revision=ids.revision_id())
-
-
-def _declared_size(data: bytes) -> int:
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        return sum(info.file_size for info in zf.infolist())
