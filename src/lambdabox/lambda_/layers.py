@@ -169,6 +169,10 @@ class LayerOperations(LambdaOperations):
                 Type="User",
             )
         info = await asyncio.to_thread(inspect_zip, zip_bytes)
+        if info.entries == 0:  # just the end-of-central-directory record
+            raise client_error(
+                "InvalidParameterValueException", "Uploaded file must be a non-empty zip", Type="User"
+            )
         async with self._code_gc.holding() as holds:
             await holds.add(info.key)
             # stored and unpacked as function code is (off the loop), so a zip that cannot be
