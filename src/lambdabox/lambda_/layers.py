@@ -39,8 +39,11 @@ from lambdabox.lambda_.paging import page
 #: AWS's limit of layers per function
 MAX_LAYERS = 5
 MAX_LAYER_REQUEST = 69_905_067
-_LAYER_ARN = re.compile(r"arn:[a-zA-Z0-9-]+:lambda:([a-z0-9-]+):(\d{12}):layer:([a-zA-Z0-9-_]+)", re.ASCII)
+#: a layer ARN (any partition: the model's pattern) and a layer version ARN
+_LAYER_ARN = re.compile(r"arn:([a-zA-Z0-9-]+):lambda:([a-z0-9-]+):(\d{12}):layer:([a-zA-Z0-9-_]+)", re.ASCII)
 _VERSION_ARN = re.compile(_LAYER_ARN.pattern + r":(\d+)", re.ASCII)
+#: the partition lambdabox's ARNs are in: an ARN of another names nothing here
+PARTITION = "aws"
 
 
 def _not_found() -> ServiceError:
@@ -126,11 +129,11 @@ class LayerOperations(LambdaOperations):
         m = _LAYER_ARN.fullmatch(value)
         if m is None:
             return value
-        region, account, name = m.groups()
+        partition, region, account, name = m.groups()
         if account != ctx.account_id:
             arn = layer_arn(region, account, name) + (f":{version}" if version is not None else "")
             raise _denied(ctx, action, arn)
-        if region != ctx.region:
+        if region != ctx.region or partition != PARTITION:
             raise _not_found()
         return name
 
@@ -207,8 +210,10 @@ class LayerOperations(LambdaOperations):
     async def GetLayerVersion(self, ctx: RequestContext, params: Params) -> Result:
         number = int(params["VersionNumber"])
         m = _LAYER_ARN.fullmatch(params["LayerName"])
-        region, account, name = m.groups() if m else (ctx.region, ctx.account_id, params["LayerName"])
-        if region != ctx.region:
+        partition, region, account, name = (
+            m.groups() if m else (PARTITION, ctx.region, ctx.account_id, params["LayerName"])
+        )
+        if region != ctx.region or partition != PARTITION:
             raise _not_found()
         return self._layer_api(await self._readable(ctx, region, account, name, number))
 
@@ -216,8 +221,8 @@ class LayerOperations(LambdaOperations):
         m = _VERSION_ARN.fullmatch(params["Arn"])
         if m is None:  # an awslayer ARN: AWS's own layers, none here
             raise _not_found()
-        region, account, name, number = m.groups()
-        if region != ctx.region:
+        partition, region, account, name, number = m.groups()
+        if region != ctx.region or partition != PARTITION:
             raise _not_found()
         return self._layer_api(await self._readable(ctx, region, account, name, int(number)))
 
@@ -368,7 +373,11 @@ class LayerOperations(LambdaOperations):
                 raise client_error(
                     "InvalidParameterValueException", f"Layer version {arn} does not exist.", Type="User"
                 )
-            region, account, name, number = m.groups()
+            partition, region, account, name, number = m.groups()
+            if partition != PARTITION:  # another partition's: no layer here
+                raise client_error(
+                    "InvalidParameterValueException", f"Layer version {arn} does not exist.", Type="User"
+                )
             layer = layer_arn(region, account, name)
             if layer in seen:
                 raise client_error(
