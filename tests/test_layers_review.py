@@ -110,13 +110,9 @@ def handler(event, context):
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LD_LIBRARY_PATH is /lib64:/usr/lib64:<opt>/lib: the function's own lib/ (and its root) "
-    "are missing, so shared libraries packaged with the code are not found",
-)
 def test_ld_library_path_searches_the_functions_lib_before_the_layers(lam: Any) -> None:
-    # Lambda's: /var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib
+    # as Lambda's: /var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib
+    # (shared libraries packaged with the code are found, before the layers')
     layer = publish(lam, unique("libs"), {"lib/libdemo.txt": "x"})["LayerVersionArn"]
     name = create(lam, {"app.py": LIBS}, [layer])
     resp = lam.invoke(FunctionName=name, Payload=b"{}")
