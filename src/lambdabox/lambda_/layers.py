@@ -407,18 +407,9 @@ class LayerOperations(LambdaOperations):
         return tuple(out)
 
     async def _check_combined_size(self, code_key: str, layers: Sequence[FunctionLayer]) -> None:
-        """Function code and layers together unzip to at most 250 MB (by the zips' headers)."""
-        if not layers:
-            return
-        own = await asyncio.to_thread(self._code.unzipped_size, code_key)
-        total = own + sum(layer.unzipped for layer in layers)
-        if total > MAX_UNZIPPED:
-            raise client_error(
-                "InvalidParameterValueException",
-                f"Function code combined with layers exceeds the maximum allowed size of {MAX_UNZIPPED} bytes. "
-                f"The actual size is {total} bytes.",
-                Type="User",
-            )
+        """Stored function code and layers together unzip to at most 250 MB (by the zips' headers)."""
+        if layers:
+            check_combined_size(await asyncio.to_thread(self._code.unzipped_size, code_key), layers)
 
     @contextlib.asynccontextmanager
     async def _opt_ready(self, layers: Sequence[FunctionLayer], holds: Holds) -> AsyncIterator[None]:
@@ -442,6 +433,19 @@ class LayerOperations(LambdaOperations):
     async def _collect_trees(self) -> None:
         if self._deps.layer_trees is not None:
             await self._deps.layer_trees.collect()
+
+
+def check_combined_size(unzipped: int, layers: Sequence[FunctionLayer]) -> None:
+    """Function code unzipping to `unzipped` bytes and its layers together unzip to at most 250 MB
+    (by the zips' headers), or AWS's answer."""
+    total = unzipped + sum(layer.unzipped for layer in layers)
+    if total > MAX_UNZIPPED:
+        raise client_error(
+            "InvalidParameterValueException",
+            f"Function code combined with layers exceeds the maximum allowed size of {MAX_UNZIPPED} bytes. "
+            f"The actual size is {total} bytes.",
+            Type="User",
+        )
 
 
 def _with_policy(version: LayerVersion, statements: list[dict[str, Any]]) -> LayerVersion:
