@@ -204,7 +204,9 @@ def test_an_extension_that_crashes_before_registering_fails_the_init(lbx: LocalL
     resp, body, tail = invoke(lam, name)
     assert resp["FunctionError"] == "Unhandled"
     assert body["errorType"] == "Extension.Crash"
-    assert "crasher" in body["errorMessage"] and "exit status 3" in body["errorMessage"]
+    request_id = resp["ResponseMetadata"]["RequestId"]
+    assert body["errorMessage"] == f"RequestId: {request_id} Error: exit status 3"
+    assert "EXTENSION\tName: crasher" in tail  # the log names the extension
     assert "crashing extension" in tail
     assert "Phase: init\tStatus: error\tError Type: Extension.Crash" in tail
     assert "handler ran" not in tail

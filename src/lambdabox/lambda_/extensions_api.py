@@ -44,6 +44,7 @@ class Phase(enum.Enum):
     REGISTERED = "Registered"
     READY = "Ready"  # waiting in (or has returned from a) next with nothing outstanding
     BUSY = "Busy"  # has been handed an event it has not acknowledged with next yet
+    EXIT_ERROR = "ExitError"  # reported exit/error: nothing more is allowed but its exit
     EXITED = "Exited"
 
 
@@ -174,7 +175,7 @@ class Extensions:
     def _send(self, kind: str, body: dict[str, object]) -> bool:
         sent = False
         for ext in self.registered:
-            if kind not in ext.events or ext.phase is Phase.EXITED:
+            if kind not in ext.events or ext.phase in (Phase.EXITED, Phase.EXIT_ERROR):
                 continue
             sent = True
             event = NextEvent(
@@ -211,8 +212,8 @@ class Extensions:
             )
         elif ext.exit_error is not None:
             failure = Failure("Extension.ExitError", f"Extension {name} exited with error: {reason}")
-        else:
-            failure = Failure("Extension.Crash", f"Extension {name} exited with error: {reason}")
+        else:  # as Lambda words it: the EXTENSION line below names the extension
+            failure = Failure("Extension.Crash", reason)
         self._log(f"EXTENSION\tName: {name}\tState: {before.value}\tEvents: {ext.events_label()}")
         if not self.failure.done():
             self.failure.set_result(failure)
@@ -234,11 +235,11 @@ class Extensions:
         if rest == "register" and method == b"POST":
             return self._register(headers, body)
         if rest == "event/next" and method == b"GET":
-            ext = self._caller(headers)
+            ext = self._caller(headers, "Ready")
             event = await self._next(ext)
             return Reply(200, event.body, event.headers)
         if rest in ("init/error", "exit/error") and method == b"POST":
-            ext = self._caller(headers)
+            ext = self._caller(headers, "ExitError" if rest == "exit/error" else "InitError")
             return self._error(ext, rest, headers)
         if rest in ("register", "event/next", "init/error", "exit/error"):
             raise RuntimeApiError(405, "MethodNotAllowed", "method not allowed")
@@ -296,7 +297,9 @@ class Extensions:
         self._notify()
         return Reply(200, json.dumps(answer).encode(), {"Lambda-Extension-Identifier": ext.ident})
 
-    def _caller(self, headers: dict[str, str]) -> Extension:
+    def _caller(self, headers: dict[str, str], to: str) -> Extension:
+        """The extension calling (by its identifier); after its exit/error nothing more is allowed
+        it (as in AWS's state machine: 403 from ExitError to `to`)."""
         ident = headers.get("lambda-extension-identifier")
         if not ident:
             raise _forbidden(
@@ -311,6 +314,12 @@ class Extensions:
         ext = self._by_id.get(ident)
         if ext is None:
             raise _forbidden("Extension.UnknownExtensionIdentifier", f"Unknown extension {ident}")
+        if ext.exit_error is not None:
+            raise _forbidden(
+                "Extension.InvalidExtensionState",
+                f"State transition from {Phase.EXIT_ERROR.value} to {to} failed for extension {ext.name}. "
+                "Error: State transition is not allowed",
+            )
         return ext
 
     async def _next(self, ext: Extension) -> NextEvent:
@@ -333,7 +342,9 @@ class Extensions:
         if not error_type:
             raise _forbidden("Extension.MissingHeader", "Lambda-Extension-Function-Error-Type not found")
         if which == "exit/error":
-            ext.exit_error = error_type
+            ext.exit_error, ext.phase = error_type, Phase.EXIT_ERROR
+            ext.queued.clear()
+            self._notify()
             return _ACCEPTED
         if not self.registration_open:  # the init phase is over
             raise _forbidden(
@@ -363,18 +374,19 @@ class Extensions:
         return [
             f"EXTENSION\tName: {e.name}\tState: Ready\tEvents: {e.events_label()}"
             for e in self.registered
-            if e.phase is not Phase.EXITED
+            if e.phase not in (Phase.EXITED, Phase.EXIT_ERROR)
         ]
 
 
 def _reason(status: int) -> str:
-    """A shell's exit status in Lambda's words (128 + n: killed by signal n)."""
+    """A shell's exit status in Lambda's words: 128 + n for a signal n the system has is taken for
+    that signal (the shell cannot tell it from exit(128 + n)); any other status is an exit status
+    (255, as agents exit on a bad configuration, is "exit status 255")."""
     if status > 128:
         try:
-            name = signal.Signals(status - 128).name
+            return platform_log.exit_reason(None, signal.Signals(status - 128).name)
         except ValueError:
-            name = f"SIG{status - 128}"
-        return platform_log.exit_reason(None, name)
+            pass
     return platform_log.exit_reason(status, None)
 
 
