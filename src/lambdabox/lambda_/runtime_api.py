@@ -38,11 +38,17 @@ PREFIX = "/2018-06-01/runtime/"
 #: the paths answered by `RuntimeEndpoint.extension_request`: the Extensions API, and the
 #: Telemetry and Logs API subscriptions
 EXTENSION_PATHS = ("/2020-01-01/extension/", "/2022-07-01/telemetry", "/2020-08-15/logs")
+#: the most a request's head (request line and headers) may take, as Lambda's (Go's) server
+#: allows: a longer one is refused with 431 and the connection closed, never buffered
+MAX_HEAD = 1 << 20
+#: what is read (and dropped) after such a refusal before the connection is dropped too
+DISCARD_LIMIT = 8 << 20
 #: AWS's synchronous response limit, and the largest error body accepted from a runtime
 MAX_RESPONSE = 6_291_556
 
 _REASONS = {200: b"OK", 202: b"Accepted", 400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found",
-            405: b"Method Not Allowed", 413: b"Request Entity Too Large", 500: b"Internal Server Error"}  # fmt: skip
+            405: b"Method Not Allowed", 413: b"Request Entity Too Large",
+            431: b"Request Header Fields Too Large", 500: b"Internal Server Error"}  # fmt: skip
 _ACCEPTED = b'{"status":"OK"}\n'
 
 
@@ -130,6 +136,9 @@ class _Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._size = 0
         self._pending: asyncio.Task[None] | None = None
+        self._in_head = True  # reading a request line and headers (from its first byte on)
+        self._head = 0  # bytes of the current head so far
+        self._refused = -1  # after a 431: bytes dropped since (-1: not refused)
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -149,14 +158,42 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._transport is None:
             return
+        if self._refused >= 0:  # answered 431: what follows is dropped, then the connection
+            self._refused += len(data)
+            if self._refused > DISCARD_LIMIT:
+                self._transport.abort()
+            return
         try:
-            self._parser.feed_data(data)
+            while data and self._transport is not None and self._refused < 0:
+                if not self._in_head:
+                    self._parser.feed_data(data)
+                    break
+                room = MAX_HEAD - self._head
+                if room <= 0:
+                    self._refuse_head()
+                    break
+                piece, data = data[:room], data[room:]
+                self._head += len(piece)
+                self._parser.feed_data(piece)
         except httptools.HttpParserUpgrade:
             self._send(
                 _error(400, "BadRequest", "protocol upgrades are not supported", close=True), close=True
             )
         except httptools.HttpParserError:
             self._send(_error(400, "BadRequest", "malformed HTTP request", close=True), close=True)
+
+    def _refuse_head(self) -> None:
+        """A head over `MAX_HEAD`: 431, no more reading of it (the peer still reads the answer)."""
+        transport = self._transport
+        if transport is None:
+            return
+        message = "request header fields too large"
+        transport.write(_error(431, "RequestHeaderFieldsTooLarge", message, close=True))
+        self._refused = 0
+        if transport.can_write_eof():
+            transport.write_eof()  # closed once the peer closes, or after DISCARD_LIMIT more bytes
+        else:
+            transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
@@ -167,6 +204,7 @@ class _Connection(asyncio.Protocol):
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
+        self._in_head = True
         self._url = b""
         self._error_type = None
         self._headers = {}
@@ -183,12 +221,17 @@ class _Connection(asyncio.Protocol):
         elif lower.startswith(b"lambda-extension-"):
             self._headers[lower.decode("latin-1")] = value.decode("latin-1")
 
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head = 0
+
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
         if self._size <= MAX_RESPONSE:
             self._body.append(body)
 
     def on_message_complete(self) -> None:
+        self._in_head, self._head = True, 0
         # one request at a time: stop reading until this one is answered
         if self._transport is not None:
             self._transport.pause_reading()
