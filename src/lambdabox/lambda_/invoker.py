@@ -218,6 +218,9 @@ class Invoker:
         running = Subject(fn.region, fn.account, fn.name, qualifier_of(invoked_arn), fn.version)
         self._metrics.running(running, 1)
         self._code_holds.hold(fn.code_key)  # before any await: the code stays until this ends
+        #: the environment's post-runtime phase (extensions still busy with INVOKE), if it has one:
+        #: the invocation holds its concurrency until it ends, though the caller has its answer
+        held: list[asyncio.Task[None]] = []
         try:
             now = self._clock.now()
             inv = Invocation(
@@ -234,31 +237,46 @@ class Invoker:
                 try:
                     if warm is not None and pool is not None:
                         env, warm = warm, None
-                        outcome = await self._run_in(pool, env, fn, inv, cold=False)
+                        outcome = await self._run_in(pool, env, fn, inv, cold=False, held=held)
                     else:
-                        outcome = await self._run(fn, inv)
+                        outcome = await self._run(fn, inv, held)
                     return outcome if provisioned is None else replace(outcome, provisioned=provisioned)
                 except Undelivered:
                     continue
             raise server_error("ServiceException", "No execution environment could take the invocation.")
         finally:
-            slot.release()
-            self._inflight -= 1
-            self._metrics.running(running, -1)
-            self._code_holds.release(fn.code_key)
 
-    async def _run(self, fn: FunctionConfig, inv: Invocation) -> Outcome:
+            def ended(_: object = None) -> None:
+                slot.release()
+                self._inflight -= 1
+                self._metrics.running(running, -1)
+                self._code_holds.release(fn.code_key)
+
+            if held and not held[0].done():
+                held[0].add_done_callback(ended)
+            else:
+                ended()
+
+    async def _run(self, fn: FunctionConfig, inv: Invocation, held: list[asyncio.Task[None]]) -> Outcome:
         """One attempt: a warm environment, or a cold one that is started (init) first."""
         if not self._catalog.prepared(fn.runtime):  # the interpreter lookup, off the event loop
             await self._catalog.prepare(fn.runtime)
         pool = self._pool(fn)
         env, cold = await pool.acquire()
-        return await self._run_in(pool, env, fn, inv, cold=cold)
+        return await self._run_in(pool, env, fn, inv, cold=cold, held=held)
 
     async def _run_in(
-        self, pool: Pool, env: Environment, fn: FunctionConfig, inv: Invocation, *, cold: bool
+        self,
+        pool: Pool,
+        env: Environment,
+        fn: FunctionConfig,
+        inv: Invocation,
+        *,
+        cold: bool,
+        held: list[asyncio.Task[None]],
     ) -> Outcome:
-        """Run `inv` in `env` of `pool` (started first when `cold`), and give it back."""
+        """Run `inv` in `env` of `pool` (started first when `cold`), and give it back. The
+        environment's post-runtime phase, when the invocation leaves one, goes into `held`."""
         try:
             if cold:
                 # its role's credentials; the log group and stream exist before the first line is
@@ -272,7 +290,10 @@ class Invoker:
                     return env.fail_invocation(inv, failure)
                 # the deadline counts from the invoke phase, after init
                 inv.deadline_ms = self._deadline_ms(fn)
-            return await env.invoke(inv)
+            outcome = await env.invoke(inv)
+            if env.post_runtime is not None and not env.post_runtime.done():
+                held.append(env.post_runtime)
+            return outcome
         finally:
             await pool.release(env)
             if pool.retired and pool.size == 0:
