@@ -36,14 +36,14 @@ import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from lambdabox.clock import Cancellable, Clock, Stopwatch, call_later_either
 from lambdabox.lambda_ import logs as platform_log
 from lambdabox.lambda_.credentials import RoleCredentials
-from lambdabox.lambda_.extension_launch import LauncherControl
+from lambdabox.lambda_.extension_launch import LAUNCHER_ARGS, LauncherControl
 from lambdabox.lambda_.extensions_api import SHUTDOWN_LIMIT, Extensions, Failure, Metadata
 from lambdabox.lambda_.log_capture import LogCapture, LogTail
 from lambdabox.lambda_.log_capture import LogSink as LogSink  # re-exported: what Environment writes to
@@ -258,7 +258,8 @@ class Environment:
             message = f"RequestId: {request_id} Error: {result.body.decode()}"
             return self._init_failure(result.error_type or "Extension.Crash", message, init_ms)
         if result.kind is ResultKind.EXIT:
-            if self.spec.extensions and self._exit is not None and self._exit.returncode in (126, 127):
+            launched = self.spec.extensions and self.spec.runtime_at == LAUNCHER_ARGS  # no wrapper
+            if launched and self._exit is not None and self._exit.returncode in (126, 127):
                 # the launcher could not exec the runtime: what a failed spawn would have said
                 code = errno.ENOENT if self._exit.returncode == 127 else errno.EACCES
                 message = self._spawn_error(OSError(code, os.strerror(code)))
@@ -563,14 +564,16 @@ class Environment:
         finally:
             timer.cancel()
         fatal = ext.failure.done() or deadline.done()
-        if ext.failure.done():
+        if ext.failure.done():  # the invocation failed after all: its REPORT says so
             failure = ext.failure.result()
             self._platform_error(
                 failure.error_type, f"RequestId: {report.request_id} Error: {failure.message}"
             )
-        elif deadline.done():
+            report = replace(report, status="error", error_type=failure.error_type)
+        elif deadline.done():  # it timed out after all
             timeout = self.spec.timeout
             self._logs.emit(platform_log.timed_out(self._clock.now(), report.request_id, timeout))
+            report = replace(report, status="timeout", error_type=None)
         await self._close_invocation(report, watch.elapsed() * 1000.0, fatal)
 
     async def _close_invocation(self, report: _Report, duration: float, fatal: bool) -> str:

@@ -8,7 +8,8 @@ waits for the server's go-ahead on its control socket (sent once every extension
 `LauncherControl` is the server's end of it, which also hears of each extension's exit), then
 execs the runtime. With ``AWS_LAMBDA_EXEC_WRAPPER`` set on a managed runtime (Python, Node.js) the
 runtime's command is run through that wrapper, which gets the runtime's command line as its
-arguments (as on Lambda; ``provided.*`` runtimes ignore it there too).
+arguments, by a shell that checks it first as the runtimes' bootstrap does (as on Lambda;
+``provided.*`` runtimes ignore it there too).
 """
 
 from __future__ import annotations
@@ -27,6 +28,17 @@ from lambdabox.lambda_.runtime_catalog import is_node, is_python
 #: lambdabox's extensions launcher, in the runtime clients' directory
 LAUNCHER = "_lambdabox_rt_extensions.sh"
 WRAPPER_ENV = "AWS_LAMBDA_EXEC_WRAPPER"
+#: the arguments the launcher puts before what it execs
+LAUNCHER_ARGS = 3
+#: how the managed runtimes' bootstrap runs the exec wrapper (as on Lambda: a missing one is
+#: "<wrapper>: does not exist", exit 127; one that cannot be run "...: is not an executable",
+#: exit 126). Run as: sh -c WRAP sh <wrapper as the function names it> <its path here> <runtime...>
+WRAP = (
+    'name=$1; shift; if [ ! -f "$1" ]; then echo "$name: does not exist"; exit 127; fi; '
+    'if [ ! -x "$1" ]; then echo "$name: is not an executable"; exit 126; fi; exec "$@"'
+)
+#: the arguments WRAP puts before the runtime's own command
+WRAP_ARGS = 6
 #: the longest line the launcher writes on its control socket ("exit <status> <file name>")
 CONTROL_LINE = 4096
 
@@ -77,12 +89,12 @@ def command(
     at = 0
     wrapper = environment.get(WRAPPER_ENV, "")
     if wrapper and (is_python(runtime) or is_node(runtime)):
-        argv = (_seen(wrapper, task_root, opt), *argv)
-        at += 1
+        argv = ("/bin/sh", "-c", WRAP, "sh", wrapper, _seen(wrapper, task_root, opt), *argv)
+        at += WRAP_ARGS
     names = external_extensions(opt_dir)
     if names and opt is not None:
         argv = ("/bin/sh", f"{runtime_dir}/{LAUNCHER}", f"{opt}/extensions", *argv)
-        at += 3
+        at += LAUNCHER_ARGS
     else:
         names = ()
     return Command(argv, at, names)
