@@ -1,6 +1,7 @@
-"""Outside-in review of the Extensions API (issue 19, part 2): where lambdabox differs from AWS
-(the Extensions API reference, the Lambda runtimes' bootstrap scripts, the Runtime Interface
-Emulator's extension state machine) or can be abused. Each test is a strict xfail until fixed."""
+"""The Extensions API where it must behave as AWS's does (the Extensions API reference, the Lambda
+runtimes' bootstrap scripts, the Runtime Interface Emulator's extension state machine) and must
+not be abusable, as an outside-in review (issue 19, part 2) found them (each was a strict
+expected failure until its finding was fixed)."""
 
 from __future__ import annotations
 
@@ -33,12 +34,9 @@ sys.exit(1)
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after exit/error AWS refuses every further call of the extension (the RIE's ExitError "
-    "state allows nothing: 403 Extension.InvalidExtensionState); lambdabox still hands it events",
-)
 def test_event_next_after_exit_error_is_refused(lbx: LocalLambdabox, lam: Any) -> None:  # noqa: F811
+    """After exit/error AWS refuses every further call of the extension (the RIE's ExitError
+    state allows nothing: 403 Extension.InvalidExtensionState); its exit then fails the init."""
     name = create(lam, [layer(lam, {"extensions/quitter": EXIT_ERROR_THEN_NEXT})])
     invoke(lam, name)
     wait_until(lambda: has_line(lbx, name, "next after exit/error:"))
@@ -67,13 +65,9 @@ def _report(server: LocalLambdabox, name: str, request_id: str) -> str:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an invocation whose extension overruns the function's timeout after the runtime "
-    "answered is a timeout on Lambda (REPORT ... Status: timeout); lambdabox logs 'Task timed out' "
-    "but its REPORT line has no Status",
-)
 def test_a_post_runtime_timeout_reports_status_timeout(lbx: LocalLambdabox, lam: Any) -> None:  # noqa: F811
+    """An extension that overruns the function's timeout after the runtime answered times the
+    invocation out: 'Task timed out' is logged and its REPORT line says Status: timeout."""
     name = create(lam, [layer(lam, {"extensions/stuck": STUCK})])
     resp, body, _ = invoke(lam, name)  # the runtime answered; the extension holds the environment
     assert "FunctionError" not in resp, body
@@ -98,13 +92,9 @@ os._exit(3)
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an extension crashing in the post-runtime phase fails the invocation with "
-    "Extension.Crash (logged), but lambdabox's REPORT line says nothing of it (no 'Status: error "
-    "Error Type: Extension.Crash', which it writes when the crash comes before the response)",
-)
 def test_a_post_runtime_crash_is_in_the_report(lbx: LocalLambdabox, lam: Any) -> None:  # noqa: F811
+    """An extension crashing in the post-runtime phase fails the invocation with Extension.Crash,
+    logged, and its REPORT line says Status: error, Error Type: Extension.Crash."""
     gate = Gate()
     try:
         env = {"Variables": {"GATE_PORT": str(gate.port)}}
@@ -137,26 +127,18 @@ def handler(event, context):
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Runtime API listener buffers request headers without bound (and in quadratic "
-    "time: a 40 MB header blocks the server's event loop ~0.7 s, 300 MB pushed it over 500 MB RSS); "
-    "Lambda's Go server refuses headers over 1 MB with 431",
-)
 def test_a_huge_request_header_is_refused(lbx: LocalLambdabox, lam: Any) -> None:  # noqa: F811
+    """The Runtime API listener refuses request headers over 1 MB in total with 431 (as Lambda's
+    Go server does) and closes, without buffering them (the answer is still readable)."""
     name = create(lam, [], files={"app.py": HUGE_HEADER}, MemorySize=512)
     resp, status_line, _ = invoke(lam, name)
     assert "FunctionError" not in resp, status_line
     assert status_line.split(" ")[1] in ("431", "400"), status_line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="on Lambda a missing AWS_LAMBDA_EXEC_WRAPPER is reported by the runtime's bootstrap "
-    "('<wrapper>: does not exist', exit 127: Runtime.ExitError); lambdabox answers "
-    "Runtime.InvalidEntrypoint naming the host path of the Python interpreter as a bootstrap",
-)
 def test_a_missing_exec_wrapper_is_a_runtime_exit_error(lbx: LocalLambdabox, lam: Any) -> None:  # noqa: F811
+    """A missing AWS_LAMBDA_EXEC_WRAPPER is reported as the runtimes' bootstrap reports it
+    ('<wrapper>: does not exist', exit 127): Runtime.ExitError, naming no host path."""
     env = {"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/missing.sh"}}
     name = create(lam, [], Environment=env)
     resp, body, tail = invoke(lam, name)
@@ -166,13 +148,9 @@ def test_a_missing_exec_wrapper_is_a_runtime_exit_error(lbx: LocalLambdabox, lam
     assert "/var/task/missing.sh: does not exist" in tail
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the launcher's shell status above 128 is taken for a signal: an extension that exits "
-    "255 (as vendors' agents do on a bad configuration) is reported as 'signal: 127'; Lambda says "
-    "'exit status 255'",
-)
 def test_an_extension_exiting_255_is_not_reported_as_a_signal(lbx: LocalLambdabox, lam: Any) -> None:  # noqa: F811
+    """An extension that exits 255 (as vendors' agents do on a bad configuration) is reported as
+    'exit status 255', not as a signal."""
     name = create(
         lam, [layer(lam, {"extensions/agent": "#!/bin/sh\necho 'no API key, exiting'\nexit 255\n"})]
     )
@@ -183,26 +161,19 @@ def test_an_extension_exiting_255_is_not_reported_as_a_signal(lbx: LocalLambdabo
     assert "signal" not in body["errorMessage"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Lambda's Extension.Crash message is 'RequestId: <id> Error: exit status <n>' (the "
-    "extension is named by the EXTENSION log line); lambdabox's adds 'Extension <name> exited "
-    "with error: '",
-)
 def test_the_extension_crash_message_is_lambdas(lbx: LocalLambdabox, lam: Any) -> None:  # noqa: F811
+    """Lambda's Extension.Crash message is 'RequestId: <id> Error: exit status <n>' (the
+    extension is named by the EXTENSION log line)."""
     name = create(lam, [layer(lam, {"extensions/crasher": "#!/bin/sh\nexit 3\n"})])
     resp, body, _ = invoke(lam, name)
     assert body["errorType"] == "Extension.Crash"
     assert body["errorMessage"] == f"RequestId: {resp['ResponseMetadata']['RequestId']} Error: exit status 3"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an environment whose extensions are still busy with an invocation (post-runtime) is "
-    "still executing it on Lambda and counts against the function's reserved concurrency; "
-    "lambdabox frees the concurrency slot at the response and starts a second environment",
-)
 def test_the_post_runtime_phase_holds_the_reserved_concurrency(lbx: LocalLambdabox, lam: Any) -> None:  # noqa: F811
+    """An environment whose extensions are still busy with an invocation (post-runtime) is still
+    executing it and counts against the function's reserved concurrency (the caller has its
+    answer at once)."""
     gate = Gate()
     try:
         env = {"Variables": {"GATE_PORT": str(gate.port)}}
