@@ -14,37 +14,31 @@ durations are the longer of the two. It is started with its execution role's cre
 its process carries as environment variables for its whole life: `credentials_outlast(now)` says
 whether they still cover an invocation starting now.
 
-With extensions (its `Extensions`, the Extensions API): external ones are started by the launcher
-(extension_launch.py) and must all register before the runtime is let start (the go-ahead on the
-launcher's control socket, which also reports their exits); the init phase ends when the runtime
-and every extension have called next; an invocation is answered when the runtime answers, but the
-environment stays busy (`post_runtime`) until every extension has called next again, and writes
-END/REPORT then; an extension's exit fails the init or the invocation (Extension.*) or resets an
-idle environment; `shutdown()` sends SHUTDOWN before the runtime's SIGTERM.
+With extensions (its `Extensions`, the Extensions API), their part of its lifecycle (init phase,
+post-runtime phase, shutdown) is `ExtensionPhases` (environment_extensions.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import errno
 import json
 import logging
 import os
-import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from lambdabox.clock import Cancellable, Clock, Stopwatch, call_later_either
+from lambdabox.clock import Clock, Stopwatch, call_later_either
 from lambdabox.lambda_ import logs as platform_log
 from lambdabox.lambda_.credentials import RoleCredentials
+from lambdabox.lambda_.environment_extensions import ExtensionPhases, _extension_result, _first, _Report
+from lambdabox.lambda_.environment_extensions import State as State  # re-exported: its states
 from lambdabox.lambda_.extension_launch import LAUNCHER_ARGS, LauncherControl
-from lambdabox.lambda_.extensions_api import SHUTDOWN_LIMIT, Extensions, Failure, Metadata
+from lambdabox.lambda_.extensions_api import Extensions, Metadata
 from lambdabox.lambda_.log_capture import LogCapture, LogTail
 from lambdabox.lambda_.log_capture import LogSink as LogSink  # re-exported: what Environment writes to
 from lambdabox.lambda_.models import Invocation, Outcome
@@ -56,8 +50,6 @@ log = logging.getLogger(__name__)
 
 #: AWS's limit for the init phase of an on-demand environment
 INIT_LIMIT = 10.0
-#: the runtime's share of the shutdown phase with external extensions (AWS: up to 300 ms)
-RUNTIME_SHUTDOWN = 0.3
 #: AWS's limit for the init phase of a provisioned-concurrency environment (or the function's timeout)
 PROVISIONED_INIT_LIMIT = 130.0
 #: AWS_LAMBDA_INITIALIZATION_TYPE of an environment started for an invocation, and ahead of traffic
@@ -68,14 +60,6 @@ EXIT_GRACE = 1.0
 
 class Undelivered(Exception):
     """The environment died before its runtime took the event: run the invocation elsewhere."""
-
-
-class State(enum.Enum):
-    NEW = "new"
-    STARTING = "starting"
-    IDLE = "idle"
-    BUSY = "busy"
-    STOPPED = "stopped"
 
 
 @dataclass(frozen=True)
@@ -116,7 +100,7 @@ class EnvSpec:
 ServeEndpoint = Callable[[socket.socket], Awaitable[Callable[[], Awaitable[None]]]]
 
 
-class Environment:
+class Environment(ExtensionPhases):
     """A single execution environment (one OS process) and its state machine."""
 
     def __init__(
@@ -273,42 +257,6 @@ class Environment:
             init_ms,
         )
 
-    async def _init_phase(
-        self, init_done: asyncio.Future[Result], deadline: asyncio.Future[Result]
-    ) -> Result:
-        """The init phase with extensions: every external extension registers, then the runtime
-        starts (the launcher's go-ahead); it ends when the runtime and every extension have
-        called next, or at the first failure (of either) or the time limit."""
-        ext = self.extensions
-        assert ext is not None
-        failed = ext.failure
-        if self.spec.extensions:
-            await _first(ext.wait_for(ext.all_registered), init_done, failed)
-            if not init_done.done() and not failed.done() and self._control is not None:
-                await self._control.go()  # the runtime may start
-        await _first(init_done, failed)
-        if not failed.done() and init_done.result().kind is ResultKind.READY:
-            await _first(ext.wait_for(ext.all_ready), failed, deadline)
-        ext.close_registration()
-        if failed.done():
-            return _extension_result(failed.result())
-        if deadline.done():
-            return deadline.result()
-        return init_done.result()
-
-    async def _watch_extensions(self, control: LauncherControl) -> None:
-        """The extensions' exits, as the launcher reports them: one fails the init or the
-        invocation (`Extensions.failure`), or resets the environment while it is idle (as on
-        Lambda)."""
-        ext = self.extensions
-        assert ext is not None
-        async for name, status in control.exits():
-            ext.exited(name, status)
-            if ext.failure.done() and self.state is State.IDLE and not self._shutting_down:
-                self._platform_error("Extension.Crash", f"Error: {ext.failure.result().message}")
-                self.state = State.STOPPED  # never handed out again
-                self._reset = asyncio.get_running_loop().create_task(self.stop())
-
     def _spawn_error(self, exc: OSError) -> str:
         """Lambda's words for a bootstrap that cannot be started."""
         exe = self.spec.argv[self.spec.runtime_at]
@@ -371,34 +319,6 @@ class Environment:
             init_duration_ms=failure.init_duration_ms,
             log_tail=tail,
         )
-
-    async def shutdown(self, reason: str = "spindown") -> None:
-        """Stop as Lambda does when it is done with an environment: with extensions registered,
-        SHUTDOWN to those registered for it (deadlineMs 2,000 ms ahead); once they have all called
-        next again (or exited), or at the deadline, SIGTERM to the runtime, which has what is left
-        of its share (300 ms) to exit; then stop (SIGKILL to what is left).
-
-        Lambda sends the runtime its SIGTERM first; here the runtime's exit ends its pid
-        namespace and every extension in it, so the extensions have their SHUTDOWN first."""
-        ext, proc = self.extensions, self._proc
-        busy = self.post_runtime is not None and not self.post_runtime.done()
-        if self.state is not State.IDLE or busy or proc is None or ext is None or not ext.registered:
-            await self.stop()
-            return
-        self._shutting_down = True
-        self.state = State.STOPPED  # nothing more is handed to it
-        ext.shutdown(reason, int((self._wall() + SHUTDOWN_LIMIT) * 1000))
-        limit: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        timer = call_later_either(self._clock, SHUTDOWN_LIMIT - RUNTIME_SHUTDOWN, lambda: _settle(limit))
-        try:
-            await _first(ext.wait_for(ext.all_ready), limit)
-        finally:
-            timer.cancel()
-        proc.signal_runtime(signal.SIGTERM)
-        if self._exit_task is not None:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(self._exit_task), RUNTIME_SHUTDOWN)
-        await self.stop()
 
     async def stop(self) -> None:
         """Stop the process (whole process group) and release the listener."""
@@ -553,29 +473,6 @@ class Environment:
             log_tail=log_tail,
         )
 
-    async def _post_runtime(
-        self, report: _Report, watch: Stopwatch, deadline: asyncio.Future[Result], timer: Cancellable
-    ) -> None:
-        ext = self.extensions
-        assert ext is not None
-        assert self._torn is not None
-        try:
-            await _first(ext.wait_for(ext.all_ready), ext.failure, deadline, self._torn)
-        finally:
-            timer.cancel()
-        fatal = ext.failure.done() or deadline.done()
-        if ext.failure.done():  # the invocation failed after all: its REPORT says so
-            failure = ext.failure.result()
-            self._platform_error(
-                failure.error_type, f"RequestId: {report.request_id} Error: {failure.message}"
-            )
-            report = replace(report, status="error", error_type=failure.error_type)
-        elif deadline.done():  # it timed out after all
-            timeout = self.spec.timeout
-            self._logs.emit(platform_log.timed_out(self._clock.now(), report.request_id, timeout))
-            report = replace(report, status="timeout", error_type=None)
-        await self._close_invocation(report, watch.elapsed() * 1000.0, fatal)
-
     async def _close_invocation(self, report: _Report, duration: float, fatal: bool) -> str:
         """END and REPORT; then idle again, or stopped. Returns the invocation's log tail."""
         plat, now = self.spec.platform, self._clock.now()
@@ -612,31 +509,6 @@ class Environment:
         """The invocation is over: neither its answers nor later lines are its own any more."""
         self._runtime.end_invocation()
         self._logs.tail = None  # (the init tail is gone: init succeeded before any invocation)
-
-
-@dataclass(frozen=True)
-class _Report:
-    """What an invocation's REPORT line says, but its duration."""
-
-    request_id: str
-    init_ms: float | None
-    status: str | None
-    error_type: str | None
-    max_memory_mb: int
-
-
-async def _first(*futs: asyncio.Future[Any]) -> None:
-    """Wait until one of `futs` is done (none is cancelled)."""
-    await asyncio.wait(futs, return_when=asyncio.FIRST_COMPLETED)
-
-
-def _settle(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
-
-
-def _extension_result(failure: Failure) -> Result:
-    return Result(ResultKind.EXTENSION, failure.message.encode(), failure.error_type)
 
 
 def _expire(*futs: asyncio.Future[Result]) -> None:
