@@ -363,9 +363,13 @@ class _FakeEnv:
         self.credentials = credentials
         self.spec = SimpleNamespace(timeout=timeout)
         self.last_used = 0.0
+        self.post_runtime = None  # no post-runtime phase: the pool releases it at once
 
     async def stop(self) -> None:
         self.state = State.STOPPED
+
+    async def shutdown(self) -> None:
+        await self.stop()
 
 
 def test_pool_never_hands_out_an_environment_whose_credentials_run_out() -> None:
