@@ -15,7 +15,7 @@ from conftest import deploy
 from lambdabox.lambda_.policy_eval import AccessRequest, Decision, Principal, evaluate
 from lambdabox.testing import LocalLambdabox
 from rest_helpers import send as http_send
-from test_resource_policies import OTHER, _server, other_account
+from test_resource_policies import OTHER, _server, denied, other_account, refused
 
 FN = "arn:aws:lambda:us-east-1:000000000000:function:f"
 
@@ -37,15 +37,12 @@ def tagged_function(lbx: LocalLambdabox) -> tuple[str, str]:
 # Invoke, GetFunction, GetFunctionConfiguration, UpdateFunctionCode, DeleteFunction, PublishVersion,
 # ListVersionsByFunction, CreateAlias, GetAlias, ListAliases, UpdateAlias, DeleteAlias, GetPolicy,
 # PutFunctionConcurrency, DeleteFunctionConcurrency, ListTags, TagResource, UntagResource.
-# lambdabox serves only the first, third, seventh, ninth and tenth (and GetFunction).
-@pytest.mark.xfail(
-    strict=True,
-    reason="AWS lets a function policy grant another account GetPolicy and ListTags (its documented "
-    "cross-account APIs); lambdabox answers AccessDeniedException 'because no resource-based policy "
-    "allows' although the policy does",
-)
+# lambdabox grants another account the reads among them (Invoke, the Gets and the Lists); the
+# writes stay AccessDeniedException.
 @pytest.mark.parametrize("action", ["lambda:GetPolicy", "lambda:ListTags"])
 def test_another_account_uses_the_cross_account_reads_aws_documents(lbx: LocalLambdabox, action: str) -> None:
+    """A function policy granting another account lambda:GetPolicy or lambda:ListTags lets it
+    read the policy or the tags through the function's ARN."""
     name, arn = tagged_function(lbx)
     lbx.client("lambda").add_permission(
         FunctionName=name, StatementId="grant", Action=action, Principal=OTHER
@@ -58,13 +55,9 @@ def test_another_account_uses_the_cross_account_reads_aws_documents(lbx: LocalLa
         assert them.list_tags(Resource=arn)["Tags"] == {"project": "apollo"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GetFunction returns Tags only to a caller allowed lambda:ListTags (botocore's GetFunction "
-    "output doc); another account granted lambda:GetFunction alone gets the function's tags, which "
-    "ListTags itself refuses it",
-)
 def test_get_function_of_another_account_leaves_the_tags_out(lbx: LocalLambdabox) -> None:
+    """GetFunction answers Tags only to a caller allowed lambda:ListTags (botocore's GetFunction
+    output doc): another account granted lambda:GetFunction alone gets no tags."""
     name, arn = tagged_function(lbx)
     lbx.client("lambda").add_permission(
         FunctionName=name, StatementId="get", Action="lambda:GetFunction", Principal=OTHER
@@ -72,6 +65,29 @@ def test_get_function_of_another_account_leaves_the_tags_out(lbx: LocalLambdabox
     got: dict[str, Any] = other_account(lbx).get_function(FunctionName=arn)
     assert got["Configuration"]["FunctionArn"] == arn
     assert "Tags" not in got
+
+
+def test_get_function_of_another_account_allowed_list_tags_has_the_tags(lbx: LocalLambdabox) -> None:
+    """Granted lambda:ListTags as well, another account's GetFunction answer carries the tags."""
+    name, arn = tagged_function(lbx)
+    for sid, action in (("get", "lambda:GetFunction"), ("tags", "lambda:ListTags")):
+        lbx.client("lambda").add_permission(FunctionName=name, StatementId=sid, Action=action, Principal=OTHER)
+    assert other_account(lbx).get_function(FunctionName=arn)["Tags"] == {"project": "apollo"}
+
+
+@pytest.mark.parametrize("call", ["get_policy", "list_tags"])
+def test_an_invoke_grant_lets_another_account_read_nothing(lbx: LocalLambdabox, call: str) -> None:
+    """lambda:InvokeFunction grants invoking only: GetPolicy and ListTags stay denied."""
+    name, arn = tagged_function(lbx)
+    lbx.client("lambda").add_permission(
+        FunctionName=name, StatementId="invoke", Action="lambda:InvokeFunction", Principal=OTHER
+    )
+    them = other_account(lbx)
+    if call == "get_policy":
+        got = refused(lambda: them.get_policy(FunctionName=arn))
+        assert got == denied(arn, "lambda:GetPolicy")
+    else:
+        assert refused(lambda: them.list_tags(Resource=arn)) == denied(arn, "lambda:ListTags")
 
 
 @pytest.mark.xfail(

@@ -184,7 +184,8 @@ class FunctionOperations(VersionOperations, LayerOperations):
                 "Location": self._deps.code_urls.sign(self._deps.endpoint_url, cfg.code_key),
             },
         }
-        if target.record.tags:
+        # tags only for a caller that may ListTags them (another account: if the policy says so)
+        if target.record.tags and self._other_account_may(ctx, target.record, "lambda:ListTags"):
             out["Tags"] = dict(target.record.tags)
         if (reserved := self._deps.concurrency.reserved(*target.key)) is not None:
             out["Concurrency"] = {"ReservedConcurrentExecutions": reserved}

@@ -29,9 +29,12 @@ from lambdabox.lambda_.models import LATEST
 from lambdabox.lambda_.policy_eval import AccessRequest, Decision, Principal, evaluate
 from lambdabox.lambda_.records import FunctionRecord
 
-#: the Lambda operations another account may be granted through a function's policy (with their
-#: IAM actions), among those lambdabox serves that name one function, version or alias; any
-#: other operation on another account's function stays AccessDeniedException
+#: the Lambda operations another account may be granted through a function's policy, each with the
+#: one IAM action its statement must allow: the reads of Lambda's documented cross-account APIs
+#: (Developer Guide, "Using resource-based policies for Lambda"). Its writes there (UpdateFunctionCode,
+#: DeleteFunction, PublishVersion, CreateAlias, UpdateAlias, DeleteAlias, PutFunctionConcurrency,
+#: DeleteFunctionConcurrency, TagResource, UntagResource) are not granted yet, nor is any other
+#: operation: on another account's function they stay AccessDeniedException
 CROSS_ACCOUNT_ACTIONS: Mapping[str, str] = {
     "Invoke": "lambda:InvokeFunction",
     "GetFunction": "lambda:GetFunction",
@@ -39,6 +42,8 @@ CROSS_ACCOUNT_ACTIONS: Mapping[str, str] = {
     "GetAlias": "lambda:GetAlias",
     "ListAliases": "lambda:ListAliases",
     "ListVersionsByFunction": "lambda:ListVersionsByFunction",
+    "GetPolicy": "lambda:GetPolicy",
+    "ListTags": "lambda:ListTags",
 }
 
 
