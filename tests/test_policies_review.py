@@ -90,13 +90,9 @@ def test_an_invoke_grant_lets_another_account_read_nothing(lbx: LocalLambdabox, 
         assert refused(lambda: them.list_tags(Resource=arn)) == denied(arn, "lambda:ListTags")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="IAM: ForAllValues is true when the request lacks the key, so a Deny with it applies; "
-    "policy_eval treats the missing key as failing the condition and the Deny does not apply "
-    "(README: 'a Deny that might apply denies')",
-)
 def test_a_deny_with_for_all_values_on_a_missing_key_denies() -> None:
+    """IAM: a ForAllValues condition holds when the request lacks the key, so a Deny with it
+    applies and denies."""
     statements = [
         {"Effect": "Allow", "Principal": "*", "Action": "lambda:InvokeFunction", "Resource": FN},
         {
