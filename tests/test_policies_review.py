@@ -71,7 +71,9 @@ def test_get_function_of_another_account_allowed_list_tags_has_the_tags(lbx: Loc
     """Granted lambda:ListTags as well, another account's GetFunction answer carries the tags."""
     name, arn = tagged_function(lbx)
     for sid, action in (("get", "lambda:GetFunction"), ("tags", "lambda:ListTags")):
-        lbx.client("lambda").add_permission(FunctionName=name, StatementId=sid, Action=action, Principal=OTHER)
+        lbx.client("lambda").add_permission(
+            FunctionName=name, StatementId=sid, Action=action, Principal=OTHER
+        )
     assert other_account(lbx).get_function(FunctionName=arn)["Tags"] == {"project": "apollo"}
 
 

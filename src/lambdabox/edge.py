@@ -358,7 +358,6 @@ class Edge:
             )
         return json_response({"message": "not found"}, status=404)
 
-
     async def _admin_refusal(self, request: Request) -> Response | None:
         """With `--verify-signatures`, why a request to an admin endpoint is refused (403), None
         when it is SigV4-signed (any service in its scope) with a root key of the server's account."""
@@ -370,7 +369,9 @@ class Edge:
             body = await request.read(ADMIN_BODY_LIMIT)
         except BodyTooLarge as exc:
             return json_response({"message": f"the body is over {exc.limit} bytes"}, status=413)
-        signed = SignedRequest(request.method, request.raw_path.split("?", 1)[0], _raw_query(request), headers, body)
+        signed = SignedRequest(
+            request.method, request.raw_path.split("?", 1)[0], _raw_query(request), headers, body
+        )
         try:
             key = await self._auth.authenticate(caller, signed, unsigned_ok=False)
         except AuthFailure as failure:

@@ -126,7 +126,9 @@ class Handle:
 
     def admin(self, method: str, path: str, body: object = None, *, timeout: float = 60) -> Any:
         """Call `/_lambdabox/<path>` (signed with `admin_key`): its JSON answer, or AdminError."""
-        return admin_call(self.url, method, path, body, timeout=timeout, key=self.admin_key, region=self.region)
+        return admin_call(
+            self.url, method, path, body, timeout=timeout, key=self.admin_key, region=self.region
+        )
 
     def client(
         self,
