@@ -37,8 +37,8 @@ def tagged_function(lbx: LocalLambdabox) -> tuple[str, str]:
 # Invoke, GetFunction, GetFunctionConfiguration, UpdateFunctionCode, DeleteFunction, PublishVersion,
 # ListVersionsByFunction, CreateAlias, GetAlias, ListAliases, UpdateAlias, DeleteAlias, GetPolicy,
 # PutFunctionConcurrency, DeleteFunctionConcurrency, ListTags, TagResource, UntagResource.
-# lambdabox grants another account the reads among them (Invoke, the Gets and the Lists); the
-# writes stay AccessDeniedException.
+# lambdabox grants another account the reads among them (Invoke, the Gets and the Lists) and the
+# tag writes; the other writes stay AccessDeniedException.
 @pytest.mark.parametrize("action", ["lambda:GetPolicy", "lambda:ListTags"])
 def test_another_account_uses_the_cross_account_reads_aws_documents(lbx: LocalLambdabox, action: str) -> None:
     """A function policy granting another account lambda:GetPolicy or lambda:ListTags lets it
@@ -75,6 +75,25 @@ def test_get_function_of_another_account_allowed_list_tags_has_the_tags(lbx: Loc
             FunctionName=name, StatementId=sid, Action=action, Principal=OTHER
         )
     assert other_account(lbx).get_function(FunctionName=arn)["Tags"] == {"project": "apollo"}
+
+
+def test_another_account_granted_tag_resource_tags_but_does_not_untag(lbx: LocalLambdabox) -> None:
+    """lambda:TagResource lets another account tag the function; UntagResource needs its own
+    lambda:UntagResource, and the documented writes lambdabox does not grant (DeleteFunction)
+    stay denied even under lambda:*."""
+    name, arn = tagged_function(lbx)
+    mine = lbx.client("lambda")
+    mine.add_permission(FunctionName=name, StatementId="tag", Action="lambda:TagResource", Principal=OTHER)
+    them = other_account(lbx)
+    them.tag_resource(Resource=arn, Tags={"team": "blue"})
+    assert mine.list_tags(Resource=arn)["Tags"] == {"project": "apollo", "team": "blue"}
+    assert refused(lambda: them.untag_resource(Resource=arn, TagKeys=["team"])) == denied(
+        arn, "lambda:UntagResource"
+    )
+    mine.add_permission(FunctionName=name, StatementId="all", Action="lambda:*", Principal=OTHER)
+    them.untag_resource(Resource=arn, TagKeys=["team"])
+    assert refused(lambda: them.delete_function(FunctionName=arn)) == denied(arn, "lambda:DeleteFunction")
+    assert mine.list_tags(Resource=arn)["Tags"] == {"project": "apollo"}
 
 
 @pytest.mark.parametrize("call", ["get_policy", "list_tags"])

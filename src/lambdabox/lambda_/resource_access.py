@@ -30,10 +30,10 @@ from lambdabox.lambda_.policy_eval import AccessRequest, Decision, Principal, ev
 from lambdabox.lambda_.records import FunctionRecord
 
 #: the Lambda operations another account may be granted through a function's policy, each with the
-#: one IAM action its statement must allow: the reads of Lambda's documented cross-account APIs
-#: (Developer Guide, "Using resource-based policies for Lambda"). Its writes there (UpdateFunctionCode,
-#: DeleteFunction, PublishVersion, CreateAlias, UpdateAlias, DeleteAlias, PutFunctionConcurrency,
-#: DeleteFunctionConcurrency, TagResource, UntagResource) are not granted yet, nor is any other
+#: one IAM action its statement must allow: of Lambda's documented cross-account APIs (Developer
+#: Guide, "Using resource-based policies for Lambda") the reads and the tag writes. Its other writes
+#: (UpdateFunctionCode, DeleteFunction, PublishVersion, CreateAlias, UpdateAlias, DeleteAlias,
+#: PutFunctionConcurrency, DeleteFunctionConcurrency) are not granted yet, nor is any other
 #: operation: on another account's function they stay AccessDeniedException
 CROSS_ACCOUNT_ACTIONS: Mapping[str, str] = {
     "Invoke": "lambda:InvokeFunction",
@@ -44,6 +44,8 @@ CROSS_ACCOUNT_ACTIONS: Mapping[str, str] = {
     "ListVersionsByFunction": "lambda:ListVersionsByFunction",
     "GetPolicy": "lambda:GetPolicy",
     "ListTags": "lambda:ListTags",
+    "TagResource": "lambda:TagResource",
+    "UntagResource": "lambda:UntagResource",
 }
 
 
