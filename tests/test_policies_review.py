@@ -37,8 +37,8 @@ def tagged_function(lbx: LocalLambdabox) -> tuple[str, str]:
 # Invoke, GetFunction, GetFunctionConfiguration, UpdateFunctionCode, DeleteFunction, PublishVersion,
 # ListVersionsByFunction, CreateAlias, GetAlias, ListAliases, UpdateAlias, DeleteAlias, GetPolicy,
 # PutFunctionConcurrency, DeleteFunctionConcurrency, ListTags, TagResource, UntagResource.
-# lambdabox grants another account the reads among them (Invoke, the Gets and the Lists) and the
-# tag writes; the other writes stay AccessDeniedException.
+# lambdabox grants another account the reads among them (Invoke, the Gets and the Lists), the tag
+# writes and reserved concurrency's; the other writes stay AccessDeniedException.
 @pytest.mark.parametrize("action", ["lambda:GetPolicy", "lambda:ListTags"])
 def test_another_account_uses_the_cross_account_reads_aws_documents(lbx: LocalLambdabox, action: str) -> None:
     """A function policy granting another account lambda:GetPolicy or lambda:ListTags lets it
@@ -94,6 +94,29 @@ def test_another_account_granted_tag_resource_tags_but_does_not_untag(lbx: Local
     them.untag_resource(Resource=arn, TagKeys=["team"])
     assert refused(lambda: them.delete_function(FunctionName=arn)) == denied(arn, "lambda:DeleteFunction")
     assert mine.list_tags(Resource=arn)["Tags"] == {"project": "apollo"}
+
+
+def test_another_account_granted_put_function_concurrency_reserves(lbx: LocalLambdabox) -> None:
+    """lambda:PutFunctionConcurrency lets another account reserve the function's concurrency;
+    DeleteFunctionConcurrency needs its own action, and GetFunctionConcurrency (not among AWS's
+    cross-account APIs) stays denied even under lambda:*."""
+    name, arn = tagged_function(lbx)
+    mine = lbx.client("lambda")
+    mine.add_permission(
+        FunctionName=name, StatementId="put", Action="lambda:PutFunctionConcurrency", Principal=OTHER
+    )
+    them = other_account(lbx)
+    them.put_function_concurrency(FunctionName=arn, ReservedConcurrentExecutions=3)
+    assert mine.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 3
+    assert refused(lambda: them.delete_function_concurrency(FunctionName=arn)) == denied(
+        arn, "lambda:DeleteFunctionConcurrency"
+    )
+    mine.add_permission(FunctionName=name, StatementId="all", Action="lambda:*", Principal=OTHER)
+    them.delete_function_concurrency(FunctionName=arn)
+    assert "ReservedConcurrentExecutions" not in mine.get_function_concurrency(FunctionName=name)
+    assert refused(lambda: them.get_function_concurrency(FunctionName=arn)) == denied(
+        arn, "lambda:GetFunctionConcurrency"
+    )
 
 
 @pytest.mark.parametrize("call", ["get_policy", "list_tags"])

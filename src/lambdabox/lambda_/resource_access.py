@@ -31,10 +31,10 @@ from lambdabox.lambda_.records import FunctionRecord
 
 #: the Lambda operations another account may be granted through a function's policy, each with the
 #: one IAM action its statement must allow: of Lambda's documented cross-account APIs (Developer
-#: Guide, "Using resource-based policies for Lambda") the reads and the tag writes. Its other writes
-#: (UpdateFunctionCode, DeleteFunction, PublishVersion, CreateAlias, UpdateAlias, DeleteAlias,
-#: PutFunctionConcurrency, DeleteFunctionConcurrency) are not granted yet, nor is any other
-#: operation: on another account's function they stay AccessDeniedException
+#: Guide, "Using resource-based policies for Lambda") the reads, the tag writes and reserved
+#: concurrency's. Its other writes (UpdateFunctionCode, DeleteFunction, PublishVersion, CreateAlias,
+#: UpdateAlias, DeleteAlias) are not granted yet, nor is any other operation: on another account's
+#: function they stay AccessDeniedException
 CROSS_ACCOUNT_ACTIONS: Mapping[str, str] = {
     "Invoke": "lambda:InvokeFunction",
     "GetFunction": "lambda:GetFunction",
@@ -46,6 +46,8 @@ CROSS_ACCOUNT_ACTIONS: Mapping[str, str] = {
     "ListTags": "lambda:ListTags",
     "TagResource": "lambda:TagResource",
     "UntagResource": "lambda:UntagResource",
+    "PutFunctionConcurrency": "lambda:PutFunctionConcurrency",
+    "DeleteFunctionConcurrency": "lambda:DeleteFunctionConcurrency",
 }
 
 
