@@ -37,8 +37,8 @@ def tagged_function(lbx: LocalLambdabox) -> tuple[str, str]:
 # Invoke, GetFunction, GetFunctionConfiguration, UpdateFunctionCode, DeleteFunction, PublishVersion,
 # ListVersionsByFunction, CreateAlias, GetAlias, ListAliases, UpdateAlias, DeleteAlias, GetPolicy,
 # PutFunctionConcurrency, DeleteFunctionConcurrency, ListTags, TagResource, UntagResource.
-# lambdabox grants another account the reads among them (Invoke, the Gets and the Lists), the tag
-# writes and reserved concurrency's; the other writes stay AccessDeniedException.
+# lambdabox grants another account all of them but UpdateFunctionCode and DeleteFunction, which
+# stay AccessDeniedException.
 @pytest.mark.parametrize("action", ["lambda:GetPolicy", "lambda:ListTags"])
 def test_another_account_uses_the_cross_account_reads_aws_documents(lbx: LocalLambdabox, action: str) -> None:
     """A function policy granting another account lambda:GetPolicy or lambda:ListTags lets it
@@ -117,6 +117,26 @@ def test_another_account_granted_put_function_concurrency_reserves(lbx: LocalLam
     assert refused(lambda: them.get_function_concurrency(FunctionName=arn)) == denied(
         arn, "lambda:GetFunctionConcurrency"
     )
+
+
+def test_another_account_granted_versions_and_aliases_manages_them(lbx: LocalLambdabox) -> None:
+    """PublishVersion, CreateAlias, UpdateAlias and DeleteAlias by another account, each granted
+    by its own action; UpdateFunctionCode stays denied even under lambda:*."""
+    name, arn = tagged_function(lbx)
+    mine = lbx.client("lambda")
+    them = other_account(lbx)
+    assert refused(lambda: them.publish_version(FunctionName=arn)) == denied(arn, "lambda:PublishVersion")
+    for action in ("PublishVersion", "CreateAlias", "UpdateAlias", "DeleteAlias"):
+        mine.add_permission(FunctionName=name, StatementId=action, Action=f"lambda:{action}", Principal=OTHER)
+    assert them.publish_version(FunctionName=arn)["Version"] == "1"
+    assert them.create_alias(FunctionName=arn, Name="live", FunctionVersion="1")["AliasArn"] == f"{arn}:live"
+    them.update_alias(FunctionName=arn, Name="live", Description="theirs")
+    assert mine.get_alias(FunctionName=name, Name="live")["Description"] == "theirs"
+    them.delete_alias(FunctionName=arn, Name="live")
+    assert mine.list_aliases(FunctionName=name)["Aliases"] == []
+    mine.add_permission(FunctionName=name, StatementId="all", Action="lambda:*", Principal=OTHER)
+    got = refused(lambda: them.update_function_code(FunctionName=arn, ZipFile=b"PK"))
+    assert got == denied(arn, "lambda:UpdateFunctionCode")
 
 
 @pytest.mark.parametrize("call", ["get_policy", "list_tags"])

@@ -30,11 +30,10 @@ from lambdabox.lambda_.policy_eval import AccessRequest, Decision, Principal, ev
 from lambdabox.lambda_.records import FunctionRecord
 
 #: the Lambda operations another account may be granted through a function's policy, each with the
-#: one IAM action its statement must allow: of Lambda's documented cross-account APIs (Developer
-#: Guide, "Using resource-based policies for Lambda") the reads, the tag writes and reserved
-#: concurrency's. Its other writes (UpdateFunctionCode, DeleteFunction, PublishVersion, CreateAlias,
-#: UpdateAlias, DeleteAlias) are not granted yet, nor is any other operation: on another account's
-#: function they stay AccessDeniedException
+#: one IAM action its statement must allow: Lambda's documented cross-account APIs (Developer
+#: Guide, "Using resource-based policies for Lambda") but UpdateFunctionCode and DeleteFunction,
+#: which are not granted yet, nor is any other operation: on another account's function they stay
+#: AccessDeniedException
 CROSS_ACCOUNT_ACTIONS: Mapping[str, str] = {
     "Invoke": "lambda:InvokeFunction",
     "GetFunction": "lambda:GetFunction",
@@ -48,6 +47,10 @@ CROSS_ACCOUNT_ACTIONS: Mapping[str, str] = {
     "UntagResource": "lambda:UntagResource",
     "PutFunctionConcurrency": "lambda:PutFunctionConcurrency",
     "DeleteFunctionConcurrency": "lambda:DeleteFunctionConcurrency",
+    "PublishVersion": "lambda:PublishVersion",
+    "CreateAlias": "lambda:CreateAlias",
+    "UpdateAlias": "lambda:UpdateAlias",
+    "DeleteAlias": "lambda:DeleteAlias",
 }
 
 
