@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
-from conftest import deploy
+from conftest import deploy, make_zip
 from lambdabox.lambda_.policy_eval import AccessRequest, Decision, Principal, evaluate
 from lambdabox.testing import LocalLambdabox
 from rest_helpers import send as http_send
 from test_resource_policies import OTHER, _server, denied, other_account, refused
 
 FN = "arn:aws:lambda:us-east-1:000000000000:function:f"
+NEW_CODE = "def handler(event, context):\n    return 2\n"
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +38,8 @@ def tagged_function(lbx: LocalLambdabox) -> tuple[str, str]:
 # Invoke, GetFunction, GetFunctionConfiguration, UpdateFunctionCode, DeleteFunction, PublishVersion,
 # ListVersionsByFunction, CreateAlias, GetAlias, ListAliases, UpdateAlias, DeleteAlias, GetPolicy,
 # PutFunctionConcurrency, DeleteFunctionConcurrency, ListTags, TagResource, UntagResource.
-# lambdabox grants another account all of them but UpdateFunctionCode and DeleteFunction, which
-# stay AccessDeniedException.
+# lambdabox grants another account each of them by its own action; any other operation (e.g.
+# UpdateFunctionConfiguration, GetFunctionConcurrency) stays AccessDeniedException.
 @pytest.mark.parametrize("action", ["lambda:GetPolicy", "lambda:ListTags"])
 def test_another_account_uses_the_cross_account_reads_aws_documents(lbx: LocalLambdabox, action: str) -> None:
     """A function policy granting another account lambda:GetPolicy or lambda:ListTags lets it
@@ -79,8 +80,8 @@ def test_get_function_of_another_account_allowed_list_tags_has_the_tags(lbx: Loc
 
 def test_another_account_granted_tag_resource_tags_but_does_not_untag(lbx: LocalLambdabox) -> None:
     """lambda:TagResource lets another account tag the function; UntagResource needs its own
-    lambda:UntagResource, and the documented writes lambdabox does not grant (DeleteFunction)
-    stay denied even under lambda:*."""
+    lambda:UntagResource, and operations outside AWS's cross-account list
+    (UpdateFunctionConfiguration) stay denied even under lambda:*."""
     name, arn = tagged_function(lbx)
     mine = lbx.client("lambda")
     mine.add_permission(FunctionName=name, StatementId="tag", Action="lambda:TagResource", Principal=OTHER)
@@ -92,7 +93,9 @@ def test_another_account_granted_tag_resource_tags_but_does_not_untag(lbx: Local
     )
     mine.add_permission(FunctionName=name, StatementId="all", Action="lambda:*", Principal=OTHER)
     them.untag_resource(Resource=arn, TagKeys=["team"])
-    assert refused(lambda: them.delete_function(FunctionName=arn)) == denied(arn, "lambda:DeleteFunction")
+    assert refused(lambda: them.update_function_configuration(FunctionName=arn, Timeout=9)) == denied(
+        arn, "lambda:UpdateFunctionConfiguration"
+    )
     assert mine.list_tags(Resource=arn)["Tags"] == {"project": "apollo"}
 
 
@@ -121,7 +124,7 @@ def test_another_account_granted_put_function_concurrency_reserves(lbx: LocalLam
 
 def test_another_account_granted_versions_and_aliases_manages_them(lbx: LocalLambdabox) -> None:
     """PublishVersion, CreateAlias, UpdateAlias and DeleteAlias by another account, each granted
-    by its own action; UpdateFunctionCode stays denied even under lambda:*."""
+    by its own action (none of them grants UpdateFunctionCode)."""
     name, arn = tagged_function(lbx)
     mine = lbx.client("lambda")
     them = other_account(lbx)
@@ -134,9 +137,30 @@ def test_another_account_granted_versions_and_aliases_manages_them(lbx: LocalLam
     assert mine.get_alias(FunctionName=name, Name="live")["Description"] == "theirs"
     them.delete_alias(FunctionName=arn, Name="live")
     assert mine.list_aliases(FunctionName=name)["Aliases"] == []
-    mine.add_permission(FunctionName=name, StatementId="all", Action="lambda:*", Principal=OTHER)
     got = refused(lambda: them.update_function_code(FunctionName=arn, ZipFile=b"PK"))
     assert got == denied(arn, "lambda:UpdateFunctionCode")
+
+
+def test_another_account_granted_update_code_and_delete_changes_and_deletes(lbx: LocalLambdabox) -> None:
+    """lambda:UpdateFunctionCode lets another account replace the code, lambda:DeleteFunction
+    delete the function (of the account its ARN names, not a function of the caller's own of
+    that name); UpdateFunctionConfiguration stays denied even under lambda:*."""
+    name, arn = tagged_function(lbx)
+    mine = lbx.client("lambda")
+    them = other_account(lbx)
+    theirs = {"app.py": "def handler(event, context):\n    return 3\n"}
+    deploy(them, theirs, FunctionName=name, role=f"arn:aws:iam::{OTHER}:role/lambda-role")
+    for action in ("UpdateFunctionCode", "DeleteFunction", "GetFunction"):
+        mine.add_permission(FunctionName=name, StatementId=action, Action=f"lambda:{action}", Principal=OTHER)
+    them.update_function_code(FunctionName=arn, ZipFile=make_zip({"app.py": NEW_CODE}))
+    mine.get_waiter("function_updated_v2").wait(FunctionName=name)
+    assert json.loads(mine.invoke(FunctionName=name)["Payload"].read()) == 2
+    mine.add_permission(FunctionName=name, StatementId="all", Action="lambda:*", Principal=OTHER)
+    got = refused(lambda: them.update_function_configuration(FunctionName=arn, Timeout=9))
+    assert got == denied(arn, "lambda:UpdateFunctionConfiguration")
+    them.delete_function(FunctionName=arn)
+    assert refused(lambda: mine.get_function(FunctionName=name))[0] == "ResourceNotFoundException"
+    assert json.loads(them.invoke(FunctionName=name)["Payload"].read()) == 3  # its own, untouched
 
 
 @pytest.mark.parametrize("call", ["get_policy", "list_tags"])

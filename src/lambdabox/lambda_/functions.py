@@ -282,7 +282,7 @@ class FunctionOperations(VersionOperations, LayerOperations):
     # -- delete ----------------------------------------------------------------------------
     async def DeleteFunction(self, ctx: RequestContext, params: Params) -> Result:
         ref = self._ref(ctx, params["FunctionName"], params.get("Qualifier"))
-        key = (ctx.region, ctx.account_id, ref.name)
+        key = (ctx.region, str(ref.account), ref.name)  # (another account's only where _ref allowed it)
         rec = self._current(key, function_arn(*key))  # AWS names the function unqualified here
         if ref.qualifier == LATEST:
             raise client_error(

@@ -31,9 +31,8 @@ from lambdabox.lambda_.records import FunctionRecord
 
 #: the Lambda operations another account may be granted through a function's policy, each with the
 #: one IAM action its statement must allow: Lambda's documented cross-account APIs (Developer
-#: Guide, "Using resource-based policies for Lambda") but UpdateFunctionCode and DeleteFunction,
-#: which are not granted yet, nor is any other operation: on another account's function they stay
-#: AccessDeniedException
+#: Guide, "Using resource-based policies for Lambda"); any other operation on another account's
+#: function stays AccessDeniedException, whatever the policy
 CROSS_ACCOUNT_ACTIONS: Mapping[str, str] = {
     "Invoke": "lambda:InvokeFunction",
     "GetFunction": "lambda:GetFunction",
@@ -51,6 +50,8 @@ CROSS_ACCOUNT_ACTIONS: Mapping[str, str] = {
     "CreateAlias": "lambda:CreateAlias",
     "UpdateAlias": "lambda:UpdateAlias",
     "DeleteAlias": "lambda:DeleteAlias",
+    "UpdateFunctionCode": "lambda:UpdateFunctionCode",
+    "DeleteFunction": "lambda:DeleteFunction",
 }
 
 
