@@ -1,6 +1,7 @@
-"""An outside-in review of `--enforce-resource-policies` (issue 19 part 3): what differs from AWS's
-documented behaviour or lets one tenant reach another's functions, each as a strict xfail that
-passes once lambdabox does as AWS does (or keeps tenants apart as the README promises)."""
+"""What an outside-in review of `--enforce-resource-policies` (issue 19 part 3) checked, now as
+lambdabox does it: the cross-account APIs AWS documents, each granted by its own action;
+GetFunction's Tags only with lambda:ListTags; IAM's ForAllValues on a missing key; and, with
+--verify-signatures, admin endpoints an unsigned caller cannot use to reach a tenant's function."""
 
 from __future__ import annotations
 
