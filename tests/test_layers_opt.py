@@ -116,6 +116,21 @@ def test_rlimits_search_paths_name_the_host_opt_dir() -> None:
     assert "_LAMBDABOX_OPT_DIR" not in build_env(py, "s", "AWS_Lambda_python3.12", (), at_opt, "http://x")
 
 
+def test_ld_library_path_is_lambdas_with_the_paths_the_environment_sees() -> None:
+    fn = FunctionConfig("us-east-1", "0" * 12, "f", "python3.12", "r", "app.handler", "", 0, "k")
+    at_opt = EnvPaths("/var/task", "/var/runtime", ("/var/runtime",), None)
+    env = build_env(fn, "s", "AWS_Lambda_python3.12", ("/var/lang/bin",), at_opt, "http://x")
+    assert env["LD_LIBRARY_PATH"] == (
+        "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
+    )
+    # rlimits mode: the host's paths; an interpreter in /usr/bin adds no system directory up front
+    host = EnvPaths("/data/code/k", "/rt", ("/rt",), None, "/data/opt/abc")
+    env = build_env(fn, "s", "AWS_Lambda_python3.12", ("/usr/bin", "/py/bin"), host, "http://x")
+    assert env["LD_LIBRARY_PATH"] == (
+        "/py/lib:/lib64:/usr/lib64:/rt:/rt/lib:/data/code/k:/data/code/k/lib:/data/opt/abc/lib"
+    )
+
+
 def test_python_bootstrap_puts_the_host_opt_dir_on_sys_path_and_hides_it(
     start: StartRuntime, tmp_path: Path, opt_dir: Path
 ) -> None:

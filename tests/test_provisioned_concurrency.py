@@ -223,7 +223,12 @@ def test_a_provisioned_environment_that_dies_is_initialised_again(lbx: LocalLamb
     before, _ = invoke(lam, f"{name}:1")
     out = lam.invoke(FunctionName=f"{name}:1", Payload=b'{"exit": true}')
     assert out["FunctionError"] == "Unhandled"
-    wait_until(lambda: status(lam, name, "1")["AvailableProvisionedConcurrentExecutions"] == 1)
+
+    def replaced() -> bool:  # after a pause on the clock (it died soon after its task's last round)
+        lbx.advance(1)
+        return bool(status(lam, name, "1")["AvailableProvisionedConcurrentExecutions"] == 1)
+
+    wait_until(replaced)
     after, report = invoke(lam, f"{name}:1")
     assert after["type"] == "provisioned-concurrency" and "Init Duration" not in report
     assert after["env"] != before["env"]

@@ -35,14 +35,17 @@ _NUMERIC = frozenset({"integer", "long", "float", "double"})
 _SIZED = frozenset({"string", "blob"})
 
 #: per service (the model's service name), the string enums AWS's request validation leaves to the
-#: service, which answers them its own way. Lambda's Runtime may also be a runtime ARN, and Lambda
-#: answers InvalidParameterValueException "Value cobol85 at 'runtime' failed to satisfy constraint:
-#: Member must satisfy enum value set: [...] or be a valid ARN" (CloudFormation and Serverless
-#: users quote it), not a ValidationException. SQS answers an unknown queue attribute name
-#: InvalidAttributeName "Unknown Attribute X.", and ReceiveMessage's (legacy) AttributeNames, typed
-#: QueueAttributeName, takes message attribute names (`AttributeName.1=SenderId`).
+#: service, which answers them its own way: a shape name (wherever the shape is used) or
+#: `Structure.Member` (that member only; the same shape elsewhere keeps its enum). A function's
+#: Runtime may also be a runtime ARN, and Lambda answers InvalidParameterValueException "Value
+#: cobol85 at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [...] or
+#: be a valid ARN" (CloudFormation and Serverless users quote it), not a ValidationException; the
+#: layers' CompatibleRuntimes and CompatibleRuntime filters (the same Runtime shape) are refused by
+#: the validation as any enum. SQS answers an unknown queue attribute name InvalidAttributeName
+#: "Unknown Attribute X.", and ReceiveMessage's (legacy) AttributeNames, typed QueueAttributeName,
+#: takes message attribute names (`AttributeName.1=SenderId`).
 SERVICE_CHECKED: Mapping[str, frozenset[str]] = {
-    "lambda": frozenset({"Runtime"}),
+    "lambda": frozenset({"CreateFunctionRequest.Runtime", "UpdateFunctionConfigurationRequest.Runtime"}),
     "sqs": frozenset({"QueueAttributeName"}),
 }
 
@@ -187,6 +190,8 @@ class Validator:
             also = self._wider.get((shape.name, name))
             if also is not None:
                 sub = self._wider_list(member, shape.members[also], sensitive)
+            elif f"{shape.name}.{name}" in self._service_checked and member.type_name == "string":
+                sub = self._sized(member, sensitive, enum_values=[])  # its enum: the service's
             else:
                 sub = self.check_for(member, sensitive)
             if sub is not None or name in required:

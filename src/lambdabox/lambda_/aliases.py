@@ -17,6 +17,7 @@ from lambdabox.lambda_ import store as sql
 from lambdabox.lambda_.base import LambdaOperations, Params, Result, not_found
 from lambdabox.lambda_.models import LATEST, Alias
 from lambdabox.lambda_.paging import page
+from lambdabox.lambda_.provisioned import check_alias_move
 from lambdabox.lambda_.records import FunctionRecord
 
 
@@ -122,6 +123,7 @@ class AliasOperations(LambdaOperations):
                 else {"AdditionalVersionWeights": dict(alias.weights)}
             )
             weights = self._check_versions(rec, version, routing)
+            check_alias_move(self._deps.provisioned, key, alias.name, version)
             new = alias.replace(
                 function_version=version,
                 description=params.get("Description", alias.description),

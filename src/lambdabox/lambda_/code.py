@@ -81,6 +81,8 @@ class CodeInfo:
     key: str  # hex sha256
     sha256_b64: str
     size: int
+    entries: int = 0  # members of the zip
+    unzipped: int = 0  # its unzipped size by the headers
 
 
 class _Kind(enum.Enum):
@@ -116,10 +118,17 @@ def inspect_zip(data: bytes, *, max_unzipped: int = MAX_UNZIPPED, max_entries: i
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
         raise _unzip_error() from exc
     _plan(infos, max_entries)
-    if sum(info.file_size for info in infos) > max_unzipped:
+    unzipped = sum(info.file_size for info in infos)
+    if unzipped > max_unzipped:
         raise _size_error(max_unzipped)
     digest = hashlib.sha256(data).digest()
-    return CodeInfo(key=digest.hex(), sha256_b64=base64.b64encode(digest).decode(), size=len(data))
+    return CodeInfo(
+        key=digest.hex(),
+        sha256_b64=base64.b64encode(digest).decode(),
+        size=len(data),
+        entries=len(infos),
+        unzipped=unzipped,
+    )
 
 
 def zip_from(code: Mapping[str, Any]) -> bytes:
@@ -226,7 +235,7 @@ class CodeStore:
             return sum(info.file_size for info in zf.infolist())
 
     def write_zip(self, info: CodeInfo, data: bytes) -> None:
-        """Durably write the zip only (a layer's: unpacked when a function first uses it; blocking)."""
+        """Durably write the zip only, without unpacking it (blocking)."""
         zpath = self.zip_path(info.key)
         if not zpath.exists():
             fd, tmp = tempfile.mkstemp(prefix=f".{info.key}.save", dir=self.root)

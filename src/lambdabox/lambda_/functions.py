@@ -26,7 +26,7 @@ from lambdabox.lambda_ import store as sql
 from lambdabox.lambda_.base import Key, Params, Result
 from lambdabox.lambda_.code import CONTAINER_IMAGES, MAX_UNZIPPED, MAX_ZIPPED, CodeInfo, inspect_zip, zip_from
 from lambdabox.lambda_.code_gc import Holds
-from lambdabox.lambda_.layers import LayerOperations
+from lambdabox.lambda_.layers import LayerOperations, check_combined_size
 from lambdabox.lambda_.models import LATEST, FunctionConfig
 from lambdabox.lambda_.paging import page
 from lambdabox.lambda_.records import FunctionRecord
@@ -107,7 +107,7 @@ class FunctionOperations(VersionOperations, LayerOperations):
             if key in self._functions:
                 raise _exists(name)
             info = await self._save_code(ctx, zip_from(params.get("Code") or {}), holds)
-            await self._check_combined_size(info.key, layers)
+            check_combined_size(info.unzipped, layers)
             logging_cfg = params.get("LoggingConfig") or {}
             cfg = FunctionConfig(
                 region=ctx.region,
@@ -218,11 +218,13 @@ class FunctionOperations(VersionOperations, LayerOperations):
             }
             zip_bytes = zip_from(code)
             if params.get("DryRun"):
-                # validate only: nothing stored, nothing unpacked, the function unchanged
+                # validate only (code plus layers included): nothing stored, nothing unpacked, the
+                # function unchanged
                 info = await self._check_code(ctx, zip_bytes)
+                check_combined_size(info.unzipped, cfg.layers)
                 return cfg.replace(code_sha256=info.sha256_b64, code_size=info.size).to_api()
             info = await self._save_code(ctx, zip_bytes, holds)
-            await self._check_combined_size(info.key, cfg.layers)
+            check_combined_size(info.unzipped, cfg.layers)
             archs = params.get("Architectures")
             new = cfg.replace(
                 code_sha256=info.sha256_b64,

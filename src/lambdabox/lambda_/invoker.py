@@ -496,7 +496,7 @@ def build_env(
         "PATH": path,
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
-        "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{paths.opt}/lib",
+        "LD_LIBRARY_PATH": _library_path(path_dirs, paths),
         **_module_paths(fn.runtime, paths),
         "AWS_ENDPOINT_URL": endpoint_url,
         "LAMBDABOX_ENDPOINT_URL": endpoint_url,
@@ -521,6 +521,26 @@ def build_env(
         env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
         env["AWS_LAMBDA_LOG_LEVEL"] = fn.application_log_level or "INFO"
     return env
+
+
+#: directories the dynamic loader searches anyway: an interpreter's `lib` among them is left out,
+#: so as not to put the host's system libraries ahead of the others
+_SYSTEM_LIBS = frozenset({"/lib", "/usr/lib", "/lib64", "/usr/lib64"})
+
+
+def _library_path(path_dirs: tuple[str, ...], paths: EnvPaths) -> str:
+    """LD_LIBRARY_PATH as Lambda's base images set it, `/var/lang/lib:/lib64:/usr/lib64:/var/runtime:
+    /var/runtime/lib:/var/task:/var/task/lib:/opt/lib`, with the paths as the environment sees them
+    (the interpreters' `lib` directories standing for /var/lang/lib, as their `bin` directories
+    stand for /var/lang/bin on PATH): the function's own libraries are found before the layers'."""
+    lang: list[str] = []
+    for d in path_dirs:
+        lib = os.path.join(os.path.dirname(d.rstrip("/")) or "/", "lib")
+        if lib not in _SYSTEM_LIBS and lib not in lang:
+            lang.append(lib)
+    task, runtime = paths.task_root, paths.runtime_dir
+    dirs = [*lang, "/lib64", "/usr/lib64", runtime, f"{runtime}/lib", task, f"{task}/lib", f"{paths.opt}/lib"]
+    return ":".join(dirs)
 
 
 def _env_paths(view: View) -> EnvPaths:

@@ -1,8 +1,8 @@
 """Layers: PublishLayerVersion, GetLayerVersion(ByArn), ListLayers, ListLayerVersions,
 DeleteLayerVersion, the layer version permissions, and the `Layers` of a function's configuration.
 
-A layer version is a zip (checked and stored as function code is, `code.py`: the same refusals of
-zip-slip, symlink tricks and sizes) with its compatible runtimes, architectures and license. Its
+A layer version is a zip (checked, stored and unpacked as function code is, `code.py`: the same
+refusals of zip-slip, symlink tricks, sizes and zips that cannot be extracted) with its compatible runtimes, architectures and license. Its
 number is never reused. Another account may use it (GetLayerVersion, a function's `Layers`) only
 through a statement of its policy naming that account or `*` (a statement restricted to an
 OrganizationId grants nothing here: lambdabox has no organizations). A function keeps a snapshot
@@ -19,10 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import io
 import json
 import re
-import zipfile
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -41,8 +39,11 @@ from lambdabox.lambda_.paging import page
 #: AWS's limit of layers per function
 MAX_LAYERS = 5
 MAX_LAYER_REQUEST = 69_905_067
-_LAYER_ARN = re.compile(r"arn:[a-zA-Z0-9-]+:lambda:([a-z0-9-]+):(\d{12}):layer:([a-zA-Z0-9-_]+)", re.ASCII)
+#: a layer ARN (any partition: the model's pattern) and a layer version ARN
+_LAYER_ARN = re.compile(r"arn:([a-zA-Z0-9-]+):lambda:([a-z0-9-]+):(\d{12}):layer:([a-zA-Z0-9-_]+)", re.ASCII)
 _VERSION_ARN = re.compile(_LAYER_ARN.pattern + r":(\d+)", re.ASCII)
+#: the partition lambdabox's ARNs are in: an ARN of another names nothing here
+PARTITION = "aws"
 
 
 def _not_found() -> ServiceError:
@@ -128,11 +129,11 @@ class LayerOperations(LambdaOperations):
         m = _LAYER_ARN.fullmatch(value)
         if m is None:
             return value
-        region, account, name = m.groups()
+        partition, region, account, name = m.groups()
         if account != ctx.account_id:
             arn = layer_arn(region, account, name) + (f":{version}" if version is not None else "")
             raise _denied(ctx, action, arn)
-        if region != ctx.region:
+        if region != ctx.region or partition != PARTITION:
             raise _not_found()
         return name
 
@@ -171,10 +172,15 @@ class LayerOperations(LambdaOperations):
                 Type="User",
             )
         info = await asyncio.to_thread(inspect_zip, zip_bytes)
-        unzipped = await asyncio.to_thread(_declared_size, zip_bytes)
+        if info.entries == 0:  # just the end-of-central-directory record
+            raise client_error(
+                "InvalidParameterValueException", "Uploaded file must be a non-empty zip", Type="User"
+            )
         async with self._code_gc.holding() as holds:
             await holds.add(info.key)
-            await asyncio.to_thread(self._code.write_zip, info, zip_bytes)
+            # stored and unpacked as function code is (off the loop), so a zip that cannot be
+            # extracted (a CRC mismatch, headers that lie) is refused here, as AWS refuses it
+            await asyncio.to_thread(self._code.save, info, zip_bytes)
 
             def make(number: int) -> LayerVersion:
                 return LayerVersion(
@@ -185,7 +191,7 @@ class LayerOperations(LambdaOperations):
                     code_key=info.key,
                     code_sha256=info.sha256_b64,
                     code_size=info.size,
-                    unzipped=unzipped,
+                    unzipped=info.unzipped,
                     created=self._clock.now(),
                     description=params.get("Description") or "",
                     compatible_runtimes=tuple(params.get("CompatibleRuntimes") or ()),
@@ -204,8 +210,10 @@ class LayerOperations(LambdaOperations):
     async def GetLayerVersion(self, ctx: RequestContext, params: Params) -> Result:
         number = int(params["VersionNumber"])
         m = _LAYER_ARN.fullmatch(params["LayerName"])
-        region, account, name = m.groups() if m else (ctx.region, ctx.account_id, params["LayerName"])
-        if region != ctx.region:
+        partition, region, account, name = (
+            m.groups() if m else (PARTITION, ctx.region, ctx.account_id, params["LayerName"])
+        )
+        if region != ctx.region or partition != PARTITION:
             raise _not_found()
         return self._layer_api(await self._readable(ctx, region, account, name, number))
 
@@ -213,8 +221,8 @@ class LayerOperations(LambdaOperations):
         m = _VERSION_ARN.fullmatch(params["Arn"])
         if m is None:  # an awslayer ARN: AWS's own layers, none here
             raise _not_found()
-        region, account, name, number = m.groups()
-        if region != ctx.region:
+        partition, region, account, name, number = m.groups()
+        if region != ctx.region or partition != PARTITION:
             raise _not_found()
         return self._layer_api(await self._readable(ctx, region, account, name, int(number)))
 
@@ -365,7 +373,11 @@ class LayerOperations(LambdaOperations):
                 raise client_error(
                     "InvalidParameterValueException", f"Layer version {arn} does not exist.", Type="User"
                 )
-            region, account, name, number = m.groups()
+            partition, region, account, name, number = m.groups()
+            if partition != PARTITION:  # another partition's: no layer here
+                raise client_error(
+                    "InvalidParameterValueException", f"Layer version {arn} does not exist.", Type="User"
+                )
             layer = layer_arn(region, account, name)
             if layer in seen:
                 raise client_error(
@@ -395,18 +407,9 @@ class LayerOperations(LambdaOperations):
         return tuple(out)
 
     async def _check_combined_size(self, code_key: str, layers: Sequence[FunctionLayer]) -> None:
-        """Function code and layers together unzip to at most 250 MB (by the zips' headers)."""
-        if not layers:
-            return
-        own = await asyncio.to_thread(self._code.unzipped_size, code_key)
-        total = own + sum(layer.unzipped for layer in layers)
-        if total > MAX_UNZIPPED:
-            raise client_error(
-                "InvalidParameterValueException",
-                f"Function code combined with layers exceeds the maximum allowed size of {MAX_UNZIPPED} bytes. "
-                f"The actual size is {total} bytes.",
-                Type="User",
-            )
+        """Stored function code and layers together unzip to at most 250 MB (by the zips' headers)."""
+        if layers:
+            check_combined_size(await asyncio.to_thread(self._code.unzipped_size, code_key), layers)
 
     @contextlib.asynccontextmanager
     async def _opt_ready(self, layers: Sequence[FunctionLayer], holds: Holds) -> AsyncIterator[None]:
@@ -432,10 +435,18 @@ class LayerOperations(LambdaOperations):
             await self._deps.layer_trees.collect()
 
 
+def check_combined_size(unzipped: int, layers: Sequence[FunctionLayer]) -> None:
+    """Function code unzipping to `unzipped` bytes and its layers together unzip to at most 250 MB
+    (by the zips' headers), or AWS's answer."""
+    total = unzipped + sum(layer.unzipped for layer in layers)
+    if total > MAX_UNZIPPED:
+        raise client_error(
+            "InvalidParameterValueException",
+            f"Function code combined with layers exceeds the maximum allowed size of {MAX_UNZIPPED} bytes. "
+            f"The actual size is {total} bytes.",
+            Type="User",
+        )
+
+
 def _with_policy(version: LayerVersion, statements: list[dict[str, Any]]) -> LayerVersion:
     return dataclasses.replace(version, statements=tuple(statements), policy_revision=ids.revision_id())
-
-
-def _declared_size(data: bytes) -> int:
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        return sum(info.file_size for info in zf.infolist())

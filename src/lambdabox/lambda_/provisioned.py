@@ -11,10 +11,12 @@ else the account's unreserved concurrency (`concurrency.py`), and is run by
 
 from __future__ import annotations
 
+import datetime as dt
+
 from lambdabox.aws.context import RequestContext
 from lambdabox.aws.errors import ServiceError, client_error
-from lambdabox.lambda_.base import LambdaOperations, Params, Result, Target
-from lambdabox.lambda_.models import LATEST, FunctionConfig, lambda_timestamp
+from lambdabox.lambda_.base import Key, LambdaOperations, Params, Result, Target
+from lambdabox.lambda_.models import LATEST, FunctionConfig
 from lambdabox.lambda_.paging import page
 from lambdabox.lambda_.provisioned_engine import FAILED, ProvisionedConfig, ProvisionedEngine
 
@@ -29,6 +31,20 @@ def _conflict(message: str) -> ServiceError:
     return client_error("ResourceConflictException", message, 409, Type="User")
 
 
+def check_alias_move(engine: ProvisionedEngine | None, key: Key, alias: str, version: str) -> None:
+    """AWS's refusal of moving an alias that has a provisioned concurrency configuration onto
+    $LATEST, or onto a version that has one of its own (an alias and the version it names never
+    both have one)."""
+    if engine is None or engine.get(*key, alias) is None:
+        return
+    if version == LATEST:
+        raise _invalid(_UNPUBLISHED)
+    if engine.get(*key, version) is not None:
+        raise _conflict(
+            "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version"
+        )
+
+
 def _not_found() -> ServiceError:
     return client_error(
         "ProvisionedConcurrencyConfigNotFoundException",
@@ -36,6 +52,11 @@ def _not_found() -> ServiceError:
         404,
         Type="User",
     )
+
+
+def _whole_seconds(epoch: float) -> str:
+    """LastModified as AWS gives it for these configurations: 2019-12-31T20:28:49+0000."""
+    return dt.datetime.fromtimestamp(int(epoch), dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
 
 
 class ProvisionedConcurrencyOperations(LambdaOperations):
@@ -68,7 +89,7 @@ class ProvisionedConcurrencyOperations(LambdaOperations):
             "AvailableProvisionedConcurrentExecutions": allocated,
             "AllocatedProvisionedConcurrentExecutions": allocated,
             "Status": cfg.status,
-            "LastModified": lambda_timestamp(cfg.last_modified),
+            "LastModified": _whole_seconds(cfg.last_modified),
         }
         if cfg.status == FAILED and cfg.reason is not None:
             out["StatusReason"] = cfg.reason

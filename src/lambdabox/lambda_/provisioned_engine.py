@@ -8,7 +8,8 @@ initialises that many provisioned environments of the version it names (an alias
 in the invoker's pool, off the request path. Its Status is IN_PROGRESS until they are all ready
 (READY), or FAILED with AWS's StatusReason when an init fails (it is not retried until the
 configuration is put again). A provisioned environment that stops (it died, its credentials ran
-out) wakes the task, which initialises another; an alias moved to another version moves its
+out) wakes the task, which initialises another (after a pause on the clock, growing from 1 s to
+60 s, while they keep dying within 10 s); an alias moved to another version moves its
 environments. On start the configurations are read back and their environments initialised
 again (IN_PROGRESS, then READY), as after any restart.
 """
@@ -38,6 +39,10 @@ INIT_FAILURE = "FUNCTION_ERROR_INIT_FAILURE"
 _AT_ONCE = 4
 #: how often (clock seconds) a task looks again without being woken (credentials running out)
 _LOOK_EVERY = 60.0
+#: an environment that stops within this many clock seconds of its task's last round is replaced
+#: only after a pause, doubling from 1 s to 60 s while they keep dying that fast
+_QUICK = 10.0
+_PAUSE_MIN, _PAUSE_MAX = 1.0, 60.0
 
 #: the version a qualifier of a function names now (an alias: its version), or None
 Resolve = Callable[[str, str, str, str], FunctionConfig | None]
@@ -72,6 +77,12 @@ class ProvisionedConfig:
     reason: str | None = None
     version: str | None = None  # the version its environments run
     wake: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    died: bool = False  # one of its environments stopped since the task's last round
+
+    def stopped(self) -> None:
+        """One of its environments stopped (it died, its credentials ran out, it was pruned)."""
+        self.died = True
+        self.wake.set()
 
     @property
     def key(self) -> Key:
@@ -188,9 +199,14 @@ class ProvisionedEngine:
                 await task
 
     async def _keep(self, cfg: ProvisionedConfig) -> None:
-        """Bring the configuration's environments to what it asks for, then keep them so."""
+        """Bring the configuration's environments to what it asks for, then keep them so.
+        Environments that keep dying soon after they were initialised are replaced after a
+        growing pause on the clock, not at once (no respawn loop)."""
+        pause = 0.0
         while self._configs.get(cfg.key) is cfg:
             cfg.wake.clear()
+            cfg.died = False
+            began = self._clock.monotonic()
             try:
                 await self._converge(cfg)
             except asyncio.CancelledError:
@@ -198,6 +214,11 @@ class ProvisionedEngine:
             except Exception:  # never let a configuration's task die
                 log.exception("provisioned concurrency of %s", cfg.arn)
             await self._woken(cfg.wake)
+            if cfg.died and self._clock.monotonic() - began < _QUICK:
+                pause = min(_PAUSE_MAX, max(_PAUSE_MIN, pause * 2))
+                await self._clock.sleep(pause)
+            else:
+                pause = 0.0
 
     async def _woken(self, wake: asyncio.Event) -> None:
         """Until `wake` is set or a while has passed on the clock."""
@@ -223,7 +244,7 @@ class ProvisionedEngine:
         while (missing := cfg.requested - self._invoker.provisioned(fn, cfg.qualifier)) > 0:
             failures = await asyncio.gather(
                 *(
-                    self._invoker.provision(fn, cfg.qualifier, cfg.requested, cfg.wake.set)
+                    self._invoker.provision(fn, cfg.qualifier, cfg.requested, cfg.stopped)
                     for _ in range(min(missing, _AT_ONCE))
                 )
             )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from lambdabox.aws.arns import function_arn
 from lambdabox.aws.context import RequestContext
+from lambdabox.aws.errors import client_error
 from lambdabox.lambda_ import store as sql
 from lambdabox.lambda_.base import Key, LambdaOperations, Params, Result
 
@@ -31,6 +32,14 @@ class ReservedConcurrencyOperations(LambdaOperations):
         async with self._lock(key):
             self._current(key, function_arn(*key))
             concurrency.check_reservation(*key, value)
+            provisioned = concurrency.provisioned(*key)
+            if value < provisioned:
+                raise client_error(
+                    "InvalidParameterValueException",
+                    "Specified ReservedConcurrentExecutions for function is less than the function's "
+                    f"provisioned concurrency [{provisioned}].",
+                    Type="User",
+                )
             # taken before the write (no await in between): two functions' reservations made at
             # once cannot both pass the check
             before = concurrency.reserved(*key)

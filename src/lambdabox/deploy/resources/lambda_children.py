@@ -175,7 +175,11 @@ class Alias(Handler):
         fn = _unqualified(c.function_arn(str(props["FunctionName"])))
         args = {k: props[k] for k in ("FunctionVersion", "Description", "RoutingConfig") if k in props}
         a = c("lambda").create_alias(FunctionName=fn, Name=props["Name"], **args)
-        self._provision(c, fn, a, props, None)
+        try:
+            self._provision(c, fn, a, props, None)
+        except Exception:  # refused: the alias goes too, so nothing of this resource is left
+            c("lambda").delete_alias(FunctionName=fn, Name=props["Name"])
+            raise
         return self._deployed(a, fn)
 
     def _provision(self, c: Clients, fn: str, alias: dict[str, Any], props: Props, before: Any) -> None:
