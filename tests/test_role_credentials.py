@@ -363,6 +363,7 @@ class _FakeEnv:
         self.credentials = credentials
         self.spec = SimpleNamespace(timeout=timeout)
         self.last_used = 0.0
+        self.post_runtime = None  # no extensions still busy with an invocation
 
     async def stop(self) -> None:
         self.state = State.STOPPED
