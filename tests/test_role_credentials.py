@@ -368,6 +368,9 @@ class _FakeEnv:
     async def stop(self) -> None:
         self.state = State.STOPPED
 
+    async def shutdown(self) -> None:  # no extensions to tell: as stop()
+        await self.stop()
+
 
 def test_pool_never_hands_out_an_environment_whose_credentials_run_out() -> None:
     async def go() -> None:
