@@ -163,6 +163,14 @@ def test_no_statements_allow_nothing() -> None:
         ("Null", None, NO),  # {"Null": {key: "false"}}: the key must be present
         ("Null", "111122223333", ALLOW),
         ("NumericLessThan", "1", NO),  # an operator not known here: the statement does not apply
+        # IAM's set qualifiers: ForAllValues holds for a key the request lacks, ForAnyValue fails
+        ("ForAllValues:StringEquals", None, ALLOW),
+        ("ForAllValues:StringEquals", "111122223333", ALLOW),
+        ("ForAllValues:StringEquals", "999999999999", NO),
+        ("ForAnyValue:StringEquals", None, NO),
+        ("ForAnyValue:StringNotEquals", None, NO),
+        ("ForAnyValue:StringEquals", "111122223333", ALLOW),
+        ("ForAnyValue:StringEqualsIfExists", None, ALLOW),
     ],
 )
 def test_condition_operators(operator: str, have: str | None, expected: Decision) -> None:

@@ -363,12 +363,12 @@ class _FakeEnv:
         self.credentials = credentials
         self.spec = SimpleNamespace(timeout=timeout)
         self.last_used = 0.0
-        self.post_runtime = None  # no post-runtime phase: the pool releases it at once
+        self.post_runtime = None  # no extensions still busy with an invocation
 
     async def stop(self) -> None:
         self.state = State.STOPPED
 
-    async def shutdown(self) -> None:
+    async def shutdown(self) -> None:  # no extensions to tell: as stop()
         await self.stop()
 
 

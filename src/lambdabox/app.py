@@ -19,12 +19,7 @@ from dataclasses import dataclass
 
 from lambdabox.admin.clock import ClockControl, clock_endpoint
 from lambdabox.admin.faults import faults_endpoint
-from lambdabox.aws import ids
-from lambdabox.aws.arns import function_arn as arn_of
-from lambdabox.aws.arns import parse_function_ref
 from lambdabox.aws.composite import Operations
-from lambdabox.aws.context import RequestContext
-from lambdabox.aws.errors import ServiceError
 from lambdabox.aws.keys import KnownKey
 from lambdabox.aws.protocol import ServiceProtocol
 from lambdabox.aws.verify import Authenticator
@@ -37,7 +32,7 @@ from lambdabox.gateway import store as gateway_store
 from lambdabox.gateway.api_keys import stage_lookup
 from lambdabox.gateway.dataplane import HttpApiDataPlane
 from lambdabox.gateway.iam_auth import IamAuthorizer
-from lambdabox.gateway.lambda_run import Invoked, InvokeFunction, LambdaRunner, LongestInvocation
+from lambdabox.gateway.lambda_run import LambdaRunner
 from lambdabox.gateway.metering import Metering
 from lambdabox.gateway.rest_dataplane import RestApiDataPlane
 from lambdabox.gateway.rest_keys import metered
@@ -65,9 +60,7 @@ from lambdabox.lambda_.code_gc import CodeCollector
 from lambdabox.lambda_.code_url import CodeUrls, load_or_create_key
 from lambdabox.lambda_.concurrency import Concurrency
 from lambdabox.lambda_.credentials import RoleCredentialsCache
-from lambdabox.lambda_.esm_engine import EventSourceEngine, InvokeBatch
-from lambdabox.lambda_.esm_engine import Invoked as BatchInvoked
-from lambdabox.lambda_.esm_store import Mapping
+from lambdabox.lambda_.esm_engine import EventSourceEngine
 from lambdabox.lambda_.fault_runs import FaultInjector
 from lambdabox.lambda_.faults import FaultBook
 from lambdabox.lambda_.invoker import Invoker, InvokerSettings
@@ -75,7 +68,6 @@ from lambdabox.lambda_.layer_trees import LayerTrees
 from lambdabox.lambda_.limits import request_limit as lambda_limits
 from lambdabox.lambda_.outbox import Outbox
 from lambdabox.lambda_.provisioned_engine import ProvisionedEngine
-from lambdabox.lambda_.resource_access import ServiceSource
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
 from lambdabox.lambda_.runtime_catalog import RUNTIMES_DIR, RuntimeCatalog
 from lambdabox.lambda_.runtime_sdk import find_runtime_sdk
@@ -90,8 +82,9 @@ from lambdabox.metrics.lambda_metrics import LambdaRecorder
 from lambdabox.metrics.prometheus import metrics_endpoint
 from lambdabox.metrics.recorder import Recorder
 from lambdabox.queue_source import QueueConsumer
+from lambdabox.service_links import async_invoke_through, batches_through, invoke_through, longest_through
 from lambdabox.sns.api import SnsService
-from lambdabox.sns.engine import DeliveryEngine, Undeliverable
+from lambdabox.sns.engine import DeliveryEngine
 from lambdabox.sns.links import SnsLinks
 from lambdabox.sns.signing import load_signer
 from lambdabox.sqs import query_traits as sqs_query
@@ -369,7 +362,7 @@ class App:
             self.clock,
             self.endpoint_url,
             sqs.deliver,
-            _async_invoke_through(lambda_),
+            async_invoke_through(lambda_),
             signer=sns_signer,
         )
         sns = SnsService(store, self.clock, sns_engine)
@@ -427,7 +420,7 @@ class App:
             Authenticator(find_key, verify=True, now=self.clock.now, wall=time.time),
             principals(sts, iam_key_users(iam)),
         )
-        runner = LambdaRunner(_invoke_through(lambda_), self.clock, _longest_through(lambda_))
+        runner = LambdaRunner(invoke_through(lambda_), self.clock, longest_through(lambda_))
         gateway = HttpApiDataPlane(apis.api, runner, self.clock, RouteAuth(self.clock, signed))
         rest_gateway = RestApiDataPlane(
             rest_apis.api, runner, self.clock, metered(Metering(usage_plans, self.clock)), signed
@@ -508,7 +501,7 @@ class App:
         )
         await outbox.start(deliveries(lambda_, sqs, sns), delivery_failures(lambda_metrics))
         await sns_engine.start(paused=s.async_dispatch == "paused")
-        await event_sources.start(_batches_through(lambda_))
+        await event_sources.start(batches_through(lambda_))
         await sqs_moves.start()
         http = HttpServer(
             edge.handle, clock=self.clock, timeouts=self._transport_clock, limits=self._http_limits
@@ -585,71 +578,3 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.listen(1024)
     sock.setblocking(False)
     return sock
-
-
-def _invoke_through(lambda_: LambdaService) -> InvokeFunction:
-    """API Gateway's invoke of a function for a route, method or authorizer (`source`, an
-    execute-api ARN the function's policy may refuse): Lambda's Invoke, in the API's region and
-    account."""
-
-    async def invoke(region: str, account: str, function_arn: str, payload: bytes, source: str) -> Invoked:
-        ctx = RequestContext(ids.request_id(), region, account, "lambda", "Invoke")
-        named = parse_function_ref(function_arn)
-        qualified = arn_of(named.region or region, named.account or account, named.name, named.qualifier)
-        lambda_.authorize_service(qualified, ServiceSource("apigateway.amazonaws.com", source, account))
-        out = await lambda_.invoke_event(ctx, function_arn, payload)
-        return Invoked(bytes(out["Payload"]), "FunctionError" in out)
-
-    return invoke
-
-
-def _async_invoke_through(lambda_: LambdaService) -> Callable[[str, bytes, str], Awaitable[None]]:
-    """SNS's delivery to a function for a topic: Lambda's Invoke with InvocationType Event, in
-    the function's region and account; a refusal that retrying cannot change (no such function,
-    a payload Lambda refuses, a policy that does not let the topic in) is `Undeliverable`,
-    throttles and service errors are raised as they are (retried)."""
-
-    async def invoke(function_arn: str, payload: bytes, topic_arn: str) -> None:
-        ref = parse_function_ref(function_arn)
-        ctx = RequestContext(ids.request_id(), ref.region or "", ref.account or "", "lambda", "Invoke")
-        params = {"FunctionName": function_arn, "InvocationType": "Event", "Payload": payload}
-        topic_account = topic_arn.split(":")[4] if topic_arn.count(":") >= 5 else ""
-        try:
-            lambda_.authorize_service(
-                function_arn, ServiceSource("sns.amazonaws.com", topic_arn, topic_account)
-            )
-            await lambda_.Invoke(ctx, params)
-        except ServiceError as exc:
-            if exc.status < 500 and exc.code != "TooManyRequestsException":
-                raise Undeliverable(f"{exc.code}: {exc.message}") from exc
-            raise
-
-    return invoke
-
-
-def _batches_through(lambda_: LambdaService) -> InvokeBatch:
-    """An event source mapping's invocation of a batch: Lambda's synchronous Invoke of the
-    function the mapping names, in the mapping's region and account, continuing the chain of
-    invocations (recursive loop detection) its messages carry."""
-
-    async def invoke(m: Mapping, event: bytes, trace_header: str | None) -> BatchInvoked:
-        ctx = RequestContext(
-            ids.request_id(), m.region, m.account, "lambda", "Invoke", trace_header=trace_header
-        )
-        out = await lambda_.invoke_event(ctx, m.function_arn, event)
-        return BatchInvoked(bytes(out["Payload"]), "FunctionError" in out)
-
-    return invoke
-
-
-def _longest_through(lambda_: LambdaService) -> LongestInvocation:
-    """How long an invocation API Gateway makes can take (None for a function that is not there)."""
-
-    def longest(region: str, account: str, function_arn: str) -> float | None:
-        ctx = RequestContext("", region, account, "lambda", "Invoke")
-        try:
-            return lambda_.longest_invocation(ctx, function_arn)
-        except ServiceError:
-            return None
-
-    return longest

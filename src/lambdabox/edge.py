@@ -20,6 +20,10 @@ lambdabox's own endpoints (`/_lambdabox/*`) but health refuse execution environm
 uid of the connecting socket is looked up (`peers`) and asked of the injected `is_environment`;
 listeners inside an environment's own network namespace use `handle_from_environment`, which
 refuses them without a lookup. The AWS API itself stays open to environments, like to any client.
+With `--verify-signatures` the admin endpoints (the clock, faults, metrics) also need a request
+SigV4-signed with a root key of the server's own account (`--account-id`), checked by the same
+`Authenticator` as the AWS API: unsigned, badly signed or other keys (another account's root key,
+IAM users, STS sessions) get 403. Health stays open; code downloads carry their presigned URL.
 """
 
 from __future__ import annotations
@@ -62,6 +66,12 @@ _LARGE_BODY = 256 * 1024
 _CODE = re.compile(r"/_lambdabox/code/([0-9a-f]{64})\.zip")
 _CODE_URL_PARAMS = ("X-Amz-Algorithm", "X-Amz-Date", "X-Amz-Expires", "X-Amz-Signature")
 REFUSED_MESSAGE = "lambdabox's internal endpoints are not reachable from execution environments"
+ADMIN_SIGNED_MESSAGE = (
+    "with --verify-signatures, lambdabox's admin endpoints need a request SigV4-signed with a root key "
+    "of the server's account"
+)
+#: the largest body an admin endpoint is sent (read whole to check its signature)
+ADMIN_BODY_LIMIT = 64 * 1024
 
 
 def _no_environments(uid: int) -> bool:
@@ -331,6 +341,8 @@ class Edge:
             return json_response(body)
         endpoint = self._admin.get(path[len("/_lambdabox/") :].split("/", 1)[0])
         if endpoint is not None:
+            if self._auth.verify and (refusal := await self._admin_refusal(request)) is not None:
+                return refusal
             return await endpoint(request)
         m = _CODE.fullmatch(path)
         if m and request.method == "GET":
@@ -345,6 +357,32 @@ class Edge:
                 self._code_dir / f"{code_key}.zip", headers={"Content-Type": "application/zip"}
             )
         return json_response({"message": "not found"}, status=404)
+
+    async def _admin_refusal(self, request: Request) -> Response | None:
+        """With `--verify-signatures`, why a request to an admin endpoint is refused (403), None
+        when it is SigV4-signed (any service in its scope) with a root key of the server's account."""
+        headers = request.headers
+        caller = parse_caller(headers, parse_qs(request.query_string, keep_blank_values=True))
+        if caller.access_key_id is None:
+            return _admin_refused(caller.problem or "the request is not signed")
+        try:
+            body = await request.read(ADMIN_BODY_LIMIT)
+        except BodyTooLarge as exc:
+            return json_response({"message": f"the body is over {exc.limit} bytes"}, status=413)
+        signed = SignedRequest(
+            request.method, request.raw_path.split("?", 1)[0], _raw_query(request), headers, body
+        )
+        try:
+            key = await self._auth.authenticate(caller, signed, unsigned_ok=False)
+        except AuthFailure as failure:
+            return _admin_refused(failure.message)
+        if key is None or key.account != self._account or key.principal_arn is not None:
+            return _admin_refused(f"{caller.access_key_id} is not a root key of account {self._account}")
+        return None
+
+
+def _admin_refused(why: str) -> Response:
+    return json_response({"message": f"{ADMIN_SIGNED_MESSAGE} ({why})"}, status=403)
 
 
 def _sha256(body: bytes) -> str:

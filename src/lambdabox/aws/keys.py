@@ -71,6 +71,10 @@ class RootKeys:
     def get(self, access_key_id: str) -> KnownKey | None:
         return self._keys.get(access_key_id)
 
+    def of_account(self, account: str) -> KnownKey | None:
+        """The first root key given for `account`, if any."""
+        return next((k for k in self._keys.values() if k.account == account), None)
+
     @property
     def accounts(self) -> frozenset[str]:
         return frozenset(k.account for k in self._keys.values())

@@ -66,8 +66,9 @@ class AliasOperations(LambdaOperations):
 
     async def CreateAlias(self, ctx: RequestContext, params: Params) -> Result:
         ref = self._ref(ctx, params["FunctionName"])
-        if (ctx.region, ctx.account_id, ref.name) not in self._functions:  # AWS names the version asked for
-            raise not_found(function_arn(ctx.region, ctx.account_id, ref.name, params["FunctionVersion"]))
+        account = str(ref.account)  # (another account's only where _ref allowed it)
+        if (ctx.region, account, ref.name) not in self._functions:  # AWS names the version asked for
+            raise not_found(function_arn(ctx.region, account, ref.name, params["FunctionVersion"]))
         rec = self._unqualified(ctx, params["FunctionName"])
         key = rec.key
         async with self._lock(key):

@@ -212,6 +212,17 @@ class LambdaOperations:
         if decision is not Decision.ALLOW:
             raise access_denied(ctx.caller_arn, action, arn, decision)
 
+    def _other_account_may(self, ctx: RequestContext, rec: FunctionRecord, action: str) -> bool:
+        """Whether the caller may perform `action` on the function `rec` (its own policy, not a
+        version's or an alias's): always in its own account, else only if that policy allows it
+        (never, without `enforce_resource_policies`)."""
+        if rec.latest.account == ctx.account_id:
+            return True
+        if not self._deps.enforce_resource_policies:
+            return False
+        who = Principal.of_caller(ctx.caller_arn)
+        return judge(rec, None, lambda resource: AccessRequest(who, action, resource)) is Decision.ALLOW
+
     def _record(self, ctx: RequestContext, name: str, qualifier: str | None = None) -> FunctionRecord:
         """The function FunctionName names (whatever its qualifier), or ResourceNotFoundException."""
         ref = self._ref(ctx, name, qualifier)
@@ -256,7 +267,7 @@ class LambdaOperations:
         ref = self._ref(ctx, name)
         if ref.qualifier is not None:
             raise client_error("InvalidParameterValueException", refusal, Type="User")
-        key = (ctx.region, ctx.account_id, ref.name)
+        key = (ctx.region, str(ref.account), ref.name)  # (another account's only where _ref allowed it)
         if key not in self._functions:
             raise not_found(function_arn(*key))
         return key

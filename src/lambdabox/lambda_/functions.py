@@ -184,7 +184,8 @@ class FunctionOperations(VersionOperations, LayerOperations):
                 "Location": self._deps.code_urls.sign(self._deps.endpoint_url, cfg.code_key),
             },
         }
-        if target.record.tags:
+        # tags only for a caller that may ListTags them (another account: if the policy says so)
+        if target.record.tags and self._other_account_may(ctx, target.record, "lambda:ListTags"):
             out["Tags"] = dict(target.record.tags)
         if (reserved := self._deps.concurrency.reserved(*target.key)) is not None:
             out["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
@@ -283,7 +284,7 @@ class FunctionOperations(VersionOperations, LayerOperations):
     # -- delete ----------------------------------------------------------------------------
     async def DeleteFunction(self, ctx: RequestContext, params: Params) -> Result:
         ref = self._ref(ctx, params["FunctionName"], params.get("Qualifier"))
-        key = (ctx.region, ctx.account_id, ref.name)
+        key = (ctx.region, str(ref.account), ref.name)  # (another account's only where _ref allowed it)
         rec = self._current(key, function_arn(*key))  # AWS names the function unqualified here
         if ref.qualifier == LATEST:
             raise client_error(

@@ -126,7 +126,7 @@ class PermissionOperations(LambdaOperations):
         """What a policy operation names, or AWS's answers: a missing alias is "Cannot find alias",
         a missing function `no_function` + its ARN."""
         ref = self._ref(ctx, params["FunctionName"], params.get("Qualifier"))
-        key = (ctx.region, ctx.account_id, ref.name)
+        key = (ctx.region, str(ref.account), ref.name)  # (another account's only where _ref allowed it)
         rec = self._functions.get(key)
         if rec is None:
             raise _not_found(no_function + function_arn(*key))
@@ -178,7 +178,7 @@ class PermissionOperations(LambdaOperations):
     async def GetPolicy(self, ctx: RequestContext, params: Params) -> Result:
         missing = _not_found("The resource you requested does not exist.")
         ref = self._ref(ctx, params["FunctionName"], params.get("Qualifier"))
-        rec = self._functions.get((ctx.region, ctx.account_id, ref.name))
+        rec = self._functions.get((ctx.region, str(ref.account), ref.name))
         q = ref.qualifier
         if rec is not None and q is not None and (q == LATEST or q.isdigit()) and rec.version(q) is None:
             raise missing  # a version that does not exist has no policy either

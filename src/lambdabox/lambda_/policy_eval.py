@@ -14,7 +14,8 @@ that account (the account's own IAM policies decide the rest, and lambdabox enfo
 assumed-role/NAME/…`). Condition operators: the String, Arn (each of the six colon-separated parts
 matched on its own, as ArnLike does), Bool and Null families, with `…IfExists`; condition keys are
 case-insensitive, values case-sensitive (but for `…IgnoreCase`). A key the request lacks fails a
-positive operator and satisfies a negated one (`StringNotEquals`, `ArnNotLike` …), as in IAM.
+positive operator and satisfies a negated one (`StringNotEquals`, `ArnNotLike` …), as in IAM;
+with the set qualifiers it satisfies any `ForAllValues:` operator and fails any `ForAnyValue:` one.
 Whatever cannot be evaluated fails closed, as iam/trust.py does for trust policies: an `Allow`
 with an unknown operator (or with `NotPrincipal`) does not allow, a `Deny` that might apply
 does. Pure: no I/O.
@@ -163,8 +164,12 @@ def _conditions_hold(condition: Any, context: Mapping[str, str]) -> bool | None:
 def _condition_holds(operator: str, block: Any, context: Mapping[str, str]) -> bool | None:
     if not isinstance(block, Mapping):
         return None
-    if operator.startswith(("ForAnyValue:", "ForAllValues:")):  # (every key here has one value)
-        operator = operator.split(":", 1)[1]
+    # set operators: every key here has one value, so they test it as the plain operator does,
+    # but for a key the request lacks (ForAllValues: true, its empty set has no value failing it;
+    # ForAnyValue: false, no value matches)
+    set_operator = None
+    if operator.startswith(("ForAnyValue:", "ForAllValues:")):
+        set_operator, operator = operator.split(":", 1)
     if_exists = operator.endswith("IfExists")
     base = operator.removesuffix("IfExists")
     test = _OPERATORS.get(base)
@@ -181,7 +186,7 @@ def _condition_holds(operator: str, block: Any, context: Mapping[str, str]) -> b
                 return False
             continue
         if have is None:
-            if if_exists or negated:
+            if if_exists or set_operator == "ForAllValues" or (negated and set_operator is None):
                 continue
             return False
         if not test(have, wanted_values):

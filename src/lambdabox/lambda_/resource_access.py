@@ -29,9 +29,10 @@ from lambdabox.lambda_.models import LATEST
 from lambdabox.lambda_.policy_eval import AccessRequest, Decision, Principal, evaluate
 from lambdabox.lambda_.records import FunctionRecord
 
-#: the Lambda operations another account may be granted through a function's policy (with their
-#: IAM actions), among those lambdabox serves that name one function, version or alias; any
-#: other operation on another account's function stays AccessDeniedException
+#: the Lambda operations another account may be granted through a function's policy, each with the
+#: one IAM action its statement must allow: Lambda's documented cross-account APIs (Developer
+#: Guide, "Using resource-based policies for Lambda"); any other operation on another account's
+#: function stays AccessDeniedException, whatever the policy
 CROSS_ACCOUNT_ACTIONS: Mapping[str, str] = {
     "Invoke": "lambda:InvokeFunction",
     "GetFunction": "lambda:GetFunction",
@@ -39,6 +40,18 @@ CROSS_ACCOUNT_ACTIONS: Mapping[str, str] = {
     "GetAlias": "lambda:GetAlias",
     "ListAliases": "lambda:ListAliases",
     "ListVersionsByFunction": "lambda:ListVersionsByFunction",
+    "GetPolicy": "lambda:GetPolicy",
+    "ListTags": "lambda:ListTags",
+    "TagResource": "lambda:TagResource",
+    "UntagResource": "lambda:UntagResource",
+    "PutFunctionConcurrency": "lambda:PutFunctionConcurrency",
+    "DeleteFunctionConcurrency": "lambda:DeleteFunctionConcurrency",
+    "PublishVersion": "lambda:PublishVersion",
+    "CreateAlias": "lambda:CreateAlias",
+    "UpdateAlias": "lambda:UpdateAlias",
+    "DeleteAlias": "lambda:DeleteAlias",
+    "UpdateFunctionCode": "lambda:UpdateFunctionCode",
+    "DeleteFunction": "lambda:DeleteFunction",
 }
 
 

@@ -61,15 +61,38 @@ def boto3_client(
     )
 
 
-def admin_call(url: str, method: str, path: str, body: object = None, *, timeout: float = 60) -> Any:
-    """Call `/_lambdabox/<path>` of the server at `url`: its JSON answer, or AdminError."""
+def signed_headers(
+    method: str, url: str, data: bytes | None, headers: dict[str, str], key: tuple[str, str], region: str
+) -> dict[str, str]:
+    """`headers` with a SigV4 signature of the request by the key `(id, secret)` added (what a
+    server with `--verify-signatures` wants of its admin endpoints)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    req = AWSRequest(method=method, url=url, data=data or b"", headers=headers)
+    SigV4Auth(Credentials(*key), "lambdabox", region).add_auth(req)
+    return {name: str(value) for name, value in req.headers.items()}
+
+
+def admin_call(
+    url: str,
+    method: str,
+    path: str,
+    body: object = None,
+    *,
+    timeout: float = 60,
+    key: tuple[str, str] | None = None,
+    region: str = "us-east-1",
+) -> Any:
+    """Call `/_lambdabox/<path>` of the server at `url`: its JSON answer, or AdminError. `key`:
+    the root key `(id, secret)` to sign it with (None: unsigned)."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        f"{url}/_lambdabox/{path}",
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"} if data is not None else {},
-    )
+    target = f"{url}/_lambdabox/{path}"
+    headers = {"Content-Type": "application/json"} if data is not None else {}
+    if key is not None:
+        headers = signed_headers(method, target, data, headers, key, region)
+    request = urllib.request.Request(target, data=data, method=method, headers=headers)
     try:
         with _OPENER.open(request, timeout=timeout) as resp:
             raw = resp.read()
@@ -93,10 +116,19 @@ class Handle:
     """`Lambdabox` over HTTP, for the server at `self.url` (set by the subclass)."""
 
     region = "us-east-1"
+    #: the root key `(id, secret)` of the server's account its admin endpoints are called with
+    #: (signed, as a server with `--verify-signatures` wants them; None: unsigned)
+    admin_key: tuple[str, str] | None = ("test", "test")
 
     @property
     def url(self) -> str:
         raise NotImplementedError
+
+    def admin(self, method: str, path: str, body: object = None, *, timeout: float = 60) -> Any:
+        """Call `/_lambdabox/<path>` (signed with `admin_key`): its JSON answer, or AdminError."""
+        return admin_call(
+            self.url, method, path, body, timeout=timeout, key=self.admin_key, region=self.region
+        )
 
     def client(
         self,
@@ -113,22 +145,22 @@ class Handle:
 
     def now(self) -> float:
         """The server's clock (epoch seconds)."""
-        return float(admin_call(self.url, "GET", "clock")["now"])
+        return float(self.admin("GET", "clock")["now"])
 
     def advance(self, duration: float | str) -> float:
         """Move the server's manual clock forward by seconds or an ISO 8601 duration ("PT2M");
         what became due is fired before this returns (see `settle` to wait for it to finish).
         The clock's new time."""
-        return float(admin_call(self.url, "POST", "clock", {"advance": duration})["now"])
+        return float(self.admin("POST", "clock", {"advance": duration})["now"])
 
     def set(self, epoch: float) -> float:
         """Move the server's manual clock forward to `epoch` (never back), firing what became due."""
-        return float(admin_call(self.url, "POST", "clock", {"set": epoch})["now"])
+        return float(self.admin("POST", "clock", {"set": epoch})["now"])
 
     def settle(self, timeout: float = SETTLE_TIMEOUT) -> None:
         """Wait until no asynchronous invocation attempt or destination delivery is due or
         running (TimeoutError after `timeout` real seconds)."""
-        got = admin_call(self.url, "POST", "clock/settle", {"timeout": timeout}, timeout=timeout + 30)
+        got = self.admin("POST", "clock/settle", {"timeout": timeout}, timeout=timeout + 30)
         if got["busy"]:
             raise TimeoutError(f"{got['busy']} background items still busy after {timeout} s")
 
@@ -137,12 +169,11 @@ class Handle:
         | "latency" | "throttle", and error_type, error_message, latency_ms, probability, count,
         duration_seconds (or their camelCase names). The fault's id."""
         body = {camel_case(name): value for name, value in fault.items()}
-        return str(admin_call(self.url, "POST", "faults", body)["id"])
+        return str(self.admin("POST", "faults", body)["id"])
 
     def clear_faults(self, fault_id: str | None = None) -> None:
         """Remove one fault (by id) or all of them."""
-        admin_call(
-            self.url,
+        self.admin(
             "DELETE",
             "faults" if fault_id is None else f"faults/{urllib.parse.quote(fault_id, safe='')}",
         )

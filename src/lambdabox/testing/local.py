@@ -51,6 +51,8 @@ class LocalLambdabox(Handle):
         given = {"data_dir": data_dir, "port": 0, **({"clock": "manual"} if manual_clock else {}), **settings}
         self.settings = Settings.resolve(given, env={})
         self.region = self.settings.region
+        root = self.settings.root_key_set().of_account(self.settings.account_id)
+        self.admin_key = None if root is None else (root.access_key_id, root.secret_access_key)
         extra: dict[str, Any] = {"transport_on_clock": transport_on_clock}
         if fault_draw is not None:
             extra["fault_draw"] = fault_draw
