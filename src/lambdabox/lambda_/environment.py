@@ -258,8 +258,17 @@ class Environment(ExtensionPhases):
         )
 
     def _spawn_error(self, exc: OSError) -> str:
-        """Lambda's words for a bootstrap that cannot be started."""
+        """Lambda's words for a bootstrap that cannot be started (named as the function sees it:
+        no host path; one of lambdabox's own runtime commands is the runtime's bootstrap)."""
         exe = self.spec.argv[self.spec.runtime_at]
+        dirs = ((self.spec.code_dir, "/var/task"), (self.spec.opt_dir, "/opt"))
+        for here, lambda_dir in ((str(d), seen) for d, seen in dirs if d is not None):
+            if exe == here or exe.startswith(here + "/"):
+                exe = lambda_dir + exe[len(here) :]
+                break
+        else:
+            if not exe.startswith(("/var/task/", "/opt/")):
+                exe = "/var/runtime/bootstrap"
         if exc.errno == errno.ENOENT:
             return f"Couldn't find valid bootstrap(s): [{exe} /opt/bootstrap]"
         if exc.errno == errno.EACCES:
