@@ -113,6 +113,12 @@ def _descending(version: LayerVersion) -> str:
     return f"{10**15 - version.version:016d}"
 
 
+def _no_policy() -> ServiceError:
+    return client_error(
+        "ResourceNotFoundException", "No policy is associated with the given resource.", 404, Type="User"
+    )
+
+
 class LayerOperations(LambdaOperations):
     """Layer versions and their permissions."""
 
@@ -326,12 +332,7 @@ class LayerOperations(LambdaOperations):
             version = await self._own_version(ctx, params, "RemoveLayerVersionPermission")
             self._check_policy_revision(version, params)
             if not version.statements:
-                raise client_error(
-                    "ResourceNotFoundException",
-                    "No policy is associated with the given resource.",
-                    404,
-                    Type="User",
-                )
+                raise _no_policy()
             sid = params["StatementId"]
             kept = [s for s in version.statements if s.get("Sid") != sid]
             if len(kept) == len(version.statements):
@@ -347,12 +348,7 @@ class LayerOperations(LambdaOperations):
     async def GetLayerVersionPolicy(self, ctx: RequestContext, params: Params) -> Result:
         version = await self._own_version(ctx, params, "GetLayerVersionPolicy")
         if not version.statements:
-            raise client_error(
-                "ResourceNotFoundException",
-                "No policy is associated with the given resource.",
-                404,
-                Type="User",
-            )
+            raise _no_policy()
         policy = {"Version": "2012-10-17", "Id": "default", "Statement": list(version.statements)}
         return {"Policy": json.dumps(policy, separators=(",", ":")), "RevisionId": version.policy_revision}
 

@@ -24,9 +24,9 @@ import contextlib
 import json
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 import httptools
 
@@ -282,23 +282,26 @@ class _Connection(asyncio.Protocol):
         return _error(404, "NotFound", "not found")
 
     async def _next(self, keep_alive: bool) -> None:
-        try:
+        async def answer() -> bytes:
             event = await self._endpoint.next_invocation()
-            reply = _response(200, event.body, event.headers)
-        except RuntimeApiError as exc:
-            reply = _error(exc.status, exc.error_type, exc.message)
-        except asyncio.CancelledError:
-            return
-        finally:
-            self._pending = None
-        self._answer(reply, keep_alive)
+            return _response(200, event.body, event.headers)
+
+        await self._answer_when(answer(), keep_alive)
 
     async def _extension(
         self, method: bytes, path: str, headers: dict[str, str], body: bytes, keep_alive: bool
     ) -> None:
-        try:
+        async def answer() -> bytes:
             got = await self._endpoint.extension_request(method, path, headers, body)
-            reply = _response(got.status, got.body, got.headers)
+            return _response(got.status, got.body, got.headers)
+
+        await self._answer_when(answer(), keep_alive)
+
+    async def _answer_when(self, reply_of: Coroutine[Any, Any, bytes], keep_alive: bool) -> None:
+        """Answer a long-held request (event/next) with what `reply_of` gives, or its API error;
+        nothing when it is cancelled (the environment is going away)."""
+        try:
+            reply = await reply_of
         except RuntimeApiError as exc:
             reply = _error(exc.status, exc.error_type, exc.message)
         except asyncio.CancelledError:
