@@ -259,7 +259,7 @@ def _header_text(value: Any) -> str:
     raise _Malformed("header value is not a string")
 
 
-def _safe(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+def safe_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """Never let a function inject headers or reframe the response: names must be HTTP tokens,
     values free of CR, LF, NUL (and of lone surrogates); framing headers are the server's."""
     return [
@@ -306,7 +306,7 @@ def _finish(
 ) -> GatewayResponse:
     # With no Content-Type from the function HTTP APIs send text/plain (observed by AWS's own emulator,
     # https://github.com/aws/aws-lambda-dotnet Tools/LambdaTestTool-v2 ApiGatewayResponseExtensions.cs).
-    headers = _safe(headers)
+    headers = safe_headers(headers)
     if not any(n.lower() == "content-type" for n, _ in headers):
         headers.append(("Content-Type", content_type))
     return GatewayResponse(status, headers, body)
@@ -330,15 +330,22 @@ def response_v2(payload: bytes) -> GatewayResponse:
     if not isinstance(result, dict) or "statusCode" not in result:
         return GatewayResponse(200, [("Content-Type", "application/json")], payload)
     try:
-        status = _status(result)
-        headers = [(str(n), _header_text(v)) for n, v in _map(result, "headers").items()]
-        cookies = result.get("cookies") or []
-        if not isinstance(cookies, list) or not all(isinstance(c, str) for c in cookies):
-            raise _Malformed("cookies is not a list of strings")
-        headers.extend(("Set-Cookie", c) for c in cookies)
+        status, headers = head_v2(result)
         return _finish(status, headers, _body_bytes(result))
     except _Malformed:
         return error_response(*_INTERNAL)
+
+
+def head_v2(result: dict[str, Any]) -> tuple[int, list[tuple[str, str]]]:
+    """A format 2.0 result's status and headers (its cookies as Set-Cookie headers), unfiltered;
+    raises MalformedResult. Also the prelude of a streamed function URL response."""
+    status = _status(result)
+    headers = [(str(n), _header_text(v)) for n, v in _map(result, "headers").items()]
+    cookies = result.get("cookies") or []
+    if not isinstance(cookies, list) or not all(isinstance(c, str) for c in cookies):
+        raise _Malformed("cookies is not a list of strings")
+    headers.extend(("Set-Cookie", c) for c in cookies)
+    return status, headers
 
 
 def response_v1(payload: bytes) -> GatewayResponse:
