@@ -51,7 +51,7 @@ from lambdabox.identity_wiring import (
     role_credentials,
     source_exists,
 )
-from lambdabox.lambda_ import async_store, esm_store, layer_store, outbox_store, provisioned_store
+from lambdabox.lambda_ import async_store, esm_store, layer_store, outbox_store, provisioned_store, url_store
 from lambdabox.lambda_ import store as lambda_store
 from lambdabox.lambda_.api import LambdaDeps, LambdaService
 from lambdabox.lambda_.async_engine import AsyncEngine
@@ -73,6 +73,7 @@ from lambdabox.lambda_.runtime_catalog import RUNTIMES_DIR, RuntimeCatalog
 from lambdabox.lambda_.runtime_sdk import find_runtime_sdk
 from lambdabox.lambda_.sandbox import Sandbox
 from lambdabox.lambda_.sandbox.rootfs import RuntimeSources
+from lambdabox.lambda_.url_index import FunctionUrls
 from lambdabox.logs.api import LogsService
 from lambdabox.logs.retention import RetentionSweep
 from lambdabox.metrics import store as metrics_store
@@ -233,6 +234,7 @@ class App:
         store.migrate("lambda_esm", esm_store.SCHEMA)
         store.migrate("lambda_provisioned", provisioned_store.SCHEMA)
         store.migrate("lambda_layers", layer_store.SCHEMA)
+        store.migrate("lambda_urls", url_store.SCHEMA)
         store.migrate("logs", LogsService.SCHEMA)
         store.migrate("iam", IamService.SCHEMA)
         store.migrate("sts", StsService.SCHEMA)
@@ -333,6 +335,8 @@ class App:
                 "Count",
             ),
         )
+        function_urls = FunctionUrls(store, self.endpoint_url)
+        await function_urls.load()
         lambda_ = LambdaService(
             LambdaDeps(
                 store=store,
@@ -351,6 +355,7 @@ class App:
                 enforce_resource_policies=s.enforce_resource_policies,
                 provisioned=provisioned,
                 layer_trees=layer_trees,
+                urls=function_urls,
             )
         )
         await lambda_.load()

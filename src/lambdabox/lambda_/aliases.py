@@ -149,4 +149,6 @@ class AliasOperations(LambdaOperations):
                 rec.event_configs.pop(alias.name, None)
                 if self._deps.provisioned is not None:
                     await self._deps.provisioned.delete(*key, alias.name)
+                if self._deps.urls is not None:
+                    await self._deps.urls.forget(key, alias.name)
         return {}

@@ -6,7 +6,7 @@ name). The operations live with what they act on and share one state (`base.py`)
 `functions.py` (create, read, list, update, delete; the account's settings), `versions.py`
 (publishing and listing versions), `aliases.py`, `permissions.py` (resource-based policies),
 `tags.py`, `reserved.py` (reserved concurrency), `provisioned.py` (provisioned concurrency, run by
-`provisioned_engine.py`), `event_sources.py` (event source mappings, run by `esm_engine.py`), `recursion.py` (recursive loop detection), `invoke.py`, `event_configs.py` (asynchronous invocation configurations) and
+`provisioned_engine.py`), `url_configs.py` (function URLs, served by `url_dataplane.py`), `event_sources.py` (event source mappings, run by `esm_engine.py`), `recursion.py` (recursive loop detection), `invoke.py`, `event_configs.py` (asynchronous invocation configurations) and
 `async_results.py` (destination records and dead-letter messages); `paging.py` pages their List answers. What Lambda itself checks in a request, beyond the model the protocol
 layer has checked it against, is in `checks.py`.
 
@@ -29,6 +29,7 @@ from lambdabox.lambda_.provisioned import ProvisionedConcurrencyOperations
 from lambdabox.lambda_.recursion import RecursionConfigOperations
 from lambdabox.lambda_.reserved import ReservedConcurrencyOperations
 from lambdabox.lambda_.tags import TagOperations
+from lambdabox.lambda_.url_configs import UrlConfigOperations
 
 __all__ = ["LambdaDeps", "LambdaService"]
 
@@ -45,5 +46,6 @@ class LambdaService(
     ProvisionedConcurrencyOperations,
     RecursionConfigOperations,
     EventSourceMappingOperations,
+    UrlConfigOperations,
 ):
     """The Lambda API of one lambdabox server."""

@@ -36,6 +36,7 @@ from lambdabox.lambda_.policy_eval import AccessRequest, Decision, Principal
 from lambdabox.lambda_.provisioned_engine import ProvisionedEngine
 from lambdabox.lambda_.records import FunctionRecord
 from lambdabox.lambda_.resource_access import CROSS_ACCOUNT_ACTIONS, access_denied, judge
+from lambdabox.lambda_.url_index import FunctionUrls
 from lambdabox.store.db import Store
 
 Params = dict[str, Any]
@@ -119,6 +120,8 @@ class LambdaDeps:
     provisioned: ProvisionedEngine | None = None
     #: the merged /opt trees of functions' layers (None: functions' layers are not merged)
     layer_trees: LayerTrees | None = None
+    #: the function URL configurations (None: function URLs are refused)
+    urls: FunctionUrls | None = None
 
 
 class LambdaOperations:

@@ -309,6 +309,8 @@ class FunctionOperations(VersionOperations, LayerOperations):
             self._deps.concurrency.set_reserved(*key, None)  # a new function of its name has none
             if self._deps.provisioned is not None:  # its provisioned concurrency goes with it
                 await self._deps.provisioned.delete(*key)
+            if self._deps.urls is not None:  # and its URLs
+                await self._deps.urls.forget(key)
             for cfg in rec.all_versions():
                 await self._invoker.retire(cfg)
         # kept while another function or an environment uses it
