@@ -73,6 +73,7 @@ from lambdabox.lambda_.runtime_catalog import RUNTIMES_DIR, RuntimeCatalog
 from lambdabox.lambda_.runtime_sdk import find_runtime_sdk
 from lambdabox.lambda_.sandbox import Sandbox
 from lambdabox.lambda_.sandbox.rootfs import RuntimeSources
+from lambdabox.lambda_.url_dataplane import UrlDataPlane
 from lambdabox.lambda_.url_index import FunctionUrls
 from lambdabox.logs.api import LogsService
 from lambdabox.logs.retention import RetentionSweep
@@ -430,6 +431,9 @@ class App:
         rest_gateway = RestApiDataPlane(
             rest_apis.api, runner, self.clock, metered(Metering(usage_plans, self.clock)), signed
         )
+        url_plane = UrlDataPlane(
+            function_urls, lambda_, self.clock, signed, enforce=s.enforce_resource_policies
+        )
         # lambdabox's own endpoints, /_lambdabox/<name> (environments are refused them)
         admin: dict[str, AdminEndpoint] = {}
         clock_control = ClockControl(
@@ -459,7 +463,7 @@ class App:
                 Service("apigateway", ServiceProtocol("apigateway"), Operations(rest_apis, usage_plans)),
             ],
             # REST APIs' plane answers its own ids only; the HTTP APIs' answers the rest (404)
-            data_planes=[rest_gateway.route, gateway.route, sns_links.route],
+            data_planes=[url_plane.route, rest_gateway.route, gateway.route, sns_links.route],
             admin=admin,
             region=s.region,
             account_id=s.account_id,

@@ -158,7 +158,7 @@ class HttpApiDataPlane:
             raw_path=raw_path,
             path=path,
             raw_query=request.query_string,
-            headers=_forwarded(list(request.headers.items()), source_ip, port, self._clock.now()),
+            headers=forwarded(list(request.headers.items()), source_ip, port, self._clock.now()),
             body=body,
             source_ip=source_ip,
             api_id=api.api_id,
@@ -258,9 +258,7 @@ class HttpApiDataPlane:
         return context
 
 
-def _forwarded(
-    headers: list[tuple[str, str]], source_ip: str, port: str, now: float
-) -> list[tuple[str, str]]:
+def forwarded(headers: list[tuple[str, str]], source_ip: str, port: str, now: float) -> list[tuple[str, str]]:
     """The headers API Gateway adds: the client's address appended to X-Forwarded-For, the port
     and scheme it was called on, and a trace id when the caller sent none."""
     own = {"x-forwarded-for", "x-forwarded-port", "x-forwarded-proto"}

@@ -1,4 +1,5 @@
-"""IAM authorization of HTTP API routes (AuthorizationType AWS_IAM): the request must carry a
+"""IAM authorization of HTTP API routes (AuthorizationType AWS_IAM; and of function URLs with
+AuthType AWS_IAM, signed for `lambda`): the request must carry a
 valid SigV4 signature for the service `execute-api`, made with a key the server knows
 (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-access-control-iam.html).
 
@@ -67,10 +68,17 @@ class IamAuthorizer:
         self._identify = identify
 
     async def check(
-        self, method: str, raw_target: str, headers: Any, body: bytes, region: str
+        self,
+        method: str,
+        raw_target: str,
+        headers: Any,
+        body: bytes,
+        region: str,
+        service: str = "execute-api",
     ) -> dict[str, Any] | GatewayResponse:
         """The `iam` identity for the function, or API Gateway's 403. `raw_target`: the request
-        target as sent (percent-encoded path and query: what was signed)."""
+        target as sent (percent-encoded path and query: what was signed); `service`: the signing
+        name it must be signed for (`lambda` for a function URL)."""
         raw_path, _, raw_query = raw_target.partition("?")
         caller = parse_caller(headers, parse_qs(raw_query, keep_blank_values=True))
         if caller.access_key_id is None:
@@ -84,7 +92,7 @@ class IamAuthorizer:
             )
         signed = SignedRequest(method, raw_path, raw_query, headers, body)
         try:
-            key = await self._auth.authenticate(caller, signed, unsigned_ok=False, services=("execute-api",))
+            key = await self._auth.authenticate(caller, signed, unsigned_ok=False, services=(service,))
         except AuthFailure as failure:
             return error_response(403, failure.message)
         if key is None:  # (a verifying authenticator answers a key or fails)

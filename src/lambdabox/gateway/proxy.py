@@ -326,14 +326,19 @@ def response_v2(payload: bytes) -> GatewayResponse:
     application/json response, byte for byte (a returned string keeps its JSON quotes: "body is the
     function's response"). A payload that is not JSON at all is passed the same way (observed by AWS's
     emulator, Tools/LambdaTestTool-v2 InvokeResponseExtensions.cs); a malformed structured result is 500."""
+    try:
+        return read_v2(payload)
+    except _Malformed:
+        return error_response(*_INTERNAL)
+
+
+def read_v2(payload: bytes) -> GatewayResponse:
+    """A format 2.0 result (`response_v2`); a malformed structured one raises MalformedResult."""
     result = _json(payload)
     if not isinstance(result, dict) or "statusCode" not in result:
         return GatewayResponse(200, [("Content-Type", "application/json")], payload)
-    try:
-        status, headers = head_v2(result)
-        return _finish(status, headers, _body_bytes(result))
-    except _Malformed:
-        return error_response(*_INTERNAL)
+    status, headers = head_v2(result)
+    return _finish(status, headers, _body_bytes(result))
 
 
 def head_v2(result: dict[str, Any]) -> tuple[int, list[tuple[str, str]]]:

@@ -42,7 +42,7 @@ from lambdabox.aws import ids
 from lambdabox.clock import Clock
 from lambdabox.gateway import rest_authorizer, throttle
 from lambdabox.gateway.authorizer import route_arn
-from lambdabox.gateway.dataplane import MAX_BODY, Addressed, _forwarded, addressed
+from lambdabox.gateway.dataplane import MAX_BODY, Addressed, addressed, forwarded
 from lambdabox.gateway.iam_auth import IamAuthorizer
 from lambdabox.gateway.lambda_run import Failed, Invoked, LambdaRunner, source_arn
 from lambdabox.gateway.proxy import GatewayResponse, MalformedResult
@@ -207,7 +207,7 @@ class RestApiDataPlane:
         port = str(sock[1]) if isinstance(sock, tuple) else "80"
         req = RestRequest(
             method=request.method, path=path, raw_query=request.query_string,
-            headers=_forwarded(list(request.headers.items()), source_ip, port, self._clock.now()),
+            headers=forwarded(list(request.headers.items()), source_ip, port, self._clock.now()),
             body=body, source_ip=source_ip, api_id=api.api_id, account_id=api.account, stage=stage.name,
             domain_name=where.domain_name, request_id=request_id, time_epoch_ms=int(self._clock.now() * 1000),
             resource_id=resource.resource_id, resource_path=resource.path, path_parameters=path_parameters,

@@ -91,13 +91,15 @@ class ServiceSource:
 
 @dataclass(frozen=True)
 class FunctionUrlCaller:
-    """A request to a function URL (for when they come): `lambda:InvokeFunctionUrl` with the URL's
-    `lambda:FunctionUrlAuthType`, by an anonymous caller (AuthType NONE: only `"*"` principals
-    match) or by the signing caller's ARN (AWS_IAM; a caller of the function's own account is
-    governed by its IAM policies instead, and is not to be judged here)."""
+    """A request to a function URL: `lambda:InvokeFunctionUrl` with the URL's
+    `lambda:FunctionUrlAuthType`, or (`action`) the `lambda:InvokeFunction` it implies, with
+    `lambda:InvokedViaFunctionUrl` true; by an anonymous caller (AuthType NONE: only `"*"`
+    principals match) or by the signing caller's ARN (AWS_IAM; a caller of the function's own
+    account is governed by its IAM policies instead, and is not to be judged here)."""
 
     auth_type: str
     caller_arn: str | None = None
+    action: str = "lambda:InvokeFunctionUrl"
 
     @property
     def name(self) -> str:
@@ -105,8 +107,8 @@ class FunctionUrlCaller:
 
     def request(self, resource: str) -> AccessRequest:
         who = Principal.of_caller(self.caller_arn) if self.caller_arn else Principal()
-        keys = {"lambda:FunctionUrlAuthType": self.auth_type}
-        return AccessRequest(who, "lambda:InvokeFunctionUrl", resource, keys)
+        keys = {"lambda:FunctionUrlAuthType": self.auth_type, "lambda:InvokedViaFunctionUrl": "true"}
+        return AccessRequest(who, self.action, resource, keys)
 
 
 def governing(rec: FunctionRecord, qualifier: str | None) -> tuple[list[dict[str, Any]], str]:
