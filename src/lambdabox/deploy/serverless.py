@@ -42,6 +42,7 @@ from lambdabox.deploy.serverless_model import Context, Function, lambda_logical_
 from lambdabox.deploy.serverless_queues import compile_sns, compile_sqs
 from lambdabox.deploy.serverless_resources import iam_role, merge_resources
 from lambdabox.deploy.serverless_restapi import compile_rest_api
+from lambdabox.deploy.serverless_urls import compile_url
 from lambdabox.deploy.serverless_vars import Resolver
 from lambdabox.deploy.yamlfile import KeyPath
 
@@ -65,10 +66,10 @@ PROVIDER_IGNORED = frozenset(
 FUNCTION_KEYS = {
     "handler", "runtime", "memorySize", "timeout", "environment", "layers", "name", "description",
     "reservedConcurrency", "events", "package", "role", "tags", "architecture", "logRetentionInDays",
-    "disableLogs", "httpApi", "provisionedConcurrency",
+    "disableLogs", "httpApi", "provisionedConcurrency", "url",
 }  # fmt: skip
 FUNCTION_IGNORED = frozenset(
-    {"image", "url", "destinations", "vpc", "onError", "kmsKeyArn", "tracing",
+    {"image", "destinations", "vpc", "onError", "kmsKeyArn", "tracing",
      "maximumRetryAttempts", "maximumEventAge", "fileSystemConfig", "ephemeralStorageSize",
      "snapStart", "condition", "dependsOn", "runtimeManagement", "logDataProtectionPolicy"}
 )  # fmt: skip
@@ -241,12 +242,14 @@ def _functions(ctx: Context, root: Path) -> dict[str, Artifact]:
         if role is None:
             depends.append(ROLE)
         ctx.resources[logical] = {"Type": "AWS::Lambda::Function", "Properties": props, "DependsOn": depends}
+        alias = None
         if provider.get("versionFunctions", True):
             version = _version(ctx, key, props, artifact)
             if fn.get("provisionedConcurrency"):
-                _provisioned_alias(ctx, key, version, fn["provisionedConcurrency"])
+                alias = _provisioned_alias(ctx, key, version, fn["provisionedConcurrency"])
         elif fn.get("provisionedConcurrency"):
             ctx.warn((*path, "provisionedConcurrency"), "needs versionFunctions: not deployed")
+        compile_url(ctx, key, fn.get("url"), (*path, "url"), alias)
         ctx.functions[key] = Function(
             key, name, float(timeout) if isinstance(timeout, int | float) else 6.0, fn
         )
@@ -354,10 +357,12 @@ def _version(ctx: Context, key: str, props: dict[str, Any], artifact: Artifact) 
     return logical
 
 
-def _provisioned_alias(ctx: Context, key: str, version: str, count: Any) -> None:
+def _provisioned_alias(ctx: Context, key: str, version: str, count: Any) -> str:
     """`provisionedConcurrency: N`: the alias `provisioned` of the function's version, with N
-    provisioned environments, as the Framework compiles it (its events still invoke $LATEST)."""
-    ctx.resources[f"{normalized_function_name(key)}ProvConcLambdaAlias"] = {
+    provisioned environments, as the Framework compiles it (its events still invoke $LATEST).
+    Returns the alias's logical id."""
+    logical = f"{normalized_function_name(key)}ProvConcLambdaAlias"
+    ctx.resources[logical] = {
         "Type": "AWS::Lambda::Alias",
         "DependsOn": lambda_logical_id(key),
         "Properties": {
@@ -367,6 +372,7 @@ def _provisioned_alias(ctx: Context, key: str, version: str, count: Any) -> None
             "ProvisionedConcurrencyConfig": {"ProvisionedConcurrentExecutions": count},
         },
     }
+    return logical
 
 
 def _events(ctx: Context, key: str, fn: dict[str, Any], path: KeyPath, *, default_role: bool) -> None:

@@ -233,7 +233,13 @@ _PERMISSION_ARGS = (
     "EventSourceToken",
     "PrincipalOrgID",
     "FunctionUrlAuthType",
+    "InvokedViaFunctionUrl",
 )
+
+
+def _text(value: Any) -> str:
+    """A property's value as it appears in the policy statement (booleans as JSON's `true`)."""
+    return json.dumps(value) if isinstance(value, bool) else str(value)
 
 
 class Permission(Handler):
@@ -278,7 +284,7 @@ class Permission(Handler):
 
     def changes(self, props: Props, deployed: Deployed) -> list[str]:
         text = json.dumps(deployed.observed)
-        return sorted(k for k in _PERMISSION_ARGS if k in props and str(props[k]) not in text)
+        return sorted(k for k in _PERMISSION_ARGS if k in props and _text(props[k]) not in text)
 
     def create(self, c: Clients, stack: str, logical_id: str, props: Props) -> Deployed:
         target = c.function_arn(str(props["FunctionName"]))
@@ -317,6 +323,11 @@ class Permission(Handler):
         source_account = cond.get("StringEquals", {}).get("AWS:SourceAccount")
         if source_account:
             props["SourceAccount"] = source_account
+        auth_type = cond.get("StringEquals", {}).get("lambda:FunctionUrlAuthType")
+        if auth_type:
+            props["FunctionUrlAuthType"] = auth_type
+        if cond.get("Bool", {}).get("lambda:InvokedViaFunctionUrl") == "true":
+            props["InvokedViaFunctionUrl"] = True
         return props
 
     def delete(self, c: Clients, deployed: Deployed) -> None:
