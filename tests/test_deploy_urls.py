@@ -93,6 +93,13 @@ def _get(url: str, origin: str | None = None) -> tuple[int, dict[str, str], Any]
         return err.code, dict(err.headers), json.loads(err.read() or b"null")
 
 
+def _statement_ids(lam: Any, fn: str) -> set[str]:
+    try:
+        return {st["Sid"] for st in json.loads(lam.get_policy(FunctionName=fn)["Policy"])["Statement"]}
+    except lam.exceptions.ResourceNotFoundException:
+        return set()
+
+
 def _path_form(server: Server, function_url: str, rest: str) -> str:
     url_id = function_url.split("//", 1)[1].split(".", 1)[0]
     return f"{server.url}/_urls/{url_id}/{rest}"
@@ -107,6 +114,10 @@ def test_a_serverless_url_is_deployed_served_updated_and_removed(server: Server,
         fn = str(applied.physical_ids["HelloLambdaFunction"])
         cfg = lam.get_function_url_config(FunctionName=fn)
         assert cfg["AuthType"] == "NONE" and applied.outputs["HelloLambdaFunctionUrl"] == cfg["FunctionUrl"]
+        assert _statement_ids(lam, fn) == {
+            "HelloLambdaFnUrlPermission",
+            "HelloLambdaFnUrlInvokeFunctionPermission",
+        }
         status, _, body = _get(_path_form(server, cfg["FunctionUrl"], "hi/there"))
         assert (status, body) == (200, {"path": "/hi/there"})
         again = _serverless(tmp_path, service, "true")
@@ -123,10 +134,7 @@ def test_a_serverless_url_is_deployed_served_updated_and_removed(server: Server,
         dropped = _serverless(tmp_path, service, None)
         apply_plan(plan_project(copy.deepcopy(dropped), server.url), dropped, server.url)
         assert lam.list_function_url_configs(FunctionName=fn)["FunctionUrlConfigs"] == []
-        assert "Statement" not in lam.get_policy(FunctionName=fn)["Policy"] or all(
-            "Url" not in st["Sid"]
-            for st in json.loads(lam.get_policy(FunctionName=fn)["Policy"])["Statement"]
-        )
+        assert _statement_ids(lam, fn) == set()  # the URL's public permissions went with it
     finally:
         remove_stack(project.stack_name, server.url)
 
