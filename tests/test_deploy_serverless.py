@@ -278,7 +278,6 @@ functions:
         "serverless.yml:3: plugins.0: warning: plugin serverless-offline is not run by lambdabox: ignored",
         "serverless.yml:7: provider.tracing: warning: tracing is not supported by lambdabox and is ignored",
         "serverless.yml:8: provider.bogus: warning: unknown key 'bogus' is ignored",
-        "serverless.yml:12: functions.hello.url: warning: url is not supported by lambdabox and is ignored",
         "serverless.yml:14: functions.hello.events.0.s3: warning: s3 events are not yet supported by lambdabox: skipped",
         "serverless.yml:15: functions.hello.events.1.schedule: warning: schedule events are not yet supported by lambdabox: skipped",
         "serverless.yml:16: functions.hello.events.2.websocket: warning: websocket events are not yet supported by lambdabox: skipped",
