@@ -51,7 +51,15 @@ from lambdabox.aws.limits import Limits, default_limit
 from lambdabox.aws.protocol import ServiceProtocol, WireRequest, WireResponse
 from lambdabox.aws.sigv4 import Caller, parse_caller
 from lambdabox.aws.verify import Authenticator, AuthFailure, SignedRequest
-from lambdabox.http_messages import BodyTooLarge, FileResponse, Request, Response, json_response
+from lambdabox.http_messages import (
+    AnyResponse,
+    BodyTooLarge,
+    FileResponse,
+    Request,
+    Response,
+    StreamingResponse,
+    json_response,
+)
 from lambdabox.lambda_.code_url import CodeUrlDenied, CodeUrls
 from lambdabox.peers import PeerClosed, socket_owner_uid
 
@@ -84,7 +92,7 @@ async def _no_keys(access_key_id: str) -> KnownKey | None:
 
 #: a data plane (an API's endpoint, a function URL): the answer to a request addressed to it, None
 #: for other requests (routed by host first, before the AWS APIs)
-DataPlane = Callable[[Request], Awaitable[Response] | None]
+DataPlane = Callable[[Request], Awaitable[Response | StreamingResponse] | None]
 #: one of lambdabox's own endpoints, `/_lambdabox/<name>[/...]` (the clock, faults, metrics): the
 #: answer to any request under its name (it checks the method and the rest of the path itself)
 AdminEndpoint = Callable[[Request], Awaitable[Response]]
@@ -144,7 +152,7 @@ class Edge:
         self._data_planes = tuple(data_planes)
         self._admin = dict(admin or {})
 
-    async def handle(self, request: Request) -> Response | FileResponse:
+    async def handle(self, request: Request) -> AnyResponse:
         """Serve a request from any client (the connecting socket's owner decides internal access)."""
         if (served := self._data_plane(request)) is not None:
             return await served
@@ -154,7 +162,7 @@ class Edge:
             return await self._internal(request)
         return await self._aws(request)
 
-    async def handle_from_environment(self, request: Request) -> Response | FileResponse:
+    async def handle_from_environment(self, request: Request) -> AnyResponse:
         """Serve a request known to come from an execution environment (a listener in its namespace)."""
         if (served := self._data_plane(request)) is not None:
             return await served
@@ -164,7 +172,7 @@ class Edge:
             return await self._internal(request)
         return await self._aws(request)
 
-    def _data_plane(self, request: Request) -> Awaitable[Response] | None:
+    def _data_plane(self, request: Request) -> Awaitable[Response | StreamingResponse] | None:
         """The answer of the data plane the request is addressed to (by host, then path), if any."""
         for plane in self._data_planes:
             if (served := plane(request)) is not None:
@@ -190,7 +198,7 @@ class Edge:
             return True
         return uid is not None and self._is_environment(uid)
 
-    async def _aws(self, request: Request) -> Response:
+    async def _aws(self, request: Request) -> Response | StreamingResponse:
         request_id = ids.request_id()
         headers = request.headers
         query = parse_qs(request.query_string, keep_blank_values=True)
@@ -267,7 +275,9 @@ class Edge:
             )
             return _to_response(svc.protocol.serialize_error(internal, request_id, operation, req=wire))
 
-    async def _not_served(self, caller: Caller, wire: WireRequest, request_id: str) -> Response:
+    async def _not_served(
+        self, caller: Caller, wire: WireRequest, request_id: str
+    ) -> Response | StreamingResponse:
         """A request for an AWS service lambdabox does not serve (yet): 501, in that service's own
         protocol when botocore knows it (a CloudWatch or SQS client reads a real error), else a
         bare 404."""
@@ -328,7 +338,7 @@ class Edge:
                 return svc
         return None
 
-    async def _internal(self, request: Request) -> Response | FileResponse:
+    async def _internal(self, request: Request) -> AnyResponse:
         path = request.path
         if path == _HEALTH:
             body: dict[str, Any] = {
@@ -415,7 +425,9 @@ def _s3_error(denied: CodeUrlDenied) -> Response:
     )
 
 
-def _to_response(resp: WireResponse) -> Response:
+def _to_response(resp: WireResponse) -> Response | StreamingResponse:
+    if resp.stream is not None:
+        return StreamingResponse(resp.status, resp.headers, resp.stream)
     return Response(resp.status, resp.headers, resp.body)
 
 

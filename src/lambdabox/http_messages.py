@@ -7,6 +7,9 @@ refused at once with `BodyTooLarge`; a chunked one as soon as it passes the limi
 never arrive (the client went away, sent something that is not HTTP, or was too slow) raises
 `RequestAborted`: handlers let it pass, the server answers (or not) as the case requires.
 
+Answers are a `Response` (all at once), a `FileResponse` or a `StreamingResponse` (a body sent as
+it is produced, which `StreamAborted` cuts off).
+
 The connection that feeds a request implements `BodySource` (`http_server`); nothing else here
 knows about sockets.
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -223,6 +226,27 @@ class FileResponse:
 
     path: Path
     headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class StreamAborted(Exception):
+    """A streamed body cannot go on (its source failed half-way): the response is cut off where
+    it stands (an incomplete chunked body, then the connection closed), which is how HTTP tells a
+    client that a response it already started to read is broken."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamingResponse:
+    """A response whose body is sent as it comes (chunked; `Transfer-Encoding` is added when sent):
+    each item of `body` goes out as one chunk, a slow reader holds the next back. `body` may raise
+    `StreamAborted` to cut the response off; it is closed (`aclose`) when the client goes away."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: AsyncIterable[bytes]
+
+
+#: what a handler answers
+AnyResponse = Response | FileResponse | StreamingResponse
 
 
 def json_response(data: Any, status: int = 200) -> Response:

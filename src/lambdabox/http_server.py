@@ -29,8 +29,8 @@ clock itself in tests of the timeouts): one sweeper per server wakes every `tick
 closes the connections whose deadline passed, which keeps the hot path to a few attribute writes
 per request and lets tests move time by hand. The Date header reads the one clock.
 
-The handler gets a `Request` as soon as its headers are in and returns a `Response` or a
-`FileResponse`. A `RequestAborted` it lets through is answered by the server (or not, when the
+The handler gets a `Request` as soon as its headers are in and returns a `Response`, a
+`FileResponse` or a `StreamingResponse` (those two are sent by `http_bodies`). A `RequestAborted` it lets through is answered by the server (or not, when the
 client is gone); any other exception is a bug: logged with its traceback, answered 500.
 """
 
@@ -41,7 +41,6 @@ import contextlib
 import email.utils
 import logging
 import math
-import os
 import socket
 import struct
 from collections import deque
@@ -53,20 +52,27 @@ from urllib.parse import urlsplit
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from lambdabox import http_bodies
 from lambdabox.clock import Clock
 from lambdabox.http_limits import BodyBudget, HttpLimits
-from lambdabox.http_messages import FileResponse, Request, RequestAborted, Response
+from lambdabox.http_messages import (
+    AnyResponse,
+    FileResponse,
+    Request,
+    RequestAborted,
+    Response,
+    StreamingResponse,
+)
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Request], Awaitable[Response | FileResponse]]
+Handler = Callable[[Request], Awaitable[AnyResponse]]
 
 #: methods the edge serves; others are answered 405 before the handler sees them
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 #: requests parsed ahead while one is being answered (pipelining). Reading stops while any are
 #: queued, so only what one read brings can queue up; more than this in one read is refused
 MAX_PIPELINED = 1024
-_FILE_CHUNK = 256 * 1024
 _NEVER = math.inf
 
 
@@ -419,7 +425,7 @@ class _Connection(asyncio.Protocol):
 
     async def _serve(self, req: Request) -> None:
         status: int | None = None
-        response: Response | FileResponse | None
+        response: AnyResponse | None
         try:
             response = await self._server.handler(req)
         except RequestAborted as exc:
@@ -443,15 +449,18 @@ class _Connection(asyncio.Protocol):
         # (a malformed request behind this one is answered after it, closing the connection)
         open_ = keep or (req.keep_alive and req.body_complete and self._pending_error is not None)
         if isinstance(response, FileResponse):
-            sent = await self._send_file(req, response, open_)
+            sent = await http_bodies.send_file(self, req, response, open_)
+        elif isinstance(response, StreamingResponse):
+            sent = await http_bodies.send_stream(self, req, response, open_)
+            keep = keep and sent
         else:
             # no body may follow a 1xx, 204 or 304 (it would read as the start of another response)
             bodiless = response.status < 200 or response.status in (204, 304)
             body = b"" if bodiless or req.method == "HEAD" else response.body
-            head = self._head(
+            head = self.head(
                 response.status, response.headers, 0 if bodiless else len(response.body), open_, req.version
             )
-            if len(body) <= _FILE_CHUNK:  # one write, one segment
+            if len(body) <= http_bodies.FILE_CHUNK:  # one write, one segment
                 self._transport.write(head + body)
             else:  # not copied
                 self._transport.write(head)
@@ -476,9 +485,10 @@ class _Connection(asyncio.Protocol):
                 self._arm(_Deadline.IDLE, self._limits.keepalive_timeout)
             self._resume_reading()
 
-    def _head(
-        self, status: int, headers: Mapping[str, str], length: int, keep: bool, version: str = "1.1"
+    def head(
+        self, status: int, headers: Mapping[str, str], length: int | None, keep: bool, version: str = "1.1"
     ) -> bytes:
+        """A response's head; `length` None: sent chunked on HTTP/1.1 (on 1.0 the close ends it)."""
         lines = [_STATUS_LINES.get(status) or f"HTTP/1.1 {status} {_reason(status)}\r\n".encode()]
         for name, value in headers.items():
             if name.lower() in _OWN_HEADERS:
@@ -486,7 +496,11 @@ class _Connection(asyncio.Protocol):
             if "\r" in value or "\n" in value:
                 value = value.replace("\r", " ").replace("\n", " ")
             lines.append(f"{name}: {value}\r\n".encode())
-        if status >= 200 and status != 204:  # (RFC 9110 8.6: never on a 1xx or 204)
+        if length is None:
+            if version == "1.1":
+                lines.append(b"Transfer-Encoding: chunked\r\n")
+            keep = keep and version == "1.1"
+        elif status >= 200 and status != 204:  # (RFC 9110 8.6: never on a 1xx or 204)
             lines.append(b"Content-Length: %d\r\n" % length)
         lines.append(b"Date: %s\r\n" % self._server.date().encode())
         if not keep:
@@ -496,39 +510,22 @@ class _Connection(asyncio.Protocol):
         lines.append(b"\r\n")
         return b"".join(lines)
 
-    async def _send_file(self, req: Request, response: FileResponse, keep: bool) -> bool:
-        """Stream a file; False if it could not be sent whole (the connection must close)."""
-        try:
-            f = await asyncio.to_thread(open, response.path, "rb")
-        except OSError:
-            body = b"404: Not Found"
-            if self._transport is not None:
-                head = self._head(
-                    404, {"Content-Type": "text/plain; charset=utf-8"}, len(body), keep, req.version
-                )
-                self._transport.write(head + body)
-            return True
-        try:
-            size = (await asyncio.to_thread(os.fstat, f.fileno())).st_size
-            if self._transport is None:
-                return False
-            self._transport.write(self._head(200, response.headers, size, keep, req.version))
-            if req.method == "HEAD":
-                return True
-            sent = 0
-            while sent < size:
-                chunk = await asyncio.to_thread(f.read, _FILE_CHUNK)
-                if not chunk or self._transport is None:
-                    return False
-                self._transport.write(chunk)
-                sent += len(chunk)
-                if self._write_paused_at is not None:
-                    self._drained = asyncio.get_running_loop().create_future()
-                    await self._drained
-                    self._drained = None
-            return True
-        finally:
-            await asyncio.to_thread(f.close)
+    # -- http_bodies.Sink ---------------------------------------------------------------------
+    @property
+    def gone(self) -> bool:
+        return self._transport is None
+
+    def write(self, data: bytes) -> None:
+        if self._transport is not None:
+            self._transport.write(data)
+
+    async def drained(self) -> None:
+        while self._write_paused_at is not None and self._transport is not None:
+            self._drained = asyncio.get_running_loop().create_future()
+            try:
+                await self._drained
+            finally:
+                self._drained = None
 
     # -- failing and closing -------------------------------------------------------------------
     def _fail(self, status: int, reason: str) -> None:

@@ -30,7 +30,7 @@ enums included) and raises `ServiceError` with AWS's code and message.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -62,6 +62,8 @@ class WireResponse:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    #: an event-stream body, sent as its messages come (instead of `body`)
+    stream: AsyncIterable[bytes] | None = None
 
 
 class ProtocolCodec(Protocol):

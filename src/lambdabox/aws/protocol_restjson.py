@@ -21,6 +21,7 @@ from urllib.parse import unquote
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from lambdabox.aws.errors import ServiceError, UnknownOperationError
+from lambdabox.aws.event_stream import EventStreamBody, stream_member
 from lambdabox.aws.protocol import WireRequest, WireResponse
 from lambdabox.aws.protocol_json import (
     UNKNOWN_OPERATION_BODY,
@@ -296,7 +297,7 @@ class _OutputPlan:
     payload: tuple[str, Shape] | None
     body_names: frozenset[str]
     sets_content_type: bool
-    event_stream: bool
+    event_stream: tuple[str, Shape] | None  # the event-stream member
 
 
 def _located(shape: Shape | None, location: str) -> tuple[_Located, ...]:
@@ -348,9 +349,7 @@ def _output_plan(op: OperationModel) -> _OutputPlan:
         payload=_payload(shape),
         body_names=_body_names(shape),
         sets_content_type=any(w.lower() == "content-type" for _, w, _ in headers),
-        event_stream=any(
-            m.serialization.get("eventstream") for m in (shape.members.values() if shape else ())
-        ),
+        event_stream=stream_member(shape),
     )
 
 
@@ -491,8 +490,6 @@ class RestJsonCodec:
         plan = self._outputs.get(operation)
         if plan is None:
             plan = self._outputs[operation] = _output_plan(self._ops[operation])
-        if plan.event_stream:
-            raise NotImplementedError(f"{operation}: event-stream responses are not supported yet")
         headers = {"x-amzn-RequestId": request_id}
         status = plan.status
         for name, wire, shape in plan.headers:
@@ -507,6 +504,11 @@ class RestJsonCodec:
         body = b""
         if status in _NO_BODY_STATUS:
             pass
+        elif plan.event_stream is not None and (events := result.get(plan.event_stream[0])) is not None:
+            union = plan.event_stream[1]
+            stream = EventStreamBody(union, events, self._event_members)
+            headers.setdefault("Content-Type", "application/vnd.amazon.eventstream")
+            return WireResponse(status, headers, b"", stream=stream)
         elif plan.payload is not None:
             name, shape = plan.payload
             value = result.get(name)
@@ -520,6 +522,9 @@ class RestJsonCodec:
         if body and not plan.sets_content_type:
             headers["Content-Type"] = "application/json"
         return WireResponse(status, headers, body)
+
+    def _event_members(self, shape: Shape, members: Mapping[str, Any]) -> dict[str, Any]:
+        return self._values.encode_members(shape, members, frozenset(shape.members))
 
     def serialize_error(
         self, error: ServiceError, request_id: str, operation: str | None = None

@@ -6,7 +6,7 @@ name). The operations live with what they act on and share one state (`base.py`)
 `functions.py` (create, read, list, update, delete; the account's settings), `versions.py`
 (publishing and listing versions), `aliases.py`, `permissions.py` (resource-based policies),
 `tags.py`, `reserved.py` (reserved concurrency), `provisioned.py` (provisioned concurrency, run by
-`provisioned_engine.py`), `url_configs.py` (function URLs, served by `url_dataplane.py`), `event_sources.py` (event source mappings, run by `esm_engine.py`), `recursion.py` (recursive loop detection), `invoke.py`, `event_configs.py` (asynchronous invocation configurations) and
+`provisioned_engine.py`), `url_configs.py` (function URLs, served by `url_dataplane.py`), `event_sources.py` (event source mappings, run by `esm_engine.py`), `recursion.py` (recursive loop detection), `invoke.py` (and `invoke_stream.py`: InvokeWithResponseStream), `event_configs.py` (asynchronous invocation configurations) and
 `async_results.py` (destination records and dead-letter messages); `paging.py` pages their List answers. What Lambda itself checks in a request, beyond the model the protocol
 layer has checked it against, is in `checks.py`.
 
@@ -23,7 +23,7 @@ from lambdabox.lambda_.base import LambdaDeps
 from lambdabox.lambda_.event_configs import EventInvokeConfigOperations
 from lambdabox.lambda_.event_sources import EventSourceMappingOperations
 from lambdabox.lambda_.functions import FunctionOperations
-from lambdabox.lambda_.invoke import InvokeOperations
+from lambdabox.lambda_.invoke_stream import InvokeStreamOperations
 from lambdabox.lambda_.permissions import PermissionOperations
 from lambdabox.lambda_.provisioned import ProvisionedConcurrencyOperations
 from lambdabox.lambda_.recursion import RecursionConfigOperations
@@ -39,7 +39,7 @@ class LambdaService(
     AliasOperations,
     PermissionOperations,
     TagOperations,
-    InvokeOperations,
+    InvokeStreamOperations,
     AsyncResultOperations,
     EventInvokeConfigOperations,
     ReservedConcurrencyOperations,

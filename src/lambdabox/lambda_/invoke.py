@@ -30,9 +30,11 @@ from lambdabox.lambda_.metric_hooks import (
     THROTTLES,
     Subject,
 )
+from lambdabox.lambda_.models import FunctionConfig
 from lambdabox.lambda_.policy_eval import Decision
 from lambdabox.lambda_.recursion import RECURSIVE, continued
 from lambdabox.lambda_.resource_access import InvokeSource, access_denied, judge
+from lambdabox.lambda_.response_stream import ResponseStream
 
 #: what a cold start may add to the init and invoke phases' limits (the process, its credentials)
 _START_MARGIN = 1.0
@@ -85,12 +87,7 @@ class InvokeOperations(LambdaOperations):
 
     async def Invoke(self, ctx: RequestContext, params: Params) -> Result:
         target = self._target(ctx, params["FunctionName"], params.get("Qualifier"))
-        payload: bytes = params.get("Payload") or b""
-        _check_size(payload)
-        if not payload.strip():
-            payload = b"{}"
-        else:
-            checks.check_json(payload)
+        payload = checked_payload(params)
         client_context = checks.client_context(params.get("ClientContext"))
         itype = params.get("InvocationType", "RequestResponse")
         if itype == "DryRun":
@@ -161,7 +158,7 @@ class InvokeOperations(LambdaOperations):
         source mapping's): the event is JSON it wrote, so only its size is checked, as Lambda
         checks every payload; `ctx.trace_header` (a message's AWSTraceHeader) continues a chain."""
         target = self._target(ctx, function_name)
-        _check_size(event)
+        check_size(event)
         lineage = Lineage.of_trace_header(ctx.trace_header)
         return await self._run_target(ctx, target, event, None, tail=False, lineage=lineage)
 
@@ -174,13 +171,13 @@ class InvokeOperations(LambdaOperations):
         *,
         tail: bool,
         lineage: Lineage = NO_LINEAGE,
+        cfg: FunctionConfig | None = None,
+        stream: ResponseStream | None = None,
     ) -> Result:
-        """Run an invocation of `target` continuing the chain `lineage` (or stop a recursive loop)."""
+        """Run an invocation of `target` (its version `cfg`, else `pick`ed now) continuing the
+        chain `lineage` (or stop a recursive loop); `stream`: where a streamed answer goes."""
         lineage = continued(target, lineage, self._deps.metrics)
-        cfg = target.config
-        if target.alias is not None and target.alias.weights:
-            version = target.record.version(target.alias.pick(self._deps.draw()))
-            cfg = version if version is not None else cfg
+        cfg = cfg if cfg is not None else self.pick(target)
         run = functools.partial(
             self._invoker.invoke,
             cfg,
@@ -189,6 +186,7 @@ class InvokeOperations(LambdaOperations):
             request_id=ctx.request_id,
             client_context=client_context,
             lineage=lineage,
+            stream=stream,
         )
         faults = self._deps.faults
         metrics, subject = (
@@ -217,8 +215,26 @@ class InvokeOperations(LambdaOperations):
             out["LogResult"] = base64.b64encode(outcome.log_tail.encode("utf-8", "replace")[-4096:]).decode()
         return out
 
+    def pick(self, target: Target) -> FunctionConfig:
+        """The version an invocation of `target` runs (an alias's weights drawn now)."""
+        if target.alias is not None and target.alias.weights:
+            version = target.record.version(target.alias.pick(self._deps.draw()))
+            if version is not None:
+                return version
+        return target.config
 
-def _check_size(payload: bytes) -> None:
+
+def checked_payload(params: Params) -> bytes:
+    """An Invoke request's Payload as Lambda takes it: at most 6 MB, JSON, `{}` when empty."""
+    payload: bytes = params.get("Payload") or b""
+    check_size(payload)
+    if not payload.strip():
+        return b"{}"
+    checks.check_json(payload)
+    return payload
+
+
+def check_size(payload: bytes) -> None:
     """The synchronous payload quota, refused in the words the edge uses for a body over it."""
     if len(payload) > checks.MAX_PAYLOAD:
         raise lambda_limits.request_limit("Invoke", {}).error(len(payload))

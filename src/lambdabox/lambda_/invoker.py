@@ -43,6 +43,7 @@ from lambdabox.lambda_.lineage import NO_LINEAGE, Lineage
 from lambdabox.lambda_.metric_hooks import NO_METRICS, LambdaMetrics, Subject, qualifier_of
 from lambdabox.lambda_.models import FunctionConfig, Invocation, Outcome
 from lambdabox.lambda_.pool import Pool
+from lambdabox.lambda_.response_stream import ResponseStream
 from lambdabox.lambda_.runtime_api import RuntimeApiServer
 from lambdabox.lambda_.runtime_catalog import RUNTIMES_DIR, RuntimeCatalog, is_node, is_python
 from lambdabox.lambda_.sandbox import Sandbox, View, runtime_memory_args
@@ -192,8 +193,10 @@ class Invoker:
         client_context: str | None = None,
         cognito_identity: str | None = None,
         lineage: Lineage = NO_LINEAGE,
+        stream: ResponseStream | None = None,
     ) -> Outcome:
-        """Run one synchronous invocation and return its outcome.
+        """Run one synchronous invocation and return its outcome (`stream`: where its caller
+        reads a streamed response as it comes, `response_stream.py`).
 
         `request_id` is the Invoke API request's id: Lambda uses the same id for the invocation
         (context.aws_request_id, START/REPORT) and the response's x-amzn-RequestId; `lineage` is
@@ -232,6 +235,7 @@ class Invoker:
                 trace_id=lineage.in_trace_header(ids.trace_id(now)),
                 client_context=client_context,
                 cognito_identity=cognito_identity,
+                stream=stream,
             )
             for _ in range(3):  # a warm environment may turn out dead before it took the event
                 try:

@@ -6,9 +6,12 @@ import dataclasses
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lambdabox.aws.arns import function_arn
+
+if TYPE_CHECKING:
+    from lambdabox.lambda_.response_stream import ResponseStream
 
 LATEST = "$LATEST"
 
@@ -288,6 +291,8 @@ class Invocation:
     trace_id: str
     client_context: str | None = None  # JSON text
     cognito_identity: str | None = None  # JSON text
+    #: where a caller that takes the answer as it comes reads it (None: the answer is buffered)
+    stream: ResponseStream | None = None
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,19 @@ a small asyncio protocol around httptools' parser (llhttp) rather than a web fra
 is the library's, routing four fixed paths and writing each response as one buffer is ours. The
 Extensions API (and the Telemetry/Logs subscriptions) share the listener, as on AWS: requests under
 `EXTENSION_PATHS` go to the endpoint's `extension_request`.
+
+A response POSTed with `Lambda-Runtime-Function-Response-Mode: streaming` (chunked, errors in
+its trailers `Lambda-Runtime-Function-Error-Type` and `-Body`) is handed on as it arrives: once
+its head is in, `begin_stream` gives the invocation's `ResponseStream` (None when its caller
+takes the answer whole: the body is then buffered as any other), each piece of the body is fed to
+it (reading stops while its reader is behind), and `end_stream` settles the invocation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 import logging
@@ -31,6 +39,7 @@ from typing import Any, Protocol, cast
 import httptools
 
 from lambdabox import peers
+from lambdabox.lambda_.response_stream import ResponseStream
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +78,17 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class StreamedResponse:
+    """The end of a response in streaming mode: the buffered body (when it was not handed on as
+    it came), and the error its trailers reported (type and body, decoded)."""
+
+    body: bytes
+    too_large: bool
+    error_type: str | None
+    error_body: bytes
+
+
 class RuntimeApiError(Exception):
     """A Runtime API refusal: HTTP status plus AWS's {errorMessage, errorType} body."""
 
@@ -86,6 +106,14 @@ class RuntimeEndpoint(Protocol):
     def post_response(self, request_id: str, body: bytes, too_large: bool) -> None: ...
     def post_error(self, request_id: str, error_type: str | None, body: bytes) -> None: ...
     def post_init_error(self, error_type: str | None, body: bytes) -> None: ...
+    def begin_stream(self, request_id: str, content_type: str | None) -> ResponseStream | None:
+        """A streamed response starts: the stream its caller reads (None: buffer the body)."""
+        ...
+
+    def end_stream(self, request_id: str, response: StreamedResponse) -> None:
+        """A streamed response ended (its body in `response` when there was no stream)."""
+        ...
+
     def connections_changed(self, delta: int) -> None:
         """A runtime connection opened (+1) or closed (-1): all it sent was handled before -1."""
         ...
@@ -132,6 +160,12 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._url = b""
         self._error_type: str | None = None
+        self._error_body = b""  # a streamed response's Lambda-Runtime-Function-Error-Body trailer
+        self._streaming = False  # the request is a response in streaming mode
+        self._content_type: str | None = None
+        self._stream: ResponseStream | None = None
+        self._stream_refused: RuntimeApiError | None = None
+        self._stream_paused = False
         self._headers: dict[str, str] = {}  # Lambda-Extension-* request headers, by lower-case name
         self._body: list[bytes] = []
         self._size = 0
@@ -207,6 +241,11 @@ class _Connection(asyncio.Protocol):
         self._in_head = True
         self._url = b""
         self._error_type = None
+        self._error_body = b""
+        self._streaming = False
+        self._content_type = None
+        self._stream = None
+        self._stream_refused = None
         self._headers = {}
         self._body = []
         self._size = 0
@@ -218,14 +257,28 @@ class _Connection(asyncio.Protocol):
         lower = name.lower()
         if lower == b"lambda-runtime-function-error-type":
             self._error_type = value.decode("latin-1")
+        elif lower == b"lambda-runtime-function-error-body":  # (a trailer of a streamed response)
+            self._error_body += value
+        elif lower == b"lambda-runtime-function-response-mode":
+            self._streaming = value.strip().lower() == b"streaming"
+        elif lower == b"content-type":
+            self._content_type = value.decode("latin-1")
         elif lower.startswith(b"lambda-extension-"):
             self._headers[lower.decode("latin-1")] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head = 0
+        if self._streaming:
+            self._begin_stream()
 
     def on_body(self, body: bytes) -> None:
+        stream = self._stream
+        if stream is not None:
+            if stream.feed(body) and self._transport is not None:
+                self._stream_paused = True
+                self._transport.pause_reading()
+            return
         self._size += len(body)
         if self._size <= MAX_RESPONSE:
             self._body.append(body)
@@ -246,15 +299,67 @@ class _Connection(asyncio.Protocol):
         if method == b"GET" and path == PREFIX + "invocation/next":
             self._pending = asyncio.get_running_loop().create_task(self._next(keep_alive))
             return
+        if self._streaming and self._parser.get_method() == b"POST":
+            self._answer(self._end_stream(path, body, too_large), keep_alive)
+            return
         if path.startswith(EXTENSION_PATHS):
             call = self._extension(method, path, dict(self._headers), body, keep_alive)
             self._pending = asyncio.get_running_loop().create_task(call)
             return
+        self._answer(self._route(path, body, too_large), keep_alive)
+
+    # -- streamed responses ------------------------------------------------------------------
+    def _streamed_id(self, path: str) -> str | None:
+        """The request id of a POST .../invocation/<id>/response (None: another path)."""
+        if not path.startswith(PREFIX + "invocation/") or not path.endswith("/response"):
+            return None
+        return path[len(PREFIX + "invocation/") : -len("/response")] or None
+
+    def _begin_stream(self) -> None:
+        path = self._url.split(b"?", 1)[0].decode("latin-1")
+        request_id = self._streamed_id(path)
+        if request_id is None or self._parser.get_method() != b"POST":
+            return  # (not a response: the header means nothing there)
         try:
-            reply = self._dispatch(method, path, body, too_large)
+            self._stream = self._endpoint.begin_stream(request_id, self._content_type)
         except RuntimeApiError as exc:
-            reply = _error(exc.status, exc.error_type, exc.message)
-        self._answer(reply, keep_alive)
+            self._stream_refused = exc
+            return
+        if self._stream is not None:
+            self._stream.on_drain = self._stream_drained
+
+    def _stream_drained(self) -> None:
+        if self._stream_paused and self._transport is not None:
+            self._stream_paused = False
+            self._transport.resume_reading()
+
+    def _end_stream(self, path: str, body: bytes, too_large: bool) -> bytes:
+        request_id = self._streamed_id(path)
+        if request_id is None:
+            return self._route(path, body, too_large)
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.on_drain = None
+        self._stream_paused = False
+        if self._stream_refused is not None:
+            exc = self._stream_refused
+            return _error(exc.status, exc.error_type, exc.message)
+        try:
+            error_body = base64.b64decode(self._error_body, validate=True) if self._error_body else b""
+        except (binascii.Error, ValueError):
+            error_body = b""
+        response = StreamedResponse(body, too_large, self._error_type, error_body)
+        try:
+            self._endpoint.end_stream(request_id, response)
+        except RuntimeApiError as exc:
+            return _error(exc.status, exc.error_type, exc.message)
+        return _response(202, _ACCEPTED)
+
+    def _route(self, path: str, body: bytes, too_large: bool) -> bytes:
+        try:
+            return self._dispatch(self._parser.get_method(), path, body, too_large)
+        except RuntimeApiError as exc:
+            return _error(exc.status, exc.error_type, exc.message)
 
     # -- routing ---------------------------------------------------------------------------
     def _dispatch(self, method: bytes, path: str, body: bytes, too_large: bool) -> bytes:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from lambdabox.lambda_.extensions_api import Extensions
 from lambdabox.lambda_.models import Invocation
-from lambdabox.lambda_.runtime_api import NextEvent, Reply, RuntimeApiError
+from lambdabox.lambda_.response_stream import ResponseStream, StreamError
+from lambdabox.lambda_.runtime_api import NextEvent, Reply, RuntimeApiError, StreamedResponse
 
 
 class ResultKind(enum.Enum):
@@ -171,6 +173,30 @@ class EnvironmentEndpoint:
         if not p.result.done():
             p.result.set_result(Result(ResultKind.ERROR, body or b"{}", error_type))
 
+    def begin_stream(self, request_id: str, content_type: str | None) -> ResponseStream | None:
+        p = self._current(request_id)
+        stream = p.inv.stream
+        if stream is not None:
+            stream.begin(content_type)
+        return stream
+
+    def end_stream(self, request_id: str, response: StreamedResponse) -> None:
+        p = self._current(request_id)
+        p.responded = True
+        stream, error_type = p.inv.stream, response.error_type
+        if error_type is not None:
+            body = response.error_body or b"{}"
+            if stream is not None:
+                stream.finish(StreamError(error_type, _error_message(body)))
+            result = Result(ResultKind.ERROR, body, error_type)
+        else:
+            if stream is not None:
+                stream.finish()
+            kind = ResultKind.TOO_LARGE if response.too_large else ResultKind.RESPONSE
+            result = Result(kind, response.body)
+        if not p.result.done():
+            p.result.set_result(result)
+
     def post_init_error(self, error_type: str | None, body: bytes) -> None:
         if self._init is None or self._init.done():
             raise RuntimeApiError(
@@ -191,6 +217,16 @@ class EnvironmentEndpoint:
             self._no_connections.set()
         else:
             self._no_connections.clear()
+
+
+def _error_message(body: bytes) -> str:
+    """The errorMessage of a runtime's error body (the body itself if it has none)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")
+    message = data.get("errorMessage") if isinstance(data, dict) else None
+    return message if isinstance(message, str) else body.decode("utf-8", "replace")
 
 
 def _next_headers(inv: Invocation) -> dict[str, str]:
