@@ -147,3 +147,41 @@ def test_aws_lambda_ric_node(lam: Any, create_fn: Any) -> None:
     resp, out = call(lam, missing, {})
     assert resp["FunctionError"] == "Unhandled"
     assert out["errorType"] == "Runtime.HandlerNotFound"
+
+
+NODE_STREAMING = """
+exports.handler = awslambda.streamifyResponse(async (event, stream) => {
+  stream = awslambda.HttpResponseStream.from(stream, { statusCode: 202, headers: { "X-Official": "yes" } });
+  stream.write("from the official client;");
+  if (event.fail) throw new Error("official failure");
+  stream.end("done");
+});
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not RIC_NODE.exists() or shutil.which("node") is None, reason="aws-lambda-ric not installed (make tools)"
+)
+def test_aws_lambda_ric_node_streams(lam: Any, create_fn: Any) -> None:
+    """The official Node.js client's streamifyResponse through the Runtime API's streaming mode."""
+    files: dict[str, str | bytes] = {}
+    for module in node_ric_modules():
+        files.update(tree(NODE_MODULES / module, f"node_modules/{module}/"))
+    entry = RIC_NODE.relative_to(NODE_MODULES).as_posix()
+    files |= {
+        "index.js": NODE_STREAMING,
+        "bootstrap": bootstrap(f'node "$LAMBDA_TASK_ROOT/node_modules/{entry}"'),
+    }
+    modes = {**file_modes(files, NODE_MODULES, "node_modules/"), "bootstrap": 0o755}
+    name = create_fn(files, runtime="provided.al2023", handler="index.handler", modes=modes)
+    resp = lam.invoke_with_response_stream(FunctionName=name, Payload=b"{}")
+    assert resp["ResponseStreamContentType"] == "application/vnd.awslambda.http-integration-response"
+    got = [e for e in resp["EventStream"]]
+    body = b"".join(e["PayloadChunk"]["Payload"] for e in got if "PayloadChunk" in e)
+    prelude, _, rest = body.partition(b"\0" * 8)
+    assert json.loads(prelude)["statusCode"] == 202 and rest == b"from the official client;done"
+    assert got[-1] == {"InvokeComplete": {}}
+    resp = lam.invoke_with_response_stream(FunctionName=name, Payload=b'{"fail": true}')
+    complete = [e for e in resp["EventStream"]][-1]["InvokeComplete"]
+    assert (complete["ErrorCode"], complete["ErrorDetails"]) == ("Error", "official failure")

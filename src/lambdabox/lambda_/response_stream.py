@@ -111,13 +111,10 @@ class ResponseStream:
             self._changed.clear()
             await self._changed.wait()
 
-    def collected(self) -> bytes:
-        """What is buffered and unread, taken at once."""
-        data = b"".join(self._chunks)
-        self._chunks.clear()
-        self._unread = 0
-        self._drained()
-        return data
+    @property
+    def unread(self) -> int:
+        """Bytes written and not read yet."""
+        return self._unread
 
     def abandon(self) -> None:
         """Nobody reads on: what is buffered and what the runtime still writes is dropped."""

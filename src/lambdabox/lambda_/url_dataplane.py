@@ -15,7 +15,8 @@ Requests reach a URL by host (`<url-id>.lambda-url.<region>.localhost[:port]`) o
   its identity policies (not evaluated here) and let through;
 - a body over 6 MB is 413, a throttled invoke 429, a function error, a timeout or a malformed
   response 502 `{"Message":"Internal Server Error"}`.
-A function's response is read as HTTP API's format 2.0 (`gateway/proxy.response_v2`).
+A function's response is read as HTTP API's format 2.0 (`gateway/proxy.response_v2`); with
+InvokeMode RESPONSE_STREAM a streamed one is sent as the function writes it (`url_streaming.py`).
 """
 
 from __future__ import annotations
@@ -38,11 +39,14 @@ from lambdabox.gateway import cors
 from lambdabox.gateway.dataplane import forwarded
 from lambdabox.gateway.iam_auth import IamAuthorizer
 from lambdabox.gateway.proxy import GatewayResponse, MalformedResult, read_v2
-from lambdabox.http_messages import BodyTooLarge, Request, RequestAborted, Response
+from lambdabox.http_messages import BodyTooLarge, Request, RequestAborted, Response, StreamingResponse
+from lambdabox.lambda_ import url_streaming
+from lambdabox.lambda_.invoke_stream import Streamed
 from lambdabox.lambda_.resource_access import FunctionUrlCaller, InvokeSource
 from lambdabox.lambda_.url_event import UrlRequest, url_event
 from lambdabox.lambda_.url_index import FunctionUrls
 from lambdabox.lambda_.url_store import UrlConfig
+from lambdabox.lambda_.url_streaming import StreamedHttp
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,10 @@ class UrlTarget(Protocol):
     def invoke_event(
         self, ctx: RequestContext, function_name: str, event: bytes
     ) -> Coroutine[Any, Any, dict[str, Any]]: ...
+
+    def invoke_streamed(
+        self, ctx: RequestContext, function_name: str, event: bytes
+    ) -> Coroutine[Any, Any, Streamed]: ...
 
 
 @dataclass(frozen=True)
@@ -87,12 +95,17 @@ def addressed(request: Request) -> Addressed | None:
 
 
 def _message(status: int, message: str, request_id: str) -> Response:
-    return _http(_error(status, message), request_id)
+    resp = _error(status, message)
+    return Response(
+        resp.status, {"Content-Type": "application/json", "x-amzn-RequestId": request_id}, resp.body
+    )
 
 
-def _http(resp: GatewayResponse, request_id: str) -> Response:
+def _http(resp: GatewayResponse | StreamedHttp, request_id: str) -> Response | StreamingResponse:
     headers: CIMultiDict[str] = CIMultiDict(resp.headers)
     headers["x-amzn-RequestId"] = request_id
+    if isinstance(resp, StreamedHttp):
+        return StreamingResponse(resp.status, headers, resp.body)
     return Response(resp.status, headers, resp.body)
 
 
@@ -112,12 +125,12 @@ class UrlDataPlane:
         self._iam = iam
         self._enforce = enforce
 
-    def route(self, request: Request) -> Awaitable[Response] | None:
+    def route(self, request: Request) -> Awaitable[Response | StreamingResponse] | None:
         """The answer to a request addressed to a function URL (the edge's `DataPlane`), else None."""
         where = addressed(request)
         return None if where is None else self._guarded(request, where)
 
-    async def _guarded(self, request: Request, where: Addressed) -> Response:
+    async def _guarded(self, request: Request, where: Addressed) -> Response | StreamingResponse:
         try:
             return await self.handle(request, where)
         except RequestAborted:
@@ -126,7 +139,7 @@ class UrlDataPlane:
             log.exception("function URL %s: internal error", where.url_id)
             return _message(500, "Internal Server Error", ids.request_id())
 
-    async def handle(self, request: Request, where: Addressed) -> Response:
+    async def handle(self, request: Request, where: Addressed) -> Response | StreamingResponse:
         request_id = ids.request_id()
         cfg = self._urls.by_id(where.url_id)
         if cfg is None or (where.region is not None and where.region != cfg.region):
@@ -151,7 +164,13 @@ class UrlDataPlane:
             return _forbidden(request_id)
         answer = await self._invoke(cfg, arn, request, where, body, iam, request_id)
         if cfg.cors is not None:
-            answer = cors.decorate(cfg.cors, headers, answer)
+            if isinstance(answer, StreamedHttp):
+                decorated = cors.decorate(
+                    cfg.cors, headers, GatewayResponse(answer.status, answer.headers, b"")
+                )
+                answer = StreamedHttp(answer.status, decorated.headers, answer.body)
+            else:
+                answer = cors.decorate(cfg.cors, headers, answer)
         return _http(answer, request_id)
 
     def _allowed(self, cfg: UrlConfig, arn: str, iam: dict[str, Any] | None) -> bool:
@@ -177,7 +196,7 @@ class UrlDataPlane:
         body: bytes,
         iam: dict[str, Any] | None,
         request_id: str,
-    ) -> GatewayResponse:
+    ) -> GatewayResponse | StreamedHttp:
         transport = request.transport
         peer = transport.get_extra_info("peername") if transport is not None else None
         source_ip = str(peer[0]) if isinstance(peer, tuple) else "127.0.0.1"
@@ -201,8 +220,11 @@ class UrlDataPlane:
             )
         )
         ctx = RequestContext(request_id, cfg.region, cfg.account, "lambda", "Invoke")
+        payload = json.dumps(event).encode()
         try:
-            out = await self._lambda.invoke_event(ctx, arn, json.dumps(event).encode())
+            if cfg.invoke_mode == "RESPONSE_STREAM":
+                return await url_streaming.answer(await self._lambda.invoke_streamed(ctx, arn, payload))
+            out = await self._lambda.invoke_event(ctx, arn, payload)
         except ServiceError as exc:
             if exc.code == "TooManyRequestsException":
                 return _error(429, "Too Many Requests")
