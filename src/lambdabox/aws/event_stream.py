@@ -7,7 +7,7 @@ event is a message with `:message-type` event, `:event-type` (the event's member
 model's event-stream union) and `:content-type`. botocore has only the reading side
 (`botocore.eventstream`), which the tests decode these messages with.
 
-`EventStreamBody` turns a result's events (pairs of member name and members) into encoded
+`encode_events` turns a result's events (pairs of member name and members) into encoded
 messages by the model: an event whose member is marked `eventpayload` sends that member raw
 (a blob as application/octet-stream, a string as text/plain), any other sends its members as
 a JSON object (`encode_members`, the protocol's own JSON encoding).
@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any
 
 from botocore.model import Shape
@@ -54,44 +54,38 @@ def encode_event(event_type: str, payload: bytes, content_type: str) -> bytes:
     return encode_message(headers, payload)
 
 
-class EventStreamBody:
-    """The encoded messages of one response's events, for the event-stream union `shape`."""
+async def encode_events(
+    shape: Shape, events: AsyncIterator[Event], encode_members: EncodeMembers
+) -> AsyncGenerator[bytes, None]:
+    """The encoded messages of one response's events, for the event-stream union `shape`; closing
+    it closes `events` (whoever feeds them learns that nobody reads on)."""
+    try:
+        async for name, members in events:
+            for message in _encode(shape.members[name], name, members, encode_members):
+                yield message
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
-    def __init__(self, shape: Shape, events: AsyncIterator[Event], encode_members: EncodeMembers) -> None:
-        self._shape = shape
-        self._events = events
-        self._encode_members = encode_members
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._messages()
-
-    async def _messages(self) -> AsyncIterator[bytes]:
-        events = self._events
-        try:
-            async for name, members in events:
-                for message in self._encode(name, members):
-                    yield message
-        finally:
-            aclose = getattr(events, "aclose", None)
-            if aclose is not None:
-                await aclose()
-
-    def _encode(self, name: str, members: Mapping[str, Any]) -> list[bytes]:
-        shape = self._shape.members[name]
-        for member, item in shape.members.items():
-            if not item.serialization.get("eventpayload"):
-                continue
-            value = members.get(member)
-            if item.type_name == "blob":
-                data = bytes(value or b"")
-                pieces = [data[i : i + PIECE] for i in range(0, len(data), PIECE)] or [b""]
-                return [encode_event(name, piece, "application/octet-stream") for piece in pieces]
-            if item.type_name == "string":
-                return [encode_event(name, str(value or "").encode(), "text/plain")]
-            body = json.dumps(self._encode_members(item, value or {})).encode()
-            return [encode_event(name, body, "application/json")]
-        body = json.dumps(self._encode_members(shape, members)).encode()
+def _encode(
+    shape: Shape, name: str, members: Mapping[str, Any], encode_members: EncodeMembers
+) -> list[bytes]:
+    for member, item in shape.members.items():
+        if not item.serialization.get("eventpayload"):
+            continue
+        value = members.get(member)
+        if item.type_name == "blob":
+            data = bytes(value or b"")
+            pieces = [data[i : i + PIECE] for i in range(0, len(data), PIECE)] or [b""]
+            return [encode_event(name, piece, "application/octet-stream") for piece in pieces]
+        if item.type_name == "string":
+            return [encode_event(name, str(value or "").encode(), "text/plain")]
+        body = json.dumps(encode_members(item, value or {})).encode()
         return [encode_event(name, body, "application/json")]
+    body = json.dumps(encode_members(shape, members)).encode()
+    return [encode_event(name, body, "application/json")]
 
 
 def stream_member(shape: Shape | None) -> tuple[str, Shape] | None:

@@ -21,7 +21,7 @@ from urllib.parse import unquote
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from lambdabox.aws.errors import ServiceError, UnknownOperationError
-from lambdabox.aws.event_stream import EventStreamBody, stream_member
+from lambdabox.aws.event_stream import encode_events, stream_member
 from lambdabox.aws.protocol import WireRequest, WireResponse
 from lambdabox.aws.protocol_json import (
     UNKNOWN_OPERATION_BODY,
@@ -506,7 +506,7 @@ class RestJsonCodec:
             pass
         elif plan.event_stream is not None and (events := result.get(plan.event_stream[0])) is not None:
             union = plan.event_stream[1]
-            stream = EventStreamBody(union, events, self._event_members)
+            stream = encode_events(union, events, self._event_members)
             headers.setdefault("Content-Type", "application/vnd.amazon.eventstream")
             return WireResponse(status, headers, b"", stream=stream)
         elif plan.payload is not None:
