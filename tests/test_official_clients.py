@@ -93,6 +93,16 @@ def node_ric_modules() -> list[str]:
     return sorted(n for n in found if (NODE_MODULES / n).is_dir())
 
 
+def node_ric_function(app: str) -> tuple[dict[str, str | bytes], dict[str, int]]:
+    """A function's files (and their modes): `app` as index.js, run by aws-lambda-ric as bootstrap."""
+    files: dict[str, str | bytes] = {}
+    for module in node_ric_modules():
+        files.update(tree(NODE_MODULES / module, f"node_modules/{module}/"))
+    entry = RIC_NODE.relative_to(NODE_MODULES).as_posix()
+    files |= {"index.js": app, "bootstrap": bootstrap(f'node "$LAMBDA_TASK_ROOT/node_modules/{entry}"')}
+    return files, {**file_modes(files, NODE_MODULES, "node_modules/"), "bootstrap": 0o755}
+
+
 def call(lam: Any, name: str, payload: Any) -> tuple[dict[str, Any], Any]:
     resp = lam.invoke(FunctionName=name, Payload=json.dumps(payload).encode(), LogType="Tail")
     return resp, json.loads(resp["Payload"].read())
@@ -127,12 +137,7 @@ def test_awslambdaric_python(lam: Any, create_fn: Any, awslambdaric_dir: Path) -
     not RIC_NODE.exists() or shutil.which("node") is None, reason="aws-lambda-ric not installed (make tools)"
 )
 def test_aws_lambda_ric_node(lam: Any, create_fn: Any) -> None:
-    files: dict[str, str | bytes] = {}
-    for module in node_ric_modules():
-        files.update(tree(NODE_MODULES / module, f"node_modules/{module}/"))
-    entry = RIC_NODE.relative_to(NODE_MODULES).as_posix()
-    files |= {"index.js": NODE_APP, "bootstrap": bootstrap(f'node "$LAMBDA_TASK_ROOT/node_modules/{entry}"')}
-    modes = {**file_modes(files, NODE_MODULES, "node_modules/"), "bootstrap": 0o755}
+    files, modes = node_ric_function(NODE_APP)
     name = create_fn(files, runtime="provided.al2023", handler="index.handler", modes=modes)
     resp, out = call(lam, name, {"n": 1})
     assert "FunctionError" not in resp, out
@@ -165,15 +170,7 @@ exports.handler = awslambda.streamifyResponse(async (event, stream) => {
 )
 def test_aws_lambda_ric_node_streams(lam: Any, create_fn: Any) -> None:
     """The official Node.js client's streamifyResponse through the Runtime API's streaming mode."""
-    files: dict[str, str | bytes] = {}
-    for module in node_ric_modules():
-        files.update(tree(NODE_MODULES / module, f"node_modules/{module}/"))
-    entry = RIC_NODE.relative_to(NODE_MODULES).as_posix()
-    files |= {
-        "index.js": NODE_STREAMING,
-        "bootstrap": bootstrap(f'node "$LAMBDA_TASK_ROOT/node_modules/{entry}"'),
-    }
-    modes = {**file_modes(files, NODE_MODULES, "node_modules/"), "bootstrap": 0o755}
+    files, modes = node_ric_function(NODE_STREAMING)
     name = create_fn(files, runtime="provided.al2023", handler="index.handler", modes=modes)
     resp = lam.invoke_with_response_stream(FunctionName=name, Payload=b"{}")
     assert resp["ResponseStreamContentType"] == "application/vnd.awslambda.http-integration-response"
