@@ -77,7 +77,7 @@ def test_readme_examples_run_as_written(fresh: Server, tmp_path: Path) -> None:
     assert """b'{"hi": {"x": 1}}'""" in run.stdout
 
     shell = [b for b in _blocks("sh") if README_URL in b]
-    assert len(shell) == 8
+    assert len(shell) == 9
     # `--follow` never ends: the same command without it prints what it would print first
     port = urlsplit(fresh.url).port
     script = "set -euo pipefail\n" + "\n".join(shell).replace(README_URL, fresh.url).replace(" --follow", "")
@@ -103,8 +103,10 @@ def test_readme_examples_run_as_written(fresh: Server, tmp_path: Path) -> None:
     assert set(counts) <= {"1", "2"} and sum(counts.values()) == 20, out
     assert re.search(r"^X-Amz-Executed-Version: [12]\r?$", out, flags=re.M | re.I), out
     assert re.search(r"^1\tfirst$", out, flags=re.M), out
-    # the HTTP API, by path and by host: the function's answer to a 2.0 event
-    assert out.count('"rawPath": "/hello"') == 2, out
+    # the HTTP API, by path and by host, and the function URL: the function's answer to a 2.0 event
+    assert out.count('"rawPath": "/hello"') == 3, out
+    assert '"FunctionUrl": "http://' in out and '"InvokeMode": "BUFFERED"' in out, out
+    assert '"rawQueryString": "x=1"' in out and '"accountId": "anonymous"' in out, out
     # the REST API, by path and by host: the function's answer to a REST proxy event
     assert out.count('{"path": "/hello", "resource": "/{proxy+}"}') == 2, out
     # fault injection: an injected error, what is left of its count, the faults deleted
