@@ -287,6 +287,19 @@ def test_another_account_invokes_only_what_the_policy_grants_it(
     assert refused(lambda: them.delete_function(FunctionName=arn)) == denied(arn, "lambda:DeleteFunction")
 
 
+def test_another_account_streams_only_with_invoke_function_granted(lbx: LocalLambdabox) -> None:
+    lam = lbx.client("lambda")
+    name = deploy(lam, {"app.py": "def handler(event, context):\n    return 'streamed'\n"})
+    arn = str(lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"])
+    them = other_account(lbx)
+    assert refused(lambda: them.invoke_with_response_stream(FunctionName=arn)) == denied(
+        arn, "lambda:InvokeFunction"
+    )
+    lam.add_permission(FunctionName=name, StatementId="o", Action="lambda:InvokeFunction", Principal=OTHER)
+    got = [e for e in them.invoke_with_response_stream(FunctionName=arn)["EventStream"]]
+    assert got == [{"PayloadChunk": {"Payload": b'"streamed"'}}, {"InvokeComplete": {}}]
+
+
 def test_another_account_reads_with_a_granted_get_function(
     lbx: LocalLambdabox, shared: tuple[str, str]
 ) -> None:

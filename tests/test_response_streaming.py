@@ -393,3 +393,47 @@ def test_a_buffered_url_of_a_streaming_function_answers_whole(
             conn.close()
     finally:
         lam.delete_function(FunctionName=name)
+
+
+HUGE_TRAILERS = """#!/usr/bin/env python3
+import http.client, os, socket, time
+api = os.environ["AWS_LAMBDA_RUNTIME_API"]
+host, port = api.rsplit(":", 1)
+conn = http.client.HTTPConnection(host, int(port))
+conn.request("GET", "/2018-06-01/runtime/invocation/next")
+resp = conn.getresponse()
+request_id = resp.getheader("Lambda-Runtime-Aws-Request-Id")
+resp.read()
+sock = socket.create_connection((host, int(port)))
+sock.sendall(
+    f"POST /2018-06-01/runtime/invocation/{request_id}/response HTTP/1.1\\r\\nHost: {api}\\r\\n"
+    "Lambda-Runtime-Function-Response-Mode: streaming\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n"
+    "1\\r\\nx\\r\\n0\\r\\nLambda-Runtime-Function-Error-Type: ".encode()
+)
+try:
+    for _ in range(64):  # a trailer of 4 MB, never ended
+        sock.sendall(b"E" * 65536)
+except OSError:
+    pass
+sock.settimeout(5)
+print("runtime api answered:", sock.recv(200).split(b"\\r\\n")[0].decode(), flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_runtime_s_trailers_are_bounded(server: Server) -> None:
+    """A streamed response's framing and trailers are held to the head's limit (1 MB): 431."""
+    lam = server.client("lambda")
+    name = deploy(
+        lam, {"bootstrap": HUGE_TRAILERS}, runtime="provided.al2023", handler="x", modes={"bootstrap": 0o755},
+        Timeout=2,
+    )  # fmt: skip
+    try:
+        resp = lam.invoke_with_response_stream(FunctionName=name, LogType="Tail")
+        got = list(events(resp))
+        assert got[0] == ("PayloadChunk", {"Payload": b"x"})
+        assert got[-1][1]["ErrorCode"] == "Sandbox.Timedout"
+        log = __import__("base64").b64decode(got[-1][1]["LogResult"]).decode()
+        assert "runtime api answered: HTTP/1.1 431 Request Header Fields Too Large" in log, log
+    finally:
+        lam.delete_function(FunctionName=name)

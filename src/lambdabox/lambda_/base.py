@@ -46,7 +46,7 @@ Key = tuple[str, str, str]
 RoleAssumable = Callable[[str], Awaitable[bool]]
 
 #: the IAM action of an operation, where it is not the operation's own name
-_ACTIONS = {"Invoke": "InvokeFunction"}
+_ACTIONS = {"Invoke": "InvokeFunction", "InvokeWithResponseStream": "InvokeFunction"}
 
 
 def not_found(arn: str) -> ServiceError:

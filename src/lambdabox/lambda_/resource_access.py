@@ -35,6 +35,7 @@ from lambdabox.lambda_.records import FunctionRecord
 #: function stays AccessDeniedException, whatever the policy
 CROSS_ACCOUNT_ACTIONS: Mapping[str, str] = {
     "Invoke": "lambda:InvokeFunction",
+    "InvokeWithResponseStream": "lambda:InvokeFunction",
     "GetFunction": "lambda:GetFunction",
     "GetFunctionConfiguration": "lambda:GetFunctionConfiguration",
     "GetAlias": "lambda:GetAlias",

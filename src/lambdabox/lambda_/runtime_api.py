@@ -172,6 +172,7 @@ class _Connection(asyncio.Protocol):
         self._pending: asyncio.Task[None] | None = None
         self._in_head = True  # reading a request line and headers (from its first byte on)
         self._head = 0  # bytes of the current head so far
+        self._since_body = 0  # bytes after the head since the last body byte (chunk framing, trailers)
         self._refused = -1  # after a 431: bytes dropped since (-1: not refused)
 
     # -- asyncio.Protocol ------------------------------------------------------------------
@@ -200,7 +201,11 @@ class _Connection(asyncio.Protocol):
         try:
             while data and self._transport is not None and self._refused < 0:
                 if not self._in_head:
+                    # the body's framing and trailers (all but its bytes) are held to MAX_HEAD too
+                    self._since_body += len(data)
                     self._parser.feed_data(data)
+                    if self._since_body > MAX_HEAD and not self._in_head:
+                        self._refuse_head()
                     break
                 room = MAX_HEAD - self._head
                 if room <= 0:
@@ -268,11 +273,12 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        self._head = 0
+        self._head = self._since_body = 0
         if self._streaming:
             self._begin_stream()
 
     def on_body(self, body: bytes) -> None:
+        self._since_body = 0
         stream = self._stream
         if stream is not None:
             if stream.feed(body) and self._transport is not None:
