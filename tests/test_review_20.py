@@ -169,10 +169,8 @@ def test_the_readme_cli_commands_work_as_written(server: Server) -> None:
             text=True, timeout=60,
         ).stdout  # fmt: skip
 
-    created = json.loads(
-        aws("create-function-url-config", "--function-name", name, "--auth-type", "NONE",
-            "--cors", '{"AllowOrigins": ["https://app.example"]}')  # fmt: skip
-    )
+    cors = '{"AllowOrigins": ["https://app.example"]}'
+    created = json.loads(aws("create-function-url-config", "--function-name", name, "--auth-type", "NONE", "--cors", cors))
     assert created["InvokeMode"] == "BUFFERED" and ".lambda-url.us-east-1.localhost:" in created["FunctionUrl"]
     url = aws("get-function-url-config", "--function-name", name, "--query", "FunctionUrl", "--output", "text").strip()
     out = subprocess.run(["curl", "-s", "--max-time", "30", url + "hello?x=1"], capture_output=True, timeout=60)
