@@ -79,7 +79,7 @@ def test_anonymous_callers_are_named_so() -> None:
     ctx = event["requestContext"]
     assert (ctx["accountId"], event["rawPath"], "authorizer" in ctx, "body" in event) == (
         "anonymous",
-        "/a b",
+        "/a%20b",
         False,
         False,
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 from lambdabox.gateway.proxy import GatewayRequest, event_v2
 
@@ -39,7 +38,7 @@ def url_event(req: UrlRequest) -> dict[str, Any]:
     greq = GatewayRequest(
         method=req.method,
         raw_path=req.raw_path,
-        path=unquote(req.raw_path),
+        path=req.raw_path,  # (still encoded: URLs, unlike HTTP APIs, do not decode it)
         raw_query=req.raw_query,
         headers=req.headers,
         body=req.body,
