@@ -437,3 +437,45 @@ def test_a_runtime_s_trailers_are_bounded(server: Server) -> None:
         assert "runtime api answered: HTTP/1.1 431 Request Header Fields Too Large" in log, log
     finally:
         lam.delete_function(FunctionName=name)
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_a_reader_that_falls_behind_holds_the_function_back_not_the_server(
+    server: Server, functions: dict[str, str], urls: dict[str, str]
+) -> None:
+    """Backpressure: 16 MB streamed to a client that reads nothing for a while cost the server
+    about its buffers, not the stream; others are served meanwhile; then every byte arrives."""
+    lam = server.client("lambda")
+    lam.invoke(FunctionName=functions["python"], Payload=b"{}")  # (warm: no allocation of its own below)
+    before = rss_kb(server.proc.pid)
+    conn, resp = open_url(server, urls["node"], {"big": 16}, by_host=False)
+    try:
+        read_until(resp, b"first;")
+        for _ in range(5):  # the stream waits on its reader; the server does not
+            assert (
+                lam.invoke(FunctionName=functions["python"], Payload=b"{}")["Payload"].read() == b"first;last"
+            )
+        grown = rss_kb(server.proc.pid) - before
+        assert grown < 8 * 1024, f"the server grew by {grown} kB while a 16 MB stream waited"
+        rest = resp.read()
+        assert len(rest) == 16 * 1024 * 1024 + len(b"last")
+    finally:
+        conn.close()
+
+
+def test_an_http_1_0_client_gets_the_stream_ended_by_the_close(server: Server, urls: dict[str, str]) -> None:
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(f"GET /_urls/{url_id(urls['python'])}/ HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+        got = b""
+        while piece := sock.recv(65536):
+            got += piece
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"Connection: close" in head
+    assert b"Transfer-Encoding" not in head and body == b"first;last"
