@@ -99,6 +99,11 @@ async def send_stream(sink: Sink, req: Request, response: StreamingResponse, kee
     except StreamAborted:
         return False
     finally:
-        aclose = getattr(body, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await close_body(response)
+
+
+async def close_body(response: StreamingResponse) -> None:
+    """Close a streamed body (sent or not): whoever feeds it learns that nobody reads on."""
+    aclose = getattr(response.body, "aclose", None)
+    if aclose is not None:
+        await aclose()

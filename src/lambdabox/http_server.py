@@ -438,6 +438,8 @@ class _Connection(asyncio.Protocol):
         finally:
             self._server.budget.release(req)  # the handler is done with the body
         if self._transport is None:
+            if isinstance(response, StreamingResponse):  # its source learns nobody reads it
+                await http_bodies.close_body(response)
             return
         if response is None:
             if status is not None:

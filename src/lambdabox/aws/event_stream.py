@@ -54,11 +54,32 @@ def encode_event(event_type: str, payload: bytes, content_type: str) -> bytes:
     return encode_message(headers, payload)
 
 
-async def encode_events(
+class EncodedEvents:
+    """The encoded messages of one response's events, for the event-stream union `shape`; closing
+    it closes `events` (whoever feeds them learns that nobody reads on), iterated or not."""
+
+    def __init__(self, shape: Shape, events: AsyncIterator[Event], encode_members: EncodeMembers) -> None:
+        self._events = events
+        self._messages = _messages(shape, events, encode_members)
+
+    def __aiter__(self) -> AsyncGenerator[bytes, None]:
+        return self._messages
+
+    async def aclose(self) -> None:
+        await self._messages.aclose()
+        aclose = getattr(self._events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def encode_events(shape: Shape, events: AsyncIterator[Event], encode_members: EncodeMembers) -> EncodedEvents:
+    """`EncodedEvents` of `events`."""
+    return EncodedEvents(shape, events, encode_members)
+
+
+async def _messages(
     shape: Shape, events: AsyncIterator[Event], encode_members: EncodeMembers
 ) -> AsyncGenerator[bytes, None]:
-    """The encoded messages of one response's events, for the event-stream union `shape`; closing
-    it closes `events` (whoever feeds them learns that nobody reads on)."""
     try:
         async for name, members in events:
             for message in _encode(shape.members[name], name, members, encode_members):

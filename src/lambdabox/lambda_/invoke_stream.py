@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ from lambdabox.lambda_ import checks
 from lambdabox.lambda_.base import Params, Result, Target
 from lambdabox.lambda_.invoke import InvokeOperations, check_size, checked_payload
 from lambdabox.lambda_.lineage import Lineage
-from lambdabox.lambda_.response_stream import ResponseStream, StreamError
+from lambdabox.lambda_.response_stream import Abandoning, ResponseStream, StreamError
 
 Event = tuple[str, dict[str, Any]]
 
@@ -97,7 +97,7 @@ class InvokeStreamOperations(InvokeOperations):
             "StatusCode": 200,
             "ExecutedVersion": streamed.executed_version,
             "ResponseStreamContentType": streamed.stream.content_type,
-            "EventStream": _events(streamed),
+            "EventStream": Abandoning(_events(streamed), streamed.stream),
         }
         return out
 
@@ -136,7 +136,7 @@ class InvokeStreamOperations(InvokeOperations):
         return Streamed(stream, run, cfg.version)
 
 
-async def _events(streamed: Streamed) -> AsyncIterator[Event]:
+async def _events(streamed: Streamed) -> AsyncGenerator[Event, None]:
     """The event stream of an InvokeWithResponseStream answer."""
     stream = streamed.stream
     try:

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 #: Lambda's limit for a streamed response's size
 MAX_BYTES = 20 * 1024 * 1024
@@ -126,3 +127,24 @@ class ResponseStream:
     def _drained(self) -> None:
         if self.on_drain is not None:
             self.on_drain()
+
+
+T = TypeVar("T")
+
+
+class Abandoning(Generic[T]):
+    """A reader's async generator over a stream, whose closing abandons the stream even when it
+    was never iterated (a HEAD request, a bodiless status, a client gone before the head)."""
+
+    def __init__(self, items: AsyncGenerator[T, None], stream: ResponseStream) -> None:
+        self._items = items
+        self._stream = stream
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._items
+
+    async def aclose(self) -> None:
+        try:
+            await self._items.aclose()
+        finally:
+            self._stream.abandon()

@@ -13,12 +13,13 @@ timeout, the 20 MB limit) is cut off (`StreamAborted`): the client sees an incom
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
 from lambdabox.gateway.proxy import GatewayResponse, MalformedResult, read_v2
 from lambdabox.http_messages import StreamAborted
 from lambdabox.lambda_.invoke_stream import Streamed
+from lambdabox.lambda_.response_stream import Abandoning
 from lambdabox.lambda_.url_stream import MalformedStream, PreludeReader
 
 
@@ -28,7 +29,7 @@ class StreamedHttp:
 
     status: int
     headers: list[tuple[str, str]]
-    body: AsyncIterator[bytes]
+    body: AsyncIterable[bytes]
 
 
 def bad_gateway() -> GatewayResponse:
@@ -67,10 +68,12 @@ async def answer(streamed: Streamed) -> GatewayResponse | StreamedHttp:
     if stream.ended and stream.error is not None and not first and not stream.unread:
         stream.abandon()
         return bad_gateway()  # (it failed before a byte of its body)
-    return StreamedHttp(head.status, head.headers, _body(streamed, chunks, first))
+    return StreamedHttp(head.status, head.headers, Abandoning(_body(streamed, chunks, first), stream))
 
 
-async def _body(streamed: Streamed, chunks: AsyncIterator[bytes], first: bytes) -> AsyncIterator[bytes]:
+async def _body(
+    streamed: Streamed, chunks: AsyncIterator[bytes], first: bytes
+) -> AsyncGenerator[bytes, None]:
     stream = streamed.stream
     try:
         if first:
