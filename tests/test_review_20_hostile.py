@@ -208,12 +208,7 @@ def lam(server: Server) -> Any:
 # -- 1. trailers are never bounded: the public port ---------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="http_server bounds a request's head (431), but not its trailers: httptools accumulates a "
-    "trailer field's value (by bytes +=, quadratic) until it ends, so an anonymous client of any "
-    "function URL makes the server hold (and copy) as much as it sends, blocking its event loop",
-)
+# fixed (was a strict xfail of review 20b)
 def test_an_anonymous_client_cannot_make_the_server_hold_an_unbounded_trailer(
     server: Server, lam: Any
 ) -> None:

@@ -223,6 +223,7 @@ class _Connection(asyncio.Protocol):
         self._headers: list[tuple[str, str]] = []
         self._header_bytes = 0
         self._head_fed = 0
+        self._since_body = 0  # bytes since the head's end or the last body byte: framing, trailers
         self._body_since = 0.0
         self._body_got = 0
         self._in_head = False
@@ -264,6 +265,8 @@ class _Connection(asyncio.Protocol):
             self.deadline = min(now + limits.body_timeout, paced)
         elif waiting != _Deadline.NONE:
             self._head_fed += len(data)
+        if not self._in_head:
+            self._since_body += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -279,8 +282,11 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._fail(400, str(exc) or type(exc).__name__)
         else:
-            if self._in_head and self._head_fed > self._limits.max_target + self._limits.max_header_bytes:
+            most = self._limits.max_target + self._limits.max_header_bytes
+            if self._in_head and self._head_fed > most:
                 self._fail(431, "request head too large")
+            elif not self._in_head and self._incoming is not None and self._since_body > most:
+                self._fail(431, "request trailers too large")  # (held to the head's bound)
 
     def eof_received(self) -> bool | None:
         # the client will send nothing more: a request in hand is still answered
@@ -339,7 +345,7 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        self._head_fed = 0
+        self._head_fed = self._since_body = 0
         parser = self._parser
         method = parser.get_method().decode("ascii")
         version = parser.get_http_version()
@@ -385,6 +391,7 @@ class _Connection(asyncio.Protocol):
             self._pause_reading()
 
     def on_body(self, body: bytes) -> None:
+        self._since_body = 0
         if self._incoming is not None:
             self._incoming.feed(body)
 
