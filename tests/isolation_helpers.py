@@ -383,6 +383,33 @@ def act_api(ev):
     return out
 
 
+def act_scan_memory(ev):
+    """Search every readable page of this process (what a fork of a template inherited included)
+    for a secret of the form PREFIX + 32 hex digits whose SHA-256 is ev["sha256"]: the secret
+    itself is never sent here, so a hit can only be memory inherited from elsewhere."""
+    import hashlib, re
+    prefix = ev["prefix"].encode()
+    pattern = re.compile(re.escape(prefix) + rb"[0-9a-f]{32}")
+    scanned, candidates, hits = 0, 0, 0
+    with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as mem:
+        for line in maps:
+            fields = line.split()
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            if "r" not in fields[1] or (len(fields) > 5 and fields[5] in ("[vvar]", "[vsyscall]")):
+                continue
+            try:
+                mem.seek(lo)
+                data = mem.read(hi - lo)
+            except (OSError, ValueError, OverflowError):
+                continue
+            scanned += len(data)
+            for m in pattern.finditer(data):
+                candidates += 1
+                if hashlib.sha256(m.group()).hexdigest() == ev["sha256"]:
+                    hits += 1
+    return {"scanned_mb": scanned >> 20, "candidates": candidates, "hits": hits}
+
+
 ACTIONS = {k[4:]: v for k, v in globals().items() if k.startswith("act_")}
 
 
@@ -391,6 +418,23 @@ def handler(event, context):
         event["rid"] = context.aws_request_id
     return ACTIONS[event["action"]](event)
 '''
+
+
+def template_pids() -> list[int]:
+    """Host pids of lambdabox's Python template processes (template.py)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if b"lambdabox.lambda_.sandbox.template" in Path(f"/proc/{entry}/cmdline").read_bytes():
+                    found.append(int(entry))
+    return found
+
+
+def parent_of(pid: int) -> int:
+    """The host parent pid of `pid`."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def find_host_pids(needle: bytes, limit: int = 100_000) -> list[int]:

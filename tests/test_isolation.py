@@ -31,7 +31,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import Server, deploy, start_server, unique
-from isolation_helpers import HOSTILE, VICTIM, RequestIdGate, find_host_pids
+from isolation_helpers import HOSTILE, VICTIM, RequestIdGate, find_host_pids, parent_of, template_pids
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="full isolation needs lambdabox to run as root")
 
@@ -51,9 +51,12 @@ def start_isolated(data_dir: Path, *extra: str) -> Server:
     return srv
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    s = start_isolated(tmp_path_factory.mktemp("iso") / "data")
+@pytest.fixture(scope="module", params=["template", "spawn"])
+def srv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Every attack runs twice: against environments forked from a template (the default for
+    Python) and against spawned ones (--cold-start spawn): a fork is confined exactly as a spawn."""
+    s = start_isolated(tmp_path_factory.mktemp("iso") / "data", "--cold-start", request.param)
+    assert health(s)["coldStart"] == request.param
     yield s
     s.stop()
 
@@ -196,6 +199,7 @@ def test_cannot_signal_or_trace_the_server_or_the_victim(
     srv: Server, client: Any, victim: Victim, hostile: str
 ) -> None:
     targets = {"server": srv.proc.pid, "victim": victim.host_pid}
+    targets.update({f"template{i}": pid for i, pid in enumerate(template_pids())})
     out = attack(client, hostile, "signal", targets=targets)
     for label in targets:
         assert out[f"kill0_{label}"] == "ESRCH", out  # not in its pid namespace
@@ -209,6 +213,33 @@ def test_cannot_signal_or_trace_the_server_or_the_victim(
     assert_unharmed(srv, client, victim)
     # and its own environment still serves it
     assert attack(client, hostile, "signal", targets={})["init_alive"] == "ok"
+
+
+def test_a_fork_of_a_template_inherits_nothing_of_another_environment(
+    srv: Server, client: Any, victim: Victim, hostile: str
+) -> None:
+    """The victim's plan (its secret among its environment variables) went to its own fork only:
+    a hostile function forked from the same template afterwards (a new one: the shared hostile
+    function is sent the secret by other tests) scans every readable page it has and finds no
+    trace of it."""
+    forker = parent_of(parent_of(victim.host_pid))  # runtime -> its pid 1 -> whoever forked that
+    if health(srv)["coldStart"] == "template":
+        assert forker in template_pids()
+    else:
+        assert forker not in template_pids()
+    prefix = "victim-secret-"
+    assert victim.secret.startswith(prefix)
+    fresh = deploy(client, {"app.py": HOSTILE}, Timeout=60)  # other tests send `hostile` the secret
+    out = attack(
+        client,
+        fresh,
+        "scan_memory",
+        prefix=prefix,
+        sha256=hashlib.sha256(victim.secret.encode()).hexdigest(),
+    )
+    assert out["scanned_mb"] >= 4, out  # it did read its memory (the interpreter's, at least)
+    assert out["hits"] == 0, out
+    assert_unharmed(srv, client, victim)
 
 
 # ------------------------------------------------------------------------------ 4. mounts, namespaces

@@ -254,6 +254,7 @@ class App:
             runtime=RuntimeSources(RUNTIMES_DIR, sdk.python, sdk.node_modules),
             network="none" if s.function_network == "none" else "host",
             endpoint_port=self.port,
+            templates=s.cold_start == "template",
         )
         await sandbox.start()
         env_http: list[HttpServer] = []  # the AWS endpoint as served inside environments
@@ -486,6 +487,7 @@ class App:
                 "sandbox": sandbox.mode,
                 "isolation": sandbox.isolation,
                 "function_network": sandbox.network,
+                "coldStart": sandbox.cold_start,
                 "verifySignatures": s.verify_signatures,
                 "enforceResourcePolicies": s.enforce_resource_policies,
                 "clock": clock_control.mode,

@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
         "and lambdabox's AWS endpoint)",
     )
     serve.add_argument(
+        "--cold-start",
+        choices=["template", "spawn"],
+        help="new Python environments: template (default: forked from a pre-initialised interpreter, "
+        "confined as a spawned one) or spawn (a new interpreter each)",
+    )
+    serve.add_argument(
         "--async-dispatch",
         choices=["run", "paused"],
         help="asynchronous invocations and SNS deliveries: run (default) or paused (accepted and stored, not run)",
@@ -272,6 +278,7 @@ def _serve_flags(args: argparse.Namespace) -> dict[str, Any]:
         "enforce_resource_policies": args.enforce_resource_policies,
         "async_dispatch": args.async_dispatch,
         "clock": args.clock,
+        "cold_start": args.cold_start,
     }
 
 

@@ -58,6 +58,9 @@ class Settings:
     #: the server's clock: "system" (real time) or "manual" (starts at the current time, paused,
     #: and moves only through POST /_lambdabox/clock: tests make minutes pass in milliseconds)
     clock: str = "system"
+    #: how new Python environments start: "template" (forked from a pre-initialised interpreter
+    #: and confined exactly as a spawned one; others are spawned) or "spawn" (every one spawned)
+    cold_start: str = "template"
 
     @classmethod
     def resolve(
@@ -81,6 +84,8 @@ class Settings:
             raise ValueError(f"function_network must be 'host' or 'none', not {self.function_network!r}")
         if self.async_dispatch not in ("run", "paused"):
             raise ValueError(f"async_dispatch must be 'run' or 'paused', not {self.async_dispatch!r}")
+        if self.cold_start not in ("template", "spawn"):
+            raise ValueError(f"cold_start must be 'template' or 'spawn', not {self.cold_start!r}")
         if self.clock not in ("system", "manual"):
             raise ValueError(f"clock must be 'system' or 'manual', not {self.clock!r}")
         if self.concurrency_limit < 1:

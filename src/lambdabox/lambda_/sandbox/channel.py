@@ -42,10 +42,20 @@ class SandboxError(RuntimeError):
 class SpawnerChannel:
     """One spawner process at a time and the socket to it."""
 
-    def __init__(self, on_lost: Callable[[list[int]], None]) -> None:
+    def __init__(
+        self,
+        on_lost: Callable[[list[int]], None],
+        launch: Sequence[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         """`on_lost(pids)`: the spawner exited while we were connected; `pids` are every env it
-        had reported spawned (their exit futures are already resolved as killed)."""
+        had reported spawned (their exit futures are already resolved as killed). `launch`: the
+        interpreter command to start instead of the spawner's (a template's: it is given the
+        source dir and the socket's fd as its first arguments, then the rest of `launch`); `env`:
+        its environment (the server's by default)."""
         self._on_lost = on_lost
+        self._launch = list(launch) if launch is not None else None
+        self._env = env
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sock: socket.socket | None = None
         self.process: subprocess.Popen[bytes] | None = None
@@ -72,14 +82,21 @@ class SpawnerChannel:
         self._loop = loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         src = str(Path(lambdabox.__file__).resolve().parent.parent)
+        if self._launch is None:
+            argv = [sys.executable, "-I", "-S", "-c", LAUNCH, src, str(theirs.fileno())]
+        else:  # [interpreter, flags..., "-c", code, *rest]: source dir and fd go after the code
+            at = self._launch.index("-c") + 2
+            argv = [*self._launch[:at], src, str(theirs.fileno()), *self._launch[at:]]
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", LAUNCH, src, str(theirs.fileno())],
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 pass_fds=[theirs.fileno()],
                 start_new_session=True,
-                env=dict(os.environ),  # for the interpreter itself; children get their spec's env
+                cwd="/" if self._launch is not None else None,
+                # for the interpreter itself; children get their spec's env
+                env=dict(os.environ) if self._env is None else self._env,
             )
         finally:
             theirs.close()

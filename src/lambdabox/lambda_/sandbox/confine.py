@@ -19,7 +19,8 @@ plan, in this order, each step fatal if it fails:
    uid/gid, ``PR_SET_PDEATHSIG`` (after the uid change, which clears it), ``no_new_privs``,
    rlimits, the seccomp filter;
 6. exec the init (tini, which reaps orphaned grandchildren as pid 1 and runs the runtime as its
-   child) or, without one, fork the runtime and reap here.
+   child) or, without one, fork the runtime and reap here; a fork of a template (template.py)
+   forks and reaps the same way, its runtime child running the already loaded interpreter.
 
 Errors before exec are reported as one JSON message on the report socket; EOF means exec'ed.
 """
@@ -37,12 +38,13 @@ import select
 import signal
 import socket
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 KEEP_RLIMIT = -2  # in a plan's rlimits: keep the current hard limit
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
 _PR_CAPBSET_DROP = 24
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_SECCOMP = 22
@@ -253,6 +255,61 @@ def drop_privileges(user: dict[str, Any] | None, full: bool) -> None:
             raise OSError(errno.EPERM, "could not become the sandbox user")
 
 
+_PR_SET_MM, _PR_SET_MM_MAP = 35, 14
+_shown: list[ctypes.Array[ctypes.c_char]] = []  # what /proc/self/{cmdline,environ} now point at
+
+
+_MM_BOUNDS = (
+    "start_code end_code start_data end_data start_brk brk start_stack arg_start arg_end env_start env_end"
+)
+
+
+class _MmMap(ctypes.Structure):  # struct prctl_mm_map (linux/prctl.h)
+    _fields_ = [
+        *((name, ctypes.c_uint64) for name in _MM_BOUNDS.split()),
+        ("auxv", ctypes.c_void_p),
+        ("auxv_size", ctypes.c_uint32),
+        ("exe_fd", ctypes.c_uint32),
+    ]
+
+
+def show_as(argv: Sequence[str], env: dict[str, str]) -> None:
+    """Make ``/proc/<pid>/cmdline`` and ``environ`` show `argv` and `env`, as after an exec of
+    them (a fork of a template otherwise shows the template's), with ``PR_SET_MM_MAP``: the
+    process's other bounds as they are (``/proc/self/stat``, the break), the new argument and
+    environment areas in buffers kept for the process's life. Where the kernel refuses, they
+    are left as they are."""
+    lib = libc()
+    lib.sbrk.restype = ctypes.c_void_p
+    lib.sbrk.argtypes = [ctypes.c_long]
+    with open("/proc/self/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+
+    def stat(n: int) -> int:  # field n of proc(5)'s numbering (fields[0] is the 3rd)
+        return int(fields[n - 3])
+
+    areas = []
+    for items in (argv, [f"{k}={v}" for k, v in env.items()]):
+        data = b"".join(item.encode() + b"\0" for item in items) or b"\0"
+        buf = ctypes.create_string_buffer(data, len(data))
+        _shown.append(buf)
+        areas += [ctypes.addressof(buf), ctypes.addressof(buf) + len(data)]
+    mm = _MmMap(
+        stat(26),
+        stat(27),
+        stat(45),
+        stat(46),
+        stat(47),
+        lib.sbrk(0) or 0,
+        stat(28),
+        *areas,
+        None,
+        0,
+        0xFFFFFFFF,
+    )
+    lib.prctl(_PR_SET_MM, _PR_SET_MM_MAP, ctypes.addressof(mm), ctypes.sizeof(mm), 0)
+
+
 def load_seccomp(program: bytes) -> None:
     """Install a compiled BPF filter (libseccomp's export, see seccomp.py)."""
     count = len(program) // 8
@@ -296,8 +353,17 @@ def which(name: str, env: dict[str, str]) -> str:
 
 
 # ------------------------------------------------------------------------------ the child
-def run(plan: dict[str, Any], stdio: Sequence[int], report: socket.socket, seccomp: bytes | None) -> NoReturn:
-    """In the forked child: confine ourselves as `plan` says, then exec (a probe exits 0)."""
+def run(
+    plan: dict[str, Any],
+    stdio: Sequence[int],
+    report: socket.socket,
+    seccomp: bytes | None,
+    start: Callable[[], NoReturn] | None = None,
+) -> NoReturn:
+    """In the forked child: confine ourselves as `plan` says, then exec (a probe exits 0).
+
+    `start`: run this instead of exec'ing ``plan["argv"]`` (a fork of a template: the runtime is
+    already loaded), fully confined, with the report socket closed first (EOF: started)."""
     stage = "setsid"
     try:
         os.setsid()
@@ -341,11 +407,15 @@ def run(plan: dict[str, Any], stdio: Sequence[int], report: socket.socket, secco
             for s in fds:
                 s.close()
         stage = "privileges"
+        if start is not None:
+            show_as(plan["argv"], plan["env"])
         drop_privileges(plan.get("user"), full=not ns.get("user"))
         check(libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
         if _peer_gone(report):  # the spawner died before the death signal was armed
             os._exit(1)
         check(libc().prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")  # every mode
+        if start is not None:  # what an exec would reset after the uid change: /proc/self is ours
+            check(libc().prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl(DUMPABLE)")
         if not plan.get("exec"):
             if seccomp is not None and plan.get("seccomp"):
                 load_seccomp(seccomp)
@@ -377,16 +447,21 @@ def run(plan: dict[str, Any], stdio: Sequence[int], report: socket.socket, secco
         env = {str(k): str(v) for k, v in plan["env"].items()}
         argv = [str(a) for a in plan["argv"]]
         stage = "exec"
-        exe = which(argv[0], env)  # before seccomp and the init: ENOENT is the caller's error
+        exe = which(argv[0], env) if start is None else argv[0]  # ENOENT is the caller's error
         init = plan.get("init")
         if seccomp is not None and plan.get("seccomp"):
             stage = "seccomp"
             load_seccomp(seccomp)
         stage = "exec"
+        if start is not None:
+            if ns.get("pid"):
+                _reap_as_pid1(start, report)
+            report.close()
+            start()
         if init:
             os.execve(init, [init, "--", exe, *argv[1:]], env)
         if ns.get("pid"):
-            _reap_as_pid1(exe, argv, env, report)
+            _reap_as_pid1(lambda: os.execve(exe, argv, env), report)
         os.execve(exe, argv, env)
     except BaseException as exc:
         msg: dict[str, Any] = {"errno": 0, "strerror": f"{stage}: {exc}", "filename": None}
@@ -425,12 +500,14 @@ def _relay_for_pid1(report: socket.socket) -> None:
     _end_like(status)
 
 
-def _reap_as_pid1(exe: str, argv: Sequence[str], env: dict[str, str], report: socket.socket) -> NoReturn:
-    """No init binary: stay as pid 1, run the runtime as our child, reap every orphan, and end
-    with the runtime's status (128 + signal for a signal, as tini reports it)."""
+def _reap_as_pid1(start: Callable[[], NoReturn], report: socket.socket) -> NoReturn:
+    """No init binary (or a fork of a template): stay as pid 1, run the runtime as our child
+    (`start` execs it or runs it here), reap every orphan, and end with the runtime's status
+    (128 + signal for a signal, as tini reports it)."""
     child = os.fork()
     if child == 0:
-        os.execve(exe, list(argv), env)
+        report.close()  # close-on-exec would; `start` may not exec
+        start()
     report.close()
     for fd in (0, 1, 2):
         with contextlib.suppress(OSError):

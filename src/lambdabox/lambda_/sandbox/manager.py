@@ -47,6 +47,7 @@ import re
 import resource
 import shutil
 import socket
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,7 @@ from lambdabox.lambda_.sandbox.channel import SandboxError, SpawnerChannel
 from lambdabox.lambda_.sandbox.confine import KEEP_RLIMIT
 from lambdabox.lambda_.sandbox.process import SandboxProcess
 from lambdabox.lambda_.sandbox.rootfs import Rootfs, RuntimeSources
+from lambdabox.lambda_.sandbox.templates import ForkFailed, Templates, TemplateUnavailable
 from lambdabox.lambda_.sandbox.users import Identity, SandboxUsers
 
 log = logging.getLogger("lambdabox.sandbox")
@@ -155,9 +157,12 @@ class Sandbox:
         modes: Sequence[Mode] = ("cgroup2", "cgroup1", "rlimit"),
         isolations: Sequence[Isolation] = ("full", "userns", "rlimits"),
         users: SandboxUsers | None = None,
+        templates: bool = True,
     ) -> None:
         """`root`: scratch dir (per-env dirs, the shared /etc and /var/runtime). `runtime`: what
-        becomes /var/runtime. `modes`/`isolations`: what to try, in order (tests force some)."""
+        becomes /var/runtime. `modes`/`isolations`: what to try, in order (tests force some).
+        `templates`: fork Python environments from a pre-initialised template (templates.py)
+        where the plan allows it, else spawn every environment."""
         self._root = Path(root)
         self._runtime = runtime or RuntimeSources(Path(__file__).resolve().parent.parent / "runtimes")
         self.network: Network = network
@@ -174,6 +179,9 @@ class Sandbox:
         self._seccomp: bytes | None = None
         self._init: str | None = None
         self._channel = SpawnerChannel(self._spawner_lost)
+        self._templates = Templates(self._runtime.clients, self._unpin, templates)
+        self._channel_of: dict[int, SpawnerChannel] = {}  # pid -> the channel reporting its exit
+        self._templates_started: asyncio.Future[None] | None = None
         self._started = False
         self._seq = itertools.count(1)
         self._live: dict[int, SandboxProcess] = {}
@@ -256,14 +264,19 @@ class Sandbox:
                 "root, but all run as the server's uid outside them, so Runtime API and internal "
                 "endpoints cannot tell them apart by uid; run as root for full isolation"
             )
+        if self.own_root and self._templates.enabled:  # the server's own Python: the likeliest
+            self._templates_started = asyncio.ensure_future(
+                self._templates.prestart(os.path.realpath(sys.executable))
+            )
         log.info(
-            "sandbox: isolation %s, network %s, cgroups %s%s, seccomp %s, init %s",
+            "sandbox: isolation %s, network %s, cgroups %s%s, seccomp %s, init %s, cold starts %s",
             self.isolation,
             self.network,
             self.mode,
             f" ({','.join(self._cgroups.controllers)})" if self._cgroups else "",
             "on" if self._seccomp and self.own_root else "off",
             self._init or ("our reaper" if self.own_root else "none"),
+            self.cold_start,
         )
 
     async def close(self) -> None:
@@ -271,10 +284,13 @@ class Sandbox:
         if self._closed:
             return
         self._closed = True
+        if self._templates_started is not None:
+            self._templates_started.cancel()
         live = list(self._live.values())
         for proc in live:
             proc.kill()
         await asyncio.gather(*(p.cleanup() for p in live), return_exceptions=True)
+        await self._templates.close()
         await self._channel.stop()
         self._users.close()
         if self._cgroups is not None:
@@ -322,17 +338,43 @@ class Sandbox:
                 readers.append(ext_r)
                 os.set_blocking(ext_r, False)
                 stdio += [theirs.detach(), ext_w]
-            cleanup_paths = {"cgroups": [str(d) for d in cg.dirs] if cg else [], "dirs": [str(tmp_dir)]}
-            # submit closes the write ends in every case: only the child keeps them.
-            fut = await self._channel.submit({"op": "spawn", "plan": plan, **cleanup_paths}, stdio)
-            try:
-                reply = await asyncio.shield(fut)
-            except asyncio.CancelledError:
-                fut.add_done_callback(self._channel.abandoned_spawn)
-                if ident is not None:  # its uid is free once the abandoned child is killed
-                    held, ident = ident, None
-                    fut.add_done_callback(lambda _f: self._users.release(held))
-                raise
+            channel: SpawnerChannel = self._channel
+            reply: dict[str, Any] | None = None
+            forker = None if spec.control or spec.runtime_at else self._templates.eligible(plan)
+            if forker is not None:
+                held = ident
+                try:
+                    pid, fds, channel = await self._templates.fork(
+                        forker,
+                        plan,
+                        self._seccomp,
+                        stdio,
+                        lambda: self._release_identity(held),
+                    )
+                except TemplateUnavailable as exc:
+                    log.debug("sandbox: spawning %s (no template fork: %s)", spec.name, exc)
+                except ForkFailed as exc:
+                    raise _spawn_error(exc.reply) from None
+                except asyncio.CancelledError:
+                    ident = None  # released once the abandoned child is gone
+                    raise
+                else:
+                    for fd in stdio:  # only the child keeps the write ends
+                        os.close(fd)
+                    reply = {"op": "spawned", "pid": pid, "fds": fds}
+            if reply is None:
+                channel = self._channel
+                cleanup_paths = {"cgroups": [str(d) for d in cg.dirs] if cg else [], "dirs": [str(tmp_dir)]}
+                # submit closes the write ends in every case: only the child keeps them.
+                fut = await self._channel.submit({"op": "spawn", "plan": plan, **cleanup_paths}, stdio)
+                try:
+                    reply = await asyncio.shield(fut)
+                except asyncio.CancelledError:
+                    fut.add_done_callback(self._channel.abandoned_spawn)
+                    if ident is not None:  # its uid is free once the abandoned child is killed
+                        held, ident = ident, None
+                        fut.add_done_callback(lambda _f: self._users.release(held))
+                    raise
             listeners += [socket.socket(fileno=fd) for fd in reply.pop("fds", ())]
             if reply["op"] != "spawned":
                 raise _spawn_error(reply)
@@ -352,10 +394,11 @@ class Sandbox:
             s.setblocking(False)
         control_sock = listeners.pop(0) if spec.control else None
         proc = SandboxProcess(
-            self, pid, out_r, err_r, tmp_dir, cg, self._channel.exit_future(pid), spec, ident,
+            self, pid, out_r, err_r, tmp_dir, cg, channel.exit_future(pid), spec, ident,
             listeners, self.own_root, self._users.release, control_sock, ext_r,
         )  # fmt: skip
         self._live[pid] = proc
+        self._channel_of[pid] = channel
         return proc
 
     def _plan(
@@ -492,21 +535,46 @@ class Sandbox:
 
     async def _send_parents(self, cgroups: Cgroups | None) -> None:
         await self._channel.send(
-            {"op": "parents", "paths": [str(p) for p in cgroups.parents] if cgroups else []}
+            {
+                "op": "parents",
+                "paths": [str(p) for p in cgroups.parents] if cgroups else [],
+                "scratch": str(self._root / "envs"),  # forks' dirs too (templates.py)
+            }
         )
 
     @property
     def spawner_running(self) -> bool:
         return self._channel.running
 
+    @property
+    def cold_start(self) -> str:
+        """How new Python environments start: "template" (forked, where the plan allows) or "spawn"."""
+        return "template" if self._templates.enabled and self.own_root else "spawn"
+
+    @property
+    def templates(self) -> dict[str, int]:
+        """The running template processes' pids, by interpreter."""
+        return self._templates.pids()
+
     async def release_pid(self, pid: int) -> None:
-        """Let the spawner reap `pid`'s zombie (the pid may be reused afterwards)."""
-        await self._channel.send({"op": "release", "pid": pid})
+        """Let the process that forked `pid` (spawner or template) reap its zombie (the pid may
+        be reused afterwards); nothing if that process is gone (its init reaped it)."""
+        channel = self._channel_of.get(pid, self._channel)
+        if channel.running:
+            await channel.send({"op": "release", "pid": pid})
 
     def _spawner_lost(self, pids: list[int]) -> None:
         """The spawner died while we live: its children died with it (death signal)."""
         if not self._closed:
             log.error("sandbox: the spawner process exited; its environments died with it")
+        self._unpin(pids)
+
+    def _release_identity(self, ident: Identity | None) -> None:
+        if ident is not None:
+            self._users.release(ident)
+
+    def _unpin(self, pids: list[int]) -> None:
+        """Their spawner or template is gone and init reaped them: never signal those pids again."""
         for pid in pids:
             proc = self._live.get(pid)
             if proc is not None:
@@ -514,7 +582,7 @@ class Sandbox:
 
     def forget(self, pid: int) -> None:
         self._live.pop(pid, None)
-        self._channel.forget(pid)
+        self._channel_of.pop(pid, self._channel).forget(pid)
 
 
 def _spawn_error(reply: dict[str, Any]) -> SpawnError:

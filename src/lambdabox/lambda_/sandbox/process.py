@@ -216,7 +216,7 @@ class SandboxProcess:
         if self._cg is not None:
             await remove_env_cgroup(self._cg)
         await asyncio.to_thread(shutil.rmtree, self.tmp_dir, True)
-        if self._pinned and sandbox.spawner_running:
+        if self._pinned:
             with contextlib.suppress(SandboxError):
                 await sandbox.release_pid(self.pid)
         self._pinned = False

@@ -42,7 +42,8 @@ Server -> spawner:
   {"op": "spawn", "id", "plan", "cgroups": [dir...], "dirs": [dir...]} + fds [stdout_w, stderr_w(, control)]
   {"op": "probe", "id", "plan"}       fork, apply the plan's confinement, exit 0 (no exec)
   {"op": "release", "pid"}            forget an env: reap its zombie (pins the pid until now)
-  {"op": "parents", "paths": [...]}   cgroup directories to remove when the server is gone
+  {"op": "parents", "paths": [...], "scratch"}  cgroup directories to remove, and the dir whose
+                                      entries to remove, when the server is gone
   {"op": "seccomp", "program"}        the compiled filter (base64 BPF) plans with "seccomp" load
 Spawner -> server:
   {"op": "spawned", "id", "pid", "listeners": n} + n listener fds | {"op": "failed", "id", "errno", "strerror", "filename"}
@@ -106,6 +107,20 @@ def remove_cgroup_tree(
     return True
 
 
+def fork_child(own_pid_ns: bool, pid_ns: int) -> int:
+    """``os.fork()``; with `own_pid_ns` the child is born as pid 1 of a new pid namespace (this
+    process's later children are in its own again: `pid_ns` is an fd of that namespace)."""
+    pid = -1
+    if own_pid_ns:
+        confine.check(confine.libc().unshare(confine.CLONE_NEWPID), "unshare(pid)")
+    try:
+        pid = os.fork()
+    finally:
+        if own_pid_ns and pid != 0:
+            confine.check(confine.libc().setns(pid_ns, confine.CLONE_NEWPID), "setns(pid)")
+    return pid
+
+
 # --------------------------------------------------------------------------- the spawner
 class _Env:
     __slots__ = ("cgroups", "dirs", "exited", "released")
@@ -124,9 +139,14 @@ class Spawner:
         self.sock = sock
         self.envs: dict[int, _Env] = {}
         self.parents: list[str] = []
+        self.scratch: str | None = None  # the envs' dirs' parent: emptied when the server is gone
         self.stopping = False
         self.seccomp: bytes | None = None  # the compiled filter, sent once by the server
         self.pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+
+    @staticmethod
+    def new_env(cgroups: list[str], dirs: list[str]) -> _Env:
+        return _Env(cgroups, dirs)
 
     def run(self) -> None:
         wake_r, wake_w = os.pipe()
@@ -187,7 +207,7 @@ class Spawner:
         if op == "spawn":
             pid, error, listeners = self._fork(msg["plan"], fds)
             if error is None:
-                self.envs[pid] = _Env(list(msg.get("cgroups", ())), list(msg.get("dirs", ())))
+                self.envs[pid] = self.new_env(list(msg.get("cgroups", ())), list(msg.get("dirs", ())))
                 self._reply(
                     {"op": "spawned", "id": msg["id"], "pid": pid, "listeners": len(listeners)}, listeners
                 )
@@ -211,21 +231,14 @@ class Spawner:
             self._release(int(msg["pid"]))
         elif op == "parents":
             self.parents = [str(p) for p in msg["paths"]]
+            self.scratch = msg.get("scratch")
 
     def _fork(self, plan: dict[str, Any], stdio: list[int]) -> tuple[int, dict[str, Any] | None, list[int]]:
         """Fork a child that confines itself (confine.run). Returns its pid, an error report or
         None once it has exec'ed, and the listener fds it created inside its own namespaces."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)  # close-on-exec
         ns = plan.get("ns") or {}
-        own_pid_ns = bool(ns.get("pid")) and not ns.get("user")
-        pid = -1
-        if own_pid_ns:  # the child is born as pid 1 of a new pid namespace
-            confine.check(confine.libc().unshare(confine.CLONE_NEWPID), "unshare(pid)")
-        try:
-            pid = os.fork()
-        finally:
-            if own_pid_ns and pid != 0:  # later children are ours again
-                confine.check(confine.libc().setns(self.pid_ns, confine.CLONE_NEWPID), "setns(pid)")
+        pid = fork_child(bool(ns.get("pid")) and not ns.get("user"), self.pid_ns)
         if pid == 0:
             ours.close()
             signal.set_wakeup_fd(-1)
@@ -315,6 +328,10 @@ class Spawner:
         for parent in self.parents:
             with contextlib.suppress(OSError):
                 remove_cgroup_tree(parent, deadline)
+        if self.scratch:  # what template forks (not ours) left there
+            with contextlib.suppress(OSError):
+                for name in os.listdir(self.scratch):
+                    shutil.rmtree(os.path.join(self.scratch, name), ignore_errors=True)
 
 
 def main(argv: Sequence[str]) -> None:

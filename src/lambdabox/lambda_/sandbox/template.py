@@ -1,0 +1,219 @@
+"""A template process: a Python interpreter with the runtime client's modules loaded, forked per environment.
+
+A cold start of a Python environment spends most of its time starting an interpreter and
+importing what lambdabox's runtime client needs. A template does that once: `Sandbox` starts one
+per interpreter (``python -u -S -c LAUNCH SRC FD CLIENTS``: the runtime's own flags, an empty
+environment, ``/`` as working directory), it imports
+those modules, freezes its heap (``gc.freeze()``: forks then share its pages instead of copying
+them as the collector touches them) and waits. Each new environment is a fork of it that confines
+itself exactly as a spawned one does (confine.run: cgroup, namespaces, its own root, its own uid,
+no capabilities, ``no_new_privs``, rlimits, seccomp) and then, instead of exec'ing an interpreter,
+runs the runtime client in the interpreter it already is (`start_runtime`), under a small pid-1
+reaper of its own.
+
+What the template never holds: anything of an environment. The server sends it a bare fork request
+and the environment's report socket; the plan (argv, environment variables, role credentials,
+paths, the seccomp filter) goes from the server straight to the forked child over that socket, and
+the child's reports (errors, listeners) go straight back. So no fork can find another
+environment's secrets in memory it inherited.
+
+What a fork shares with its siblings, which a spawned interpreter would not: the template's string
+hash seed and address-space layout (it is one process, forked). Both are per-template, and the
+template is started fresh by each server (and after it dies); `random` is reseeded in each fork.
+
+Protocol (as spawner.py's, whose exit reporting and reaping this reuses):
+  server -> template: {"op": "spawn", "id", "ns": {"pid", "user"}} + fds [report, stdout_w, stderr_w]
+                      {"op": "release", "pid"}
+  template -> server: {"op": "spawned", "id", "pid"} | {"op": "failed", "id", "errno", "strerror"}
+                      {"op": "exit", "pid", "code", "status"}
+  server -> child (on the report socket, one packet): the plan, with "seccomp_program" (base64)
+  child -> server: an error report or {"listeners": n} + fds, then EOF once the runtime starts.
+On EOF from the server the template kills every fork's process group and exits; the forks also
+die with it (death signal).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import gc
+import importlib
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from lambdabox.lambda_.sandbox import confine
+from lambdabox.lambda_.sandbox.spawner import Spawner, fork_child
+
+#: what lambdabox's Python runtime client imports on its way to the first /next (and what the
+#: interpreter's own start-up would have): loaded once here instead of in every environment
+PRELOAD = (
+    "contextlib", "logging", "json", "time", "traceback", "importlib", "importlib.machinery",
+    "importlib.util", "_socket", "encodings.idna", "linecache", "tokenize",
+)  # fmt: skip
+#: the runtime client's start-up script, as environments see it (``rootfs.RUNTIME_DIR``)
+CLIENT = "/var/runtime/bootstrap_python.py"
+#: environment variables an exec'ed interpreter would read at start-up that a fork can honour
+#: itself; a plan with any other ``PYTHON*`` variable is spawned instead (the server checks)
+HONOURED_ENV = frozenset(("PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"))
+#: the locale a template starts in: the one Lambda (and lambdabox) gives environments. A plan
+#: with another LANG, or any LC_ALL/LC_CTYPE, is spawned (its interpreter would start otherwise)
+LOCALE_ENV = {"LANG": "en_US.UTF-8"}
+LOCALE_KEYS = ("LANG", "LC_ALL", "LC_CTYPE")
+#: the interpreter flags a template is started with: those of the runtime's argv (runtime_catalog)
+RUNTIME_FLAGS = ("-u", "-S")
+
+
+class Template(Spawner):
+    """Forks confined environments from this pre-initialised interpreter; reports and reaps them."""
+
+    def __init__(self, sock: socket.socket, client_code: Any, base_path: list[str]) -> None:
+        super().__init__(sock)
+        self.client_code = client_code  # the runtime client's start-up script, compiled
+        self.base_path = base_path  # sys.path as a fresh interpreter has it: the standard library
+        #: what the interpreter's own start-up added to its environment (PEP 538's LC_CTYPE when
+        #: the locale is C): a spawned runtime's environment has it too
+        self.startup_env = {k: v for k, v in os.environ.items() if k not in LOCALE_ENV}
+
+    def _handle(self, msg: dict[str, Any], fds: list[int]) -> None:
+        op = msg.get("op")
+        if op == "spawn" and len(fds) >= 3:
+            ns = msg.get("ns") or {}
+            try:
+                pid = fork_child(bool(ns.get("pid")) and not ns.get("user"), self.pid_ns)
+            except OSError as exc:  # EAGAIN (pids), ENOMEM: the server spawns instead
+                self._reply({"op": "failed", "id": msg["id"], "errno": exc.errno, "strerror": str(exc)})
+                return
+            if pid == 0:
+                self._child(fds)
+            self.envs[pid] = self.new_env([], [])
+            self._reply({"op": "spawned", "id": msg["id"], "pid": pid, "listeners": 0})
+            self._scan_exits()
+        elif op == "release":
+            self._release(int(msg["pid"]))
+
+    def _child(self, fds: list[int]) -> NoReturn:
+        """In the fork: take the plan from the server, confine, run the runtime client."""
+        try:
+            self.sock.close()  # a copy held here would hide the template's death from the server
+            signal.set_wakeup_fd(-1)
+            report = socket.socket(fileno=fds[0])
+            data = report.recv(1 << 20)
+            plan = json.loads(data)
+            program = plan.pop("seccomp_program", None)
+            seccomp = base64.b64decode(program) if program else None
+        except BaseException:
+            os._exit(127)
+        confine.run(plan, fds[1:], report, seccomp, start=lambda: self._start_runtime(plan))
+
+    def _start_runtime(self, plan: dict[str, Any]) -> NoReturn:
+        """Become what ``python -u -S CLIENT`` would be at its first line, then run CLIENT."""
+        code = 1
+        try:
+            start_interpreter(plan, self.base_path, self.startup_env)
+            main = sys.modules["__main__"]
+            exec(self.client_code, main.__dict__)
+            code = 0
+        except SystemExit as exc:
+            code = _exit_code(exc)
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                sys.excepthook(*sys.exc_info())
+        finish(code)
+
+
+def start_interpreter(plan: dict[str, Any], base_path: Sequence[str], startup_env: dict[str, str]) -> None:
+    """Give this forked interpreter the state a fresh ``python -u -S CLIENT`` has: argv, the
+    environment (with what the interpreter's start-up adds: `startup_env`), sys.path (script
+    dir, PYTHONPATH, standard library), fresh unbuffered stdio, Python's own signal
+    dispositions, a new `__main__`, no lambdabox modules."""
+    import io
+    import types
+
+    env = {**{str(k): str(v) for k, v in plan["env"].items()}, **startup_env}
+    argv = [str(a) for a in plan["argv"]]
+    os.environ.clear()
+    os.environ.update(env)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as the interpreter sets them at start-up
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    script = argv[len(RUNTIME_FLAGS) + 1]
+    sys.argv = argv[len(RUNTIME_FLAGS) + 1 :]
+    sys.orig_argv = argv
+    sys.executable = argv[0]
+    extra = [os.path.abspath(p) for p in env.get("PYTHONPATH", "").split(":") if p]
+    sys.path[:] = [os.path.dirname(script), *extra, *base_path]
+    sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
+    for name in [n for n in sys.modules if n == "lambdabox" or n.startswith("lambdabox.")]:
+        del sys.modules[name]  # user code must not import (or be shadowed by) the template's own
+    if "random" in sys.modules:
+        sys.modules["random"].seed()
+    streams = {
+        "stdin": io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8"),
+        "stdout": io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", write_through=True),
+        "stderr": io.TextIOWrapper(
+            io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", write_through=True
+        ),
+    }
+    for name, stream in streams.items():
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
+    main = types.ModuleType("__main__")
+    main.__file__ = script
+    main.__cached__ = None  # type: ignore[attr-defined]
+    main.__builtins__ = __builtins__  # type: ignore[attr-defined]
+    sys.modules["__main__"] = main
+
+
+def finish(code: int) -> NoReturn:
+    """End as an interpreter does: join threads, run atexit handlers, flush stdio, exit."""
+    import atexit
+    import threading
+
+    with contextlib.suppress(BaseException):
+        threading._shutdown()  # type: ignore[attr-defined]
+    with contextlib.suppress(BaseException):
+        atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):
+            stream.flush()
+    os._exit(code)
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF
+    with contextlib.suppress(BaseException):
+        sys.stderr.write(f"{exc.code}\n")
+    return 1
+
+
+def main(argv: Sequence[str]) -> None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, fileno=int(argv[0]))
+    clients = argv[1]
+    with open(os.path.join(clients, os.path.basename(CLIENT)), "rb") as f:
+        client_code = compile(f.read(), CLIENT, "exec", dont_inherit=True)
+    for name in PRELOAD:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    confine.libc()
+    src = sys.path[0]  # put first by LAUNCH; "" (the working directory) by -c: neither is kept
+    base_path = [p for p in sys.path if p not in (src, "")]
+    gc.collect()
+    gc.freeze()  # what is loaded now stays shared with every fork
+    Template(sock, client_code, base_path).run()
+
+
+#: how the server starts this module (as spawner.LAUNCH, plus the runtime clients' directory)
+LAUNCH = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from lambdabox.lambda_.sandbox.template import main; main(sys.argv[2:])"
+)

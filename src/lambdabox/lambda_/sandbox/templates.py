@@ -1,0 +1,268 @@
+"""The server's side of template processes: Python environments forked from a loaded interpreter.
+
+`Templates` (owned by `Sandbox`) decides whether a plan can start from a template: a root of its
+own (full or userns isolation), the runtime started exactly as ``python -u -S
+/var/runtime/bootstrap_python.py`` (no wrapper, no extensions launcher), and no ``PYTHON*``
+variable that only an interpreter's own start-up could honour. It starts one template per
+interpreter (template.py) when first needed, and `fork()`s environments from it: the plan goes
+over the environment's own report socket straight to the forked child, which confines itself
+exactly as a spawned one (confine.run) and reports back on that socket.
+
+`fork()` returns the new pid, the listeners the child made (network ``none``) and the channel
+that reports its exit; it raises `SpawnError`'s reply (a confinement failure, as a spawn would
+fail) through `ForkFailed`, and `TemplateUnavailable` when no fork was made (the template is gone,
+not started, or out of pids or memory): the caller then spawns as before.
+
+A template that exits takes its forks with it (death signal), as the spawner does: their exit
+futures resolve as killed and `on_lost` is told. The next use starts a new template; after
+`MAX_DEATHS` deaths without a fork in between, templates stay off for that interpreter (logged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from lambdabox.lambda_.sandbox import template
+from lambdabox.lambda_.sandbox.channel import SandboxError, SpawnerChannel
+
+log = logging.getLogger("lambdabox.sandbox")
+
+MAX_DEATHS = 3  # template deaths in a row (no successful fork between) before giving up on it
+
+
+class TemplateUnavailable(Exception):
+    """No fork was made: spawn instead."""
+
+
+class ForkFailed(Exception):
+    """The fork could not confine itself; `reply` is its error report (as a spawn's)."""
+
+    def __init__(self, reply: dict[str, Any]) -> None:
+        super().__init__(reply.get("strerror"))
+        self.reply = reply
+
+
+class _Template:
+    def __init__(self, channel: SpawnerChannel) -> None:
+        self.channel = channel
+        self.deaths = 0
+        self.disabled = False
+
+
+class Templates:
+    """One template process per Python interpreter, started on first use."""
+
+    def __init__(self, clients: Path, on_lost: Callable[[list[int]], None], enabled: bool = True) -> None:
+        """`clients`: the host dir of the runtime clients (what /var/runtime holds)."""
+        self._clients = clients
+        self._on_lost = on_lost
+        self.enabled = enabled
+        self._by_exe: dict[str, _Template] = {}
+
+    # -- which plans ------------------------------------------------------------------------
+    def eligible(self, plan: dict[str, Any]) -> str | None:
+        """The interpreter whose template can start `plan`, or None (spawn it)."""
+        if not self.enabled or not plan.get("root") or not plan.get("exec"):
+            return None
+        argv = plan.get("argv") or []
+        if len(argv) != 2 + len(template.RUNTIME_FLAGS) or argv[-1] != template.CLIENT:
+            return None
+        if tuple(argv[1:-1]) != template.RUNTIME_FLAGS or not os.path.basename(argv[0]).startswith("python"):
+            return None
+        env = plan.get("env") or {}
+        if any(k.startswith("PYTHON") and k not in template.HONOURED_ENV for k in env):
+            return None
+        if any(env.get(k) != template.LOCALE_ENV.get(k) for k in template.LOCALE_KEYS):
+            return None
+        known = self._by_exe.get(argv[0])
+        if known is not None and known.disabled:
+            return None
+        return str(argv[0])
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def prestart(self, exe: str) -> None:
+        """Start `exe`'s template now (its first fork need not wait for it)."""
+        if self.enabled:
+            with contextlib.suppress(SandboxError, OSError):
+                await self._running(exe)
+
+    async def _running(self, exe: str) -> _Template:
+        t = self._by_exe.get(exe)
+        if t is None:
+            launch = [exe, *template.RUNTIME_FLAGS, "-c", template.LAUNCH, str(self._clients)]
+            t = _Template(
+                SpawnerChannel(
+                    lambda pids: self._lost(exe, pids), launch=launch, env=dict(template.LOCALE_ENV)
+                )
+            )
+            self._by_exe[exe] = t
+        if t.disabled:
+            raise TemplateUnavailable("templates are off for this interpreter")
+        if not t.channel.running:
+            await t.channel.start()
+        return t
+
+    def _lost(self, exe: str, pids: list[int]) -> None:
+        t = self._by_exe.get(exe)
+        if t is not None:
+            t.deaths += 1
+            if t.deaths >= MAX_DEATHS and not t.disabled:
+                t.disabled = True
+                log.error(
+                    "sandbox: the template for %s keeps exiting; spawning its environments instead", exe
+                )
+            elif pids:
+                log.error(
+                    "sandbox: the template for %s exited; its %d environment(s) died with it", exe, len(pids)
+                )
+        self._on_lost(pids)
+
+    async def close(self) -> None:
+        for t in self._by_exe.values():
+            await t.channel.stop()
+        self._by_exe.clear()
+
+    def pids(self) -> dict[str, int]:
+        """The running templates' pids, by interpreter."""
+        return {
+            exe: t.channel.process.pid
+            for exe, t in self._by_exe.items()
+            if t.channel.running and t.channel.process is not None
+        }
+
+    # -- forking ----------------------------------------------------------------------------
+    async def fork(
+        self,
+        exe: str,
+        plan: dict[str, Any],
+        seccomp: bytes | None,
+        stdio: Sequence[int],
+        abandoned: Callable[[], None],
+    ) -> tuple[int, list[int], SpawnerChannel]:
+        """Fork `plan`'s environment from `exe`'s template; `stdio` stays open (copies are sent).
+
+        If cancelled, `abandoned()` is called once no child of this call is alive any more."""
+        try:
+            t = await self._running(exe)
+        except (SandboxError, OSError) as exc:
+            raise TemplateUnavailable(str(exc)) from exc
+        channel = t.channel
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            program = base64.b64encode(seccomp).decode() if seccomp and plan.get("seccomp") else None
+            ours.send(json.dumps({**plan, "seccomp_program": program}).encode())  # read by the child
+            ns = plan.get("ns") or {}
+            request = {"op": "spawn", "ns": {"pid": bool(ns.get("pid")), "user": bool(ns.get("user"))}}
+            try:
+                fut = await channel.submit(request, [theirs.detach(), *(os.dup(fd) for fd in stdio)])
+            except asyncio.CancelledError:
+                abandoned()  # not sent: no child
+                raise
+            except SandboxError as exc:
+                raise TemplateUnavailable(str(exc)) from exc
+            try:
+                reply = await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                fut.add_done_callback(lambda f: self._abandon(channel, f, abandoned))
+                raise
+            except SandboxError as exc:
+                raise TemplateUnavailable(str(exc)) from exc
+            if reply["op"] != "spawned":
+                raise TemplateUnavailable(str(reply.get("strerror")))
+            pid = int(reply["pid"])
+            try:
+                error, fds = await _read_report(ours)
+            except asyncio.CancelledError:
+                self._kill(channel, pid, abandoned)
+                raise
+            if error is not None:
+                for fd in fds:
+                    os.close(fd)
+                self._kill(channel, pid, lambda: None)
+                raise ForkFailed(error)
+            t.deaths = 0
+            return pid, fds, channel
+        finally:
+            ours.close()
+            with contextlib.suppress(OSError):
+                theirs.close()
+
+    def _abandon(
+        self, channel: SpawnerChannel, fut: asyncio.Future[dict[str, Any]], then: Callable[[], None]
+    ) -> None:
+        if fut.cancelled() or fut.exception() is not None or fut.result()["op"] != "spawned":
+            then()
+            return
+        self._kill(channel, int(fut.result()["pid"]), then)
+
+    @staticmethod
+    def _kill(channel: SpawnerChannel, pid: int, then: Callable[[], None]) -> None:
+        """SIGKILL a fork that will not be used; once it is gone, reap it and call `then`."""
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)  # still pinned by the template: safe
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+        def gone(_fut: object) -> None:
+            channel.forget(pid)
+            if channel.running:
+                asyncio.get_running_loop().create_task(_release(channel, pid))
+            then()
+
+        try:
+            channel.exit_future(pid).add_done_callback(gone)
+        except KeyError:
+            then()
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+async def _release(channel: SpawnerChannel, pid: int) -> None:
+    with contextlib.suppress(SandboxError):
+        await channel.send({"op": "release", "pid": pid})
+
+
+async def _read_report(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
+    """The child's reports until EOF (it runs): an error, and the listeners it made."""
+    loop = asyncio.get_running_loop()
+    sock.setblocking(False)
+    error: dict[str, Any] | None = None
+    fds: list[int] = []
+    try:
+        while True:
+            try:
+                data, got, _flags, _addr = socket.recv_fds(sock, 65536, 8, socket.MSG_CMSG_CLOEXEC)
+            except (BlockingIOError, InterruptedError):
+                ready: asyncio.Future[None] = loop.create_future()
+                loop.add_reader(sock.fileno(), _resolve, ready)
+                try:
+                    await ready
+                finally:
+                    loop.remove_reader(sock.fileno())
+                continue
+            except OSError:
+                break
+            fds.extend(got)
+            if not data:
+                break
+            msg = json.loads(data)
+            if "listeners" not in msg:
+                error = msg
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return error, fds
