@@ -455,7 +455,7 @@ def run(
         stage = "exec"
         if start is not None:
             if ns.get("pid"):
-                _reap_as_pid1(start, report)
+                _reap_as_pid1(start, report, plan.get("fork_init"))
             report.close()
             start()
         if init:
@@ -500,10 +500,12 @@ def _relay_for_pid1(report: socket.socket) -> None:
     _end_like(status)
 
 
-def _reap_as_pid1(start: Callable[[], NoReturn], report: socket.socket) -> NoReturn:
+def _reap_as_pid1(start: Callable[[], NoReturn], report: socket.socket, init: str | None = None) -> NoReturn:
     """No init binary (or a fork of a template): stay as pid 1, run the runtime as our child
     (`start` execs it or runs it here), reap every orphan, and end with the runtime's status
-    (128 + signal for a signal, as tini reports it)."""
+    (128 + signal for a signal, as tini reports it). `init`: a program that does this for the
+    runtime's pid (runtimes/_lambdabox_init.c), exec'ed so that this copy of an interpreter's
+    memory is given back; without one (or if it cannot be exec'ed) the loop below does it."""
     child = os.fork()
     if child == 0:
         report.close()  # close-on-exec would; `start` may not exec
@@ -512,6 +514,9 @@ def _reap_as_pid1(start: Callable[[], NoReturn], report: socket.socket) -> NoRet
     for fd in (0, 1, 2):
         with contextlib.suppress(OSError):
             os.close(fd)
+    if init:
+        with contextlib.suppress(OSError):
+            os.execve(init, [init, str(child)], {})
     signal.signal(signal.SIGTERM, lambda *_: os.kill(child, signal.SIGTERM))
     while True:
         try:

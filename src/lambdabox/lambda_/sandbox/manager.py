@@ -460,6 +460,7 @@ class Sandbox:
             "listen": listen,
             "hostname": "localhost",
             "init": self._init,
+            "fork_init": self._rootfs.fork_init,  # the pid 1 a fork of a template execs
             "seccomp": self._seccomp is not None,
         }
 

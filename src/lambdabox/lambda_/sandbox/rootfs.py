@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import compileall
 import contextlib
+import hashlib
 import os
 import shutil
 import subprocess
@@ -39,6 +40,7 @@ from lambdabox.lambda_.sandbox.users import USER_NAME, SandboxUsers
 
 TASK_ROOT = "/var/task"
 RUNTIME_DIR = "/var/runtime"
+FORK_INIT = "_lambdabox_init"  # runtimes/_lambdabox_init.c, built into /var/runtime
 OPT_DIR = "/opt"
 #: what an environment's /etc holds from the host's (files or trees, copied, symlinks kept)
 ETC_COPIED = (
@@ -70,6 +72,9 @@ class Rootfs:
         self._users = users
         self._sdk_binds: list[tuple[str, str]] = []
         self._compiled: set[str] = set()
+        #: the pid 1 that a fork of a template execs (runtimes/_lambdabox_init.c), as environments
+        #: see it; None where no C compiler could build it (the fork then reaps in Python)
+        self.fork_init: str | None = None
 
     def prepare(self) -> None:
         """Write the shared /etc and /var/runtime trees (blocking)."""
@@ -82,7 +87,33 @@ class Rootfs:
         # the runtime client's modules again (~10 ms); this interpreter's now, others' on first use
         compileall.compile_dir(str(self.runtime), maxlevels=0, quiet=1)
         self._compiled = {os.path.realpath(sys.executable)}
+        self.fork_init = self._build_fork_init()
         self._own_files_readable()
+
+    def _build_fork_init(self) -> str | None:
+        """Compile the forks' pid 1 into /var/runtime once per source (blocking); its path inside."""
+        source = self._sources.clients / f"{FORK_INIT}.c"
+        target = self.runtime / FORK_INIT
+        stamp = self.runtime / f".{FORK_INIT}.key"
+        if not source.is_file():
+            return None
+        key = hashlib.sha256(source.read_bytes()).hexdigest()
+        if target.is_file() and stamp.is_file() and stamp.read_text() == key:
+            return f"{RUNTIME_DIR}/{FORK_INIT}"
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if cc is None:
+            return None
+        for flags in (["-static"], []):  # static: no shared libraries to map, smaller still
+            done = subprocess.run(
+                [cc, "-O2", *flags, "-o", str(target), str(source)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                timeout=60, check=False,
+            )  # fmt: skip
+            if done.returncode == 0:
+                os.chmod(target, 0o755)
+                stamp.write_text(key)
+                return f"{RUNTIME_DIR}/{FORK_INIT}"
+        return None
 
     def compile_for(self, python: str) -> None:
         """Byte-compile the runtime clients for the interpreter `python` once (blocking)."""

@@ -34,15 +34,19 @@ die with it (death signal).
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import gc
 import importlib
+import io
 import json
 import os
 import signal
 import socket
 import sys
+import threading
+import types
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -131,9 +135,6 @@ def start_interpreter(plan: dict[str, Any], base_path: Sequence[str], startup_en
     environment (with what the interpreter's start-up adds: `startup_env`), sys.path (script
     dir, PYTHONPATH, standard library), fresh unbuffered stdio, Python's own signal
     dispositions, a new `__main__`, no lambdabox modules."""
-    import io
-    import types
-
     env = {**{str(k): str(v) for k, v in plan["env"].items()}, **startup_env}
     argv = [str(a) for a in plan["argv"]]
     os.environ.clear()
@@ -150,8 +151,6 @@ def start_interpreter(plan: dict[str, Any], base_path: Sequence[str], startup_en
     extra = [os.path.abspath(p) for p in env.get("PYTHONPATH", "").split(":") if p]
     sys.path[:] = [os.path.dirname(script), *extra, *base_path]
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
-    for name in [n for n in sys.modules if n == "lambdabox" or n.startswith("lambdabox.")]:
-        del sys.modules[name]  # user code must not import (or be shadowed by) the template's own
     if "random" in sys.modules:
         sys.modules["random"].seed()
     streams = {
@@ -173,9 +172,6 @@ def start_interpreter(plan: dict[str, Any], base_path: Sequence[str], startup_en
 
 def finish(code: int) -> NoReturn:
     """End as an interpreter does: join threads, run atexit handlers, flush stdio, exit."""
-    import atexit
-    import threading
-
     with contextlib.suppress(BaseException):
         threading._shutdown()  # type: ignore[attr-defined]
     with contextlib.suppress(BaseException):
@@ -207,8 +203,11 @@ def main(argv: Sequence[str]) -> None:
     confine.libc()
     src = sys.path[0]  # put first by LAUNCH; "" (the working directory) by -c: neither is kept
     base_path = [p for p in sys.path if p not in (src, "")]
+    for name in [n for n in sys.modules if n == "lambdabox" or n.startswith("lambdabox.")]:
+        del sys.modules[name]  # user code must not import (or be shadowed by) the template's own
     gc.collect()
     gc.freeze()  # what is loaded now stays shared with every fork
+    gc.disable()
     Template(sock, client_code, base_path).run()
 
 
