@@ -421,14 +421,22 @@ def handler(event, context):
 
 
 def template_pids() -> list[int]:
-    """Host pids of lambdabox's Python template processes (template.py)."""
+    """Host pids of lambdabox's Python template processes (template.py), not their spare forks
+    (which show the same command line until they are given an environment)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             with contextlib.suppress(OSError):
                 if b"lambdabox.lambda_.sandbox.template" in Path(f"/proc/{entry}/cmdline").read_bytes():
                     found.append(int(entry))
-    return found
+    return [pid for pid in found if _parent_or_none(pid) not in found]
+
+
+def _parent_or_none(pid: int) -> int | None:
+    try:
+        return parent_of(pid)
+    except OSError:
+        return None
 
 
 def parent_of(pid: int) -> int:

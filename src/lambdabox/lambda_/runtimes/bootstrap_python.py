@@ -43,6 +43,10 @@ _ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
 _THIS_FILE = sys._getframe().f_code.co_filename
 # Where the sibling modules are: next to the source, also when this script runs from a .pyc elsewhere.
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(_THIS_FILE))
+# A template process (lambdabox's sandbox/template.py) runs this top level once, outside any
+# environment, handing in how to read a sibling's source there, and calls main() in each
+# environment it forks. Never set when this runs as a script.
+_TEMPLATE_SOURCE = globals().pop("_LAMBDABOX_TEMPLATE_SOURCE", None)
 
 
 def _load_sibling(name: str) -> ModuleType:
@@ -61,7 +65,10 @@ def _load_sibling(name: str) -> ModuleType:
     module.__spec__ = spec
     module.__loader__ = loader
     module.__file__ = path
-    loader.exec_module(module)
+    if _TEMPLATE_SOURCE is not None:  # the same code, under the path environments see
+        exec(compile(_TEMPLATE_SOURCE(name), path, "exec", dont_inherit=True), module.__dict__)
+    else:
+        loader.exec_module(module)
     return module
 
 
@@ -292,5 +299,5 @@ def main() -> None:
     serve(client, handler, state, errors)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and _TEMPLATE_SOURCE is None:
     main()

@@ -454,9 +454,9 @@ def run(
             load_seccomp(seccomp)
         stage = "exec"
         if start is not None:
+            report.close()  # EOF now: the runtime's fork below overlaps the server's own work
             if ns.get("pid"):
                 _reap_as_pid1(start, report, plan.get("fork_init"))
-            report.close()
             start()
         if init:
             os.execve(init, [init, "--", exe, *argv[1:]], env)

@@ -266,7 +266,7 @@ class Sandbox:
             )
         if self.own_root and self._templates.enabled:  # the server's own Python: the likeliest
             self._templates_started = asyncio.ensure_future(
-                self._templates.prestart(os.path.realpath(sys.executable))
+                self._templates.prestart(os.path.realpath(sys.executable), self._namespaces())
             )
         log.info(
             "sandbox: isolation %s, network %s, cgroups %s%s, seccomp %s, init %s, cold starts %s",

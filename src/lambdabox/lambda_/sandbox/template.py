@@ -2,34 +2,39 @@
 
 A cold start of a Python environment spends most of its time starting an interpreter and
 importing what lambdabox's runtime client needs. A template does that once: `Sandbox` starts one
-per interpreter (``python -u -S -c LAUNCH SRC FD CLIENTS``: the runtime's own flags, an empty
-environment, ``/`` as working directory), it imports
-those modules, freezes its heap (``gc.freeze()``: forks then share its pages instead of copying
-them as the collector touches them) and waits. Each new environment is a fork of it that confines
-itself exactly as a spawned one does (confine.run: cgroup, namespaces, its own root, its own uid,
-no capabilities, ``no_new_privs``, rlimits, seccomp) and then, instead of exec'ing an interpreter,
-runs the runtime client in the interpreter it already is (`start_runtime`), under a small pid-1
-reaper of its own.
+per interpreter (``python -u -S -c LAUNCH SRC FD CLIENTS``: the runtime's own flags, a locale-only
+environment, ``/`` as working directory); it imports those modules, runs the runtime client's top
+level (bootstrap_python.py and its siblings, compiled under their /var/runtime paths, not its
+main()), freezes its heap (``gc.freeze()``, collector off: forks then share its pages instead of
+copying them as the collector touches them) and waits. Each new environment is a fork of it that
+confines itself exactly as a spawned one does (confine.run: cgroup, namespaces, its own root, its
+own uid, no capabilities, ``no_new_privs``, rlimits, seccomp), forks its runtime under a pid 1
+that execs lambdabox's small reaper (runtimes/_lambdabox_init.c), and the runtime, instead of
+exec'ing an interpreter, becomes what one would be at its first line (`start_interpreter`) and
+calls the client's main().
 
-What the template never holds: anything of an environment. The server sends it a bare fork request
-and the environment's report socket; the plan (argv, environment variables, role credentials,
-paths, the seccomp filter) goes from the server straight to the forked child over that socket, and
-the child's reports (errors, listeners) go straight back. So no fork can find another
-environment's secrets in memory it inherited.
+What the template never holds: anything of an environment. The server asks it for a bare fork
+and gets the fork's socket; the plan (argv, environment variables, role credentials, paths, the
+seccomp filter) goes from the server straight to the fork over that socket, and the fork's
+reports (errors, listeners) go straight back. So no fork can find another environment's secrets
+in memory it inherited.
 
 What a fork shares with its siblings, which a spawned interpreter would not: the template's string
 hash seed and address-space layout (it is one process, forked). Both are per-template, and the
 template is started fresh by each server (and after it dies); `random` is reseeded in each fork.
 
 Protocol (as spawner.py's, whose exit reporting and reaping this reuses):
-  server -> template: {"op": "spawn", "id", "ns": {"pid", "user"}} + fds [report, stdout_w, stderr_w]
+  server -> template: {"op": "spawn", "id", "ns": {"pid", "user"}}
                       {"op": "release", "pid"}
-  template -> server: {"op": "spawned", "id", "pid"} | {"op": "failed", "id", "errno", "strerror"}
+  template -> server: {"op": "spawned", "id", "pid", "listeners": 1} + the fork's socket
+                      | {"op": "failed", "id", "errno", "strerror"}
                       {"op": "exit", "pid", "code", "status"}
-  server -> child (on the report socket, one packet): the plan, with "seccomp_program" (base64)
-  child -> server: an error report or {"listeners": n} + fds, then EOF once the runtime starts.
-On EOF from the server the template kills every fork's process group and exits; the forks also
-die with it (death signal).
+  server -> fork (on its socket, one packet): the plan, with "seccomp_program" (base64), and its
+                      stdio fds [stdout_w, stderr_w]; until then the fork is a spare, waiting
+  fork -> server: an error report or {"listeners": n} + fds, then EOF once it is confined.
+The server keeps a few spares forked ahead, so a cold start pays for neither the fork nor the
+interpreter's after-fork work. On EOF from the server the template kills every fork's process
+group and exits; the forks also die with it (death signal, armed first thing in a spare).
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ HONOURED_ENV = frozenset(("PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTE
 #: with another LANG, or any LC_ALL/LC_CTYPE, is spawned (its interpreter would start otherwise)
 LOCALE_ENV = {"LANG": "en_US.UTF-8"}
 LOCALE_KEYS = ("LANG", "LC_ALL", "LC_CTYPE")
+_PR_SET_PDEATHSIG = 1
 #: the interpreter flags a template is started with: those of the runtime's argv (runtime_catalog)
 RUNTIME_FLAGS = ("-u", "-S")
 
@@ -75,9 +81,9 @@ RUNTIME_FLAGS = ("-u", "-S")
 class Template(Spawner):
     """Forks confined environments from this pre-initialised interpreter; reports and reaps them."""
 
-    def __init__(self, sock: socket.socket, client_code: Any, base_path: list[str]) -> None:
+    def __init__(self, sock: socket.socket, client: types.ModuleType, base_path: list[str]) -> None:
         super().__init__(sock)
-        self.client_code = client_code  # the runtime client's start-up script, compiled
+        self.client = client  # the runtime client's start-up script, its top level run
         self.base_path = base_path  # sys.path as a fresh interpreter has it: the standard library
         #: what the interpreter's own start-up added to its environment (PEP 538's LC_CTYPE when
         #: the locale is C): a spawned runtime's environment has it too
@@ -85,42 +91,53 @@ class Template(Spawner):
 
     def _handle(self, msg: dict[str, Any], fds: list[int]) -> None:
         op = msg.get("op")
-        if op == "spawn" and len(fds) >= 3:
+        if op == "spawn":
             ns = msg.get("ns") or {}
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             try:
                 pid = fork_child(bool(ns.get("pid")) and not ns.get("user"), self.pid_ns)
             except OSError as exc:  # EAGAIN (pids), ENOMEM: the server spawns instead
+                ours.close()
+                theirs.close()
                 self._reply({"op": "failed", "id": msg["id"], "errno": exc.errno, "strerror": str(exc)})
                 return
             if pid == 0:
-                self._child(fds)
+                ours.close()
+                self._child(theirs)
+            theirs.close()
             self.envs[pid] = self.new_env([], [])
-            self._reply({"op": "spawned", "id": msg["id"], "pid": pid, "listeners": 0})
+            self._reply({"op": "spawned", "id": msg["id"], "pid": pid, "listeners": 1}, [ours.fileno()])
+            ours.close()
             self._scan_exits()
         elif op == "release":
             self._release(int(msg["pid"]))
 
-    def _child(self, fds: list[int]) -> NoReturn:
-        """In the fork: take the plan from the server, confine, run the runtime client."""
+    def _child(self, report: socket.socket) -> NoReturn:
+        """In the fork: wait for a plan (and stdio) from the server, confine, run the runtime
+        client. Until the plan comes this is a spare: it dies with the template (death signal)
+        or when the server closes its end."""
         try:
             self.sock.close()  # a copy held here would hide the template's death from the server
             signal.set_wakeup_fd(-1)
-            report = socket.socket(fileno=fds[0])
-            data = report.recv(1 << 20)
+            # dies with the template from now on (if it is already gone, the server closes our
+            # socket when it learns that: the recv below then ends)
+            confine.libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            data, stdio, _flags, _addr = socket.recv_fds(report, 1 << 20, 8)
+            if not data:
+                os._exit(0)  # never used
             plan = json.loads(data)
             program = plan.pop("seccomp_program", None)
             seccomp = base64.b64decode(program) if program else None
         except BaseException:
             os._exit(127)
-        confine.run(plan, fds[1:], report, seccomp, start=lambda: self._start_runtime(plan))
+        confine.run(plan, stdio, report, seccomp, start=lambda: self._start_runtime(plan))
 
     def _start_runtime(self, plan: dict[str, Any]) -> NoReturn:
         """Become what ``python -u -S CLIENT`` would be at its first line, then run CLIENT."""
         code = 1
         try:
-            start_interpreter(plan, self.base_path, self.startup_env)
-            main = sys.modules["__main__"]
-            exec(self.client_code, main.__dict__)
+            start_interpreter(plan, self.base_path, self.startup_env, self.client)
+            self.client.main()
             code = 0
         except SystemExit as exc:
             code = _exit_code(exc)
@@ -130,11 +147,13 @@ class Template(Spawner):
         finish(code)
 
 
-def start_interpreter(plan: dict[str, Any], base_path: Sequence[str], startup_env: dict[str, str]) -> None:
+def start_interpreter(
+    plan: dict[str, Any], base_path: Sequence[str], startup_env: dict[str, str], main: types.ModuleType
+) -> None:
     """Give this forked interpreter the state a fresh ``python -u -S CLIENT`` has: argv, the
     environment (with what the interpreter's start-up adds: `startup_env`), sys.path (script
     dir, PYTHONPATH, standard library), fresh unbuffered stdio, Python's own signal
-    dispositions, a new `__main__`, no lambdabox modules."""
+    dispositions, and `main` (the runtime client, loaded by the template) as `__main__`."""
     env = {**{str(k): str(v) for k, v in plan["env"].items()}, **startup_env}
     argv = [str(a) for a in plan["argv"]]
     os.environ.clear()
@@ -163,10 +182,6 @@ def start_interpreter(plan: dict[str, Any], base_path: Sequence[str], startup_en
     for name, stream in streams.items():
         setattr(sys, name, stream)
         setattr(sys, f"__{name}__", stream)
-    main = types.ModuleType("__main__")
-    main.__file__ = script
-    main.__cached__ = None  # type: ignore[attr-defined]
-    main.__builtins__ = __builtins__  # type: ignore[attr-defined]
     sys.modules["__main__"] = main
 
 
@@ -192,14 +207,35 @@ def _exit_code(exc: SystemExit) -> int:
     return 1
 
 
+def load_client(clients: str) -> types.ModuleType:
+    """Run the runtime client's top level (its siblings loaded, its functions defined) as the
+    `__main__` a spawned ``python CLIENT`` would have, from `clients` (the host dir that becomes
+    /var/runtime), every code object under the path environments see; not its main()."""
+    main = types.ModuleType("__main__")
+    main.__file__ = CLIENT
+    main.__cached__ = None  # type: ignore[attr-defined]
+    main.__builtins__ = __builtins__  # type: ignore[attr-defined]
+
+    def source(name: str) -> bytes:
+        with open(os.path.join(clients, f"{name}.py"), "rb") as f:
+            return f.read()
+
+    main.__dict__["_LAMBDABOX_TEMPLATE_SOURCE"] = source
+    exec(
+        compile(source(os.path.splitext(os.path.basename(CLIENT))[0]), CLIENT, "exec", dont_inherit=True),
+        main.__dict__,
+    )
+    main.__dict__["_TEMPLATE_SOURCE"] = None
+    return main
+
+
 def main(argv: Sequence[str]) -> None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, fileno=int(argv[0]))
     clients = argv[1]
-    with open(os.path.join(clients, os.path.basename(CLIENT)), "rb") as f:
-        client_code = compile(f.read(), CLIENT, "exec", dont_inherit=True)
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    client = load_client(clients)
     confine.libc()
     src = sys.path[0]  # put first by LAUNCH; "" (the working directory) by -c: neither is kept
     base_path = [p for p in sys.path if p not in (src, "")]
@@ -208,7 +244,7 @@ def main(argv: Sequence[str]) -> None:
     gc.collect()
     gc.freeze()  # what is loaded now stays shared with every fork
     gc.disable()
-    Template(sock, client_code, base_path).run()
+    Template(sock, client, base_path).run()
 
 
 #: how the server starts this module (as spawner.LAUNCH, plus the runtime clients' directory)

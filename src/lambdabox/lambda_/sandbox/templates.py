@@ -29,6 +29,7 @@ import os
 import signal
 import socket
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from lambdabox.lambda_.sandbox.channel import SandboxError, SpawnerChannel
 log = logging.getLogger("lambdabox.sandbox")
 
 MAX_DEATHS = 3  # template deaths in a row (no successful fork between) before giving up on it
+SPARES = 2  # forks kept waiting for a plan, per template and namespace shape
 
 
 class TemplateUnavailable(Exception):
@@ -52,11 +54,27 @@ class ForkFailed(Exception):
         self.reply = reply
 
 
+@dataclass
+class _Fork:
+    """A fork of a template waiting for its plan on `sock` (a spare until it gets one)."""
+
+    pid: int
+    sock: socket.socket
+
+
 class _Template:
     def __init__(self, channel: SpawnerChannel) -> None:
         self.channel = channel
         self.deaths = 0
         self.disabled = False
+        self.spares: dict[tuple[bool, bool], list[_Fork]] = {}  # by (own pid ns, user ns)
+        self.coming: dict[tuple[bool, bool], int] = {}  # spares asked for, not here yet
+
+    def drop_spares(self) -> None:
+        for forks in self.spares.values():
+            for f in forks:
+                f.sock.close()  # a spare whose socket closes exits
+        self.spares.clear()
 
 
 class Templates:
@@ -68,6 +86,7 @@ class Templates:
         self._on_lost = on_lost
         self.enabled = enabled
         self._by_exe: dict[str, _Template] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # spares being forked
 
     # -- which plans ------------------------------------------------------------------------
     def eligible(self, plan: dict[str, Any]) -> str | None:
@@ -90,11 +109,12 @@ class Templates:
         return str(argv[0])
 
     # -- lifecycle --------------------------------------------------------------------------
-    async def prestart(self, exe: str) -> None:
-        """Start `exe`'s template now (its first fork need not wait for it)."""
+    async def prestart(self, exe: str, ns: dict[str, bool]) -> None:
+        """Start `exe`'s template and its spares for plans with namespaces `ns` now (the first
+        cold start need not wait for them)."""
         if self.enabled:
-            with contextlib.suppress(SandboxError, OSError):
-                await self._running(exe)
+            with contextlib.suppress(SandboxError, OSError, TemplateUnavailable):
+                self._replenish(await self._running(exe), _ns_key(ns))
 
     async def _running(self, exe: str) -> _Template:
         t = self._by_exe.get(exe)
@@ -115,6 +135,8 @@ class Templates:
     def _lost(self, exe: str, pids: list[int]) -> None:
         t = self._by_exe.get(exe)
         if t is not None:
+            t.drop_spares()
+            t.coming.clear()
             t.deaths += 1
             if t.deaths >= MAX_DEATHS and not t.disabled:
                 t.disabled = True
@@ -128,7 +150,10 @@ class Templates:
         self._on_lost(pids)
 
     async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
         for t in self._by_exe.values():
+            t.drop_spares()
             await t.channel.stop()
         self._by_exe.clear()
 
@@ -149,61 +174,115 @@ class Templates:
         stdio: Sequence[int],
         abandoned: Callable[[], None],
     ) -> tuple[int, list[int], SpawnerChannel]:
-        """Fork `plan`'s environment from `exe`'s template; `stdio` stays open (copies are sent).
-
-        If cancelled, `abandoned()` is called once no child of this call is alive any more."""
+        """Start `plan`'s environment in a fork of `exe`'s template (a spare if one is waiting);
+        `stdio` stays open (copies are sent). If cancelled, `abandoned()` is called once no
+        child of this call is alive any more."""
         try:
             t = await self._running(exe)
         except (SandboxError, OSError) as exc:
             raise TemplateUnavailable(str(exc)) from exc
+        key = _ns_key(plan.get("ns") or {})
+        fork = self._take_spare(t, key)
+        if fork is None:
+            try:
+                fork = await self._new_fork(t, key, keep_if_abandoned=True)
+            except asyncio.CancelledError:
+                abandoned()  # no plan was sent: nothing of this environment exists
+                raise
         channel = t.channel
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             program = base64.b64encode(seccomp).decode() if seccomp and plan.get("seccomp") else None
-            ours.send(json.dumps({**plan, "seccomp_program": program}).encode())  # read by the child
-            ns = plan.get("ns") or {}
-            request = {"op": "spawn", "ns": {"pid": bool(ns.get("pid")), "user": bool(ns.get("user"))}}
+            payload = json.dumps({**plan, "seccomp_program": program}).encode()
             try:
-                fut = await channel.submit(request, [theirs.detach(), *(os.dup(fd) for fd in stdio)])
-            except asyncio.CancelledError:
-                abandoned()  # not sent: no child
-                raise
-            except SandboxError as exc:
-                raise TemplateUnavailable(str(exc)) from exc
+                socket.send_fds(fork.sock, [payload], list(stdio))
+            except OSError as exc:  # the fork died waiting (its template is gone)
+                self._kill(channel, fork.pid, lambda: None)
+                raise TemplateUnavailable(f"the fork is gone: {exc}") from exc
             try:
-                reply = await asyncio.shield(fut)
+                error, fds = await _read_report(fork.sock)
             except asyncio.CancelledError:
-                fut.add_done_callback(lambda f: self._abandon(channel, f, abandoned))
-                raise
-            except SandboxError as exc:
-                raise TemplateUnavailable(str(exc)) from exc
-            if reply["op"] != "spawned":
-                raise TemplateUnavailable(str(reply.get("strerror")))
-            pid = int(reply["pid"])
-            try:
-                error, fds = await _read_report(ours)
-            except asyncio.CancelledError:
-                self._kill(channel, pid, abandoned)
+                self._kill(channel, fork.pid, abandoned)
                 raise
             if error is not None:
                 for fd in fds:
                     os.close(fd)
-                self._kill(channel, pid, lambda: None)
+                self._kill(channel, fork.pid, lambda: None)
                 raise ForkFailed(error)
             t.deaths = 0
-            return pid, fds, channel
+            return fork.pid, fds, channel
         finally:
-            ours.close()
-            with contextlib.suppress(OSError):
-                theirs.close()
+            fork.sock.close()
+            self._replenish(t, key)  # once this fork is confined: not in its way for the CPU
 
-    def _abandon(
-        self, channel: SpawnerChannel, fut: asyncio.Future[dict[str, Any]], then: Callable[[], None]
+    def _take_spare(self, t: _Template, key: tuple[bool, bool]) -> _Fork | None:
+        forks = t.spares.get(key) or []
+        while forks:
+            fork = forks.pop()
+            try:
+                alive = not t.channel.exit_future(fork.pid).done()
+            except KeyError:
+                alive = False
+            if alive:
+                return fork
+            fork.sock.close()
+            self._kill(t.channel, fork.pid, lambda: None)
+        return None
+
+    def _replenish(self, t: _Template, key: tuple[bool, bool]) -> None:
+        """Fork spares in the background until `SPARES` wait (or are on their way)."""
+        missing = SPARES - len(t.spares.get(key, ())) - t.coming.get(key, 0)
+        for _ in range(max(0, missing)):
+            t.coming[key] = t.coming.get(key, 0) + 1
+            task = asyncio.ensure_future(self._spare(t, key))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _spare(self, t: _Template, key: tuple[bool, bool]) -> None:
+        try:
+            fork = await self._new_fork(t, key, keep_if_abandoned=False)
+        except (TemplateUnavailable, asyncio.CancelledError):
+            return
+        finally:
+            t.coming[key] = max(0, t.coming.get(key, 0) - 1)
+        if t.channel.running:
+            t.spares.setdefault(key, []).append(fork)
+        else:
+            fork.sock.close()
+
+    async def _new_fork(self, t: _Template, key: tuple[bool, bool], keep_if_abandoned: bool) -> _Fork:
+        """Ask the template for a fork that waits for its plan."""
+        channel = t.channel
+        try:
+            fut = await channel.submit({"op": "spawn", "ns": {"pid": key[0], "user": key[1]}})
+        except SandboxError as exc:
+            raise TemplateUnavailable(str(exc)) from exc
+        try:
+            reply = await asyncio.shield(fut)
+        except asyncio.CancelledError:  # the fork is still clean: keep it as a spare, or end it
+            fut.add_done_callback(lambda f: self._orphan_fork(t, key, f, keep_if_abandoned))
+            raise
+        except SandboxError as exc:
+            raise TemplateUnavailable(str(exc)) from exc
+        if reply["op"] != "spawned" or not reply.get("fds"):
+            for fd in reply.get("fds", ()):
+                os.close(fd)
+            raise TemplateUnavailable(str(reply.get("strerror")))
+        return _Fork(int(reply["pid"]), socket.socket(fileno=reply["fds"][0]))
+
+    def _orphan_fork(
+        self, t: _Template, key: tuple[bool, bool], fut: asyncio.Future[dict[str, Any]], keep: bool
     ) -> None:
         if fut.cancelled() or fut.exception() is not None or fut.result()["op"] != "spawned":
-            then()
             return
-        self._kill(channel, int(fut.result()["pid"]), then)
+        fds = fut.result().get("fds") or []
+        if not fds:
+            return
+        fork = _Fork(int(fut.result()["pid"]), socket.socket(fileno=fds[0]))
+        if keep and t.channel.running and len(t.spares.get(key, ())) < SPARES:
+            t.spares.setdefault(key, []).append(fork)
+        else:
+            fork.sock.close()  # it exits
+            self._kill(t.channel, fork.pid, lambda: None)
 
     @staticmethod
     def _kill(channel: SpawnerChannel, pid: int, then: Callable[[], None]) -> None:
@@ -223,6 +302,10 @@ class Templates:
             channel.exit_future(pid).add_done_callback(gone)
         except KeyError:
             then()
+
+
+def _ns_key(ns: dict[str, Any]) -> tuple[bool, bool]:
+    return bool(ns.get("pid")), bool(ns.get("user"))
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:
