@@ -180,8 +180,9 @@ def _touch(path: str) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
 
 
-def build_root(root: dict[str, Any]) -> None:
-    """Assemble the environment's root under ``root["dir"]`` and pivot into it."""
+def mount_skeleton(root: dict[str, Any]) -> None:
+    """The first part of an environment's root, under ``root["dir"]``: a private mount tree, the
+    root's tmpfs, its symlinks, every bind of ``root["binds"]``, /dev and /proc."""
     new = str(root["dir"])
     mount(None, "/", None, _MS_REC | _MS_PRIVATE)  # nothing we mount propagates to the host
     mount("tmpfs", new, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=1m,nr_inodes=4096,mode=0755")
@@ -189,13 +190,37 @@ def build_root(root: dict[str, Any]) -> None:
         _mkdirs(os.path.dirname(new + link))
         os.symlink(target, new + link)
     for src, dst, readonly in root["binds"]:
-        where = new + dst
-        if os.path.isdir(src):
-            _mkdirs(where)
-        else:
-            _mkdirs(os.path.dirname(where))
-            _touch(where)
-        bind(src, where, bool(readonly))
+        _bind_into(new, src, dst, bool(readonly))
+    _build_dev(new + "/dev")
+    _mkdirs(new + "/proc", 0o555)
+    # before the old root goes: in a user namespace the kernel mounts a proc only while a full
+    # one is visible
+    mount("proc", new + "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+
+
+def _bind_into(new: str, src: str, dst: str, readonly: bool) -> None:
+    where = new + dst
+    if os.path.isdir(src):
+        _mkdirs(where)
+    else:
+        _mkdirs(os.path.dirname(where))
+        _touch(where)
+    bind(src, where, readonly)
+
+
+def build_root(root: dict[str, Any], ready: dict[str, Any] | None = None) -> None:
+    """Assemble the environment's root and pivot into it. `ready`: the skeleton a spare fork
+    already mounted (`mount_skeleton`, in its own dir): only the binds of `root` it lacks are
+    added; else the whole root is built under ``root["dir"]``."""
+    if ready is None:
+        mount_skeleton(root)
+        new = str(root["dir"])
+    else:
+        new = str(ready["dir"])
+        done = [list(b) for b in ready["binds"]]
+        for src, dst, readonly in root["binds"]:
+            if [src, dst, readonly] not in done:
+                _bind_into(new, src, dst, bool(readonly))
     for d in root["dirs"]:
         _mkdirs(new + d)
     tmp = root["tmp"]
@@ -206,11 +231,6 @@ def build_root(root: dict[str, Any]) -> None:
         )
     else:
         bind(str(tmp["dir"]), new + "/tmp", False)
-    _build_dev(new + "/dev")
-    _mkdirs(new + "/proc", 0o555)
-    # before the old root goes: in a user namespace the kernel mounts a proc only while a full
-    # one is visible
-    mount("proc", new + "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
     # into the new root; the old one is detached (and gone from this namespace)
     os.chdir(new)
     if libc().syscall(_SYS_PIVOT_ROOT, b".", b".") != 0:
@@ -219,6 +239,28 @@ def build_root(root: dict[str, Any]) -> None:
     check(libc().umount2(b".", _MNT_DETACH), "umount old root")
     os.chdir("/")
     mount(None, "/", None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
+
+
+def _unshare_flags(ns: dict[str, Any]) -> int:
+    flags = (CLONE_NEWNS if ns.get("mnt") else 0) | (CLONE_NEWIPC if ns.get("ipc") else 0)
+    return flags | (CLONE_NEWUTS if ns.get("uts") else 0) | (CLONE_NEWNET if ns.get("net") else 0)
+
+
+def prepare(skeleton: dict[str, Any]) -> None:
+    """What a spare fork of a template (template.py) sets up before it has a plan, all of it the
+    same for every plan it may get: a new session; its mount, ipc, uts (and network: loopback
+    up) namespaces; the hostname; the root's skeleton (`mount_skeleton`). `run(..., ready=
+    skeleton)` then does the rest, in run's order: cgroup (then the cgroup namespace), the
+    plan's own binds and the pivot, listeners, privileges, rlimits, seccomp."""
+    os.setsid()
+    ns = skeleton["ns"]
+    check(libc().unshare(_unshare_flags(ns)), "unshare")
+    if ns.get("net"):
+        loopback_up()
+    if ns.get("uts"):
+        name = str(skeleton.get("hostname") or "localhost").encode()
+        check(libc().sethostname(name, len(name)), "sethostname")
+    mount_skeleton(skeleton["root"])
 
 
 def _build_dev(dev: str) -> None:
@@ -359,20 +401,23 @@ def run(
     report: socket.socket,
     seccomp: bytes | None,
     start: Callable[[], NoReturn] | None = None,
+    ready: dict[str, Any] | None = None,
 ) -> NoReturn:
     """In the forked child: confine ourselves as `plan` says, then exec (a probe exits 0).
 
     `start`: run this instead of exec'ing ``plan["argv"]`` (a fork of a template: the runtime is
-    already loaded), fully confined, with the report socket closed first (EOF: started)."""
+    already loaded), fully confined, with the report socket closed first (EOF: started).
+    `ready`: the skeleton `prepare()` already set up (a spare fork of a template; the server
+    checked that it is this plan's): its session, namespaces, hostname and root skeleton."""
     stage = "setsid"
     try:
-        os.setsid()
+        if ready is None:
+            os.setsid()
         stage = "cgroup"
         for procs in plan.get("procs", ()):
             write_file(procs, "0")  # "0": the writing process itself, before it can fork
         ns = plan.get("ns") or {}
-        flags = (CLONE_NEWNS if ns.get("mnt") else 0) | (CLONE_NEWIPC if ns.get("ipc") else 0)
-        flags |= (CLONE_NEWUTS if ns.get("uts") else 0) | (CLONE_NEWNET if ns.get("net") else 0)
+        flags = 0 if ready is not None else _unshare_flags(ns)
         flags |= CLONE_NEWCGROUP if ns.get("cgroup") else 0  # after joining: its cgroup is its "/"
         if ns.get("user"):
             stage = "userns"
@@ -385,14 +430,15 @@ def run(
         fds: list[socket.socket] = []
         if ns.get("net"):
             stage = "network"
-            loopback_up()
+            if ready is None:
+                loopback_up()
             fds = listen_inside(plan.get("listen", ()))
-        if ns.get("uts"):
+        if ns.get("uts") and ready is None:
             name = str(plan.get("hostname") or "localhost").encode()
             check(libc().sethostname(name, len(name)), "sethostname")
         if plan.get("root"):
             stage = "root"
-            build_root(plan["root"])
+            build_root(plan["root"], ready["root"] if ready is not None else None)
         if plan.get("check_ro"):
             stage = "check"
             try:

@@ -179,7 +179,7 @@ class Sandbox:
         self._seccomp: bytes | None = None
         self._init: str | None = None
         self._channel = SpawnerChannel(self._spawner_lost)
-        self._templates = Templates(self._runtime.clients, self._unpin, templates)
+        self._templates = Templates(self._runtime.clients, self._unpin, templates, self._skeleton)
         self._channel_of: dict[int, SpawnerChannel] = {}  # pid -> the channel reporting its exit
         self._templates_started: asyncio.Future[None] | None = None
         self._started = False
@@ -462,6 +462,20 @@ class Sandbox:
             "init": self._init,
             "fork_init": self._rootfs.fork_init,  # the pid 1 a fork of a template execs
             "seccomp": self._seccomp is not None,
+        }
+
+    def _skeleton(self, exe: str) -> dict[str, Any] | None:
+        """What every plan for the interpreter `exe` has in common, for a template's spares to
+        set up before they have one (confine.prepare); full isolation only."""
+        if self.isolation != "full":
+            return None
+        where = self._root / "spare-root"  # each spare mounts its root here in its own namespace
+        where.mkdir(mode=0o700, exist_ok=True)
+        prefixes = [p for p in {rootfs.install_prefix(exe), rootfs.install_prefix(os.path.dirname(exe))} if p]
+        return {
+            "ns": self._namespaces(),
+            "hostname": "localhost",
+            "root": self._rootfs.skeleton(str(where), prefixes),
         }
 
     def _namespaces(self) -> dict[str, bool]:

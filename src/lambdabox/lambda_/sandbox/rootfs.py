@@ -234,6 +234,14 @@ class Rootfs:
             "tmp": {"tmpfs_mb": tmpfs_mb, "dir": tmp_dir},
         }
 
+    def skeleton(self, new_root: str, extra: Sequence[str] = ()) -> dict[str, Any]:
+        """The part of every environment's root plan that does not depend on the function (all
+        but /var/task, /opt, /tmp and the dirs): what a spare fork mounts before it has a plan
+        (confine.prepare), under `new_root`."""
+        full = self.plan(new_root, "", None, "", extra)
+        binds = [b for b in full["binds"] if b[1] not in (TASK_ROOT, OPT_DIR)]
+        return {"dir": new_root, "symlinks": full["symlinks"], "binds": binds}
+
 
 def is_system_path(path: str) -> bool:
     """True for paths the environment sees anyway (under /usr and the merged-/usr links)."""

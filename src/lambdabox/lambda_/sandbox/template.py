@@ -24,7 +24,7 @@ hash seed and address-space layout (it is one process, forked). Both are per-tem
 template is started fresh by each server (and after it dies); `random` is reseeded in each fork.
 
 Protocol (as spawner.py's, whose exit reporting and reaping this reuses):
-  server -> template: {"op": "spawn", "id", "ns": {"pid", "user"}}
+  server -> template: {"op": "spawn", "id", "ns": {"pid", "user"}, "skeleton"?}  (confine.prepare)
                       {"op": "release", "pid"}
   template -> server: {"op": "spawned", "id", "pid", "listeners": 1} + the fork's socket
                       | {"op": "failed", "id", "errno", "strerror"}
@@ -103,7 +103,7 @@ class Template(Spawner):
                 return
             if pid == 0:
                 ours.close()
-                self._child(theirs)
+                self._child(theirs, msg.get("skeleton"))
             theirs.close()
             self.envs[pid] = self.new_env([], [])
             self._reply({"op": "spawned", "id": msg["id"], "pid": pid, "listeners": 1}, [ours.fileno()])
@@ -112,16 +112,19 @@ class Template(Spawner):
         elif op == "release":
             self._release(int(msg["pid"]))
 
-    def _child(self, report: socket.socket) -> NoReturn:
-        """In the fork: wait for a plan (and stdio) from the server, confine, run the runtime
-        client. Until the plan comes this is a spare: it dies with the template (death signal)
-        or when the server closes its end."""
+    def _child(self, report: socket.socket, skeleton: dict[str, Any] | None) -> NoReturn:
+        """In the fork: set up `skeleton` (confine.prepare: what no plan changes), wait for a
+        plan (and stdio) from the server, confine, run the runtime client. Until the plan comes
+        this is a spare: it dies with the template (death signal) or when the server closes
+        its end."""
         try:
             self.sock.close()  # a copy held here would hide the template's death from the server
             signal.set_wakeup_fd(-1)
             # dies with the template from now on (if it is already gone, the server closes our
             # socket when it learns that: the recv below then ends)
             confine.libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if skeleton is not None:
+                confine.prepare(skeleton)
             data, stdio, _flags, _addr = socket.recv_fds(report, 1 << 20, 8)
             if not data:
                 os._exit(0)  # never used
@@ -130,7 +133,7 @@ class Template(Spawner):
             seccomp = base64.b64decode(program) if program else None
         except BaseException:
             os._exit(127)
-        confine.run(plan, stdio, report, seccomp, start=lambda: self._start_runtime(plan))
+        confine.run(plan, stdio, report, seccomp, start=lambda: self._start_runtime(plan), ready=skeleton)
 
     def _start_runtime(self, plan: dict[str, Any]) -> NoReturn:
         """Become what ``python -u -S CLIENT`` would be at its first line, then run CLIENT."""

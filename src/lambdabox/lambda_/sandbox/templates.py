@@ -63,8 +63,9 @@ class _Fork:
 
 
 class _Template:
-    def __init__(self, channel: SpawnerChannel) -> None:
+    def __init__(self, channel: SpawnerChannel, skeleton: dict[str, Any] | None) -> None:
         self.channel = channel
+        self.skeleton = skeleton  # what its spares set up ahead (for plans that match it)
         self.deaths = 0
         self.disabled = False
         self.spares: dict[tuple[bool, bool], list[_Fork]] = {}  # by (own pid ns, user ns)
@@ -80,11 +81,20 @@ class _Template:
 class Templates:
     """One template process per Python interpreter, started on first use."""
 
-    def __init__(self, clients: Path, on_lost: Callable[[list[int]], None], enabled: bool = True) -> None:
-        """`clients`: the host dir of the runtime clients (what /var/runtime holds)."""
+    def __init__(
+        self,
+        clients: Path,
+        on_lost: Callable[[list[int]], None],
+        enabled: bool = True,
+        skeleton: Callable[[str], dict[str, Any] | None] | None = None,
+    ) -> None:
+        """`clients`: the host dir of the runtime clients (what /var/runtime holds). `skeleton(exe)`:
+        what every plan for `exe` has in common, for spares to set up ahead (confine.prepare:
+        {"ns", "hostname", "root"}), or None."""
         self._clients = clients
         self._on_lost = on_lost
         self.enabled = enabled
+        self._skeleton = skeleton
         self._by_exe: dict[str, _Template] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # spares being forked
 
@@ -123,7 +133,8 @@ class Templates:
             t = _Template(
                 SpawnerChannel(
                     lambda pids: self._lost(exe, pids), launch=launch, env=dict(template.LOCALE_ENV)
-                )
+                ),
+                self._skeleton(exe) if self._skeleton is not None else None,
             )
             self._by_exe[exe] = t
         if t.disabled:
@@ -182,10 +193,11 @@ class Templates:
         except (SandboxError, OSError) as exc:
             raise TemplateUnavailable(str(exc)) from exc
         key = _ns_key(plan.get("ns") or {})
-        fork = self._take_spare(t, key)
+        skeleton = t.skeleton if t.skeleton is not None and _matches(plan, t.skeleton) else None
+        fork = self._take_spare(t, key) if skeleton is not None or t.skeleton is None else None
         if fork is None:
             try:
-                fork = await self._new_fork(t, key, keep_if_abandoned=True)
+                fork = await self._new_fork(t, key, skeleton, keep_if_abandoned=skeleton is t.skeleton)
             except asyncio.CancelledError:
                 abandoned()  # no plan was sent: nothing of this environment exists
                 raise
@@ -212,7 +224,8 @@ class Templates:
             return fork.pid, fds, channel
         finally:
             fork.sock.close()
-            self._replenish(t, key)  # once this fork is confined: not in its way for the CPU
+            if skeleton is t.skeleton:
+                self._replenish(t, key)  # once this fork is confined: not in its way for the CPU
 
     def _take_spare(self, t: _Template, key: tuple[bool, bool]) -> _Fork | None:
         forks = t.spares.get(key) or []
@@ -239,7 +252,7 @@ class Templates:
 
     async def _spare(self, t: _Template, key: tuple[bool, bool]) -> None:
         try:
-            fork = await self._new_fork(t, key, keep_if_abandoned=False)
+            fork = await self._new_fork(t, key, t.skeleton, keep_if_abandoned=False)
         except (TemplateUnavailable, asyncio.CancelledError):
             return
         finally:
@@ -249,11 +262,16 @@ class Templates:
         else:
             fork.sock.close()
 
-    async def _new_fork(self, t: _Template, key: tuple[bool, bool], keep_if_abandoned: bool) -> _Fork:
-        """Ask the template for a fork that waits for its plan."""
+    async def _new_fork(
+        self, t: _Template, key: tuple[bool, bool], skeleton: dict[str, Any] | None, keep_if_abandoned: bool
+    ) -> _Fork:
+        """Ask the template for a fork that sets up `skeleton` and waits for its plan."""
         channel = t.channel
+        request: dict[str, Any] = {"op": "spawn", "ns": {"pid": key[0], "user": key[1]}}
+        if skeleton is not None:
+            request["skeleton"] = skeleton
         try:
-            fut = await channel.submit({"op": "spawn", "ns": {"pid": key[0], "user": key[1]}})
+            fut = await channel.submit(request)
         except SandboxError as exc:
             raise TemplateUnavailable(str(exc)) from exc
         try:
@@ -302,6 +320,18 @@ class Templates:
             channel.exit_future(pid).add_done_callback(gone)
         except KeyError:
             then()
+
+
+def _matches(plan: dict[str, Any], skeleton: dict[str, Any]) -> bool:
+    """`plan` has all of `skeleton` (so a spare that set it up can take the plan)."""
+    root = plan.get("root") or {}
+    binds = [list(b) for b in root.get("binds", ())]
+    return (
+        (plan.get("ns") or {}) == skeleton["ns"]
+        and plan.get("hostname") == skeleton["hostname"]
+        and [list(x) for x in root.get("symlinks", ())] == [list(x) for x in skeleton["root"]["symlinks"]]
+        and all(list(b) in binds for b in skeleton["root"]["binds"])
+    )
 
 
 def _ns_key(ns: dict[str, Any]) -> tuple[bool, bool]:
