@@ -226,6 +226,7 @@ class Environment(ExtensionPhases):
             result = await self._init_phase(init_done, deadline)
         finally:
             timer.cancel()
+            self._sandbox.settled()  # its start no longer competes for the CPU: make spares now
         init_ms = init_watch.elapsed() * 1000.0
         self.init_duration_ms = init_ms
         if result.kind is ResultKind.READY:

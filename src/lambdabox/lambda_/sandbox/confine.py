@@ -39,6 +39,7 @@ import signal
 import socket
 import struct
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 KEEP_RLIMIT = -2  # in a plan's rlimits: keep the current hard limit
@@ -402,13 +403,18 @@ def run(
     seccomp: bytes | None,
     start: Callable[[], NoReturn] | None = None,
     ready: dict[str, Any] | None = None,
+    twin: Twin | None = None,
 ) -> NoReturn:
     """In the forked child: confine ourselves as `plan` says, then exec (a probe exits 0).
 
     `start`: run this instead of exec'ing ``plan["argv"]`` (a fork of a template: the runtime is
     already loaded), fully confined, with the report socket closed first (EOF: started).
     `ready`: the skeleton `prepare()` already set up (a spare fork of a template; the server
-    checked that it is this plan's): its session, namespaces, hostname and root skeleton."""
+    checked that it is this plan's): its session, namespaces, hostname and root skeleton.
+    `twin`: the runtime, forked ahead by this spare (pid 1): it shares the namespaces and root we
+    finish: it is handed the plan once we are in the cgroups, joins them itself (moving it from
+    here stalls for up to 15 ms in cgroup v1, measured), waits for our root, and confines its
+    own process (`confine_process`) while we confine ours; we then become its reaper."""
     stage = "setsid"
     try:
         if ready is None:
@@ -416,6 +422,10 @@ def run(
         stage = "cgroup"
         for procs in plan.get("procs", ()):
             write_file(procs, "0")  # "0": the writing process itself, before it can fork
+        if twin is not None:  # its turn to join: the cgroup files are gone once the root is built
+            socket.send_fds(twin.sock, [twin.plan], list(stdio))
+            if twin.sock.recv(1) != b"j":
+                raise OSError(errno.ECHILD, "the runtime did not join its cgroups")
         ns = plan.get("ns") or {}
         flags = 0 if ready is not None else _unshare_flags(ns)
         flags |= CLONE_NEWCGROUP if ns.get("cgroup") else 0  # after joining: its cgroup is its "/"
@@ -452,13 +462,47 @@ def run(
             socket.send_fds(report, [json.dumps({"listeners": len(fds)}).encode()], [s.fileno() for s in fds])
             for s in fds:
                 s.close()
-        stage = "privileges"
+        if twin is not None:  # our namespaces and root are its; its process is its own to confine
+            twin.sock.send(b"r")
+        confine_process(plan, stdio, report, seccomp, start, pid1=twin is None, twin_of=twin)
+    except BaseException as exc:
+        _report_failure(report, stage, exc)
+    os._exit(127)
+
+
+@dataclass
+class Twin:
+    """The runtime a spare fork (pid 1) forked ahead of its plan (template.py)."""
+
+    pid: int
+    sock: socket.socket  # ours of the pair: the plan and stdio go to it here
+    plan: bytes  # the plan as the server sent it
+
+
+def confine_process(
+    plan: dict[str, Any],
+    stdio: Sequence[int],
+    report: socket.socket,
+    seccomp: bytes | None,
+    start: Callable[[], NoReturn] | None,
+    pid1: bool = True,
+    twin_of: Twin | None = None,
+    parent: int | None = None,
+) -> NoReturn:
+    """The part of `run` that confines one process (its namespaces and root done): privileges,
+    death signal, ``no_new_privs``, working dir, stdio, rlimits, seccomp; then exec, or `start`
+    (under a pid-1 reaper of ours when `pid1`; as the reaper of `twin_of` when it is given).
+    Also run on its own by a twin runtime, once it has joined the cgroups: `parent` is then its
+    pid 1's pid (it must still be there once our death signal is armed)."""
+    ns = plan.get("ns") or {}
+    stage = "privileges"
+    try:
         if start is not None:
             show_as(plan["argv"], plan["env"])
         drop_privileges(plan.get("user"), full=not ns.get("user"))
         check(libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
-        if _peer_gone(report):  # the spawner died before the death signal was armed
-            os._exit(1)
+        if (os.getppid() != parent) if parent is not None else _peer_gone(report):
+            os._exit(1)  # whoever made us died before the death signal was armed
         check(libc().prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")  # every mode
         if start is not None:  # what an exec would reset after the uid change: /proc/self is ours
             check(libc().prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl(DUMPABLE)")
@@ -499,9 +543,12 @@ def run(
             stage = "seccomp"
             load_seccomp(seccomp)
         stage = "exec"
+        if twin_of is not None:  # pid 1 of a twin: its reaper, as tini is a spawned runtime's
+            report.close()
+            _be_init(twin_of.pid, plan.get("fork_init"))
         if start is not None:
             report.close()  # EOF now: the runtime's fork below overlaps the server's own work
-            if ns.get("pid"):
+            if ns.get("pid") and pid1:
                 _reap_as_pid1(start, report, plan.get("fork_init"))
             start()
         if init:
@@ -510,15 +557,19 @@ def run(
             _reap_as_pid1(lambda: os.execve(exe, argv, env), report)
         os.execve(exe, argv, env)
     except BaseException as exc:
-        msg: dict[str, Any] = {"errno": 0, "strerror": f"{stage}: {exc}", "filename": None}
-        if isinstance(exc, OSError) and exc.errno:
-            msg["errno"] = exc.errno
-            if stage == "exec":
-                msg["strerror"] = exc.strerror
-                msg["filename"] = exc.filename
-        with contextlib.suppress(BaseException):
-            report.send(json.dumps(msg).encode())
+        _report_failure(report, stage, exc)
     os._exit(127)
+
+
+def _report_failure(report: socket.socket, stage: str, exc: BaseException) -> None:
+    msg: dict[str, Any] = {"errno": 0, "strerror": f"{stage}: {exc}", "filename": None}
+    if isinstance(exc, OSError) and exc.errno:
+        msg["errno"] = exc.errno
+        if stage == "exec":
+            msg["strerror"] = exc.strerror
+            msg["filename"] = exc.filename
+    with contextlib.suppress(BaseException):
+        report.send(json.dumps(msg).encode())
 
 
 def _peer_gone(sock: socket.socket) -> bool:
@@ -557,6 +608,11 @@ def _reap_as_pid1(start: Callable[[], NoReturn], report: socket.socket, init: st
         report.close()  # close-on-exec would; `start` may not exec
         start()
     report.close()
+    _be_init(child, init)
+
+
+def _be_init(child: int, init: str | None) -> NoReturn:
+    """Reap every orphan until `child` (the runtime) ends; end with its status."""
     for fd in (0, 1, 2):
         with contextlib.suppress(OSError):
             os.close(fd)

@@ -561,6 +561,11 @@ class Sandbox:
     def spawner_running(self) -> bool:
         return self._channel.running
 
+    def settled(self) -> None:
+        """An environment's start is over (ready or failed): background work held back while it
+        started (forking spares) may run."""
+        self._templates.settled()
+
     @property
     def cold_start(self) -> str:
         """How new Python environments start: "template" (forked, where the plan allows) or "spawn"."""

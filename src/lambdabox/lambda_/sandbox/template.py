@@ -113,10 +113,11 @@ class Template(Spawner):
             self._release(int(msg["pid"]))
 
     def _child(self, report: socket.socket, skeleton: dict[str, Any] | None) -> NoReturn:
-        """In the fork: set up `skeleton` (confine.prepare: what no plan changes), wait for a
-        plan (and stdio) from the server, confine, run the runtime client. Until the plan comes
-        this is a spare: it dies with the template (death signal) or when the server closes
-        its end."""
+        """In the fork: set up `skeleton` (confine.prepare: what no plan changes), fork the
+        runtime ahead (`_twin`) where it will be pid 1's only child, wait for a plan (and stdio)
+        from the server, confine, run. Until the plan comes this is a spare: it dies with the
+        template (death signal) or when the server closes its end."""
+        twin: confine.Twin | None = None
         try:
             self.sock.close()  # a copy held here would hide the template's death from the server
             signal.set_wakeup_fd(-1)
@@ -125,15 +126,56 @@ class Template(Spawner):
             confine.libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             if skeleton is not None:
                 confine.prepare(skeleton)
+                ns = skeleton["ns"]
+                if ns.get("pid") and not ns.get("user") and os.getpid() == 1:
+                    twin = self._twin(report)
             data, stdio, _flags, _addr = socket.recv_fds(report, 1 << 20, 8)
             if not data:
                 os._exit(0)  # never used
             plan = json.loads(data)
             program = plan.pop("seccomp_program", None)
             seccomp = base64.b64decode(program) if program else None
+            if twin is not None:
+                twin.plan = data
         except BaseException:
             os._exit(127)
-        confine.run(plan, stdio, report, seccomp, start=lambda: self._start_runtime(plan), ready=skeleton)
+        run = lambda: self._start_runtime(plan)  # noqa: E731
+        confine.run(plan, stdio, report, seccomp, start=run, ready=skeleton, twin=twin)
+
+    def _twin(self, report: socket.socket) -> confine.Twin:
+        """Fork the runtime now, before there is a plan: it waits on a socket of its own for the
+        plan and stdio, which its pid 1 (us) hands on once it has joined the cgroups itself; it
+        joins them too, waits until pid 1 has finished the root they share, confines its own
+        process and runs the client."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid != 0:
+            theirs.close()
+            return confine.Twin(pid, ours, b"")
+        try:
+            ours.close()
+            report.close()
+            confine.libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != 1:
+                os._exit(0)
+            data, stdio, _flags, _addr = socket.recv_fds(theirs, 1 << 20, 8)
+            if not data:
+                os._exit(0)  # the spare was never used
+            plan = json.loads(data)
+            program = plan.pop("seccomp_program", None)
+            seccomp = base64.b64decode(program) if program else None
+            for procs in plan.get("procs", ()):
+                confine.write_file(procs, "0")  # as pid 1 did for itself
+            if (plan.get("ns") or {}).get("cgroup"):  # then they are our "/"
+                confine.check(confine.libc().unshare(confine.CLONE_NEWCGROUP), "unshare(cgroup)")
+            theirs.send(b"j")  # joined: pid 1 may now replace the root (and the cgroup files with it)
+            if theirs.recv(1) != b"r":  # pid 1 has finished the root we share (else it failed)
+                os._exit(127)
+        except BaseException:
+            os._exit(127)
+        confine.confine_process(
+            plan, stdio, theirs, seccomp, lambda: self._start_runtime(plan), pid1=False, parent=1
+        )
 
     def _start_runtime(self, plan: dict[str, Any]) -> NoReturn:
         """Become what ``python -u -S CLIENT`` would be at its first line, then run CLIENT."""

@@ -97,6 +97,7 @@ class Templates:
         self._skeleton = skeleton
         self._by_exe: dict[str, _Template] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # spares being forked
+        self._wanted: set[tuple[SpawnerChannel, tuple[bool, bool]]] = set()  # spares to make next
 
     # -- which plans ------------------------------------------------------------------------
     def eligible(self, plan: dict[str, Any]) -> str | None:
@@ -224,8 +225,17 @@ class Templates:
             return fork.pid, fds, channel
         finally:
             fork.sock.close()
-            if skeleton is t.skeleton:
-                self._replenish(t, key)  # once this fork is confined: not in its way for the CPU
+            if skeleton is t.skeleton:  # when `settled()`: not while this one starts
+                self._wanted.add((t.channel, key))  # once this fork is confined: not in its way for the CPU
+
+    def settled(self) -> None:
+        """The environments started from spares are running (or have failed): fork their
+        replacements now, not while they start (on two cores, that delayed them ~1 ms)."""
+        wanted, self._wanted = self._wanted, set()
+        for t in self._by_exe.values():
+            for channel, key in wanted:
+                if t.channel is channel:
+                    self._replenish(t, key)
 
     def _take_spare(self, t: _Template, key: tuple[bool, bool]) -> _Fork | None:
         forks = t.spares.get(key) or []
