@@ -215,16 +215,20 @@ def gather(url: str, name: str, n: int, measure: Any = None) -> dict[str, Any]:
     return out
 
 
-def env_pids(uid_lo: int = 993_000, uid_hi: int = 993_000 + 2048) -> list[int]:
-    """Host pids of environments' processes (full mode: their uids) and their pid-1 inits."""
+def env_pids(function: str | None = None, uid_lo: int = 993_000, uid_hi: int = 993_000 + 2048) -> list[int]:
+    """Host pids of environments' processes (full mode: their uids), pid-1 inits included; only
+    those of `function` (its environments' cgroups are named after it) when given."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         with contextlib.suppress(OSError):
             st = os.stat(f"/proc/{entry}")
-            if uid_lo <= st.st_uid < uid_hi:
-                pids.append(int(entry))
+            if not uid_lo <= st.st_uid < uid_hi:
+                continue
+            if function is not None and f"/{function}-" not in Path(f"/proc/{entry}/cgroup").read_text():
+                continue
+            pids.append(int(entry))
     return pids
 
 
@@ -297,7 +301,7 @@ def density(url: str, lam: Any, proc: subprocess.Popen[str], n: int) -> None:
                         Code={"ZipFile": zip_of("app.py", PY_GATHER)}, MemorySize=128, Timeout=300)  # fmt: skip
     gather(url, name, n)  # n environments, each served one invoke: now idle and warm
     time.sleep(2.0)
-    pids = env_pids()
+    pids = env_pids(name)
     total = sum(pss_kb(p) for p in pids)
     emit({"bench": "density", "runtime": "python3.11", "environments": n, "processes": len(pids),
           "pss_total_mb": round(total / 1024, 1), "pss_per_env_mb": round(total / 1024 / max(n, 1), 3),
@@ -307,7 +311,7 @@ def density(url: str, lam: Any, proc: subprocess.Popen[str], n: int) -> None:
     t0 = time.perf_counter()
     got = gather(url, name, n)
     emit({"bench": "density_warm_round", "environments": n, "ok": got["ok"], "wall_s": round(time.perf_counter() - t0, 3),
-          "processes_after": len(env_pids())})  # fmt: skip
+          "processes_after": len(env_pids(name))})  # fmt: skip
 
 
 def _templates() -> list[int]:

@@ -266,3 +266,36 @@ def test_template_churn_leaves_nothing_behind(tmp_path: Path) -> None:
         wait_for(lambda d=d: not d.exists(), f"cgroup {d} to go")
     envs = data / "sandbox" / "envs"
     assert not envs.exists() or not any(envs.iterdir())
+
+
+def test_a_template_that_cannot_fork_falls_back_to_spawning(srv: Server, lam: Any) -> None:
+    """The template is put in a pids cgroup that allows it no child (fork: EAGAIN, as when the
+    host runs out of pids): once its spares are used, cold starts are spawned, and all succeed."""
+    pids_root = Path("/sys/fs/cgroup/pids")
+    if not (pids_root / "cgroup.procs").exists():
+        pytest.skip("no cgroup v1 pids hierarchy here")
+    (template,) = templates_of(srv)
+    jail = pids_root / f"lambdabox-test-nofork-{os.getpid()}"
+    jail.mkdir()
+    home = next(
+        line.split(":", 2)[2] for line in Path(f"/proc/{template}/cgroup").read_text().splitlines()
+        if line.split(":")[1] == "pids"
+    )  # fmt: skip
+    try:
+        (jail / "pids.max").write_text("1")
+        (jail / "cgroup.procs").write_text(str(template))
+        names = [
+            deploy(lam, {"app.py": PROBE}, Environment={"Variables": {"SECRET": f"s-nofork-{i}"}})
+            for i in range(4)
+        ]
+        for name in names:
+            resp, out = invoke(lam, name)
+            assert "FunctionError" not in resp, out
+        how = [forked(host_pid_of(f"s-nofork-{i}")) for i in range(4)]
+        assert how[-1] is False, how  # the spares (at most two) went first; then spawns
+        assert how.count(True) <= 2, how
+    finally:
+        (pids_root / home.lstrip("/") / "cgroup.procs").write_text(str(template))
+        jail.rmdir()
+    resp, out = invoke(lam, deploy(lam, {"app.py": PROBE}))  # and it forks again
+    assert "FunctionError" not in resp, out

@@ -195,6 +195,7 @@ class Environment(ExtensionPhases):
                     opt_dir=self.spec.opt_dir,
                     control=bool(self.spec.extensions),
                     runtime_at=self.spec.runtime_at,
+                    tenant=self.spec.account_id,
                 )
             )
         except OSError as exc:

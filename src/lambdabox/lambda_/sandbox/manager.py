@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -47,7 +48,6 @@ import re
 import resource
 import shutil
 import socket
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +104,9 @@ class SandboxSpec:
     #: where the runtime's own command starts in `argv` (after launchers and wrappers): the
     #: interpreter the sandbox sizes and compiles for
     runtime_at: int = 0
+    #: whose environment this is (the account): forks of one template share its hash seed and
+    #: address-space layout, so each tenant has templates of its own (templates.py)
+    tenant: str = ""
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,6 @@ class Sandbox:
         self._channel = SpawnerChannel(self._spawner_lost)
         self._templates = Templates(self._runtime.clients, self._unpin, templates, self._skeleton)
         self._channel_of: dict[int, SpawnerChannel] = {}  # pid -> the channel reporting its exit
-        self._templates_started: asyncio.Future[None] | None = None
         self._started = False
         self._seq = itertools.count(1)
         self._live: dict[int, SandboxProcess] = {}
@@ -264,10 +266,6 @@ class Sandbox:
                 "root, but all run as the server's uid outside them, so Runtime API and internal "
                 "endpoints cannot tell them apart by uid; run as root for full isolation"
             )
-        if self.own_root and self._templates.enabled:  # the server's own Python: the likeliest
-            self._templates_started = asyncio.ensure_future(
-                self._templates.prestart(os.path.realpath(sys.executable), self._namespaces())
-            )
         log.info(
             "sandbox: isolation %s, network %s, cgroups %s%s, seccomp %s, init %s, cold starts %s",
             self.isolation,
@@ -284,8 +282,6 @@ class Sandbox:
         if self._closed:
             return
         self._closed = True
-        if self._templates_started is not None:
-            self._templates_started.cancel()
         live = list(self._live.values())
         for proc in live:
             proc.kill()
@@ -340,7 +336,8 @@ class Sandbox:
                 stdio += [theirs.detach(), ext_w]
             channel: SpawnerChannel = self._channel
             reply: dict[str, Any] | None = None
-            forker = None if spec.control or spec.runtime_at else self._templates.eligible(plan)
+            forkable = not (spec.control or spec.runtime_at or _own_library_dirs(spec))
+            forker = self._templates.eligible(plan, spec.tenant) if forkable else None
             if forker is not None:
                 held = ident
                 try:
@@ -353,8 +350,8 @@ class Sandbox:
                     )
                 except TemplateUnavailable as exc:
                     log.debug("sandbox: spawning %s (no template fork: %s)", spec.name, exc)
-                except ForkFailed as exc:
-                    raise _spawn_error(exc.reply) from None
+                except ForkFailed as exc:  # spawn it: a spawn fails the same way if it must
+                    log.warning("sandbox: a template fork for %s failed (%s); spawning it", spec.name, exc)
                 except asyncio.CancelledError:
                     ident = None  # released once the abandoned child is gone
                     raise
@@ -572,9 +569,9 @@ class Sandbox:
         return "template" if self._templates.enabled and self.own_root else "spawn"
 
     @property
-    def templates(self) -> dict[str, int]:
-        """The running template processes' pids, by interpreter."""
-        return self._templates.pids()
+    def templates(self) -> list[int]:
+        """The running template processes' pids."""
+        return list(self._templates.pids().values())
 
     async def release_pid(self, pid: int) -> None:
         """Let the process that forked `pid` (spawner or template) reap its zombie (the pid may
@@ -608,6 +605,28 @@ class Sandbox:
 def _spawn_error(reply: dict[str, Any]) -> SpawnError:
     code, text, filename = int(reply.get("errno") or 0), str(reply.get("strerror")), reply.get("filename")
     return SpawnError(code, text, filename) if filename else SpawnError(code, text)
+
+
+def _own_library_dirs(spec: SandboxSpec) -> bool:
+    """Whether the function's code or layers put shared libraries in a directory of its
+    LD_LIBRARY_PATH (/var/task, /var/task/lib, /opt/lib …): a template's dynamic loader looked
+    for those directories on the host, found none, and never looks again (glibc keeps that per
+    directory), so such an environment is spawned."""
+    for d in spec.env.get("LD_LIBRARY_PATH", "").split(":"):
+        for inside, host in ((rootfs.TASK_ROOT, spec.cwd), (rootfs.OPT_DIR, spec.opt_dir)):
+            inner = host is not None and (d == inside or d.startswith(inside + "/"))
+            if inner and _holds_libraries(os.path.join(str(host), d[len(inside) :].lstrip("/"))):
+                return True
+    return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _holds_libraries(directory: str) -> bool:
+    """A directory of code or layers (content-addressed: it never changes) holds a ``*.so*``."""
+    try:
+        return any(".so" in name for name in os.listdir(directory))
+    except OSError:
+        return False
 
 
 def _safe_name(name: str) -> str:

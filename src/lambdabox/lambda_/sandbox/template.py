@@ -44,16 +44,18 @@ import base64
 import contextlib
 import gc
 import importlib
-import io
 import json
+import logging
 import os
 import signal
 import socket
 import sys
 import threading
+import time
+import traceback
 import types
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from lambdabox.lambda_.sandbox import confine
 from lambdabox.lambda_.sandbox.spawner import Spawner, fork_child
@@ -68,7 +70,7 @@ PRELOAD = (
 CLIENT = "/var/runtime/bootstrap_python.py"
 #: environment variables an exec'ed interpreter would read at start-up that a fork can honour
 #: itself; a plan with any other ``PYTHON*`` variable is spawned instead (the server checks)
-HONOURED_ENV = frozenset(("PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"))
+HONOURED_ENV = frozenset(("PYTHONPATH", "PYTHONUNBUFFERED"))
 #: the locale a template starts in: the one Lambda (and lambdabox) gives environments. A plan
 #: with another LANG, or any LC_ALL/LC_CTYPE, is spawned (its interpreter would start otherwise)
 LOCALE_ENV = {"LANG": "en_US.UTF-8"}
@@ -120,6 +122,7 @@ class Template(Spawner):
         twin: confine.Twin | None = None
         try:
             self.sock.close()  # a copy held here would hide the template's death from the server
+            self.envs.clear()  # other environments' pids: nothing of theirs stays reachable here
             signal.set_wakeup_fd(-1)
             # dies with the template from now on (if it is already gone, the server closes our
             # socket when it learns that: the recv below then ends)
@@ -177,19 +180,43 @@ class Template(Spawner):
             plan, stdio, theirs, seccomp, lambda: self._start_runtime(plan), pid1=False, parent=1
         )
 
+    def _print_uncaught(self, exc: BaseException) -> None:
+        """Print an exception that ended the client as an interpreter would have: from the
+        client's frames on, under the ``<module>`` frame that called its main()."""
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != CLIENT:
+            tb = tb.tb_next
+        exc = exc.with_traceback(tb)
+        if sys.excepthook is not sys.__excepthook__ or tb is None:
+            sys.excepthook(type(exc), exc, tb)
+            return
+        lines = traceback.format_exception(exc)
+        call = getattr(self.client, "_TEMPLATE_MAIN_LINE", None)
+        if call is not None and lines and lines[0].startswith("Traceback"):
+            lines.insert(1, f'  File "{CLIENT}", line {call}, in <module>\n    main()\n')
+        sys.stderr.write("".join(lines))
+
     def _start_runtime(self, plan: dict[str, Any]) -> NoReturn:
         """Become what ``python -u -S CLIENT`` would be at its first line, then run CLIENT."""
-        code = 1
+        code, interrupted = 1, False
         try:
+            os.setpgid(0, 0)  # a group of its own under pid 1, as tini starts a runtime
+            # the frames below this one are the template's: give user code the depth a spawned
+            # interpreter has left at the client's main()
+            depth, frame = 0, cast("types.FrameType | None", sys._getframe())
+            while frame is not None:
+                depth, frame = depth + 1, frame.f_back
+            sys.setrecursionlimit(sys.getrecursionlimit() + depth - 1)
             start_interpreter(plan, self.base_path, self.startup_env, self.client)
             self.client.main()
             code = 0
         except SystemExit as exc:
             code = _exit_code(exc)
-        except BaseException:
+        except BaseException as exc:
+            interrupted = isinstance(exc, KeyboardInterrupt)
             with contextlib.suppress(BaseException):
-                sys.excepthook(*sys.exc_info())
-        finish(code)
+                self._print_uncaught(exc)
+        finish(code, interrupted)
 
 
 def start_interpreter(
@@ -203,6 +230,9 @@ def start_interpreter(
     argv = [str(a) for a in plan["argv"]]
     os.environ.clear()
     os.environ.update(env)
+    time.tzset()  # TZ: the C library read the template's (none) when `time` was imported
+    gc.enable()  # the template ran without its collector; an interpreter starts with it on
+    logging._startTime = time.time()  # type: ignore[attr-defined]  # relativeCreated counts from here
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as the interpreter sets them at start-up
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -212,26 +242,20 @@ def start_interpreter(
     sys.argv = argv[len(RUNTIME_FLAGS) + 1 :]
     sys.orig_argv = argv
     sys.executable = argv[0]
-    extra = [os.path.abspath(p) for p in env.get("PYTHONPATH", "").split(":") if p]
+    pythonpath = env.get("PYTHONPATH", "")
+    extra = [os.path.abspath(p) for p in pythonpath.split(":")] if pythonpath else []  # "": cwd
     sys.path[:] = [os.path.dirname(script), *extra, *base_path]
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
     if "random" in sys.modules:
         sys.modules["random"].seed()
-    streams = {
-        "stdin": io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8"),
-        "stdout": io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", write_through=True),
-        "stderr": io.TextIOWrapper(
-            io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace", write_through=True
-        ),
-    }
-    for name, stream in streams.items():
-        setattr(sys, name, stream)
-        setattr(sys, f"__{name}__", stream)
+    # stdin/stdout/stderr stay the objects the template's interpreter made for fds 0-2 (with the
+    # runtime's own flags and locale, never used): the fds now are the environment's
     sys.modules["__main__"] = main
 
 
-def finish(code: int) -> NoReturn:
-    """End as an interpreter does: join threads, run atexit handlers, flush stdio, exit."""
+def finish(code: int, interrupted: bool = False) -> NoReturn:
+    """End as an interpreter does: join threads, run atexit handlers, flush stdio, exit (killed
+    by SIGINT itself after an unhandled KeyboardInterrupt)."""
     with contextlib.suppress(BaseException):
         threading._shutdown()  # type: ignore[attr-defined]
     with contextlib.suppress(BaseException):
@@ -239,6 +263,9 @@ def finish(code: int) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(BaseException):
             stream.flush()
+    if interrupted:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
     os._exit(code)
 
 
@@ -266,11 +293,12 @@ def load_client(clients: str) -> types.ModuleType:
             return f.read()
 
     main.__dict__["_LAMBDABOX_TEMPLATE_SOURCE"] = source
-    exec(
-        compile(source(os.path.splitext(os.path.basename(CLIENT))[0]), CLIENT, "exec", dont_inherit=True),
-        main.__dict__,
-    )
+    name = os.path.splitext(os.path.basename(CLIENT))[0]
+    exec(compile(source(name), CLIENT, "exec", dont_inherit=True), main.__dict__)
     main.__dict__["_TEMPLATE_SOURCE"] = None
+    # the line of its `main()` call, which a spawned interpreter's tracebacks start with
+    calls = [n for n, line in enumerate(source(name).decode().splitlines(), 1) if line.strip() == "main()"]
+    main.__dict__["_TEMPLATE_MAIN_LINE"] = calls[-1] if calls else None
     return main
 
 
@@ -286,6 +314,8 @@ def main(argv: Sequence[str]) -> None:
     base_path = [p for p in sys.path if p not in (src, "")]
     for name in [n for n in sys.modules if n == "lambdabox" or n.startswith("lambdabox.")]:
         del sys.modules[name]  # user code must not import (or be shadowed by) the template's own
+    for cached in [d for d in sys.path_importer_cache if d == src or d.startswith(src + os.sep)]:
+        del sys.path_importer_cache[cached]
     gc.collect()
     gc.freeze()  # what is loaded now stays shared with every fork
     gc.disable()

@@ -9,9 +9,9 @@ over the environment's own report socket straight to the forked child, which con
 exactly as a spawned one (confine.run) and reports back on that socket.
 
 `fork()` returns the new pid, the listeners the child made (network ``none``) and the channel
-that reports its exit; it raises `SpawnError`'s reply (a confinement failure, as a spawn would
-fail) through `ForkFailed`, and `TemplateUnavailable` when no fork was made (the template is gone,
-not started, or out of pids or memory): the caller then spawns as before.
+that reports its exit; it raises `ForkFailed` (with the fork's error report) when the fork
+could not confine itself, and `TemplateUnavailable` when no fork was made (the template is gone,
+not started, or out of pids or memory): in both cases the caller spawns instead.
 
 A template that exits takes its forks with it (death signal), as the spawner does: their exit
 futures resolve as killed and `on_lost` is told. The next use starts a new template; after
@@ -52,6 +52,15 @@ class ForkFailed(Exception):
     def __init__(self, reply: dict[str, Any]) -> None:
         super().__init__(reply.get("strerror"))
         self.reply = reply
+
+
+@dataclass(frozen=True)
+class TemplateKey:
+    """Which template: one per interpreter, tenant (account) and dynamic-loader search path."""
+
+    exe: str
+    tenant: str
+    library_path: str
 
 
 @dataclass
@@ -95,13 +104,14 @@ class Templates:
         self._on_lost = on_lost
         self.enabled = enabled
         self._skeleton = skeleton
-        self._by_exe: dict[str, _Template] = {}
+        self._by_exe: dict[TemplateKey, _Template] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # spares being forked
         self._wanted: set[tuple[SpawnerChannel, tuple[bool, bool]]] = set()  # spares to make next
 
     # -- which plans ------------------------------------------------------------------------
-    def eligible(self, plan: dict[str, Any]) -> str | None:
-        """The interpreter whose template can start `plan`, or None (spawn it)."""
+    def eligible(self, plan: dict[str, Any], tenant: str = "") -> TemplateKey | None:
+        """The template that can start `plan` for `tenant`, or None (spawn it): one per
+        interpreter, tenant and dynamic-loader path (read once, by the template's own exec)."""
         if not self.enabled or not plan.get("root") or not plan.get("exec"):
             return None
         argv = plan.get("argv") or []
@@ -114,38 +124,37 @@ class Templates:
             return None
         if any(env.get(k) != template.LOCALE_ENV.get(k) for k in template.LOCALE_KEYS):
             return None
-        known = self._by_exe.get(argv[0])
+        if any(k.startswith("LD_") and k != "LD_LIBRARY_PATH" for k in env):
+            return None  # LD_PRELOAD, LD_BIND_NOW …: the loader reads them at exec only
+        key = TemplateKey(str(argv[0]), tenant, str(env.get("LD_LIBRARY_PATH", "")))
+        known = self._by_exe.get(key)
         if known is not None and known.disabled:
             return None
-        return str(argv[0])
+        return key
 
     # -- lifecycle --------------------------------------------------------------------------
-    async def prestart(self, exe: str, ns: dict[str, bool]) -> None:
-        """Start `exe`'s template and its spares for plans with namespaces `ns` now (the first
-        cold start need not wait for them)."""
-        if self.enabled:
-            with contextlib.suppress(SandboxError, OSError, TemplateUnavailable):
-                self._replenish(await self._running(exe), _ns_key(ns))
-
-    async def _running(self, exe: str) -> _Template:
-        t = self._by_exe.get(exe)
+    async def _running(self, key: TemplateKey) -> _Template:
+        t = self._by_exe.get(key)
         if t is None:
+            exe = key.exe
             launch = [exe, *template.RUNTIME_FLAGS, "-c", template.LAUNCH, str(self._clients)]
+            env = dict(template.LOCALE_ENV)
+            if key.library_path:
+                env["LD_LIBRARY_PATH"] = key.library_path
             t = _Template(
-                SpawnerChannel(
-                    lambda pids: self._lost(exe, pids), launch=launch, env=dict(template.LOCALE_ENV)
-                ),
+                SpawnerChannel(lambda pids: self._lost(key, pids), launch=launch, env=env),
                 self._skeleton(exe) if self._skeleton is not None else None,
             )
-            self._by_exe[exe] = t
+            self._by_exe[key] = t
         if t.disabled:
             raise TemplateUnavailable("templates are off for this interpreter")
         if not t.channel.running:
             await t.channel.start()
         return t
 
-    def _lost(self, exe: str, pids: list[int]) -> None:
-        t = self._by_exe.get(exe)
+    def _lost(self, key: TemplateKey, pids: list[int]) -> None:
+        exe = key.exe
+        t = self._by_exe.get(key)
         if t is not None:
             t.drop_spares()
             t.coming.clear()
@@ -169,18 +178,18 @@ class Templates:
             await t.channel.stop()
         self._by_exe.clear()
 
-    def pids(self) -> dict[str, int]:
-        """The running templates' pids, by interpreter."""
+    def pids(self) -> dict[TemplateKey, int]:
+        """The running templates' pids."""
         return {
-            exe: t.channel.process.pid
-            for exe, t in self._by_exe.items()
+            key: t.channel.process.pid
+            for key, t in self._by_exe.items()
             if t.channel.running and t.channel.process is not None
         }
 
     # -- forking ----------------------------------------------------------------------------
     async def fork(
         self,
-        exe: str,
+        exe: TemplateKey,
         plan: dict[str, Any],
         seccomp: bytes | None,
         stdio: Sequence[int],
