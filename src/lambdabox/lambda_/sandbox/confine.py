@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 KEEP_RLIMIT = -2  # in a plan's rlimits: keep the current hard limit
+#: what a fork of a template reports once it is confined, just before its runtime starts
+STARTED = b'{"started": true}'
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
@@ -543,13 +545,15 @@ def confine_process(
             stage = "seccomp"
             load_seccomp(seccomp)
         stage = "exec"
+        if start is not None and (pid1 or twin_of is not None):  # confined: said so (EOF may be a death)
+            report.send(STARTED)
         if twin_of is not None:  # pid 1 of a twin: its reaper, as tini is a spawned runtime's
             report.close()
-            _be_init(twin_of.pid, plan.get("fork_init"))
+            _be_init(twin_of.pid, plan.get("fork_init"), env)
         if start is not None:
-            report.close()  # EOF now: the runtime's fork below overlaps the server's own work
+            report.close()  # the runtime's fork below overlaps the server's own work
             if ns.get("pid") and pid1:
-                _reap_as_pid1(start, report, plan.get("fork_init"))
+                _reap_as_pid1(start, report, plan.get("fork_init"), env)
             start()
         if init:
             os.execve(init, [init, "--", exe, *argv[1:]], env)
@@ -597,7 +601,12 @@ def _relay_for_pid1(report: socket.socket) -> None:
     _end_like(status)
 
 
-def _reap_as_pid1(start: Callable[[], NoReturn], report: socket.socket, init: str | None = None) -> NoReturn:
+def _reap_as_pid1(
+    start: Callable[[], NoReturn],
+    report: socket.socket,
+    init: str | None = None,
+    env: dict[str, str] | None = None,
+) -> NoReturn:
     """No init binary (or a fork of a template): stay as pid 1, run the runtime as our child
     (`start` execs it or runs it here), reap every orphan, and end with the runtime's status
     (128 + signal for a signal, as tini reports it). `init`: a program that does this for the
@@ -608,17 +617,18 @@ def _reap_as_pid1(start: Callable[[], NoReturn], report: socket.socket, init: st
         report.close()  # close-on-exec would; `start` may not exec
         start()
     report.close()
-    _be_init(child, init)
+    _be_init(child, init, env)
 
 
-def _be_init(child: int, init: str | None) -> NoReturn:
-    """Reap every orphan until `child` (the runtime) ends; end with its status."""
+def _be_init(child: int, init: str | None, env: dict[str, str] | None = None) -> NoReturn:
+    """Reap every orphan until `child` (the runtime) ends; end with its status. `init` is exec'ed
+    with `env`, the environment's (as tini is)."""
     for fd in (0, 1, 2):
         with contextlib.suppress(OSError):
             os.close(fd)
     if init:
         with contextlib.suppress(OSError):
-            os.execve(init, [init, str(child)], {})
+            os.execve(init, [init, str(child)], env or {})
     signal.signal(signal.SIGTERM, lambda *_: os.kill(child, signal.SIGTERM))
     while True:
         try:

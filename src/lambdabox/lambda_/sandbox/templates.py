@@ -221,14 +221,16 @@ class Templates:
                 self._kill(channel, fork.pid, lambda: None)
                 raise TemplateUnavailable(f"the fork is gone: {exc}") from exc
             try:
-                error, fds = await _read_report(fork.sock)
+                error, fds, started = await _read_report(fork.sock)
             except asyncio.CancelledError:
                 self._kill(channel, fork.pid, abandoned)
                 raise
-            if error is not None:
+            if error is not None or not started:
                 for fd in fds:
                     os.close(fd)
                 self._kill(channel, fork.pid, lambda: None)
+                if error is None:  # it died before it was confined (killed as it got its plan)
+                    raise TemplateUnavailable("the fork ended before it started")
                 raise ForkFailed(error)
             t.deaths = 0
             return fork.pid, fds, channel
@@ -367,12 +369,14 @@ async def _release(channel: SpawnerChannel, pid: int) -> None:
         await channel.send({"op": "release", "pid": pid})
 
 
-async def _read_report(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
-    """The child's reports until EOF (it runs): an error, and the listeners it made."""
+async def _read_report(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int], bool]:
+    """The fork's reports until EOF: an error, the listeners it made, and whether it said it is
+    confined and starting (EOF without that: it died first)."""
     loop = asyncio.get_running_loop()
     sock.setblocking(False)
     error: dict[str, Any] | None = None
     fds: list[int] = []
+    started = False
     try:
         while True:
             try:
@@ -391,10 +395,12 @@ async def _read_report(sock: socket.socket) -> tuple[dict[str, Any] | None, list
             if not data:
                 break
             msg = json.loads(data)
-            if "listeners" not in msg:
+            if msg.get("started"):
+                started = True
+            elif "listeners" not in msg:
                 error = msg
     except BaseException:
         for fd in fds:
             os.close(fd)
         raise
-    return error, fds
+    return error, fds, started
