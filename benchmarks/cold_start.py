@@ -303,7 +303,11 @@ def density(url: str, lam: Any, proc: subprocess.Popen[str], n: int) -> None:
     time.sleep(2.0)
     pids = env_pids(name)
     total = sum(pss_kb(p) for p in pids)
+    cpu0, t0 = _cpu_s(proc.pid), time.monotonic()
+    time.sleep(3.0)  # the server's own CPU while it holds them all idle (reaper, listeners)
+    idle_cpu = (_cpu_s(proc.pid) - cpu0) / (time.monotonic() - t0) * 100
     emit({"bench": "density", "runtime": "python3.11", "environments": n, "processes": len(pids),
+          "server_idle_cpu_pct": round(idle_cpu, 2),
           "pss_total_mb": round(total / 1024, 1), "pss_per_env_mb": round(total / 1024 / max(n, 1), 3),
           "template_pss_mb": round(sum(pss_kb(p) for p in _templates()) / 1024, 1),
           "server_rss_mb": round(rss_kb(proc.pid) / 1024, 1)})  # fmt: skip
@@ -312,6 +316,12 @@ def density(url: str, lam: Any, proc: subprocess.Popen[str], n: int) -> None:
     got = gather(url, name, n)
     emit({"bench": "density_warm_round", "environments": n, "ok": got["ok"], "wall_s": round(time.perf_counter() - t0, 3),
           "processes_after": len(env_pids(name))})  # fmt: skip
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of `pid` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _templates() -> list[int]:
