@@ -21,10 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import io
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -32,12 +30,13 @@ import sys
 import tempfile
 import threading
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
+
+from invoke import machine, zip_of  # benchmarks/invoke.py: run from this directory or as a script
 
 ROLE = "arn:aws:iam::000000000000:role/bench"
 PY_NOOP = "def handler(event, context):\n    return None\n"
@@ -54,29 +53,6 @@ def handler(event, context):
     s.close()
     return None
 """
-
-
-def zip_of(name: str, src: str) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr(name, src)
-    return buf.getvalue()
-
-
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpus": os.cpu_count(),
-        "cpu": cpu,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-    }
 
 
 def emit(record: dict[str, Any]) -> None:

@@ -121,12 +121,12 @@ def logs(server: Server) -> Any:
     return server.client("logs")
 
 
-def wait_until(cond: Callable[[], object], limit: float = 30.0) -> None:
+def wait_until(cond: Callable[[], object], limit: float = 30.0, what: str = "the condition") -> None:
     """Poll a condition about the server's state, for background work to finish (bounded; not a
     semantic delay: those go on the manual clock)."""
     deadline = time.monotonic() + limit
     while not cond():
-        assert time.monotonic() < deadline, "condition not reached"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.01)
 
 

@@ -16,14 +16,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import Server, deploy, start_server
+from conftest import Server, deploy, start_server, wait_until
 from isolation_helpers import RequestIdGate, parent_of, template_pids
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="templates fork confined environments as root")
@@ -122,11 +121,7 @@ def env_processes(server_pid: int) -> list[int]:
 
 
 def wait_for(check: Any, what: str, limit: float = 30.0) -> None:
-    deadline = time.monotonic() + limit
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    wait_until(check, limit, what)
 
 
 def test_a_fork_looks_like_a_spawned_runtime(srv: Server, lam: Any) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Server, deploy, start_server
+from conftest import Server, deploy, start_server, wait_until
 from isolation_helpers import parent_of, template_pids
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="template forks confine environments as root")
@@ -380,11 +380,7 @@ def spares_of(srv: Server) -> list[int]:
 
 
 def wait_for(check: Any, what: str, limit: float = 30.0) -> None:
-    deadline = time.monotonic() + limit
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    wait_until(check, limit, what)
 
 
 def normalise(text: str) -> str:
