@@ -22,7 +22,8 @@ plan, in this order, each step fatal if it fails:
    child) or, without one, fork the runtime and reap here; a fork of a template (template.py)
    forks and reaps the same way, its runtime child running the already loaded interpreter.
 
-Errors before exec are reported as one JSON message on the report socket; EOF means exec'ed.
+Errors before exec are reported as one JSON message on the report socket; EOF means exec'ed (a
+fork of a template reports `STARTED` first: its EOF alone could be its death).
 """
 
 from __future__ import annotations
@@ -410,7 +411,7 @@ def run(
     """In the forked child: confine ourselves as `plan` says, then exec (a probe exits 0).
 
     `start`: run this instead of exec'ing ``plan["argv"]`` (a fork of a template: the runtime is
-    already loaded), fully confined, with the report socket closed first (EOF: started).
+    already loaded), fully confined, once `STARTED` is reported and the report socket closed.
     `ready`: the skeleton `prepare()` already set up (a spare fork of a template; the server
     checked that it is this plan's): its session, namespaces, hostname and root skeleton.
     `twin`: the runtime, forked ahead by this spare (pid 1): it shares the namespaces and root we
