@@ -2,20 +2,24 @@
 
 `Templates` (owned by `Sandbox`) decides whether a plan can start from a template: a root of its
 own (full or userns isolation), the runtime started exactly as ``python -u -S
-/var/runtime/bootstrap_python.py`` (no wrapper, no extensions launcher), and no ``PYTHON*``
-variable that only an interpreter's own start-up could honour. It starts one template per
-interpreter (template.py) when first needed, and `fork()`s environments from it: the plan goes
-over the environment's own report socket straight to the forked child, which confines itself
-exactly as a spawned one (confine.run) and reports back on that socket.
+/var/runtime/bootstrap_python.py`` (no wrapper, no extensions launcher), no ``PYTHON*``,
+``LC_*`` or ``LD_*`` variable that only an interpreter's or the loader's own start-up could
+honour (the caller also spawns functions whose code puts libraries on ``LD_LIBRARY_PATH``). It
+starts one template per interpreter, tenant (account) and loader path (`TemplateKey`) when
+first needed, keeps `SPARES` forks of it waiting (with full isolation each has set up its
+skeleton and forked its runtime ahead: template.py), and `fork()`s environments from them: the
+plan goes over the fork's own socket straight to it, which confines itself exactly as a spawned
+one (confine.run) and reports back on that socket, ``{"started"}`` last.
 
 `fork()` returns the new pid, the listeners the child made (network ``none``) and the channel
 that reports its exit; it raises `ForkFailed` (with the fork's error report) when the fork
-could not confine itself, and `TemplateUnavailable` when no fork was made (the template is gone,
-not started, or out of pids or memory): in both cases the caller spawns instead.
+could not confine itself, and `TemplateUnavailable` when no fork was made or it died before it
+started (the template is gone, not started, or out of pids or memory): in both cases the caller
+spawns instead. Spares used are replaced on `settled()`, once the starts they served are over.
 
 A template that exits takes its forks with it (death signal), as the spawner does: their exit
 futures resolve as killed and `on_lost` is told. The next use starts a new template; after
-`MAX_DEATHS` deaths without a fork in between, templates stay off for that interpreter (logged).
+`MAX_DEATHS` deaths without a fork in between, templates stay off for that key (logged).
 """
 
 from __future__ import annotations
