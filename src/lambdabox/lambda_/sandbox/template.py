@@ -223,9 +223,10 @@ def start_interpreter(
     plan: dict[str, Any], base_path: Sequence[str], startup_env: dict[str, str], main: types.ModuleType
 ) -> None:
     """Give this forked interpreter the state a fresh ``python -u -S CLIENT`` has: argv, the
-    environment (with what the interpreter's start-up adds: `startup_env`), sys.path (script
-    dir, PYTHONPATH, standard library), fresh unbuffered stdio, Python's own signal
-    dispositions, and `main` (the runtime client, loaded by the template) as `__main__`."""
+    environment (with what the interpreter's start-up adds: `startup_env`), TZ read, the
+    collector on, logging's start time, sys.path (script dir, PYTHONPATH, standard library),
+    Python's own signal dispositions, and `main` (the runtime client, loaded by the template)
+    as `__main__`; its stdio objects are already the interpreter's."""
     env = {**{str(k): str(v) for k, v in plan["env"].items()}, **startup_env}
     argv = [str(a) for a in plan["argv"]]
     os.environ.clear()
@@ -245,7 +246,6 @@ def start_interpreter(
     pythonpath = env.get("PYTHONPATH", "")
     extra = [os.path.abspath(p) for p in pythonpath.split(":")] if pythonpath else []  # "": cwd
     sys.path[:] = [os.path.dirname(script), *extra, *base_path]
-    sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
     if "random" in sys.modules:
         sys.modules["random"].seed()
     # stdin/stdout/stderr stay the objects the template's interpreter made for fds 0-2 (with the
