@@ -554,10 +554,6 @@ class Sandbox:
             }
         )
 
-    @property
-    def spawner_running(self) -> bool:
-        return self._channel.running
-
     def settled(self) -> None:
         """An environment's start is over (ready or failed): background work held back while it
         started (forking spares) may run."""
@@ -567,11 +563,6 @@ class Sandbox:
     def cold_start(self) -> str:
         """How new Python environments start: "template" (forked, where the plan allows) or "spawn"."""
         return "template" if self._templates.enabled and self.own_root else "spawn"
-
-    @property
-    def templates(self) -> list[int]:
-        """The running template processes' pids."""
-        return list(self._templates.pids().values())
 
     async def release_pid(self, pid: int) -> None:
         """Let the process that forked `pid` (spawner or template) reap its zombie (the pid may

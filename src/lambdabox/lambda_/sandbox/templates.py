@@ -182,15 +182,6 @@ class Templates:
             await t.channel.stop()
         self._by_exe.clear()
 
-    def pids(self) -> dict[TemplateKey, int]:
-        """The running templates' pids."""
-        return {
-            key: t.channel.process.pid
-            for key, t in self._by_exe.items()
-            if t.channel.running and t.channel.process is not None
-        }
-
-    # -- forking ----------------------------------------------------------------------------
     async def fork(
         self,
         exe: TemplateKey,
