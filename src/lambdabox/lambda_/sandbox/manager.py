@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import functools
 import itertools
 import logging
 import os
@@ -336,8 +335,7 @@ class Sandbox:
                 stdio += [theirs.detach(), ext_w]
             channel: SpawnerChannel = self._channel
             reply: dict[str, Any] | None = None
-            forkable = not (spec.control or spec.runtime_at or _own_library_dirs(spec))
-            forker = self._templates.eligible(plan, spec.tenant) if forkable else None
+            forker = self._templates.eligible(plan, spec.tenant)
             if forker is not None:
                 held = ident
                 try:
@@ -596,28 +594,6 @@ class Sandbox:
 def _spawn_error(reply: dict[str, Any]) -> SpawnError:
     code, text, filename = int(reply.get("errno") or 0), str(reply.get("strerror")), reply.get("filename")
     return SpawnError(code, text, filename) if filename else SpawnError(code, text)
-
-
-def _own_library_dirs(spec: SandboxSpec) -> bool:
-    """Whether the function's code or layers put shared libraries in a directory of its
-    LD_LIBRARY_PATH (/var/task, /var/task/lib, /opt/lib …): a template's dynamic loader looked
-    for those directories on the host, found none, and never looks again (glibc keeps that per
-    directory), so such an environment is spawned."""
-    for d in spec.env.get("LD_LIBRARY_PATH", "").split(":"):
-        for inside, host in ((rootfs.TASK_ROOT, spec.cwd), (rootfs.OPT_DIR, spec.opt_dir)):
-            inner = host is not None and (d == inside or d.startswith(inside + "/"))
-            if inner and _holds_libraries(os.path.join(str(host), d[len(inside) :].lstrip("/"))):
-                return True
-    return False
-
-
-@functools.lru_cache(maxsize=4096)
-def _holds_libraries(directory: str) -> bool:
-    """A directory of code or layers (content-addressed: it never changes) holds a ``*.so*``."""
-    try:
-        return any(".so" in name for name in os.listdir(directory))
-    except OSError:
-        return False
 
 
 def _safe_name(name: str) -> str:

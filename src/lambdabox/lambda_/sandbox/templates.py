@@ -4,7 +4,7 @@
 own (full or userns isolation), the runtime started exactly as ``python -u -S
 /var/runtime/bootstrap_python.py`` (no wrapper, no extensions launcher), no ``PYTHON*``,
 ``LC_*`` or ``LD_*`` variable that only an interpreter's or the loader's own start-up could
-honour (the caller also spawns functions whose code puts libraries on ``LD_LIBRARY_PATH``). It
+honour, and no shared library of the function's on ``LD_LIBRARY_PATH``. It
 starts one template per interpreter, tenant (account) and loader path (`TemplateKey`) when
 first needed, keeps `SPARES` forks of it waiting (with full isolation each has set up its
 skeleton and forked its runtime ahead: template.py), and `fork()`s environments from them: the
@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -39,6 +40,7 @@ from typing import Any
 
 from lambdabox.lambda_.sandbox import template
 from lambdabox.lambda_.sandbox.channel import SandboxError, SpawnerChannel
+from lambdabox.lambda_.sandbox.rootfs import OPT_DIR, TASK_ROOT
 
 log = logging.getLogger("lambdabox.sandbox")
 
@@ -130,6 +132,8 @@ class Templates:
             return None
         if any(k.startswith("LD_") and k != "LD_LIBRARY_PATH" for k in env):
             return None  # LD_PRELOAD, LD_BIND_NOW …: the loader reads them at exec only
+        if _ships_libraries(plan):
+            return None
         key = TemplateKey(str(argv[0]), tenant, str(env.get("LD_LIBRARY_PATH", "")))
         known = self._by_exe.get(key)
         if known is not None and known.disabled:
@@ -336,6 +340,30 @@ class Templates:
             channel.exit_future(pid).add_done_callback(gone)
         except KeyError:
             then()
+
+
+def _ships_libraries(plan: dict[str, Any]) -> bool:
+    """Whether the function's code or layers put shared libraries in a directory of its
+    LD_LIBRARY_PATH (/var/task, /var/task/lib, /opt/lib …): a template's dynamic loader looked
+    for those directories on the host, found none, and never looks again (glibc keeps that per
+    directory), so such an environment is spawned. The host dirs are the plan's own binds."""
+    hosts = {dst: src for src, dst, _ro in plan["root"]["binds"] if dst in (TASK_ROOT, OPT_DIR)}
+    for d in (plan.get("env") or {}).get("LD_LIBRARY_PATH", "").split(":"):
+        for inside, host in hosts.items():
+            if (d == inside or d.startswith(inside + "/")) and _holds_libraries(
+                os.path.join(host, d[len(inside) :].lstrip("/"))
+            ):
+                return True
+    return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _holds_libraries(directory: str) -> bool:
+    """A directory of code or layers (content-addressed: it never changes) holds a ``*.so*``."""
+    try:
+        return any(".so" in name for name in os.listdir(directory))
+    except OSError:
+        return False
 
 
 def _matches(plan: dict[str, Any], skeleton: dict[str, Any]) -> bool:
