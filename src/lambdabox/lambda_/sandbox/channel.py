@@ -231,7 +231,7 @@ class SpawnerChannel:
                     return
                 except (BlockingIOError, InterruptedError):
                     ready = self._loop.create_future()
-                    self._loop.add_writer(sock.fileno(), _resolve, ready)
+                    self._loop.add_writer(sock.fileno(), resolve, ready)
                     try:
                         await ready
                     finally:
@@ -240,7 +240,8 @@ class SpawnerChannel:
                     raise SandboxError(f"cannot reach the sandbox spawner: {exc}") from exc
 
 
-def _resolve(fut: asyncio.Future[None]) -> None:
+def resolve(fut: asyncio.Future[None]) -> None:
+    """A reader/writer callback: the fd is ready (once)."""
     if not fut.done():
         fut.set_result(None)
 

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdabox.lambda_.sandbox import template
-from lambdabox.lambda_.sandbox.channel import SandboxError, SpawnerChannel
+from lambdabox.lambda_.sandbox.channel import SandboxError, SpawnerChannel, resolve
 from lambdabox.lambda_.sandbox.rootfs import OPT_DIR, TASK_ROOT
 
 log = logging.getLogger("lambdabox.sandbox")
@@ -382,11 +382,6 @@ def _ns_key(ns: dict[str, Any]) -> tuple[bool, bool]:
     return bool(ns.get("pid")), bool(ns.get("user"))
 
 
-def _resolve(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
-
-
 async def _release(channel: SpawnerChannel, pid: int) -> None:
     with contextlib.suppress(SandboxError):
         await channel.send({"op": "release", "pid": pid})
@@ -406,7 +401,7 @@ async def _read_report(sock: socket.socket) -> tuple[dict[str, Any] | None, list
                 data, got, _flags, _addr = socket.recv_fds(sock, 65536, 8, socket.MSG_CMSG_CLOEXEC)
             except (BlockingIOError, InterruptedError):
                 ready: asyncio.Future[None] = loop.create_future()
-                loop.add_reader(sock.fileno(), _resolve, ready)
+                loop.add_reader(sock.fileno(), resolve, ready)
                 try:
                     await ready
                 finally:
